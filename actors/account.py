@@ -1,0 +1,551 @@
+"""AccountActor: one broker trading account.
+
+Owns positions and average prices, the engine's working orders, realized and unrealized P&L.
+Applies its fills and ticks and tells its RiskActor of every change. A leader's account tells
+its group of each fill (S2.1); a follower's account turns the group's copy offers into orders by
+the S2.2 rule, computed here against its own position, and sends them through its risk gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import structlog
+
+from actors import addresses
+from actors.connection import (
+    CancelWorking,
+    ConnectionState,
+    OrderNotSent,
+    StateChanged,
+    Synced,
+)
+from actors.copy_messages import CopyOffer, LeaderFilled, MemberSynced, ReconcileOrder
+from actors.risk_messages import (
+    AccountChanged,
+    GateDecision,
+    GateOrder,
+    LiquidationOutcome,
+    OrderIntent,
+)
+from brokers.base import (
+    AccountSnapshot,
+    Fill,
+    OrderAccepted,
+    OrderDone,
+    OrderRejected,
+    OrderType,
+    Quote,
+)
+from engine.copy_rule import copy_quantity, reconciliation_quantity, target
+from engine.instruments import ContractTable, copies_root, map_symbol, split_symbol
+from engine.order_ids import OrderKind, client_order_id, kind_of
+from engine.positions import ZERO, Position
+from engine.records import Kind, Level
+from engine.runtime.base import ActorContext
+
+log = structlog.get_logger("actors.account")
+
+RETRY_CAP = timedelta(seconds=60)
+
+
+def backoff(attempt: int) -> timedelta:
+    """S5.6's schedule, shared by S2.8: 1, 2, 4, 8 … seconds, capped at 60."""
+    return min(timedelta(seconds=2 ** max(attempt - 1, 0)), RETRY_CAP)
+
+
+@dataclass(slots=True)
+class Working:
+    """An order working at the broker (or on its way there) for this account."""
+
+    symbol: str
+    qty: int  # signed remaining; 0 for a liquidation
+    client_order_id: str | None
+    broker_order_id: str | None = None
+    kind: OrderKind | None = None
+    cause: str = ""
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """How the account takes part in copying: leader of a group, follower of one, or neither."""
+
+    group: str | None = None
+    leader: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetRole:
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class RetryCopy:
+    """S2.8: re-send a rejected closing copy (same cause, next attempt)."""
+
+    cause: str
+    symbol: str
+    qty: int
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSettings:
+    id: str
+    connection: str
+    balance: Decimal
+    max_copy_age: timedelta = timedelta(seconds=10)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """What the harness, the API and the status command read of an account."""
+
+    id: str
+    connection: str
+    connection_state: str
+    positions: Mapping[str, int]
+    balance: Decimal
+    realized_daily: Decimal
+    realized_weekly: Decimal
+    unrealized: Decimal
+    role: Role
+    working: int = 0
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def daily_pnl(self) -> Decimal:
+        return self.realized_daily + self.unrealized
+
+    @property
+    def weekly_pnl(self) -> Decimal:
+        return self.realized_weekly + self.unrealized
+
+    @property
+    def equity(self) -> Decimal:
+        return self.balance + self.daily_pnl
+
+
+class AccountActor:
+    def __init__(
+        self,
+        ctx: ActorContext,
+        settings: AccountSettings,
+        contracts: ContractTable,
+        connection_state: ConnectionState,
+        role: Role,
+    ) -> None:
+        self.ctx = ctx
+        self.id = settings.id
+        self.connection = settings.connection
+        self.max_copy_age = settings.max_copy_age
+        self.contracts = contracts
+        self.connection_state = connection_state
+        self.role = role
+        self.positions: dict[str, Position] = {}
+        self.last: dict[str, Decimal] = {}
+        self.working: dict[str, Working] = {}  # by client order id, else broker order id
+        self.balance = settings.balance
+        self.realized_daily = ZERO
+        self.realized_weekly = ZERO
+        self.seen_fills: set[str] = set()
+        self.risk = addresses.risk(self.id)
+
+    # -- dispatch ------------------------------------------------------------------------------
+
+    def receive(self, message: object) -> None:
+        match message:
+            case CopyOffer():
+                self._copy(message)
+            case Fill():
+                self._fill(message)
+            case Quote():
+                self._quote(message)
+            case OrderAccepted():
+                self._accepted(message)
+            case OrderRejected():
+                self._rejected(message)
+            case OrderDone():
+                self._done(message)
+            case GateDecision():
+                self._gate_decision(message)
+            case OrderNotSent():
+                self._not_sent(message)
+            case ReconcileOrder():
+                self._reconcile(message)
+            case Synced():
+                self._synced(message)
+            case StateChanged(state=state):
+                self.connection_state = state
+                self.ctx.tell(self.risk, message)
+                if self.role.leader and self.role.group:
+                    self.ctx.tell(addresses.group(self.role.group), message)
+            case RetryCopy():
+                self._retry(message)
+            case SetRole(role=role):
+                self.role = role
+            case _:
+                log.warning("unknown message", account=self.id, message=repr(message))
+
+    # -- figures -------------------------------------------------------------------------------
+
+    def position(self, symbol: str) -> int:
+        pos = self.positions.get(symbol)
+        return pos.qty if pos else 0
+
+    def projected(self, symbol: str) -> int:
+        """P of S2.2: the position once the engine's working orders in ``symbol`` have filled.
+        A working liquidation takes the position to zero whatever it is when it fills."""
+        base = self.position(symbol)
+        extra = 0
+        for order in self.working.values():
+            if order.symbol != symbol or order.kind is None:
+                continue
+            if order.kind is OrderKind.LIQUIDATE:
+                base = 0
+            else:
+                extra += order.qty
+        return base + extra
+
+    def unrealized(self) -> Decimal:
+        total = ZERO
+        for symbol, pos in self.positions.items():
+            total += pos.unrealized(self.last.get(symbol), self.contracts.point_value(symbol))
+        return total
+
+    def view(self) -> AccountView:
+        return AccountView(
+            id=self.id,
+            connection=self.connection,
+            connection_state=self.connection_state.value,
+            positions={s: p.qty for s, p in sorted(self.positions.items()) if p.qty},
+            balance=self.balance,
+            realized_daily=self.realized_daily,
+            realized_weekly=self.realized_weekly,
+            unrealized=self.unrealized(),
+            role=self.role,
+            working=len(self.working),
+        )
+
+    def _tell_risk(self) -> None:
+        self.ctx.tell(
+            self.risk,
+            AccountChanged(
+                positions={s: p.qty for s, p in self.positions.items() if p.qty},
+                liquidating=frozenset(
+                    w.symbol for w in self.working.values() if w.kind is OrderKind.LIQUIDATE
+                ),
+            ),
+        )
+
+    # -- S2: copying -----------------------------------------------------------------------------
+
+    def _copy(self, offer: CopyOffer) -> None:
+        if self.connection_state is not ConnectionState.CONNECTED:
+            self.ctx.records.activity(
+                Level.INFO,
+                Kind.SKIP,
+                f"copy of leader fill {offer.fill_id} skipped: connection {self.connection} "
+                f"is {self.connection_state.value}",
+                account=self.id,
+            )
+            return
+        symbol = offer.symbol
+        current = self.projected(symbol)
+        qty = copy_quantity(offer.before, offer.after, current, offer.ratio, offer.max_qty)
+        if qty == 0:
+            return
+        closing = _closing_part(current, qty)
+        age = self.ctx.now() - offer.fill_time
+        if qty != closing and age > self.max_copy_age:
+            self.ctx.records.activity(
+                Level.INFO,
+                Kind.SKIP,
+                f"opening copy of leader fill {offer.fill_id} skipped: stale "
+                f"({age.total_seconds():.1f} s old, limit {self.max_copy_age.total_seconds():g} s)",
+                account=self.id,
+            )
+            qty = closing
+            if qty == 0:
+                return
+        self._request(OrderKind.COPY, offer.cause, symbol, qty, attempt=1)
+
+    def _request(self, kind: OrderKind, cause: str, symbol: str, qty: int, attempt: int) -> None:
+        coid = client_order_id(kind, cause, self.id, symbol, attempt)
+        if coid in self.working:
+            return
+        self.working[coid] = Working(symbol, qty, coid, None, kind, cause, attempt)
+        self.ctx.tell(
+            self.risk,
+            GateOrder(
+                OrderIntent(
+                    client_order_id=coid,
+                    kind=kind,
+                    cause=cause,
+                    symbol=symbol,
+                    qty=qty,
+                    position=self.position(symbol),
+                    projected=self.projected(symbol) - qty,
+                    attempt=attempt,
+                )
+            ),
+        )
+
+    def _gate_decision(self, decision: GateDecision) -> None:
+        order = self.working.get(decision.client_order_id)
+        if order is None:
+            return
+        if decision.qty == 0:
+            del self.working[decision.client_order_id]
+        else:
+            order.qty = decision.qty
+
+    def _retry(self, retry: RetryCopy) -> None:
+        current = self.projected(retry.symbol)
+        qty = _closing_part(current, retry.qty)
+        if qty == 0 or self.connection_state is not ConnectionState.CONNECTED:
+            return
+        self._request(OrderKind.COPY, retry.cause, retry.symbol, qty, retry.attempt)
+
+    # -- S3: reconciliation --------------------------------------------------------------------
+
+    def _reconcile(self, order: ReconcileOrder) -> None:
+        if self.connection_state is not ConnectionState.CONNECTED:
+            return
+        symbol_map = dict(order.symbol_map)
+        targets: dict[str, int] = {}
+        for leader_symbol, qty in order.leader_positions.items():
+            mine = map_symbol(leader_symbol, symbol_map)
+            targets[mine] = targets.get(mine, 0) + target(qty, order.ratio, order.max_qty)
+        symbols = sorted(
+            {s for s, p in self.positions.items() if p.qty} | set(targets)
+        )
+        before: dict[str, int] = {}
+        wanted: dict[str, int] = {}
+        sent: dict[str, int] = {}
+        liquidating = {w.symbol for w in self.working.values() if w.kind is OrderKind.LIQUIDATE}
+        for symbol in symbols:
+            if not copies_root(split_symbol(symbol).root, symbol_map):
+                continue
+            current = self.projected(symbol)
+            goal = targets.get(symbol, 0)
+            before[symbol] = self.position(symbol)
+            wanted[symbol] = goal
+            if liquidating:
+                continue  # S3.2: the flatten in flight covers it
+            qty = reconciliation_quantity(current, goal)
+            if qty:
+                sent[symbol] = qty
+                self._request(OrderKind.RECONCILE, order.cause, symbol, qty, attempt=1)
+        self.ctx.records.reconciliation(
+            self.id, self.connection, order.cause, before, wanted, sent
+        )
+        described = ", ".join(f"{s} {q:+d}" for s, q in sent.items()) or "nothing sent"
+        self.ctx.records.activity(
+            Level.INFO,
+            Kind.RECONCILIATION,
+            f"flatten-only reconciliation toward the leader ({order.cause}): {described}",
+            account=self.id,
+        )
+
+    def _synced(self, synced: Synced) -> None:
+        snapshot = synced.snapshot
+        if not isinstance(snapshot, AccountSnapshot):
+            return
+        positions: dict[str, Position] = {}
+        for symbol, info in snapshot.positions.items():
+            if info.qty:
+                positions[symbol] = Position(info.qty, info.avg_price)
+        self.positions = positions
+        kept = {k: w for k, w in self.working.items() if w.broker_order_id is None}
+        for order in snapshot.working:
+            key = order.client_order_id or order.broker_order_id
+            kept[key] = Working(
+                order.symbol,
+                order.qty,
+                order.client_order_id,
+                order.broker_order_id,
+                kind_of(order.client_order_id),
+            )
+        self.working = kept
+        self._tell_risk()
+        if synced.reconcile and self.role.group is not None:
+            self.ctx.tell(
+                addresses.group(self.role.group),
+                MemberSynced(
+                    account=self.id,
+                    leader=self.role.leader,
+                    positions={s: p.qty for s, p in positions.items()},
+                    cause=synced.cause,
+                ),
+            )
+
+    # -- broker events -------------------------------------------------------------------------
+
+    def _fill(self, fill: Fill) -> None:
+        if fill.fill_id in self.seen_fills:
+            return
+        self.seen_fills.add(fill.fill_id)
+        symbol = fill.symbol
+        before = self.position(symbol)
+        pos = self.positions.setdefault(symbol, Position())
+        realized = pos.apply(fill.qty, fill.price, self.contracts.point_value(symbol))
+        self.realized_daily += realized
+        self.realized_weekly += realized
+        self.last[symbol] = fill.price
+        if pos.qty == 0:
+            del self.positions[symbol]
+        after = before + fill.qty
+        key = fill.client_order_id or fill.broker_order_id
+        kind = kind_of(fill.client_order_id)
+        order = self.working.get(key)
+        if order is not None:
+            order.qty -= 0 if order.kind is OrderKind.LIQUIDATE else fill.qty
+            if fill.order_done:
+                del self.working[key]
+        if kind is not None:
+            self.ctx.records.order_status(
+                fill.client_order_id or "", "filled" if fill.order_done else "partially_filled"
+            )
+        if kind is OrderKind.LIQUIDATE and fill.order_done:
+            self.ctx.tell(
+                self.risk, LiquidationOutcome(fill.client_order_id or "", symbol, "filled", "")
+            )
+        if kind is not None:
+            self.ctx.records.activity(
+                Level.INFO,
+                _FILL_KINDS[kind],
+                f"fill {fill.qty:+d} {symbol} @ {fill.price} ({_origin(kind)}); "
+                f"position {after:+d}",
+                account=self.id,
+            )
+            if after == 0:
+                self._cancel_leftovers(symbol)  # S2.10
+        self._tell_risk()
+        if self.role.leader and self.role.group is not None:
+            self.ctx.tell(
+                addresses.group(self.role.group),
+                LeaderFilled(
+                    leader=self.id,
+                    fill_id=fill.fill_id,
+                    symbol=symbol,
+                    before=before,
+                    after=after,
+                    fill_time=fill.time,
+                ),
+            )
+
+    def _cancel_leftovers(self, symbol: str) -> None:
+        leftovers = tuple(
+            w.broker_order_id
+            for w in self.working.values()
+            if w.symbol == symbol and w.kind is None and w.broker_order_id
+        )
+        if leftovers:
+            self.ctx.tell(
+                addresses.connection(self.connection),
+                CancelWorking(self.id, symbol, leftovers),
+            )
+
+    def _quote(self, quote: Quote) -> None:
+        self.last[quote.symbol] = quote.last
+
+    def _accepted(self, event: OrderAccepted) -> None:
+        key = event.client_order_id or event.broker_order_id
+        order = self.working.get(key)
+        if order is None:
+            self.working[key] = Working(
+                event.symbol,
+                event.qty,
+                event.client_order_id,
+                event.broker_order_id,
+                kind_of(event.client_order_id),
+            )
+        else:
+            order.broker_order_id = event.broker_order_id
+        if event.order_type is OrderType.LIQUIDATE:
+            self._tell_risk()
+
+    def _rejected(self, event: OrderRejected) -> None:
+        order = self.working.pop(event.client_order_id, None)
+        kind = kind_of(event.client_order_id)
+        self.ctx.records.order_status(event.client_order_id, "rejected", event.reason)
+        if kind is OrderKind.LIQUIDATE:
+            symbol = order.symbol if order else ""
+            self.ctx.tell(
+                self.risk,
+                LiquidationOutcome(event.client_order_id, symbol, "rejected", event.reason),
+            )
+            return
+        if order is None:
+            return
+        closing = _closing_part(self.projected(order.symbol), order.qty)
+        retry = kind is OrderKind.COPY and closing != 0
+        self.ctx.records.activity(
+            Level.ERROR if retry else Level.WARNING,
+            Kind.REJECTION,
+            f"broker rejected {_origin(kind)} order {order.qty:+d} {order.symbol}: {event.reason}"
+            + (" — closing copy, retrying" if retry else ""),
+            account=self.id,
+        )
+        if retry:
+            self.ctx.schedule(
+                backoff(order.attempt),
+                self.ctx.address,
+                RetryCopy(order.cause, order.symbol, closing, order.attempt + 1),
+            )
+
+    def _done(self, event: OrderDone) -> None:
+        key = event.client_order_id or event.broker_order_id
+        order = self.working.pop(key, None)
+        if event.client_order_id:
+            self.ctx.records.order_status(event.client_order_id, "done", event.reason)
+        if kind_of(event.client_order_id) is OrderKind.LIQUIDATE:
+            symbol = order.symbol if order else ""
+            self.ctx.tell(
+                self.risk, LiquidationOutcome(event.client_order_id or "", symbol, "done", "")
+            )
+        self._tell_risk()
+
+    def _not_sent(self, event: OrderNotSent) -> None:
+        self.working.pop(event.client_order_id, None)
+        if kind_of(event.client_order_id) is OrderKind.LIQUIDATE:
+            self.ctx.tell(
+                self.risk,
+                LiquidationOutcome(event.client_order_id, event.symbol, "not_sent", event.reason),
+            )
+        else:
+            self.ctx.records.activity(
+                Level.INFO,
+                Kind.SKIP,
+                f"order {event.client_order_id} not sent: {event.reason}",
+                account=self.id,
+            )
+        self._tell_risk()
+
+
+def _closing_part(position: int, qty: int) -> int:
+    """The part of ``qty`` that reduces ``position`` without crossing zero."""
+    if position == 0 or (position > 0) == (qty > 0):
+        return 0
+    return max(qty, -position) if position > 0 else min(qty, -position)
+
+
+_FILL_KINDS = {
+    OrderKind.COPY: Kind.COPY,
+    OrderKind.RECONCILE: Kind.RECONCILIATION,
+    OrderKind.LIQUIDATE: Kind.FLATTEN,
+}
+
+
+def _origin(kind: OrderKind | None) -> str:
+    return {
+        OrderKind.COPY: "copy",
+        OrderKind.RECONCILE: "reconciliation",
+        OrderKind.LIQUIDATE: "liquidation",
+        None: "manual",
+    }[kind]

@@ -1,0 +1,335 @@
+"""ConnectionActor: one broker login (S1).
+
+Owns the connection state (``connected`` / ``reauth_required`` / ``disconnected``) and the S1.4
+transition table, the broker session, and every request to the broker. Broker events come in
+here and go to the account they concern. A state change is told to every account under the
+connection, so a disconnect pauses exactly those accounts and nothing else.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import structlog
+
+from actors import addresses
+from brokers.base import (
+    BrokerSession,
+    Fill,
+    OrderAccepted,
+    OrderDone,
+    OrderRejected,
+    OrderRequest,
+    Quote,
+    SessionLost,
+    SessionRestored,
+    Snapshot,
+    TokenExpired,
+    TokenIssued,
+)
+from engine.records import Kind, LedgerRow, Level
+from engine.runtime.base import ActorContext
+
+log = structlog.get_logger("actors.connection")
+
+
+class ConnectionState(StrEnum):
+    CONNECTED = "connected"
+    REAUTH_REQUIRED = "reauth_required"
+    DISCONNECTED = "disconnected"
+
+
+class ConnectionEvent(StrEnum):
+    DISCONNECT = "disconnect"
+    TAKE_OFFLINE = "take_offline"
+    RECONNECT = "reconnect"
+    EXPIRE_TOKEN = "expire_token"
+    REAUTHORIZE = "reauthorize"
+
+
+C, R, D = ConnectionState.CONNECTED, ConnectionState.REAUTH_REQUIRED, ConnectionState.DISCONNECTED
+E = ConnectionEvent
+
+# S1.4: (state, event) -> next state. A pair not listed is a no-op (recorded as info).
+# "reconnect" from disconnected lands in reauth_required when the token expired meanwhile.
+TRANSITIONS: dict[tuple[ConnectionState, ConnectionEvent], ConnectionState] = {
+    (C, E.DISCONNECT): D,
+    (C, E.TAKE_OFFLINE): D,
+    (C, E.EXPIRE_TOKEN): R,
+    (C, E.REAUTHORIZE): C,
+    (D, E.TAKE_OFFLINE): D,
+    (D, E.RECONNECT): C,
+    (D, E.EXPIRE_TOKEN): D,
+    (D, E.REAUTHORIZE): C,
+    (R, E.TAKE_OFFLINE): D,
+    (R, E.REAUTHORIZE): C,
+}
+
+
+# --- messages this actor receives ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """An order that passed its account's risk gate, with what the ledger needs to know."""
+
+    request: OrderRequest
+    kind: str
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrders:
+    orders: tuple[Placement, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelWorking:
+    account: str
+    symbol: str | None = None
+    broker_order_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TakeOffline:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StartSession:
+    """Sent once after the tree is built: open the session and learn the broker's positions.
+    ``reconcile`` says whether this start counts as the connection returning (S3.1)."""
+
+    reconcile: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AttachAccount:
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class DetachAccount:
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """The connection is deleted or the engine stops: close the session, send nothing more."""
+
+
+# --- messages this actor tells its accounts ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    connection: str
+    state: ConnectionState
+
+
+@dataclass(frozen=True, slots=True)
+class OrderNotSent:
+    client_order_id: str
+    symbol: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Synced:
+    """The broker's positions and working orders for one account, after a (re)connect."""
+
+    snapshot: object  # brokers.base.AccountSnapshot
+    cause: str
+    reconcile: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    id: str
+    state: ConnectionState
+    offline: bool
+    token_expired: bool
+    reconnects: int
+
+
+class ConnectionActor:
+    def __init__(
+        self,
+        ctx: ActorContext,
+        settings: ConnectionSettings,
+        accounts: list[str],
+        open_session: Callable[[str, tuple[str, ...]], BrokerSession],
+    ) -> None:
+        self.ctx = ctx
+        self.id = settings.id
+        self.state = settings.state
+        self.offline = settings.offline
+        self.token_expired = settings.token_expired
+        self.reconnects = settings.reconnects
+        self.accounts = list(accounts)
+        self.session = open_session(self.id, tuple(accounts))
+        self._open_session = open_session
+        self._pending_syncs: dict[str, bool] = {}
+        self._outgoing: list[Placement] = []
+        self._closed = False
+
+    # -- dispatch ------------------------------------------------------------------------------
+
+    def receive(self, message: object) -> None:
+        match message:
+            case Fill() | OrderAccepted() | OrderRejected() | OrderDone():
+                self.ctx.tell(addresses.account(message.account), message)
+            case Quote():
+                for account in self.accounts:
+                    self.ctx.tell(addresses.account(account), message)
+            case PlaceOrders():
+                self._place(message.orders)
+            case CancelWorking():
+                if self.state is C and not self._closed:
+                    self.session.cancel_working(
+                        message.account, message.symbol, message.broker_order_ids
+                    )
+            case Snapshot():
+                self._snapshot(message)
+            case SessionLost():
+                self._event(E.DISCONNECT, message.reason)
+            case SessionRestored():
+                if not self.offline:
+                    self._event(E.RECONNECT, "session restored")
+            case TokenExpired():
+                self._event(E.EXPIRE_TOKEN, "token expired")
+            case TokenIssued():
+                self._event(E.REAUTHORIZE, "re-authorized with a fresh token")
+            case TakeOffline():
+                self._event(E.TAKE_OFFLINE, "taken offline by the user")
+            case Reconnect():
+                self.offline = False
+                self._persist()
+                self.session.open()
+            case StartSession(reconcile=reconcile):
+                if self.state is C:
+                    self.session.open()
+                    self._request_snapshot(reconcile=reconcile)
+            case AttachAccount(account=account):
+                if account not in self.accounts:
+                    self.accounts.append(account)
+            case DetachAccount(account=account):
+                if account in self.accounts:
+                    self.accounts.remove(account)
+            case Shutdown():
+                self._closed = True
+                self.session.close()
+            case _:
+                log.warning("unknown message", connection=self.id, message=repr(message))
+
+    # -- S1.4 ----------------------------------------------------------------------------------
+
+    def _event(self, event: ConnectionEvent, why: str) -> None:
+        before = self.state
+        after = TRANSITIONS.get((before, event))
+        if event is E.EXPIRE_TOKEN:
+            self.token_expired = True
+        if after is None:
+            self.ctx.records.activity(
+                Level.INFO,
+                Kind.STATE_CHANGE,
+                f"connection {self.id}: {event.value} while {before.value} changes nothing",
+                connection=self.id,
+            )
+            self._persist()
+            return
+        if event is E.RECONNECT and self.token_expired:
+            after = R
+        if event is E.REAUTHORIZE:
+            self.token_expired = False
+        if event is E.TAKE_OFFLINE:
+            self.offline = True
+            self.session.close()
+        self.state = after
+        self._persist()
+        if after is C and before is not C:
+            self.session.open()
+        if after is not before:
+            self.ctx.records.activity(
+                Level.INFO if after is C else Level.WARNING,
+                Kind.STATE_CHANGE,
+                f"connection {self.id}: {before.value} → {after.value} ({why})",
+                connection=self.id,
+            )
+            for account in self.accounts:
+                self.ctx.tell(addresses.account(account), StateChanged(self.id, after))
+        if after is C and before is not C:
+            self._request_snapshot(reconcile=True)  # S1.3: every return triggers S3
+
+    def _persist(self) -> None:
+        row = (self.state.value, int(self.offline), int(self.token_expired), self.reconnects, self.id)
+
+        def update(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE connections SET state = ?, offline = ?, token_expired = ?, reconnects = ?"
+                " WHERE id = ?",
+                row,
+            )
+
+        self.ctx.records.store.write(update)
+
+    # -- reconciliation trigger (S3.1) -----------------------------------------------------------
+
+    def _request_snapshot(self, *, reconcile: bool) -> None:
+        self.reconnects += 1
+        self._persist()
+        request_id = f"{self.id}#{self.reconnects}"
+        self._pending_syncs[request_id] = reconcile
+        self.session.request_snapshot(request_id)
+
+    def _snapshot(self, snapshot: Snapshot) -> None:
+        reconcile = self._pending_syncs.pop(snapshot.request_id, None)
+        if reconcile is None or self.state is not C:
+            return
+        for account in self.accounts:
+            data = snapshot.accounts.get(account)
+            if data is not None:
+                self.ctx.tell(
+                    addresses.account(account), Synced(data, snapshot.request_id, reconcile)
+                )
+
+    # -- orders ----------------------------------------------------------------------------------
+
+    def _place(self, orders: tuple[Placement, ...]) -> None:
+        if self.state is not C or self._closed:
+            reason = f"connection {self.id} is {self.state.value}"
+            for placement in orders:
+                request = placement.request
+                self.ctx.tell(
+                    addresses.account(request.account),
+                    OrderNotSent(request.client_order_id, request.symbol, reason),
+                )
+            return
+        if not self._outgoing:
+            self.ctx.defer(self._flush)
+        self._outgoing.extend(orders)
+
+    def _flush(self) -> None:
+        """Make a batch of intents durable in one transaction, then send them (S2.6)."""
+        batch, self._outgoing = self._outgoing, []
+        if not batch:
+            return
+        self.ctx.records.orders_sending(
+            [
+                LedgerRow(
+                    p.request.client_order_id, p.request.account, self.id, p.request.symbol,
+                    p.request.qty, p.request.order_type.value, p.kind, p.cause,
+                )
+                for p in batch
+            ]
+        )
+        for placement in batch:
+            self.session.place_order(placement.request)

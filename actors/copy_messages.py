@@ -1,0 +1,108 @@
+"""Messages of the copy path (S2, S3): leader account → group → follower accounts.
+
+They live in one module because the group and the account actors each receive some of them and
+send the others; keeping them apart from both actor modules avoids an import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+# --- received by CopyGroupActor ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderFilled:
+    """A fill on the group's leader took its net position in ``symbol`` from ``before`` to
+    ``after`` (S2.1)."""
+
+    leader: str
+    fill_id: str
+    symbol: str
+    before: int
+    after: int
+    fill_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSynced:
+    """An account of the group learned its broker positions after its connection returned
+    (S3.1). For the leader, ``positions`` is ``L_now``."""
+
+    account: str
+    leader: bool
+    positions: Mapping[str, int]
+    cause: str
+
+
+# --- received by AccountActor -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CopyOffer:
+    """One leader fill offered to one follower, with that membership's terms (S2.2, S2.3)."""
+
+    group: str
+    cause: str  # the leader fill, for the client order id (S2.6)
+    fill_id: str
+    leader_symbol: str
+    symbol: str  # mapped (S2.3)
+    before: int
+    after: int
+    ratio: Decimal
+    max_qty: int | None
+    fill_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileOrder:
+    """Reconcile flatten-only toward the leader's current net positions (S3)."""
+
+    group: str
+    cause: str
+    leader_positions: Mapping[str, int]
+    ratio: Decimal
+    max_qty: int | None
+    symbol_map: tuple[tuple[str, str], ...]
+
+
+# --- received by CopyGroupActor from risk actors and the engine -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DisableMember:
+    """S5.3 step 3: the follower's account is locked or liquidating; say why on its membership."""
+
+    account: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnableMember:
+    """The lock that disabled the membership was released (unlock or reset)."""
+
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """A follower's terms in a group."""
+
+    account: str
+    ratio: Decimal
+    max_qty: int | None = None
+    symbol_map: tuple[tuple[str, str], ...] = ()
+    disable_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AddMember:
+    membership: Membership
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveMember:
+    account: str

@@ -1,0 +1,165 @@
+"""CopyGroupActor: one leader and its follower memberships (S2, S3).
+
+Turns one leader fill into one offer per follower, each computed in the follower's own actor
+(S2.2). Tracks the leader's net positions from its fills, so a follower returning from an
+outage is reconciled toward ``L_now`` (S3.1); when the leader returns, every follower is.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, replace
+
+import structlog
+
+from actors import addresses
+from actors.connection import ConnectionState, StateChanged
+from actors.copy_messages import (
+    AddMember,
+    CopyOffer,
+    DisableMember,
+    EnableMember,
+    LeaderFilled,
+    MemberSynced,
+    Membership,
+    ReconcileOrder,
+    RemoveMember,
+)
+from engine.instruments import map_symbol
+from engine.runtime.base import ActorContext
+
+log = structlog.get_logger("actors.group")
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    id: str
+    leader: str
+    members: tuple[Membership, ...]
+    leader_positions: dict[str, int]
+
+
+class CopyGroupActor:
+    def __init__(
+        self,
+        ctx: ActorContext,
+        group_id: str,
+        leader: str,
+        leader_connection: str,
+        members: list[Membership],
+        leader_connected: bool,
+    ) -> None:
+        self.ctx = ctx
+        self.id = group_id
+        self.leader = leader
+        self.leader_connection = leader_connection
+        self.members: dict[str, Membership] = {m.account: m for m in members}
+        self.leader_positions: dict[str, int] = {}
+        self.leader_connected = leader_connected
+        self.reconciled: dict[str, str] = {}  # follower -> cause of its last reconciliation
+
+    def receive(self, message: object) -> None:
+        match message:
+            case LeaderFilled():
+                self._fan_out(message)
+            case MemberSynced():
+                self._synced(message)
+            case StateChanged(state=state):
+                self.leader_connected = state is ConnectionState.CONNECTED
+            case DisableMember(account=account, reason=reason):
+                self._set_disable_reason(account, reason)
+            case EnableMember(account=account):
+                self._set_disable_reason(account, "")
+            case AddMember(membership=membership):
+                self.members[membership.account] = membership
+            case RemoveMember(account=account):
+                self.members.pop(account, None)
+                self.reconciled.pop(account, None)
+            case _:
+                log.warning("unknown message", group=self.id, message=repr(message))
+
+    def view(self) -> GroupView:
+        return GroupView(
+            self.id, self.leader, tuple(self.members.values()), dict(self.leader_positions)
+        )
+
+    # -- S2.1: fan-out ---------------------------------------------------------------------------
+
+    def _fan_out(self, fill: LeaderFilled) -> None:
+        if fill.after:
+            self.leader_positions[fill.symbol] = fill.after
+        else:
+            self.leader_positions.pop(fill.symbol, None)
+        cause = f"{fill.leader}:{fill.fill_id}"
+        tell = self.ctx.tell
+        for member in self.members.values():
+            # A disabled membership is still offered the fill: its account's gate decides and
+            # records each rejection (S5.3 step 3).
+            tell(
+                addresses.account(member.account),
+                CopyOffer(
+                    group=self.id,
+                    cause=cause,
+                    fill_id=fill.fill_id,
+                    leader_symbol=fill.symbol,
+                    symbol=map_symbol(fill.symbol, dict(member.symbol_map))
+                    if member.symbol_map
+                    else fill.symbol,
+                    before=fill.before,
+                    after=fill.after,
+                    ratio=member.ratio,
+                    max_qty=member.max_qty,
+                    fill_time=fill.fill_time,
+                ),
+            )
+
+    # -- S3.1: who is reconciled when --------------------------------------------------------------
+
+    def _synced(self, synced: MemberSynced) -> None:
+        if synced.leader:
+            self.leader_positions = {s: q for s, q in synced.positions.items() if q}
+            self.leader_connected = True
+            for account in self.members:
+                self._reconcile(account, synced.cause)
+        elif synced.account in self.members and self.leader_connected:
+            if synced.cause.rpartition("#")[0] == self.leader_connection:
+                return  # the leader's own sync, right behind, reconciles every follower
+            self._reconcile(synced.account, synced.cause)
+
+    def _reconcile(self, account: str, cause: str) -> None:
+        if self.reconciled.get(account) == cause:
+            return  # the leader and the follower came back together: reconcile once
+        self.reconciled[account] = cause
+        member = self.members[account]
+        self.ctx.tell(
+            addresses.account(account),
+            ReconcileOrder(
+                group=self.id,
+                cause=f"reconcile:{cause}",
+                leader_positions=dict(self.leader_positions),
+                ratio=member.ratio,
+                max_qty=member.max_qty,
+                symbol_map=member.symbol_map,
+            ),
+        )
+
+    # -- memberships -------------------------------------------------------------------------------
+
+    def _set_disable_reason(self, account: str, reason: str) -> None:
+        member = self.members.get(account)
+        if member is None or member.disable_reason == reason:
+            return
+        self.members[account] = replace(member, disable_reason=reason)
+        row = (reason, self.id, account)
+
+        def update(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE memberships SET disable_reason = ? WHERE group_id = ? AND account = ?", row
+            )
+
+        self.ctx.records.store.write(update)
+
+
+def symbol_map_json(symbol_map: tuple[tuple[str, str], ...]) -> str:
+    return json.dumps(dict(symbol_map), sort_keys=True) if symbol_map else ""

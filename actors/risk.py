@@ -1,0 +1,443 @@
+"""RiskActor: the account's risk status, its gate, and its flatten (S5, S6).
+
+Owns the ``OK → LIQUIDATE_ONLY → LOCKED`` state machine as a transition table, the lock reason,
+and the one gate every order the engine sends for the account passes through. Orders leave for
+the broker from here, in the same FIFO as every status change, so no order decided after a
+breach can reach the broker as an opening order. Runs the flatten: cancel working orders,
+liquidate every open contract, retry on failure, and report flat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+import structlog
+
+from actors import addresses
+from actors.connection import CancelWorking, ConnectionState, Placement, PlaceOrders, StateChanged
+from actors.copy_messages import DisableMember, EnableMember
+from actors.risk_messages import AccountChanged, GateDecision, GateOrder, LiquidationOutcome
+from brokers.base import OrderRequest, OrderType
+from engine.order_ids import OrderKind, client_order_id
+from engine.records import Kind, Level
+from engine.runtime.base import ActorContext
+
+log = structlog.get_logger("actors.risk")
+
+LIQUIDATE_ONLY_TEXT = "Account is in LIQUIDATE_ONLY mode — only closing trades allowed."
+LOCKED_TEXT = "Account is LOCKED — no trades allowed."
+
+
+class RiskStatus(StrEnum):
+    OK = "OK"
+    LIQUIDATE_ONLY = "LIQUIDATE_ONLY"
+    LOCKED = "LOCKED"
+
+
+class LockReason(StrEnum):
+    NONE = ""
+    DAILY = "risk_breach_daily"
+    WEEKLY = "risk_breach_weekly"
+    MANUAL = "manual"
+
+
+REASON_RANK = {LockReason.NONE: 0, LockReason.DAILY: 1, LockReason.WEEKLY: 2, LockReason.MANUAL: 3}
+
+
+class RiskEvent(StrEnum):
+    BREACH = "breach"  # a trigger fired (S5.2)
+    LOCK_FLAT = "lock_flat"  # manual lock of a flat account (S5.7)
+    LOCK_OPEN = "lock_open"  # manual lock of an account with a position (S5.7)
+    UNLOCK = "unlock"  # manual unlock (S5.7)
+    FLAT_LOCKED = "flat_locked"  # the flatten finished and a lock reason stands (S5.3 step 6)
+    FLAT_CLEARED = "flat_cleared"  # the flatten finished, the reason was cleared meanwhile
+    RESET = "reset"  # a reset cleared the lock reason (S5.8)
+
+
+OK, LQ, LK = RiskStatus.OK, RiskStatus.LIQUIDATE_ONLY, RiskStatus.LOCKED
+Ev = RiskEvent
+
+# Every (status, event) pair has a defined next status; tests walk the whole table.
+TRANSITIONS: Mapping[tuple[RiskStatus, RiskEvent], RiskStatus] = {
+    (OK, Ev.BREACH): LQ,
+    (OK, Ev.LOCK_FLAT): LK,
+    (OK, Ev.LOCK_OPEN): LQ,
+    (OK, Ev.UNLOCK): OK,
+    (OK, Ev.FLAT_LOCKED): OK,
+    (OK, Ev.FLAT_CLEARED): OK,
+    (OK, Ev.RESET): OK,
+    (LQ, Ev.BREACH): LQ,
+    (LQ, Ev.LOCK_FLAT): LQ,
+    (LQ, Ev.LOCK_OPEN): LQ,
+    (LQ, Ev.UNLOCK): LQ,  # OK once flat (FLAT_CLEARED)
+    (LQ, Ev.FLAT_LOCKED): LK,
+    (LQ, Ev.FLAT_CLEARED): OK,
+    (LQ, Ev.RESET): LQ,  # a reset never interrupts a liquidation
+    (LK, Ev.BREACH): LK,
+    (LK, Ev.LOCK_FLAT): LK,
+    (LK, Ev.LOCK_OPEN): LK,
+    (LK, Ev.UNLOCK): OK,
+    (LK, Ev.FLAT_LOCKED): LK,
+    (LK, Ev.FLAT_CLEARED): LK,
+    (LK, Ev.RESET): OK,
+}
+
+
+# --- messages this actor receives (besides the account's, in risk_messages) -----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Unlock:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Flatten:
+    """S6: flatten the account (Cockpit command); changes no risk status."""
+
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetLimits:
+    """Change limits at run time; 0 turns a limit off (S5.2)."""
+
+    limits: Mapping[str, Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class SetMembership:
+    group: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryFlatten:
+    flatten: int
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSettings:
+    account: str
+    connection: str
+    status: RiskStatus = RiskStatus.OK
+    lock_reason: LockReason = LockReason.NONE
+    limits: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+class Purpose(StrEnum):
+    COMMAND = "command"  # S6: no status change when flat
+    LOCK = "lock"  # S5.3 / S5.7: LOCKED (or OK) when flat
+
+
+@dataclass(slots=True)
+class FlattenRun:
+    number: int
+    cause: str
+    purpose: Purpose
+    failures: int = 0
+    backing_off: bool = False
+    waiting_connection: bool = False
+    sends: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskView:
+    account: str
+    status: RiskStatus
+    lock_reason: LockReason
+    flattening: bool
+    group: str | None
+    limits: Mapping[str, Decimal]
+
+
+class RiskActor:
+    def __init__(self, ctx: ActorContext, settings: RiskSettings, group: str | None) -> None:
+        self.ctx = ctx
+        self.account = settings.account
+        self.connection = addresses.connection(settings.connection)
+        self.status = settings.status
+        self.lock_reason = settings.lock_reason
+        self.limits = dict(settings.limits)
+        self.group = group
+        self.connected = True
+        self.positions: dict[str, int] = {}
+        self.liquidating: dict[str, str] = {}
+        self.flatten: FlattenRun | None = None
+        self._flatten_numbers = 0
+
+    def receive(self, message: object) -> None:
+        match message:
+            case GateOrder(intent=intent):
+                self._gate(intent)
+            case AccountChanged():
+                self._account_changed(message)
+            case LiquidationOutcome():
+                self._liquidation_outcome(message)
+            case Lock():
+                self._lock()
+            case Unlock():
+                self._unlock()
+            case Flatten(cause=cause):
+                self._start_flatten(cause, Purpose.COMMAND)
+            case RetryFlatten(flatten=number):
+                if self.flatten is not None and self.flatten.number == number:
+                    self.flatten.backing_off = False
+                    self._drive()
+            case StateChanged(state=state):
+                self.connected = state is ConnectionState.CONNECTED
+                if self.connected and self.flatten is not None:
+                    self.flatten.waiting_connection = False
+                    self._drive()  # S5.6: sent the moment the connection returns
+            case SetMembership(group=group):
+                self.group = group
+            case SetLimits(limits=limits):
+                self.limits.update(limits)
+            case _:
+                log.warning("unknown message", account=self.account, message=repr(message))
+
+    def view(self) -> RiskView:
+        return RiskView(
+            self.account,
+            self.status,
+            self.lock_reason,
+            self.flatten is not None,
+            self.group,
+            dict(self.limits),
+        )
+
+    # -- the state machine ---------------------------------------------------------------------
+
+    def _transition(self, event: RiskEvent) -> None:
+        before = self.status
+        self.status = TRANSITIONS[(before, event)]
+        if self.status is not before:
+            log.info(
+                "risk status",
+                account=self.account,
+                before=before.value,
+                after=self.status.value,
+                event=event.value,
+            )
+
+    def _raise_reason(self, reason: LockReason) -> None:
+        """Lock reasons only escalate (S5.2)."""
+        if REASON_RANK[reason] > REASON_RANK[self.lock_reason]:
+            self.lock_reason = reason
+
+    def _is_flat(self) -> bool:
+        return not any(self.positions.values()) and not self.liquidating
+
+    # -- S5.4 / S5.5: the gate -------------------------------------------------------------------
+
+    def _gate(self, intent: object) -> None:
+        from actors.risk_messages import OrderIntent
+
+        assert isinstance(intent, OrderIntent)
+        account_addr = addresses.account(self.account)
+        if self.status is LK:
+            self._refuse(intent.client_order_id, intent.symbol, intent.qty, LOCKED_TEXT)
+            return
+        qty = intent.qty
+        closing = _closing_part(intent.projected, qty)
+        opening = qty - closing
+        if intent.symbol in self.liquidating:
+            closing = 0  # clipped against the flatten in flight: never through zero
+        if self.status is LQ:
+            if opening and not closing and intent.symbol not in self.liquidating:
+                self._refuse(intent.client_order_id, intent.symbol, qty, LIQUIDATE_ONLY_TEXT)
+                return
+            if opening and _closing_part(intent.projected, qty) == 0:
+                self._refuse(intent.client_order_id, intent.symbol, qty, LIQUIDATE_ONLY_TEXT)
+                return
+            allowed = closing
+        else:
+            allowed = closing + opening
+        if allowed != qty:
+            self.ctx.records.activity(
+                Level.INFO,
+                Kind.COPY,
+                f"{_name(intent.kind)} order {qty:+d} {intent.symbol} clipped to {allowed:+d}: "
+                + ("flatten in flight" if intent.symbol in self.liquidating else self.status.value),
+                account=self.account,
+            )
+        self.ctx.tell(account_addr, GateDecision(intent.client_order_id, allowed))
+        if allowed == 0:
+            return
+        request = OrderRequest(intent.client_order_id, self.account, intent.symbol, allowed)
+        self.ctx.tell(
+            self.connection,
+            PlaceOrders((Placement(request, _name(intent.kind), intent.cause),)),
+        )
+
+    def _refuse(self, client_order_id: str, symbol: str, qty: int, text: str) -> None:
+        self.ctx.records.activity(
+            Level.WARNING,
+            Kind.REJECTION,
+            f"order {qty:+d} {symbol} rejected: {text}",
+            account=self.account,
+        )
+        self.ctx.tell(addresses.account(self.account), GateDecision(client_order_id, 0))
+
+    # -- S5.7: manual lock and unlock ------------------------------------------------------------
+
+    def _lock(self) -> None:
+        self._raise_reason(LockReason.MANUAL)
+        flat = self._is_flat() and self.flatten is None
+        self._transition(Ev.LOCK_FLAT if flat else Ev.LOCK_OPEN)
+        self._disable_membership("locked manually")
+        self.ctx.records.activity(
+            Level.WARNING,
+            Kind.LOCK,
+            "account locked manually" + ("" if flat else "; flattening first"),
+            account=self.account,
+        )
+        if self.status is LQ:
+            self._start_flatten(f"lock:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK)
+
+    def _unlock(self) -> None:
+        if self.status is OK and self.lock_reason is LockReason.NONE:
+            return
+        self.lock_reason = LockReason.NONE
+        self._transition(Ev.UNLOCK)
+        if self.flatten is not None and self.flatten.purpose is Purpose.LOCK and self.status is LQ:
+            pass  # finishes flattening, then OK (FLAT_CLEARED)
+        self._enable_membership()
+        self.ctx.records.activity(
+            Level.INFO,
+            Kind.UNLOCK,
+            "account unlocked manually"
+            + (" (OK once the flatten in flight is done)" if self.status is LQ else ""),
+            account=self.account,
+        )
+
+    def _disable_membership(self, reason: str) -> None:
+        if self.group is not None:
+            self.ctx.tell(addresses.group(self.group), DisableMember(self.account, reason))
+
+    def _enable_membership(self) -> None:
+        if self.group is not None:
+            self.ctx.tell(addresses.group(self.group), EnableMember(self.account))
+
+    # -- the flatten (S5.3 step 1, S5.6, S6) -----------------------------------------------------
+
+    def _start_flatten(self, cause: str, purpose: Purpose) -> None:
+        if self.flatten is not None:
+            if purpose is Purpose.LOCK:
+                self.flatten.purpose = Purpose.LOCK
+            self._drive()
+            return
+        self._flatten_numbers += 1
+        self.flatten = FlattenRun(self._flatten_numbers, cause, purpose)
+        self.ctx.records.activity(
+            Level.INFO,
+            Kind.FLATTEN,
+            "flatten: cancel working orders, liquidate "
+            + (", ".join(f"{s} {q:+d}" for s, q in sorted(self.positions.items()) if q) or "nothing open"),
+            account=self.account,
+        )
+        if self.connected:
+            self.ctx.tell(self.connection, CancelWorking(self.account))
+        self._drive()
+
+    def _drive(self) -> None:
+        run = self.flatten
+        if run is None:
+            return
+        if run.backing_off or run.waiting_connection:
+            return
+        if not self.connected:
+            run.waiting_connection = True
+            return
+        orders: list[Placement] = []
+        for symbol, qty in sorted(self.positions.items()):
+            if not qty or symbol in self.liquidating:
+                continue
+            attempt = run.sends.get(symbol, 0) + 1
+            run.sends[symbol] = attempt
+            coid = client_order_id(OrderKind.LIQUIDATE, run.cause, self.account, symbol, attempt)
+            self.liquidating[symbol] = coid
+            request = OrderRequest(coid, self.account, symbol, 0, OrderType.LIQUIDATE)
+            orders.append(Placement(request, "liquidation", run.cause))
+        if orders:
+            self.ctx.tell(self.connection, PlaceOrders(tuple(orders)))
+            return
+        if self._is_flat():
+            self._flat()
+
+    def _flat(self) -> None:
+        run = self.flatten
+        self.flatten = None
+        if run is None:
+            return
+        self.ctx.records.activity(
+            Level.INFO, Kind.FLATTEN, "flatten complete: account flat", account=self.account
+        )
+        if run.purpose is Purpose.LOCK and self.status is LQ:
+            self._transition(Ev.FLAT_LOCKED if self.lock_reason else Ev.FLAT_CLEARED)
+
+    def _account_changed(self, changed: AccountChanged) -> None:
+        self.positions = dict(changed.positions)
+        if self.flatten is not None:
+            self._drive()
+        elif self.status is LK and any(self.positions.values()):
+            # S5.5: a manual trade opened exposure on a locked account: flatten at once
+            self.ctx.records.activity(
+                Level.WARNING,
+                Kind.MANUAL_TRADE_FLATTENED,
+                "manual trade opened exposure on a LOCKED account: flattening it",
+                account=self.account,
+            )
+            self._start_flatten(
+                f"locked:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK
+            )
+
+    def _liquidation_outcome(self, outcome: LiquidationOutcome) -> None:
+        symbol = next(
+            (s for s, c in self.liquidating.items() if c == outcome.client_order_id), None
+        )
+        if symbol is None:
+            return
+        del self.liquidating[symbol]
+        run = self.flatten
+        if run is None:
+            return
+        if outcome.outcome == "rejected":
+            run.failures += 1
+            run.backing_off = True
+            delay = _backoff(run.failures)
+            self.ctx.records.activity(
+                Level.ERROR,
+                Kind.FLATTEN_FAILED,
+                f"liquidation of {symbol} rejected: {outcome.reason}; retrying in "
+                f"{delay:g} s",
+                account=self.account,
+            )
+            from datetime import timedelta
+
+            self.ctx.schedule(timedelta(seconds=delay), self.ctx.address, RetryFlatten(run.number))
+            return
+        if outcome.outcome == "not_sent":
+            run.waiting_connection = not self.connected
+        self._drive()
+
+
+def _backoff(failures: int) -> float:
+    return float(min(2 ** (failures - 1), 60))
+
+
+def _closing_part(position: int, qty: int) -> int:
+    if position == 0 or (position > 0) == (qty > 0):
+        return 0
+    return max(qty, -position) if position > 0 else min(qty, -position)
+
+
+def _name(kind: OrderKind) -> str:
+    return {OrderKind.COPY: "copy", OrderKind.RECONCILE: "reconciliation"}.get(kind, "liquidation")

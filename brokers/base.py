@@ -1,0 +1,198 @@
+"""The interface every broker adapter implements, and the events it reports.
+
+The engine talks to a broker through one :class:`BrokerSession` per connection (one login, one
+token, one or more accounts). Requests never block waiting for the broker's answer: every outcome
+(acceptance, rejection, fill, cancel, snapshot, session loss) comes back later as a
+:class:`BrokerEvent` through the session's sink, exactly as a remote broker's would. The actors
+therefore cannot tell the paper broker from a real one.
+
+Quantities are signed integers (buy > 0, sell < 0); prices are :class:`~decimal.Decimal`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIQUIDATE = "liquidate"  # close whatever is open in the contract when it executes
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """One order the engine sends. ``client_order_id`` is deterministic from its cause (S2.6)."""
+
+    client_order_id: str
+    account: str
+    symbol: str
+    qty: int  # signed; ignored for a liquidation
+    order_type: OrderType = OrderType.MARKET
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAccepted:
+    connection: str
+    account: str
+    client_order_id: str | None
+    broker_order_id: str
+    symbol: str
+    qty: int  # signed; 0 for a liquidation (its size is known only when it fills)
+    order_type: OrderType
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    connection: str
+    account: str
+    client_order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """An execution. ``client_order_id`` is ``None`` for a trade the engine did not place."""
+
+    connection: str
+    account: str
+    fill_id: str
+    broker_order_id: str
+    client_order_id: str | None
+    symbol: str
+    qty: int  # signed, never 0
+    price: Decimal
+    time: datetime
+    order_done: bool  # no quantity of the order is left working
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDone:
+    """An order left the book without (further) fills: cancelled, or a liquidation of nothing."""
+
+    connection: str
+    account: str
+    client_order_id: str | None
+    broker_order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    symbol: str
+    last: Decimal
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingOrder:
+    broker_order_id: str
+    client_order_id: str | None
+    symbol: str
+    qty: int  # signed remaining quantity; 0 for a liquidation
+    order_type: OrderType
+
+
+@dataclass(frozen=True, slots=True)
+class PositionInfo:
+    qty: int
+    avg_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    positions: Mapping[str, PositionInfo]
+    working: tuple[WorkingOrder, ...]
+    balance: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The broker's view of every account of a connection, in answer to a snapshot request."""
+
+    connection: str
+    request_id: str
+    accounts: Mapping[str, AccountSnapshot] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLost:
+    """The session dropped (broker or network outage)."""
+
+    connection: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRestored:
+    """The session is back up (the broker or network outage ended)."""
+
+    connection: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenExpired:
+    connection: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIssued:
+    """A fresh token from the OAuth flow. ``token`` never reaches a log or a record."""
+
+    connection: str
+    token: str = field(repr=False)
+    expires_at: datetime | None = None
+
+
+BrokerEvent = (
+    OrderAccepted
+    | OrderRejected
+    | Fill
+    | OrderDone
+    | Quote
+    | Snapshot
+    | SessionLost
+    | SessionRestored
+    | TokenExpired
+    | TokenIssued
+)
+EventSink = Callable[[BrokerEvent], None]
+
+
+class BrokerSession(ABC):
+    """One login at the broker. Every method returns at once; outcomes arrive as events."""
+
+    @abstractmethod
+    def place_order(self, order: OrderRequest) -> None:
+        """Send an order; ``OrderAccepted``/``OrderRejected`` then ``Fill`` events follow."""
+
+    @abstractmethod
+    def cancel_working(self, account: str, symbol: str | None, broker_order_ids: tuple[str, ...] = ()) -> None:
+        """Cancel working orders of ``account`` (in ``symbol`` if given; only those ids if given)."""
+
+    @abstractmethod
+    def request_snapshot(self, request_id: str) -> None:
+        """Ask for positions and working orders of every account; a ``Snapshot`` follows."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """The engine ends the session (taken offline, deleted, shutdown). No events follow."""
+
+    @abstractmethod
+    def open(self) -> None:
+        """The engine (re)opens the session; events flow again."""
+
+
+class Broker(ABC):
+    """A broker adapter: hands out one session per connection."""
+
+    @abstractmethod
+    def session(self, connection: str, accounts: tuple[str, ...], sink: EventSink) -> BrokerSession:
+        """Create the session of ``connection``; its events go to ``sink`` (which never blocks)."""

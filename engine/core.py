@@ -1,0 +1,352 @@
+"""The engine: builds the actor tree from the store and is the one door commands come through.
+
+Commands (from the replay harness, the CLI, the control API) are checked against the topology,
+made durable, and then told to the actors; nothing outside the actors touches their state.
+Reads go through ``inspect``, which runs between an actor's messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlite3
+
+import structlog
+
+from actors import addresses
+from actors.account import AccountActor, AccountSettings, AccountView, Role, SetRole
+from actors.connection import (
+    ConnectionActor,
+    ConnectionSettings,
+    ConnectionState,
+    Reconnect,
+    StartSession,
+    TakeOffline,
+)
+from actors.copy_messages import AddMember, Membership, RemoveMember
+from actors.group import CopyGroupActor, GroupView
+from actors.risk import Flatten, Lock, LockReason, RiskActor, RiskSettings, RiskStatus, RiskView
+from actors.risk import SetLimits, SetMembership, Unlock
+from brokers.base import Broker, BrokerSession
+from engine import topology as topo
+from engine.clock import Clock, VirtualClock
+from engine.instruments import ContractTable
+from engine.records import Kind, Level, Records
+from engine.runtime import Runtime, Services, make_runtime
+from engine.runtime.base import ActorContext, Address
+from engine.store import Store
+from engine.topology import (
+    AccountConfig,
+    CommandRefused,
+    ConnectionConfig,
+    GroupConfig,
+    Topology,
+)
+
+log = structlog.get_logger("engine")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    runtime: str = "deterministic"
+    max_copy_age: timedelta = timedelta(seconds=10)
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        brokers: Mapping[str, Broker],
+        contracts: ContractTable,
+        settings: EngineSettings = EngineSettings(),
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.brokers = dict(brokers)
+        self.contracts = contracts
+        self.settings = settings
+        self.records = Records(store, clock)
+        self.services = Services(clock, self.records)
+        self.runtime: Runtime = make_runtime(settings.runtime, self.services)
+        self.runtime.failure_hook = self._actor_failed
+        self.topology: Topology = topo.load(store)
+        self.sessions: dict[str, BrokerSession] = {}
+        self.started = False
+
+    # -- setup -----------------------------------------------------------------------------------
+
+    def seed(
+        self,
+        connections: Iterable[ConnectionConfig],
+        accounts: Iterable[AccountConfig],
+        groups: Iterable[GroupConfig],
+    ) -> None:
+        """Write an initial setup into an empty store (checked as a whole first)."""
+        if self.started:
+            raise CommandRefused("the engine is running: add things with commands")
+        staged = Topology()
+        connections, accounts, groups = list(connections), list(accounts), list(groups)
+        for connection in connections:
+            staged.check_new_connection(connection)
+            staged.connections[connection.id] = connection
+        for account in accounts:
+            staged.check_new_account(account)
+            staged.accounts[account.id] = account
+        for group in groups:
+            staged.check_new_group(group)
+            staged.groups[group.id] = group
+
+        def write(conn: sqlite3.Connection) -> None:
+            for c in connections:
+                topo.insert_connection(conn, c)
+            for a in accounts:
+                topo.insert_account(conn, a)
+            for g in groups:
+                topo.insert_group(conn, g)
+
+        self.store.write(write, wait=True)
+        self.topology = topo.load(self.store)
+
+    def start(self, *, reconcile: bool = False) -> None:
+        """Spawn the tree from the store and open every broker session.
+
+        ``reconcile`` makes the start count as every connection returning (S3.1): true for an
+        engine restart, false for the very first start of a fresh store."""
+        for connection in self.topology.connections.values():
+            self._spawn_connection(connection)
+        for account in self.topology.accounts.values():
+            self._spawn_account(account)
+        for group in self.topology.groups.values():
+            self._spawn_group(group)
+        self.started = True
+        for connection in self.topology.connections:
+            self.runtime.tell(addresses.connection(connection), StartSession(reconcile))
+        self.runtime.wait_idle()
+
+    def stop(self) -> None:
+        """Close every session and stop the actors (no graceful settling: see the live runner)."""
+        for session in self.sessions.values():
+            session.close()
+        self.runtime.shutdown()
+        self.store.flush()
+        self.started = False
+
+    def _placement(self, account: str) -> str:
+        return self.topology.accounts[account].connection
+
+    def _open_session(self, connection: str, accounts: tuple[str, ...]) -> BrokerSession:
+        config = self.topology.connections[connection]
+        broker = self.brokers.get(config.broker)
+        if broker is None:
+            raise CommandRefused(f"connection {connection!r}: no broker {config.broker!r} configured")
+        address = addresses.connection(connection)
+        runtime = self.runtime
+        session = broker.session(connection, accounts, lambda event: runtime.tell(address, event))
+        self.sessions[connection] = session
+        return session
+
+    def _spawn_connection(self, c: ConnectionConfig) -> None:
+        settings = ConnectionSettings(
+            c.id, ConnectionState(c.state), c.offline, c.token_expired, c.reconnects
+        )
+        accounts = self.topology.accounts_of(c.id)
+
+        def factory(ctx: ActorContext) -> ConnectionActor:
+            return ConnectionActor(ctx, settings, accounts, self._open_session)
+
+        self.runtime.spawn(addresses.connection(c.id), factory, c.id)
+
+    def _role(self, account: str) -> Role:
+        found = self.topology.group_of(account)
+        return Role() if found is None else Role(found[0], found[1])
+
+    def _spawn_account(self, a: AccountConfig) -> None:
+        state = ConnectionState(self.topology.connections[a.connection].state)
+        settings = AccountSettings(a.id, a.connection, a.balance, self.settings.max_copy_age)
+        role = self._role(a.id)
+        contracts = self.contracts
+
+        def account(ctx: ActorContext) -> AccountActor:
+            return AccountActor(ctx, settings, contracts, state, role)
+
+        risk_settings = RiskSettings(a.id, a.connection, limits=dict(a.limits))
+        follows = None if role.leader else role.group
+
+        def risk(ctx: ActorContext) -> RiskActor:
+            actor = RiskActor(ctx, risk_settings, follows)
+            actor.connected = state is ConnectionState.CONNECTED
+            return actor
+
+        self.runtime.spawn(addresses.account(a.id), account, a.connection)
+        self.runtime.spawn(addresses.risk(a.id), risk, a.connection)
+
+    def _spawn_group(self, g: GroupConfig) -> None:
+        leader_connection = self._placement(g.leader)
+        connected = self.topology.connections[leader_connection].state == "connected"
+        members = list(g.members)
+
+        def factory(ctx: ActorContext) -> CopyGroupActor:
+            return CopyGroupActor(ctx, g.id, g.leader, leader_connection, members, connected)
+
+        self.runtime.spawn(addresses.group(g.id), factory, leader_connection)
+
+    def _actor_failed(self, address: Address, error: BaseException) -> None:
+        kind, ident = address
+        self.records.activity(
+            Level.ERROR,
+            Kind.RESTART,
+            f"{kind} actor {ident} failed: {error!r}",
+            account=ident if kind in ("account", "risk") else None,
+            connection=ident if kind == "connection" else None,
+        )
+
+    # -- time --------------------------------------------------------------------------------------
+
+    def advance_to(self, instant: datetime) -> None:
+        """Virtual time: fire every timer due up to ``instant``, each at its own instant."""
+        clock = self.clock
+        if not isinstance(clock, VirtualClock):
+            raise TypeError("only a virtual clock can be advanced")
+        while True:
+            due = self.services.timers.next_due()
+            if due is None or due > instant:
+                break
+            clock.set(max(due, clock.now()))
+            self.runtime.fire_due_timers()
+            self.runtime.wait_idle()
+        clock.set(instant)
+        self.runtime.wait_idle()
+
+    def wait_idle(self) -> None:
+        self.runtime.wait_idle()
+
+    # -- commands: connections ------------------------------------------------------------------
+
+    def take_offline(self, connection: str) -> None:
+        self.topology.require_connection(connection)
+        self.runtime.tell(addresses.connection(connection), TakeOffline())
+
+    def reconnect(self, connection: str) -> None:
+        self.topology.require_connection(connection)
+        self.runtime.tell(addresses.connection(connection), Reconnect())
+
+    def delete_connection(self, connection: str) -> topo.DeletionPlan:
+        """S4: immediate, cascading, no order sent, records kept."""
+        plan = self.topology.plan_delete_connection(connection)
+        self.store.write(lambda conn: topo.delete_cascade(conn, plan), wait=True)
+        self.topology.apply_deletion(plan)
+        session = self.sessions.pop(connection, None)
+        if session is not None:
+            session.close()
+        for account in plan.accounts:
+            self.runtime.stop(addresses.account(account))
+            self.runtime.stop(addresses.risk(account))
+        for group in plan.groups:
+            self.runtime.stop(addresses.group(group))
+        self.runtime.stop(addresses.connection(connection))
+        for group, account in plan.memberships:
+            self.runtime.tell(addresses.group(group), RemoveMember(account))
+        for _, account in plan.orphaned_followers:
+            self.runtime.tell(addresses.account(account), SetRole(Role()))
+            self.runtime.tell(addresses.risk(account), SetMembership(None))
+        summary = (
+            f"connection {connection} deleted with accounts {', '.join(plan.accounts) or 'none'}"
+            + (f"; groups removed: {', '.join(plan.groups)}" if plan.groups else "")
+            + (
+                f"; memberships removed: {', '.join(f'{a} from {g}' for g, a in plan.memberships)}"
+                if plan.memberships
+                else ""
+            )
+        )
+        self.records.activity(Level.INFO, Kind.DELETION, summary, connection=connection)
+        for account in plan.accounts:
+            self.records.activity(
+                Level.INFO, Kind.DELETION, f"account {account} deleted", account=account
+            )
+        return plan
+
+    # -- commands: groups ------------------------------------------------------------------------
+
+    def add_follower(self, group: str, member: Membership) -> None:
+        self.topology.check_add_follower(group, member)
+        self.store.write(lambda conn: topo.insert_membership(conn, group, member), wait=True)
+        self.topology.groups[group].members.append(member)
+        self.runtime.tell(addresses.group(group), AddMember(member))
+        self.runtime.tell(addresses.account(member.account), SetRole(Role(group, False)))
+        self.runtime.tell(addresses.risk(member.account), SetMembership(group))
+
+    def remove_follower(self, group: str, account: str) -> None:
+        config = self.topology.require_group(group)
+        if not any(m.account == account for m in config.members):
+            raise CommandRefused(f"account {account!r} does not follow group {group!r}")
+        self.store.write(lambda conn: topo.delete_membership(conn, group, account), wait=True)
+        config.members = [m for m in config.members if m.account != account]
+        self.runtime.tell(addresses.group(group), RemoveMember(account))
+        self.runtime.tell(addresses.account(account), SetRole(Role()))
+        self.runtime.tell(addresses.risk(account), SetMembership(None))
+
+    # -- commands: risk and flatten --------------------------------------------------------------
+
+    def lock(self, account: str) -> None:
+        self.topology.require_account(account)
+        self.runtime.tell(addresses.risk(account), Lock())
+
+    def unlock(self, account: str) -> None:
+        self.topology.require_account(account)
+        self.runtime.tell(addresses.risk(account), Unlock())
+
+    def set_risk(self, account: str, limits: Mapping[str, Decimal]) -> None:
+        config = self.topology.require_account(account)
+        values = dict(limits)
+        self.store.write(lambda conn: topo.write_limits(conn, account, values), wait=True)
+        config.limits.update(values)
+        self.runtime.tell(addresses.risk(account), SetLimits(values))
+
+    def flatten_account(self, account: str) -> None:
+        self.topology.require_account(account)
+        self._flatten([account])
+
+    def flatten_group(self, group: str) -> None:
+        config = self.topology.require_group(group)
+        self._flatten([config.leader, *(m.account for m in config.members)])
+
+    def flatten_all(self) -> None:
+        self._flatten(list(self.topology.accounts))
+
+    def _flatten(self, accounts: list[str]) -> None:
+        number = self.records.next_number("flatten_command")
+        cause = f"flatten:{number}"
+        for account in accounts:
+            self.runtime.tell(addresses.risk(account), Flatten(cause))
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def _inspect(self, address: Address, reader: Callable[[Any], Any]) -> Any:
+        return self.runtime.inspect(address, reader)
+
+    def account_view(self, account: str) -> AccountView | None:
+        view: AccountView | None = self._inspect(addresses.account(account), lambda a: a.view())
+        return view
+
+    def risk_view(self, account: str) -> RiskView | None:
+        view: RiskView | None = self._inspect(addresses.risk(account), lambda r: r.view())
+        return view
+
+    def group_view(self, group: str) -> GroupView | None:
+        view: GroupView | None = self._inspect(addresses.group(group), lambda g: g.view())
+        return view
+
+    def connection_state(self, connection: str) -> str | None:
+        state: str | None = self._inspect(
+            addresses.connection(connection), lambda c: c.state.value
+        )
+        return state
+
+
+__all__ = ["Engine", "EngineSettings", "LockReason", "RiskStatus"]

@@ -1,0 +1,183 @@
+"""What the engine writes down: the activity log, the order ledger, reconciliation records (S7).
+
+Actors call these methods; rows go to the store's writer thread. Listeners (the console log of
+``make run``, metrics, the event stream) see every record as it is written.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from engine.clock import Clock
+from engine.store import Store
+
+
+class Level(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class Kind(StrEnum):
+    """Activity kinds (S7.1)."""
+
+    COPY = "copy"
+    SKIP = "skip"
+    REJECTION = "rejection"
+    RECONCILIATION = "reconciliation"
+    BREACH = "breach"
+    FLATTEN = "flatten"
+    FLATTEN_FAILED = "flatten_failed"
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    RESET = "reset"
+    STATE_CHANGE = "state_change"
+    DELETION = "deletion"
+    RESTART = "restart"
+    MANUAL_TRADE_FLATTENED = "manual_trade_flattened"
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityEntry:
+    time: datetime
+    level: Level
+    kind: Kind
+    message: str
+    account: str | None = None
+    connection: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One order the engine is about to send: durable before it reaches the broker (S2.6)."""
+
+    client_order_id: str
+    account: str
+    connection: str
+    symbol: str
+    qty: int
+    order_type: str
+    kind: str
+    cause: str
+
+
+Listener = Callable[[str, Any], None]
+
+
+class Records:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self.listeners: list[Listener] = []
+
+    def _notify(self, topic: str, payload: Any) -> None:
+        for listener in self.listeners:
+            listener(topic, payload)
+
+    # -- activity (S7.1) ---------------------------------------------------------------------
+
+    def activity(
+        self,
+        level: Level,
+        kind: Kind,
+        message: str,
+        *,
+        account: str | None = None,
+        connection: str | None = None,
+    ) -> None:
+        entry = ActivityEntry(self.clock.now(), level, kind, message, account, connection)
+        row = (entry.time.isoformat(), level.value, account, connection, kind.value, message)
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO activity (time, level, account, connection, kind, message)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        self.store.write(insert)
+        self._notify("activity", entry)
+
+    # -- order ledger (S2.6) -----------------------------------------------------------------
+
+    def orders_sending(self, rows: Sequence[LedgerRow]) -> None:
+        """Record intents durably, in one transaction, before they are sent."""
+        now = self.clock.now().isoformat()
+        values = [
+            (r.client_order_id, r.account, r.connection, r.symbol, r.qty, r.order_type, r.kind,
+             r.cause, "sent", now, now)
+            for r in rows
+        ]
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR REPLACE INTO orders (client_order_id, account, connection, symbol, qty,"
+                " order_type, kind, cause, status, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+
+        self.store.write(insert, wait=True)
+        for row in rows:
+            self._notify("order", row)
+
+    def order_status(self, client_order_id: str, status: str, reason: str = "") -> None:
+        now = self.clock.now().isoformat()
+
+        def update(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE client_order_id = ?",
+                (status, reason, now, client_order_id),
+            )
+
+        self.store.write(update)
+        self._notify("order_status", (client_order_id, status, reason))
+
+    # -- reconciliation (S3.3) ---------------------------------------------------------------
+
+    def reconciliation(
+        self,
+        account: str,
+        connection: str,
+        cause: str,
+        before: Mapping[str, int],
+        target: Mapping[str, int],
+        orders: Mapping[str, int],
+    ) -> None:
+        row = (
+            self.clock.now().isoformat(), account, connection, cause,
+            json.dumps(dict(before), sort_keys=True), json.dumps(dict(target), sort_keys=True),
+            json.dumps(dict(orders), sort_keys=True),
+        )
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO reconciliations (time, account, connection, cause, before, target,"
+                " orders) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        self.store.write(insert)
+
+    # -- counters ------------------------------------------------------------------------------
+
+    def next_number(self, name: str) -> int:
+        """A durable, strictly increasing number (for deterministic cause ids)."""
+
+        def bump(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "INSERT INTO counters (name, value) VALUES (?, 1)"
+                " ON CONFLICT(name) DO UPDATE SET value = value + 1",
+                (name,),
+            )
+            value: int = conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0]
+            return value
+
+        result: int = self.store.write(bump, wait=True)
+        return result

@@ -1,0 +1,1 @@
+"""Replaying scenario files against the engine on a virtual clock (SCENARIOS.md)."""

@@ -1,0 +1,160 @@
+"""Expectations of a scenario (SCENARIOS.md, "Expectations"): what each key reads and compares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from engine.core import Engine
+from engine.replay.scenario import Expectation
+
+TOLERANCE = Decimal("0.005")
+FIGURES = (
+    "daily_pnl",
+    "weekly_pnl",
+    "realized_daily",
+    "unrealized",
+    "balance",
+    "equity",
+    "high_water",
+)
+
+
+@dataclass(frozen=True)
+class Failure:
+    step: int
+    check: str
+    expected: Any
+    actual: Any
+
+
+def evaluate(engine: Engine, step: int, expect: Expectation) -> list[Failure]:
+    engine.wait_idle()
+    engine.store.flush()
+    reader = {"account": _account, "connection": _connection, "group": _group}[expect.subject]
+    failures: list[Failure] = []
+    for key, expected in expect.checks:
+        name, actual, ok = reader(engine, expect, key, expected)
+        if not ok:
+            failures.append(Failure(step, f"{expect.id}.{name}", _plain(expected), _plain(actual)))
+    return failures
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, tuple | frozenset | set):
+        return sorted(value)
+    return value
+
+
+def _equal_number(expected: Any, actual: Any) -> bool:
+    return isinstance(actual, Decimal) and abs(Decimal(expected) - actual) <= TOLERANCE
+
+
+def _account(engine: Engine, expect: Expectation, key: str, expected: Any) -> tuple[str, Any, bool]:
+    account = expect.id
+    exists = account in engine.topology.accounts
+    if key == "exists":
+        return key, exists, exists == expected
+    view = engine.account_view(account) if exists else None
+    risk = engine.risk_view(account) if exists else None
+    if view is None or risk is None:
+        return key, "account does not exist", False
+    if key == "position":
+        symbol = expect.symbol or ""
+        actual = view.positions.get(symbol, 0)
+        return f"position[{symbol}]", actual, actual == expected
+    if key == "flat":
+        flat = not view.positions
+        return key, flat, flat == expected
+    if key == "status":
+        return key, risk.status.value, risk.status.value == expected
+    if key == "lock_reason":
+        return key, risk.lock_reason.value, risk.lock_reason.value == expected
+    if key in ("copying", "disable_reason"):
+        copying, reason = _copying(engine, account, view.connection_state)
+        if key == "copying":
+            return key, copying, copying == expected
+        return key, reason, str(expected) in reason
+    if key in FIGURES:
+        actual_figure = _figure(view, risk, key)
+        return key, actual_figure, _equal_number(expected, actual_figure)
+    if key == "orders_sent":
+        rows = engine.store.query("SELECT count(*) FROM orders WHERE account = ?", (account,))
+        return key, rows[0][0], rows[0][0] == expected
+    if key == "reconciliations":
+        rows = engine.store.query(
+            "SELECT count(*) FROM reconciliations WHERE account = ?", (account,)
+        )
+        return key, rows[0][0], rows[0][0] == expected
+    if key == "last_rejection":
+        rows = engine.store.query(
+            "SELECT message FROM activity WHERE account = ? AND kind = 'rejection'"
+            " ORDER BY seq DESC LIMIT 1",
+            (account,),
+        )
+        last = rows[0][0] if rows else ""
+        return key, last, bool(rows) and str(expected) in last
+    if key == "activity":
+        return _activity(engine, expect, str(expected))
+    return key, "unknown key", False
+
+
+def _activity(engine: Engine, expect: Expectation, wanted: str) -> tuple[str, Any, bool]:
+    sql = "SELECT kind, message, level FROM activity WHERE account = ?"
+    params: list[Any] = [expect.id]
+    if expect.level:
+        sql += " AND level = ?"
+        params.append(expect.level)
+    rows = engine.store.query(sql, params)
+    needle = wanted.lower()
+    ok = any(row[0] == wanted or needle in row[1].lower() for row in rows)
+    name = f"activity[{expect.level}]" if expect.level else "activity"
+    actual = "found" if ok else f"no such entry among {len(rows)}"
+    return name, actual if not ok else wanted, ok
+
+
+def _copying(engine: Engine, account: str, connection_state: str) -> tuple[str, str]:
+    found = engine.topology.membership(account)
+    if found is None:
+        return "none", ""
+    group, _ = found
+    view = engine.group_view(group)
+    reason = ""
+    if view is not None:
+        reason = next((m.disable_reason for m in view.members if m.account == account), "")
+    if reason:
+        return "disabled", reason
+    if connection_state != "connected":
+        return "paused", reason
+    return "active", reason
+
+
+def _figure(view: Any, risk: Any, key: str) -> Decimal | None:
+    if key == "high_water":
+        value = getattr(risk, "high_water", None)
+        return value if isinstance(value, Decimal) else None
+    value = getattr(view, key)
+    return value if isinstance(value, Decimal) else None
+
+
+def _connection(
+    engine: Engine, expect: Expectation, key: str, expected: Any
+) -> tuple[str, Any, bool]:
+    exists = expect.id in engine.topology.connections
+    if key == "exists":
+        return key, exists, exists == expected
+    state = engine.connection_state(expect.id) if exists else None
+    return key, state or "connection does not exist", state == expected
+
+
+def _group(engine: Engine, expect: Expectation, key: str, expected: Any) -> tuple[str, Any, bool]:
+    config = engine.topology.groups.get(expect.id)
+    if key == "exists":
+        return key, config is not None, (config is not None) == expected
+    if config is None:
+        return key, "group does not exist", False
+    followers = tuple(sorted(m.account for m in config.members))
+    return key, followers, followers == tuple(sorted(expected))

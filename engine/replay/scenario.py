@@ -1,0 +1,315 @@
+"""Scenario files (SCENARIOS.md): parse and fully validate one into frozen values.
+
+The whole file is checked before anything runs. Any problem raises :class:`ScenarioError`, whose
+message names the file, the place (``step 7: trade.qty``, ``[[group]] 2 (g2): followers``) and
+what is wrong. Numbers are parsed exactly, as :class:`~decimal.Decimal`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from engine.instruments import Contract, ContractTable
+from engine.replay.scenario_fields import (
+    Invalid,
+    Where,
+    as_choice,
+    as_id,
+    as_non_negative,
+    as_offset_datetime,
+    as_positive,
+    as_ref,
+    as_root_name,
+    as_str,
+    check_keys,
+    table,
+    table_list,
+)
+from engine.replay.scenario_steps import (
+    CONNECTION_STATES,
+    RISK_LIMITS,
+    AddFollowerStep,
+    CrashStep,
+    Declared,
+    Expectation,
+    FollowerSpec,
+    PriceStep,
+    RejectNextStep,
+    RemoveFollowerStep,
+    SetRiskStep,
+    Step,
+    TradeStep,
+    parse_follower,
+    parse_steps,
+)
+
+__all__ = [
+    "DEFAULT_START",
+    "AccountSpec",
+    "AddFollowerStep",
+    "ConnectionSpec",
+    "CrashStep",
+    "Expectation",
+    "FollowerSpec",
+    "GroupSpec",
+    "InstrumentSpec",
+    "PriceStep",
+    "RejectNextStep",
+    "RemoveFollowerStep",
+    "RiskLimits",
+    "Scenario",
+    "ScenarioError",
+    "SetRiskStep",
+    "Step",
+    "TradeStep",
+    "collect_paths",
+    "load_scenario",
+    "parse_scenario",
+]
+
+DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=timezone(timedelta(hours=-6)))  # a Monday
+DEFAULT_BALANCE = Decimal(50000)
+BROKERS = ("paper", "tradovate-sim")
+TOP_KEYS = ("name", "description", "start", "instrument", "connection", "account", "group", "step")
+_TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+
+
+class ScenarioError(Exception):
+    """An invalid scenario file; ``str()`` is ``<file>: <place>: <what is wrong>``."""
+
+    def __init__(self, file: str, place: str, problem: str) -> None:
+        super().__init__(f"{file}: {place}: {problem}")
+        self.file = file
+        self.place = place
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class InstrumentSpec:
+    root: str
+    point_value: Decimal
+    tick_size: Decimal
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    id: str
+    broker: str = "paper"
+    state: str = "connected"
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """An account's limits as the file gives them; ``None`` means not given."""
+
+    daily_loss_limit: Decimal | None = None
+    daily_profit_target: Decimal | None = None
+    trailing_drawdown: Decimal | None = None
+    weekly_loss_limit: Decimal | None = None
+    weekly_profit_target: Decimal | None = None
+
+    def given(self) -> dict[str, Decimal]:
+        """Only the limits the file set, by name."""
+        values = {name: getattr(self, name) for name in RISK_LIMITS}
+        return {name: value for name, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    id: str
+    connection: str
+    balance: Decimal = DEFAULT_BALANCE
+    risk: RiskLimits = RiskLimits()
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    id: str
+    leader: str
+    followers: tuple[FollowerSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    file: str
+    start: datetime
+    instruments: tuple[InstrumentSpec, ...]
+    connections: tuple[ConnectionSpec, ...]
+    accounts: tuple[AccountSpec, ...]
+    groups: tuple[GroupSpec, ...]
+    steps: tuple[Step, ...]
+
+    def contract_table(self) -> ContractTable:
+        """The built-in contracts plus this file's ``[[instrument]]`` entries."""
+        return ContractTable(Contract(i.root, i.point_value, i.tick_size) for i in self.instruments)
+
+
+def collect_paths(paths: list[str]) -> list[Path]:
+    """Each PATH is a ``.toml`` file or a folder, which stands for its ``*.toml`` files by name."""
+    found: list[Path] = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            found.extend(sorted((p for p in path.glob("*.toml") if p.is_file()), key=_name))
+        elif path.is_file():
+            if path.suffix != ".toml":
+                raise ScenarioError(text, "path", "is not a .toml file or a folder")
+            found.append(path)
+        else:
+            raise ScenarioError(text, "path", "no such file or folder")
+    return found
+
+
+def _name(path: Path) -> str:
+    return path.name
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    file = str(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ScenarioError(file, "file", f"cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(file, "file", f"is not UTF-8 text: {exc.reason}") from None
+    return parse_scenario(text, file)
+
+
+def parse_scenario(text: str, file: str) -> Scenario:
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+    except ValueError as exc:  # TOMLDecodeError, or an integer too long to convert
+        message = str(exc)
+        at = _TOML_AT.search(message)
+        place = f"line {at[1]}, column {at[2]}" if at else "file"
+        problem = _TOML_AT.sub("", message)
+        raise ScenarioError(file, place, f"not valid TOML: {problem}") from None
+    except RecursionError:
+        raise ScenarioError(file, "file", "not valid TOML: nested too deeply") from None
+    try:
+        return _scenario(data, file)
+    except Invalid as exc:
+        raise ScenarioError(file, str(exc.place), exc.problem) from None
+
+
+def _scenario(data: dict[str, Any], file: str) -> Scenario:
+    top = Where()
+    check_keys(data, top, TOP_KEYS, ("name",))
+    name = as_id(data["name"], top.key("name"))
+    description = as_str(data.get("description", ""), top.key("description"))
+    start = DEFAULT_START
+    if "start" in data:
+        start = as_offset_datetime(data["start"], top.key("start"))
+    instruments = tuple(_instrument(t, w) for t, w in _entries(data, "instrument", "root"))
+    _no_duplicates([i.root for i in instruments], data, "instrument", "root")
+    contracts = ContractTable(Contract(i.root, i.point_value, i.tick_size) for i in instruments)
+    connections = tuple(_connection(t, w) for t, w in _entries(data, "connection"))
+    _no_duplicates([c.id for c in connections], data, "connection")
+    connection_ids = frozenset(c.id for c in connections)
+    accounts = tuple(_account(t, w, connection_ids) for t, w in _entries(data, "account"))
+    _no_duplicates([a.id for a in accounts], data, "account")
+    account_ids = frozenset(a.id for a in accounts)
+    declared = Declared(contracts, connection_ids, account_ids, frozenset(), start)
+    groups = tuple(_group(t, w, declared) for t, w in _entries(data, "group"))
+    _no_duplicates([g.id for g in groups], data, "group")
+    declared = replace(declared, groups=frozenset(g.id for g in groups))
+    _one_group_each(groups)
+    steps = parse_steps(table_list(data.get("step", []), top.key("step"), "[[step]]"), declared)
+    return Scenario(
+        name, description, file, start, instruments, connections, accounts, groups, steps
+    )
+
+
+def _entries(
+    data: dict[str, Any], kind: str, id_key: str = "id"
+) -> Iterator[tuple[dict[str, Any], Where]]:
+    """Each ``[[kind]]`` table with its place, ``[[kind]] N (id)``, the id shown when it is one."""
+    for number, tbl in enumerate(table_list(data.get(kind, []), Where(kind), f"[[{kind}]]"), 1):
+        ident = tbl.get(id_key)
+        label = f" ({ident})" if isinstance(ident, str) and ident else ""
+        yield tbl, Where(f"[[{kind}]] {number}{label}")
+
+
+def _no_duplicates(ids: list[str], data: dict[str, Any], kind: str, id_key: str = "id") -> None:
+    seen: set[str] = set()
+    for ident, (_, where) in zip(ids, _entries(data, kind, id_key), strict=True):
+        if ident in seen:
+            raise Invalid(where.key(id_key), f'{kind} "{ident}" is declared twice')
+        seen.add(ident)
+
+
+def _instrument(tbl: dict[str, Any], where: Where) -> InstrumentSpec:
+    keys = ("root", "point_value", "tick_size")
+    check_keys(tbl, where, keys, keys)
+    return InstrumentSpec(
+        as_root_name(tbl["root"], where.key("root")),
+        as_positive(tbl["point_value"], where.key("point_value")),
+        as_positive(tbl["tick_size"], where.key("tick_size")),
+    )
+
+
+def _connection(tbl: dict[str, Any], where: Where) -> ConnectionSpec:
+    check_keys(tbl, where, ("id", "broker", "state"), ("id",))
+    return ConnectionSpec(
+        as_id(tbl["id"], where.key("id")),
+        as_choice(tbl.get("broker", "paper"), where.key("broker"), BROKERS),
+        as_choice(tbl.get("state", "connected"), where.key("state"), CONNECTION_STATES),
+    )
+
+
+def _account(tbl: dict[str, Any], where: Where, connections: frozenset[str]) -> AccountSpec:
+    check_keys(tbl, where, ("id", "connection", "balance", "risk"), ("id", "connection"))
+    ident = as_id(tbl["id"], where.key("id"))
+    connection = as_ref(tbl["connection"], where.key("connection"), connections, "connection")
+    balance = DEFAULT_BALANCE
+    if "balance" in tbl:
+        balance = as_non_negative(tbl["balance"], where.key("balance"))
+    risk_where = where.key("risk")
+    risk = table(tbl.get("risk", {}), risk_where)
+    check_keys(risk, risk_where, RISK_LIMITS)
+    limits = {name: as_non_negative(value, risk_where.key(name)) for name, value in risk.items()}
+    return AccountSpec(ident, connection, balance, RiskLimits(**limits))
+
+
+def _group(tbl: dict[str, Any], where: Where, declared: Declared) -> GroupSpec:
+    check_keys(tbl, where, ("id", "leader", "followers"), ("id", "leader"))
+    ident = as_id(tbl["id"], where.key("id"))
+    leader = as_ref(tbl["leader"], where.key("leader"), declared.accounts, "account")
+    followers_where = where.key("followers")
+    entries = table_list(tbl.get("followers", []), followers_where, '[{ account = "F1" }, ...]')
+    followers = tuple(
+        parse_follower(entry, followers_where.item(number), declared)
+        for number, entry in enumerate(entries, start=1)
+    )
+    return GroupSpec(ident, leader, followers)
+
+
+def _one_group_each(groups: tuple[GroupSpec, ...]) -> None:
+    """SEMANTICS: an account belongs to at most one group, as its leader or as one follower."""
+    member_of: dict[str, str] = {}
+    for number, group in enumerate(groups, start=1):
+        where = Where(f"[[group]] {number} ({group.id})")
+        places = [(group.leader, where.key("leader"), "lead")]
+        places += [
+            (f.account, where.key("followers").item(n).key("account"), "follow")
+            for n, f in enumerate(group.followers, start=1)
+        ]
+        for account, place, role in places:
+            if role == "follow" and account == group.leader:
+                raise Invalid(place, f'account "{account}" leads this group and cannot follow it')
+            if account in member_of:
+                raise Invalid(
+                    place,
+                    f'account "{account}" is already in group "{member_of[account]}"; '
+                    "an account belongs to at most one group",
+                )
+            member_of[account] = group.id

@@ -1,0 +1,447 @@
+"""The ``[[step]]`` entries of a scenario file: their model and their validation (SCENARIOS.md)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from engine.instruments import ContractTable
+from engine.replay.scenario_fields import (
+    Invalid,
+    Where,
+    as_bool,
+    as_choice,
+    as_count,
+    as_int,
+    as_non_negative,
+    as_number,
+    as_offset_datetime,
+    as_positive,
+    as_positive_int,
+    as_ref,
+    as_root,
+    as_str,
+    as_symbol,
+    as_true,
+    check_keys,
+    show,
+    table,
+)
+
+RISK_LIMITS = (
+    "daily_loss_limit",
+    "daily_profit_target",
+    "trailing_drawdown",
+    "weekly_loss_limit",
+    "weekly_profit_target",
+)
+CONNECTION_STATES = ("connected", "disconnected", "reauth_required")
+SIDES = ("buy", "sell")
+CRASH_ACTORS = ("connection", "account", "group", "risk")
+SUBJECTS = ("account", "connection", "group")
+MODIFIERS = ("symbol", "level")
+PNL_KEYS = (
+    "daily_pnl",
+    "weekly_pnl",
+    "realized_daily",
+    "unrealized",
+    "balance",
+    "equity",
+    "high_water",
+)
+SUBJECT_KEYS: Mapping[str, tuple[str, ...]] = {
+    "account": (
+        "position",
+        "symbol",
+        "flat",
+        "status",
+        "lock_reason",
+        "copying",
+        "disable_reason",
+        *PNL_KEYS,
+        "orders_sent",
+        "last_rejection",
+        "reconciliations",
+        "activity",
+        "level",
+        "exists",
+    ),
+    "connection": ("state", "exists"),
+    "group": ("exists", "followers"),
+}
+_DURATION = re.compile(r"([0-9]+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+@dataclass(frozen=True)
+class FollowerSpec:
+    account: str
+    ratio: Decimal = Decimal(1)
+    max_qty: int | None = None
+    symbol_map: tuple[tuple[str, str], ...] = ()  # (leader root, follower root), sorted
+
+
+@dataclass(frozen=True)
+class PriceStep:
+    symbol: str
+    last: Decimal
+
+
+@dataclass(frozen=True)
+class TradeStep:
+    account: str
+    symbol: str
+    side: str
+    qty: int
+    fills: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SetRiskStep:
+    account: str
+    limits: tuple[tuple[str, Decimal], ...]  # sorted by name; 0 turns a limit off
+
+
+@dataclass(frozen=True)
+class AddFollowerStep:
+    group: str
+    follower: FollowerSpec
+
+
+@dataclass(frozen=True)
+class RemoveFollowerStep:
+    group: str
+    account: str
+
+
+@dataclass(frozen=True)
+class RejectNextStep:
+    connection: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class CrashStep:
+    actor: str  # connection | account | group | risk
+    id: str  # for "risk", an account id
+
+
+@dataclass(frozen=True)
+class Expectation:
+    subject: str  # account | connection | group
+    id: str
+    checks: tuple[tuple[str, object], ...]  # in file order, without the modifiers
+    symbol: str | None = None  # with ``position``
+    level: str | None = None  # with ``activity``
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int  # 1-based position in the file's [[step]] list
+    action: str
+    value: object
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What the setup declared, for checking the references steps make."""
+
+    contracts: ContractTable
+    connections: frozenset[str]
+    accounts: frozenset[str]
+    groups: frozenset[str]
+    start: datetime
+
+    def ids(self, kind: str) -> frozenset[str]:
+        kinds = {"connection": self.connections, "account": self.accounts, "group": self.groups}
+        return kinds[kind]
+
+
+def parse_follower(
+    tbl: Mapping[str, Any], where: Where, declared: Declared, extra: tuple[str, ...] = ()
+) -> FollowerSpec:
+    """A follower membership: a ``followers`` entry of a group, or an ``add_follower`` step."""
+    check_keys(tbl, where, (*extra, "account", "ratio", "max_qty", "symbol_map"), ("account",))
+    account = as_ref(tbl["account"], where.key("account"), declared.accounts, "account")
+    ratio = Decimal(1)
+    if "ratio" in tbl:
+        ratio = as_positive(tbl["ratio"], where.key("ratio"))
+    max_qty = None
+    if "max_qty" in tbl:
+        max_qty = as_positive_int(tbl["max_qty"], where.key("max_qty"))
+    pairs: list[tuple[str, str]] = []
+    if "symbol_map" in tbl:
+        map_where = where.key("symbol_map")
+        for source, target in table(tbl["symbol_map"], map_where).items():
+            as_root(source, map_where, declared.contracts)
+            pairs.append((source, as_root(target, map_where.key(source), declared.contracts)))
+    return FollowerSpec(account, ratio, max_qty, tuple(sorted(pairs)))
+
+
+def parse_steps(steps: list[dict[str, Any]], declared: Declared) -> tuple[Step, ...]:
+    parsed: list[Step] = []
+    now = declared.start
+    for index, tbl in enumerate(steps, start=1):
+        where = Where(f"step {index}")
+        for name in tbl:
+            if name not in ACTIONS:
+                raise Invalid(where.key(name), "unknown key (not an action)")
+        if not tbl:
+            raise Invalid(where, "has no action key")
+        if len(tbl) > 1:
+            raise Invalid(where, f"has more than one action key ({', '.join(tbl)})")
+        ((action, raw),) = tbl.items()
+        value = ACTIONS[action](raw, where.key(action), declared)
+        now = _time_after(action, value, now, where.key(action))
+        parsed.append(Step(index, action, value))
+    return tuple(parsed)
+
+
+def _time_after(action: str, value: object, now: datetime, where: Where) -> datetime:
+    """The virtual time after a step; the clock only moves forward, so going back is invalid."""
+    if isinstance(value, timedelta):
+        try:
+            return now + value
+        except OverflowError:
+            raise Invalid(where, "moves the virtual time past the year 9999") from None
+    if action == "advance_to" and isinstance(value, datetime):
+        if value < now:
+            raise Invalid(
+                where,
+                f"{value.isoformat()} is before the virtual time at this step ({now.isoformat()})",
+            )
+        return value
+    return now
+
+
+def _price(raw: object, where: Where, declared: Declared) -> PriceStep:
+    tbl = table(raw, where)
+    check_keys(tbl, where, ("symbol", "last"), ("symbol", "last"))
+    return PriceStep(
+        as_symbol(tbl["symbol"], where.key("symbol"), declared.contracts),
+        as_positive(tbl["last"], where.key("last")),
+    )
+
+
+def _trade(raw: object, where: Where, declared: Declared) -> TradeStep:
+    tbl = table(raw, where)
+    keys = ("account", "symbol", "side", "qty", "fills")
+    check_keys(tbl, where, keys, keys[:4])
+    qty = as_positive_int(tbl["qty"], where.key("qty"))
+    fills: tuple[int, ...] = (qty,)
+    if "fills" in tbl:
+        fills_where = where.key("fills")
+        if not isinstance(tbl["fills"], list):
+            raise Invalid(fills_where, f"must be an array of quantities, not {show(tbl['fills'])}")
+        fills = tuple(
+            as_positive_int(part, fills_where.item(number))
+            for number, part in enumerate(tbl["fills"], start=1)
+        )
+        if sum(fills) != qty:
+            raise Invalid(fills_where, f"must sum to qty {qty}, not to {sum(fills)}")
+    return TradeStep(
+        as_ref(tbl["account"], where.key("account"), declared.accounts, "account"),
+        as_symbol(tbl["symbol"], where.key("symbol"), declared.contracts),
+        as_choice(tbl["side"], where.key("side"), SIDES),
+        qty,
+        fills,
+    )
+
+
+def _advance(raw: object, where: Where, declared: Declared) -> timedelta:
+    match = _DURATION.fullmatch(raw) if isinstance(raw, str) else None
+    if match is None or not match[1].strip("0"):
+        raise Invalid(
+            where,
+            "must be a positive whole number followed by s, m, h or d "
+            f'("90s", "45m", "2h", "3d"), not {show(raw)}',
+        )
+    try:
+        return timedelta(**{_UNITS[match[2]]: int(match[1])})
+    except (OverflowError, ValueError):
+        raise Invalid(where, f"{show(raw)} is too long") from None
+
+
+def _advance_to(raw: object, where: Where, declared: Declared) -> datetime:
+    instant = as_offset_datetime(raw, where)
+    if instant < declared.start:
+        raise Invalid(
+            where,
+            f"{instant.isoformat()} is before the scenario start {declared.start.isoformat()}",
+        )
+    return instant
+
+
+def _ref_action(kind: str) -> Callable[[object, Where, Declared], str]:
+    def parse(raw: object, where: Where, declared: Declared) -> str:
+        return as_ref(raw, where, declared.ids(kind), kind)
+
+    return parse
+
+
+def _flag(raw: object, where: Where, declared: Declared) -> bool:
+    return as_true(raw, where)
+
+
+def _set_risk(raw: object, where: Where, declared: Declared) -> SetRiskStep:
+    tbl = table(raw, where)
+    check_keys(tbl, where, ("account", *RISK_LIMITS), ("account",))
+    account = as_ref(tbl["account"], where.key("account"), declared.accounts, "account")
+    limits = tuple(
+        sorted(
+            (name, as_non_negative(value, where.key(name)))
+            for name, value in tbl.items()
+            if name != "account"
+        )
+    )
+    if not limits:
+        raise Invalid(where, f"names no limit (any of: {', '.join(RISK_LIMITS)})")
+    return SetRiskStep(account, limits)
+
+
+def _add_follower(raw: object, where: Where, declared: Declared) -> AddFollowerStep:
+    tbl = table(raw, where)
+    check_keys(tbl, where, ("group", "account", "ratio", "max_qty", "symbol_map"), ("group",))
+    group = as_ref(tbl["group"], where.key("group"), declared.groups, "group")
+    return AddFollowerStep(group, parse_follower(tbl, where, declared, extra=("group",)))
+
+
+def _remove_follower(raw: object, where: Where, declared: Declared) -> RemoveFollowerStep:
+    tbl = table(raw, where)
+    check_keys(tbl, where, ("group", "account"), ("group", "account"))
+    return RemoveFollowerStep(
+        as_ref(tbl["group"], where.key("group"), declared.groups, "group"),
+        as_ref(tbl["account"], where.key("account"), declared.accounts, "account"),
+    )
+
+
+def _reject_next(raw: object, where: Where, declared: Declared) -> RejectNextStep:
+    tbl = table(raw, where)
+    check_keys(tbl, where, ("connection", "count"), ("connection",))
+    connection = as_ref(
+        tbl["connection"], where.key("connection"), declared.connections, "connection"
+    )
+    count = as_positive_int(tbl["count"], where.key("count")) if "count" in tbl else 1
+    return RejectNextStep(connection, count)
+
+
+def _crash(raw: object, where: Where, declared: Declared) -> CrashStep:
+    tbl = table(raw, where)
+    check_keys(tbl, where, ("actor", "id"), ("actor", "id"))
+    actor = as_choice(tbl["actor"], where.key("actor"), CRASH_ACTORS)
+    kind = "account" if actor == "risk" else actor
+    return CrashStep(actor, as_ref(tbl["id"], where.key("id"), declared.ids(kind), kind))
+
+
+def _followers(raw: object, where: Where, declared: Declared) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        raise Invalid(where, f"must be an array of account ids, not {show(raw)}")
+    ids = (
+        as_ref(item, where.item(number), declared.accounts, "account")
+        for number, item in enumerate(raw, start=1)
+    )
+    return tuple(sorted(set(ids)))
+
+
+def _check(key: str, raw: object, where: Where, declared: Declared) -> object:
+    """The expected value of one check key, in the type the harness compares against."""
+    if key in PNL_KEYS:
+        return as_number(raw, where)
+    if key in ("flat", "exists"):
+        return as_bool(raw, where)
+    if key in ("orders_sent", "reconciliations"):
+        return as_count(raw, where)
+    if key in ("disable_reason", "last_rejection", "activity"):
+        return as_str(raw, where)
+    choices = {
+        "status": ("OK", "LIQUIDATE_ONLY", "LOCKED"),
+        "lock_reason": ("risk_breach_daily", "risk_breach_weekly", "manual", ""),
+        "copying": ("disabled", "paused", "active", "none"),
+        "state": CONNECTION_STATES,
+        "level": ("info", "warning", "error"),
+    }
+    if key in choices:
+        return as_choice(raw, where, choices[key])
+    if key == "symbol":
+        return as_symbol(raw, where, declared.contracts)
+    if key == "followers":
+        return _followers(raw, where, declared)
+    return as_int(raw, where)  # position: net quantity, may be 0 or negative
+
+
+def _expect(raw: object, where: Where, declared: Declared) -> Expectation:
+    tbl = table(raw, where)
+    subjects = [name for name in tbl if name in SUBJECTS]
+    if not subjects:
+        raise Invalid(where, "names no subject (account, connection or group)")
+    if len(subjects) > 1:
+        raise Invalid(where, f"names more than one subject ({', '.join(subjects)})")
+    subject = subjects[0]
+    ident = as_ref(tbl[subject], where.key(subject), declared.ids(subject), subject)
+    allowed = SUBJECT_KEYS[subject]
+    values: dict[str, object] = {}
+    for key, value in tbl.items():
+        if key == subject:
+            continue
+        if key not in allowed:
+            article = "an" if subject == "account" else "a"
+            known = any(key in keys for keys in SUBJECT_KEYS.values())
+            problem = "not a key" if known else "unknown key:"
+            raise Invalid(
+                where.key(key),
+                f"{problem} {article} {subject} expectation has (it has: {', '.join(allowed)})",
+            )
+        values[key] = _check(key, value, where.key(key), declared)
+    if ("symbol" in values) != ("position" in values):
+        given, needed = ("symbol", "position") if "symbol" in values else ("position", "symbol")
+        raise Invalid(where.key(given), f"needs {needed} with it")
+    if "level" in values and "activity" not in values:
+        raise Invalid(where.key("level"), "needs activity with it")
+    checks = tuple((key, value) for key, value in values.items() if key not in MODIFIERS)
+    if not checks:
+        raise Invalid(where, f"checks nothing (keys: {', '.join(allowed)})")
+    symbol, level = values.get("symbol"), values.get("level")
+    return Expectation(
+        subject,
+        ident,
+        checks,
+        symbol if isinstance(symbol, str) else None,
+        level if isinstance(level, str) else None,
+    )
+
+
+ACTIONS: Mapping[str, Callable[[object, Where, Declared], object]] = {
+    "price": _price,
+    "trade": _trade,
+    "advance": _advance,
+    "advance_to": _advance_to,
+    **{
+        action: _ref_action("connection")
+        for action in (
+            "disconnect",
+            "take_offline",
+            "reconnect",
+            "expire_token",
+            "reauthorize",
+            "delete_connection",
+            "hold",
+            "release",
+        )
+    },
+    "flatten_account": _ref_action("account"),
+    "flatten_group": _ref_action("group"),
+    "flatten_all": _flag,
+    "lock": _ref_action("account"),
+    "unlock": _ref_action("account"),
+    "set_risk": _set_risk,
+    "add_follower": _add_follower,
+    "remove_follower": _remove_follower,
+    "reject_next": _reject_next,
+    "crash": _crash,
+    "restart": _flag,
+    "expect": _expect,
+}

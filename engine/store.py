@@ -1,0 +1,232 @@
+"""The SQLite store: configuration, the order ledger, and the append-only records.
+
+One file in the data directory, WAL mode, schema migrations in code. Every write goes through a
+single writer thread that owns the one writing connection (``sqlite3`` connections must not be
+shared between threads); writes queued together are committed in one transaction, so a
+fan-out's ledger rows cost one commit. Readers open their own connections (WAL lets them read
+while the writer writes). Nothing outside this module knows the store is SQLite.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("engine.store")
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x4D494D4B  # "MIMK": refuses to open a foreign SQLite file as a store
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE connections (
+        id TEXT PRIMARY KEY, broker TEXT NOT NULL, state TEXT NOT NULL,
+        offline INTEGER NOT NULL DEFAULT 0, token_expired INTEGER NOT NULL DEFAULT 0,
+        reconnects INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY, connection TEXT NOT NULL REFERENCES connections(id),
+        balance TEXT NOT NULL
+    );
+    CREATE TABLE risk_limits (
+        account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (account, name)
+    );
+    CREATE TABLE groups (
+        id TEXT PRIMARY KEY, leader TEXT NOT NULL UNIQUE REFERENCES accounts(id)
+    );
+    CREATE TABLE memberships (
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        account TEXT NOT NULL UNIQUE REFERENCES accounts(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL, ratio TEXT NOT NULL, max_qty INTEGER,
+        symbol_map TEXT NOT NULL DEFAULT '', disable_reason TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (group_id, account)
+    );
+    CREATE TABLE orders (
+        client_order_id TEXT PRIMARY KEY, account TEXT NOT NULL, connection TEXT NOT NULL,
+        symbol TEXT NOT NULL, qty INTEGER NOT NULL, order_type TEXT NOT NULL,
+        kind TEXT NOT NULL, cause TEXT NOT NULL, status TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    );
+    CREATE INDEX orders_by_account ON orders(account);
+    CREATE TABLE activity (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, level TEXT NOT NULL,
+        account TEXT, connection TEXT, kind TEXT NOT NULL, message TEXT NOT NULL
+    );
+    CREATE INDEX activity_by_account ON activity(account);
+    CREATE TABLE reconciliations (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, account TEXT NOT NULL,
+        connection TEXT NOT NULL, cause TEXT NOT NULL, before TEXT NOT NULL,
+        target TEXT NOT NULL, orders TEXT NOT NULL
+    );
+    CREATE INDEX reconciliations_by_account ON reconciliations(account);
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    """,
+}
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used: the message says which file and why."""
+
+
+Write = Callable[[sqlite3.Connection], Any]
+
+
+class _Job:
+    __slots__ = ("done", "error", "fn", "result")
+
+    def __init__(self, fn: Write) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.result: Any = None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True, timeout=30)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if app_id == 0 and tables:
+        raise StoreError(f"{path}: not an engine store (a foreign SQLite database); left untouched")
+    if app_id not in (0, APPLICATION_ID):
+        raise StoreError(f"{path}: not an engine store (application id {app_id:#x}); left untouched")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: store schema version {version} is newer than this engine's "
+            f"({SCHEMA_VERSION}); upgrade the engine, the file was left untouched"
+        )
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[target].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+class Store:
+    """The engine's durable store. ``write`` queues work for the single writer thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._readers = threading.local()
+        self._started = threading.Event()
+        self._open_error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._thread.start()
+        self._started.wait()
+        if self._open_error is not None:
+            raise self._open_error
+
+    # -- writer thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            _migrate(conn, self.path)
+        except StoreError as error:
+            self._open_error = error
+            self._started.set()
+            return
+        except sqlite3.DatabaseError as error:
+            self._open_error = StoreError(f"{self.path}: cannot open the store: {error}")
+            self._started.set()
+            return
+        self._started.set()
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                break
+            batch = [job]
+            stop = False
+            while len(batch) < 500:
+                try:
+                    nxt = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._commit(conn, batch)
+            if stop:
+                break
+        conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        conn.execute("BEGIN")
+        for job in batch:
+            conn.execute("SAVEPOINT job")
+            try:
+                job.result = job.fn(conn)
+                conn.execute("RELEASE job")
+            except Exception as error:  # noqa: BLE001 - reported to the job's owner
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                job.error = error
+                log.error("store write failed", error=repr(error))
+        conn.execute("COMMIT")
+        for job in batch:
+            job.done.set()
+
+    # -- API ---------------------------------------------------------------------------------
+
+    def write(self, fn: Write, *, wait: bool = False) -> Any:
+        """Queue ``fn(conn)`` for the writer. With ``wait``, block until it is committed and
+        return its result (raising its error)."""
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+        job = _Job(fn)
+        self._jobs.put(job)
+        if wait:
+            job.done.wait()
+            if job.error is not None:
+                raise job.error
+            return job.result
+        return None
+
+    def flush(self) -> None:
+        """Wait until everything queued so far is committed."""
+        if not self._closed:
+            self.write(lambda conn: None, wait=True)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            conn.row_factory = sqlite3.Row
+            self._readers.conn = conn
+        return list(conn.execute(sql, params).fetchall())
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._jobs.put(None)
+        self._thread.join(timeout=30)
+        conn = getattr(self._readers, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._readers.conn = None
