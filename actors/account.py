@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import structlog
@@ -321,9 +321,7 @@ class AccountActor:
         for leader_symbol, qty in order.leader_positions.items():
             mine = map_symbol(leader_symbol, symbol_map)
             targets[mine] = targets.get(mine, 0) + target(qty, order.ratio, order.max_qty)
-        symbols = sorted(
-            {s for s, p in self.positions.items() if p.qty} | set(targets)
-        )
+        symbols = sorted({s for s, p in self.positions.items() if p.qty} | set(targets))
         before: dict[str, int] = {}
         wanted: dict[str, int] = {}
         sent: dict[str, int] = {}
@@ -341,9 +339,7 @@ class AccountActor:
             if qty:
                 sent[symbol] = qty
                 self._request(OrderKind.RECONCILE, order.cause, symbol, qty, attempt=1)
-        self.ctx.records.reconciliation(
-            self.id, self.connection, order.cause, before, wanted, sent
-        )
+        self.ctx.records.reconciliation(self.id, self.connection, order.cause, before, wanted, sent)
         described = ", ".join(f"{s} {q:+d}" for s, q in sent.items()) or "nothing sent"
         self.ctx.records.activity(
             Level.INFO,

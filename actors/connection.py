@@ -270,7 +270,13 @@ class ConnectionActor:
             self._request_snapshot(reconcile=True)  # S1.3: every return triggers S3
 
     def _persist(self) -> None:
-        row = (self.state.value, int(self.offline), int(self.token_expired), self.reconnects, self.id)
+        row = (
+            self.state.value,
+            int(self.offline),
+            int(self.token_expired),
+            self.reconnects,
+            self.id,
+        )
 
         def update(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -325,8 +331,14 @@ class ConnectionActor:
         self.ctx.records.orders_sending(
             [
                 LedgerRow(
-                    p.request.client_order_id, p.request.account, self.id, p.request.symbol,
-                    p.request.qty, p.request.order_type.value, p.kind, p.cause,
+                    p.request.client_order_id,
+                    p.request.account,
+                    self.id,
+                    p.request.symbol,
+                    p.request.qty,
+                    p.request.order_type.value,
+                    p.kind,
+                    p.cause,
                 )
                 for p in batch
             ]

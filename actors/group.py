@@ -21,8 +21,8 @@ from actors.copy_messages import (
     DisableMember,
     EnableMember,
     LeaderFilled,
-    MemberSynced,
     Membership,
+    MemberSynced,
     ReconcileOrder,
     RemoveMember,
 )

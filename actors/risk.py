@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -19,7 +20,13 @@ import structlog
 from actors import addresses
 from actors.connection import CancelWorking, ConnectionState, Placement, PlaceOrders, StateChanged
 from actors.copy_messages import DisableMember, EnableMember
-from actors.risk_messages import AccountChanged, GateDecision, GateOrder, LiquidationOutcome
+from actors.risk_messages import (
+    AccountChanged,
+    GateDecision,
+    GateOrder,
+    LiquidationOutcome,
+    OrderIntent,
+)
 from brokers.base import OrderRequest, OrderType
 from engine.order_ids import OrderKind, client_order_id
 from engine.records import Kind, Level
@@ -237,10 +244,7 @@ class RiskActor:
 
     # -- S5.4 / S5.5: the gate -------------------------------------------------------------------
 
-    def _gate(self, intent: object) -> None:
-        from actors.risk_messages import OrderIntent
-
-        assert isinstance(intent, OrderIntent)
+    def _gate(self, intent: OrderIntent) -> None:
         account_addr = addresses.account(self.account)
         if self.status is LK:
             self._refuse(intent.client_order_id, intent.symbol, intent.qty, LOCKED_TEXT)
@@ -340,7 +344,10 @@ class RiskActor:
             Level.INFO,
             Kind.FLATTEN,
             "flatten: cancel working orders, liquidate "
-            + (", ".join(f"{s} {q:+d}" for s, q in sorted(self.positions.items()) if q) or "nothing open"),
+            + (
+                ", ".join(f"{s} {q:+d}" for s, q in sorted(self.positions.items()) if q)
+                or "nothing open"
+            ),
             account=self.account,
         )
         if self.connected:
@@ -395,9 +402,7 @@ class RiskActor:
                 "manual trade opened exposure on a LOCKED account: flattening it",
                 account=self.account,
             )
-            self._start_flatten(
-                f"locked:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK
-            )
+            self._start_flatten(f"locked:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK)
 
     def _liquidation_outcome(self, outcome: LiquidationOutcome) -> None:
         symbol = next(
@@ -416,12 +421,9 @@ class RiskActor:
             self.ctx.records.activity(
                 Level.ERROR,
                 Kind.FLATTEN_FAILED,
-                f"liquidation of {symbol} rejected: {outcome.reason}; retrying in "
-                f"{delay:g} s",
+                f"liquidation of {symbol} rejected: {outcome.reason}; retrying in {delay:g} s",
                 account=self.account,
             )
-            from datetime import timedelta
-
             self.ctx.schedule(timedelta(seconds=delay), self.ctx.address, RetryFlatten(run.number))
             return
         if outcome.outcome == "not_sent":

@@ -174,8 +174,10 @@ class BrokerSession(ABC):
         """Send an order; ``OrderAccepted``/``OrderRejected`` then ``Fill`` events follow."""
 
     @abstractmethod
-    def cancel_working(self, account: str, symbol: str | None, broker_order_ids: tuple[str, ...] = ()) -> None:
-        """Cancel working orders of ``account`` (in ``symbol`` if given; only those ids if given)."""
+    def cancel_working(
+        self, account: str, symbol: str | None, broker_order_ids: tuple[str, ...] = ()
+    ) -> None:
+        """Cancel working orders of ``account``: in ``symbol`` if given, only those ids if given."""
 
     @abstractmethod
     def request_snapshot(self, request_id: str) -> None:

@@ -7,13 +7,12 @@ Reads go through ``inspect``, which runs between an actor's messages.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-
-import sqlite3
 
 import structlog
 
@@ -29,8 +28,18 @@ from actors.connection import (
 )
 from actors.copy_messages import AddMember, Membership, RemoveMember
 from actors.group import CopyGroupActor, GroupView
-from actors.risk import Flatten, Lock, LockReason, RiskActor, RiskSettings, RiskStatus, RiskView
-from actors.risk import SetLimits, SetMembership, Unlock
+from actors.risk import (
+    Flatten,
+    Lock,
+    LockReason,
+    RiskActor,
+    RiskSettings,
+    RiskStatus,
+    RiskView,
+    SetLimits,
+    SetMembership,
+    Unlock,
+)
 from brokers.base import Broker, BrokerSession
 from engine import topology as topo
 from engine.clock import Clock, VirtualClock
@@ -125,8 +134,8 @@ class Engine:
         for group in self.topology.groups.values():
             self._spawn_group(group)
         self.started = True
-        for connection in self.topology.connections:
-            self.runtime.tell(addresses.connection(connection), StartSession(reconcile))
+        for connection_id in self.topology.connections:
+            self.runtime.tell(addresses.connection(connection_id), StartSession(reconcile))
         self.runtime.wait_idle()
 
     def stop(self) -> None:
@@ -144,7 +153,9 @@ class Engine:
         config = self.topology.connections[connection]
         broker = self.brokers.get(config.broker)
         if broker is None:
-            raise CommandRefused(f"connection {connection!r}: no broker {config.broker!r} configured")
+            raise CommandRefused(
+                f"connection {connection!r}: no broker {config.broker!r} configured"
+            )
         address = addresses.connection(connection)
         runtime = self.runtime
         session = broker.session(connection, accounts, lambda event: runtime.tell(address, event))
@@ -343,9 +354,7 @@ class Engine:
         return view
 
     def connection_state(self, connection: str) -> str | None:
-        state: str | None = self._inspect(
-            addresses.connection(connection), lambda c: c.state.value
-        )
+        state: str | None = self._inspect(addresses.connection(connection), lambda c: c.state.value)
         return state
 
 

@@ -110,8 +110,19 @@ class Records:
         """Record intents durably, in one transaction, before they are sent."""
         now = self.clock.now().isoformat()
         values = [
-            (r.client_order_id, r.account, r.connection, r.symbol, r.qty, r.order_type, r.kind,
-             r.cause, "sent", now, now)
+            (
+                r.client_order_id,
+                r.account,
+                r.connection,
+                r.symbol,
+                r.qty,
+                r.order_type,
+                r.kind,
+                r.cause,
+                "sent",
+                now,
+                now,
+            )
             for r in rows
         ]
 
@@ -132,7 +143,8 @@ class Records:
 
         def update(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE client_order_id = ?",
+                "UPDATE orders SET status = ?, reason = ?, updated_at = ?"
+                " WHERE client_order_id = ?",
                 (status, reason, now, client_order_id),
             )
 
@@ -151,8 +163,12 @@ class Records:
         orders: Mapping[str, int],
     ) -> None:
         row = (
-            self.clock.now().isoformat(), account, connection, cause,
-            json.dumps(dict(before), sort_keys=True), json.dumps(dict(target), sort_keys=True),
+            self.clock.now().isoformat(),
+            account,
+            connection,
+            cause,
+            json.dumps(dict(before), sort_keys=True),
+            json.dumps(dict(target), sort_keys=True),
             json.dumps(dict(orders), sort_keys=True),
         )
 
@@ -176,7 +192,9 @@ class Records:
                 " ON CONFLICT(name) DO UPDATE SET value = value + 1",
                 (name,),
             )
-            value: int = conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0]
+            value: int = conn.execute(
+                "SELECT value FROM counters WHERE name = ?", (name,)
+            ).fetchone()[0]
             return value
 
         result: int = self.store.write(bump, wait=True)

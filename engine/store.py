@@ -102,7 +102,9 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     if app_id == 0 and tables:
         raise StoreError(f"{path}: not an engine store (a foreign SQLite database); left untouched")
     if app_id not in (0, APPLICATION_ID):
-        raise StoreError(f"{path}: not an engine store (application id {app_id:#x}); left untouched")
+        raise StoreError(
+            f"{path}: not an engine store (application id {app_id:#x}); left untouched"
+        )
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"{path}: store schema version {version} is newer than this engine's "
@@ -182,7 +184,7 @@ class Store:
             try:
                 job.result = job.fn(conn)
                 conn.execute("RELEASE job")
-            except Exception as error:  # noqa: BLE001 - reported to the job's owner
+            except Exception as error:
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
                 job.error = error

@@ -142,7 +142,8 @@ class Topology:
             group, leads = current
             role = "leads" if leads else "already follows"
             raise CommandRefused(
-                f"account {account!r} {role} group {group!r}; an account belongs to at most one group"
+                f"account {account!r} {role} group {group!r};"
+                " an account belongs to at most one group"
             )
 
     def plan_delete_connection(self, connection: str) -> DeletionPlan:
@@ -178,18 +179,24 @@ class Topology:
         del self.connections[plan.connection]
 
 
-# --- store rows -------------------------------------------------------------------------------------
+# --- store rows ---------------------------------------------------------------------------
 
 
 def load(store: Store) -> Topology:
     topology = Topology()
     for row in store.query("SELECT * FROM connections ORDER BY rowid"):
         topology.connections[row["id"]] = ConnectionConfig(
-            row["id"], row["broker"], row["state"], bool(row["offline"]),
-            bool(row["token_expired"]), row["reconnects"],
+            row["id"],
+            row["broker"],
+            row["state"],
+            bool(row["offline"]),
+            bool(row["token_expired"]),
+            row["reconnects"],
         )
     for row in store.query("SELECT * FROM accounts ORDER BY rowid"):
-        topology.accounts[row["id"]] = AccountConfig(row["id"], row["connection"], Decimal(row["balance"]))
+        topology.accounts[row["id"]] = AccountConfig(
+            row["id"], row["connection"], Decimal(row["balance"])
+        )
     for row in store.query("SELECT * FROM risk_limits ORDER BY account, name"):
         topology.accounts[row["account"]].limits[row["name"]] = Decimal(row["value"])
     for row in store.query("SELECT * FROM groups ORDER BY rowid"):
@@ -248,7 +255,11 @@ def insert_membership(conn: sqlite3.Connection, group: str, m: Membership) -> No
         "INSERT INTO memberships (group_id, account, position, ratio, max_qty, symbol_map,"
         " disable_reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
-            group, m.account, position, str(m.ratio), m.max_qty,
+            group,
+            m.account,
+            position,
+            str(m.ratio),
+            m.max_qty,
             json.dumps(dict(m.symbol_map), sort_keys=True) if m.symbol_map else "",
             m.disable_reason,
         ),

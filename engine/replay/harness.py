@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,11 @@ from brokers.paper import PaperBroker, PaperBrokerError
 from engine.clock import VirtualClock
 from engine.core import Engine, EngineSettings
 from engine.records import Kind, Level
+from engine.replay import features
 from engine.replay.checks import Failure, evaluate
 from engine.replay.scenario import (
-    AddFollowerStep,
     Expectation,
     FollowerSpec,
-    PriceStep,
-    RejectNextStep,
-    RemoveFollowerStep,
     Scenario,
     ScenarioError,
     SetRiskStep,
@@ -65,9 +61,9 @@ def check_supported(scenario: Scenario) -> None:
                 f"step {step.index}: {step.action}",
                 f"not supported yet ({UNSUPPORTED_ACTIONS[step.action]})",
             )
-        if step.action == "set_risk" and isinstance(step.value, SetRiskStep):
-            if any(value for _, value in step.value.limits):
-                _no_triggers(scenario, f"step {step.index}: set_risk")
+        value = step.value
+        if isinstance(value, SetRiskStep) and any(v for _, v in value.limits):
+            _no_triggers(scenario, f"step {step.index}: set_risk")
     for index, account in enumerate(scenario.accounts, 1):
         if any(account.risk.given().values()):
             _no_triggers(scenario, f"[[account]] {index} ({account.id}): risk")
@@ -81,8 +77,6 @@ def check_supported(scenario: Scenario) -> None:
 
 
 def _no_triggers(scenario: Scenario, place: str) -> None:
-    from engine.replay import features
-
     if not features.RISK_TRIGGERS:
         raise ScenarioError(scenario.file, place, "not supported yet (automatic risk triggers)")
 
@@ -113,7 +107,9 @@ class Harness:
             ConnectionConfig(c.id, c.broker, c.state, token_expired=c.state == "reauth_required")
             for c in s.connections
         ]
-        accounts = [AccountConfig(a.id, a.connection, a.balance, a.risk.given()) for a in s.accounts]
+        accounts = [
+            AccountConfig(a.id, a.connection, a.balance, a.risk.given()) for a in s.accounts
+        ]
         groups = [
             GroupConfig(g.id, g.leader, [_membership(f) for f in g.followers]) for g in s.groups
         ]
@@ -138,76 +134,54 @@ class Harness:
             self.engine.wait_idle()
 
     def apply(self, step: Step) -> None:
-        action, value, engine, broker = step.action, step.value, self.engine, self.broker
+        action, value = step.action, step.value
         try:
-            match action:
-                case "price":
-                    assert isinstance(value, PriceStep)
-                    broker.set_price(value.symbol, value.last)
-                case "trade":
-                    assert isinstance(value, TradeStep)
-                    sign = 1 if value.side == "buy" else -1
-                    broker.trade(value.account, value.symbol, sign * value.qty, value.fills)
-                case "advance":
-                    assert isinstance(value, timedelta)
-                    engine.advance_to(self.clock.now() + value)
-                case "advance_to":
-                    engine.advance_to(value)  # type: ignore[arg-type]
-                case "disconnect":
-                    broker.drop(str(value))
-                case "take_offline":
-                    engine.take_offline(str(value))
-                case "reconnect":
-                    engine.reconnect(str(value))
-                case "expire_token":
-                    broker.expire_token(str(value))
-                case "reauthorize":
-                    broker.reauthorize(str(value))
-                case "delete_connection":
-                    engine.delete_connection(str(value))
-                case "flatten_account":
-                    engine.flatten_account(str(value))
-                case "flatten_group":
-                    engine.flatten_group(str(value))
-                case "flatten_all":
-                    engine.flatten_all()
-                case "lock":
-                    engine.lock(str(value))
-                case "unlock":
-                    engine.unlock(str(value))
-                case "set_risk":
-                    assert isinstance(value, SetRiskStep)
-                    engine.set_risk(value.account, dict(value.limits))
-                case "add_follower":
-                    assert isinstance(value, AddFollowerStep)
-                    engine.add_follower(value.group, _membership(value.follower))
-                case "remove_follower":
-                    assert isinstance(value, RemoveFollowerStep)
-                    engine.remove_follower(value.group, value.account)
-                case "hold":
-                    broker.hold(str(value))
-                case "release":
-                    broker.release(str(value))
-                case "reject_next":
-                    assert isinstance(value, RejectNextStep)
-                    broker.reject_next(value.connection, value.count)
-                case "expect":
-                    assert isinstance(value, Expectation)
-                    self.failures.extend(evaluate(engine, step.index, value))
-                case _:
-                    raise ScenarioError(
-                        self.scenario.file, f"step {step.index}", f"{action}: not supported yet"
-                    )
+            if action == "expect":
+                assert isinstance(value, Expectation)
+                self.failures.extend(evaluate(self.engine, step.index, value))
+            else:
+                self._actions[action](value)
         except CommandRefused as refused:
             # A command the rules forbid changes nothing; it is recorded, not fatal.
-            engine.records.activity(
+            self.engine.records.activity(
                 Level.INFO,
                 Kind.REJECTION,
                 f"step {step.index}: {action} refused: {refused}",
                 account=_account_of(value),
             )
         except PaperBrokerError as error:
-            self.failures.append(Failure(step.index, f"{action}", "accepted by the broker", str(error)))
+            self.failures.append(Failure(step.index, action, "accepted by the broker", str(error)))
+
+    @property
+    def _actions(self) -> dict[str, Callable[[Any], object]]:
+        engine, broker = self.engine, self.broker
+        return {
+            "price": lambda v: broker.set_price(v.symbol, v.last),
+            "trade": self._trade,
+            "advance": lambda v: engine.advance_to(self.clock.now() + v),
+            "advance_to": engine.advance_to,
+            "disconnect": broker.drop,
+            "take_offline": engine.take_offline,
+            "reconnect": engine.reconnect,
+            "expire_token": broker.expire_token,
+            "reauthorize": broker.reauthorize,
+            "delete_connection": engine.delete_connection,
+            "flatten_account": engine.flatten_account,
+            "flatten_group": engine.flatten_group,
+            "flatten_all": lambda _: engine.flatten_all(),
+            "lock": engine.lock,
+            "unlock": engine.unlock,
+            "set_risk": lambda v: engine.set_risk(v.account, dict(v.limits)),
+            "add_follower": lambda v: engine.add_follower(v.group, _membership(v.follower)),
+            "remove_follower": lambda v: engine.remove_follower(v.group, v.account),
+            "hold": broker.hold,
+            "release": broker.release,
+            "reject_next": lambda v: broker.reject_next(v.connection, v.count),
+        }
+
+    def _trade(self, trade: TradeStep) -> None:
+        sign = 1 if trade.side == "buy" else -1
+        self.broker.trade(trade.account, trade.symbol, sign * trade.qty, trade.fills)
 
     # -- report ----------------------------------------------------------------------------------
 
@@ -261,4 +235,3 @@ def run_scenario(scenario: Scenario, runtime: str = "deterministic") -> Scenario
 
 
 __all__ = ["Harness", "ScenarioResult", "check_supported", "run_scenario"]
-_ = Decimal  # numbers in step values are Decimals

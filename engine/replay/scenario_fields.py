@@ -16,7 +16,7 @@ from typing import Any
 from engine.instruments import ContractTable, SymbolError, split_symbol
 
 
-class Invalid(Exception):  # noqa: N818 - internal signal, converted to ScenarioError
+class Invalid(Exception):
     """A scenario value is wrong; ``place`` says where, ``problem`` says what."""
 
     def __init__(self, place: Where, problem: str) -> None:

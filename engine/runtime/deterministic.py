@@ -65,7 +65,7 @@ class DeterministicRuntime(Runtime):
                     continue
                 try:
                     actor.receive(message)
-                except Exception as error:  # noqa: BLE001 - let it crash: the supervisor decides
+                except Exception as error:
                     self._failed(to, error)
                 self._run_deferred()
         finally:

@@ -52,7 +52,7 @@ class _Host:
             else:
                 try:
                     actor.receive(message)
-                except Exception as error:  # noqa: BLE001 - let it crash: the supervisor decides
+                except Exception as error:
                     runtime._failed(to, error)
             handled += 1
             if not self.queue:
@@ -195,16 +195,15 @@ class ThreadsRuntime(Runtime):
     def wait_idle(self, timeout: float = 30.0) -> None:
         with self._idle:
             if not self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout):
-                raise TimeoutError(f"actors still busy after {timeout} s ({self._in_flight} queued)")
+                raise TimeoutError(
+                    f"actors still busy after {timeout} s ({self._in_flight} queued)"
+                )
 
     def shutdown(self) -> None:
         for ref in list(self._hosts.values()):
             ref.stop(block=False)
         for ref in list(self._hosts.values()):
-            try:
-                ref.actor_stopped.wait(5)
-            except Exception:  # noqa: BLE001,S110 - best effort at shutdown
-                pass
+            ref.actor_stopped.wait(5)
         self._hosts.clear()
         self._host_objs.clear()
         self._placement.clear()
