@@ -272,7 +272,8 @@ class RiskActor:
                 + ("flatten in flight" if intent.symbol in self.liquidating else self.status.value),
                 account=self.account,
             )
-        self.ctx.tell(account_addr, GateDecision(intent.client_order_id, allowed))
+        if allowed != qty:
+            self.ctx.tell(account_addr, GateDecision(intent.client_order_id, allowed))
         if allowed == 0:
             return
         request = OrderRequest(intent.client_order_id, self.account, intent.symbol, allowed)

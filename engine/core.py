@@ -144,6 +144,7 @@ class Engine:
             session.close()
         self.runtime.shutdown()
         self.store.flush()
+        self.records.intents.close()
         self.started = False
 
     def _placement(self, account: str) -> str:

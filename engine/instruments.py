@@ -81,6 +81,7 @@ class ContractTable:
         self._contracts: dict[str, Contract] = dict(BUILTIN_CONTRACTS)
         for contract in extra:
             self._contracts[contract.root] = contract
+        self._point_values: dict[str, Decimal] = {}
 
     def __contains__(self, root: object) -> bool:
         return root in self._contracts
@@ -102,7 +103,11 @@ class ContractTable:
         return symbol
 
     def point_value(self, symbol: str) -> Decimal:
-        return self.contract(split_symbol(symbol).root).point_value
+        value = self._point_values.get(symbol)
+        if value is None:
+            value = self.contract(split_symbol(symbol).root).point_value
+            self._point_values[symbol] = value
+        return value
 
 
 def map_symbol(symbol: str, symbol_map: Mapping[str, str]) -> str:

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from engine.clock import Clock
+from engine.intents import IntentLog
 from engine.store import Store
 
 
@@ -69,11 +70,23 @@ class LedgerRow:
 
 Listener = Callable[[str, Any], None]
 
+_INSERT_ACTIVITY = (
+    "INSERT INTO activity (time, level, account, connection, kind, message)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_ORDER = (
+    "INSERT OR REPLACE INTO orders (client_order_id, account, connection, symbol, qty,"
+    " order_type, kind, cause, status, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_ORDER = "UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE client_order_id = ?"
+
 
 class Records:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, intents: IntentLog | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.intents = intents or IntentLog(store.path.with_suffix(".intents"))
         self.listeners: list[Listener] = []
 
     def _notify(self, topic: str, payload: Any) -> None:
@@ -91,24 +104,36 @@ class Records:
         account: str | None = None,
         connection: str | None = None,
     ) -> None:
-        entry = ActivityEntry(self.clock.now(), level, kind, message, account, connection)
-        row = (entry.time.isoformat(), level.value, account, connection, kind.value, message)
-
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO activity (time, level, account, connection, kind, message)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                row,
-            )
-
-        self.store.write(insert)
-        self._notify("activity", entry)
+        now = self.clock.now()
+        self.store.append(
+            _INSERT_ACTIVITY,
+            (now.isoformat(), level.value, account, connection, kind.value, message),
+        )
+        if self.listeners:
+            self._notify("activity", ActivityEntry(now, level, kind, message, account, connection))
 
     # -- order ledger (S2.6) -----------------------------------------------------------------
 
     def orders_sending(self, rows: Sequence[LedgerRow]) -> None:
-        """Record intents durably, in one transaction, before they are sent."""
+        """Make intents durable (the intent log) before they are sent; the ledger rows follow
+        in one store transaction."""
         now = self.clock.now().isoformat()
+        self.intents.append(
+            [
+                (
+                    r.client_order_id,
+                    r.account,
+                    r.connection,
+                    r.symbol,
+                    r.qty,
+                    r.order_type,
+                    r.kind,
+                    r.cause,
+                    now,
+                )
+                for r in rows
+            ]
+        )
         values = [
             (
                 r.client_order_id,
@@ -134,22 +159,15 @@ class Records:
                 values,
             )
 
-        self.store.write(insert, wait=True)
+        self.store.write(insert)
         for row in rows:
             self._notify("order", row)
 
     def order_status(self, client_order_id: str, status: str, reason: str = "") -> None:
         now = self.clock.now().isoformat()
-
-        def update(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE orders SET status = ?, reason = ?, updated_at = ?"
-                " WHERE client_order_id = ?",
-                (status, reason, now, client_order_id),
-            )
-
-        self.store.write(update)
-        self._notify("order_status", (client_order_id, status, reason))
+        self.store.append(_UPDATE_ORDER, (status, reason, now, client_order_id))
+        if self.listeners:
+            self._notify("order_status", (client_order_id, status, reason))
 
     # -- reconciliation (S3.3) ---------------------------------------------------------------
 

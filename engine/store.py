@@ -79,11 +79,18 @@ Write = Callable[[sqlite3.Connection], Any]
 
 
 class _Job:
-    __slots__ = ("done", "error", "fn", "result")
+    """A unit of work for the writer: a function, or one SQL statement with its parameters
+    (consecutive rows of the same statement are written with one ``executemany``)."""
 
-    def __init__(self, fn: Write) -> None:
+    __slots__ = ("done", "error", "fn", "params", "result", "sql")
+
+    def __init__(
+        self, fn: Write | None, sql: str = "", params: Sequence[Any] = (), wait: bool = False
+    ) -> None:
         self.fn = fn
-        self.done = threading.Event()
+        self.sql = sql
+        self.params = params
+        self.done = threading.Event() if wait else None
         self.error: BaseException | None = None
         self.result: Any = None
 
@@ -163,7 +170,7 @@ class Store:
                 break
             batch = [job]
             stop = False
-            while len(batch) < 500:
+            while len(batch) < 5000:
                 try:
                     nxt = self._jobs.get_nowait()
                 except queue.Empty:
@@ -179,19 +186,48 @@ class Store:
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         conn.execute("BEGIN")
-        for job in batch:
-            conn.execute("SAVEPOINT job")
-            try:
-                job.result = job.fn(conn)
-                conn.execute("RELEASE job")
-            except Exception as error:
-                conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
-                job.error = error
-                log.error("store write failed", error=repr(error))
+        index = 0
+        while index < len(batch):
+            job = batch[index]
+            if job.fn is None:
+                end = index + 1
+                while end < len(batch) and batch[end].fn is None and batch[end].sql == job.sql:
+                    end += 1
+                self._execute_rows(conn, batch[index:end])
+                index = end
+            else:
+                self._execute(conn, job, job.fn)
+                index += 1
         conn.execute("COMMIT")
         for job in batch:
-            job.done.set()
+            if job.done is not None:
+                job.done.set()
+
+    def _execute_rows(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+        sql = jobs[0].sql
+        rows = [j.params for j in jobs]
+        if len(jobs) > 1 and self._execute(conn, None, lambda c: c.executemany(sql, rows)):
+            return
+        for job in jobs:  # one at a time, so one bad row cannot lose its neighbours
+            self._execute(conn, job, lambda c, params=job.params: c.execute(sql, params))
+
+    @staticmethod
+    def _execute(conn: sqlite3.Connection, job: _Job | None, fn: Write) -> bool:
+        """Run ``fn`` in a savepoint; on error roll it back alone and report it to the job."""
+        conn.execute("SAVEPOINT job")
+        try:
+            result = fn(conn)
+        except Exception as error:
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            if job is not None:
+                job.error = error
+                log.error("store write failed", error=repr(error))
+            return False
+        conn.execute("RELEASE job")
+        if job is not None:
+            job.result = result
+        return True
 
     # -- API ---------------------------------------------------------------------------------
 
@@ -200,14 +236,20 @@ class Store:
         return its result (raising its error)."""
         if self._closed:
             raise StoreError(f"{self.path}: the store is closed")
-        job = _Job(fn)
+        job = _Job(fn, wait=wait)
         self._jobs.put(job)
-        if wait:
+        if job.done is not None:
             job.done.wait()
             if job.error is not None:
                 raise job.error
             return job.result
         return None
+
+    def append(self, sql: str, params: Sequence[Any]) -> None:
+        """Queue one row for the writer (no wait): the cheap path for append-only records."""
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+        self._jobs.put(_Job(None, sql, params))
 
     def flush(self) -> None:
         """Wait until everything queued so far is committed."""

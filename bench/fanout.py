@@ -1,0 +1,214 @@
+"""Fill fan-out latency: leader fill in → last follower order accepted by the paper broker.
+
+Runs the live (threads) runtime with N followers spread over logins of ``--per-login`` accounts
+each (a trader's prop accounts sit under a few logins), and beside it the same work done by a
+plain loop with no actors (the floor). Writes ``bench/results.json`` ("fanout") and the table in
+``bench/README.md``.
+
+    .venv/bin/python bench/fanout.py [--fills 300] [--per-login 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from actors.copy_messages import Membership
+from bench.results import update_results
+from brokers.base import Broker, BrokerSession, EventSink, OrderRequest
+from brokers.paper import PaperBroker
+from engine.clock import WallClock
+from engine.copy_rule import copy_quantity
+from engine.core import Engine, EngineSettings
+from engine.instruments import ContractTable
+from engine.logs import configure_logging
+from engine.order_ids import OrderKind, client_order_id
+from engine.records import LedgerRow, Records
+from engine.store import Store
+from engine.topology import AccountConfig, ConnectionConfig, GroupConfig
+
+SYMBOL = "ESZ6"
+SIZES = (1, 10, 20, 100, 1000)
+
+
+class _Counter:
+    """Signals when the n-th follower order has been accepted by the broker."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.expected = 0
+        self.count = 0
+        self.done = threading.Event()
+        self.last_ns = 0
+
+    def arm(self, expected: int) -> None:
+        with self.lock:
+            self.expected, self.count = expected, 0
+            self.done.clear()
+
+    def placed(self) -> None:
+        now = time.perf_counter_ns()
+        with self.lock:
+            self.count += 1
+            if self.count == self.expected:
+                self.last_ns = now
+                self.done.set()
+
+
+class _TimedSession(BrokerSession):
+    def __init__(self, inner: BrokerSession, counter: _Counter, leader: bool) -> None:
+        self.inner, self.counter, self.leader = inner, counter, leader
+
+    def place_order(self, order: OrderRequest) -> None:
+        self.inner.place_order(order)  # returns once the broker accepted it
+        if not self.leader:
+            self.counter.placed()
+
+    def cancel_working(
+        self, account: str, symbol: str | None, broker_order_ids: tuple[str, ...] = ()
+    ) -> None:
+        self.inner.cancel_working(account, symbol, broker_order_ids)
+
+    def request_snapshot(self, request_id: str) -> None:
+        self.inner.request_snapshot(request_id)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def open(self) -> None:
+        self.inner.open()
+
+
+class _TimedBroker(Broker):
+    def __init__(self, inner: PaperBroker, counter: _Counter) -> None:
+        self.inner, self.counter = inner, counter
+
+    def session(self, connection: str, accounts: tuple[str, ...], sink: EventSink) -> BrokerSession:
+        inner = self.inner.session(connection, accounts, sink)
+        return _TimedSession(inner, self.counter, connection == "lead")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def measure_engine(followers: int, fills: int, per_login: int, tmp: Path) -> list[float]:
+    clock = WallClock()
+    contracts = ContractTable()
+    paper = PaperBroker(clock, contracts)
+    counter = _Counter()
+    store = Store(tmp / f"fanout-{followers}.sqlite")
+    engine = Engine(
+        store=store,
+        clock=clock,
+        brokers={"paper": _TimedBroker(paper, counter)},
+        contracts=contracts,
+        settings=EngineSettings(runtime="threads"),
+    )
+    logins = (followers + per_login - 1) // per_login
+    connections = [ConnectionConfig("lead")] + [ConnectionConfig(f"p{i}") for i in range(logins)]
+    accounts = [AccountConfig("LEAD", "lead")] + [
+        AccountConfig(f"F{i}", f"p{i // per_login}") for i in range(followers)
+    ]
+    group = GroupConfig("g", "LEAD", [Membership(f"F{i}", Decimal(1)) for i in range(followers)])
+    engine.seed(connections, accounts, [group])
+    for connection in connections:
+        paper.add_accounts(
+            connection.id, tuple(a.id for a in accounts if a.connection == connection.id)
+        )
+    engine.start()
+    paper.set_price(SYMBOL, Decimal(5000))
+    engine.wait_idle()
+    samples: list[float] = []
+    warmup = min(20, fills // 5)
+    for n in range(fills + warmup):
+        counter.arm(followers)
+        side = 1 if n % 2 == 0 else -1
+        start = time.perf_counter_ns()
+        paper.trade("LEAD", SYMBOL, side)
+        if not counter.done.wait(30):
+            raise RuntimeError(f"only {counter.count} of {followers} follower orders arrived")
+        if n >= warmup:
+            samples.append((counter.last_ns - start) / 1e6)
+        engine.wait_idle()
+    engine.stop()
+    store.close()
+    return samples
+
+
+def measure_floor(followers: int, fills: int, tmp: Path) -> list[float]:
+    """The same work with no actors: S2.2 per follower, one ledger transaction, place."""
+    clock = WallClock()
+    contracts = ContractTable()
+    paper = PaperBroker(clock, contracts)
+    store = Store(tmp / f"floor-{followers}.sqlite")
+    records = Records(store, clock)
+    paper.add_accounts("lead", ("LEAD",))
+    sessions: list[Any] = []
+    for i in range(followers):
+        sessions.append(paper.session(f"p{i}", (f"F{i}",), lambda event: None))
+    paper.set_price(SYMBOL, Decimal(5000))
+    positions = [0] * followers
+    leader = 0
+    samples: list[float] = []
+    place: Callable[[OrderRequest], None]
+    for n in range(fills):
+        side = 1 if n % 2 == 0 else -1
+        start = time.perf_counter_ns()
+        before, leader = leader, leader + side
+        rows, requests = [], []
+        for i in range(followers):
+            qty = copy_quantity(before, leader, positions[i], Decimal(1), None)
+            coid = client_order_id(OrderKind.COPY, f"LEAD:{n}", f"F{i}", SYMBOL, 1)
+            rows.append(LedgerRow(coid, f"F{i}", f"p{i}", SYMBOL, qty, "market", "copy", str(n)))
+            requests.append(OrderRequest(coid, f"F{i}", SYMBOL, qty))
+            positions[i] += qty
+        records.orders_sending(rows)
+        for i, request in enumerate(requests):
+            place = sessions[i].place_order
+            place(request)
+        samples.append((time.perf_counter_ns() - start) / 1e6)
+    store.close()
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--fills", type=int, default=300)
+    parser.add_argument("--per-login", type=int, default=10)
+    parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
+    args = parser.parse_args()
+    configure_logging(level="error")
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
+        for size in args.sizes:
+            fills = args.fills if size <= 100 else max(50, args.fills // 5)
+            engine = measure_engine(size, fills, args.per_login, Path(tmp))
+            floor = measure_floor(size, fills, Path(tmp))
+            row = {
+                "followers": size,
+                "logins": (size + args.per_login - 1) // args.per_login,
+                "fills": fills,
+                "p50_ms": round(statistics.median(engine), 3),
+                "p99_ms": round(_percentile(engine, 0.99), 3),
+                "floor_p50_ms": round(statistics.median(floor), 3),
+                "floor_p99_ms": round(_percentile(floor, 0.99), 3),
+            }
+            rows.append(row)
+            print(
+                f"{size:5d} followers on {row['logins']:3d} logins: p50 {row['p50_ms']:.3f} ms, "
+                f"p99 {row['p99_ms']:.3f} ms (floor p50 {row['floor_p50_ms']:.3f} ms)"
+            )
+    update_results("fanout", rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""``bench/results.json`` and the results table in ``bench/README.md``, kept in step."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results.json"
+README = HERE / "README.md"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def update_results(section: str, value: Any) -> None:
+    data: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data[section] = value
+    data["machine"] = (
+        f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
+    )
+    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
+    write_table(data)
+
+
+def write_table(data: dict[str, Any]) -> None:
+    lines = [BEGIN, ""]
+    fanout = data.get("fanout")
+    if fanout:
+        lines += [
+            "### Fan-out: leader fill in → last follower order accepted by the broker",
+            "",
+            "| followers | logins | fills | p50 ms | p99 ms | floor p50 ms | floor p99 ms |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['followers']} | {r.get('logins', '')} | {r.get('fills', '')} | {r['p50_ms']} "
+            f"| {r['p99_ms']} | {r['floor_p50_ms']} | {r.get('floor_p99_ms', '')} |"
+            for r in fanout
+        ]
+        lines.append("")
+    lines.append(f"Machine: {data.get('machine', '')}")
+    lines += ["", END]
+    text = README.read_text() if README.exists() else "# Benchmarks\n\n" + BEGIN + "\n" + END + "\n"
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    README.write_text(head + "\n".join(lines) + tail)

@@ -1,0 +1,258 @@
+"""The demo behind ``make run``: a setup to copy between and a market that keeps it busy.
+
+The setup is one leader and three followers on the paper broker: ``DEMO-LEAD`` on its own login
+(``demo-lead``) and three prop accounts on one login (``demo-prop``), as a trader with several
+prop accounts has them, each following at its own terms (ratio 1; ratio 2 capped at 4; ratio
+0.5 mapped from ES to MES).
+
+The market is a random walk on tick sizes from a seeded :class:`random.Random`, so a ``--seed``
+replays the same prices and the same leader trades. The demo leader trades 1-3 contracts now and
+then, sometimes in partial fills, and closes down once it holds 3 or more, so positions stay
+small. Both are trio tasks calling the in-process paper broker directly (it is thread-safe and
+never blocks).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import structlog
+import trio
+
+from actors.copy_messages import Membership
+from brokers.paper import PaperBroker, PaperBrokerError
+from engine.core import Engine
+from engine.topology import AccountConfig, ConnectionConfig, GroupConfig, Topology
+
+log = structlog.get_logger("engine.demo")
+
+LEADER = "DEMO-LEAD"
+GROUP = "demo"
+LEADER_CONNECTION = "demo-lead"
+PROP_CONNECTION = "demo-prop"
+
+# How often things happen, in seconds.
+TICK_INTERVAL = 0.25
+LEADER_INTERVAL = (3.0, 8.0)
+
+
+def demo_setup() -> tuple[list[ConnectionConfig], list[AccountConfig], list[GroupConfig]]:
+    """The demo's connections, accounts and copy group, as ``Engine.seed`` takes them."""
+    connections = [ConnectionConfig(LEADER_CONNECTION), ConnectionConfig(PROP_CONNECTION)]
+    accounts = [
+        AccountConfig(LEADER, LEADER_CONNECTION),
+        AccountConfig("DEMO-F1", PROP_CONNECTION),
+        AccountConfig("DEMO-F2", PROP_CONNECTION),
+        AccountConfig("DEMO-F3", PROP_CONNECTION),
+    ]
+    members = [
+        Membership("DEMO-F1", Decimal(1)),
+        Membership("DEMO-F2", Decimal(2), max_qty=4),
+        Membership("DEMO-F3", Decimal("0.5"), symbol_map=(("ES", "MES"),)),
+    ]
+    return connections, accounts, [GroupConfig(GROUP, LEADER, members)]
+
+
+def seed_if_empty(engine: Engine) -> bool:
+    """Write the demo setup into a fresh store; leave a store that has a setup alone.
+
+    Returns whether it seeded (a fresh start) or not (a restart on an existing store)."""
+    if engine.topology.connections:
+        return False
+    engine.seed(*demo_setup())
+    return True
+
+
+def describe_groups(topology: Topology) -> list[str]:
+    """One readable line per copy group: ``demo: DEMO-LEAD → DEMO-F1 x1, DEMO-F2 x2 max 4``."""
+    lines = []
+    for group in topology.groups.values():
+        terms = []
+        for m in group.members:
+            term = f"{m.account} x{m.ratio}"
+            if m.max_qty is not None:
+                term += f" max {m.max_qty}"
+            if m.symbol_map:
+                term += " " + ",".join(f"{a}→{b}" for a, b in m.symbol_map)
+            if m.disable_reason:
+                term += f" (disabled: {m.disable_reason})"
+            terms.append(term)
+        lines.append(f"{group.id}: {group.leader} → {', '.join(terms) or 'no followers'}")
+    return lines
+
+
+# --- the market ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """A simulated contract; ``mirrors`` are contracts quoted at the same price (micros)."""
+
+    symbol: str
+    start: Decimal
+    tick: Decimal
+    mirrors: tuple[str, ...] = ()
+
+
+DEMO_INSTRUMENTS: tuple[Instrument, ...] = (
+    Instrument("ESZ6", Decimal("5000.00"), Decimal("0.25"), mirrors=("MESZ6",)),
+    Instrument("NQZ6", Decimal("18000.00"), Decimal("0.25"), mirrors=("MNQZ6",)),
+)
+
+# Ticks moved per step: mostly small, drifting nowhere.
+_STEPS = (-2, -1, -1, 0, 0, 0, 1, 1, 2)
+
+
+class Market:
+    """A random walk in whole ticks, one price per instrument (and its mirrors)."""
+
+    def __init__(self, rng: random.Random, instruments: Sequence[Instrument]) -> None:
+        self._rng = rng
+        self._instruments = tuple(instruments)
+        self._prices = {i.symbol: i.start for i in self._instruments}
+
+    @property
+    def symbols(self) -> list[str]:
+        return [i.symbol for i in self._instruments]
+
+    def quotes(self) -> dict[str, Decimal]:
+        """Every quoted symbol at its current price (mirrors included)."""
+        out: dict[str, Decimal] = {}
+        for instrument in self._instruments:
+            price = self._prices[instrument.symbol]
+            out[instrument.symbol] = price
+            for mirror in instrument.mirrors:
+                out[mirror] = price
+        return out
+
+    def step(self) -> dict[str, Decimal]:
+        """Move every price by a few ticks (never below 100 ticks) and return the quotes."""
+        for instrument in self._instruments:
+            price = self._prices[instrument.symbol] + self._rng.choice(_STEPS) * instrument.tick
+            self._prices[instrument.symbol] = max(price, 100 * instrument.tick)
+        return self.quotes()
+
+
+# --- the demo leader ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderTrade:
+    """One trade of the demo leader: a market order, filled at once or in ``fills`` parts."""
+
+    symbol: str
+    qty: int
+    fills: tuple[int, ...] | None = None
+
+
+class DemoLeader:
+    """Decides the demo leader's next trade from its current positions.
+
+    At 3 or more contracts held it always trades toward flat (part or all of the position);
+    below that it buys or sells 1-3, so no position passes 5 contracts. A trade of 2 or more is
+    sometimes filled in two parts, as a real market order can be.
+    """
+
+    def __init__(
+        self,
+        rng: random.Random,
+        symbols: Sequence[str],
+        *,
+        weights: Sequence[float] | None = None,
+        close_at: int = 3,
+        partial_chance: float = 0.3,
+    ) -> None:
+        if not symbols:
+            raise ValueError("the demo leader needs at least one symbol")
+        self._rng = rng
+        self._symbols = list(symbols)
+        self._weights = list(weights) if weights is not None else None
+        self.close_at = close_at
+        self.partial_chance = partial_chance
+
+    def decide(self, positions: Mapping[str, int]) -> LeaderTrade:
+        rng = self._rng
+        symbol = rng.choices(self._symbols, weights=self._weights)[0]
+        held = positions.get(symbol, 0)
+        if abs(held) >= self.close_at:
+            qty = -_sign(held) * rng.randint(1, abs(held))
+        else:
+            qty = rng.choice((1, -1)) * rng.randint(1, 3)
+        fills = None
+        if abs(qty) >= 2 and rng.random() < self.partial_chance:
+            first = rng.randint(1, abs(qty) - 1)
+            fills = (first, abs(qty) - first)
+        return LeaderTrade(symbol, qty, fills)
+
+    def delay(self, interval: tuple[float, float]) -> float:
+        low, high = interval
+        return low if high <= low else self._rng.uniform(low, high)
+
+
+def _sign(value: int) -> int:
+    return (value > 0) - (value < 0)
+
+
+# --- the trio tasks -----------------------------------------------------------------------------
+
+
+def publish(broker: PaperBroker, quotes: Mapping[str, Decimal]) -> None:
+    for symbol, price in quotes.items():
+        broker.set_price(symbol, price)
+
+
+async def run_market(broker: PaperBroker, market: Market, interval: float = TICK_INTERVAL) -> None:
+    """Tick the market forever (until cancelled)."""
+    while True:
+        await trio.sleep(interval)
+        publish(broker, market.step())
+
+
+async def run_leader(
+    broker: PaperBroker,
+    leader: DemoLeader,
+    account: str,
+    interval: tuple[float, float] = LEADER_INTERVAL,
+    *,
+    delivering: Callable[[], bool] = lambda: True,
+) -> None:
+    """Let the demo leader trade now and then, forever (until cancelled).
+
+    The fills themselves are logged by whoever watches the broker's events; this only says when
+    a trade happened that the engine could not see (its session was not delivering)."""
+    while True:
+        await trio.sleep(leader.delay(interval))
+        positions = {s: p.qty for s, p in broker.positions(account).items()}
+        trade = leader.decide(positions)
+        try:
+            broker.trade(account, trade.symbol, trade.qty, trade.fills)
+        except PaperBrokerError as error:
+            log.warning("demo leader trade failed", account=account, error=str(error))
+            continue
+        if not delivering():
+            log.warning(
+                "demo leader traded while its connection is not delivering",
+                account=account,
+                symbol=trade.symbol,
+                qty=trade.qty,
+            )
+
+
+__all__ = [
+    "DEMO_INSTRUMENTS",
+    "GROUP",
+    "LEADER",
+    "DemoLeader",
+    "Instrument",
+    "LeaderTrade",
+    "Market",
+    "demo_setup",
+    "describe_groups",
+    "publish",
+    "run_leader",
+    "run_market",
+    "seed_if_empty",
+]

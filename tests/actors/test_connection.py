@@ -1,0 +1,269 @@
+"""ConnectionActor through the real engine: the S1.4 transition table pair by pair, S1.1 (one
+expiry moves every account of the login), S1.3 (every return to ``connected`` reconciles), and
+S3.4 (a disconnect alone never touches a position)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from actors.connection import (
+    TRANSITIONS,
+    ConnectionEvent,
+    ConnectionState,
+    Reconnect,
+)
+from brokers.base import SessionLost, TokenExpired
+from conftest import ES, MakeEngine, Rig, member
+from engine.topology import GroupConfig
+
+C, R, D = ConnectionState.CONNECTED, ConnectionState.REAUTH_REQUIRED, ConnectionState.DISCONNECTED
+E = ConnectionEvent
+
+# S1.4 as written in SEMANTICS.md; None: "–", a no-op recorded as an info activity entry.
+SPEC: dict[tuple[ConnectionState, ConnectionEvent], ConnectionState | None] = {
+    (C, E.DISCONNECT): D,
+    (C, E.TAKE_OFFLINE): D,
+    (C, E.RECONNECT): None,
+    (C, E.EXPIRE_TOKEN): R,
+    (C, E.REAUTHORIZE): C,
+    (D, E.DISCONNECT): None,
+    (D, E.TAKE_OFFLINE): D,
+    (D, E.RECONNECT): C,  # or R when the token expired meanwhile
+    (D, E.EXPIRE_TOKEN): D,
+    (D, E.REAUTHORIZE): C,
+    (R, E.DISCONNECT): None,
+    (R, E.TAKE_OFFLINE): D,
+    (R, E.RECONNECT): None,
+    (R, E.EXPIRE_TOKEN): None,
+    (R, E.REAUTHORIZE): C,
+}
+
+# One login "c" holding the leader's account and a follower's: S1.1 moves both.
+CONNECTIONS = ("c", "other")
+ACCOUNTS = (("LEAD", "other"), ("A1", "c"), ("A2", "c"), ("A3", "c"))
+GROUPS = (GroupConfig("g1", "LEAD", [member("A1"), member("A2")]),)
+
+
+def test_s1_4_the_table_covers_all_15_pairs_as_the_spec_says() -> None:
+    assert len(SPEC) == len(ConnectionState) * len(ConnectionEvent) == 15
+    for pair, expected in SPEC.items():
+        assert TRANSITIONS.get(pair) == expected, pair
+    assert set(TRANSITIONS) <= set(SPEC)
+
+
+# --- driving each pair ----------------------------------------------------------------------------
+
+
+def rig_for(make_engine: MakeEngine, tmp_path: Path, runtime: str) -> Rig:
+    return make_engine(tmp_path, runtime, connections=CONNECTIONS, accounts=ACCOUNTS, groups=GROUPS)
+
+
+def reach(rig: Rig, state: ConnectionState) -> None:
+    """Bring connection ``c`` into ``state`` the way the broker would."""
+    if state is D:
+        rig.broker.drop("c")
+    elif state is R:
+        rig.broker.expire_token("c")
+    rig.idle()
+    assert rig.engine.connection_state("c") == state.value
+
+
+def drive(rig: Rig, event: ConnectionEvent) -> None:
+    """Deliver ``event`` to connection ``c``: from the broker or the user where they can send
+    it in that state, else as the broker event told straight to the actor."""
+    state = rig.engine.connection_state("c")
+    if event is E.DISCONNECT:
+        if state == C.value:
+            rig.broker.drop("c")
+        else:  # the paper broker sends no second SessionLost; a real one may
+            rig.tell(("connection", "c"), SessionLost("c", "network outage"))
+    elif event is E.TAKE_OFFLINE:
+        rig.engine.take_offline("c")
+    elif event is E.RECONNECT:
+        rig.engine.reconnect("c")  # reopens the session: the broker answers SessionRestored
+    elif event is E.EXPIRE_TOKEN:
+        if state == C.value:
+            rig.broker.expire_token("c")
+        else:  # not delivered by the paper broker while down or already expired
+            rig.tell(("connection", "c"), TokenExpired("c"))
+    elif event is E.REAUTHORIZE:
+        rig.broker.reauthorize("c")
+    rig.idle()
+
+
+def no_ops(rig: Rig) -> list[str]:
+    return [
+        r["message"]
+        for r in rig.activity(connection="c", kind="state_change")
+        if "changes nothing" in r["message"]
+    ]
+
+
+def stored(rig: Rig) -> dict[str, object]:
+    row = rig.rows("SELECT * FROM connections WHERE id = 'c'")[0]
+    return {k: row[k] for k in ("state", "offline", "token_expired")}
+
+
+@pytest.mark.parametrize(("state", "event"), list(SPEC))
+def test_s1_4_pair(
+    make_engine: MakeEngine, tmp_path: Path, state: ConnectionState, event: ConnectionEvent
+) -> None:
+    rig = rig_for(make_engine, tmp_path, "deterministic")
+    reach(rig, state)
+    quiet_before = len(no_ops(rig))
+    reconciled_before = len(rig.reconciliations("A1"))
+    drive(rig, event)
+    expected = SPEC[(state, event)]
+    after = rig.engine.connection_state("c")
+    if expected is None:
+        # "–": nothing changes, and the no-op is recorded as an info entry
+        assert after == state.value
+        notes = no_ops(rig)[quiet_before:]
+        assert len(notes) == 1
+        assert f"{event.value} while {state.value}" in notes[0]
+        level = rig.activity(connection="c", kind="state_change")[-1]["level"]
+        assert level == "info"
+    else:
+        assert after == expected.value
+        assert no_ops(rig)[quiet_before:] == []
+    # every account of the login follows its connection (S1.1)
+    for account in ("A1", "A2", "A3"):
+        view = rig.engine.account_view(account)
+        assert view is not None
+        assert view.connection_state == after
+    assert stored(rig)["state"] == after
+    # S1.3: a transition into connected (only) triggers reconciliation
+    reconciled = len(rig.reconciliations("A1")) - reconciled_before
+    assert reconciled == (1 if after == C.value and state is not C else 0)
+
+
+@pytest.mark.parametrize("state", [C, D, R])
+def test_s1_4_take_offline_marks_the_connection_offline(
+    make_engine: MakeEngine, tmp_path: Path, state: ConnectionState
+) -> None:
+    rig = rig_for(make_engine, tmp_path, "deterministic")
+    reach(rig, state)
+    drive(rig, E.TAKE_OFFLINE)
+    assert stored(rig) == {"state": "disconnected", "offline": 1, "token_expired": int(state is R)}
+    assert not rig.broker.is_delivering("c")
+
+
+def test_s1_4_a_connection_taken_offline_is_never_reconnected_automatically(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    rig = rig_for(make_engine, tmp_path, "deterministic")
+    rig.engine.take_offline("c")
+    rig.idle()
+    # the session comes back at the broker (say, the outage ended): the engine stays offline
+    rig.tell(("connection", "c"), __import__("brokers.base").base.SessionRestored("c"))
+    assert rig.engine.connection_state("c") == "disconnected"
+    # only the user brings it back
+    rig.engine.reconnect("c")
+    rig.idle()
+    assert rig.engine.connection_state("c") == "connected"
+    assert stored(rig)["offline"] == 0
+
+
+def test_s1_4_disconnected_expire_token_marks_the_token_so_reconnect_needs_reauth(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    rig = rig_for(make_engine, tmp_path, "deterministic")
+    reach(rig, D)
+    drive(rig, E.EXPIRE_TOKEN)
+    assert stored(rig) == {"state": "disconnected", "offline": 0, "token_expired": 1}
+    drive(rig, E.RECONNECT)
+    assert rig.engine.connection_state("c") == "reauth_required"  # not connected
+    assert len(rig.reconciliations("A1")) == 0
+    drive(rig, E.REAUTHORIZE)
+    assert rig.engine.connection_state("c") == "connected"
+    assert stored(rig)["token_expired"] == 0
+    assert len(rig.reconciliations("A1")) == 1
+
+
+def test_s1_4_connected_reauthorize_keeps_it_connected_with_a_fresh_token(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    rig = rig_for(make_engine, tmp_path, "deterministic")
+    drive(rig, E.REAUTHORIZE)
+    assert rig.engine.connection_state("c") == "connected"
+    assert stored(rig) == {"state": "connected", "offline": 0, "token_expired": 0}
+    assert rig.reconciliations("A1") == []
+
+
+def test_s1_2_tokens_never_reach_the_records(make_engine: MakeEngine, tmp_path: Path) -> None:
+    rig = rig_for(make_engine, tmp_path, "deterministic")
+    rig.broker.expire_token("c")
+    rig.broker.reauthorize("c")
+    rig.idle()
+    assert rig.engine.connection_state("c") == "connected"
+    for row in rig.activity():
+        assert "paper-token" not in row["message"]
+
+
+# --- S1.1 ------------------------------------------------------------------------------------------
+
+
+def test_s1_1_token_expiry_moves_every_account_of_the_login_together(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    rig = rig_for(make_engine, tmp_path, runtime)
+    rig.broker.expire_token("c")
+    rig.idle()
+    assert rig.engine.connection_state("c") == "reauth_required"
+    for account in ("A1", "A2", "A3"):
+        view = rig.engine.account_view(account)
+        assert view is not None
+        assert view.connection_state == "reauth_required"
+    leader = rig.engine.account_view("LEAD")
+    assert leader is not None
+    assert leader.connection_state == "connected"  # another login: untouched
+    changes = [r for r in rig.activity(connection="c", kind="state_change") if "→" in r["message"]]
+    assert len(changes) == 1  # one transition, not one per account
+    assert "connected → reauth_required" in changes[0]["message"]
+    assert changes[0]["level"] == "warning"
+
+    # paused: a leader fill is skipped for both followers on the login
+    rig.trade("LEAD", 1)
+    assert rig.position("A1") == rig.position("A2") == 0
+    assert len(rig.activity("A1", "skip")) == len(rig.activity("A2", "skip")) == 1
+
+    # one re-authorization restores all of them
+    rig.broker.reauthorize("c")
+    rig.idle()
+    for account in ("A1", "A2", "A3"):
+        view = rig.engine.account_view(account)
+        assert view is not None
+        assert view.connection_state == "connected"
+    rig.trade("LEAD", 1)
+    assert rig.position("A1") == rig.position("A2") == 1  # copying resumed (S2.5: no replay)
+
+
+# --- S3.4 ------------------------------------------------------------------------------------------
+
+
+def test_s3_4_a_disconnect_alone_never_touches_a_position(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    rig = rig_for(make_engine, tmp_path, runtime)
+    rig.trade("LEAD", 2)
+    assert rig.position("A1") == 2
+    orders_before = len(rig.orders())
+    rig.broker.drop("c")
+    rig.idle()
+    rig.advance(120)
+    assert rig.broker_position("A1") == 2
+    assert rig.broker_position("A2") == 2
+    assert len(rig.orders()) == orders_before
+
+
+def test_orders_while_disconnected_are_not_sent(make_engine: MakeEngine, tmp_path: Path) -> None:
+    rig = rig_for(make_engine, tmp_path, "deterministic")
+    rig.broker.drop("other")  # the leader's login goes down
+    rig.idle()
+    rig.tell(("connection", "c"), Reconnect())  # a no-op reconnect of a connected login
+    assert rig.engine.connection_state("c") == "connected"
+    assert rig.engine.connection_state("other") == "disconnected"
+    assert rig.position("A1") == 0
+    assert rig.broker_position("A1", ES) == 0
