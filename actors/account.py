@@ -26,10 +26,14 @@ from actors.connection import (
 from actors.copy_messages import CopyOffer, LeaderFilled, MemberSynced, ReconcileOrder
 from actors.risk_messages import (
     AccountChanged,
+    ApplyReset,
+    FlattenActive,
     GateDecision,
     GateOrder,
+    Holding,
     LiquidationOutcome,
     OrderIntent,
+    ResetApplied,
 )
 from brokers.base import (
     AccountSnapshot,
@@ -38,7 +42,6 @@ from brokers.base import (
     OrderDone,
     OrderRejected,
     OrderType,
-    Quote,
 )
 from engine.copy_rule import copy_quantity, reconciliation_quantity, target
 from engine.instruments import ContractTable, copies_root, map_symbol, split_symbol
@@ -147,7 +150,8 @@ class AccountActor:
         self.connection_state = connection_state
         self.role = role
         self.positions: dict[str, Position] = {}
-        self.last: dict[str, Decimal] = {}
+        self.last_fill: dict[str, Decimal] = {}  # a price for P&L before any quote arrives
+        self.flattening = False
         self.working: dict[str, Working] = {}  # by client order id, else broker order id
         self.balance = settings.balance
         self.realized_daily = ZERO
@@ -163,8 +167,6 @@ class AccountActor:
                 self._copy(message)
             case Fill():
                 self._fill(message)
-            case Quote():
-                self._quote(message)
             case OrderAccepted():
                 self._accepted(message)
             case OrderRejected():
@@ -186,6 +188,10 @@ class AccountActor:
                     self.ctx.tell(addresses.group(self.role.group), message)
             case RetryCopy():
                 self._retry(message)
+            case ApplyReset():
+                self._reset(message)
+            case FlattenActive(active=active):
+                self.flattening = active
             case SetRole(role=role):
                 self.role = role
             case _:
@@ -211,10 +217,14 @@ class AccountActor:
                 extra += order.qty
         return base + extra
 
+    def last_price(self, symbol: str) -> Decimal | None:
+        price = self.ctx.market.last(symbol)
+        return price if price is not None else self.last_fill.get(symbol)
+
     def unrealized(self) -> Decimal:
         total = ZERO
         for symbol, pos in self.positions.items():
-            total += pos.unrealized(self.last.get(symbol), self.contracts.point_value(symbol))
+            total += pos.unrealized(self.last_price(symbol), self.contracts.point_value(symbol))
         return total
 
     def view(self) -> AccountView:
@@ -231,16 +241,40 @@ class AccountActor:
             working=len(self.working),
         )
 
-    def _tell_risk(self) -> None:
-        self.ctx.tell(
-            self.risk,
-            AccountChanged(
-                positions={s: p.qty for s, p in self.positions.items() if p.qty},
-                liquidating=frozenset(
-                    w.symbol for w in self.working.values() if w.kind is OrderKind.LIQUIDATE
-                ),
-            ),
+    def book(self) -> AccountChanged:
+        point_value = self.contracts.point_value
+        return AccountChanged(
+            positions={
+                s: Holding(p.qty, p.reference, point_value(s))
+                for s, p in self.positions.items()
+                if p.qty
+            },
+            realized_daily=self.realized_daily,
+            realized_weekly=self.realized_weekly,
+            balance=self.balance,
         )
+
+    def _tell_risk(self) -> None:
+        self.ctx.tell(self.risk, self.book())
+
+    # -- S5.8: resets ------------------------------------------------------------------------------
+
+    def _reset(self, reset: ApplyReset) -> None:
+        """Mark open positions to the last price (futures settle daily), roll realized into
+        the balance, and zero the period's figures."""
+        for symbol, pos in self.positions.items():
+            last = self.last_price(symbol)
+            if last is None or not pos.qty:
+                continue
+            marked = pos.unrealized(last, self.contracts.point_value(symbol))
+            self.realized_daily += marked
+            self.realized_weekly += marked
+            pos.reference = last
+        self.balance += self.realized_daily
+        self.realized_daily = ZERO
+        if reset.kind == "weekly":
+            self.realized_weekly = ZERO
+        self.ctx.tell(self.risk, ResetApplied(reset.kind, self.book()))
 
     # -- S2: copying -----------------------------------------------------------------------------
 
@@ -325,7 +359,9 @@ class AccountActor:
         before: dict[str, int] = {}
         wanted: dict[str, int] = {}
         sent: dict[str, int] = {}
-        liquidating = {w.symbol for w in self.working.values() if w.kind is OrderKind.LIQUIDATE}
+        liquidating = self.flattening or any(
+            w.kind is OrderKind.LIQUIDATE for w in self.working.values()
+        )
         for symbol in symbols:
             if not copies_root(split_symbol(symbol).root, symbol_map):
                 continue
@@ -369,7 +405,7 @@ class AccountActor:
             )
         self.working = kept
         self._tell_risk()
-        if synced.reconcile and self.role.group is not None:
+        if self.role.group is not None:
             self.ctx.tell(
                 addresses.group(self.role.group),
                 MemberSynced(
@@ -377,6 +413,7 @@ class AccountActor:
                     leader=self.role.leader,
                     positions={s: p.qty for s, p in positions.items()},
                     cause=synced.cause,
+                    reconcile=synced.reconcile,
                 ),
             )
 
@@ -392,7 +429,7 @@ class AccountActor:
         realized = pos.apply(fill.qty, fill.price, self.contracts.point_value(symbol))
         self.realized_daily += realized
         self.realized_weekly += realized
-        self.last[symbol] = fill.price
+        self.last_fill[symbol] = fill.price
         if pos.qty == 0:
             del self.positions[symbol]
         after = before + fill.qty
@@ -403,26 +440,9 @@ class AccountActor:
             order.qty -= 0 if order.kind is OrderKind.LIQUIDATE else fill.qty
             if fill.order_done:
                 del self.working[key]
-        if kind is not None:
-            self.ctx.records.order_status(
-                fill.client_order_id or "", "filled" if fill.order_done else "partially_filled"
-            )
-        if kind is OrderKind.LIQUIDATE and fill.order_done:
-            self.ctx.tell(
-                self.risk, LiquidationOutcome(fill.client_order_id or "", symbol, "filled", "")
-            )
-        if kind is not None:
-            self.ctx.records.activity(
-                Level.INFO,
-                _FILL_KINDS[kind],
-                f"fill {fill.qty:+d} {symbol} @ {fill.price} ({_origin(kind)}); "
-                f"position {after:+d}",
-                account=self.id,
-            )
-            if after == 0:
-                self._cancel_leftovers(symbol)  # S2.10
-        self._tell_risk()
-        if self.role.leader and self.role.group is not None:
+        if (
+            self.role.leader and self.role.group is not None
+        ):  # the fan-out first: it is the hot path
             self.ctx.tell(
                 addresses.group(self.role.group),
                 LeaderFilled(
@@ -434,6 +454,24 @@ class AccountActor:
                     fill_time=fill.time,
                 ),
             )
+        self._tell_risk()  # the risk actor sees the new book before the liquidation's outcome
+        if kind is OrderKind.LIQUIDATE and fill.order_done:
+            self.ctx.tell(
+                self.risk, LiquidationOutcome(fill.client_order_id or "", symbol, "filled", "")
+            )
+        if kind is not None:
+            self.ctx.records.order_status(
+                fill.client_order_id or "", "filled" if fill.order_done else "partially_filled"
+            )
+            self.ctx.records.activity(
+                Level.INFO,
+                _FILL_KINDS[kind],
+                f"fill {fill.qty:+d} {symbol} @ {fill.price} ({_origin(kind)}); "
+                f"position {after:+d}",
+                account=self.id,
+            )
+            if after == 0:
+                self._cancel_leftovers(symbol)  # S2.10
 
     def _cancel_leftovers(self, symbol: str) -> None:
         leftovers = tuple(
@@ -446,9 +484,6 @@ class AccountActor:
                 addresses.connection(self.connection),
                 CancelWorking(self.id, symbol, leftovers),
             )
-
-    def _quote(self, quote: Quote) -> None:
-        self.last[quote.symbol] = quote.last
 
     def _accepted(self, event: OrderAccepted) -> None:
         key = event.client_order_id or event.broker_order_id
@@ -500,15 +535,16 @@ class AccountActor:
         order = self.working.pop(key, None)
         if event.client_order_id:
             self.ctx.records.order_status(event.client_order_id, "done", event.reason)
+        self._tell_risk()
         if kind_of(event.client_order_id) is OrderKind.LIQUIDATE:
             symbol = order.symbol if order else ""
             self.ctx.tell(
                 self.risk, LiquidationOutcome(event.client_order_id or "", symbol, "done", "")
             )
-        self._tell_risk()
 
     def _not_sent(self, event: OrderNotSent) -> None:
         self.working.pop(event.client_order_id, None)
+        self._tell_risk()
         if kind_of(event.client_order_id) is OrderKind.LIQUIDATE:
             self.ctx.tell(
                 self.risk,
@@ -521,7 +557,6 @@ class AccountActor:
                 f"order {event.client_order_id} not sent: {event.reason}",
                 account=self.id,
             )
-        self._tell_risk()
 
 
 def _closing_part(position: int, qty: int) -> int:

@@ -9,13 +9,15 @@ connection, so a disconnect pauses exactly those accounts and nothing else.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 
 import structlog
 
 from actors import addresses
+from actors.risk_messages import Evaluate
 from brokers.base import (
     BrokerSession,
     Fill,
@@ -23,13 +25,13 @@ from brokers.base import (
     OrderDone,
     OrderRejected,
     OrderRequest,
-    Quote,
     SessionLost,
     SessionRestored,
     Snapshot,
     TokenExpired,
     TokenIssued,
 )
+from engine.market import TicksPending
 from engine.records import Kind, LedgerRow, Level
 from engine.runtime.base import ActorContext
 
@@ -112,6 +114,14 @@ class StartSession:
 
 
 @dataclass(frozen=True, slots=True)
+class SetBands:
+    """From a risk actor: the prices at which ``account`` must be evaluated again (S5.2)."""
+
+    account: str
+    bands: Mapping[str, tuple[Decimal | None, Decimal | None]]
+
+
+@dataclass(frozen=True, slots=True)
 class AttachAccount:
     account: str
 
@@ -180,6 +190,8 @@ class ConnectionActor:
         self._pending_syncs: dict[str, bool] = {}
         self._outgoing: list[Placement] = []
         self._closed = False
+        # symbol -> account -> (low, high): prices at which the account's risk re-evaluates
+        self.bands: dict[str, dict[str, tuple[Decimal | None, Decimal | None]]] = {}
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -187,9 +199,10 @@ class ConnectionActor:
         match message:
             case Fill() | OrderAccepted() | OrderRejected() | OrderDone():
                 self.ctx.tell(addresses.account(message.account), message)
-            case Quote():
-                for account in self.accounts:
-                    self.ctx.tell(addresses.account(account), message)
+            case TicksPending():
+                self._ticks()
+            case SetBands():
+                self._set_bands(message)
             case PlaceOrders():
                 self._place(message.orders)
             case CancelWorking():
@@ -202,7 +215,8 @@ class ConnectionActor:
             case SessionLost():
                 self._event(E.DISCONNECT, message.reason)
             case SessionRestored():
-                if not self.offline:
+                # The broker saying the session is up is news only if we thought it down.
+                if not self.offline and self.state is not C:
                     self._event(E.RECONNECT, "session restored")
             case TokenExpired():
                 self._event(E.EXPIRE_TOKEN, "token expired")
@@ -211,9 +225,12 @@ class ConnectionActor:
             case TakeOffline():
                 self._event(E.TAKE_OFFLINE, "taken offline by the user")
             case Reconnect():
+                if self.state is not D:
+                    self._event(E.RECONNECT, "reconnect requested by the user")  # a no-op
+                    return
                 self.offline = False
                 self._persist()
-                self.session.open()
+                self.session.open()  # the broker's SessionRestored drives the transition
             case StartSession(reconcile=reconcile):
                 if self.state is C:
                     self.session.open()
@@ -224,6 +241,8 @@ class ConnectionActor:
             case DetachAccount(account=account):
                 if account in self.accounts:
                     self.accounts.remove(account)
+                for symbol in list(self.bands):
+                    self._unband(symbol, account)
             case Shutdown():
                 self._closed = True
                 self.session.close()
@@ -306,6 +325,37 @@ class ConnectionActor:
                 self.ctx.tell(
                     addresses.account(account), Synced(data, snapshot.request_id, reconcile)
                 )
+
+    # -- ticks (S5.2): a comparison per account, not a P&L computation -------------------------
+
+    def _set_bands(self, message: SetBands) -> None:
+        for symbol in list(self.bands):
+            if symbol not in message.bands:
+                self._unband(symbol, message.account)
+        for symbol, band in message.bands.items():
+            watched = symbol in self.bands
+            self.bands.setdefault(symbol, {})[message.account] = band
+            if not watched:
+                self.ctx.market.watch(self.id, self.ctx.address, symbol, on=True)
+
+    def _unband(self, symbol: str, account: str) -> None:
+        accounts = self.bands.get(symbol)
+        if accounts is None:
+            return
+        accounts.pop(account, None)
+        if not accounts:
+            del self.bands[symbol]
+            self.ctx.market.watch(self.id, self.ctx.address, symbol, on=False)
+
+    def _ticks(self) -> None:
+        for symbol, (low_seen, high_seen) in self.ctx.market.take(self.id).items():
+            for account, (low, high) in self.bands.get(symbol, {}).items():
+                if (low is not None and low_seen <= low) or (
+                    high is not None and high_seen >= high
+                ):
+                    self.ctx.tell(
+                        addresses.risk(account), Evaluate({symbol: (low_seen, high_seen)})
+                    )
 
     # -- orders ----------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ class MemberSynced:
     leader: bool
     positions: Mapping[str, int]
     cause: str
+    reconcile: bool = True  # False at a first start: learn L_now, send nothing
 
 
 # --- received by AccountActor -------------------------------------------------------------------

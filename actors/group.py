@@ -120,9 +120,11 @@ class CopyGroupActor:
         if synced.leader:
             self.leader_positions = {s: q for s, q in synced.positions.items() if q}
             self.leader_connected = True
+            if not synced.reconcile:
+                return
             for account in self.members:
                 self._reconcile(account, synced.cause)
-        elif synced.account in self.members and self.leader_connected:
+        elif synced.account in self.members and self.leader_connected and synced.reconcile:
             if synced.cause.rpartition("#")[0] == self.leader_connection:
                 return  # the leader's own sync, right behind, reconciles every follower
             self._reconcile(synced.account, synced.cause)

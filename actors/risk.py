@@ -18,18 +18,36 @@ from enum import StrEnum
 import structlog
 
 from actors import addresses
-from actors.connection import CancelWorking, ConnectionState, Placement, PlaceOrders, StateChanged
+from actors.connection import (
+    CancelWorking,
+    ConnectionState,
+    Placement,
+    PlaceOrders,
+    SetBands,
+    StateChanged,
+)
 from actors.copy_messages import DisableMember, EnableMember
 from actors.risk_messages import (
     AccountChanged,
+    Evaluate,
+    FlattenActive,
     GateDecision,
     GateOrder,
     LiquidationOutcome,
     OrderIntent,
+    ResetApplied,
 )
 from brokers.base import OrderRequest, OrderType
 from engine.order_ids import OrderKind, client_order_id
 from engine.records import Kind, Level
+from engine.risk_rules import (
+    DAILY_TRIGGERS,
+    DESCRIPTIONS,
+    Trigger,
+    breach_prices,
+    breached,
+    figures,
+)
 from engine.runtime.base import ActorContext
 
 log = structlog.get_logger("actors.risk")
@@ -134,9 +152,11 @@ class RetryFlatten:
 class RiskSettings:
     account: str
     connection: str
+    balance: Decimal = Decimal(0)
     status: RiskStatus = RiskStatus.OK
     lock_reason: LockReason = LockReason.NONE
     limits: Mapping[str, Decimal] = field(default_factory=dict)
+    high_water: Decimal | None = None
 
 
 class Purpose(StrEnum):
@@ -163,6 +183,12 @@ class RiskView:
     flattening: bool
     group: str | None
     limits: Mapping[str, Decimal]
+    high_water: Decimal
+    triggers_off: tuple[str, ...]
+
+
+def _reason_for(triggers: list[Trigger]) -> LockReason:
+    return LockReason.DAILY if set(triggers) <= DAILY_TRIGGERS else LockReason.WEEKLY
 
 
 class RiskActor:
@@ -173,6 +199,13 @@ class RiskActor:
         self.status = settings.status
         self.lock_reason = settings.lock_reason
         self.limits = dict(settings.limits)
+        self.high_water = (
+            settings.high_water if settings.high_water is not None else settings.balance
+        )
+        self.book = AccountChanged({}, Decimal(0), Decimal(0), settings.balance)
+        self.off: set[Trigger] = set()  # switched off by a manual unlock until their reset
+        self.lock_triggers: set[Trigger] = set()  # what caused the current lock
+        self.bands: Mapping[str, tuple[Decimal | None, Decimal | None]] = {}
         self.group = group
         self.connected = True
         self.positions: dict[str, int] = {}
@@ -186,6 +219,10 @@ class RiskActor:
                 self._gate(intent)
             case AccountChanged():
                 self._account_changed(message)
+            case Evaluate(ranges=ranges):
+                self._evaluate(ranges)
+            case ResetApplied():
+                self._reset(message)
             case LiquidationOutcome():
                 self._liquidation_outcome(message)
             case Lock():
@@ -207,6 +244,9 @@ class RiskActor:
                 self.group = group
             case SetLimits(limits=limits):
                 self.limits.update(limits)
+                for name in limits:  # setting a limit again re-arms it at the new value
+                    self.off.discard(Trigger(name))
+                self._evaluate()
             case _:
                 log.warning("unknown message", account=self.account, message=repr(message))
 
@@ -218,7 +258,81 @@ class RiskActor:
             self.flatten is not None,
             self.group,
             dict(self.limits),
+            self.high_water,
+            tuple(sorted(t.value for t in self.off)),
         )
+
+    # -- S5.1 / S5.2: figures and triggers -----------------------------------------------------
+
+    def _evaluate(self, ranges: Mapping[str, tuple[Decimal, Decimal]] | None = None) -> None:
+        market = self.ctx.market
+        fig = figures(self.book, market.last, ranges)
+        self.high_water = max(self.high_water, fig.equity_high)
+        fired = breached(fig, self.high_water, self.limits, frozenset(self.off))
+        if fired:
+            self._breach(fired, fig.daily_low, fig.weekly_low)
+        self._publish_bands()
+
+    def _publish_bands(self) -> None:
+        bands = breach_prices(
+            self.book, self.ctx.market.last, self.high_water, self.limits, frozenset(self.off)
+        )
+        if bands != self.bands:
+            self.bands = bands
+            self.ctx.tell(self.connection, SetBands(self.account, bands))
+
+    def _breach(self, fired: list[Trigger], daily: Decimal, weekly: Decimal) -> None:
+        """S5.3, in its order of effect; a breach in any status only escalates the reason."""
+        reason = _reason_for(fired)
+        escalates = REASON_RANK[reason] > REASON_RANK[self.lock_reason]
+        if self.status is not OK and not escalates:
+            return
+        self.lock_triggers.update(fired)
+        what = ", ".join(DESCRIPTIONS[t] for t in fired)
+        first = self.status is OK
+        if first:  # 1 and 2 at once: the flatten and LIQUIDATE_ONLY in one handler
+            self._start_flatten(f"breach:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK)
+        self._transition(Ev.BREACH)
+        self._raise_reason(reason)
+        self._disable_membership(f"{reason.value}: {what} breached")
+        action = (
+            "flattening all positions, then LOCKED"
+            if first
+            else f"lock reason raised to {self.lock_reason.value}"
+        )
+        self.ctx.records.activity(
+            Level.WARNING,
+            Kind.BREACH,
+            f"{what} breached ({reason.value}): daily P&L {daily:.2f}, weekly P&L "
+            f"{weekly:.2f}; {action}",
+            account=self.account,
+        )
+
+    # -- S5.8: resets --------------------------------------------------------------------------
+
+    def _reset(self, reset: ResetApplied) -> None:
+        self.book = reset.figures
+        weekly = reset.kind == "weekly"
+        cleared = {LockReason.DAILY} | ({LockReason.WEEKLY} if weekly else set())
+        self.off -= DAILY_TRIGGERS if not weekly else set(Trigger)
+        if self.lock_reason in cleared:
+            rebase = Trigger.TRAILING in self.lock_triggers
+            self.lock_reason = LockReason.NONE
+            self.lock_triggers.clear()
+            self._transition(Ev.RESET)
+            self._enable_membership()
+            if rebase:
+                self.high_water = (
+                    self.book.balance + figures(self.book, self.ctx.market.last).daily_low
+                )
+            self.ctx.records.activity(
+                Level.INFO,
+                Kind.RESET,
+                f"{reset.kind} reset cleared the lock"
+                + (" (OK once the flatten in flight is done)" if self.status is LQ else ""),
+                account=self.account,
+            )
+        self._evaluate()
 
     # -- the state machine ---------------------------------------------------------------------
 
@@ -231,7 +345,7 @@ class RiskActor:
                 account=self.account,
                 before=before.value,
                 after=self.status.value,
-                event=event.value,
+                trigger=event.value,
             )
 
     def _raise_reason(self, reason: LockReason) -> None:
@@ -311,9 +425,14 @@ class RiskActor:
         if self.status is OK and self.lock_reason is LockReason.NONE:
             return
         self.lock_reason = LockReason.NONE
-        self._transition(Ev.UNLOCK)
-        if self.flatten is not None and self.flatten.purpose is Purpose.LOCK and self.status is LQ:
-            pass  # finishes flattening, then OK (FLAT_CLEARED)
+        self._transition(Ev.UNLOCK)  # while liquidating: OK once flat (FLAT_CLEARED)
+        for trigger in self.lock_triggers:
+            if trigger is Trigger.TRAILING:
+                fig = figures(self.book, self.ctx.market.last)
+                self.high_water = fig.equity_low
+            else:
+                self.off.add(trigger)  # stays off until its reset or until set again
+        self.lock_triggers.clear()
         self._enable_membership()
         self.ctx.records.activity(
             Level.INFO,
@@ -341,6 +460,7 @@ class RiskActor:
             return
         self._flatten_numbers += 1
         self.flatten = FlattenRun(self._flatten_numbers, cause, purpose)
+        self.ctx.tell(addresses.account(self.account), FlattenActive(True))
         self.ctx.records.activity(
             Level.INFO,
             Kind.FLATTEN,
@@ -385,6 +505,7 @@ class RiskActor:
         self.flatten = None
         if run is None:
             return
+        self.ctx.tell(addresses.account(self.account), FlattenActive(False))
         self.ctx.records.activity(
             Level.INFO, Kind.FLATTEN, "flatten complete: account flat", account=self.account
         )
@@ -392,7 +513,9 @@ class RiskActor:
             self._transition(Ev.FLAT_LOCKED if self.lock_reason else Ev.FLAT_CLEARED)
 
     def _account_changed(self, changed: AccountChanged) -> None:
-        self.positions = dict(changed.positions)
+        self.book = changed
+        self.positions = {s: h.qty for s, h in changed.positions.items()}
+        self._evaluate()
         if self.flatten is not None:
             self._drive()
         elif self.status is LK and any(self.positions.values()):

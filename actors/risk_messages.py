@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from engine.order_ids import OrderKind
 
@@ -30,11 +32,38 @@ class GateOrder:
 
 
 @dataclass(frozen=True, slots=True)
-class AccountChanged:
-    """The account's positions changed (fill, sync, liquidation accepted or done)."""
+class Holding:
+    """One open position as the risk actor needs it to price P&L (S5.1)."""
 
-    positions: Mapping[str, int]
-    liquidating: frozenset[str]
+    qty: int
+    reference: Decimal  # average entry price, or the last daily-reset mark
+    point_value: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChanged:
+    """The account's book changed (fill, sync, reset): everything S5.1's figures need."""
+
+    positions: Mapping[str, Holding]
+    realized_daily: Decimal
+    realized_weekly: Decimal
+    balance: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluate:
+    """Prices crossed one of the account's precomputed breach prices: evaluate the triggers
+    against the extremes seen since the last look (S5.2)."""
+
+    ranges: Mapping[str, tuple[Decimal, Decimal]]
+
+
+@dataclass(frozen=True, slots=True)
+class ResetApplied:
+    """The account has applied a reset to its figures; the risk actor applies it to locks."""
+
+    kind: str  # engine.resets.ResetKind
+    figures: AccountChanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +75,22 @@ class LiquidationOutcome:
 
 
 # --- received by AccountActor -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FlattenActive:
+    """Whether a flatten is in flight for the account (S3.2: reconciliation then sends
+    nothing)."""
+
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyReset:
+    """A scheduled reset (S5.8) is due: mark to market and roll the P&L figures."""
+
+    kind: str  # engine.resets.ResetKind
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)

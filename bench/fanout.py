@@ -183,7 +183,7 @@ def measure_floor(followers: int, fills: int, tmp: Path) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--fills", type=int, default=300)
-    parser.add_argument("--per-login", type=int, default=10)
+    parser.add_argument("--per-login", type=int, default=20)
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     args = parser.parse_args()
     configure_logging(level="error")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ def update_results(section: str, value: Any) -> None:
     data: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data[section] = value
     data["machine"] = (
-        f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
+        f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}"
     )
     RESULTS.write_text(json.dumps(data, indent=2) + "\n")
     write_table(data)

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from actors import addresses
+from actors import addresses, schedule
 from actors.account import AccountActor, AccountSettings, AccountView, Role, SetRole
 from actors.connection import (
     ConnectionActor,
@@ -40,10 +40,11 @@ from actors.risk import (
     SetMembership,
     Unlock,
 )
-from brokers.base import Broker, BrokerSession
+from brokers.base import Broker, BrokerEvent, BrokerSession, Quote
 from engine import topology as topo
 from engine.clock import Clock, VirtualClock
 from engine.instruments import ContractTable
+from engine.market import Market
 from engine.records import Kind, Level, Records
 from engine.runtime import Runtime, Services, make_runtime
 from engine.runtime.base import ActorContext, Address
@@ -84,6 +85,8 @@ class Engine:
         self.services = Services(clock, self.records)
         self.runtime: Runtime = make_runtime(settings.runtime, self.services)
         self.runtime.failure_hook = self._actor_failed
+        self.market = Market(self.runtime.tell)
+        self.services.market = self.market
         self.topology: Topology = topo.load(store)
         self.sessions: dict[str, BrokerSession] = {}
         self.started = False
@@ -133,6 +136,10 @@ class Engine:
             self._spawn_account(account)
         for group in self.topology.groups.values():
             self._spawn_group(group)
+        accounts = list(self.topology.accounts)
+        self.runtime.spawn(
+            schedule.ADDRESS, lambda ctx: schedule.ResetScheduleActor(ctx, accounts), "schedule"
+        )
         self.started = True
         for connection_id in self.topology.connections:
             self.runtime.tell(addresses.connection(connection_id), StartSession(reconcile))
@@ -158,8 +165,15 @@ class Engine:
                 f"connection {connection!r}: no broker {config.broker!r} configured"
             )
         address = addresses.connection(connection)
-        runtime = self.runtime
-        session = broker.session(connection, accounts, lambda event: runtime.tell(address, event))
+        tell, market = self.runtime.tell, self.market
+
+        def sink(event: BrokerEvent) -> None:
+            if isinstance(event, Quote):
+                market.on_quote(event.symbol, event.last)  # coalesced, never a message per tick
+            else:
+                tell(address, event)
+
+        session = broker.session(connection, accounts, sink)
         self.sessions[connection] = session
         return session
 
@@ -187,7 +201,7 @@ class Engine:
         def account(ctx: ActorContext) -> AccountActor:
             return AccountActor(ctx, settings, contracts, state, role)
 
-        risk_settings = RiskSettings(a.id, a.connection, limits=dict(a.limits))
+        risk_settings = RiskSettings(a.id, a.connection, a.balance, limits=dict(a.limits))
         follows = None if role.leader else role.group
 
         def risk(ctx: ActorContext) -> RiskActor:
@@ -259,6 +273,7 @@ class Engine:
         for account in plan.accounts:
             self.runtime.stop(addresses.account(account))
             self.runtime.stop(addresses.risk(account))
+            self.runtime.tell(schedule.ADDRESS, schedule.Track(account, on=False))
         for group in plan.groups:
             self.runtime.stop(addresses.group(group))
         self.runtime.stop(addresses.connection(connection))

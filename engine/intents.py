@@ -29,7 +29,7 @@ class IntentLogError(Exception):
 
 
 def encode_frame(payload: Any) -> bytes:
-    body = msgpack.packb(payload, use_bin_type=True)
+    body: bytes = msgpack.packb(payload, use_bin_type=True)
     return HEADER.pack(len(body), zlib.crc32(body)) + body
 
 

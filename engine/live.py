@@ -37,6 +37,7 @@ from engine import demo
 from engine.clock import WallClock
 from engine.core import Engine, EngineSettings
 from engine.instruments import ContractTable
+from engine.intents import IntentLogError
 from engine.logs import configure_logging
 from engine.records import ActivityEntry, LedgerRow, Level
 from engine.store import Store, StoreError
@@ -298,7 +299,10 @@ class LiveRun:
         self.engine: Engine | None = None
         self.clock = WallClock()
         self.contracts = ContractTable()
-        self.paper = PaperBroker(self.clock, self.contracts)
+        # The paper broker lives in this process: ids unique per run keep a restart's fills
+        # and client order ids from repeating the previous run's.
+        run_id = f"{int(self.clock.now().timestamp()):x}-"
+        self.paper = PaperBroker(self.clock, self.contracts, id_prefix=run_id)
         self.market = demo.Market(random.Random(f"market:{options.seed}"), demo.DEMO_INSTRUMENTS)
         self.leader = demo.DemoLeader(
             random.Random(f"leader:{options.seed}"),
@@ -329,7 +333,9 @@ class LiveRun:
                 settings=EngineSettings(runtime="threads"),
             )
             fresh = demo.seed_if_empty(engine)
-        except (StoreError, sqlite3.Error) as error:
+        except (StoreError, IntentLogError) as error:
+            raise RunError(str(error)) from None
+        except (sqlite3.Error, OSError) as error:
             raise RunError(f"{path}: {error}") from None
         topology = engine.topology
         log.info(

@@ -75,7 +75,7 @@ _INSERT_ACTIVITY = (
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
 _INSERT_ORDER = (
-    "INSERT OR REPLACE INTO orders (client_order_id, account, connection, symbol, qty,"
+    "INSERT INTO orders (client_order_id, account, connection, symbol, qty,"
     " order_type, kind, cause, status, created_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )

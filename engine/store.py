@@ -71,6 +71,10 @@ MIGRATIONS: dict[int, str] = {
 }
 
 
+def _single(sql: str, params: Sequence[Any]) -> Write:
+    return lambda conn: conn.execute(sql, params)
+
+
 class StoreError(Exception):
     """The store cannot be opened or used: the message says which file and why."""
 
@@ -102,7 +106,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+def _check_file(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a foreign or newer file without writing a byte to it."""
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
@@ -117,6 +122,10 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             f"{path}: store schema version {version} is newer than this engine's "
             f"({SCHEMA_VERSION}); upgrade the engine, the file was left untouched"
         )
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
     for target in range(version + 1, SCHEMA_VERSION + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -152,6 +161,7 @@ class Store:
     def _run(self) -> None:
         try:
             conn = _connect(self.path)
+            _check_file(conn, self.path)  # before anything writes to it
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             _migrate(conn, self.path)
@@ -209,7 +219,7 @@ class Store:
         if len(jobs) > 1 and self._execute(conn, None, lambda c: c.executemany(sql, rows)):
             return
         for job in jobs:  # one at a time, so one bad row cannot lose its neighbours
-            self._execute(conn, job, lambda c, params=job.params: c.execute(sql, params))
+            self._execute(conn, job, _single(sql, job.params))
 
     @staticmethod
     def _execute(conn: sqlite3.Connection, job: _Job | None, fn: Write) -> bool:
@@ -239,7 +249,11 @@ class Store:
         job = _Job(fn, wait=wait)
         self._jobs.put(job)
         if job.done is not None:
-            job.done.wait()
+            while not job.done.wait(1.0):
+                if not self._thread.is_alive():
+                    raise StoreError(
+                        f"{self.path}: the store writer stopped; nothing more is saved"
+                    )
             if job.error is not None:
                 raise job.error
             return job.result

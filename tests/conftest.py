@@ -76,6 +76,26 @@ class Rig:
     def advance(self, seconds: float) -> None:
         self.engine.advance_to(self.clock.now() + timedelta(seconds=seconds))
 
+    def restart(self, *, reconcile: bool = True) -> None:
+        """Stop the engine and start a new one on the same store, broker and clock."""
+        old = self.engine
+        old.stop()
+        self.engine = Engine(
+            store=self.store,
+            clock=self.clock,
+            brokers={"paper": self.broker},
+            contracts=old.contracts,
+            settings=old.settings,
+        )
+        self.engine.start(reconcile=reconcile)
+
+    def close(self) -> None:
+        """Stop the engine and close the store (safe to call twice)."""
+        try:
+            self.engine.stop()
+        finally:
+            self.store.close()
+
     # -- reading ---------------------------------------------------------------------------------
 
     def position(self, account: str, symbol: str = ES) -> int:
@@ -137,6 +157,7 @@ class MakeEngine(Protocol):
         prices: Mapping[str, Decimal] = ...,
         max_copy_age: timedelta = ...,
         start: datetime = ...,
+        before_start: Callable[[PaperBroker], None] | None = ...,
     ) -> Rig: ...
 
 
@@ -166,7 +187,10 @@ def make_engine() -> Iterator[MakeEngine]:
         prices: Mapping[str, Decimal] = PRICES,
         max_copy_age: timedelta = timedelta(seconds=10),
         start: datetime = START,
+        before_start: Callable[[PaperBroker], None] | None = None,
     ) -> Rig:
+        """``before_start`` may trade at the broker before the engine starts (positions the
+        accounts already hold); ``prices`` are set before it and again after the start."""
         data = tmp_path / f"engine-{len(rigs)}"
         data.mkdir()
         clock = VirtualClock(start)
@@ -193,6 +217,10 @@ def make_engine() -> Iterator[MakeEngine]:
                 broker.expire_token(c.id)
         rig = Rig(engine, broker, clock, store, runtime)
         rigs.append(rig)
+        if before_start is not None:
+            for symbol, last in prices.items():
+                broker.set_price(symbol, last)
+            before_start(broker)
         engine.start(reconcile=False)
         for symbol, last in prices.items():
             broker.set_price(symbol, last)
@@ -201,10 +229,7 @@ def make_engine() -> Iterator[MakeEngine]:
 
     yield build
     for rig in rigs:
-        try:
-            rig.engine.stop()
-        finally:
-            rig.store.close()
+        rig.close()
 
 
 @pytest.fixture(params=RUNTIMES)

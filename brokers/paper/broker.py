@@ -107,7 +107,9 @@ class PaperSession(BrokerSession):
 class PaperBroker(Broker):
     """The embedded default broker and the scenario broker."""
 
-    def __init__(self, clock: Clock, contracts: ContractTable) -> None:
+    def __init__(self, clock: Clock, contracts: ContractTable, id_prefix: str = "") -> None:
+        """``id_prefix`` keeps broker ids unique across runs of a process-local broker (a live
+        ``make run`` after a restart); replays leave it empty so ids are deterministic."""
         self._clock = clock
         self._contracts = contracts
         self._lock = threading.RLock()
@@ -123,6 +125,7 @@ class PaperBroker(Broker):
         self._client_order_ids: set[str] = set()  # of every order the broker accepted
         self._order_seq = 0
         self._fill_seq = 0
+        self._id_prefix = id_prefix
         self._token_seq = 0
 
     # --- sessions and accounts --------------------------------------------------------------------
@@ -252,12 +255,18 @@ class PaperBroker(Broker):
             self._links_down.add(connection)
 
     def expire_token(self, connection: str) -> None:
-        """``TokenExpired``; then nothing is delivered and orders are rejected until reauthorize."""
+        """``TokenExpired``; then nothing is delivered and orders are rejected until reauthorize.
+
+        The expiry always reaches the session's sink, even with the link down: an engine knows
+        its token's lifetime and tracks the expiry itself (S1.1), it does not need the broker's
+        word over a live link."""
         with self._lock:
             if connection in self._tokens_invalid:
                 return
-            self._emit(connection, TokenExpired(connection))
             self._tokens_invalid.add(connection)
+            session = self._sessions.get(connection)
+            if session is not None:
+                session._sink(TokenExpired(connection))
 
     def reauthorize(self, connection: str) -> None:
         """A fresh token: valid again; ``TokenIssued`` always reaches the session's sink."""
@@ -418,7 +427,13 @@ class PaperBroker(Broker):
     ) -> PaperOrder:
         self._order_seq += 1
         return PaperOrder(
-            f"O{self._order_seq}", client_order_id, connection, account, symbol, qty, order_type
+            f"{self._id_prefix}O{self._order_seq}",
+            client_order_id,
+            connection,
+            account,
+            symbol,
+            qty,
+            order_type,
         )
 
     def _fill_engine_order(self, order: PaperOrder) -> None:
@@ -441,7 +456,7 @@ class PaperBroker(Broker):
         fill = Fill(
             connection=order.connection,
             account=order.account,
-            fill_id=f"X{self._fill_seq}",
+            fill_id=f"{self._id_prefix}X{self._fill_seq}",
             broker_order_id=order.broker_order_id,
             client_order_id=order.client_order_id,
             symbol=order.symbol,

@@ -22,6 +22,7 @@ import structlog
 from engine.clock import Clock
 
 if TYPE_CHECKING:
+    from engine.market import Market
     from engine.records import Records
 
 Address = tuple[str, str]
@@ -68,7 +69,7 @@ class Services:
     clock: Clock
     records: Records
     timers: TimerQueue = field(default_factory=TimerQueue)
-    extras: dict[str, Any] = field(default_factory=dict)
+    market: Market | None = None
 
 
 class ActorContext:
@@ -88,6 +89,12 @@ class ActorContext:
     @property
     def records(self) -> Records:
         return self.services.records
+
+    @property
+    def market(self) -> Market:
+        market = self.services.market
+        assert market is not None, "the engine wires a market before spawning actors"
+        return market
 
     def now(self) -> datetime:
         return self.services.clock.now()

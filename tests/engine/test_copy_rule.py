@@ -101,7 +101,7 @@ def test_s2_2_split_point(before: int, after: int, lc: int) -> None:
     assert split_point(before, after) == lc
 
 
-# --- copy_quantity ----------------------------------------------------------------------------------
+# --- copy_quantity --------------------------------------------------------------------------------
 
 
 def test_s2_2_worked_example() -> None:
@@ -172,7 +172,7 @@ def test_s2_2_a_zero_result_sends_nothing() -> None:
     assert copy_quantity(0, 1, 0, D("0.4"), None) == 0
 
 
-# --- the property: P = t(L) after every fill --------------------------------------------------------
+# --- the property: P = t(L) after every fill ------------------------------------------------------
 
 ratios = st.one_of(
     st.integers(1, 50).map(lambda n: Decimal(n) / 10),  # 0.1 … 5.0, one decimal place
@@ -200,7 +200,7 @@ def test_s2_2_property_connected_follower_tracks_target_after_every_fill(
             assert abs(follower) <= max_qty
 
 
-# --- S3.2 reconciliation ----------------------------------------------------------------------------
+# --- S3.2 reconciliation --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

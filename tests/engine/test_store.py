@@ -117,12 +117,6 @@ def test_a_foreign_sqlite_file_is_refused_naming_the_file(tmp_path: Path) -> Non
         conn.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: Store._run sets PRAGMA journal_mode=WAL before _migrate checks the "
-    "application id, so a refused foreign file is rewritten (header bytes 18-19 switch to WAL) "
-    "and gains -wal/-shm files",
-)
 def test_a_foreign_sqlite_file_is_left_byte_for_byte_untouched(tmp_path: Path) -> None:
     path = tmp_path / "someone-elses.sqlite"
     before = _foreign_file(path)
@@ -149,11 +143,6 @@ def test_a_store_from_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
         conn.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: Store._run switches the file to WAL before refusing a newer schema, "
-    "so the file said to be 'left untouched' is modified",
-)
 def test_a_newer_store_is_left_byte_for_byte_untouched(tmp_path: Path) -> None:
     path = tmp_path / "future.sqlite"
     before = _newer_store_file(path)
@@ -180,7 +169,7 @@ def test_a_file_that_is_not_sqlite_is_refused_naming_it(tmp_path: Path) -> None:
     assert str(path) in str(info.value)
 
 
-# --- write, flush, query ----------------------------------------------------------------------------
+# --- write, flush, query --------------------------------------------------------------------------
 
 
 def test_write_flush_query(store: Store) -> None:
@@ -244,3 +233,32 @@ def test_queries_see_committed_writes_from_another_thread(store: Store) -> None:
     thread.start()
     thread.join(10)
     assert seen == [{"main": 1}]
+
+
+def test_appended_rows_are_written_and_a_bad_row_does_not_lose_its_neighbours(
+    store: Store,
+) -> None:
+    gate = threading.Event()
+    entered = threading.Event()
+
+    def blocker(conn: sqlite3.Connection) -> None:
+        entered.set()
+        assert gate.wait(10)
+
+    sql = "INSERT INTO counters (name, value) VALUES (?, ?)"
+    store.write(blocker)
+    assert entered.wait(10)
+    store.append(sql, ("a", 1))
+    store.append(sql, ("b", 2))
+    store.append(sql, ("a", 3))  # duplicate key: this row alone fails
+    store.append(sql, ("c", 4))
+    gate.set()
+    store.flush()
+    assert _counters(store) == {"a": 1, "b": 2, "c": 4}
+
+
+def test_append_after_close_is_refused(tmp_path: Path) -> None:
+    s = Store(tmp_path / "engine.sqlite")
+    s.close()
+    with pytest.raises(StoreError, match="closed"):
+        s.append("INSERT INTO counters (name, value) VALUES (?, ?)", ("x", 1))

@@ -97,7 +97,7 @@ def test_add_follower_refuses_unknown_ids() -> None:
         t.check_add_follower("g1", Membership("ghost", Decimal(1)))
 
 
-# --- other checks -----------------------------------------------------------------------------------
+# --- other checks ---------------------------------------------------------------------------------
 
 
 def test_new_group_checks() -> None:
@@ -126,7 +126,7 @@ def test_new_connection_and_account_checks() -> None:
         t.check_new_account(AccountConfig("NEW", "c9"))
 
 
-# --- S4: deletion -----------------------------------------------------------------------------------
+# --- S4: deletion ---------------------------------------------------------------------------------
 
 
 def test_s4_1_s4_2_leader_connection_deleted_removes_group_and_orphans_followers() -> None:
@@ -188,7 +188,7 @@ def _assert_whole(t: Topology) -> None:
         assert account.connection in t.connections
 
 
-# --- store rows -------------------------------------------------------------------------------------
+# --- store rows -----------------------------------------------------------------------------------
 
 
 @pytest.fixture
