@@ -414,6 +414,7 @@ class AccountActor:
                     positions={s: p.qty for s, p in positions.items()},
                     cause=synced.cause,
                     reconcile=synced.reconcile,
+                    start=synced.start,
                 ),
             )
 

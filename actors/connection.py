@@ -159,6 +159,7 @@ class Synced:
     snapshot: object  # brokers.base.AccountSnapshot
     cause: str
     reconcile: bool
+    start: bool = False  # the engine's start, when every connection returns at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +188,7 @@ class ConnectionActor:
         self.accounts = list(accounts)
         self.session = open_session(self.id, tuple(accounts))
         self._open_session = open_session
-        self._pending_syncs: dict[str, bool] = {}
+        self._pending_syncs: dict[str, tuple[bool, bool]] = {}  # request -> (reconcile, start)
         self._outgoing: list[Placement] = []
         self._closed = False
         # symbol -> account -> (low, high): prices at which the account's risk re-evaluates
@@ -234,7 +235,7 @@ class ConnectionActor:
             case StartSession(reconcile=reconcile):
                 if self.state is C:
                     self.session.open()
-                    self._request_snapshot(reconcile=reconcile)
+                    self._request_snapshot(reconcile=reconcile, start=True)
             case AttachAccount(account=account):
                 if account not in self.accounts:
                     self.accounts.append(account)
@@ -308,22 +309,23 @@ class ConnectionActor:
 
     # -- reconciliation trigger (S3.1) -----------------------------------------------------------
 
-    def _request_snapshot(self, *, reconcile: bool) -> None:
+    def _request_snapshot(self, *, reconcile: bool, start: bool = False) -> None:
         self.reconnects += 1
         self._persist()
         request_id = f"{self.id}#{self.reconnects}"
-        self._pending_syncs[request_id] = reconcile
+        self._pending_syncs[request_id] = (reconcile, start)
         self.session.request_snapshot(request_id)
 
     def _snapshot(self, snapshot: Snapshot) -> None:
-        reconcile = self._pending_syncs.pop(snapshot.request_id, None)
-        if reconcile is None or self.state is not C:
+        pending = self._pending_syncs.pop(snapshot.request_id, None)
+        if pending is None or self.state is not C:
             return
+        reconcile, start = pending
         for account in self.accounts:
             data = snapshot.accounts.get(account)
             if data is not None:
                 self.ctx.tell(
-                    addresses.account(account), Synced(data, snapshot.request_id, reconcile)
+                    addresses.account(account), Synced(data, snapshot.request_id, reconcile, start)
                 )
 
     # -- ticks (S5.2): a comparison per account, not a P&L computation -------------------------

@@ -37,6 +37,7 @@ class MemberSynced:
     positions: Mapping[str, int]
     cause: str
     reconcile: bool = True  # False at a first start: learn L_now, send nothing
+    start: bool = False  # every connection returns at once: the leader's sync reconciles all
 
 
 # --- received by AccountActor -------------------------------------------------------------------

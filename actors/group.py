@@ -124,7 +124,12 @@ class CopyGroupActor:
                 return
             for account in self.members:
                 self._reconcile(account, synced.cause)
-        elif synced.account in self.members and self.leader_connected and synced.reconcile:
+        elif (
+            synced.account in self.members
+            and self.leader_connected
+            and synced.reconcile
+            and not synced.start  # at a start the leader's own sync reconciles every follower
+        ):
             if synced.cause.rpartition("#")[0] == self.leader_connection:
                 return  # the leader's own sync, right behind, reconciles every follower
             self._reconcile(synced.account, synced.cause)

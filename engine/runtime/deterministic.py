@@ -34,9 +34,9 @@ class DeterministicRuntime(Runtime):
         return address in self._actors
 
     def tell(self, to: Address, message: object) -> None:
+        # Queued only: a command that tells several actors is queued whole before any of it
+        # runs, as it would be on the threads runtime; ``wait_idle`` delivers.
         self._queue.append((to, message))
-        if not self._draining:
-            self._drain()
 
     def defer(self, callback: Callable[[], None]) -> None:
         self._deferred.append(callback)

@@ -51,10 +51,10 @@ class Probe:
     def receive(self, message: object) -> None:
         self.count += 1
         match message:
-            case ("send", to, n):
+            case ("send", tuple() as to, int(n)):
                 for i in range(n):
                     self.ctx.tell(to, ("seq", self.ctx.address, i))
-            case ("chain", n, other):
+            case ("chain", int(n), tuple() as other):
                 self.log.add(self.ctx.address, ("chain", n))
                 if n > 0:
                     self.ctx.tell(other, ("chain", n - 1, self.ctx.address))
@@ -66,7 +66,7 @@ class Probe:
                 self.ctx.defer(lambda: self.log.add(self.ctx.address, ("deferred", tag)))
                 self.ctx.tell_self(("later", tag))
                 self.log.add(self.ctx.address, ("handler-end", tag))
-            case ("schedule", seconds, what):
+            case ("schedule", int(seconds), what):
                 self.ctx.schedule(timedelta(seconds=seconds), self.ctx.address, ("timer", what))
             case _:
                 self.log.add(self.ctx.address, (self.name, message))
