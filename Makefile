@@ -33,7 +33,8 @@ scenarios: $(STAMP)
 test: lint typecheck unit scenarios
 
 bench: $(STAMP)
-	$(BIN)/python bench/fanout.py
+	$(BIN)/python -m bench.fanout
+	$(BIN)/python -m bench.risk
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache

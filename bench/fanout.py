@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -22,7 +21,8 @@ from typing import Any
 
 from actors.copy_messages import Membership
 from bench.results import update_results
-from brokers.base import Broker, BrokerSession, EventSink, OrderRequest
+from bench.timed_broker import Countdown, TimedBroker
+from brokers.base import OrderRequest
 from brokers.paper import PaperBroker
 from engine.clock import WallClock
 from engine.copy_rule import copy_quantity
@@ -38,63 +38,6 @@ SYMBOL = "ESZ6"
 SIZES = (1, 10, 20, 100, 1000)
 
 
-class _Counter:
-    """Signals when the n-th follower order has been accepted by the broker."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.expected = 0
-        self.count = 0
-        self.done = threading.Event()
-        self.last_ns = 0
-
-    def arm(self, expected: int) -> None:
-        with self.lock:
-            self.expected, self.count = expected, 0
-            self.done.clear()
-
-    def placed(self) -> None:
-        now = time.perf_counter_ns()
-        with self.lock:
-            self.count += 1
-            if self.count == self.expected:
-                self.last_ns = now
-                self.done.set()
-
-
-class _TimedSession(BrokerSession):
-    def __init__(self, inner: BrokerSession, counter: _Counter, leader: bool) -> None:
-        self.inner, self.counter, self.leader = inner, counter, leader
-
-    def place_order(self, order: OrderRequest) -> None:
-        self.inner.place_order(order)  # returns once the broker accepted it
-        if not self.leader:
-            self.counter.placed()
-
-    def cancel_working(
-        self, account: str, symbol: str | None, broker_order_ids: tuple[str, ...] = ()
-    ) -> None:
-        self.inner.cancel_working(account, symbol, broker_order_ids)
-
-    def request_snapshot(self, request_id: str) -> None:
-        self.inner.request_snapshot(request_id)
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def open(self) -> None:
-        self.inner.open()
-
-
-class _TimedBroker(Broker):
-    def __init__(self, inner: PaperBroker, counter: _Counter) -> None:
-        self.inner, self.counter = inner, counter
-
-    def session(self, connection: str, accounts: tuple[str, ...], sink: EventSink) -> BrokerSession:
-        inner = self.inner.session(connection, accounts, sink)
-        return _TimedSession(inner, self.counter, connection == "lead")
-
-
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -104,12 +47,17 @@ def measure_engine(followers: int, fills: int, per_login: int, tmp: Path) -> lis
     clock = WallClock()
     contracts = ContractTable()
     paper = PaperBroker(clock, contracts)
-    counter = _Counter()
+    counter = Countdown()
+
+    def placed(order: OrderRequest, at_ns: int) -> None:
+        if order.account != "LEAD":
+            counter.hit(at_ns)
+
     store = Store(tmp / f"fanout-{followers}.sqlite")
     engine = Engine(
         store=store,
         clock=clock,
-        brokers={"paper": _TimedBroker(paper, counter)},
+        brokers={"paper": TimedBroker(paper, placed)},
         contracts=contracts,
         settings=EngineSettings(runtime="threads"),
     )

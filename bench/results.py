@@ -41,6 +41,25 @@ def write_table(data: dict[str, Any]) -> None:
             for r in fanout
         ]
         lines.append("")
+    risk = data.get("risk")
+    if risk:
+        lines += [
+            f"### Risk: {risk['accounts']} accounts holding ES, tick → breach → liquidation",
+            "",
+            f"Sustained: **{risk['sustained_ticks_per_s']} ticks/s**; "
+            f"peak memory {risk['peak_memory_mb']} MB.",
+            "",
+            "| target ticks/s | sent ticks/s | drained after stream ms | kept up | breaches "
+            "| breach→liquidation p50 ms | p99 ms |",
+            "|---:|---:|---:|:---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['rate']} | {r['achieved_ticks_per_s']} | {r['drain_ms']} | "
+            f"{'yes' if r['kept_up'] else 'no'} | {r['breaches']} | {r['breach_p50_ms']} "
+            f"| {r['breach_p99_ms']} |"
+            for r in risk["rates"]
+        ]
+        lines.append("")
     lines.append(f"Machine: {data.get('machine', '')}")
     lines += ["", END]
     text = README.read_text() if README.exists() else "# Benchmarks\n\n" + BEGIN + "\n" + END + "\n"

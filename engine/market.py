@@ -42,6 +42,10 @@ class Market:
     def on_quote(self, symbol: str, price: Decimal) -> None:
         nudges: list[Address] = []
         with self._lock:
+            if self._last.get(symbol) == price:
+                # The same price again (or the same quote from another session of the broker)
+                # cannot cross a breach price that was computed at it.
+                return
             self._last[symbol] = price
             for connection, address in self._watchers.get(symbol, {}).items():
                 ranges = self._ranges.setdefault(connection, {})
