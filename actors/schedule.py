@@ -8,17 +8,19 @@ instant, in order, because the harness moves the virtual clock timer by timer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
 from actors import addresses
 from actors.risk_messages import ApplyReset
-from engine.resets import Reset, next_reset
+from engine.resets import Reset, next_reset, resets_between
 from engine.runtime.base import ActorContext
 
 log = structlog.get_logger("actors.schedule")
 
 ADDRESS = ("schedule", "resets")
+LAST_RESET = "last_reset"  # the instant of the last reset applied (or of the store's creation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +35,27 @@ class Track:
 
 
 class ResetScheduleActor:
-    def __init__(self, ctx: ActorContext, accounts: list[str]) -> None:
+    def __init__(
+        self, ctx: ActorContext, accounts: list[str], last_applied: datetime | None
+    ) -> None:
         self.ctx = ctx
         self.accounts = list(accounts)
+        if last_applied is not None:
+            # S5.8: resets missed while the engine was down are applied, in order, at start-up.
+            for missed in resets_between(last_applied, ctx.now()):
+                self._apply(missed)
+        else:
+            self._persist(ctx.now())
         self._arm()
+
+    def _apply(self, reset: Reset) -> None:
+        log.info("reset", kind=reset.kind.value, at=reset.at.isoformat())
+        for account in self.accounts:
+            self.ctx.tell(addresses.account(account), ApplyReset(reset.kind, reset.at))
+        self._persist(reset.at)
+
+    def _persist(self, instant: datetime) -> None:
+        self.ctx.records.set_marker(LAST_RESET, instant)
 
     def _arm(self) -> None:
         upcoming = next_reset(self.ctx.now())
@@ -45,9 +64,7 @@ class ResetScheduleActor:
     def receive(self, message: object) -> None:
         match message:
             case ResetDue(reset=reset):
-                log.info("reset", kind=reset.kind.value, at=reset.at.isoformat())
-                for account in self.accounts:
-                    self.ctx.tell(addresses.account(account), ApplyReset(reset.kind, reset.at))
+                self._apply(reset)
                 self._arm()
             case Track(account=account, on=on):
                 if on and account not in self.accounts:

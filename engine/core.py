@@ -137,8 +137,11 @@ class Engine:
         for group in self.topology.groups.values():
             self._spawn_group(group)
         accounts = list(self.topology.accounts)
+        last_reset = self.records.marker(schedule.LAST_RESET)
         self.runtime.spawn(
-            schedule.ADDRESS, lambda ctx: schedule.ResetScheduleActor(ctx, accounts), "schedule"
+            schedule.ADDRESS,
+            lambda ctx: schedule.ResetScheduleActor(ctx, accounts, last_reset),
+            "schedule",
         )
         self.started = True
         for connection_id in self.topology.connections:

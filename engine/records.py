@@ -199,6 +199,20 @@ class Records:
 
         self.store.write(insert)
 
+    # -- markers -------------------------------------------------------------------------------
+
+    def set_marker(self, name: str, instant: datetime) -> None:
+        self.store.append(
+            "INSERT INTO markers (name, value) VALUES (?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, instant.isoformat()),
+        )
+
+    def marker(self, name: str) -> datetime | None:
+        self.store.flush()
+        rows = self.store.query("SELECT value FROM markers WHERE name = ?", (name,))
+        return datetime.fromisoformat(rows[0][0]) if rows else None
+
     # -- counters ------------------------------------------------------------------------------
 
     def next_number(self, name: str) -> int:

@@ -152,8 +152,9 @@ def breach_prices(
 
     The room left before each limit is shared equally between the contracts held, so while no
     contract reaches its bound the combined move of all of them cannot reach a limit either.
-    The high-water mark counts as a bound on the favourable side (crossing it moves the
-    trailing drawdown), so an account at its high-water re-evaluates on every new high."""
+    The high-water mark is a bound on the favourable side whatever the limits (it is a figure
+    of its own, and moves the trailing drawdown), so an account at its high-water re-evaluates
+    on every new high."""
     priced = {s: h for s, h in book.positions.items() if h.qty and price(s) is not None}
     if not priced:
         return {}
@@ -171,13 +172,13 @@ def breach_prices(
         adverse.append(fig.weekly_low + w)
     if (t := armed(Trigger.TRAILING)) is not None:
         adverse.append(t - (high_water - fig.equity_low))
-        favourable.append(high_water - fig.equity_high)
+    # The high-water mark is a figure of every account (S5.1), limits or not: a new high must
+    # be seen, so it bounds the favourable side.
+    favourable.append(high_water - fig.equity_high)
     if (p := armed(Trigger.DAILY_PROFIT)) is not None:
         favourable.append(p - fig.daily_high)
     if (q := armed(Trigger.WEEKLY_PROFIT)) is not None:
         favourable.append(q - fig.weekly_high)
-    if not adverse and not favourable:
-        return {}
     share = len(priced)
     bands: dict[str, tuple[Decimal | None, Decimal | None]] = {}
     for symbol, holding in priced.items():

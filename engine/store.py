@@ -20,7 +20,7 @@ import structlog
 
 log = structlog.get_logger("engine.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x4D494D4B  # "MIMK": refuses to open a foreign SQLite file as a store
 
 MIGRATIONS: dict[int, str] = {
@@ -67,6 +67,9 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX reconciliations_by_account ON reconciliations(account);
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    """,
+    2: """
+    CREATE TABLE markers (name TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
 }
 
