@@ -290,10 +290,12 @@ class RiskActor:
         self.lock_triggers.update(fired)
         what = ", ".join(DESCRIPTIONS[t] for t in fired)
         first = self.status is OK
-        if first:  # 1 and 2 at once: the flatten and LIQUIDATE_ONLY in one handler
-            self._start_flatten(f"breach:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK)
+        # 1 and 2 at once, in one handler: LIQUIDATE_ONLY and the flatten (which, with nothing
+        # open, completes at once and must find the status it completes from).
         self._transition(Ev.BREACH)
         self._raise_reason(reason)
+        if first:
+            self._start_flatten(f"breach:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK)
         self._disable_membership(f"{reason.value}: {what} breached")
         action = (
             "flattening all positions, then LOCKED"

@@ -57,7 +57,11 @@ class _Host:
             handled += 1
             if not self.queue:
                 self._run_deferred()
-        self._flush_outbox()
+            if self.outbox:
+                # Cross-placement messages leave as soon as the message that caused them is
+                # handled (one batch per destination), so a leader's fan-out never waits for
+                # the rest of its own thread's queue.
+                self._flush_outbox()
         runtime._done(handled)
 
     def _run_deferred(self) -> None:
