@@ -40,7 +40,16 @@ from actors.risk import (
     SetMembership,
     Unlock,
 )
-from brokers.base import Broker, BrokerEvent, BrokerSession, Quote
+from brokers.base import (
+    Broker,
+    BrokerEvent,
+    BrokerSession,
+    Fill,
+    OrderAccepted,
+    OrderDone,
+    OrderRejected,
+    Quote,
+)
 from engine import topology as topo
 from engine.clock import Clock, VirtualClock
 from engine.instruments import ContractTable
@@ -59,11 +68,16 @@ from engine.topology import (
 
 log = structlog.get_logger("engine")
 
+ORDER_EVENTS = (Fill, OrderAccepted, OrderRejected, OrderDone)
+
 
 @dataclass(frozen=True)
 class EngineSettings:
     runtime: str = "deterministic"
     max_copy_age: timedelta = timedelta(seconds=10)
+    # Threads runtime: connections are dealt to this many threads (0: one thread each). With
+    # one interpreter lock, more threads add hand-offs, not parallelism (decision 0001).
+    threads: int = 4
 
 
 class Engine:
@@ -83,7 +97,7 @@ class Engine:
         self.settings = settings
         self.records = Records(store, clock)
         self.services = Services(clock, self.records)
-        self.runtime: Runtime = make_runtime(settings.runtime, self.services)
+        self.runtime: Runtime = make_runtime(settings.runtime, self.services, settings.threads)
         self.runtime.failure_hook = self._actor_failed
         self.market = Market(self.runtime.tell)
         self.services.market = self.market
@@ -171,7 +185,11 @@ class Engine:
         tell, market = self.runtime.tell, self.market
 
         def sink(event: BrokerEvent) -> None:
-            if isinstance(event, Quote):
+            if isinstance(event, ORDER_EVENTS):
+                # The session's order events go straight to the account's mailbox (same thread
+                # as the connection): the connection would only forward them.
+                tell(addresses.account(event.account), event)
+            elif isinstance(event, Quote):
                 market.on_quote(event.symbol, event.last)  # coalesced, never a message per tick
             else:
                 tell(address, event)

@@ -134,34 +134,26 @@ class Records:
                 for r in rows
             ]
         )
-        values = [
-            (
-                r.client_order_id,
-                r.account,
-                r.connection,
-                r.symbol,
-                r.qty,
-                r.order_type,
-                r.kind,
-                r.cause,
-                "sent",
-                now,
-                now,
+        for r in rows:
+            self.store.append(
+                _INSERT_ORDER,
+                (
+                    r.client_order_id,
+                    r.account,
+                    r.connection,
+                    r.symbol,
+                    r.qty,
+                    r.order_type,
+                    r.kind,
+                    r.cause,
+                    "sent",
+                    now,
+                    now,
+                ),
             )
-            for r in rows
-        ]
-
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT OR REPLACE INTO orders (client_order_id, account, connection, symbol, qty,"
-                " order_type, kind, cause, status, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-
-        self.store.write(insert)
-        for row in rows:
-            self._notify("order", row)
+        if self.listeners:
+            for row in rows:
+                self._notify("order", row)
 
     def order_status(self, client_order_id: str, status: str, reason: str = "") -> None:
         now = self.clock.now().isoformat()

@@ -15,9 +15,9 @@ __all__ = [
 ]
 
 
-def make_runtime(kind: str, services: Services) -> Runtime:
+def make_runtime(kind: str, services: Services, threads: int = 0) -> Runtime:
     if kind == "deterministic":
         return DeterministicRuntime(services)
     if kind == "threads":
-        return ThreadsRuntime(services)
+        return ThreadsRuntime(services, threads)
     raise ValueError(f"unknown runtime {kind!r}: expected 'deterministic' or 'threads'")

@@ -107,8 +107,10 @@ class _HostActor(pykka.ThreadingActor):
 
 
 class ThreadsRuntime(Runtime):
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, threads: int = 0) -> None:
         super().__init__(services)
+        self.threads = threads  # 0: one thread per placement; else placements share this many
+        self._thread_of: dict[str, str] = {}
         self._hosts: dict[str, pykka.ActorRef[_HostActor]] = {}
         self._host_objs: dict[str, _Host] = {}
         self._placement: dict[Address, str] = {}
@@ -126,9 +128,21 @@ class ThreadsRuntime(Runtime):
             self._host_objs[key] = host
         return host
 
+    def _thread_key(self, placement: str) -> str:
+        """Placements are dealt to a fixed number of threads in the order they first appear:
+        a placement's actors always share one thread and one FIFO."""
+        if not self.threads:
+            return placement
+        key = self._thread_of.get(placement)
+        if key is None:
+            key = f"thread-{len(self._thread_of) % self.threads}"
+            self._thread_of[placement] = key
+        return key
+
     def spawn(self, address: Address, factory: Factory, placement: str) -> None:
         if address in self._placement:
             raise ValueError(f"actor {address} already exists")
+        placement = self._thread_key(placement)
         host = self._host(placement)
         behaviour = factory(ActorContext(self, address))
         host.actors[address] = behaviour
