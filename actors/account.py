@@ -24,6 +24,7 @@ from actors.connection import (
     Synced,
 )
 from actors.copy_messages import CopyOffer, LeaderFilled, MemberSynced, ReconcileOrder
+from actors.failure import InjectedFailure, fail
 from actors.risk_messages import (
     AccountChanged,
     ApplyReset,
@@ -44,6 +45,7 @@ from brokers.base import (
     OrderType,
 )
 from engine.copy_rule import copy_quantity, reconciliation_quantity, target
+from engine.durable import AccountState, save_account
 from engine.instruments import ContractTable, copies_root, map_symbol, split_symbol
 from engine.order_ids import OrderKind, client_order_id, kind_of
 from engine.positions import ZERO, Position
@@ -97,6 +99,16 @@ class RetryCopy:
 
 
 @dataclass(frozen=True, slots=True)
+class SendBook:
+    """From a restarted risk actor: tell me your book again."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendPositions:
+    """From a restarted group: tell me the leader's positions again (no reconciliation)."""
+
+
+@dataclass(frozen=True, slots=True)
 class AccountSettings:
     id: str
     connection: str
@@ -141,6 +153,7 @@ class AccountActor:
         contracts: ContractTable,
         connection_state: ConnectionState,
         role: Role,
+        state: AccountState | None = None,
     ) -> None:
         self.ctx = ctx
         self.id = settings.id
@@ -156,6 +169,11 @@ class AccountActor:
         self.balance = settings.balance
         self.realized_daily = ZERO
         self.realized_weekly = ZERO
+        if state is not None:  # rebuilt from the store, never from memory (S7.2)
+            self.balance = state.balance
+            self.realized_daily = state.realized_daily
+            self.realized_weekly = state.realized_weekly
+            self.positions = {s: Position(q, r) for s, (q, r) in state.positions.items() if q}
         self.seen_fills: set[str] = set()
         self.risk = addresses.risk(self.id)
 
@@ -163,6 +181,8 @@ class AccountActor:
 
     def receive(self, message: object) -> None:
         match message:
+            case InjectedFailure():
+                fail(f"account {self.id}")
             case CopyOffer():
                 self._copy(message)
             case Fill():
@@ -192,6 +212,10 @@ class AccountActor:
                 self._reset(message)
             case FlattenActive(active=active):
                 self.flattening = active
+            case SendBook():
+                self._tell_risk()
+            case SendPositions():
+                self._tell_group_positions()
             case SetRole(role=role):
                 self.role = role
             case _:
@@ -252,10 +276,40 @@ class AccountActor:
             realized_daily=self.realized_daily,
             realized_weekly=self.realized_weekly,
             balance=self.balance,
+            liquidations={
+                w.symbol: w.client_order_id
+                for w in self.working.values()
+                if w.kind is OrderKind.LIQUIDATE and w.client_order_id
+            },
         )
 
     def _tell_risk(self) -> None:
         self.ctx.tell(self.risk, self.book())
+
+    def _persist(self) -> None:
+        save_account(
+            self.ctx.records.store,
+            self.id,
+            AccountState(
+                self.balance,
+                self.realized_daily,
+                self.realized_weekly,
+                {s: (p.qty, p.reference) for s, p in self.positions.items() if p.qty},
+            ),
+        )
+
+    def _tell_group_positions(self) -> None:
+        if self.role.leader and self.role.group is not None:
+            self.ctx.tell(
+                addresses.group(self.role.group),
+                MemberSynced(
+                    account=self.id,
+                    leader=True,
+                    positions={s: p.qty for s, p in self.positions.items() if p.qty},
+                    cause="restart",
+                    reconcile=False,
+                ),
+            )
 
     # -- S5.8: resets ------------------------------------------------------------------------------
 
@@ -274,6 +328,7 @@ class AccountActor:
         self.realized_daily = ZERO
         if reset.kind == "weekly":
             self.realized_weekly = ZERO
+        self._persist()
         self.ctx.tell(self.risk, ResetApplied(reset.kind, self.book()))
 
     # -- S2: copying -----------------------------------------------------------------------------
@@ -404,6 +459,7 @@ class AccountActor:
                 kind_of(order.client_order_id),
             )
         self.working = kept
+        self._persist()
         self._tell_risk()
         if self.role.group is not None:
             self.ctx.tell(
@@ -455,6 +511,7 @@ class AccountActor:
                     fill_time=fill.time,
                 ),
             )
+        self._persist()
         self._tell_risk()  # the risk actor sees the new book before the liquidation's outcome
         if kind is OrderKind.LIQUIDATE and fill.order_done:
             self.ctx.tell(

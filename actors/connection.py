@@ -17,6 +17,7 @@ from enum import StrEnum
 import structlog
 
 from actors import addresses
+from actors.failure import InjectedFailure, fail
 from actors.risk_messages import Evaluate
 from brokers.base import (
     BrokerSession,
@@ -122,6 +123,13 @@ class SetBands:
 
 
 @dataclass(frozen=True, slots=True)
+class ResyncAccount:
+    """From the supervisor: a restarted account needs the broker's positions and orders."""
+
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
 class AttachAccount:
     account: str
 
@@ -198,6 +206,11 @@ class ConnectionActor:
 
     def receive(self, message: object) -> None:
         match message:
+            case InjectedFailure():
+                fail(f"connection {self.id}")
+            case ResyncAccount():
+                if self.state is C:
+                    self._request_snapshot(reconcile=False)
             case Fill() | OrderAccepted() | OrderRejected() | OrderDone():
                 self.ctx.tell(addresses.account(message.account), message)
             case TicksPending():
@@ -236,19 +249,24 @@ class ConnectionActor:
                 if self.state is C:
                     self.session.open()
                     self._request_snapshot(reconcile=reconcile, start=True)
-            case AttachAccount(account=account):
-                if account not in self.accounts:
-                    self.accounts.append(account)
-            case DetachAccount(account=account):
-                if account in self.accounts:
-                    self.accounts.remove(account)
-                for symbol in list(self.bands):
-                    self._unband(symbol, account)
+            case AttachAccount() | DetachAccount():
+                self._membership(message)
             case Shutdown():
                 self._closed = True
                 self.session.close()
             case _:
                 log.warning("unknown message", connection=self.id, message=repr(message))
+
+    def _membership(self, message: AttachAccount | DetachAccount) -> None:
+        account = message.account
+        if isinstance(message, AttachAccount):
+            if account not in self.accounts:
+                self.accounts.append(account)
+            return
+        if account in self.accounts:
+            self.accounts.remove(account)
+        for symbol in list(self.bands):
+            self._unband(symbol, account)
 
     # -- S1.4 ----------------------------------------------------------------------------------
 

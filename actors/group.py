@@ -26,6 +26,7 @@ from actors.copy_messages import (
     ReconcileOrder,
     RemoveMember,
 )
+from actors.failure import InjectedFailure, fail
 from engine.instruments import map_symbol
 from engine.runtime.base import ActorContext
 
@@ -61,6 +62,8 @@ class CopyGroupActor:
 
     def receive(self, message: object) -> None:
         match message:
+            case InjectedFailure():
+                fail(f"group {self.id}")
             case LeaderFilled():
                 self._fan_out(message)
             case MemberSynced():

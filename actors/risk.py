@@ -27,6 +27,7 @@ from actors.connection import (
     StateChanged,
 )
 from actors.copy_messages import DisableMember, EnableMember
+from actors.failure import InjectedFailure, fail
 from actors.risk_messages import (
     AccountChanged,
     Evaluate,
@@ -38,6 +39,7 @@ from actors.risk_messages import (
     ResetApplied,
 )
 from brokers.base import OrderRequest, OrderType
+from engine.durable import FlattenRecord, RiskState, save_risk
 from engine.order_ids import OrderKind, client_order_id
 from engine.records import Kind, Level
 from engine.risk_rules import (
@@ -80,6 +82,7 @@ class RiskEvent(StrEnum):
     FLAT_LOCKED = "flat_locked"  # the flatten finished and a lock reason stands (S5.3 step 6)
     FLAT_CLEARED = "flat_cleared"  # the flatten finished, the reason was cleared meanwhile
     RESET = "reset"  # a reset cleared the lock reason (S5.8)
+    HOLD = "hold"  # the supervisor gave up restarting an actor of the account: no new exposure
 
 
 OK, LQ, LK = RiskStatus.OK, RiskStatus.LIQUIDATE_ONLY, RiskStatus.LOCKED
@@ -94,6 +97,7 @@ TRANSITIONS: Mapping[tuple[RiskStatus, RiskEvent], RiskStatus] = {
     (OK, Ev.FLAT_LOCKED): OK,
     (OK, Ev.FLAT_CLEARED): OK,
     (OK, Ev.RESET): OK,
+    (OK, Ev.HOLD): LQ,
     (LQ, Ev.BREACH): LQ,
     (LQ, Ev.LOCK_FLAT): LQ,
     (LQ, Ev.LOCK_OPEN): LQ,
@@ -101,6 +105,7 @@ TRANSITIONS: Mapping[tuple[RiskStatus, RiskEvent], RiskStatus] = {
     (LQ, Ev.FLAT_LOCKED): LK,
     (LQ, Ev.FLAT_CLEARED): OK,
     (LQ, Ev.RESET): LQ,  # a reset never interrupts a liquidation
+    (LQ, Ev.HOLD): LQ,
     (LK, Ev.BREACH): LK,
     (LK, Ev.LOCK_FLAT): LK,
     (LK, Ev.LOCK_OPEN): LK,
@@ -108,6 +113,7 @@ TRANSITIONS: Mapping[tuple[RiskStatus, RiskEvent], RiskStatus] = {
     (LK, Ev.FLAT_LOCKED): LK,
     (LK, Ev.FLAT_CLEARED): LK,
     (LK, Ev.RESET): OK,
+    (LK, Ev.HOLD): LK,
 }
 
 
@@ -129,6 +135,18 @@ class Flatten:
     """S6: flatten the account (Cockpit command); changes no risk status."""
 
     cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class RepublishBands:
+    """From the supervisor: the connection was restarted and lost the breach prices."""
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorHold:
+    """Restart intensity exceeded for an actor of this account: LIQUIDATE_ONLY, no flatten."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +191,7 @@ class FlattenRun:
     backing_off: bool = False
     waiting_connection: bool = False
     sends: dict[str, int] = field(default_factory=dict)
+    restored: bool = False  # rebuilt after a restart: wait for the book before sending
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +204,7 @@ class RiskView:
     limits: Mapping[str, Decimal]
     high_water: Decimal
     triggers_off: tuple[str, ...]
+    supervisor_hold: bool = False
 
 
 def _reason_for(triggers: list[Trigger]) -> LockReason:
@@ -192,7 +212,13 @@ def _reason_for(triggers: list[Trigger]) -> LockReason:
 
 
 class RiskActor:
-    def __init__(self, ctx: ActorContext, settings: RiskSettings, group: str | None) -> None:
+    def __init__(
+        self,
+        ctx: ActorContext,
+        settings: RiskSettings,
+        group: str | None,
+        state: RiskState | None = None,
+    ) -> None:
         self.ctx = ctx
         self.account = settings.account
         self.connection = addresses.connection(settings.connection)
@@ -212,9 +238,76 @@ class RiskActor:
         self.liquidating: dict[str, str] = {}
         self.flatten: FlattenRun | None = None
         self._flatten_numbers = 0
+        self.supervisor_hold = False
+        if state is not None:
+            self._restore(state)
+        self._saved = self._durable()
+
+    # -- durable state (S7.2) --------------------------------------------------------------------
+
+    def _restore(self, state: RiskState) -> None:
+        """Rebuild from the store: status, reason, high water, switched-off triggers, and a
+        flatten in flight (its liquidations are recognised again from the broker's working
+        orders when the account's book arrives, never re-sent blindly)."""
+        self.status = RiskStatus(state.status)
+        self.lock_reason = LockReason(state.lock_reason)
+        self.high_water = state.high_water
+        self.off = {Trigger(t) for t in state.triggers_off}
+        self.lock_triggers = {Trigger(t) for t in state.lock_triggers}
+        self._flatten_numbers = state.flattens
+        self.supervisor_hold = state.supervisor_hold
+        if state.flatten is not None:
+            record = state.flatten
+            self.flatten = FlattenRun(
+                record.number,
+                record.cause,
+                Purpose(record.purpose),
+                record.failures,
+                sends=dict(record.sends),
+            )
+            self.flatten.restored = True
+
+    def _durable(self) -> RiskState:
+        run = self.flatten
+        return RiskState(
+            status=self.status.value,
+            lock_reason=self.lock_reason.value,
+            high_water=self.high_water,
+            triggers_off=tuple(sorted(t.value for t in self.off)),
+            lock_triggers=tuple(sorted(t.value for t in self.lock_triggers)),
+            flatten=None
+            if run is None
+            else FlattenRecord(
+                run.number, run.cause, run.purpose.value, run.failures, dict(run.sends)
+            ),
+            flattens=self._flatten_numbers,
+            supervisor_hold=self.supervisor_hold,
+        )
+
+    def _persist(self) -> None:
+        """Queue what changed for the store, in order with everything else the actor writes.
+        The high-water mark moves only on new highs (a re-evaluation, not every tick), so it is
+        written with the rest rather than on a timer that a frozen replay clock would never
+        fire."""
+        state = self._durable()
+        if state != self._saved:
+            save_risk(self.ctx.records.store, self.account, state)
+            self._saved = state
 
     def receive(self, message: object) -> None:
+        self._handle(message)
+        if not isinstance(message, GateOrder):  # the gate decides; it changes no state
+            self._persist()
+
+    def _handle(self, message: object) -> None:
         match message:
+            case InjectedFailure():
+                fail(f"risk {self.account}")
+            case SupervisorHold(reason=reason):
+                self._hold(reason)
+            case RepublishBands():
+                self.bands = {}
+                self._publish_bands()
             case GateOrder(intent=intent):
                 self._gate(intent)
             case AccountChanged():
@@ -260,6 +353,7 @@ class RiskActor:
             dict(self.limits),
             self.high_water,
             tuple(sorted(t.value for t in self.off)),
+            self.supervisor_hold,
         )
 
     # -- S5.1 / S5.2: figures and triggers -----------------------------------------------------
@@ -423,11 +517,24 @@ class RiskActor:
         if self.status is LQ:
             self._start_flatten(f"lock:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK)
 
+    def _hold(self, reason: str) -> None:
+        self.supervisor_hold = True
+        self._transition(Ev.HOLD)
+        self.ctx.records.activity(
+            Level.ERROR,
+            Kind.RESTART,
+            f"{reason}: account held in {self.status.value} (no new exposure) until unlocked",
+            account=self.account,
+        )
+
     def _unlock(self) -> None:
         if self.status is OK and self.lock_reason is LockReason.NONE:
             return
         self.lock_reason = LockReason.NONE
+        self.supervisor_hold = False
         self._transition(Ev.UNLOCK)  # while liquidating: OK once flat (FLAT_CLEARED)
+        if self.status is LQ and self.flatten is None:
+            self._transition(Ev.FLAT_CLEARED)  # nothing is being closed (a supervisor hold)
         for trigger in self.lock_triggers:
             if trigger is Trigger.TRAILING:
                 fig = figures(self.book, self.ctx.market.last)
@@ -481,7 +588,7 @@ class RiskActor:
         run = self.flatten
         if run is None:
             return
-        if run.backing_off or run.waiting_connection:
+        if run.backing_off or run.waiting_connection or run.restored:
             return
         if not self.connected:
             run.waiting_connection = True
@@ -517,6 +624,10 @@ class RiskActor:
     def _account_changed(self, changed: AccountChanged) -> None:
         self.book = changed
         self.positions = {s: h.qty for s, h in changed.positions.items()}
+        if self.flatten is not None and self.flatten.restored:
+            # After a restart: the liquidations still working at the broker stay in flight.
+            self.flatten.restored = False
+            self.liquidating = dict(changed.liquidations)
         self._evaluate()
         if self.flatten is not None:
             self._drive()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -48,6 +48,7 @@ class AccountChanged:
     realized_daily: Decimal
     realized_weekly: Decimal
     balance: Decimal
+    liquidations: Mapping[str, str] = field(default_factory=dict)  # symbol -> working coid
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from actors.connection import (
     TakeOffline,
 )
 from actors.copy_messages import AddMember, Membership, RemoveMember
+from actors.failure import InjectedFailure
 from actors.group import CopyGroupActor, GroupView
 from actors.risk import (
     Flatten,
@@ -50,14 +51,16 @@ from brokers.base import (
     OrderRejected,
     Quote,
 )
+from engine import durable
 from engine import topology as topo
 from engine.clock import Clock, VirtualClock
 from engine.instruments import ContractTable
 from engine.market import Market
 from engine.records import Kind, Level, Records
 from engine.runtime import Runtime, Services, make_runtime
-from engine.runtime.base import ActorContext, Address
+from engine.runtime.base import ActorContext, Address, Behaviour, Factory
 from engine.store import Store
+from engine.supervisor import Supervisor
 from engine.topology import (
     AccountConfig,
     CommandRefused,
@@ -98,7 +101,8 @@ class Engine:
         self.records = Records(store, clock)
         self.services = Services(clock, self.records)
         self.runtime: Runtime = make_runtime(settings.runtime, self.services, settings.threads)
-        self.runtime.failure_hook = self._actor_failed
+        self.supervisor = Supervisor(self)
+        self.runtime.failure_hook = self.supervisor.on_failure
         self.market = Market(self.runtime.tell)
         self.services.market = self.market
         self.topology: Topology = topo.load(store)
@@ -144,12 +148,13 @@ class Engine:
 
         ``reconcile`` makes the start count as every connection returning (S3.1): true for an
         engine restart, false for the very first start of a fresh store."""
-        for connection in self.topology.connections.values():
-            self._spawn_connection(connection)
+        for connection in self.topology.connections:
+            self._spawn(addresses.connection(connection), connection)
         for account in self.topology.accounts.values():
-            self._spawn_account(account)
+            self._spawn(addresses.account(account.id), account.connection)
+            self._spawn(addresses.risk(account.id), account.connection)
         for group in self.topology.groups.values():
-            self._spawn_group(group)
+            self._spawn(addresses.group(group.id), self._placement(group.leader))
         accounts = list(self.topology.accounts)
         last_reset = self.records.marker(schedule.LAST_RESET)
         self.runtime.spawn(
@@ -198,60 +203,64 @@ class Engine:
         self.sessions[connection] = session
         return session
 
-    def _spawn_connection(self, c: ConnectionConfig) -> None:
+    # -- building actors: always from the store, at spawn and at every restart -------------------
+
+    def factory(self, address: Address) -> Factory:
+        """How to (re)build the actor at ``address`` from durable state (S7.2)."""
+        kind, ident = address
+        builders: dict[str, Callable[[ActorContext, str], Behaviour]] = {
+            "connection": self._build_connection,
+            "account": self._build_account,
+            "risk": self._build_risk,
+            "group": self._build_group,
+        }
+        build = builders[kind]
+        return lambda ctx: build(ctx, ident)
+
+    def _current(self) -> Topology:
+        """The topology as the store has it now (memberships' disable reasons, connection
+        states: the actors keep them there)."""
+        self.store.flush()
+        return topo.load(self.store)
+
+    def _build_connection(self, ctx: ActorContext, connection: str) -> ConnectionActor:
+        current = self._current()
+        c = current.connections[connection]
         settings = ConnectionSettings(
             c.id, ConnectionState(c.state), c.offline, c.token_expired, c.reconnects
         )
-        accounts = self.topology.accounts_of(c.id)
+        return ConnectionActor(ctx, settings, current.accounts_of(c.id), self._open_session)
 
-        def factory(ctx: ActorContext) -> ConnectionActor:
-            return ConnectionActor(ctx, settings, accounts, self._open_session)
-
-        self.runtime.spawn(addresses.connection(c.id), factory, c.id)
-
-    def _role(self, account: str) -> Role:
-        found = self.topology.group_of(account)
-        return Role() if found is None else Role(found[0], found[1])
-
-    def _spawn_account(self, a: AccountConfig) -> None:
-        state = ConnectionState(self.topology.connections[a.connection].state)
+    def _build_account(self, ctx: ActorContext, account: str) -> AccountActor:
+        current = self._current()
+        a = current.accounts[account]
         settings = AccountSettings(a.id, a.connection, a.balance, self.settings.max_copy_age)
-        role = self._role(a.id)
-        contracts = self.contracts
-
-        def account(ctx: ActorContext) -> AccountActor:
-            return AccountActor(ctx, settings, contracts, state, role)
-
-        risk_settings = RiskSettings(a.id, a.connection, a.balance, limits=dict(a.limits))
-        follows = None if role.leader else role.group
-
-        def risk(ctx: ActorContext) -> RiskActor:
-            actor = RiskActor(ctx, risk_settings, follows)
-            actor.connected = state is ConnectionState.CONNECTED
-            return actor
-
-        self.runtime.spawn(addresses.account(a.id), account, a.connection)
-        self.runtime.spawn(addresses.risk(a.id), risk, a.connection)
-
-    def _spawn_group(self, g: GroupConfig) -> None:
-        leader_connection = self._placement(g.leader)
-        connected = self.topology.connections[leader_connection].state == "connected"
-        members = list(g.members)
-
-        def factory(ctx: ActorContext) -> CopyGroupActor:
-            return CopyGroupActor(ctx, g.id, g.leader, leader_connection, members, connected)
-
-        self.runtime.spawn(addresses.group(g.id), factory, leader_connection)
-
-    def _actor_failed(self, address: Address, error: BaseException) -> None:
-        kind, ident = address
-        self.records.activity(
-            Level.ERROR,
-            Kind.RESTART,
-            f"{kind} actor {ident} failed: {error!r}",
-            account=ident if kind in ("account", "risk") else None,
-            connection=ident if kind == "connection" else None,
+        state = ConnectionState(current.connections[a.connection].state)
+        found = current.group_of(account)
+        role = Role() if found is None else Role(found[0], found[1])
+        return AccountActor(
+            ctx, settings, self.contracts, state, role, durable.load_account(self.store, account)
         )
+
+    def _build_risk(self, ctx: ActorContext, account: str) -> RiskActor:
+        current = self._current()
+        a = current.accounts[account]
+        found = current.group_of(account)
+        follows = None if found is None or found[1] else found[0]
+        settings = RiskSettings(a.id, a.connection, a.balance, limits=dict(a.limits))
+        actor = RiskActor(ctx, settings, follows, durable.load_risk(self.store, account))
+        actor.connected = current.connections[a.connection].state == "connected"
+        return actor
+
+    def _build_group(self, ctx: ActorContext, group: str) -> CopyGroupActor:
+        current = self._current()
+        g = current.groups[group]
+        leader_connection = current.accounts[g.leader].connection
+        connected = current.connections[leader_connection].state == "connected"
+        return CopyGroupActor(ctx, g.id, g.leader, leader_connection, list(g.members), connected)
+
+    def _spawn(self, address: Address, placement: str) -> None:
+        self.runtime.spawn(address, self.factory(address), placement)
 
     # -- time --------------------------------------------------------------------------------------
 
@@ -372,6 +381,15 @@ class Engine:
         cause = f"flatten:{number}"
         for account in accounts:
             self.runtime.tell(addresses.risk(account), Flatten(cause))
+
+    # -- failure injection (the crash scenario step) ----------------------------------------------
+
+    def inject_failure(self, kind: str, ident: str) -> None:
+        """Make the actor raise inside a message handler; the supervisor restarts it."""
+        address = (kind, ident)
+        if not self.runtime.exists(address):
+            raise CommandRefused(f"no {kind} actor {ident!r}")
+        self.runtime.tell(address, InjectedFailure())
 
     # -- reads -----------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import structlog
 
 log = structlog.get_logger("engine.store")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x4D494D4B  # "MIMK": refuses to open a foreign SQLite file as a store
 
 MIGRATIONS: dict[int, str] = {
@@ -70,6 +70,21 @@ MIGRATIONS: dict[int, str] = {
     """,
     2: """
     CREATE TABLE markers (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    3: """
+    CREATE TABLE account_state (
+        account TEXT PRIMARY KEY, balance TEXT NOT NULL, realized_daily TEXT NOT NULL,
+        realized_weekly TEXT NOT NULL
+    );
+    CREATE TABLE positions (
+        account TEXT NOT NULL, symbol TEXT NOT NULL, qty INTEGER NOT NULL,
+        reference TEXT NOT NULL, PRIMARY KEY (account, symbol)
+    );
+    CREATE TABLE risk_state (
+        account TEXT PRIMARY KEY, status TEXT NOT NULL, lock_reason TEXT NOT NULL,
+        high_water TEXT NOT NULL, triggers_off TEXT NOT NULL, lock_triggers TEXT NOT NULL,
+        flatten TEXT NOT NULL, flattens INTEGER NOT NULL, supervisor_hold INTEGER NOT NULL
+    );
     """,
 }
 

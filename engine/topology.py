@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from actors.copy_messages import Membership
+from engine.durable import delete_account_state
 from engine.store import Store
 
 
@@ -278,6 +279,7 @@ def delete_cascade(conn: sqlite3.Connection, plan: DeletionPlan) -> None:
     for group, account in plan.memberships:
         delete_membership(conn, group, account)
     for account in plan.accounts:
+        delete_account_state(conn, account)
         conn.execute("DELETE FROM memberships WHERE account = ?", (account,))
         conn.execute("DELETE FROM risk_limits WHERE account = ?", (account,))
         conn.execute("DELETE FROM accounts WHERE id = ?", (account,))

@@ -33,10 +33,7 @@ from engine.store import Store
 from engine.topology import AccountConfig, CommandRefused, ConnectionConfig, GroupConfig
 
 # Steps whose capability has not landed yet: the file is refused as a whole (exit 2).
-UNSUPPORTED_ACTIONS: dict[str, str] = {
-    "crash": "actor crash injection and supervisor restarts",
-    "restart": "engine restarts from the store",
-}
+UNSUPPORTED_ACTIONS: dict[str, str] = {}
 
 
 @dataclass
@@ -91,15 +88,20 @@ class Harness:
         self.clock = VirtualClock(scenario.start)
         self.contracts = scenario.contract_table()
         self.broker = PaperBroker(self.clock, self.contracts)
+        self.runtime = runtime
+        self.data_dir = data_dir
         self.store = Store(data_dir / "engine.sqlite")
-        self.engine = Engine(
+        self.engine = self._new_engine()
+        self.failures: list[Failure] = []
+
+    def _new_engine(self) -> Engine:
+        return Engine(
             store=self.store,
             clock=self.clock,
             brokers={"paper": self.broker},
             contracts=self.contracts,
-            settings=EngineSettings(runtime=runtime),
+            settings=EngineSettings(runtime=self.runtime),
         )
-        self.failures: list[Failure] = []
 
     def setup(self) -> None:
         s = self.scenario
@@ -154,7 +156,7 @@ class Harness:
 
     @property
     def _actions(self) -> dict[str, Callable[[Any], object]]:
-        engine, broker = self.engine, self.broker
+        engine, broker = self.engine, self.broker  # read per step: a restart replaces the engine
         return {
             "price": lambda v: broker.set_price(v.symbol, v.last),
             "trade": self._trade,
@@ -177,7 +179,18 @@ class Harness:
             "hold": broker.hold,
             "release": broker.release,
             "reject_next": lambda v: broker.reject_next(v.connection, v.count),
+            "crash": lambda v: engine.inject_failure(v.actor, v.id),
+            "restart": lambda _: self._restart(),
         }
+
+    def _restart(self) -> None:
+        """The engine stops abruptly — no settling, no goodbye to the broker — and a new one
+        starts from the same store; the paper broker keeps its state, as a real one would."""
+        self.engine.stop()
+        self.store.close()
+        self.store = Store(self.data_dir / "engine.sqlite")
+        self.engine = self._new_engine()
+        self.engine.start(reconcile=True)
 
     def _trade(self, trade: TradeStep) -> None:
         sign = 1 if trade.side == "buy" else -1

@@ -429,12 +429,6 @@ def test_s5_8_a_daily_reset_marks_open_positions_to_the_last_price(
     assert view.unrealized == D(500)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: S7.2 — realized P&L (daily, weekly) and the high-water mark live only "
-    "in the actors; nothing writes them to the store, so a restart resets realized_daily to 0 "
-    "and high_water to the balance (a daily-loss limit is then measured from zero again)",
-)
 def test_s7_2_a_restart_brings_back_realized_pnl_and_the_high_water_mark(
     make_engine: MakeEngine, tmp_path: Path
 ) -> None:

@@ -49,13 +49,17 @@ SPEC: dict[tuple[RiskStatus, RiskEvent], RiskStatus] = {
     (LK, Ev.FLAT_LOCKED): LK,  # S5.5
     (LK, Ev.FLAT_CLEARED): LK,
     (LK, Ev.RESET): OK,  # S5.8: the reset cleared the lock
+    # ARCHITECTURE (Supervisor): past the restart intensity, no new exposure, no flatten
+    (OK, Ev.HOLD): LQ,
+    (LQ, Ev.HOLD): LQ,
+    (LK, Ev.HOLD): LK,  # already refusing everything
 }
 
 
 def test_s5_the_transition_table_is_total() -> None:
     pairs = set(itertools.product(RiskStatus, RiskEvent))
     assert set(TRANSITIONS) == pairs
-    assert len(pairs) == 21
+    assert len(pairs) == 24
     assert set(SPEC) == pairs
 
 
@@ -618,12 +622,6 @@ def test_s5_4_a_closing_copy_against_a_flatten_in_flight_sends_nothing_and_is_no
     assert rig.status("F1") is LK
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: S7.2 — the risk status and lock reason are never written to the store "
-    "(no table holds them; Engine._spawn_account builds RiskSettings with the defaults), so a "
-    "restart brings a LOCKED account back as OK and copying to it resumes",
-)
 def test_s7_2_a_restart_brings_back_statuses_reasons_and_disabled_memberships(
     make_engine: MakeEngine, tmp_path: Path
 ) -> None:
