@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "replay":
-        configure_logging(level="error")
+        configure_logging(level="critical")  # the report is the output; failures are in it
         return replay_cli.main(args)
     return live.main(args)
 

@@ -55,6 +55,7 @@ from engine import durable
 from engine import topology as topo
 from engine.clock import Clock, VirtualClock
 from engine.instruments import ContractTable
+from engine.journal import Journal
 from engine.market import Market
 from engine.records import Kind, Level, Records
 from engine.runtime import Runtime, Services, make_runtime
@@ -72,6 +73,19 @@ from engine.topology import (
 log = structlog.get_logger("engine")
 
 ORDER_EVENTS = (Fill, OrderAccepted, OrderRejected, OrderDone)
+# What a journal's setup frame carries: everything an engine is built from.
+JOURNALED_TABLES = (
+    "connections",
+    "accounts",
+    "risk_limits",
+    "groups",
+    "memberships",
+    "account_state",
+    "positions",
+    "risk_state",
+    "markers",
+    "counters",
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,7 @@ class Engine:
         brokers: Mapping[str, Broker],
         contracts: ContractTable,
         settings: EngineSettings = EngineSettings(),
+        journal: Journal | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -107,6 +122,7 @@ class Engine:
         self.services.market = self.market
         self.topology: Topology = topo.load(store)
         self.sessions: dict[str, BrokerSession] = {}
+        self.journal = journal
         self.started = False
 
     # -- setup -----------------------------------------------------------------------------------
@@ -148,6 +164,10 @@ class Engine:
 
         ``reconcile`` makes the start count as every connection returning (S3.1): true for an
         engine restart, false for the very first start of a fresh store."""
+        if self.journal is not None:
+            self.journal.record(
+                "setup", {"reconcile": reconcile, "store": self.store.dump(JOURNALED_TABLES)}
+            )
         for connection in self.topology.connections:
             self._spawn(addresses.connection(connection), connection)
         for account in self.topology.accounts.values():
@@ -174,6 +194,8 @@ class Engine:
         self.runtime.shutdown()
         self.store.flush()
         self.records.intents.close()
+        if self.journal is not None:
+            self.journal.close()
         self.started = False
 
     def _placement(self, account: str) -> str:
@@ -189,13 +211,19 @@ class Engine:
         address = addresses.connection(connection)
         tell, market = self.runtime.tell, self.market
 
+        journal = self.journal
+
         def sink(event: BrokerEvent) -> None:
+            if isinstance(event, Quote):
+                if market.on_quote(event.symbol, event.last) and journal is not None:
+                    journal.record("quote", [event.symbol, event.last])
+                return
+            if journal is not None:
+                journal.record("broker", [connection, event])
             if isinstance(event, ORDER_EVENTS):
                 # The session's order events go straight to the account's mailbox (same thread
                 # as the connection): the connection would only forward them.
                 tell(addresses.account(event.account), event)
-            elif isinstance(event, Quote):
-                market.on_quote(event.symbol, event.last)  # coalesced, never a message per tick
             else:
                 tell(address, event)
 
@@ -262,6 +290,10 @@ class Engine:
     def _spawn(self, address: Address, placement: str) -> None:
         self.runtime.spawn(address, self.factory(address), placement)
 
+    def _record(self, command: str, *args: object) -> None:
+        if self.journal is not None:
+            self.journal.record("command", [command, list(args)])
+
     # -- time --------------------------------------------------------------------------------------
 
     def advance_to(self, instant: datetime) -> None:
@@ -274,10 +306,18 @@ class Engine:
             if due is None or due > instant:
                 break
             clock.set(max(due, clock.now()))
-            self.runtime.fire_due_timers()
+            self.fire_due_timers()
             self.runtime.wait_idle()
         clock.set(instant)
         self.runtime.wait_idle()
+
+    def fire_due_timers(self) -> int:
+        """Fire the timers due at the clock's now (resets, retries); journaled as a clock step."""
+        if self.journal is not None and self.services.timers.next_due() is not None:
+            due = self.services.timers.next_due()
+            if due is not None and due <= self.clock.now():
+                self.journal.record("clock", None)
+        return self.runtime.fire_due_timers()
 
     def wait_idle(self) -> None:
         self.runtime.wait_idle()
@@ -285,15 +325,18 @@ class Engine:
     # -- commands: connections ------------------------------------------------------------------
 
     def take_offline(self, connection: str) -> None:
+        self._record("take_offline", connection)
         self.topology.require_connection(connection)
         self.runtime.tell(addresses.connection(connection), TakeOffline())
 
     def reconnect(self, connection: str) -> None:
+        self._record("reconnect", connection)
         self.topology.require_connection(connection)
         self.runtime.tell(addresses.connection(connection), Reconnect())
 
     def delete_connection(self, connection: str) -> topo.DeletionPlan:
         """S4: immediate, cascading, no order sent, records kept."""
+        self._record("delete_connection", connection)
         plan = self.topology.plan_delete_connection(connection)
         self.store.write(lambda conn: topo.delete_cascade(conn, plan), wait=True)
         self.topology.apply_deletion(plan)
@@ -331,6 +374,7 @@ class Engine:
     # -- commands: groups ------------------------------------------------------------------------
 
     def add_follower(self, group: str, member: Membership) -> None:
+        self._record("add_follower", group, member)
         self.topology.check_add_follower(group, member)
         self.store.write(lambda conn: topo.insert_membership(conn, group, member), wait=True)
         self.topology.groups[group].members.append(member)
@@ -339,6 +383,7 @@ class Engine:
         self.runtime.tell(addresses.risk(member.account), SetMembership(group))
 
     def remove_follower(self, group: str, account: str) -> None:
+        self._record("remove_follower", group, account)
         config = self.topology.require_group(group)
         if not any(m.account == account for m in config.members):
             raise CommandRefused(f"account {account!r} does not follow group {group!r}")
@@ -351,14 +396,17 @@ class Engine:
     # -- commands: risk and flatten --------------------------------------------------------------
 
     def lock(self, account: str) -> None:
+        self._record("lock", account)
         self.topology.require_account(account)
         self.runtime.tell(addresses.risk(account), Lock())
 
     def unlock(self, account: str) -> None:
+        self._record("unlock", account)
         self.topology.require_account(account)
         self.runtime.tell(addresses.risk(account), Unlock())
 
     def set_risk(self, account: str, limits: Mapping[str, Decimal]) -> None:
+        self._record("set_risk", account, dict(limits))
         config = self.topology.require_account(account)
         values = dict(limits)
         self.store.write(lambda conn: topo.write_limits(conn, account, values), wait=True)
@@ -366,14 +414,17 @@ class Engine:
         self.runtime.tell(addresses.risk(account), SetLimits(values))
 
     def flatten_account(self, account: str) -> None:
+        self._record("flatten_account", account)
         self.topology.require_account(account)
         self._flatten([account])
 
     def flatten_group(self, group: str) -> None:
+        self._record("flatten_group", group)
         config = self.topology.require_group(group)
         self._flatten([config.leader, *(m.account for m in config.members)])
 
     def flatten_all(self) -> None:
+        self._record("flatten_all")
         self._flatten(list(self.topology.accounts))
 
     def _flatten(self, accounts: list[str]) -> None:
@@ -386,6 +437,7 @@ class Engine:
 
     def inject_failure(self, kind: str, ident: str) -> None:
         """Make the actor raise inside a message handler; the supervisor restarts it."""
+        self._record("inject_failure", kind, ident)
         address = (kind, ident)
         if not self.runtime.exists(address):
             raise CommandRefused(f"no {kind} actor {ident!r}")

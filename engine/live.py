@@ -38,6 +38,7 @@ from engine.clock import WallClock
 from engine.core import Engine, EngineSettings
 from engine.instruments import ContractTable
 from engine.intents import IntentLogError
+from engine.journal import Journal
 from engine.logs import configure_logging
 from engine.records import ActivityEntry, LedgerRow, Level
 from engine.store import Store, StoreError
@@ -51,6 +52,7 @@ EXIT_SETUP = 2  # the data directory or the store cannot be used
 EXIT_STUCK = 3  # the stop hung (a stuck actor or store writer) and was cut short
 
 STORE_FILE = "engine.sqlite"
+JOURNAL_FILE = "engine.journal"
 LOCK_FILE = "engine.lock"
 MAX_TIMER_WAIT = 0.1  # seconds between looks at the timer queue, at most
 SETTLE_TIMEOUT = 5.0  # seconds the actors get to finish in-flight work at stop
@@ -331,6 +333,7 @@ class LiveRun:
                 brokers={"paper": ObservedBroker(self.paper, self.reporter.broker_event)},
                 contracts=self.contracts,
                 settings=EngineSettings(runtime="threads"),
+                journal=Journal(options.data_dir / JOURNAL_FILE, self.clock),
             )
             fresh = demo.seed_if_empty(engine)
         except (StoreError, IntentLogError) as error:
@@ -418,7 +421,7 @@ class LiveRun:
             if due is not None:
                 wait = min(wait, max(0.0, (due - clock.now()).total_seconds()))
             await trio.sleep(wait)
-            engine.runtime.fire_due_timers()
+            engine.fire_due_timers()
 
     @staticmethod
     async def _watch_signals(signals: AsyncIterator[int], stop: Callable[[str], None]) -> None:

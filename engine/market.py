@@ -39,13 +39,14 @@ class Market:
     def last(self, symbol: str) -> Decimal | None:
         return self._last.get(symbol)
 
-    def on_quote(self, symbol: str, price: Decimal) -> None:
+    def on_quote(self, symbol: str, price: Decimal) -> bool:
+        """Take a tick; ``False`` when it repeats the last price (nothing to do)."""
         nudges: list[Address] = []
         with self._lock:
             if self._last.get(symbol) == price:
                 # The same price again (or the same quote from another session of the broker)
                 # cannot cross a breach price that was computed at it.
-                return
+                return False
             self._last[symbol] = price
             for connection, address in self._watchers.get(symbol, {}).items():
                 ranges = self._ranges.setdefault(connection, {})
@@ -60,6 +61,7 @@ class Market:
                     nudges.append(address)
         for address in nudges:
             self._tell(address, TicksPending())
+        return True
 
     def take(self, connection: str) -> dict[str, PriceRange]:
         """The price ranges seen since the last take, and clear them."""

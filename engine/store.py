@@ -296,6 +296,30 @@ class Store:
             self._readers.conn = conn
         return list(conn.execute(sql, params).fetchall())
 
+    def dump(self, tables: tuple[str, ...]) -> dict[str, list[list[Any]]]:
+        """The rows of ``tables`` (column names first), to rebuild an engine elsewhere."""
+        self.flush()
+        out: dict[str, list[list[Any]]] = {}
+        for table in tables:
+            rows = self.query(f"SELECT * FROM {table} ORDER BY rowid")
+            columns = [d[0] for d in self._reader_description(table)]
+            out[table] = [columns, *([row[c] for c in columns] for row in rows)]
+        return out
+
+    def _reader_description(self, table: str) -> list[tuple[str]]:
+        return [(row["name"],) for row in self.query(f"PRAGMA table_info({table})")]
+
+    def restore(self, dump: dict[str, list[list[Any]]]) -> None:
+        """Insert rows written by :meth:`dump` into this (empty) store, in one transaction."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            for table, (columns, *rows) in dump.items():
+                marks = ", ".join("?" for _ in columns)
+                names = ", ".join(columns)
+                conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+        self.write(write, wait=True)
+
     def close(self) -> None:
         if self._closed:
             return

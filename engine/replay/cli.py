@@ -9,13 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from engine.replay.harness import ScenarioResult, check_supported, run_scenario
+from engine.replay.journal_replay import JournalError, replay_journal
 from engine.replay.scenario import Scenario, ScenarioError, collect_paths, load_scenario
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="scenario .toml files or folders")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="scenario .toml files or folders")
+    parser.add_argument(
+        "--journal",
+        metavar="FILE",
+        help="re-run a recorded live session (engine.journal) and report its final state",
+    )
     parser.add_argument("--json", metavar="REPORT.json", help="write the report as JSON")
     parser.add_argument(
         "--runtime",
@@ -40,6 +46,11 @@ def report_entry(result: ScenarioResult) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.journal:
+        return _replay_journal(Path(args.journal), args.json)
+    if not args.paths:
+        print("ERROR replay: give scenario PATHs or --journal FILE", file=sys.stderr)
+        return EXIT_INVALID
     invalid = False
     scenarios: list[Scenario] = []
     try:
@@ -77,3 +88,21 @@ def main(args: argparse.Namespace) -> int:
     if invalid:
         return EXIT_INVALID
     return EXIT_OK if passed == len(results) else EXIT_FAILED
+
+
+def _replay_journal(path: Path, json_path: str | None) -> int:
+    try:
+        report = replay_journal(path)
+    except JournalError as error:
+        print(f"ERROR {error}", file=sys.stderr)
+        return EXIT_INVALID
+    final = report["final"]
+    print(f"replayed {report['frames']} frames of {path} up to {report['until']}")
+    for account, state in final["accounts"].items():
+        positions = ", ".join(f"{s} {q:+d}" for s, q in state["positions"].items()) or "flat"
+        print(f"  {account}: {state['status']}, {positions}, daily P&L {state['daily_pnl']:.2f}")
+    for connection, state in final["connections"].items():
+        print(f"  connection {connection}: {state['state']}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
+    return EXIT_OK

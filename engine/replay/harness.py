@@ -17,6 +17,7 @@ from actors.copy_messages import Membership
 from brokers.paper import PaperBroker, PaperBrokerError
 from engine.clock import VirtualClock
 from engine.core import Engine, EngineSettings
+from engine.journal import Journal
 from engine.records import Kind, Level
 from engine.replay import features
 from engine.replay.checks import Failure, evaluate
@@ -83,13 +84,16 @@ def _membership(spec: FollowerSpec) -> Membership:
 
 
 class Harness:
-    def __init__(self, scenario: Scenario, runtime: str, data_dir: Path) -> None:
+    def __init__(
+        self, scenario: Scenario, runtime: str, data_dir: Path, *, journal: Path | None = None
+    ) -> None:
         self.scenario = scenario
         self.clock = VirtualClock(scenario.start)
         self.contracts = scenario.contract_table()
         self.broker = PaperBroker(self.clock, self.contracts)
         self.runtime = runtime
         self.data_dir = data_dir
+        self.journal_path = journal
         self.store = Store(data_dir / "engine.sqlite")
         self.engine = self._new_engine()
         self.failures: list[Failure] = []
@@ -101,6 +105,7 @@ class Harness:
             brokers={"paper": self.broker},
             contracts=self.contracts,
             settings=EngineSettings(runtime=self.runtime),
+            journal=Journal(self.journal_path, self.clock) if self.journal_path else None,
         )
 
     def setup(self) -> None:
@@ -199,27 +204,32 @@ class Harness:
     # -- report ----------------------------------------------------------------------------------
 
     def final_state(self) -> dict[str, Any]:
-        engine = self.engine
-        engine.wait_idle()
-        accounts: dict[str, Any] = {}
-        for account in sorted(engine.topology.accounts):
-            view = engine.account_view(account)
-            risk = engine.risk_view(account)
-            if view is None or risk is None:
-                continue
-            accounts[account] = {
-                "status": risk.status.value,
-                "positions": dict(sorted(view.positions.items())),
-                "daily_pnl": float(view.daily_pnl),
-            }
-        connections = {
-            c: {"state": engine.connection_state(c)} for c in sorted(engine.topology.connections)
+        return final_state(self.engine)
+
+
+def final_state(engine: Engine) -> dict[str, Any]:
+    """The report's ``final``: every account's status, positions and daily P&L, every
+    connection's state, every group's leader and followers."""
+    engine.wait_idle()
+    accounts: dict[str, Any] = {}
+    for account in sorted(engine.topology.accounts):
+        view = engine.account_view(account)
+        risk = engine.risk_view(account)
+        if view is None or risk is None:
+            continue
+        accounts[account] = {
+            "status": risk.status.value,
+            "positions": dict(sorted(view.positions.items())),
+            "daily_pnl": float(view.daily_pnl),
         }
-        groups = {
-            g.id: {"leader": g.leader, "followers": sorted(m.account for m in g.members)}
-            for g in sorted(engine.topology.groups.values(), key=lambda g: g.id)
-        }
-        return {"accounts": accounts, "connections": connections, "groups": groups}
+    connections = {
+        c: {"state": engine.connection_state(c)} for c in sorted(engine.topology.connections)
+    }
+    groups = {
+        g.id: {"leader": g.leader, "followers": sorted(m.account for m in g.members)}
+        for g in sorted(engine.topology.groups.values(), key=lambda g: g.id)
+    }
+    return {"accounts": accounts, "connections": connections, "groups": groups}
 
 
 def _account_of(value: object) -> str | None:
@@ -247,4 +257,4 @@ def run_scenario(scenario: Scenario, runtime: str = "deterministic") -> Scenario
     return result
 
 
-__all__ = ["Harness", "ScenarioResult", "check_supported", "run_scenario"]
+__all__ = ["Harness", "ScenarioResult", "check_supported", "final_state", "run_scenario"]

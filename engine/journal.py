@@ -1,0 +1,71 @@
+"""The journal: every event that enters the engine, in order, to reproduce a live session.
+
+Broker events, user commands and clock steps are appended as frames (``engine/frames.py``)
+``[seq, time, kind, payload]``; the first frame of a session is its ``setup``: the
+configuration and the durable actor state the engine started from. ``python -m engine replay
+--journal FILE`` feeds the frames to a fresh engine on a virtual clock.
+
+Recording is off the hot path: frames are encoded where the event enters and written by a
+background thread every 50 ms (and at close), so a crash loses at most the last 50 ms of the
+journal — never engine state, which lives in the store and the intent log.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.clock import Clock
+from engine.frames import FrameLog, encode_frame, read_frames
+from engine.wire import encode
+
+FLUSH_EVERY_S = 0.05
+
+
+class Journal:
+    def __init__(self, path: Path, clock: Clock) -> None:
+        self.path = path
+        self.clock = clock
+        frames, _ = read_frames(path)
+        self._seq = int(frames[-1][0]) if frames else 0
+        self._log = FrameLog(path)
+        self._lock = threading.Lock()
+        self._buffer: list[bytes] = []
+        self._closed = threading.Event()
+        self._flusher = threading.Thread(target=self._run, name="journal", daemon=True)
+        self._flusher.start()
+
+    def record(self, kind: str, payload: Any) -> None:
+        """Append one event; ``payload`` is encoded now (the caller's values are immutable)."""
+        now = self.clock.now().isoformat()
+        body = encode(payload)
+        with self._lock:
+            self._seq += 1
+            self._buffer.append(encode_frame([self._seq, now, kind, body]))
+
+    def flush(self) -> None:
+        with self._lock:
+            blob, self._buffer = b"".join(self._buffer), []
+        if blob:
+            self._log.write_bytes(blob)
+
+    def _run(self) -> None:
+        while not self._closed.wait(FLUSH_EVERY_S):
+            self.flush()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._flusher.join(timeout=5)
+        self.flush()
+        self._log.close()
+
+
+def read_journal(path: Path) -> list[tuple[int, datetime, str, Any]]:
+    frames, _ = read_frames(path)
+    out: list[tuple[int, datetime, str, Any]] = []
+    for frame in frames:
+        seq, when, kind, payload = frame
+        out.append((int(seq), datetime.fromisoformat(when), str(kind), payload))
+    return out

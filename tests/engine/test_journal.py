@@ -1,0 +1,140 @@
+"""The journal (issue: nothing lost): frames, the wire codec, and replaying a recorded session
+to the same final state."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from brokers.base import (
+    AccountSnapshot,
+    Fill,
+    OrderAccepted,
+    OrderType,
+    PositionInfo,
+    Snapshot,
+    TokenIssued,
+    WorkingOrder,
+)
+from engine.frames import FrameError, FrameLog, encode_frame, read_frames
+from engine.replay.harness import Harness
+from engine.replay.journal_replay import JournalError, replay_journal
+from engine.replay.scenario import load_scenario
+from engine.wire import REDACTED, WireError, decode, encode
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
+
+
+def test_frames_round_trip_and_a_torn_last_frame_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    log = FrameLog(path)
+    log.append([[1, "a"], [2, "b"]])
+    log.close()
+    whole = path.read_bytes()
+    path.write_bytes(whole + encode_frame([3, "c"])[:-2])  # a crash mid-write
+    frames, good = read_frames(path)
+    assert frames == [[1, "a"], [2, "b"]]
+    assert good == len(whole)
+    FrameLog(path).close()  # opening for append truncates the torn tail
+    assert path.read_bytes() == whole
+
+
+def test_corruption_before_the_end_is_reported_not_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    first, second = encode_frame([1, "a"]), encode_frame([2, "b"])
+    damaged = bytearray(first)
+    damaged[-1] ^= 0xFF
+    path.write_bytes(bytes(damaged) + second)
+    with pytest.raises(FrameError, match="corrupt frame at byte 0"):
+        read_frames(path)
+
+
+def test_wire_round_trips_every_broker_event() -> None:
+    events = [
+        Fill("c", "A", "X1", "O1", "C1-1", "ESZ6", -2, Decimal("5000.25"), T0, True),
+        OrderAccepted("c", "A", None, "O2", "ESZ6", 0, OrderType.LIQUIDATE),
+        Snapshot(
+            "c",
+            "c#1",
+            {
+                "A": AccountSnapshot(
+                    {"ESZ6": PositionInfo(3, Decimal("4999.5"))},
+                    (WorkingOrder("O3", "C9-1", "ESZ6", -1, OrderType.MARKET),),
+                )
+            },
+        ),
+    ]
+    for event in events:
+        assert decode(encode(event)) == event
+
+
+def test_tokens_never_reach_the_wire() -> None:
+    encoded = encode(TokenIssued("c", token="secret-token-123"))
+    assert "secret-token-123" not in repr(encoded)
+    assert decode(encoded).token == REDACTED
+
+
+def test_the_wire_refuses_classes_it_does_not_know() -> None:
+    with pytest.raises(WireError):
+        decode(["C", "Popen", {"args": "rm -rf /"}])
+    with pytest.raises(WireError):
+        encode(object())
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        "s2_2_ratio_and_max_qty_cap.toml",
+        "s3_2_leader_flat_follower_closed_on_reconnect.toml",
+        "s5_4_liquidate_only_gate.toml",
+        "s5_6_rejected_flatten_retried_with_backoff.toml",
+        "s5_8_daily_lock_cleared_at_1700_not_1659.toml",
+        "s6_flatten_group_does_not_flip_followers.toml",
+    ],
+)
+def test_a_recorded_session_replays_to_the_same_final_state(scenario: str, tmp_path: Path) -> None:
+    journal = tmp_path / "engine.journal"
+    harness = Harness(
+        load_scenario(ROOT / "scenarios" / scenario), "threads", tmp_path, journal=journal
+    )
+    try:
+        harness.setup()
+        harness.run()
+        final = harness.final_state()
+    finally:
+        harness.close()
+    report = replay_journal(journal)
+    assert report["final"] == final
+    assert report["frames"] > 1
+
+
+def test_a_journal_that_does_not_start_with_a_setup_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    log = FrameLog(path)
+    log.append([[1, T0.isoformat(), "quote", ["ESZ6", ["D", "5000"]]]])
+    log.close()
+    with pytest.raises(JournalError, match="frame 1: a journal starts with a setup frame"):
+        replay_journal(path)
+
+
+def test_the_cli_reports_a_corrupt_journal_with_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    damaged = bytearray(encode_frame([1, T0.isoformat(), "setup", {}]))
+    damaged[-1] ^= 0xFF
+    path.write_bytes(bytes(damaged) + encode_frame([2, T0.isoformat(), "clock", None]))
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "replay", "--journal", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "corrupt frame at byte 0" in done.stderr
+    assert "Traceback" not in done.stderr
