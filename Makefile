@@ -35,6 +35,7 @@ test: lint typecheck unit scenarios
 bench: $(STAMP)
 	$(BIN)/python -m bench.fanout
 	$(BIN)/python -m bench.risk
+	$(BIN)/python -m bench.recovery
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache

@@ -60,6 +60,20 @@ def write_table(data: dict[str, Any]) -> None:
             for r in risk["rates"]
         ]
         lines.append("")
+    recovery = data.get("recovery")
+    if recovery:
+        lines += [
+            f"### Recovery: restart with {recovery['accounts']} accounts "
+            f"({recovery['logins']} logins, {recovery['groups']} groups)",
+            "",
+            "| open store and build s | start and reconcile s | first fan-out s "
+            "| restart → trading again s | positions restored |",
+            "|---:|---:|---:|---:|:---:|",
+            f"| {recovery['open_store_and_build_s']} | {recovery['start_and_reconcile_s']} "
+            f"| {recovery['first_fanout_s']} | **{recovery['restart_to_trading_s']}** "
+            f"| {'yes' if recovery['positions_restored'] else 'no'} |",
+            "",
+        ]
     lines.append(f"Machine: {data.get('machine', '')}")
     lines += ["", END]
     text = README.read_text() if README.exists() else "# Benchmarks\n\n" + BEGIN + "\n" + END + "\n"

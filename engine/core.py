@@ -247,7 +247,10 @@ class Engine:
 
     def _current(self) -> Topology:
         """The topology as the store has it now (memberships' disable reasons, connection
-        states: the actors keep them there)."""
+        states: the actors keep them there). While the tree is being built at start, that is
+        the topology just loaded; a restart reads the store again."""
+        if not self.started:
+            return self.topology
         self.store.flush()
         return topo.load(self.store)
 

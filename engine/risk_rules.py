@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Protocol
 
 ZERO = Decimal(0)
+ANY_PRICE = Decimal("Infinity")  # a lower bound every price reaches
 
 
 class Trigger(StrEnum):
@@ -155,9 +156,14 @@ def breach_prices(
     The high-water mark is a bound on the favourable side whatever the limits (it is a figure
     of its own, and moves the trailing drawdown), so an account at its high-water re-evaluates
     on every new high."""
-    priced = {s: h for s, h in book.positions.items() if h.qty and price(s) is not None}
+    held = {s: h for s, h in book.positions.items() if h.qty}
+    priced = {s: h for s, h in held.items() if price(s) is not None}
+    # A contract held without a price yet: its first tick, whatever it is, must be evaluated.
+    bands: dict[str, tuple[Decimal | None, Decimal | None]] = {
+        s: (ANY_PRICE, None) for s in held if s not in priced
+    }
     if not priced:
-        return {}
+        return bands
     fig = figures(book, price)
     adverse: list[Decimal] = []  # money that may be lost before a limit
     favourable: list[Decimal] = []  # money that may be gained before a limit or a new high
@@ -179,8 +185,7 @@ def breach_prices(
         favourable.append(p - fig.daily_high)
     if (q := armed(Trigger.WEEKLY_PROFIT)) is not None:
         favourable.append(q - fig.weekly_high)
-    share = len(priced)
-    bands: dict[str, tuple[Decimal | None, Decimal | None]] = {}
+    share = len(held)
     for symbol, holding in priced.items():
         last = price(symbol)
         assert last is not None

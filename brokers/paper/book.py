@@ -94,6 +94,19 @@ class Book:
             for symbol, pos in sorted(self._positions.get(account, {}).items())
         }
 
+    def all_positions(self) -> dict[str, dict[str, Position]]:
+        """Every non-zero position, by account and symbol (copies: for the state file)."""
+        return {
+            account: {symbol: Position(pos.qty, pos.avg_price) for symbol, pos in held.items()}
+            for account, held in self._positions.items()
+        }
+
+    def set_position(self, account: str, symbol: str, qty: int, avg_price: Decimal) -> None:
+        """Put a position back as it was (loading the state file); 0 leaves it flat."""
+        if qty == 0:
+            return
+        self._positions.setdefault(account, {})[symbol] = Position(qty, avg_price)
+
     # --- working orders ---------------------------------------------------------------------------
 
     def add_working(self, order: PaperOrder) -> None:
@@ -104,6 +117,10 @@ class Book:
 
     def remove_working(self, broker_order_id: str) -> PaperOrder | None:
         return self._working.pop(broker_order_id, None)
+
+    def all_working(self) -> list[PaperOrder]:
+        """Every working order, in the order they were accepted."""
+        return list(self._working.values())
 
     def working_of(self, account: str, symbol: str | None = None) -> list[PaperOrder]:
         return [

@@ -11,12 +11,25 @@ link is up (not dropped) and the connection's token is valid; events that happen
 lost, as on a broker's websocket. ``TokenIssued`` and ``SessionRestored`` always reach the sink,
 and so does the ``OrderRejected`` that answers an order sent on a session that is not delivering
 (it is the reply to that request).
+
+State file: given ``state_file``, the broker survives its process like a remote one. It loads
+its book (positions with average prices, working and held orders, hold and reject_next settings,
+id counters, every client order id it accepted, the duplicate-id rejections, last prices) from
+the file at construction and rewrites it after every change, atomically and with the lock held,
+*before* the events of that change reach a sink (:mod:`brokers.paper.state`). Events are then
+queued during a change and delivered, in order, once the file has it; a sink that calls back
+into the broker has the events of its call delivered after the ones already queued. Without a
+state file events go to the sinks at once, as they happen.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 
 from brokers.base import (
     AccountSnapshot,
@@ -39,7 +52,9 @@ from brokers.base import (
     TokenIssued,
     WorkingOrder,
 )
+from brokers.paper import state as state_file_format
 from brokers.paper.book import Book, PaperBrokerError, PaperOrder
+from brokers.paper.state import DuplicateRejection, PaperState
 from engine.clock import Clock
 from engine.instruments import ContractTable, SymbolError
 
@@ -107,9 +122,18 @@ class PaperSession(BrokerSession):
 class PaperBroker(Broker):
     """The embedded default broker and the scenario broker."""
 
-    def __init__(self, clock: Clock, contracts: ContractTable, id_prefix: str = "") -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        contracts: ContractTable,
+        id_prefix: str = "",
+        state_file: Path | None = None,
+    ) -> None:
         """``id_prefix`` keeps broker ids unique across runs of a process-local broker (a live
-        ``make run`` after a restart); replays leave it empty so ids are deterministic."""
+        ``make run`` after a restart); replays leave it empty so ids are deterministic.
+
+        ``state_file`` keeps the broker's state in that file across processes (see the module
+        docstring); it is read here if it exists and written at the first change."""
         self._clock = clock
         self._contracts = contracts
         self._lock = threading.RLock()
@@ -123,10 +147,39 @@ class PaperBroker(Broker):
         self._prices: dict[str, Decimal] = {}
         self._book = Book()
         self._client_order_ids: set[str] = set()  # of every order the broker accepted
+        self._accepted: list[str] = []  # the same ids, in the order accepted
+        self._duplicates: list[DuplicateRejection] = []
         self._order_seq = 0
         self._fill_seq = 0
         self._id_prefix = id_prefix
         self._token_seq = 0
+        # The state file, and the events of the change in progress waiting for it.
+        self._state_file = state_file
+        self._pending: deque[tuple[PaperSession, BrokerEvent]] = deque()
+        self._depth = 0
+        self._unsaved = False
+        self._draining = False
+        if state_file is not None:
+            loaded = state_file_format.read(state_file)
+            if loaded is not None:
+                self._restore(loaded)
+
+    @property
+    def state_file(self) -> Path | None:
+        return self._state_file
+
+    @property
+    def accepted_client_order_ids(self) -> tuple[str, ...]:
+        """Every client order id the broker accepted, in order (across reloads of a state
+        file)."""
+        with self._lock:
+            return tuple(self._accepted)
+
+    @property
+    def duplicate_rejections(self) -> tuple[DuplicateRejection, ...]:
+        """Every order refused as ``DuplicateClOrdId`` (across reloads of a state file)."""
+        with self._lock:
+            return tuple(self._duplicates)
 
     # --- sessions and accounts --------------------------------------------------------------------
 
@@ -141,7 +194,7 @@ class PaperBroker(Broker):
             _check_id(account, f"connection {connection!r}: account")
         if len(set(accounts)) != len(accounts):
             raise PaperBrokerError(f"connection {connection!r}: an account is listed twice")
-        with self._lock:
+        with self._change():
             session = PaperSession(self, connection, accounts, sink)
             self._sessions[connection] = session
             for account in accounts:
@@ -151,7 +204,7 @@ class PaperBroker(Broker):
     def add_accounts(self, connection: str, accounts: tuple[str, ...]) -> None:
         """Declare accounts of ``connection`` before (or without) any session of it."""
         _check_id(connection, "connection")
-        with self._lock:
+        with self._change():
             for account in accounts:
                 self._account_connection[_check_id(account, "account")] = connection
 
@@ -174,12 +227,12 @@ class PaperBroker(Broker):
             last = Decimal(last)
         if not isinstance(last, Decimal) or not last.is_finite() or last <= 0:
             raise PaperBrokerError(f"price of {symbol}: {last!r} is not a positive Decimal")
-        with self._lock:
+        with self._change():
             self._prices[symbol] = last
             quote = Quote(symbol, last, self._clock.now())
             for session in list(self._sessions.values()):
                 if self._delivering(session):
-                    session._sink(quote)
+                    self._send(session, quote)
 
     def last_price(self, symbol: str) -> Decimal | None:
         with self._lock:
@@ -196,7 +249,7 @@ class PaperBroker(Broker):
         qty = _check_qty(qty, f"trade {account} {symbol}")
         parts = self._split(qty, fills)
         self._parse_symbol(symbol)
-        with self._lock:
+        with self._change():
             connection = self._known_account(account)
             price = self._prices.get(symbol)
             if price is None:
@@ -212,7 +265,7 @@ class PaperBroker(Broker):
         """A resting order the trader placed by hand (a stop, say); it never fills by itself."""
         qty = _check_qty(qty, f"manual order {account} {symbol}")
         self._parse_symbol(symbol)
-        with self._lock:
+        with self._change():
             connection = self._known_account(account)
             order = self._new_order(
                 None, connection, account, symbol, qty=qty, order_type=OrderType.MARKET
@@ -223,12 +276,12 @@ class PaperBroker(Broker):
 
     def hold(self, connection: str) -> None:
         """Engine orders of ``connection`` stay working (accepted, unfilled) until release."""
-        with self._lock:
+        with self._change():
             self._held.add(_check_id(connection, "connection"))
 
     def release(self, connection: str) -> None:
         """Every held order fills at its symbol's current last, in the order sent."""
-        with self._lock:
+        with self._change():
             queue = self._held_queue.setdefault(connection, [])
             # Orders placed by a sink while releasing join the queue, so order sent is kept.
             while queue:
@@ -243,12 +296,12 @@ class PaperBroker(Broker):
         count = _check_qty(count, f"reject_next {connection}")
         if count < 0:
             raise PaperBrokerError(f"reject_next {connection}: count must be positive")
-        with self._lock:
+        with self._change():
             self._reject_next[connection] = self._reject_next.get(connection, 0) + count
 
     def drop(self, connection: str, reason: str = "network outage") -> None:
         """An outage: ``SessionLost``, then nothing is delivered until the session is reopened."""
-        with self._lock:
+        with self._change():
             if connection in self._links_down:
                 return
             self._emit(connection, SessionLost(connection, reason))
@@ -260,22 +313,22 @@ class PaperBroker(Broker):
         The expiry always reaches the session's sink, even with the link down: an engine knows
         its token's lifetime and tracks the expiry itself (S1.1), it does not need the broker's
         word over a live link."""
-        with self._lock:
+        with self._change():
             if connection in self._tokens_invalid:
                 return
             self._tokens_invalid.add(connection)
             session = self._sessions.get(connection)
             if session is not None:
-                session._sink(TokenExpired(connection))
+                self._send(session, TokenExpired(connection))
 
     def reauthorize(self, connection: str) -> None:
         """A fresh token: valid again; ``TokenIssued`` always reaches the session's sink."""
-        with self._lock:
+        with self._change():
             self._tokens_invalid.discard(connection)
             self._token_seq += 1
             session = self._sessions.get(connection)
             if session is not None:
-                session._sink(TokenIssued(connection, token=f"paper-token-{self._token_seq}"))
+                self._send(session, TokenIssued(connection, token=f"paper-token-{self._token_seq}"))
 
     def positions(self, account: str) -> dict[str, PositionInfo]:
         """Non-zero positions of ``account`` by symbol."""
@@ -301,19 +354,25 @@ class PaperBroker(Broker):
             qty = _check_qty(request.qty, f"order {client_order_id}")
         self._parse_symbol(symbol)
         connection = session.connection
-        with self._lock:
+        with self._change():
             reason = self._refusal(session)
             if reason is None and self._reject_next.get(connection, 0) > 0:
                 self._reject_next[connection] -= 1
                 reason = REJECT_FORCED
             if reason is None and client_order_id in self._client_order_ids:
                 reason = REJECT_DUPLICATE
+                self._duplicates.append(
+                    DuplicateRejection(
+                        client_order_id, account, connection, self._clock.now().isoformat()
+                    )
+                )
             if reason is None and qty != 0 and symbol not in self._prices:
                 reason = no_quote(symbol)
             if reason is not None:
-                session._sink(OrderRejected(connection, account, client_order_id, reason))
+                self._send(session, OrderRejected(connection, account, client_order_id, reason))
                 return
             self._client_order_ids.add(client_order_id)
+            self._accepted.append(client_order_id)
             order = self._new_order(
                 client_order_id, connection, account, symbol, qty=qty, order_type=request.order_type
             )
@@ -333,7 +392,7 @@ class PaperBroker(Broker):
     ) -> None:
         self._check_session_account(session, account)
         wanted = set(broker_order_ids)
-        with self._lock:
+        with self._change():
             if self._refusal(session) is not None:
                 return  # the request does not reach the broker
             for order in self._book.working_of(account, symbol):
@@ -352,7 +411,7 @@ class PaperBroker(Broker):
                 )
 
     def _request_snapshot(self, session: PaperSession, request_id: str) -> None:
-        with self._lock:
+        with self._change(changes=False):
             if self._refusal(session) is not None:
                 return  # the request does not reach the broker
             accounts = {
@@ -363,19 +422,106 @@ class PaperBroker(Broker):
                 for account in session.accounts
                 if self._account_connection.get(account) == session.connection
             }
-            session._sink(Snapshot(session.connection, request_id, accounts))
+            # A (re)subscribed session first gets the current price of every contract, as a
+            # market-data subscription answers with the last trade before any new one.
+            now = self._clock.now()
+            for symbol, last in sorted(self._prices.items()):
+                self._send(session, Quote(symbol, last, now))
+            self._send(session, Snapshot(session.connection, request_id, accounts))
 
     def _close(self, session: PaperSession) -> None:
         with self._lock:
             session._closed = True
 
     def _open(self, session: PaperSession) -> None:
-        with self._lock:
+        with self._change():
             if self._sessions.get(session.connection) is not session:
                 return  # replaced by a newer session: inert
             session._closed = False
             self._links_down.discard(session.connection)
-            session._sink(SessionRestored(session.connection))
+            self._send(session, SessionRestored(session.connection))
+
+    # --- changes, events and the state file -------------------------------------------------------
+
+    @contextmanager
+    def _change(self, *, changes: bool = True) -> Iterator[None]:
+        """Hold the lock for one request; with a state file, when the outermost one ends, save
+        the state (if ``changes``) and only then deliver the events it queued."""
+        with self._lock:
+            self._depth += 1
+            if changes:
+                self._unsaved = True
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._deliver()
+
+    def _send(self, session: PaperSession, event: BrokerEvent) -> None:
+        """Give ``event`` to the session's sink: now, or once the state file has its change."""
+        if self._state_file is None:
+            session._sink(event)
+        else:
+            self._pending.append((session, event))
+
+    def _deliver(self) -> None:
+        """Save, then deliver the queued events in order (lock held, no change in progress).
+
+        A sink that calls back into the broker queues its events behind the rest; they go out
+        from this same loop, after their own save."""
+        if self._state_file is None or self._draining:
+            return
+        self._draining = True
+        try:
+            while True:
+                if self._unsaved:
+                    state_file_format.write(self._state_file, self._capture())
+                    self._unsaved = False
+                if not self._pending:
+                    return
+                session, event = self._pending.popleft()
+                session._sink(event)
+        finally:
+            self._draining = False
+
+    def _capture(self) -> PaperState:
+        return PaperState(
+            order_seq=self._order_seq,
+            fill_seq=self._fill_seq,
+            token_seq=self._token_seq,
+            accounts=dict(self._account_connection),
+            prices=dict(self._prices),
+            positions=self._book.all_positions(),
+            working=self._book.all_working(),
+            held=sorted(self._held),
+            held_queue={c: list(ids) for c, ids in self._held_queue.items()},
+            reject_next=dict(self._reject_next),
+            links_down=sorted(self._links_down),
+            tokens_invalid=sorted(self._tokens_invalid),
+            client_order_ids=self._accepted,
+            duplicate_rejections=self._duplicates,
+        )
+
+    def _restore(self, state: PaperState) -> None:
+        self._order_seq = state.order_seq
+        self._fill_seq = state.fill_seq
+        self._token_seq = state.token_seq
+        self._account_connection = dict(state.accounts)
+        self._prices = dict(state.prices)
+        for account, held in state.positions.items():
+            for symbol, pos in held.items():
+                self._book.set_position(account, symbol, pos.qty, pos.avg_price)
+        for order in state.working:
+            self._book.add_working(order)
+        self._held = set(state.held)
+        self._held_queue = {c: list(ids) for c, ids in state.held_queue.items()}
+        self._reject_next = dict(state.reject_next)
+        self._links_down = set(state.links_down)
+        self._tokens_invalid = set(state.tokens_invalid)
+        self._accepted = list(state.client_order_ids)
+        self._client_order_ids = set(self._accepted)
+        self._duplicates = list(state.duplicate_rejections)
 
     # --- internals (call with the lock held) ------------------------------------------------------
 
@@ -399,7 +545,7 @@ class PaperBroker(Broker):
     def _emit(self, connection: str, event: BrokerEvent) -> None:
         session = self._sessions.get(connection)
         if session is not None and self._refusal(session) is None:
-            session._sink(event)
+            self._send(session, event)
 
     def _emit_accepted(self, order: PaperOrder) -> None:
         self._emit(
