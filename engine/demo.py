@@ -30,6 +30,7 @@ from engine.topology import AccountConfig, ConnectionConfig, GroupConfig, Topolo
 log = structlog.get_logger("engine.demo")
 
 LEADER = "DEMO-LEAD"
+LOCKED = "DEMO-F2"  # the follower the hidden ``--signal-commands`` lock applies to
 GROUP = "demo"
 LEADER_CONNECTION = "demo-lead"
 PROP_CONNECTION = "demo-prop"
@@ -127,6 +128,13 @@ class Market:
             for mirror in instrument.mirrors:
                 out[mirror] = price
         return out
+
+    def resume(self, prices: Mapping[str, Decimal]) -> None:
+        """Go on from ``prices`` (a persisted broker's last prices) instead of the start."""
+        for instrument in self._instruments:
+            price = prices.get(instrument.symbol)
+            if price is not None and price > 0:
+                self._prices[instrument.symbol] = price
 
     def step(self) -> dict[str, Decimal]:
         """Move every price by a few ticks (never below 100 ticks) and return the quotes."""

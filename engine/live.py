@@ -10,6 +10,10 @@ through the broker's events and ``tell``. On a signal the nursery is cancelled, 
 given a moment to finish what is in flight, then the engine and the store are closed.
 
 One engine per data directory: an exclusive ``flock`` on ``DATA/engine.lock`` refuses a second.
+
+``--paper-state FILE`` keeps the paper broker's state in a file (``brokers/paper/state.py``), so
+the broker outlives the engine process like a real one: a restarted engine, even after a
+``kill -9``, finds the positions, orders and ids the broker had, and reconciles with them.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import structlog
 import trio
 
 from brokers.base import Broker, BrokerEvent, BrokerSession, EventSink, Fill
-from brokers.paper import PaperBroker
+from brokers.paper import PaperBroker, PaperBrokerError
 from engine import demo
 from engine.clock import WallClock
 from engine.core import Engine, EngineSettings
@@ -100,10 +104,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="stop by itself after this long (default: run until Ctrl-C)",
     )
+    parser.add_argument(
+        "--paper-state",
+        default=None,
+        metavar="FILE",
+        help="keep the paper broker's state in FILE across runs, as a real broker keeps it"
+        " (default: the broker lives and dies with the process)",
+    )
     # For tests: the demo leader trades every SECONDS instead of every 3-8 s.
     parser.add_argument(
         "--demo-interval", type=_positive_seconds, default=None, help=argparse.SUPPRESS
     )
+    # For tests, until there is a control API: SIGUSR1 flattens the demo group and SIGUSR2
+    # locks the demo's second follower (a manual lock), as a user's commands would.
+    parser.add_argument("--signal-commands", action="store_true", help=argparse.SUPPRESS)
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,8 @@ class Options:
     json: bool
     duration: float | None
     leader_interval: tuple[float, float]
+    paper_state: Path | None = None
+    signal_commands: bool = False
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Options:
@@ -122,7 +138,16 @@ class Options:
         interval = demo.LEADER_INTERVAL
         if args.demo_interval is not None:
             interval = (args.demo_interval, args.demo_interval)
-        return cls(Path(args.data_dir), seed, use_json, args.duration, interval)
+        paper_state = Path(args.paper_state) if args.paper_state is not None else None
+        return cls(
+            Path(args.data_dir),
+            seed,
+            use_json,
+            args.duration,
+            interval,
+            paper_state,
+            bool(args.signal_commands),
+        )
 
 
 # --- what make run logs ---------------------------------------------------------------------------
@@ -301,10 +326,7 @@ class LiveRun:
         self.engine: Engine | None = None
         self.clock = WallClock()
         self.contracts = ContractTable()
-        # The paper broker lives in this process: ids unique per run keep a restart's fills
-        # and client order ids from repeating the previous run's.
-        run_id = f"{int(self.clock.now().timestamp()):x}-"
-        self.paper = PaperBroker(self.clock, self.contracts, id_prefix=run_id)
+        self.paper: PaperBroker | None = None  # made in open(), once the data directory is ours
         self.market = demo.Market(random.Random(f"market:{options.seed}"), demo.DEMO_INSTRUMENTS)
         self.leader = demo.DemoLeader(
             random.Random(f"leader:{options.seed}"),
@@ -321,6 +343,7 @@ class LiveRun:
         options = self.options
         prepare_data_dir(options.data_dir)
         self.lock.acquire()
+        self.paper = paper = self._paper_broker()
         path = options.data_dir / STORE_FILE
         try:
             self.store = Store(path)
@@ -330,7 +353,7 @@ class LiveRun:
             self.engine = engine = Engine(
                 store=self.store,
                 clock=self.clock,
-                brokers={"paper": ObservedBroker(self.paper, self.reporter.broker_event)},
+                brokers={"paper": ObservedBroker(paper, self.reporter.broker_event)},
                 contracts=self.contracts,
                 settings=EngineSettings(runtime="threads"),
                 journal=Journal(options.data_dir / JOURNAL_FILE, self.clock),
@@ -347,6 +370,7 @@ class LiveRun:
             store=str(path),
             store_state="new, demo setup written" if fresh else "existing, reconciling",
             seed=options.seed,
+            paper_state=str(options.paper_state) if options.paper_state else None,
             pid=os.getpid(),
         )
         for line in demo.describe_groups(topology):
@@ -355,11 +379,31 @@ class LiveRun:
         engine.records.listeners.append(self.reporter.record)
         engine.start(reconcile=not fresh)
         self.started = True
-        demo.publish(self.paper, self.market.quotes())
+        demo.publish(paper, self.market.quotes())
+
+    def _paper_broker(self) -> PaperBroker:
+        state_file = self.options.paper_state
+        if state_file is None:
+            # The paper broker lives in this process: ids unique per run keep a restart's fills
+            # and client order ids from repeating the previous run's.
+            run_id = f"{int(self.clock.now().timestamp()):x}-"
+            return PaperBroker(self.clock, self.contracts, id_prefix=run_id)
+        # A persisted broker continues its own id counters: no prefix needed.
+        try:
+            paper = PaperBroker(self.clock, self.contracts, state_file=state_file)
+        except PaperBrokerError as error:
+            raise RunError(str(error)) from None
+        # The market goes on from the broker's last prices rather than from the start.
+        self.market.resume(
+            {s: p for s in self.market.symbols if (p := paper.last_price(s)) is not None}
+        )
+        return paper
 
     # -- run -------------------------------------------------------------------------------------
 
     async def serve(self) -> None:
+        paper = self.paper
+        assert paper is not None
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 scope = nursery.cancel_scope
@@ -370,8 +414,10 @@ class LiveRun:
 
                 nursery.start_soon(self._watch_signals, signals, stop)
                 nursery.start_soon(self._fire_timers)
-                nursery.start_soon(demo.run_market, self.paper, self.market)
-                self._start_leader(nursery)
+                nursery.start_soon(demo.run_market, paper, self.market)
+                self._start_leader(nursery, paper)
+                if self.options.signal_commands:
+                    nursery.start_soon(self._signal_commands)
                 if self.options.duration is not None:
                     nursery.start_soon(self._stop_after, self.options.duration, stop)
                 log.info(
@@ -392,23 +438,44 @@ class LiveRun:
                 sys.stderr.flush()
                 os._exit(EXIT_STUCK)
 
-    def _start_leader(self, nursery: trio.Nursery) -> None:
+    def _start_leader(self, nursery: trio.Nursery, paper: PaperBroker) -> None:
         engine = self.engine
         assert engine is not None
         account = demo.LEADER
-        connection = self.paper.account_of(account)
+        connection = paper.account_of(account)
         if account not in engine.topology.accounts or connection is None:
             log.warning("demo leader disabled: no account in the store", account=account)
             return
         nursery.start_soon(
             lambda: demo.run_leader(
-                self.paper,
+                paper,
                 self.leader,
                 account,
                 self.options.leader_interval,
-                delivering=lambda: self.paper.is_delivering(connection),
+                delivering=lambda: paper.is_delivering(connection),
             )
         )
+
+    async def _signal_commands(self) -> None:
+        """``--signal-commands``: SIGUSR1 flattens the demo group, SIGUSR2 locks the demo's
+        second follower. A command the engine refuses is logged, never fatal."""
+        engine = self.engine
+        assert engine is not None
+        commands: dict[int, tuple[str, Callable[[], None]]] = {
+            signal.SIGUSR1: (
+                f"flatten group {demo.GROUP}",
+                lambda: engine.flatten_group(demo.GROUP),
+            ),
+            signal.SIGUSR2: (f"lock {demo.LOCKED}", lambda: engine.lock(demo.LOCKED)),
+        }
+        with trio.open_signal_receiver(*commands) as received:
+            async for signum in received:
+                name, command = commands[signum]
+                log.info("command", command=name, signal=signal.Signals(signum).name)
+                try:
+                    await trio.to_thread.run_sync(command)
+                except Exception as error:  # a refused or failed command must not stop the run
+                    log.error("command failed", command=name, error=str(error))
 
     async def _fire_timers(self) -> None:
         """Tell each timer message when it falls due on the wall clock (retries, backoff)."""
@@ -465,6 +532,11 @@ class LiveRun:
 def main(args: argparse.Namespace) -> int:
     options = Options.from_args(args)
     configure_logging(json=options.json)
+    if options.signal_commands:
+        # Until the signal receiver is up (during the start), a command signal is ignored rather
+        # than killing the process (the default action of SIGUSR1 and SIGUSR2).
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     run = LiveRun(options, Reporter(json=options.json))
     try:
         run.open()
