@@ -55,12 +55,12 @@ from engine import durable
 from engine import topology as topo
 from engine.clock import Clock, VirtualClock
 from engine.instruments import ContractTable
-from engine.journal import Journal
+from engine.journal import JOURNAL_VERSION, Journal
 from engine.market import Market
 from engine.records import Kind, Level, Records
 from engine.runtime import Runtime, Services, make_runtime
 from engine.runtime.base import ActorContext, Address, Behaviour, Factory
-from engine.store import Store
+from engine.store import SCHEMA_VERSION, Store
 from engine.supervisor import Supervisor
 from engine.topology import (
     AccountConfig,
@@ -166,7 +166,13 @@ class Engine:
         engine restart, false for the very first start of a fresh store."""
         if self.journal is not None:
             self.journal.record(
-                "setup", {"reconcile": reconcile, "store": self.store.dump(JOURNALED_TABLES)}
+                "setup",
+                {
+                    "version": JOURNAL_VERSION,
+                    "schema": SCHEMA_VERSION,
+                    "reconcile": reconcile,
+                    "store": self.store.dump(JOURNALED_TABLES),
+                },
             )
         for connection in self.topology.connections:
             self._spawn(addresses.connection(connection), connection)

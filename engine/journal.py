@@ -22,6 +22,7 @@ from engine.frames import FrameLog, encode_frame, read_frames
 from engine.wire import encode
 
 FLUSH_EVERY_S = 0.05
+JOURNAL_VERSION = 1  # the setup frame's layout; a reader refuses a newer one
 
 
 class Journal:

@@ -21,9 +21,9 @@ from engine.clock import VirtualClock
 from engine.core import Engine, EngineSettings
 from engine.frames import FrameError
 from engine.instruments import ContractTable
-from engine.journal import read_journal
+from engine.journal import JOURNAL_VERSION, read_journal
 from engine.replay.harness import final_state
-from engine.store import Store
+from engine.store import SCHEMA_VERSION, Store
 from engine.topology import CommandRefused
 from engine.wire import WireError, decode
 
@@ -145,6 +145,12 @@ def _start(
         raise JournalError(f"{path}: frame {seq}: setup: {error}") from None
     if not isinstance(payload, dict) or "store" not in payload:
         raise JournalError(f"{path}: frame {seq}: a setup frame needs the store's rows")
+    version, schema = payload.get("version", 0), payload.get("schema", 0)
+    if version > JOURNAL_VERSION or schema > SCHEMA_VERSION:
+        raise JournalError(
+            f"{path}: frame {seq}: written by a newer engine (journal {version}, store schema "
+            f"{schema}; this engine reads up to {JOURNAL_VERSION} and {SCHEMA_VERSION})"
+        )
     if engine is None:
         store.restore(payload["store"])  # the session's first start
     else:

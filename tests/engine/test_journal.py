@@ -138,3 +138,13 @@ def test_the_cli_reports_a_corrupt_journal_with_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "corrupt frame at byte 0" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_journal_from_a_newer_engine_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    log = FrameLog(path)
+    setup = encode({"version": 99, "schema": 1, "reconcile": False, "store": {}})
+    log.append([[1, T0.isoformat(), "setup", setup]])
+    log.close()
+    with pytest.raises(JournalError, match="written by a newer engine"):
+        replay_journal(path)
