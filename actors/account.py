@@ -44,7 +44,7 @@ from brokers.base import (
     OrderRejected,
     OrderType,
 )
-from engine.copy_rule import copy_quantity, reconciliation_quantity, target
+from engine.copy_rule import closing_part, copy_quantity, reconciliation_quantity, target
 from engine.durable import AccountState, save_account
 from engine.instruments import ContractTable, copies_root, map_symbol, split_symbol
 from engine.order_ids import OrderKind, client_order_id, kind_of
@@ -348,7 +348,7 @@ class AccountActor:
         qty = copy_quantity(offer.before, offer.after, current, offer.ratio, offer.max_qty)
         if qty == 0:
             return
-        closing = _closing_part(current, qty)
+        closing = closing_part(current, qty)
         age = self.ctx.now() - offer.fill_time
         if qty != closing and age > self.max_copy_age:
             self.ctx.records.activity(
@@ -395,7 +395,7 @@ class AccountActor:
 
     def _retry(self, retry: RetryCopy) -> None:
         current = self.projected(retry.symbol)
-        qty = _closing_part(current, retry.qty)
+        qty = closing_part(current, retry.qty)
         if qty == 0 or self.connection_state is not ConnectionState.CONNECTED:
             return
         self._request(OrderKind.COPY, retry.cause, retry.symbol, qty, retry.attempt)
@@ -572,7 +572,7 @@ class AccountActor:
             return
         if order is None:
             return
-        closing = _closing_part(self.projected(order.symbol), order.qty)
+        closing = closing_part(self.projected(order.symbol), order.qty)
         retry = kind is OrderKind.COPY and closing != 0
         self.ctx.records.activity(
             Level.ERROR if retry else Level.WARNING,
@@ -615,13 +615,6 @@ class AccountActor:
                 f"order {event.client_order_id} not sent: {event.reason}",
                 account=self.id,
             )
-
-
-def _closing_part(position: int, qty: int) -> int:
-    """The part of ``qty`` that reduces ``position`` without crossing zero."""
-    if position == 0 or (position > 0) == (qty > 0):
-        return 0
-    return max(qty, -position) if position > 0 else min(qty, -position)
 
 
 _FILL_KINDS = {

@@ -9,6 +9,8 @@ connection, so a disconnect pauses exactly those accounts and nothing else.
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -171,6 +173,40 @@ class Synced:
 
 
 @dataclass(frozen=True, slots=True)
+class EventsPending:
+    """The session's inbox has events: take them, in order."""
+
+
+class SessionInbox:
+    """The broker session's events in the order the broker sent them, one stream per login,
+    as a broker's websocket is. The broker pushes from whatever thread it runs on; the
+    connection actor takes them in order and hands each on — so a snapshot is never handled
+    ahead of a fill the broker sent before it, nor behind one it sent after. It outlives a
+    restart of the connection actor: what was pushed is taken by the new one."""
+
+    def __init__(self, nudge: Callable[[], None]) -> None:
+        self._nudge = nudge
+        self._lock = threading.Lock()
+        self._events: deque[object] = deque()
+        self._pending = False
+
+    def push(self, event: object) -> None:
+        with self._lock:
+            self._events.append(event)
+            if self._pending:
+                return
+            self._pending = True
+        self._nudge()
+
+    def take(self) -> list[object]:
+        with self._lock:
+            events = list(self._events)
+            self._events.clear()
+            self._pending = False
+        return events
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionSettings:
     id: str
     state: ConnectionState
@@ -186,6 +222,7 @@ class ConnectionActor:
         settings: ConnectionSettings,
         accounts: list[str],
         open_session: Callable[[str, tuple[str, ...]], BrokerSession],
+        inbox: SessionInbox,
     ) -> None:
         self.ctx = ctx
         self.id = settings.id
@@ -194,6 +231,7 @@ class ConnectionActor:
         self.token_expired = settings.token_expired
         self.reconnects = settings.reconnects
         self.accounts = list(accounts)
+        self.inbox = inbox
         self.session = open_session(self.id, tuple(accounts))
         self._open_session = open_session
         self._pending_syncs: dict[str, tuple[bool, bool]] = {}  # request -> (reconcile, start)
@@ -206,6 +244,9 @@ class ConnectionActor:
 
     def receive(self, message: object) -> None:
         match message:
+            case EventsPending():
+                for event in self.inbox.take():
+                    self.receive(event)
             case InjectedFailure():
                 fail(f"connection {self.id}")
             case ResyncAccount():

@@ -39,6 +39,7 @@ from actors.risk_messages import (
     ResetApplied,
 )
 from brokers.base import OrderRequest, OrderType
+from engine.copy_rule import closing_part
 from engine.durable import FlattenRecord, RiskState, save_risk
 from engine.order_ids import OrderKind, client_order_id
 from engine.records import Kind, Level
@@ -163,7 +164,10 @@ class SetMembership:
 
 @dataclass(frozen=True, slots=True)
 class RetryFlatten:
+    """Retry the flatten numbered ``flatten`` after its ``failures``-th failure (a timer)."""
+
     flatten: int
+    failures: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +270,12 @@ class RiskActor:
                 sends=dict(record.sends),
             )
             self.flatten.restored = True
+            if record.failures:
+                # Backing off when it stopped: the timer may be gone with the old process, so
+                # set one again (a timer that survived an in-place restart fires first; the
+                # later one then finds nothing to do).
+                self.flatten.backing_off = True
+                self._schedule_retry(self.flatten)
 
     def _durable(self) -> RiskState:
         run = self.flatten
@@ -324,9 +334,10 @@ class RiskActor:
                 self._unlock()
             case Flatten(cause=cause):
                 self._start_flatten(cause, Purpose.COMMAND)
-            case RetryFlatten(flatten=number):
-                if self.flatten is not None and self.flatten.number == number:
-                    self.flatten.backing_off = False
+            case RetryFlatten(flatten=number, failures=failures):
+                run = self.flatten
+                if run is not None and run.number == number and run.failures == failures:
+                    run.backing_off = False
                     self._drive()
             case StateChanged(state=state):
                 self.connected = state is ConnectionState.CONNECTED
@@ -460,7 +471,7 @@ class RiskActor:
             self._refuse(intent.client_order_id, intent.symbol, intent.qty, LOCKED_TEXT)
             return
         qty = intent.qty
-        closing = _closing_part(intent.projected, qty)
+        closing = closing_part(intent.projected, qty)
         opening = qty - closing
         if intent.symbol in self.liquidating:
             closing = 0  # clipped against the flatten in flight: never through zero
@@ -468,7 +479,7 @@ class RiskActor:
             if opening and not closing and intent.symbol not in self.liquidating:
                 self._refuse(intent.client_order_id, intent.symbol, qty, LIQUIDATE_ONLY_TEXT)
                 return
-            if opening and _closing_part(intent.projected, qty) == 0:
+            if opening and closing_part(intent.projected, qty) == 0:
                 self._refuse(intent.client_order_id, intent.symbol, qty, LIQUIDATE_ONLY_TEXT)
                 return
             allowed = closing
@@ -609,6 +620,11 @@ class RiskActor:
         if self._is_flat():
             self._flat()
 
+    def _schedule_retry(self, run: FlattenRun) -> None:
+        self.ctx.schedule(
+            _retry_delay(run.failures), self.ctx.address, RetryFlatten(run.number, run.failures)
+        )
+
     def _flat(self) -> None:
         run = self.flatten
         self.flatten = None
@@ -661,21 +677,19 @@ class RiskActor:
                 f"liquidation of {symbol} rejected: {outcome.reason}; retrying in {delay:g} s",
                 account=self.account,
             )
-            self.ctx.schedule(timedelta(seconds=delay), self.ctx.address, RetryFlatten(run.number))
+            self._schedule_retry(run)
             return
         if outcome.outcome == "not_sent":
             run.waiting_connection = not self.connected
         self._drive()
 
 
+def _retry_delay(failures: int) -> timedelta:
+    return timedelta(seconds=_backoff(failures))
+
+
 def _backoff(failures: int) -> float:
     return float(min(2 ** (failures - 1), 60))
-
-
-def _closing_part(position: int, qty: int) -> int:
-    if position == 0 or (position > 0) == (qty > 0):
-        return 0
-    return max(qty, -position) if position > 0 else min(qty, -position)
 
 
 def _name(kind: OrderKind) -> str:

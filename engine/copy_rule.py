@@ -63,6 +63,14 @@ def copy_quantity(
     return closing + opening
 
 
+def closing_part(position: int, qty: int) -> int:
+    """The part of an order ``qty`` that reduces ``position`` without taking it through zero
+    (0 when the order opens or adds)."""
+    if position == 0 or (position > 0) == (qty > 0):
+        return 0
+    return max(qty, -position) if position > 0 else min(qty, -position)
+
+
 def reconciliation_quantity(position: int, target_position: int) -> int:
     """S3.2, flatten-only: the order that brings ``position`` toward ``target_position`` without
     ever opening or adding exposure (0 when nothing may be sent)."""

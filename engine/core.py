@@ -22,7 +22,9 @@ from actors.connection import (
     ConnectionActor,
     ConnectionSettings,
     ConnectionState,
+    EventsPending,
     Reconnect,
+    SessionInbox,
     StartSession,
     TakeOffline,
 )
@@ -122,6 +124,7 @@ class Engine:
         self.services.market = self.market
         self.topology: Topology = topo.load(store)
         self.sessions: dict[str, BrokerSession] = {}
+        self.inboxes: dict[str, SessionInbox] = {}
         self.journal = journal
         self.started = False
 
@@ -214,28 +217,29 @@ class Engine:
             raise CommandRefused(
                 f"connection {connection!r}: no broker {config.broker!r} configured"
             )
-        address = addresses.connection(connection)
-        tell, market = self.runtime.tell, self.market
-
-        journal = self.journal
+        market, journal, inbox = self.market, self.journal, self.inbox(connection)
 
         def sink(event: BrokerEvent) -> None:
             if isinstance(event, Quote):
                 if market.on_quote(event.symbol, event.last) and journal is not None:
                     journal.record("quote", [event.symbol, event.last])
-                return
+                return  # prices are coalesced, never a message per tick (decision 0003)
             if journal is not None:
                 journal.record("broker", [connection, event])
-            if isinstance(event, ORDER_EVENTS):
-                # The session's order events go straight to the account's mailbox (same thread
-                # as the connection): the connection would only forward them.
-                tell(addresses.account(event.account), event)
-            else:
-                tell(address, event)
+            inbox.push(event)  # one ordered stream per login
 
         session = broker.session(connection, accounts, sink)
         self.sessions[connection] = session
         return session
+
+    def inbox(self, connection: str) -> SessionInbox:
+        """The connection's ordered event stream; it outlives restarts of the actor."""
+        inbox = self.inboxes.get(connection)
+        if inbox is None:
+            address, tell = addresses.connection(connection), self.runtime.tell
+            inbox = SessionInbox(lambda: tell(address, EventsPending()))
+            self.inboxes[connection] = inbox
+        return inbox
 
     # -- building actors: always from the store, at spawn and at every restart -------------------
 
@@ -266,7 +270,9 @@ class Engine:
         settings = ConnectionSettings(
             c.id, ConnectionState(c.state), c.offline, c.token_expired, c.reconnects
         )
-        return ConnectionActor(ctx, settings, current.accounts_of(c.id), self._open_session)
+        return ConnectionActor(
+            ctx, settings, current.accounts_of(c.id), self._open_session, self.inbox(c.id)
+        )
 
     def _build_account(self, ctx: ActorContext, account: str) -> AccountActor:
         current = self._current()

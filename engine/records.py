@@ -118,39 +118,14 @@ class Records:
         """Make intents durable (the intent log) before they are sent; the ledger rows follow
         in one store transaction."""
         now = self.clock.now().isoformat()
-        self.intents.append(
-            [
-                (
-                    r.client_order_id,
-                    r.account,
-                    r.connection,
-                    r.symbol,
-                    r.qty,
-                    r.order_type,
-                    r.kind,
-                    r.cause,
-                    now,
-                )
-                for r in rows
-            ]
-        )
-        for r in rows:
-            self.store.append(
-                _INSERT_ORDER,
-                (
-                    r.client_order_id,
-                    r.account,
-                    r.connection,
-                    r.symbol,
-                    r.qty,
-                    r.order_type,
-                    r.kind,
-                    r.cause,
-                    "sent",
-                    now,
-                    now,
-                ),
-            )
+        intents = [
+            (r.client_order_id, r.account, r.connection, r.symbol, r.qty, r.order_type, r.kind,
+             r.cause)
+            for r in rows
+        ]  # fmt: skip
+        self.intents.append([(*intent, now) for intent in intents])
+        for intent in intents:
+            self.store.append(_INSERT_ORDER, (*intent, "sent", now, now))
         if self.listeners:
             for row in rows:
                 self._notify("order", row)
