@@ -165,6 +165,8 @@ class AccountActor:
         self.positions: dict[str, Position] = {}
         self.last_fill: dict[str, Decimal] = {}  # a price for P&L before any quote arrives
         self.flattening = False
+        self.synced = False  # positions confirmed by the broker since the session started
+        self.pending_reconcile: ReconcileOrder | None = None
         self.working: dict[str, Working] = {}  # by client order id, else broker order id
         self.balance = settings.balance
         self.realized_daily = ZERO
@@ -203,6 +205,8 @@ class AccountActor:
                 self._synced(message)
             case StateChanged(state=state):
                 self.connection_state = state
+                if state is not ConnectionState.CONNECTED:
+                    self.synced = False
                 self.ctx.tell(self.risk, message)
                 if self.role.leader and self.role.group:
                     self.ctx.tell(addresses.group(self.role.group), message)
@@ -299,7 +303,10 @@ class AccountActor:
         )
 
     def _tell_group_positions(self) -> None:
-        if self.role.leader and self.role.group is not None:
+        # Only positions the broker is confirming now: a leader that is down has none to give
+        # (a follower must never be reconciled toward a stale leader, S3.1).
+        connected = self.connection_state is ConnectionState.CONNECTED
+        if connected and self.role.leader and self.role.group is not None:
             self.ctx.tell(
                 addresses.group(self.role.group),
                 MemberSynced(
@@ -405,6 +412,11 @@ class AccountActor:
     def _reconcile(self, order: ReconcileOrder) -> None:
         if self.connection_state is not ConnectionState.CONNECTED:
             return
+        if not self.synced:
+            # Positions not yet confirmed by the broker since the session (re)started: act
+            # once the snapshot is in, never on what the store remembered (S3.2).
+            self.pending_reconcile = order
+            return
         symbol_map = dict(order.symbol_map)
         targets: dict[str, int] = {}
         for leader_symbol, qty in order.leader_positions.items():
@@ -459,6 +471,7 @@ class AccountActor:
                 kind_of(order.client_order_id),
             )
         self.working = kept
+        self.synced = True
         self._persist()
         self._tell_risk()
         if self.role.group is not None:
@@ -473,6 +486,9 @@ class AccountActor:
                     start=synced.start,
                 ),
             )
+        if self.pending_reconcile is not None:
+            order, self.pending_reconcile = self.pending_reconcile, None
+            self._reconcile(order)
 
     # -- broker events -------------------------------------------------------------------------
 

@@ -231,6 +231,28 @@ def test_the_message_an_actor_failed_on_is_dropped_and_one_error_entry_written(
     assert len(restarts(rig)) == 1
 
 
+def test_a_group_restarted_while_its_leader_is_down_does_not_reconcile_toward_a_stale_leader(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    rig = make_engine(tmp_path, runtime)
+    rig.trade("LEAD", 1)
+    rig.trade("F1", 2)  # the owner's own: F1 holds 3
+    rig.broker.drop("lead")
+    rig.idle()
+    rig.trade("LEAD", 2)  # unseen: L_now = 3
+    rig.broker.drop("f1")
+    rig.idle()
+    crash(rig, "group", "g1")
+    rig.engine.reconnect("f1")
+    rig.idle()
+    # as without the crash: the leader's position is not known while its connection is down
+    assert rig.position("F1") == 3
+    assert rig.orders("F1", "reconciliation") == []
+    rig.engine.reconnect("lead")
+    rig.idle()
+    assert rig.position("F1") == 3  # t(L_now) = 3: nothing to do
+
+
 # --- restart intensity: more than 5 in 30 s of engine clock ---------------------------------------
 
 

@@ -1,0 +1,785 @@
+"""Trading-safety invariants of the real engine, checked from the outside after every step.
+
+:class:`EngineChecker` runs a scenario's setup in the replay harness (paper broker, virtual
+clock, deterministic runtime), applies steps one at a time — the very step values a scenario
+file parses into — and after each one checks the invariants below against what an outsider can
+see: the paper broker's book, the engine's views, and the store's tables (the order ledger, the
+activity log). A broken invariant raises :class:`InvariantViolation`, which names the step and
+carries the ``expect`` steps that would catch it in a scenario file.
+
+The invariants (SEMANTICS.md):
+
+* gate — no order that opens or adds exposure is sent for an account that was LIQUIDATE_ONLY or
+  LOCKED before the step and still is after it (S5.4, S5.5); a LOCKED account holds a position
+  only after a manual trade, and then its liquidation is in flight (S5.5);
+* no flip — while the leader only reduces (or does not move), no follower crosses or leaves zero
+  (S2.2's closing leg, S3.2, S6);
+* exact copy — a follower nothing ever disturbed holds exactly ``t(L)`` (S2.2, S2.3);
+* quiet outages — a disconnect or a deletion sends no order; a return to ``connected`` sends only
+  reconciliation orders and liquidations (S3.2, S3.4, S4.5, S5.6);
+* once — no client order id is placed twice, and every id the broker accepted is in the ledger
+  first (S2.6);
+* fills once — the engine's positions equal the broker's for every connected account (S7.2);
+* whole topology — no membership points at a missing account, no group lacks its leader, in
+  memory, in the store and in the actor tree (S4.3);
+* figures — equity = balance + daily P&L, daily P&L = realized + unrealized, high water ≥ equity,
+  unrealized priced from the reference prices; the store holds what the actors hold (S5.1, S7.2);
+* no unexpected crash — every actor restart was an injected one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from actors.risk import RiskStatus
+from brokers.base import OrderType
+from engine import durable
+from engine import topology as topo
+from engine.copy_rule import target
+from engine.instruments import map_symbol
+from engine.replay.harness import Harness
+from engine.replay.scenario import (
+    AddFollowerStep,
+    CrashStep,
+    Expectation,
+    RejectNextStep,
+    RemoveFollowerStep,
+    Scenario,
+    SetRiskStep,
+    Step,
+    TradeStep,
+)
+
+ES, MES = "ESZ6", "MESZ6"
+SYMBOLS = (ES, MES)
+LQ, LK = RiskStatus.LIQUIDATE_ONLY, RiskStatus.LOCKED
+RESTRICTED = frozenset({LQ, LK})
+
+# Steps after which the ledger must not have grown (S3.4, S4.5), and steps that are a return to
+# ``connected`` (S1.3; an engine start counts as every connection returning, S3.1).
+SILENT_ACTIONS = frozenset({"disconnect", "take_offline", "expire_token", "delete_connection"})
+RETURN_ACTIONS = frozenset({"reconnect", "reauthorize", "restart"})
+RETURN_KINDS = frozenset({"reconciliation", "liquidation"})
+# Activity kinds that mean a follower was not simply copied: skipped, rejected, breached,
+# flattened, locked, held by the supervisor.
+DISTURBING_KINDS = frozenset(
+    {
+        "skip",
+        "rejection",
+        "breach",
+        "flatten",
+        "flatten_failed",
+        "lock",
+        "unlock",
+        "manual_trade_flattened",
+        "restart",
+    }
+)
+
+
+class InvariantViolation(AssertionError):
+    """An invariant does not hold after a step; ``expects`` would catch it in a scenario file."""
+
+    def __init__(self, message: str, expects: Sequence[Expectation] = ()) -> None:
+        super().__init__(message)
+        self.expects = tuple(expects)
+
+
+@contextlib.contextmanager
+def quiet_logs() -> Iterator[None]:
+    """Drop the engine's log lines while a test runs thousands of steps (pytest would keep
+    every one in memory); the previous structlog configuration comes back afterwards."""
+    saved = structlog.get_config()
+    structlog.configure(processors=[_drop])
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+def _drop(_: object, __: str, event: object) -> Any:
+    raise structlog.DropEvent
+
+
+def _sign(value: int) -> int:
+    return (value > 0) - (value < 0)
+
+
+def _closing(position: int, qty: int) -> bool:
+    """Whether an order of ``qty`` only reduces ``position``, never through zero."""
+    return position != 0 and _sign(qty) == -_sign(position) and abs(qty) <= abs(position)
+
+
+@dataclass(frozen=True)
+class Working:
+    client_order_id: str
+    symbol: str
+    qty: int
+    liquidation: bool
+
+
+@dataclass
+class Observed:
+    """What an outsider sees of the engine and the broker between two steps."""
+
+    accounts: frozenset[str]  # alive in the engine
+    connections: dict[str, str | None]  # alive connection -> engine state
+    broker_positions: dict[str, dict[str, int]]  # every declared account
+    working: dict[str, list[Working]]  # the engine's orders resting at the broker
+    engine_positions: dict[str, dict[str, int]]
+    status: dict[str, RiskStatus]
+    flattening: dict[str, bool]
+    members: dict[str, Any]  # follower -> Membership, of the (one) group, if it exists
+    leader: str | None
+    ledger_rowid: int
+    activity_seq: int
+
+    def projected(self, account: str, symbol: str) -> int:
+        """S2.2's ``P`` at the broker: position plus the engine's working orders, a working
+        liquidation taking the position to zero."""
+        base = self.broker_positions.get(account, {}).get(symbol, 0)
+        extra = 0
+        for order in self.working.get(account, []):
+            if order.symbol != symbol:
+                continue
+            if order.liquidation:
+                base = 0
+            else:
+                extra += order.qty
+        return base + extra
+
+
+@dataclass
+class LedgerRow:
+    rowid: int
+    client_order_id: str
+    account: str
+    symbol: str
+    qty: int
+    kind: str
+    status: str
+    reason: str
+
+
+@dataclass
+class Tracking:
+    """What the checker remembers across steps."""
+
+    disturbed: set[str] = field(default_factory=set)
+    locked_since: dict[str, int] = field(default_factory=dict)  # account -> step it got LOCKED
+    manual_trade_at: dict[str, int] = field(default_factory=dict)  # account -> last trade step
+    held: set[str] = field(default_factory=set)  # connections on hold
+
+
+class EngineChecker:
+    """The harness plus the invariants. ``apply`` one step at a time; ``close`` at the end."""
+
+    def __init__(self, scenario: Scenario, data_dir: Path, *, group: str = "g1") -> None:
+        self.scenario = scenario
+        self.group = group
+        self.connection_of: dict[str, str] = {a.id: a.connection for a in scenario.accounts}
+        self.harness = Harness(scenario, "deterministic", data_dir)
+        self.steps: list[Step] = []
+        self.track = Tracking()
+        self.closed = False
+        self.harness.setup()
+        self.observed = self.observe()
+        self.check_state(self.observed, "setup")
+
+    # -- driving -----------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Any:
+        return self.harness.engine  # read each time: a restart replaces it
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.harness.close()
+
+    def apply(self, action: str, value: object) -> None:
+        """Run one step and check every invariant; raises :class:`InvariantViolation`."""
+        step = Step(len(self.steps) + 1, action, value)
+        self.steps.append(step)
+        before = self.observed
+        self._disturb_before(step, before)
+        failures = len(self.harness.failures)
+        self.harness.apply(step)
+        self.engine.wait_idle()
+        if len(self.harness.failures) > failures:
+            failure = self.harness.failures[-1]
+            raise InvariantViolation(f"step {step.index} {action}: the broker refused: {failure}")
+        after = self.observe()
+        rows = self.ledger_since(before.ledger_rowid)
+        activity = self.activity_since(before.activity_seq)
+        self._disturb_after(step, before, after, rows, activity)
+        where = f"step {step.index} ({action})"
+        self.check_step(step, before, after, rows, activity, where)
+        self.check_state(after, where)
+        self.observed = after
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def observe(self) -> Observed:
+        engine, broker = self.engine, self.harness.broker
+        engine.wait_idle()
+        engine.store.flush()
+        accounts = frozenset(engine.topology.accounts)
+        declared = [a.id for a in self.scenario.accounts]
+        broker_positions = {
+            a: {s: p.qty for s, p in broker.positions(a).items() if p.qty} for a in declared
+        }
+        working = {
+            a: [
+                Working(
+                    w.client_order_id,
+                    w.symbol,
+                    w.qty,
+                    w.order_type is OrderType.LIQUIDATE,
+                )
+                for w in broker.working_orders(a)
+                if w.client_order_id is not None
+            ]
+            for a in declared
+        }
+        engine_positions: dict[str, dict[str, int]] = {}
+        status: dict[str, RiskStatus] = {}
+        flattening: dict[str, bool] = {}
+        for account in accounts:
+            view = engine.account_view(account)
+            risk = engine.risk_view(account)
+            if view is None or risk is None:
+                raise InvariantViolation(f"account {account} is configured but has no actors")
+            engine_positions[account] = {s: q for s, q in view.positions.items() if q}
+            status[account] = risk.status
+            flattening[account] = risk.flattening
+        config = engine.topology.groups.get(self.group)
+        members = {} if config is None else {m.account: m for m in config.members}
+        store = engine.store
+        return Observed(
+            accounts=accounts,
+            connections={c: engine.connection_state(c) for c in engine.topology.connections},
+            broker_positions=broker_positions,
+            working=working,
+            engine_positions=engine_positions,
+            status=status,
+            flattening=flattening,
+            members=members,
+            leader=None if config is None else config.leader,
+            ledger_rowid=store.query("SELECT coalesce(max(rowid), 0) FROM orders")[0][0],
+            activity_seq=store.query("SELECT coalesce(max(seq), 0) FROM activity")[0][0],
+        )
+
+    def ledger_since(self, rowid: int) -> list[LedgerRow]:
+        rows = self.engine.store.query(
+            "SELECT rowid, client_order_id, account, symbol, qty, kind, status, reason"
+            " FROM orders WHERE rowid > ? ORDER BY rowid",
+            (rowid,),
+        )
+        return [LedgerRow(*tuple(row)) for row in rows]
+
+    def activity_since(self, seq: int) -> list[Any]:
+        return self.engine.store.query(
+            "SELECT seq, level, account, connection, kind, message FROM activity"
+            " WHERE seq > ? ORDER BY seq",
+            (seq,),
+        )
+
+    def accounts_on(self, connection: str) -> list[str]:
+        return [a for a, c in self.connection_of.items() if c == connection]
+
+    def mapped_symbol(self, member: Any) -> str:
+        return map_symbol(ES, dict(member.symbol_map)) if member.symbol_map else ES
+
+    # -- "disturbed": followers the exact-copy invariant no longer applies to ------------------
+
+    def _disturb(self, accounts: Sequence[str] | set[str] | frozenset[str]) -> None:
+        self.track.disturbed.update(accounts)
+
+    def _everyone(self) -> list[str]:
+        return [a.id for a in self.scenario.accounts]
+
+    def _disturb_before(self, step: Step, before: Observed) -> None:
+        """What a step does to the followers it touches, known before it runs."""
+        action, value = step.action, step.value
+        leader_connection = self.connection_of.get(before.leader or "", None)
+        if action == "trade":
+            assert isinstance(value, TradeStep)
+            self.track.manual_trade_at[value.account] = step.index
+            if value.account != before.leader:
+                self._disturb([value.account])
+        elif action in ("disconnect", "take_offline", "expire_token", "delete_connection"):
+            assert isinstance(value, str)
+            self._disturb(self.accounts_on(value))
+            if value == leader_connection:
+                self._disturb(self._everyone())  # leader fills are no longer fanned out
+        elif action in ("hold", "release"):
+            assert isinstance(value, str)
+            if action == "hold":
+                self.track.held.add(value)
+            else:
+                self.track.held.discard(value)
+            self._disturb(self.accounts_on(value))
+        elif action == "reject_next":
+            assert isinstance(value, RejectNextStep)
+            self._disturb(self.accounts_on(value.connection))
+        elif action in ("lock", "unlock", "flatten_account"):
+            assert isinstance(value, str)
+            self._disturb([value])
+        elif action == "set_risk":
+            assert isinstance(value, SetRiskStep)
+            self._disturb([value.account])
+        elif action in ("flatten_group", "flatten_all", "restart"):
+            self._disturb(self._everyone())
+        elif action == "crash":
+            assert isinstance(value, CrashStep)
+            self._disturb_crash(value, before, leader_connection)
+        elif action == "add_follower":
+            assert isinstance(value, AddFollowerStep)
+            self._disturb([value.follower.account])
+        elif action == "remove_follower":
+            assert isinstance(value, RemoveFollowerStep)
+            self._disturb([value.account])
+
+    def _disturb_crash(self, crash: CrashStep, before: Observed, leader_connection: str | None):
+        if crash.actor in ("account", "risk"):
+            self._disturb([crash.id])
+            if crash.actor == "account" and crash.id == before.leader:
+                self._disturb(self._everyone())
+        elif crash.actor == "connection":
+            self._disturb(self.accounts_on(crash.id))
+            if crash.id == leader_connection:
+                self._disturb(self._everyone())
+        else:  # the group: its fan-out
+            self._disturb(self._everyone())
+
+    def _disturb_after(
+        self,
+        step: Step,
+        before: Observed,
+        after: Observed,
+        rows: list[LedgerRow],
+        activity: list[Any],
+    ) -> None:
+        """What the records of the step show: skips, rejections, clips, breaches, locks,
+        flattens, supervisor restarts; and any connection that is not connected."""
+        for row in activity:
+            account = row["account"]
+            if account is None:
+                continue
+            if row["kind"] in DISTURBING_KINDS or "clipped" in row["message"]:
+                self._disturb([account])
+        for row in rows:
+            if row.status == "rejected":
+                self._disturb([row.account])
+        for account in after.accounts:
+            if after.status[account] is not RiskStatus.OK:
+                self._disturb([account])
+        for connection, state in after.connections.items():
+            if state != "connected":
+                self._disturb(self.accounts_on(connection))
+                if after.leader is not None and self.connection_of[after.leader] == connection:
+                    self._disturb(self._everyone())
+        for account, status in after.status.items():
+            if status is LK and before.status.get(account) is not LK:
+                self.track.locked_since[account] = step.index
+
+    # -- invariants over one step ------------------------------------------------------------
+
+    def check_step(
+        self,
+        step: Step,
+        before: Observed,
+        after: Observed,
+        rows: list[LedgerRow],
+        activity: list[Any],
+        where: str,
+    ) -> None:
+        self._check_gate(step, before, after, rows, where)
+        self._check_no_flip(step, before, after, rows, where)
+        self._check_quiet_outages(step, rows, where)
+        self._check_once(activity, where)
+        self._check_crashes(activity, where)
+
+    def _cancelled(self, before: Observed, rows: list[LedgerRow], account: str) -> set[str]:
+        """Client order ids of ``account`` cancelled at the broker during the step (a flatten
+        cancels every working order first)."""
+        ids = {w.client_order_id for w in before.working.get(account, [])}
+        ids |= {r.client_order_id for r in rows if r.account == account}
+        if not ids:
+            return set()
+        marks = ",".join("?" for _ in ids)
+        found = self.engine.store.query(
+            f"SELECT client_order_id FROM orders WHERE client_order_id IN ({marks})"
+            " AND status = 'done' AND reason = 'cancelled'",
+            tuple(ids),
+        )
+        return {r[0] for r in found}
+
+    def _check_gate(
+        self, step: Step, before: Observed, after: Observed, rows: list[LedgerRow], where: str
+    ) -> None:
+        """S5.4 / S5.5, judged on the ledger: every copy or reconciliation sent for an account
+        LIQUIDATE_ONLY or LOCKED before and after the step must only reduce its position
+        (S2.2's ``P``: position and working orders), never through zero; LOCKED to LOCKED, no
+        such order at all. Replayed in the order sent from the book before the step.
+
+        Weakened where the outside cannot see the order of events: an order the broker
+        rejected never rests, so it does not move ``P``; and orders a flatten cancelled during
+        the step may or may not have been in ``P`` when a later order was decided, so an order
+        passes if it only reduces ``P`` with them or without them."""
+        for account in sorted(after.accounts & before.accounts):
+            was, now = before.status.get(account), after.status.get(account)
+            if was not in RESTRICTED or now not in RESTRICTED:
+                continue
+            mine = [r for r in rows if r.account == account]
+            if not mine:
+                continue
+            cancelled = self._cancelled(before, rows, account)
+            base = dict(before.broker_positions.get(account, {}))
+            value = step.value
+            if isinstance(value, TradeStep) and value.account == account:
+                sign = 1 if value.side == "buy" else -1
+                base[value.symbol] = base.get(value.symbol, 0) + sign * value.qty
+            liquidating = {w.symbol for w in before.working.get(account, []) if w.liquidation}
+            extra: dict[str, int] = {}
+            optional: dict[str, int] = {}  # working orders the flatten may have cancelled
+            for w in before.working.get(account, []):
+                if w.liquidation:
+                    continue
+                bucket = optional if w.client_order_id in cancelled else extra
+                bucket[w.symbol] = bucket.get(w.symbol, 0) + w.qty
+            for row in mine:
+                symbol = row.symbol
+                if row.kind == "liquidation":
+                    liquidating.add(symbol)
+                    continue
+                if was is LK and now is LK:
+                    raise InvariantViolation(
+                        f"{where}: {row.kind} order {row.qty:+d} {symbol} sent for {account}, "
+                        "which was LOCKED before and after the step (S5.5: every order is "
+                        "rejected)",
+                        [_status(account, now)],
+                    )
+                held = 0 if symbol in liquidating else base.get(symbol, 0)
+                p_with = held + extra.get(symbol, 0) + optional.get(symbol, 0)
+                p_without = held + extra.get(symbol, 0)
+                if not (_closing(p_with, row.qty) or _closing(p_without, row.qty)):
+                    raise InvariantViolation(
+                        f"{where}: {row.kind} order {row.qty:+d} {symbol} sent for {account} "
+                        f"({was.value} before, {now.value} after) opens or adds exposure: "
+                        f"its position with the engine's working orders was {p_without:+d} "
+                        "(S5.4: only closing trades, never through zero)",
+                        [_status(account, now)],
+                    )
+                if row.status != "rejected":
+                    bucket = optional if row.client_order_id in cancelled else extra
+                    bucket[symbol] = bucket.get(symbol, 0) + row.qty
+
+    def _check_no_flip(
+        self, step: Step, before: Observed, after: Observed, rows: list[LedgerRow], where: str
+    ) -> None:
+        """S2.2's closing leg, S3.2 and S6: while the leader only reduces (or holds still),
+        nothing the engine does takes a follower through or away from zero.
+
+        Judged on ``P`` at the broker (position plus the engine's working orders) so that
+        held orders filling later do not count as moves. Not judged for a follower its owner
+        traded in the step, nor for one whose working orders a flatten cancelled in the step
+        (a cancel is not an order, and it can move ``P`` across zero by itself)."""
+        leader = before.leader
+        if leader is None or after.leader != leader:
+            return
+        lead_before = before.broker_positions.get(leader, {}).get(ES, 0)
+        lead_after = after.broker_positions.get(leader, {}).get(ES, 0)
+        reduced = abs(lead_after) <= abs(lead_before) and (
+            lead_after == 0 or _sign(lead_after) == _sign(lead_before)
+        )
+        if not reduced:
+            return
+        value = step.value
+        traded = value.account if isinstance(value, TradeStep) else None
+        for account in sorted(set(before.members) & set(after.members) & after.accounts):
+            if account == traded or self._cancelled(before, rows, account):
+                continue
+            for symbol in SYMBOLS:
+                was = before.projected(account, symbol)
+                now = after.projected(account, symbol)
+                if (was >= 0 and now < 0) or (was <= 0 and now > 0):
+                    raise InvariantViolation(
+                        f"{where}: follower {account} went from {was:+d} to {now:+d} {symbol} "
+                        f"(with working orders) while the leader only went {lead_before:+d} → "
+                        f"{lead_after:+d} (S2.2: a closing copy never takes a follower through "
+                        "zero, and nothing else may open it)",
+                    )
+
+    def _check_quiet_outages(self, step: Step, rows: list[LedgerRow], where: str) -> None:
+        """S3.4 / S4.5: a disconnect, a token expiry, taking offline or a deletion sends no
+        order; a return to ``connected`` (or an engine start) sends only reconciliation orders
+        and liquidations (S3.2, S5.6)."""
+        if step.action in SILENT_ACTIONS and rows:
+            sent = ", ".join(f"{r.account} {r.kind} {r.qty:+d} {r.symbol}" for r in rows)
+            raise InvariantViolation(f"{where}: sent orders: {sent} (S3.4 / S4.5: none)")
+        if step.action in RETURN_ACTIONS:
+            wrong = [r for r in rows if r.kind not in RETURN_KINDS]
+            if wrong:
+                sent = ", ".join(f"{r.account} {r.kind} {r.qty:+d} {r.symbol}" for r in wrong)
+                raise InvariantViolation(
+                    f"{where}: a return to connected sent {sent} (S3: only reconciliation "
+                    "orders and liquidations)"
+                )
+
+    def _check_once(self, activity: list[Any], where: str) -> None:
+        """S2.6: no client order id placed twice; every id the broker accepted was written to
+        the ledger first (the ledger's primary key makes its ids unique, but a row refused for
+        a duplicate key would vanish silently, so the broker's side is checked too)."""
+        broker = self.harness.broker
+        if broker.duplicate_rejections:
+            raise InvariantViolation(
+                f"{where}: the broker refused duplicate client order ids: "
+                f"{broker.duplicate_rejections}"
+            )
+        for row in activity:
+            if "DuplicateClOrdId" in row["message"]:
+                raise InvariantViolation(f"{where}: activity reports {row['message']!r}")
+        accepted = broker.accepted_client_order_ids
+        if len(set(accepted)) != len(accepted):
+            raise InvariantViolation(f"{where}: the broker accepted an id twice")
+        ledger = {r[0] for r in self.engine.store.query("SELECT client_order_id FROM orders")}
+        missing = [c for c in accepted if c not in ledger]
+        if missing:
+            raise InvariantViolation(
+                f"{where}: orders reached the broker without a ledger row: {missing}"
+            )
+
+    @staticmethod
+    def _check_crashes(activity: list[Any], where: str) -> None:
+        """Every actor restart comes from a ``crash`` step: an actor that raised anything else
+        is an engine bug the supervisor papered over."""
+        for row in activity:
+            message = row["message"]
+            if row["kind"] == "restart" and " failed (" in message:
+                if "InjectedFailureError" not in message:
+                    raise InvariantViolation(f"{where}: unexpected actor failure: {message}")
+
+    # -- invariants over the state after a step ------------------------------------------------
+
+    def check_state(self, after: Observed, where: str) -> None:
+        self._check_locked_positions(after, where)
+        self._check_exact_copies(after, where)
+        self._check_fills_once(after, where)
+        self._check_topology(after, where)
+        self._check_figures(after, where)
+
+    def _check_locked_positions(self, after: Observed, where: str) -> None:
+        """S5.5: a LOCKED account holds a position only after a manual trade at the broker
+        since it was locked, and then its liquidation is in flight. Judged only while its
+        connection is connected: the engine cannot know of a trade it is not told about."""
+        for account in sorted(after.accounts):
+            if after.status[account] is not LK:
+                continue
+            open_at_broker = after.broker_positions.get(account, {})
+            if not open_at_broker:
+                continue
+            if after.connections.get(self.connection_of[account]) != "connected":
+                continue
+            since = self.track.locked_since.get(account, 0)
+            traded = self.track.manual_trade_at.get(account, -1)
+            if traded < since:
+                raise InvariantViolation(
+                    f"{where}: {account} is LOCKED with {open_at_broker} at the broker but its "
+                    f"owner has not traded since it was locked (step {since}) (S5.5)",
+                    [_flat(account)],
+                )
+            if not after.flattening[account]:
+                raise InvariantViolation(
+                    f"{where}: {account} is LOCKED with {open_at_broker} at the broker and no "
+                    "liquidation in flight (S5.5: flattened at once)",
+                    [_flat(account)],
+                )
+
+    def _check_exact_copies(self, after: Observed, where: str) -> None:
+        """S2.2 / S2.3: a follower nothing disturbed holds exactly ``t(L)`` in its mapped
+        symbol, and nothing in the other one."""
+        leader = after.leader
+        if leader is None:
+            return
+        lead = after.broker_positions.get(leader, {}).get(ES, 0)
+        for account, member in sorted(after.members.items()):
+            if account in self.track.disturbed or account not in after.accounts:
+                continue
+            mine = self.mapped_symbol(member)
+            want = target(lead, member.ratio, member.max_qty)
+            held = after.broker_positions.get(account, {})
+            for symbol in SYMBOLS:
+                expected = want if symbol == mine else 0
+                if held.get(symbol, 0) != expected:
+                    raise InvariantViolation(
+                        f"{where}: follower {account} (ratio {member.ratio}, max_qty "
+                        f"{member.max_qty}, {mine}) holds {held.get(symbol, 0):+d} {symbol} at "
+                        f"the broker, t(L) = {expected:+d} for leader {lead:+d} ES, and nothing "
+                        "ever disturbed it (S2.2)",
+                        [_position(account, symbol, expected)],
+                    )
+
+    def _check_fills_once(self, after: Observed, where: str) -> None:
+        """Every fill applied exactly once: a connected account's positions in the engine are
+        the broker's. An account whose connection is down may lag until it returns."""
+        for account in sorted(after.accounts):
+            if after.connections.get(self.connection_of[account]) != "connected":
+                continue
+            broker = after.broker_positions.get(account, {})
+            mine = after.engine_positions.get(account, {})
+            if broker != mine:
+                symbols = sorted(set(broker) | set(mine))
+                raise InvariantViolation(
+                    f"{where}: {account} holds {mine} in the engine but {broker} at the broker "
+                    "(connected: every fill applied exactly once)",
+                    [_position(account, s, broker.get(s, 0)) for s in symbols],
+                )
+
+    def _check_topology(self, after: Observed, where: str) -> None:
+        """S4.3: no group without its leader, no membership pointing at a missing account, an
+        account in at most one group — in memory, in the store, and in the actor tree."""
+        engine = self.engine
+        memory: topo.Topology = engine.topology
+        problems = _topology_problems(memory)
+        stored = topo.load(engine.store)
+        problems += [f"store: {p}" for p in _topology_problems(stored)]
+        if _shape(stored) != _shape(memory):
+            problems.append(f"store {_shape(stored)} differs from memory {_shape(memory)}")
+        for group in memory.groups.values():
+            view = engine.group_view(group.id)
+            if view is None:
+                problems.append(f"group {group.id} has no actor")
+                continue
+            actor = sorted(m.account for m in view.members)
+            if actor != sorted(m.account for m in group.members) or view.leader != group.leader:
+                problems.append(f"group actor {group.id} has {view.leader} / {actor}")
+        for account in self._everyone():
+            if account not in memory.accounts and engine.account_view(account) is not None:
+                problems.append(f"deleted account {account} still has an actor")
+        if self.group not in memory.groups and engine.group_view(self.group) is not None:
+            problems.append(f"deleted group {self.group} still has an actor")
+        if problems:
+            expects = [_group_expect(self.group, memory)]
+            raise InvariantViolation(f"{where}: topology: {'; '.join(problems)}", expects)
+
+    def _check_figures(self, after: Observed, where: str) -> None:
+        """S5.1: equity = balance + daily P&L; daily P&L = realized today + unrealized;
+        high water ≥ equity; unrealized = Σ (last − reference) · qty · point value over the
+        reference prices the store holds. S7.2: the store holds what the actors hold."""
+        engine = self.engine
+        store = engine.store
+        for account in sorted(after.accounts):
+            view = engine.account_view(account)
+            risk = engine.risk_view(account)
+            problems: list[str] = []
+            if view.equity != view.balance + view.daily_pnl:
+                problems.append(f"equity {view.equity} != balance + daily P&L")
+            if view.daily_pnl != view.realized_daily + view.unrealized:
+                problems.append(f"daily P&L {view.daily_pnl} != realized + unrealized")
+            if risk.high_water < view.equity:
+                problems.append(f"high water {risk.high_water} < equity {view.equity}")
+            saved = durable.load_account(store, account)
+            if saved is not None:
+                positions = {s: q for s, (q, _) in saved.positions.items() if q}
+                if positions != dict(view.positions):
+                    problems.append(f"store positions {positions} != {dict(view.positions)}")
+                if (saved.balance, saved.realized_daily, saved.realized_weekly) != (
+                    view.balance,
+                    view.realized_daily,
+                    view.realized_weekly,
+                ):
+                    problems.append("store figures differ from the account's")
+                unrealized = _unrealized(saved.positions, engine)
+                if unrealized is not None and unrealized != view.unrealized:
+                    problems.append(
+                        f"unrealized {view.unrealized} != {unrealized} from reference prices"
+                    )
+            elif view.positions:
+                problems.append("positions but no stored account state")
+            risk_saved = durable.load_risk(store, account)
+            if risk_saved is not None and (
+                risk_saved.status,
+                risk_saved.lock_reason,
+                risk_saved.high_water,
+            ) != (risk.status.value, risk.lock_reason.value, risk.high_water):
+                problems.append(
+                    f"store risk state {risk_saved.status}/{risk_saved.lock_reason}/"
+                    f"{risk_saved.high_water} != {risk.status.value}/{risk.lock_reason.value}/"
+                    f"{risk.high_water}"
+                )
+            if problems:
+                raise InvariantViolation(f"{where}: {account}: {'; '.join(problems)}")
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _unrealized(positions: Mapping[str, tuple[int, Decimal]], engine: Any) -> Decimal | None:
+    """Σ (last − reference) · qty · point value; ``None`` when a held contract has no price in
+    the engine yet (the account then prices it at its last fill, which is not visible)."""
+    total = Decimal(0)
+    for symbol, (qty, reference) in positions.items():
+        if not qty:
+            continue
+        last = engine.market.last(symbol)
+        if last is None:
+            return None
+        total += (last - reference) * qty * engine.contracts.point_value(symbol)
+    return total
+
+
+def _topology_problems(t: topo.Topology) -> list[str]:
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for account in t.accounts.values():
+        if account.connection not in t.connections:
+            problems.append(f"account {account.id} under missing connection {account.connection}")
+    for group in t.groups.values():
+        if group.leader not in t.accounts:
+            problems.append(f"group {group.id} without its leader {group.leader}")
+        for account in [group.leader, *(m.account for m in group.members)]:
+            if account not in t.accounts:
+                problems.append(f"group {group.id}: membership of missing account {account}")
+            if account in seen:
+                problems.append(f"account {account} in groups {seen[account]} and {group.id}")
+            seen[account] = group.id
+    return problems
+
+
+def _shape(t: topo.Topology) -> tuple[object, ...]:
+    return (
+        sorted(t.connections),
+        sorted((a.id, a.connection) for a in t.accounts.values()),
+        sorted(
+            (g.id, g.leader, tuple(sorted(m.account for m in g.members))) for g in t.groups.values()
+        ),
+    )
+
+
+def _position(account: str, symbol: str, qty: int) -> Expectation:
+    return Expectation("account", account, (("position", qty),), symbol=symbol)
+
+
+def _flat(account: str) -> Expectation:
+    return Expectation("account", account, (("flat", True),))
+
+
+def _status(account: str, status: RiskStatus) -> Expectation:
+    return Expectation("account", account, (("status", status.value),))
+
+
+def _group_expect(group: str, t: topo.Topology) -> Expectation:
+    config = t.groups.get(group)
+    if config is None:
+        return Expectation("group", group, (("exists", False),))
+    members = tuple(sorted(m.account for m in config.members))
+    return Expectation("group", group, (("followers", members),))

@@ -1,0 +1,484 @@
+"""Issue 5, trading-safety invariants: a Hypothesis state machine drives the real engine.
+
+Each example sets up a small random topology — one leader and one to three followers in one
+group, connections shared or separate, ratios from {0.5, 1, 1.5, 2}, optional ``max_qty``, an
+optional ``ES → MES`` map for one follower, optional risk limits, sometimes a spare account —
+in the replay harness (paper broker, virtual clock from 2026-01-05 09:00 Chicago, deterministic
+runtime, so a failure shrinks and reproduces exactly). Each rule is one or a few scenario steps;
+after every step :class:`~tests.properties.engine_model.EngineChecker` checks the invariants
+(its module docstring lists them).
+
+When Hypothesis finds a failure, the shrunk sequence is written as a scenario file to
+``scenarios/regressions/`` (or ``$ENGINE_REGRESSIONS_DIR``) during its final, reporting run
+only: a passing run writes nothing into the repository. ``make soak`` runs the same machine far
+longer (``HYPOTHESIS_PROFILE=soak``); ``HYPOTHESIS_SEED`` pins the seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.control import current_build_context
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from engine.replay.scenario import (
+    DEFAULT_START,
+    AccountSpec,
+    AddFollowerStep,
+    ConnectionSpec,
+    CrashStep,
+    FollowerSpec,
+    GroupSpec,
+    PriceStep,
+    RejectNextStep,
+    RemoveFollowerStep,
+    RiskLimits,
+    Scenario,
+    SetRiskStep,
+    Step,
+    TradeStep,
+    parse_scenario,
+)
+from tests.properties.engine_model import (
+    ES,
+    MES,
+    EngineChecker,
+    InvariantViolation,
+    quiet_logs,
+)
+from tests.properties.profiles import property_settings, seeded
+from tests.properties.scenario_toml import scenario_toml, write_regression
+
+GROUP = "g1"
+LEADER = "LEAD"
+START_PRICE = Decimal(5000)
+TICK = Decimal("0.25")
+RATIOS = (Decimal("0.5"), Decimal(1), Decimal("1.5"), Decimal(2))
+LIMIT_VALUES = {
+    "daily_loss_limit": (Decimal(500), Decimal(1000), Decimal(2500)),
+    "daily_profit_target": (Decimal(1000), Decimal(3000)),
+    "trailing_drawdown": (Decimal(750), Decimal(2000)),
+    "weekly_loss_limit": (Decimal(1500), Decimal(4000)),
+    "weekly_profit_target": (Decimal(3000), Decimal(6000)),
+}
+# From a second to across the 17:00 reset (and, a few in a row, the Sunday weekly one).
+ADVANCES = tuple(
+    timedelta(seconds=s) for s in (1, 2, 5, 15, 90, 20 * 60, 3 * 3600, 9 * 3600, 86400)
+)
+
+
+# --- the setup ------------------------------------------------------------------------------------
+
+
+@st.composite
+def risk_limits(draw: st.DrawFn) -> RiskLimits:
+    if draw(st.integers(0, 2)):  # two in three accounts have no limits
+        return RiskLimits()
+    names = draw(st.lists(st.sampled_from(sorted(LIMIT_VALUES)), min_size=1, max_size=2))
+    return RiskLimits(**{n: draw(st.sampled_from(LIMIT_VALUES[n])) for n in set(names)})
+
+
+@st.composite
+def follower_terms(draw: st.DrawFn, account: str, mapped: bool) -> FollowerSpec:
+    ratio = draw(st.sampled_from(RATIOS))
+    max_qty = draw(st.one_of(st.none(), st.sampled_from((1, 2, 3, 5))))
+    symbol_map = (("ES", "MES"),) if mapped else ()
+    return FollowerSpec(account, ratio, max_qty, symbol_map)
+
+
+@st.composite
+def setups(draw: st.DrawFn) -> Scenario:
+    count = draw(st.integers(1, 3))
+    mapped = draw(st.one_of(st.none(), st.integers(1, count)))
+    connections = ["lead"]
+    accounts = [AccountSpec(LEADER, "lead", risk=draw(risk_limits()))]
+    followers: list[FollowerSpec] = []
+    for number in range(1, count + 1):
+        where = draw(st.sampled_from(("own", "own", "shared", "lead")))
+        connection = {"own": f"f{number}", "shared": "fol", "lead": "lead"}[where]
+        if connection not in connections:
+            connections.append(connection)
+        accounts.append(AccountSpec(f"F{number}", connection, risk=draw(risk_limits())))
+        followers.append(draw(follower_terms(f"F{number}", mapped == number)))
+    if draw(st.integers(0, 3)) == 0:  # a spare account, for add_follower and manual trades
+        connection = draw(st.sampled_from(connections))
+        accounts.append(AccountSpec("SPARE", connection, risk=draw(risk_limits())))
+    return Scenario(
+        name="engine invariants",
+        description="",
+        file="<hypothesis>",
+        start=DEFAULT_START,
+        instruments=(),
+        connections=tuple(ConnectionSpec(c) for c in connections),
+        accounts=tuple(accounts),
+        groups=(GroupSpec(GROUP, LEADER, tuple(followers)),),
+        steps=(),
+    )
+
+
+def _fills(draw: st.DrawFn, qty: int) -> tuple[int, ...]:
+    """``qty`` in one fill or in partial fills."""
+    cuts = draw(st.sets(st.integers(1, qty - 1), max_size=qty - 1)) if qty > 1 else set()
+    edges = [0, *sorted(cuts), qty]
+    return tuple(b - a for a, b in zip(edges, edges[1:], strict=False))
+
+
+# --- the machine --------------------------------------------------------------------------------
+
+
+class EngineInvariants(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = tempfile.TemporaryDirectory(prefix="engine-invariants-")
+        self.checker: EngineChecker | None = None
+        self.price = START_PRICE
+        self.failure: BaseException | None = None
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @property
+    def c(self) -> EngineChecker:
+        assert self.checker is not None
+        return self.checker
+
+    def step(self, action: str, value: object) -> None:
+        try:
+            self.c.apply(action, value)
+        except BaseException as error:
+            self.failure = error
+            raise
+
+    def teardown(self) -> None:
+        try:
+            if (
+                self.failure is not None
+                and self.checker is not None
+                and current_build_context().is_final
+            ):
+                path = save_regression(self.checker, self.failure)
+                print(f"shrunk failing sequence written to {path}")
+        finally:
+            if self.checker is not None:
+                self.checker.close()
+            self.tmp.cleanup()
+
+    def live_accounts(self) -> list[str]:
+        return sorted(self.c.observed.accounts)
+
+    def live_connections(self) -> list[str]:
+        return sorted(self.c.observed.connections)
+
+    def down_connections(self) -> list[str]:
+        return sorted(c for c, s in self.c.observed.connections.items() if s != "connected")
+
+    def group_alive(self) -> bool:
+        return self.c.observed.leader is not None
+
+    def candidates(self) -> list[str]:
+        """Accounts that could join the group: alive, not its leader, not in it."""
+        observed = self.c.observed
+        if observed.leader is None:
+            return []
+        return sorted(observed.accounts - set(observed.members) - {observed.leader})
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    @initialize(scenario=setups())
+    def start(self, scenario: Scenario) -> None:
+        try:
+            self.checker = EngineChecker(scenario, Path(self.tmp.name), group=GROUP)
+        except BaseException as error:
+            self.failure = error
+            raise
+        self.set_price(START_PRICE)
+
+    def set_price(self, price: Decimal) -> None:
+        self.price = price
+        self.step("price", PriceStep(ES, price))
+        self.step("price", PriceStep(MES, price))  # mapped copies fill at the same price
+
+    # -- market ----------------------------------------------------------------------------------
+
+    @rule(ticks=st.integers(-60, 60).filter(bool))
+    def move_price(self, ticks: int) -> None:
+        self.set_price(max(self.price + ticks * TICK, Decimal(100)))
+
+    @rule(ticks=st.integers(80, 240), down=st.booleans())
+    def spike(self, ticks: int, down: bool) -> None:
+        """A spike that crosses a limit and comes back still counts (S5.2)."""
+        back = self.price
+        self.set_price(max(back + (-ticks if down else ticks) * TICK, Decimal(100)))
+        self.set_price(back)
+
+    # -- trades ----------------------------------------------------------------------------------
+
+    @precondition(lambda self: self.group_alive())
+    @rule(data=st.data())
+    def leader_trade(self, data: st.DataObject) -> None:
+        qty = data.draw(st.integers(1, 4), label="qty")
+        side = data.draw(st.sampled_from(("buy", "sell")), label="side")
+        fills = _fills(data.draw, qty)
+        self.step("trade", TradeStep(LEADER, ES, side, qty, fills))
+
+    @precondition(lambda self: self.group_alive())
+    @rule(data=st.data())
+    def leader_reverse(self, data: st.DataObject) -> None:
+        """Close the leader's position and open the other side, in one order."""
+        held = self.c.observed.broker_positions.get(LEADER, {}).get(ES, 0)
+        qty = abs(held) + data.draw(st.integers(0, 2), label="beyond")
+        if qty == 0:
+            return
+        side = "sell" if held > 0 else "buy"
+        self.step("trade", TradeStep(LEADER, ES, side, qty, _fills(data.draw, qty)))
+
+    @rule(data=st.data())
+    def follower_trade(self, data: st.DataObject) -> None:
+        """The follower's owner trades by hand (rare)."""
+        if data.draw(st.integers(0, 2), label="rare") != 0:
+            return
+        accounts = [a for a in self.live_accounts() if a != LEADER]
+        if not accounts:
+            return
+        account = data.draw(st.sampled_from(accounts), label="account")
+        member = self.c.observed.members.get(account)
+        symbol = self.c.mapped_symbol(member) if member is not None else ES
+        qty = data.draw(st.integers(1, 2), label="qty")
+        side = data.draw(st.sampled_from(("buy", "sell")), label="side")
+        self.step("trade", TradeStep(account, symbol, side, qty, (qty,)))
+
+    # -- connections -----------------------------------------------------------------------------
+
+    @precondition(lambda self: bool(self.live_connections()))
+    @rule(data=st.data())
+    def break_connection(self, data: st.DataObject) -> None:
+        action = data.draw(st.sampled_from(("disconnect", "expire_token", "take_offline")))
+        self.step(action, data.draw(st.sampled_from(self.live_connections()), label="conn"))
+
+    @precondition(lambda self: bool(self.down_connections()))
+    @rule(data=st.data())
+    def restore_connection(self, data: st.DataObject) -> None:
+        connection = data.draw(st.sampled_from(self.down_connections()), label="conn")
+        state = self.c.observed.connections[connection]
+        fitting = "reauthorize" if state == "reauth_required" else "reconnect"
+        other = "reconnect" if fitting == "reauthorize" else "reauthorize"
+        action = data.draw(st.sampled_from((fitting, fitting, other)), label="action")
+        self.step(action, connection)
+
+    @precondition(lambda self: bool(self.live_connections()))
+    @rule(data=st.data())
+    def hold(self, data: st.DataObject) -> None:
+        self.step("hold", data.draw(st.sampled_from(self.live_connections()), label="conn"))
+
+    @precondition(lambda self: bool(self.c.track.held))
+    @rule(data=st.data())
+    def release(self, data: st.DataObject) -> None:
+        self.step("release", data.draw(st.sampled_from(sorted(self.c.track.held)), label="conn"))
+
+    @precondition(lambda self: bool(self.live_connections()))
+    @rule(data=st.data(), count=st.integers(1, 2))
+    def reject_next(self, data: st.DataObject, count: int) -> None:
+        connection = data.draw(st.sampled_from(self.live_connections()), label="conn")
+        self.step("reject_next", RejectNextStep(connection, count))
+
+    @rule(data=st.data())
+    def delete_connection(self, data: st.DataObject) -> None:
+        """Rare: it ends most of the activity of an example."""
+        if data.draw(st.integers(0, 3), label="rare") != 0 or not self.live_connections():
+            return
+        self.step("delete_connection", data.draw(st.sampled_from(self.live_connections())))
+
+    # -- failures ----------------------------------------------------------------------------------
+
+    @rule(data=st.data())
+    def crash(self, data: st.DataObject) -> None:
+        observed = self.c.observed
+        actors = [("connection", c) for c in sorted(observed.connections)]
+        actors += [(kind, a) for a in sorted(observed.accounts) for kind in ("account", "risk")]
+        if observed.leader is not None:
+            actors.append(("group", GROUP))
+        if actors:
+            kind, ident = data.draw(st.sampled_from(actors), label="actor")
+            self.step("crash", CrashStep(kind, ident))
+
+    @rule()
+    def restart(self) -> None:
+        self.step("restart", True)
+
+    # -- risk ----------------------------------------------------------------------------------
+
+    @precondition(lambda self: bool(self.live_accounts()))
+    @rule(data=st.data())
+    def lock(self, data: st.DataObject) -> None:
+        self.step("lock", data.draw(st.sampled_from(self.live_accounts()), label="account"))
+
+    @precondition(lambda self: bool(self.live_accounts()))
+    @rule(data=st.data())
+    def unlock(self, data: st.DataObject) -> None:
+        self.step("unlock", data.draw(st.sampled_from(self.live_accounts()), label="account"))
+
+    @precondition(lambda self: bool(self.live_accounts()))
+    @rule(data=st.data())
+    def set_risk(self, data: st.DataObject) -> None:
+        account = data.draw(st.sampled_from(self.live_accounts()), label="account")
+        names = data.draw(
+            st.lists(st.sampled_from(sorted(LIMIT_VALUES)), min_size=1, max_size=2, unique=True)
+        )
+        limits = tuple(
+            sorted(
+                (name, data.draw(st.sampled_from((Decimal(0), *LIMIT_VALUES[name]))))
+                for name in names
+            )
+        )
+        self.step("set_risk", SetRiskStep(account, limits))
+
+    @rule(delta=st.sampled_from(ADVANCES))
+    def advance(self, delta: timedelta) -> None:
+        self.step("advance", delta)
+
+    @rule(data=st.data())
+    def flatten(self, data: st.DataObject) -> None:
+        kinds = ["flatten_all"]
+        if self.live_accounts():
+            kinds.append("flatten_account")
+        if self.group_alive():
+            kinds.append("flatten_group")
+        kind = data.draw(st.sampled_from(kinds), label="flatten")
+        if kind == "flatten_all":
+            self.step(kind, True)
+        elif kind == "flatten_group":
+            self.step(kind, GROUP)
+        else:
+            self.step(kind, data.draw(st.sampled_from(self.live_accounts()), label="account"))
+
+    # -- membership --------------------------------------------------------------------------------
+
+    @precondition(lambda self: bool(self.c.observed.members))
+    @rule(data=st.data())
+    def remove_follower(self, data: st.DataObject) -> None:
+        account = data.draw(st.sampled_from(sorted(self.c.observed.members)), label="account")
+        self.step("remove_follower", RemoveFollowerStep(GROUP, account))
+
+    @precondition(lambda self: bool(self.candidates()))
+    @rule(data=st.data())
+    def add_follower(self, data: st.DataObject) -> None:
+        account = data.draw(st.sampled_from(self.candidates()), label="account")
+        mapped = data.draw(st.booleans(), label="mapped")
+        self.step(
+            "add_follower", AddFollowerStep(GROUP, data.draw(follower_terms(account, mapped)))
+        )
+
+
+def save_regression(checker: EngineChecker, failure: BaseException) -> Path:
+    """Write the executed steps, plus the ``expect`` steps the failure names, as a scenario."""
+    steps = list(checker.steps)
+    expects = failure.expects if isinstance(failure, InvariantViolation) else ()
+    steps += [Step(len(steps) + n, "expect", e) for n, e in enumerate(expects, start=1)]
+    message = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
+    description = (
+        f"{type(failure).__name__}: {message} — shrunk by Hypothesis from "
+        "tests/properties/test_engine_invariants.py"
+    )
+    text = scenario_toml(checker.scenario, steps, name="regression", description=description)
+    digest = hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+    named = text.replace('name = "regression"', f'name = "regression {digest}"', 1)
+    return write_regression(named, f"invariants_{digest}")
+
+
+def test_engine_invariants() -> None:
+    machine, _ = seeded(EngineInvariants, "engine invariants")
+    with quiet_logs():
+        run_state_machine_as_test(machine, settings=property_settings())
+
+
+# --- the scenario file a failure is written as ---------------------------------------------------
+
+
+def test_a_failing_sequence_is_written_as_a_scenario_file_that_parses_back(
+    tmp_path: Path,
+) -> None:
+    """The writer's output is a valid scenario file with the same setup and steps."""
+    scenario = Scenario(
+        name="t",
+        description="",
+        file="<t>",
+        start=DEFAULT_START,
+        instruments=(),
+        connections=(ConnectionSpec("lead"), ConnectionSpec("f1")),
+        accounts=(
+            AccountSpec("LEAD", "lead", risk=RiskLimits(daily_loss_limit=Decimal(500))),
+            AccountSpec("F1", "f1"),
+            AccountSpec("F2", "lead"),
+        ),
+        groups=(
+            GroupSpec(
+                GROUP,
+                LEADER,
+                (
+                    FollowerSpec("F1", Decimal("1.5"), 2, (("ES", "MES"),)),
+                    FollowerSpec("F2", Decimal("0.5")),
+                ),
+            ),
+        ),
+        steps=(),
+    )
+    with quiet_logs():
+        checker = EngineChecker(scenario, tmp_path)
+        try:
+            for action, value in [
+                ("price", PriceStep(ES, START_PRICE)),
+                ("price", PriceStep(MES, START_PRICE)),
+                ("trade", TradeStep(LEADER, ES, "buy", 3, (1, 2))),
+                ("price", PriceStep(ES, Decimal("4990.25"))),
+                ("advance", timedelta(hours=9)),
+                ("set_risk", SetRiskStep("F1", (("daily_loss_limit", Decimal(0)),))),
+                ("reject_next", RejectNextStep("f1", 2)),
+                ("crash", CrashStep("group", GROUP)),
+                ("remove_follower", RemoveFollowerStep(GROUP, "F2")),
+                ("add_follower", AddFollowerStep(GROUP, FollowerSpec("F2", Decimal(2), 3))),
+                ("flatten_all", True),
+                ("restart", True),
+            ]:
+                checker.apply(action, value)
+        finally:
+            checker.close()
+    failure = InvariantViolation("example", [])
+    text = scenario_toml(scenario, checker.steps, description=str(failure))
+    parsed = parse_scenario(text, "written.toml")
+    assert parsed.connections == scenario.connections
+    assert parsed.accounts == scenario.accounts
+    assert parsed.groups == scenario.groups
+    assert parsed.steps == tuple(checker.steps)
+    path = write_regression(text, "example", tmp_path / "regressions")
+    assert path.read_text(encoding="utf-8") == text
+    assert write_regression(text, "example", tmp_path / "regressions") == path
+
+
+# --- engine bugs the machine found, kept until they are fixed ----------------------------------
+
+REGRESSIONS: dict[str, tuple[str, str]] = {}
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSIONS))
+def test_regression(name: str, tmp_path: Path) -> None:
+    text, _ = REGRESSIONS[name]
+    scenario = parse_scenario(text, f"{name}.toml")
+    with quiet_logs():
+        checker = EngineChecker(scenario, tmp_path, group=GROUP)
+        try:
+            for step in scenario.steps:
+                if step.action != "expect":
+                    checker.apply(step.action, step.value)
+        finally:
+            checker.close()
