@@ -487,8 +487,8 @@ class AccountActor:
                 ),
             )
         if self.pending_reconcile is not None:
-            order, self.pending_reconcile = self.pending_reconcile, None
-            self._reconcile(order)
+            deferred, self.pending_reconcile = self.pending_reconcile, None
+            self._reconcile(deferred)
 
     # -- broker events -------------------------------------------------------------------------
 
