@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit scenarios bench clean
+.PHONY: install run test lint typecheck unit scenarios bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.fanout
 	$(BIN)/python -m bench.risk
 	$(BIN)/python -m bench.recovery
+
+# The property suite's long profile: many more examples, seed printed on failure.
+soak: $(STAMP)
+	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest tests/properties -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache

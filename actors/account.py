@@ -171,13 +171,16 @@ class AccountActor:
         self.balance = settings.balance
         self.realized_daily = ZERO
         self.realized_weekly = ZERO
+        self.risk = addresses.risk(self.id)
         if state is not None:  # rebuilt from the store, never from memory (S7.2)
             self.balance = state.balance
             self.realized_daily = state.realized_daily
             self.realized_weekly = state.realized_weekly
             self.positions = {s: Position(q, r) for s, (q, r) in state.positions.items() if q}
+            # The risk actor guards the remembered book at once, even before (or without) the
+            # broker's snapshot: a connection down at a restart must not leave it unguarded.
+            self.ctx.tell(self.risk, self.book())
         self.seen_fills: set[str] = set()
-        self.risk = addresses.risk(self.id)
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -285,6 +288,7 @@ class AccountActor:
                 for w in self.working.values()
                 if w.kind is OrderKind.LIQUIDATE and w.client_order_id
             },
+            confirmed=self.synced,
         )
 
     def _tell_risk(self) -> None:

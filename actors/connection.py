@@ -348,7 +348,7 @@ class ConnectionActor:
         if after is C and before is not C:
             self._request_snapshot(reconcile=True)  # S1.3: every return triggers S3
 
-    def _persist(self) -> None:
+    def _persist(self, *, wait: bool = False) -> None:
         row = (
             self.state.value,
             int(self.offline),
@@ -364,13 +364,15 @@ class ConnectionActor:
                 row,
             )
 
-        self.ctx.records.store.write(update)
+        self.ctx.records.store.write(update, wait=wait)
 
     # -- reconciliation trigger (S3.1) -----------------------------------------------------------
 
     def _request_snapshot(self, *, reconcile: bool, start: bool = False) -> None:
         self.reconnects += 1
-        self._persist()
+        # Committed before anything is sent for this return: the number names its
+        # reconciliation orders (S2.6), and a restart must never reuse it.
+        self._persist(wait=True)
         request_id = f"{self.id}#{self.reconnects}"
         self._pending_syncs[request_id] = (reconcile, start)
         self.session.request_snapshot(request_id)

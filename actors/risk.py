@@ -640,7 +640,7 @@ class RiskActor:
     def _account_changed(self, changed: AccountChanged) -> None:
         self.book = changed
         self.positions = {s: h.qty for s, h in changed.positions.items()}
-        if self.flatten is not None and self.flatten.restored:
+        if self.flatten is not None and self.flatten.restored and changed.confirmed:
             # After a restart: the liquidations still working at the broker stay in flight.
             self.flatten.restored = False
             self.liquidating = dict(changed.liquidations)

@@ -49,6 +49,7 @@ class AccountChanged:
     realized_weekly: Decimal
     balance: Decimal
     liquidations: Mapping[str, str] = field(default_factory=dict)  # symbol -> working coid
+    confirmed: bool = True  # positions and working orders confirmed by the broker
 
 
 @dataclass(frozen=True, slots=True)

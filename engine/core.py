@@ -60,6 +60,7 @@ from engine.instruments import ContractTable
 from engine.journal import JOURNAL_VERSION, Journal
 from engine.market import Market
 from engine.records import Kind, Level, Records
+from engine.recovery import advance_counters
 from engine.runtime import Runtime, Services, make_runtime
 from engine.runtime.base import ActorContext, Address, Behaviour, Factory
 from engine.store import SCHEMA_VERSION, Store
@@ -167,6 +168,11 @@ class Engine:
 
         ``reconcile`` makes the start count as every connection returning (S3.1): true for an
         engine restart, false for the very first start of a fresh store."""
+        recovered = self.records.recover_intents()
+        if recovered:
+            log.warning("orders of unknown outcome recovered from the intent log", count=recovered)
+        advance_counters(self.store, self.records.intents)
+        self.topology = topo.load(self.store)
         if self.journal is not None:
             self.journal.record(
                 "setup",

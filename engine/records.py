@@ -130,6 +130,19 @@ class Records:
             for row in rows:
                 self._notify("order", row)
 
+    def recover_intents(self) -> int:
+        """At start-up: every intent in the log that the ledger lacks (the engine stopped
+        between the two) goes into the ledger with status ``unknown``; it is never re-sent,
+        and its outcome is what the broker's snapshot shows. Returns how many."""
+        self.store.flush()
+        known = {row[0] for row in self.store.query("SELECT client_order_id FROM orders")}
+        missing = [tuple(frame) for frame in self.intents if frame and frame[0] not in known]
+        for intent in missing:
+            *fields, at = intent
+            self.store.append(_INSERT_ORDER, (*fields, "unknown", at, at))
+        self.store.flush()
+        return len(missing)
+
     def order_status(self, client_order_id: str, status: str, reason: str = "") -> None:
         now = self.clock.now().isoformat()
         self.store.append(_UPDATE_ORDER, (status, reason, now, client_order_id))
