@@ -301,7 +301,13 @@ class RiskActor:
         fire."""
         state = self._durable()
         if state != self._saved:
-            save_risk(self.ctx.records.store, self.account, state)
+            # A status or lock change is committed before anything else is said about it (the
+            # activity entry a person reads, the API's answer): it must survive a kill.
+            decisive = (state.status, state.lock_reason) != (
+                self._saved.status,
+                self._saved.lock_reason,
+            )
+            save_risk(self.ctx.records.store, self.account, state, wait=decisive)
             self._saved = state
 
     def receive(self, message: object) -> None:
@@ -399,6 +405,7 @@ class RiskActor:
         # open, completes at once and must find the status it completes from).
         self._transition(Ev.BREACH)
         self._raise_reason(reason)
+        self._persist()  # committed before anyone is told
         if first:
             self._start_flatten(f"breach:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK)
         self._disable_membership(f"{reason.value}: {what} breached")
@@ -518,6 +525,7 @@ class RiskActor:
         self._raise_reason(LockReason.MANUAL)
         flat = self._is_flat() and self.flatten is None
         self._transition(Ev.LOCK_FLAT if flat else Ev.LOCK_OPEN)
+        self._persist()  # committed before anyone is told
         self._disable_membership("locked manually")
         self.ctx.records.activity(
             Level.WARNING,

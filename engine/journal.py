@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.clock import Clock
-from engine.frames import FrameLog, encode_frame, read_frames
+from engine.frames import FrameError, FrameLog, encode_frame, read_frames
 from engine.wire import encode
 
 FLUSH_EVERY_S = 0.05
@@ -64,9 +64,19 @@ class Journal:
 
 
 def read_journal(path: Path) -> list[tuple[int, datetime, str, Any]]:
+    """Every frame as ``(seq, instant, kind, payload)``; a frame of another shape is
+    reported (FrameError) with its position, never trusted."""
     frames, _ = read_frames(path)
     out: list[tuple[int, datetime, str, Any]] = []
-    for frame in frames:
+    for number, frame in enumerate(frames, 1):
+        if not (isinstance(frame, list) and len(frame) == 4):
+            raise FrameError(f"{path}: frame {number}: not a [seq, time, kind, payload] record")
         seq, when, kind, payload = frame
-        out.append((int(seq), datetime.fromisoformat(when), str(kind), payload))
+        try:
+            instant = datetime.fromisoformat(when)
+        except (TypeError, ValueError):
+            raise FrameError(f"{path}: frame {number}: time {when!r} is not an instant") from None
+        if not isinstance(seq, int) or not isinstance(kind, str) or instant.tzinfo is None:
+            raise FrameError(f"{path}: frame {number}: malformed seq, kind or time offset")
+        out.append((seq, instant, kind, payload))
     return out

@@ -83,9 +83,18 @@ def decode(value: Any) -> Any:
     if not isinstance(value, list):
         raise WireError(f"unexpected {type(value).__name__}")
     if value and value[0] == "D" and len(value) == 2:
-        return Decimal(value[1])
+        try:
+            return Decimal(value[1])
+        except (ArithmeticError, TypeError, ValueError):
+            raise WireError(f"not a decimal: {value[1]!r}") from None
     if value and value[0] == "T" and len(value) == 2:
-        return datetime.fromisoformat(value[1])
+        try:
+            instant = datetime.fromisoformat(value[1])
+        except (TypeError, ValueError):
+            raise WireError(f"not an instant: {value[1]!r}") from None
+        if instant.tzinfo is None:
+            raise WireError(f"an instant without an offset: {value[1]!r}")
+        return instant
     if value and value[0] == "E" and len(value) == 3:
         enum_type = ENUMS.get(value[1])
         if enum_type is None:

@@ -281,6 +281,7 @@ class PaperBroker(Broker):
 
     def release(self, connection: str) -> None:
         """Every held order fills at its symbol's current last, in the order sent."""
+        _check_id(connection, "connection")
         with self._change():
             queue = self._held_queue.setdefault(connection, [])
             # Orders placed by a sink while releasing join the queue, so order sent is kept.
@@ -293,6 +294,7 @@ class PaperBroker(Broker):
 
     def reject_next(self, connection: str, count: int = 1) -> None:
         """The next ``count`` engine orders of ``connection`` are rejected (adds to any left)."""
+        _check_id(connection, "connection")
         count = _check_qty(count, f"reject_next {connection}")
         if count < 0:
             raise PaperBrokerError(f"reject_next {connection}: count must be positive")
@@ -301,6 +303,7 @@ class PaperBroker(Broker):
 
     def drop(self, connection: str, reason: str = "network outage") -> None:
         """An outage: ``SessionLost``, then nothing is delivered until the session is reopened."""
+        _check_id(connection, "connection")
         with self._change():
             if connection in self._links_down:
                 return
@@ -313,6 +316,7 @@ class PaperBroker(Broker):
         The expiry always reaches the session's sink, even with the link down: an engine knows
         its token's lifetime and tracks the expiry itself (S1.1), it does not need the broker's
         word over a live link."""
+        _check_id(connection, "connection")
         with self._change():
             if connection in self._tokens_invalid:
                 return
@@ -323,6 +327,7 @@ class PaperBroker(Broker):
 
     def reauthorize(self, connection: str) -> None:
         """A fresh token: valid again; ``TokenIssued`` always reaches the session's sink."""
+        _check_id(connection, "connection")
         with self._change():
             self._tokens_invalid.discard(connection)
             self._token_seq += 1

@@ -10,6 +10,7 @@ report is the final state, as for a scenario — the tool for reproducing an inc
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import tempfile
 from collections.abc import Callable
 from datetime import datetime
@@ -146,13 +147,18 @@ def _start(
     if not isinstance(payload, dict) or "store" not in payload:
         raise JournalError(f"{path}: frame {seq}: a setup frame needs the store's rows")
     version, schema = payload.get("version", 0), payload.get("schema", 0)
+    if not isinstance(version, int) or not isinstance(schema, int):
+        raise JournalError(f"{path}: frame {seq}: setup: version and schema must be integers")
     if version > JOURNAL_VERSION or schema > SCHEMA_VERSION:
         raise JournalError(
             f"{path}: frame {seq}: written by a newer engine (journal {version}, store schema "
             f"{schema}; this engine reads up to {JOURNAL_VERSION} and {SCHEMA_VERSION})"
         )
     if engine is None:
-        store.restore(payload["store"])  # the session's first start
+        try:
+            store.restore(payload["store"])  # the session's first start
+        except (sqlite3.Error, TypeError, ValueError, AttributeError) as error:
+            raise JournalError(f"{path}: frame {seq}: setup: the store rows: {error}") from None
     else:
         engine.stop()  # a restart within the session: the store carries on
     brokers: dict[str, Broker] = dict.fromkeys(("paper", "tradovate", "tradovate-sim"), broker)
