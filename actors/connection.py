@@ -233,6 +233,8 @@ class ConnectionActor:
         self.accounts = list(accounts)
         self.inbox = inbox
         self.session = open_session(self.id, tuple(accounts))
+        if self.offline:
+            self.session.close()  # taken offline by the user: no session until reconnected
         self._open_session = open_session
         self._pending_syncs: dict[str, tuple[bool, bool]] = {}  # request -> (reconcile, start)
         self._outgoing: list[Placement] = []

@@ -196,6 +196,7 @@ class FlattenRun:
     waiting_connection: bool = False
     sends: dict[str, int] = field(default_factory=dict)
     restored: bool = False  # rebuilt after a restart: wait for the book before sending
+    cancelled: bool = False  # the account's working orders were cancelled for this flatten
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +271,9 @@ class RiskActor:
                 sends=dict(record.sends),
             )
             self.flatten.restored = True
+            # A run that had sent liquidations had cancelled the working orders first; doing it
+            # again now would cancel its own liquidations still working at the broker.
+            self.flatten.cancelled = bool(record.sends)
             if record.failures:
                 # Backing off when it stopped: the timer may be gone with the old process, so
                 # set one again (a timer that survived an in-place restart fires first; the
@@ -535,6 +539,10 @@ class RiskActor:
         )
         if self.status is LQ:
             self._start_flatten(f"lock:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK)
+        elif self.connected:
+            # Flat, but an order still working (a held copy, a trader's stop) could open
+            # exposure on a LOCKED account: cancel them.
+            self.ctx.tell(self.connection, CancelWorking(self.account))
 
     def _hold(self, reason: str) -> None:
         self.supervisor_hold = True
@@ -562,6 +570,7 @@ class RiskActor:
                 self.off.add(trigger)  # stays off until its reset or until set again
         self.lock_triggers.clear()
         self._enable_membership()
+        self._publish_bands()  # the switched-off triggers move the breach prices
         self.ctx.records.activity(
             Level.INFO,
             Kind.UNLOCK,
@@ -599,8 +608,6 @@ class RiskActor:
             ),
             account=self.account,
         )
-        if self.connected:
-            self.ctx.tell(self.connection, CancelWorking(self.account))
         self._drive()
 
     def _drive(self) -> None:
@@ -612,6 +619,9 @@ class RiskActor:
         if not self.connected:
             run.waiting_connection = True
             return
+        if not run.cancelled:  # S5.3 step 1: every working order too, also when sent on return
+            run.cancelled = True
+            self.ctx.tell(self.connection, CancelWorking(self.account))
         orders: list[Placement] = []
         for symbol, qty in sorted(self.positions.items()):
             if not qty or symbol in self.liquidating:

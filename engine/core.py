@@ -186,8 +186,9 @@ class Engine:
         for connection in self.topology.connections:
             self._spawn(addresses.connection(connection), connection)
         for account in self.topology.accounts.values():
-            self._spawn(addresses.account(account.id), account.connection)
+            # The risk actor first: a rebuilt account tells it the remembered book at once.
             self._spawn(addresses.risk(account.id), account.connection)
+            self._spawn(addresses.account(account.id), account.connection)
         for group in self.topology.groups.values():
             self._spawn(addresses.group(group.id), self._placement(group.leader))
         accounts = list(self.topology.accounts)

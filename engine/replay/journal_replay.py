@@ -169,7 +169,13 @@ def _start(
         contracts=ContractTable(),
         settings=EngineSettings(runtime="deterministic"),
     )
-    fresh.start(reconcile=bool(payload.get("reconcile")))
+    try:
+        fresh.start(reconcile=bool(payload.get("reconcile")))
+    except (LookupError, ValueError, TypeError, sqlite3.Error) as error:
+        fresh.stop()
+        raise JournalError(
+            f"{path}: frame {seq}: setup: the engine cannot start from it: {error!r}"
+        ) from None
     return fresh
 
 
