@@ -166,6 +166,9 @@ class AccountActor:
         self.last_fill: dict[str, Decimal] = {}  # a price for P&L before any quote arrives
         self.flattening = False
         self.synced = False  # positions confirmed by the broker since the session started
+        # What this actor knows of working orders is complete: always for a new account; for
+        # one rebuilt from the store (working orders are not stored), once a snapshot came in.
+        self.confirmed = state is None
         self.pending_reconcile: ReconcileOrder | None = None
         self.working: dict[str, Working] = {}  # by client order id, else broker order id
         self.balance = settings.balance
@@ -288,7 +291,8 @@ class AccountActor:
                 for w in self.working.values()
                 if w.kind is OrderKind.LIQUIDATE and w.client_order_id
             },
-            confirmed=self.synced,
+            confirmed=self.confirmed,
+            working=sum(1 for w in self.working.values() if w.kind is not OrderKind.LIQUIDATE),
         )
 
     def _tell_risk(self) -> None:
@@ -476,6 +480,7 @@ class AccountActor:
             )
         self.working = kept
         self.synced = True
+        self.confirmed = True
         self._persist()
         self._tell_risk()
         if self.role.group is not None:

@@ -237,6 +237,7 @@ class RiskActor:
         self.off: set[Trigger] = set()  # switched off by a manual unlock until their reset
         self.lock_triggers: set[Trigger] = set()  # what caused the current lock
         self.bands: Mapping[str, tuple[Decimal | None, Decimal | None]] = {}
+        self.passed = 0  # orders passed by the gate since the account's last book
         self.group = group
         self.connected = True
         self.positions: dict[str, int] = {}
@@ -472,7 +473,15 @@ class RiskActor:
             self.lock_reason = reason
 
     def _is_flat(self) -> bool:
-        return not any(self.positions.values()) and not self.liquidating
+        """Nothing open, nothing closing, and nothing working that could still open: a held
+        copy filled after a lock would be exposure on a LOCKED account."""
+        return (
+            not any(self.positions.values())
+            and not self.liquidating
+            and not self.book.working
+            and not self.passed
+            and self.book.confirmed  # a book not yet confirmed by the broker is not "flat"
+        )
 
     # -- S5.4 / S5.5: the gate -------------------------------------------------------------------
 
@@ -508,6 +517,7 @@ class RiskActor:
             self.ctx.tell(account_addr, GateDecision(intent.client_order_id, allowed))
         if allowed == 0:
             return
+        self.passed += 1
         request = OrderRequest(intent.client_order_id, self.account, intent.symbol, allowed)
         self.ctx.tell(
             self.connection,
@@ -657,6 +667,7 @@ class RiskActor:
 
     def _account_changed(self, changed: AccountChanged) -> None:
         self.book = changed
+        self.passed = 0
         self.positions = {s: h.qty for s, h in changed.positions.items()}
         if self.flatten is not None and self.flatten.restored and changed.confirmed:
             # After a restart: the liquidations still working at the broker stay in flight.

@@ -50,6 +50,7 @@ class AccountChanged:
     balance: Decimal
     liquidations: Mapping[str, str] = field(default_factory=dict)  # symbol -> working coid
     confirmed: bool = True  # positions and working orders confirmed by the broker
+    working: int = 0  # orders other than liquidations still working: they could still fill
 
 
 @dataclass(frozen=True, slots=True)

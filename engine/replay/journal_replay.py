@@ -171,7 +171,7 @@ def _start(
     )
     try:
         fresh.start(reconcile=bool(payload.get("reconcile")))
-    except (LookupError, ValueError, TypeError, sqlite3.Error) as error:
+    except (LookupError, ValueError, TypeError, sqlite3.Error, CommandRefused) as error:
         fresh.stop()
         raise JournalError(
             f"{path}: frame {seq}: setup: the engine cannot start from it: {error!r}"

@@ -53,8 +53,7 @@ def _number(value: Decimal | int) -> str:
         raise TypeError("a boolean is not a number")
     if isinstance(value, int):
         return str(value)
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 def _value(value: object) -> str:

@@ -17,6 +17,7 @@ longer (``HYPOTHESIS_PROFILE=soak``); ``HYPOTHESIS_SEED`` pins the seed.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import tempfile
 from datetime import timedelta
 from decimal import Decimal
@@ -33,6 +34,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from engine.replay.harness import run_scenario
 from engine.replay.scenario import (
     DEFAULT_START,
     AccountSpec,
@@ -58,7 +60,7 @@ from tests.properties.engine_model import (
     InvariantViolation,
     quiet_logs,
 )
-from tests.properties.profiles import property_settings, seeded
+from tests.properties.profiles import hit_known_bugs, property_settings, seeded
 from tests.properties.scenario_toml import scenario_toml, write_regression
 
 GROUP = "g1"
@@ -132,7 +134,7 @@ def _fills(draw: st.DrawFn, qty: int) -> tuple[int, ...]:
     """``qty`` in one fill or in partial fills."""
     cuts = draw(st.sets(st.integers(1, qty - 1), max_size=qty - 1)) if qty > 1 else set()
     edges = [0, *sorted(cuts), qty]
-    return tuple(b - a for a, b in zip(edges, edges[1:], strict=False))
+    return tuple(b - a for a, b in itertools.pairwise(edges))
 
 
 # --- the machine --------------------------------------------------------------------------------
@@ -198,7 +200,12 @@ class EngineInvariants(RuleBasedStateMachine):
     @initialize(scenario=setups())
     def start(self, scenario: Scenario) -> None:
         try:
-            self.checker = EngineChecker(scenario, Path(self.tmp.name), group=GROUP)
+            self.checker = EngineChecker(
+                scenario,
+                Path(self.tmp.name),
+                group=GROUP,
+                tolerate_known_bugs=not hit_known_bugs(),
+            )
         except BaseException as error:
             self.failure = error
             raise
@@ -304,7 +311,10 @@ class EngineInvariants(RuleBasedStateMachine):
     @rule(data=st.data())
     def crash(self, data: st.DataObject) -> None:
         observed = self.c.observed
-        actors = [("connection", c) for c in sorted(observed.connections)]
+        # Known bug E5 (see restart_clear_of_known_bugs): a rebuilt connection actor of a
+        # connection taken offline has a live session; while tolerated, leave those alone.
+        spared = self.c.track.offline if self.c.tolerate_known_bugs else set()
+        actors = [("connection", c) for c in sorted(observed.connections) if c not in spared]
         actors += [(kind, a) for a in sorted(observed.accounts) for kind in ("account", "risk")]
         if observed.leader is not None:
             actors.append(("group", GROUP))
@@ -312,6 +322,15 @@ class EngineInvariants(RuleBasedStateMachine):
             kind, ident = data.draw(st.sampled_from(actors), label="actor")
             self.step("crash", CrashStep(kind, ident))
 
+    def restart_clear_of_known_bugs(self) -> bool:
+        """Engine bug E5 (``test_regression[offline_connection_live_after_*]``): a connection
+        actor built anew — at an engine restart, or by the supervisor after a crash — opens a
+        live broker session even for a connection the user took offline, while it still shows
+        it disconnected; its fills are applied and a leader's fanned out. While tolerated, no
+        restart with a connection offline (and no crash of one, in ``crash``)."""
+        return not (self.c.tolerate_known_bugs and self.c.track.offline)
+
+    @precondition(lambda self: self.restart_clear_of_known_bugs())
     @rule()
     def restart(self) -> None:
         self.step("restart", True)
@@ -465,20 +484,458 @@ def test_a_failing_sequence_is_written_as_a_scenario_file_that_parses_back(
     assert write_regression(text, "example", tmp_path / "regressions") == path
 
 
-# --- engine bugs the machine found, kept until they are fixed ----------------------------------
+# --- engine bugs the machine found ----------------------------------------------------------------
+#
+# Each is a scenario file, replayed through the same checker (every invariant after every step)
+# and then its own ``expect`` steps; each one was an engine bug, fixed, and kept so it stays
+# fixed.
 
-REGRESSIONS: dict[str, tuple[str, str]] = {}
+RISK_ACTOR_BLIND_AFTER_RESTART = """
+name = "a restart while an account's connection is down keeps its risk actor guarding the book"
+description = "S5.1 / S5.2 / S7.2. Found as 'high water 50000 < equity 51000'; fixed in 2adf0b2."
+
+[[connection]]
+id = "lead"
+
+[[connection]]
+id = "f1"
+
+[[account]]
+id = "LEAD"
+connection = "lead"
+
+[[account]]
+id = "F1"
+connection = "f1"
+risk = { daily_loss_limit = 500 }
+
+[[group]]
+id = "g1"
+leader = "LEAD"
+followers = [{ account = "F1" }]
+
+[[step]]
+price = { symbol = "ESZ6", last = 5000 }
+
+[[step]]
+trade = { account = "F1", symbol = "ESZ6", side = "buy", qty = 1 }
+
+[[step]]
+disconnect = "f1"
+
+[[step]]
+restart = true
+
+[[step]]
+price = { symbol = "ESZ6", last = 5020 }
+
+[[step]]
+expect = { account = "F1", equity = 51000, high_water = 51000 }
+
+[[step]]
+price = { symbol = "ESZ6", last = 4980 }
+
+[[step]]
+expect = { account = "F1", daily_pnl = -1000, status = "LIQUIDATE_ONLY" }
+"""
+
+# Engine bug E3, open: actors/risk.py RiskActor._gate clips every closing order in a symbol
+# with a liquidation in flight to 0 ("flatten in flight"), and AccountActor.projected counts
+# every working order as surviving that liquidation; but the broker fills in the order sent,
+# so a liquidation cannot close an opening copy sent after it. The closing copy that should
+# have closed that copy is dropped, and the follower is left holding what the leader closed.
+FLATTEN_CLIP_LEAVES_FOLLOWER_LONG = r'''
+name = "a closing copy is not clipped against a liquidation that cannot cover the copy it closes"
+description = """S5.4 / S6 / S2.2. F1's flatten rests at the broker (held) when the leader \
+opens 1 more and then closes 2: F1's opening copy +1 goes out behind the liquidation, and its \
+closing copy -1 is clipped to 0 against the flatten in flight, although the liquidation sent \
+before the +1 cannot close it. Filled in order, F1 ends long 1 while the leader is flat."""
+
+[[connection]]
+id = "lead"
+
+[[connection]]
+id = "f1"
+
+[[account]]
+id = "LEAD"
+connection = "lead"
+
+[[account]]
+id = "F1"
+connection = "f1"
+
+[[group]]
+id = "g1"
+leader = "LEAD"
+followers = [{ account = "F1" }]
+
+[[step]]
+price = { symbol = "ESZ6", last = 5000 }
+
+[[step]]
+trade = { account = "LEAD", symbol = "ESZ6", side = "buy", qty = 1 }
+
+[[step]]
+hold = "f1"
+
+[[step]]
+flatten_account = "F1"
+
+[[step]]
+trade = { account = "LEAD", symbol = "ESZ6", side = "buy", qty = 1 }
+
+[[step]]
+trade = { account = "LEAD", symbol = "ESZ6", side = "sell", qty = 2 }
+
+[[step]]
+release = "f1"
+
+[[step]]
+expect = { account = "LEAD", flat = true }
+
+[[step]]
+expect = { account = "F1", flat = true }
+'''
+
+# Engine bug E4, open: actors/risk.py RiskActor._lock takes an account with no position
+# straight to LOCKED (LOCK_FLAT) without cancelling the engine's orders still working for it;
+# a copy accepted before the lock then fills into the LOCKED account. (Its fill is then
+# flattened as "a manual trade", S5.5, but the liquidation can fail; here it is rejected.)
+LOCK_LEAVES_COPY_WORKING = r'''
+name = "a manual lock cancels the copies still working for the account"
+description = """S5.5 / S5.7 / S5.3 step 1. F1 has no position but a copy +1 resting at the \
+broker (held) when it is locked: it goes LOCKED at once and the copy stays; released, it fills \
+into the LOCKED account, whose liquidation is then rejected. F1 is left LOCKED and long."""
+
+[[connection]]
+id = "lead"
+
+[[connection]]
+id = "f1"
+
+[[account]]
+id = "LEAD"
+connection = "lead"
+
+[[account]]
+id = "F1"
+connection = "f1"
+
+[[group]]
+id = "g1"
+leader = "LEAD"
+followers = [{ account = "F1", ratio = 0.5 }]
+
+[[step]]
+price = { symbol = "ESZ6", last = 5000 }
+
+[[step]]
+hold = "f1"
+
+[[step]]
+trade = { account = "LEAD", symbol = "ESZ6", side = "buy", qty = 2 }
+
+[[step]]
+reject_next = { connection = "f1", count = 1 }
+
+[[step]]
+lock = "F1"
+
+[[step]]
+release = "f1"
+
+[[step]]
+expect = { account = "F1", status = "LOCKED", flat = true }
+'''
+
+# Engine bug E5, open: actors/connection.py ConnectionActor.__init__ calls open_session
+# (engine/core.py Engine._open_session) whatever the connection's stored state; a connection
+# the user took offline (the engine closed its session; the broker's link is up) comes back
+# from an engine restart, or from a supervisor restart of its actor, with a live session while
+# the actor says "disconnected". Its fills reach the account actors directly (the session's
+# sink routes order events past the connection actor) and a leader's are fanned out (S1.4,
+# S2.1).
+OFFLINE_CONNECTION_LIVE_AFTER_RESTART = r'''
+name = "a connection taken offline stays offline across a restart"
+description = """S1.4 / S2.1. The leader's connection is taken offline; after an engine \
+restart the leader trades: the engine still shows the connection disconnected, yet it applies \
+the fill and copies it to F1."""
+
+[[connection]]
+id = "lead"
+
+[[connection]]
+id = "f1"
+
+[[account]]
+id = "LEAD"
+connection = "lead"
+
+[[account]]
+id = "F1"
+connection = "f1"
+
+[[group]]
+id = "g1"
+leader = "LEAD"
+followers = [{ account = "F1" }]
+
+[[step]]
+price = { symbol = "ESZ6", last = 5000 }
+
+[[step]]
+take_offline = "lead"
+
+[[step]]
+restart = true
+
+[[step]]
+trade = { account = "LEAD", symbol = "ESZ6", side = "buy", qty = 1 }
+
+[[step]]
+expect = { connection = "lead", state = "disconnected" }
+
+[[step]]
+expect = { account = "F1", flat = true, orders_sent = 0 }
+
+[[step]]
+expect = { account = "LEAD", flat = true }
+'''
+
+OFFLINE_CONNECTION_LIVE_AFTER_CONNECTION_CRASH = r'''
+name = "a connection taken offline stays offline when its actor is restarted"
+description = """S1.4 / S2.1. The leader's connection is taken offline; its connection actor \
+crashes and the supervisor restarts it; the leader trades: the engine still shows the \
+connection disconnected, yet it applies the fill and copies it to F1."""
+
+[[connection]]
+id = "lead"
+
+[[connection]]
+id = "f1"
+
+[[account]]
+id = "LEAD"
+connection = "lead"
+
+[[account]]
+id = "F1"
+connection = "f1"
+
+[[group]]
+id = "g1"
+leader = "LEAD"
+followers = [{ account = "F1" }]
+
+[[step]]
+price = { symbol = "ESZ6", last = 5000 }
+
+[[step]]
+take_offline = "lead"
+
+[[step]]
+crash = { actor = "connection", id = "lead" }
+
+[[step]]
+trade = { account = "LEAD", symbol = "ESZ6", side = "buy", qty = 1 }
+
+[[step]]
+expect = { connection = "lead", state = "disconnected" }
+
+[[step]]
+expect = { account = "F1", flat = true, orders_sent = 0 }
+
+[[step]]
+expect = { account = "LEAD", flat = true }
+'''
+
+# Engine bug E6, open: actors/risk.py RiskActor._unlock re-bases high_water after a trailing
+# drawdown lock (and switches the other triggers off) but does not call _publish_bands, so
+# the connection keeps comparing ticks with the old breach prices: equity climbs above the
+# new high-water mark unseen, and the trailing drawdown is measured from a stale mark.
+UNLOCK_LEAVES_BANDS_STALE = r'''
+name = "after an unlock re-bases the high-water mark, it follows equity again"
+description = """S5.1 / S5.7. F1's trailing drawdown fires while its liquidation rests at the \
+broker; the unlock re-bases high_water to equity (50250); the price then rises 10 points and \
+high_water must follow equity to 50750."""
+
+[[connection]]
+id = "lead"
+
+[[connection]]
+id = "f1"
+
+[[account]]
+id = "LEAD"
+connection = "lead"
+
+[[account]]
+id = "F1"
+connection = "f1"
+risk = { trailing_drawdown = 750 }
+
+[[group]]
+id = "g1"
+leader = "LEAD"
+followers = [{ account = "F1" }]
+
+[[step]]
+price = { symbol = "ESZ6", last = 5000 }
+
+[[step]]
+hold = "f1"
+
+[[step]]
+trade = { account = "F1", symbol = "ESZ6", side = "buy", qty = 1 }
+
+[[step]]
+price = { symbol = "ESZ6", last = 5020 }
+
+[[step]]
+price = { symbol = "ESZ6", last = 5005 }
+
+[[step]]
+expect = { account = "F1", status = "LIQUIDATE_ONLY", high_water = 51000, equity = 50250 }
+
+[[step]]
+unlock = "F1"
+
+[[step]]
+expect = { account = "F1", high_water = 50250 }
+
+[[step]]
+price = { symbol = "ESZ6", last = 5015 }
+
+[[step]]
+expect = { account = "F1", equity = 50750, high_water = 50750 }
+'''
 
 
-@pytest.mark.parametrize("name", sorted(REGRESSIONS))
-def test_regression(name: str, tmp_path: Path) -> None:
-    text, _ = REGRESSIONS[name]
-    scenario = parse_scenario(text, f"{name}.toml")
+REGRESSIONS = [
+    pytest.param(RISK_ACTOR_BLIND_AFTER_RESTART, id="risk_actor_blind_after_restart"),
+    pytest.param(
+        FLATTEN_CLIP_LEAVES_FOLLOWER_LONG,
+        id="flatten_clip_leaves_follower_long",
+    ),
+    pytest.param(
+        LOCK_LEAVES_COPY_WORKING,
+        id="lock_leaves_copy_working",
+    ),
+    pytest.param(
+        OFFLINE_CONNECTION_LIVE_AFTER_RESTART,
+        id="offline_connection_live_after_restart",
+    ),
+    pytest.param(
+        OFFLINE_CONNECTION_LIVE_AFTER_CONNECTION_CRASH,
+        id="offline_connection_live_after_connection_crash",
+    ),
+    pytest.param(
+        UNLOCK_LEAVES_BANDS_STALE,
+        id="unlock_leaves_bands_stale",
+    ),
+]
+
+
+def replay_with_checks(text: str, data_dir: Path) -> None:
+    """Replay a scenario file through the checker, then assert its ``expect`` steps."""
+    scenario = parse_scenario(text, "regression.toml")
+    with quiet_logs():
+        checker = EngineChecker(scenario, data_dir, group=GROUP)
+        try:
+            for step in scenario.steps:
+                if step.action == "expect":
+                    checker.harness.apply(step)
+                else:
+                    checker.apply(step.action, step.value)
+            failures = checker.harness.failures
+        finally:
+            checker.close()
+    assert not failures, "; ".join(
+        f"step {f.step}: {f.check}: expected {f.expected!r}, got {f.actual!r}" for f in failures
+    )
+
+
+@pytest.mark.parametrize("text", REGRESSIONS)
+def test_regression(text: str, tmp_path: Path) -> None:
+    replay_with_checks(text, tmp_path)
+
+
+@pytest.mark.parametrize("text", REGRESSIONS)
+def test_regression_on_threads(text: str) -> None:
+    with quiet_logs():
+        result = run_scenario(parse_scenario(text, "regression.toml"), "threads")
+    assert result.ok, "; ".join(
+        f"step {f.step}: {f.check}: expected {f.expected!r}, got {f.actual!r}"
+        for f in result.failures
+    )
+
+
+STOP_LEFT_WORKING = """
+name = "a flatten cancels the account's working orders"
+
+[[connection]]
+id = "lead"
+
+[[connection]]
+id = "f1"
+
+[[account]]
+id = "LEAD"
+connection = "lead"
+
+[[account]]
+id = "F1"
+connection = "f1"
+
+[[group]]
+id = "g1"
+leader = "LEAD"
+followers = [{ account = "F1" }]
+
+[[step]]
+price = { symbol = "ESZ6", last = 5000 }
+
+[[step]]
+trade = { account = "LEAD", symbol = "ESZ6", side = "buy", qty = 1 }
+"""
+
+
+@pytest.mark.parametrize(
+    "down",
+    [
+        pytest.param(False, id="connected"),
+        pytest.param(
+            True,
+            id="down-when-locked",
+        ),
+    ],
+)
+def test_a_flatten_cancels_working_orders_also_when_sent_on_return(
+    down: bool, tmp_path: Path
+) -> None:
+    """S5.3 step 1 and S5.6: a flatten liquidates every position and cancels every working
+    order; one that waited for its connection is sent — all of it — when it returns. Found
+    while diagnosing a no-flip report of the machine (a held copy outliving a lock's flatten);
+    the scenario steps cannot place a resting order, so the trader's stop is placed at the
+    paper broker directly."""
+    scenario = parse_scenario(STOP_LEFT_WORKING, "stop.toml")
     with quiet_logs():
         checker = EngineChecker(scenario, tmp_path, group=GROUP)
         try:
             for step in scenario.steps:
-                if step.action != "expect":
-                    checker.apply(step.action, step.value)
+                checker.apply(step.action, step.value)
+            broker = checker.harness.broker
+            # A stop the trader left resting in another contract (one in ES would also go by
+            # S2.10 once the liquidation leaves ES flat).
+            broker.place_manual_working("F1", MES, -1)
+            checker.engine.wait_idle()
+            if down:
+                checker.apply("disconnect", "f1")
+            checker.apply("lock", "F1")
+            if down:
+                checker.apply("reconnect", "f1")
+            assert broker.positions("F1") == {}
+            assert broker.working_orders("F1") == [], "the stop survived the flatten"
         finally:
             checker.close()
