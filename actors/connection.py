@@ -331,6 +331,8 @@ class ConnectionActor:
             after = R
         if event is E.REAUTHORIZE:
             self.token_expired = False
+        if after is C:
+            self.offline = False  # back by reauthorize too: no longer taken offline
         if event is E.TAKE_OFFLINE:
             self.offline = True
             self.session.close()

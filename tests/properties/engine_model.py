@@ -207,6 +207,9 @@ class Tracking:
     unseen_trades: set[str] = field(default_factory=set)
     held: set[str] = field(default_factory=set)  # connections on hold
     offline: set[str] = field(default_factory=set)  # taken offline, not back yet
+    # Taken offline, then back through reauthorize rather than reconnect: the engine still
+    # has it marked offline (known bug E7).
+    stale_offline: set[str] = field(default_factory=set)
     # Known engine bugs (KNOWN_BUGS), while tolerated: account -> the bug that touched it.
     locked_with_orders: dict[str, str] = field(default_factory=dict)
     stale_bands: dict[str, str] = field(default_factory=dict)
@@ -448,6 +451,14 @@ class EngineChecker:
         for connection in list(self.track.offline):
             if after.connections.get(connection, "connected") == "connected":
                 self.track.offline.discard(connection)  # back, or deleted
+                if step.action == "reauthorize" and step.value == connection:
+                    self.track.stale_offline.add(connection)
+        for connection in list(self.track.stale_offline):
+            back = before.connections.get(connection) != "connected" and (
+                after.connections.get(connection) == "connected"
+            )
+            if connection not in after.connections or (step.action == "reconnect" and back):
+                self.track.stale_offline.discard(connection)  # reconnect clears the flag
         for account in list(self.track.stale_bands):
             moved = before.broker_positions.get(account) != after.broker_positions.get(account)
             if moved or step.action == "restart":
