@@ -21,12 +21,11 @@ from typing import Any
 
 from actors.copy_messages import Membership
 from bench.results import update_results
-from bench.timed_broker import Countdown, TimedBroker
+from bench.timed_broker import Countdown, TimedBroker, live_engine
 from brokers.base import OrderRequest
 from brokers.paper import PaperBroker
 from engine.clock import WallClock
 from engine.copy_rule import copy_quantity
-from engine.core import Engine, EngineSettings
 from engine.instruments import ContractTable
 from engine.logs import configure_logging
 from engine.order_ids import OrderKind, client_order_id
@@ -54,13 +53,7 @@ def measure_engine(followers: int, fills: int, per_login: int, tmp: Path) -> lis
             counter.hit(at_ns)
 
     store = Store(tmp / f"fanout-{followers}.sqlite")
-    engine = Engine(
-        store=store,
-        clock=clock,
-        brokers={"paper": TimedBroker(paper, placed)},
-        contracts=contracts,
-        settings=EngineSettings(runtime="threads"),
-    )
+    engine = live_engine(store, clock, TimedBroker(paper, placed), contracts)
     logins = (followers + per_login - 1) // per_login
     connections = [ConnectionConfig("lead")] + [ConnectionConfig(f"p{i}") for i in range(logins)]
     accounts = [AccountConfig("LEAD", "lead")] + [

@@ -20,11 +20,11 @@ from typing import Any
 
 from actors.copy_messages import Membership
 from bench.results import update_results
-from bench.timed_broker import Countdown, TimedBroker
+from bench.timed_broker import Countdown, TimedBroker, live_engine
 from brokers.base import OrderRequest
 from brokers.paper import PaperBroker
 from engine.clock import WallClock
-from engine.core import Engine, EngineSettings
+from engine.core import Engine
 from engine.instruments import ContractTable
 from engine.logs import configure_logging
 from engine.store import Store
@@ -35,13 +35,7 @@ PER_LOGIN = 20
 
 
 def build(store: Store, broker: TimedBroker, clock: WallClock, contracts: ContractTable) -> Engine:
-    return Engine(
-        store=store,
-        clock=clock,
-        brokers={"paper": broker},
-        contracts=contracts,
-        settings=EngineSettings(runtime="threads"),
-    )
+    return live_engine(store, clock, broker, contracts)
 
 
 def run(accounts: int, tmp: Path) -> dict[str, Any]:

@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.results import update_results
-from bench.timed_broker import TimedBroker
+from bench.timed_broker import TimedBroker, live_engine
 from brokers.base import OrderRequest, OrderType
 from brokers.paper import PaperBroker
 from engine.clock import WallClock
-from engine.core import Engine, EngineSettings
 from engine.instruments import ContractTable
 from engine.logs import configure_logging
 from engine.store import Store
@@ -60,13 +59,7 @@ def run_rate(accounts: int, rate: int, seconds: float, tmp: Path) -> dict[str, A
                 liquidated.setdefault(order.account, at_ns)
 
     store = Store(tmp / f"risk-{rate}.sqlite")
-    engine = Engine(
-        store=store,
-        clock=clock,
-        brokers={"paper": TimedBroker(paper, placed)},
-        contracts=contracts,
-        settings=EngineSettings(runtime="threads"),
-    )
+    engine = live_engine(store, clock, TimedBroker(paper, placed), contracts)
     logins = (accounts + PER_LOGIN - 1) // PER_LOGIN
     connections = [ConnectionConfig(f"login{i}") for i in range(logins)]
     configs = [

@@ -8,6 +8,10 @@ from collections.abc import Callable
 
 from brokers.base import Broker, BrokerSession, EventSink, OrderRequest
 from brokers.paper import PaperBroker
+from engine.clock import Clock
+from engine.core import Engine, EngineSettings
+from engine.instruments import ContractTable
+from engine.store import Store
 
 OnPlaced = Callable[[OrderRequest, int], None]
 
@@ -64,3 +68,14 @@ class Countdown:
             if self.count == self.expected:
                 self.last_ns = at_ns
                 self.done.set()
+
+
+def live_engine(store: Store, clock: Clock, broker: Broker, contracts: ContractTable) -> Engine:
+    """An engine as ``make run`` builds it (threads runtime) on the given broker."""
+    return Engine(
+        store=store,
+        clock=clock,
+        brokers={"paper": broker},
+        contracts=contracts,
+        settings=EngineSettings(runtime="threads"),
+    )
