@@ -106,11 +106,34 @@ class PositionInfo:
     avg_price: Decimal
 
 
+class OrderStatus(StrEnum):
+    """Where an order the broker knows of stands (for orders of unknown outcome, S2.6)."""
+
+    WORKING = "working"  # accepted, quantity left
+    FILLED = "filled"  # executed in full
+    CANCELLED = "cancelled"  # left the book without (further) fills
+    REJECTED = "rejected"  # refused by the broker
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReport:
+    """One order of the trading day the broker knows by its client order id."""
+
+    client_order_id: str
+    broker_order_id: str | None
+    status: OrderStatus
+
+
 @dataclass(frozen=True, slots=True)
 class AccountSnapshot:
+    """An account as the broker sees it. ``orders`` lists every order of the trading day the
+    broker knows by client order id, whatever its status: an engine order absent from it never
+    reached the broker (S2.6)."""
+
     positions: Mapping[str, PositionInfo]
     working: tuple[WorkingOrder, ...]
     balance: Decimal | None = None
+    orders: tuple[OrderReport, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,9 +215,27 @@ class BrokerSession(ABC):
         """The engine (re)opens the session; events flow again."""
 
 
+class AuthorizationError(Exception):
+    """An OAuth step failed; the message says why, in words fit for the user (no secrets)."""
+
+
 class Broker(ABC):
     """A broker adapter: hands out one session per connection."""
 
     @abstractmethod
     def session(self, connection: str, accounts: tuple[str, ...], sink: EventSink) -> BrokerSession:
         """Create the session of ``connection``; its events go to ``sink`` (which never blocks)."""
+
+    # -- OAuth re-authorization (S1.2) -----------------------------------------------------------
+    # The engine owns the single-use ``state`` values and the callback; the broker builds its
+    # authorize URL and exchanges the code. On success the connection's session receives
+    # ``TokenIssued`` (which moves the connection to ``connected``).
+
+    def authorize_url(self, connection: str, state: str, redirect_uri: str) -> str:
+        """The URL to send the user's browser to, to authorize ``connection``."""
+        raise AuthorizationError(f"{type(self).__name__} has no OAuth authorization")
+
+    async def exchange_code(self, connection: str, code: str, redirect_uri: str) -> None:
+        """Exchange an authorization ``code`` for a token of ``connection``; raises
+        :class:`AuthorizationError` when the broker refuses it."""
+        raise AuthorizationError(f"{type(self).__name__} has no OAuth authorization")

@@ -24,7 +24,9 @@ state file events go to the sinks at once, as they happen.
 
 from __future__ import annotations
 
+import secrets
 import threading
+import urllib.parse
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +35,7 @@ from pathlib import Path
 
 from brokers.base import (
     AccountSnapshot,
+    AuthorizationError,
     Broker,
     BrokerEvent,
     BrokerSession,
@@ -153,6 +156,7 @@ class PaperBroker(Broker):
         self._fill_seq = 0
         self._id_prefix = id_prefix
         self._token_seq = 0
+        self._codes: dict[str, str] = {}  # OAuth codes handed out, not yet exchanged
         # The state file, and the events of the change in progress waiting for it.
         self._state_file = state_file
         self._pending: deque[tuple[PaperSession, BrokerEvent]] = deque()
@@ -334,6 +338,24 @@ class PaperBroker(Broker):
             session = self._sessions.get(connection)
             if session is not None:
                 self._send(session, TokenIssued(connection, token=f"paper-token-{self._token_seq}"))
+
+    # -- OAuth (S1.2): the paper broker has no login page; its "authorize page" sends the
+    # browser straight back to the engine's callback with a single-use code.
+
+    def authorize_url(self, connection: str, state: str, redirect_uri: str) -> str:
+        _check_id(connection, "connection")
+        code = secrets.token_urlsafe(16)
+        with self._lock:
+            self._codes[code] = connection
+        query = urllib.parse.urlencode({"code": code, "state": state})
+        return f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{query}"
+
+    async def exchange_code(self, connection: str, code: str, redirect_uri: str) -> None:
+        with self._lock:
+            issued_for = self._codes.pop(code, None)
+        if issued_for != connection:
+            raise AuthorizationError("the paper broker does not know this authorization code")
+        self.reauthorize(connection)
 
     def positions(self, account: str) -> dict[str, PositionInfo]:
         """Non-zero positions of ``account`` by symbol."""
