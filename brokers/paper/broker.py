@@ -44,7 +44,9 @@ from brokers.base import (
     OrderAccepted,
     OrderDone,
     OrderRejected,
+    OrderReport,
     OrderRequest,
+    OrderStatus,
     OrderType,
     PositionInfo,
     Quote,
@@ -151,6 +153,8 @@ class PaperBroker(Broker):
         self._book = Book()
         self._client_order_ids: set[str] = set()  # of every order the broker accepted
         self._accepted: list[str] = []  # the same ids, in the order accepted
+        self._reports: dict[str, OrderReport] = {}  # every engine order by client order id
+        self._report_accounts: dict[str, str] = {}  # client order id -> account
         self._duplicates: list[DuplicateRejection] = []
         self._order_seq = 0
         self._fill_seq = 0
@@ -382,7 +386,7 @@ class PaperBroker(Broker):
         self._parse_symbol(symbol)
         connection = session.connection
         with self._change():
-            reason = self._refusal(session)
+            reason = refusal = self._refusal(session)
             if reason is None and self._reject_next.get(connection, 0) > 0:
                 self._reject_next[connection] -= 1
                 reason = REJECT_FORCED
@@ -396,6 +400,10 @@ class PaperBroker(Broker):
             if reason is None and qty != 0 and symbol not in self._prices:
                 reason = no_quote(symbol)
             if reason is not None:
+                # A request that reached the broker is known to it, rejected or not (a
+                # duplicate keeps its original's report).
+                if refusal is None and client_order_id not in self._reports:
+                    self._report(client_order_id, account, None, OrderStatus.REJECTED)
                 self._send(session, OrderRejected(connection, account, client_order_id, reason))
                 return
             self._client_order_ids.add(client_order_id)
@@ -403,6 +411,7 @@ class PaperBroker(Broker):
             order = self._new_order(
                 client_order_id, connection, account, symbol, qty=qty, order_type=request.order_type
             )
+            self._report(client_order_id, account, order.broker_order_id, OrderStatus.WORKING)
             self._emit_accepted(order)
             if connection in self._held:
                 self._book.add_working(order)
@@ -426,6 +435,7 @@ class PaperBroker(Broker):
                 if wanted and order.broker_order_id not in wanted:
                     continue
                 self._book.remove_working(order.broker_order_id)
+                self._settle(order, OrderStatus.CANCELLED)
                 self._emit(
                     order.connection,
                     OrderDone(
@@ -445,6 +455,7 @@ class PaperBroker(Broker):
                 account: AccountSnapshot(
                     positions=self._book.positions(account),
                     working=tuple(order.working() for order in self._book.working_of(account)),
+                    orders=self._reports_of(account),
                 )
                 for account in session.accounts
                 if self._account_connection.get(account) == session.connection
@@ -528,6 +539,7 @@ class PaperBroker(Broker):
             tokens_invalid=sorted(self._tokens_invalid),
             client_order_ids=self._accepted,
             duplicate_rejections=self._duplicates,
+            orders=[(self._report_accounts[c], r) for c, r in self._reports.items()],
         )
 
     def _restore(self, state: PaperState) -> None:
@@ -549,6 +561,8 @@ class PaperBroker(Broker):
         self._accepted = list(state.client_order_ids)
         self._client_order_ids = set(self._accepted)
         self._duplicates = list(state.duplicate_rejections)
+        for account, report in state.orders:
+            self._report(report.client_order_id, account, report.broker_order_id, report.status)
 
     # --- internals (call with the lock held) ------------------------------------------------------
 
@@ -638,9 +652,12 @@ class PaperBroker(Broker):
             time=self._clock.now(),
             order_done=order_done,
         )
+        if order_done:
+            self._settle(order, OrderStatus.FILLED)
         self._emit(order.connection, fill)
 
     def _done(self, order: PaperOrder, reason: str) -> None:
+        self._settle(order, OrderStatus.CANCELLED)
         self._emit(
             order.connection,
             OrderDone(
@@ -650,6 +667,23 @@ class PaperBroker(Broker):
                 order.broker_order_id,
                 reason,
             ),
+        )
+
+    def _report(
+        self, client_order_id: str, account: str, broker_order_id: str | None, status: OrderStatus
+    ) -> None:
+        self._reports[client_order_id] = OrderReport(client_order_id, broker_order_id, status)
+        self._report_accounts[client_order_id] = account
+
+    def _settle(self, order: PaperOrder, status: OrderStatus) -> None:
+        if order.client_order_id is not None and order.client_order_id in self._reports:
+            self._report(order.client_order_id, order.account, order.broker_order_id, status)
+
+    def _reports_of(self, account: str) -> tuple[OrderReport, ...]:
+        return tuple(
+            report
+            for coid, report in self._reports.items()
+            if self._report_accounts[coid] == account
         )
 
     def _known_account(self, account: str) -> str:

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from brokers.base import OrderType
+from brokers.base import OrderReport, OrderStatus, OrderType
 from brokers.paper.book import PaperBrokerError, PaperOrder, Position
 
 VERSION = 1
@@ -53,6 +53,8 @@ class PaperState:
     tokens_invalid: list[str] = field(default_factory=list)
     client_order_ids: list[str] = field(default_factory=list)  # every one accepted, in order
     duplicate_rejections: list[DuplicateRejection] = field(default_factory=list)
+    # Every engine order the broker has seen, by account: what a snapshot reports (S2.6).
+    orders: list[tuple[str, OrderReport]] = field(default_factory=list)
 
 
 def encode(state: PaperState) -> dict[str, Any]:
@@ -96,6 +98,15 @@ def encode(state: PaperState) -> dict[str, Any]:
                 "time": d.time,
             }
             for d in state.duplicate_rejections
+        ],
+        "orders": [
+            {
+                "account": account,
+                "client_order_id": report.client_order_id,
+                "broker_order_id": report.broker_order_id,
+                "status": report.status.value,
+            }
+            for account, report in state.orders
         ],
     }
 
@@ -145,6 +156,17 @@ def decode(data: Any) -> PaperState:
                 _str(d["time"]),
             )
             for d in data["duplicate_rejections"]
+        ],
+        orders=[  # absent from files written before orders were reported
+            (
+                _str(o["account"]),
+                OrderReport(
+                    _str(o["client_order_id"]),
+                    None if o["broker_order_id"] is None else _str(o["broker_order_id"]),
+                    OrderStatus(o["status"]),
+                ),
+            )
+            for o in data.get("orders", [])
         ],
     )
 

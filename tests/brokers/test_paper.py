@@ -13,15 +13,19 @@ from decimal import Decimal
 from typing import TypeVar
 
 import pytest
+import trio
 
 from brokers.base import (
     AccountSnapshot,
+    AuthorizationError,
     BrokerEvent,
     Fill,
     OrderAccepted,
     OrderDone,
     OrderRejected,
+    OrderReport,
     OrderRequest,
+    OrderStatus,
     OrderType,
     PositionInfo,
     Quote,
@@ -414,6 +418,7 @@ def test_a_new_session_replaces_the_old_one_and_the_broker_keeps_its_state(
     assert snapshot.accounts["A1"] == AccountSnapshot(
         {ES: PositionInfo(2, Decimal(5000))},
         (WorkingOrder("O2", "c-1", ES, 1, OrderType.MARKET),),
+        orders=(OrderReport("c-1", "O2", OrderStatus.WORKING),),  # the duplicate is not new
     )
     broker.release("c1")
     assert [type(e) for e in fresh.take()] == [Fill]
@@ -637,3 +642,54 @@ def test_same_calls_give_the_same_events() -> None:
     assert runs[0] == runs[1]
     assert len(runs[0]) > 10
     assert [f.fill_id for f in runs[0] if isinstance(f, Fill)] == ["X1", "X2", "X3", "X4"]
+
+
+# --- orders known by client order id (S2.6: resolving an unknown outcome) ---------------------
+
+
+def snapshot_of(session: PaperSession, sink: Recorder, account: str = "A1") -> AccountSnapshot:
+    sink.take()
+    session.request_snapshot("s")
+    snapshots = [e for e in sink.take() if isinstance(e, Snapshot)]
+    return snapshots[-1].accounts[account]
+
+
+def test_a_snapshot_reports_every_engine_order_the_broker_has_seen_with_its_status(
+    broker: PaperBroker, session: PaperSession, sink: Recorder
+) -> None:
+    broker.set_price(ES, Decimal(5000))
+    session.place_order(market("filled", 1))
+    broker.reject_next("c1")
+    session.place_order(market("refused", 1))
+    broker.hold("c1")
+    session.place_order(market("resting", 1))
+    session.place_order(market("cancelled", -1))
+    order_ids = {e.client_order_id: e.broker_order_id for e in sink.of(OrderAccepted)}
+    session.cancel_working("A1", ES, (order_ids["cancelled"],))
+    broker.drop("c1")
+    session.place_order(market("lost", 1))  # never reaches the broker
+    session.open()  # the link is back
+    reports = {r.client_order_id: r for r in snapshot_of(session, sink).orders}
+    assert {c: r.status for c, r in reports.items()} == {
+        "filled": OrderStatus.FILLED,
+        "refused": OrderStatus.REJECTED,
+        "resting": OrderStatus.WORKING,
+        "cancelled": OrderStatus.CANCELLED,
+    }
+    assert reports["filled"].broker_order_id == order_ids["filled"]
+    assert snapshot_of(session, sink, "A2").orders == ()  # per account
+
+
+def test_the_paper_authorize_url_returns_a_single_use_code_that_reauthorizes(
+    broker: PaperBroker, session: PaperSession, sink: Recorder
+) -> None:
+    broker.expire_token("c1")
+    url = broker.authorize_url("c1", "st4te", "http://127.0.0.1:8080/oauth/callback")
+    assert url.startswith("http://127.0.0.1:8080/oauth/callback?code=")
+    assert url.endswith("&state=st4te")
+    code = url.split("code=")[1].split("&")[0]
+    sink.take()
+    trio.run(broker.exchange_code, "c1", code, "http://127.0.0.1:8080/oauth/callback")
+    assert [type(e) for e in sink.take()] == [TokenIssued]
+    with pytest.raises(AuthorizationError, match="does not know"):
+        trio.run(broker.exchange_code, "c1", code, "http://127.0.0.1:8080/oauth/callback")

@@ -23,11 +23,14 @@ from brokers.base import (
     Fill,
     OrderAccepted,
     OrderRejected,
+    OrderReport,
     OrderRequest,
+    OrderStatus,
     OrderType,
     PositionInfo,
     Quote,
     SessionLost,
+    Snapshot,
     TokenExpired,
     WorkingOrder,
 )
@@ -339,3 +342,30 @@ def test_without_a_state_file_nothing_is_written(clock: VirtualClock, tmp_path: 
     assert list(tmp_path.iterdir()) == []
     assert broker.accepted_client_order_ids == ("c-1",)
     assert [d.client_order_id for d in broker.duplicate_rejections] == ["c-1"]
+
+
+def test_the_orders_a_snapshot_reports_survive_a_reload(clock: VirtualClock, path: Path) -> None:
+    """S2.6: a restarted engine asks the broker about orders of unknown outcome; a broker that
+    outlived the engine still knows every order it saw."""
+    broker = new_broker(clock, path)
+    broker.set_price(ES, Decimal(5000))
+    broker.session("c1", ("A1",), Recorder()).place_order(market("c-1", 1))
+    del broker
+
+    again = new_broker(clock, path)
+    sink = Recorder()
+    again.session("c1", ("A1",), sink).request_snapshot("s")
+    snapshot = next(e for e in sink.take() if isinstance(e, Snapshot))
+    assert snapshot.accounts["A1"].orders == (OrderReport("c-1", "O1", OrderStatus.FILLED),)
+
+
+def test_a_state_file_from_before_order_reports_still_loads(
+    clock: VirtualClock, path: Path
+) -> None:
+    broker = new_broker(clock, path)
+    broker.set_price(ES, Decimal(5000))
+    del broker
+    data = on_disk(path)
+    del data["orders"]
+    path.write_text(json.dumps(data))
+    assert new_broker(clock, path).last_price(ES) == Decimal(5000)
