@@ -46,10 +46,11 @@ from brokers.base import (
 )
 from engine.copy_rule import closing_part, copy_quantity, reconciliation_quantity, target
 from engine.durable import AccountState, save_account
+from engine.fanouts import LoggedFill
 from engine.instruments import ContractTable, copies_root, map_symbol, split_symbol
 from engine.order_ids import OrderKind, client_order_id, kind_of
 from engine.positions import ZERO, Position
-from engine.records import Kind, Level
+from engine.records import Kind, Level, UnresolvedOrder
 from engine.runtime.base import ActorContext
 
 log = structlog.get_logger("actors.account")
@@ -154,6 +155,7 @@ class AccountActor:
         connection_state: ConnectionState,
         role: Role,
         state: AccountState | None = None,
+        unresolved: tuple[UnresolvedOrder, ...] = (),
     ) -> None:
         self.ctx = ctx
         self.id = settings.id
@@ -170,6 +172,13 @@ class AccountActor:
         # one rebuilt from the store (working orders are not stored), once a snapshot came in.
         self.confirmed = state is None
         self.pending_reconcile: ReconcileOrder | None = None
+        # At an engine start: orders sent before the stop whose outcome the engine never
+        # heard, asked about by client order id in the first snapshot (S2.6); fan-outs to
+        # complete once that snapshot is in (S2.9); copies that never reached the broker,
+        # by cause, with the attempt that was lost.
+        self.unresolved = unresolved
+        self.pending_completions: list[CopyOffer] = []
+        self.lost_copies: dict[str, int] = {}
         self.working: dict[str, Working] = {}  # by client order id, else broker order id
         self.balance = settings.balance
         self.realized_daily = ZERO
@@ -349,19 +358,28 @@ class AccountActor:
     # -- S2: copying -----------------------------------------------------------------------------
 
     def _copy(self, offer: CopyOffer) -> None:
-        if self.connection_state is not ConnectionState.CONNECTED:
-            self.ctx.records.activity(
+        connected = self.connection_state is ConnectionState.CONNECTED
+        if offer.completion and connected and not self.synced:
+            self.pending_completions.append(offer)  # decided on the broker's position (S2.9)
+            return
+        records = self.ctx.records
+        if not records.decide_copy(offer.cause, self.id):
+            return  # decided already: a completion of a fan-out that was not cut short here
+        if not connected:
+            records.activity(
                 Level.INFO,
                 Kind.SKIP,
                 f"copy of leader fill {offer.fill_id} skipped: connection {self.connection} "
                 f"is {self.connection_state.value}",
                 account=self.id,
             )
+            records.copy_settled(offer.cause, self.id)
             return
         symbol = offer.symbol
         current = self.projected(symbol)
         qty = copy_quantity(offer.before, offer.after, current, offer.ratio, offer.max_qty)
         if qty == 0:
+            records.copy_settled(offer.cause, self.id)
             return
         closing = closing_part(current, qty)
         age = self.ctx.now() - offer.fill_time
@@ -375,8 +393,10 @@ class AccountActor:
             )
             qty = closing
             if qty == 0:
+                records.copy_settled(offer.cause, self.id)
                 return
-        self._request(OrderKind.COPY, offer.cause, symbol, qty, attempt=1)
+        attempt = self.lost_copies.pop(offer.cause, 0) + 1
+        self._request(OrderKind.COPY, offer.cause, symbol, qty, attempt=attempt)
 
     def _request(self, kind: OrderKind, cause: str, symbol: str, qty: int, attempt: int) -> None:
         coid = client_order_id(kind, cause, self.id, symbol, attempt)
@@ -405,6 +425,8 @@ class AccountActor:
             return
         if decision.qty == 0:
             del self.working[decision.client_order_id]
+            if order.kind is OrderKind.COPY:
+                self.ctx.records.copy_settled(order.cause, self.id)
         else:
             order.qty = decision.qty
 
@@ -481,6 +503,8 @@ class AccountActor:
         self.working = kept
         self.synced = True
         self.confirmed = True
+        if self.unresolved:
+            self._resolve(snapshot)
         self._persist()
         self._tell_risk()
         if self.role.group is not None:
@@ -498,6 +522,41 @@ class AccountActor:
         if self.pending_reconcile is not None:
             deferred, self.pending_reconcile = self.pending_reconcile, None
             self._reconcile(deferred)
+        completions, self.pending_completions = self.pending_completions, []
+        for offer in completions:
+            self._copy(offer)
+
+    def _resolve(self, snapshot: AccountSnapshot) -> None:
+        """S2.6: each order of unknown outcome is looked up by its client order id among the
+        orders the broker knows. Known: its status goes in the ledger, and it is never sent
+        again. Unknown to the broker: it never arrived — a copy is then decided again, with
+        the next attempt number, when its fan-out is completed (S2.9); a liquidation or a
+        reconciliation is redone by the flatten in flight or this start's reconciliation."""
+        reports = {r.client_order_id: r for r in snapshot.orders}
+        records = self.ctx.records
+        unresolved, self.unresolved = self.unresolved, ()
+        for order in unresolved:
+            report = reports.get(order.client_order_id)
+            if report is None:
+                records.order_status(order.client_order_id, "not_received")
+                if order.kind is OrderKind.COPY:
+                    self.lost_copies[order.cause] = max(
+                        self.lost_copies.get(order.cause, 0), order.attempt
+                    )
+                outcome = "never reached the broker"
+            else:
+                records.order_status(order.client_order_id, report.status.value)
+                if order.kind is OrderKind.COPY:
+                    records.decide_copy(order.cause, self.id)
+                    self.lost_copies.pop(order.cause, None)
+                outcome = f"is {report.status.value} at the broker"
+            records.activity(
+                Level.INFO if report is not None else Level.WARNING,
+                Kind.RESTART,
+                f"order {order.client_order_id} sent before the restart, outcome unknown: "
+                f"{outcome}",
+                account=self.id,
+            )
 
     # -- broker events -------------------------------------------------------------------------
 
@@ -525,6 +584,9 @@ class AccountActor:
         if (
             self.role.leader and self.role.group is not None
         ):  # the fan-out first: it is the hot path
+            self.ctx.records.leader_fill(
+                LoggedFill(self.role.group, self.id, fill.fill_id, symbol, before, after, fill.time)
+            )
             self.ctx.tell(
                 addresses.group(self.role.group),
                 LeaderFilled(
@@ -626,7 +688,9 @@ class AccountActor:
             )
 
     def _not_sent(self, event: OrderNotSent) -> None:
-        self.working.pop(event.client_order_id, None)
+        order = self.working.pop(event.client_order_id, None)
+        if order is not None and order.kind is OrderKind.COPY:
+            self.ctx.records.copy_settled(order.cause, self.id)
         self._tell_risk()
         if kind_of(event.client_order_id) is OrderKind.LIQUIDATE:
             self.ctx.tell(

@@ -57,6 +57,9 @@ class CopyOffer:
     ratio: Decimal
     max_qty: int | None
     fill_time: datetime
+    # Offered again at a start because a crash cut the fan-out short (S2.9): decided once
+    # the follower's broker position is confirmed, never before.
+    completion: bool = False
 
 
 @dataclass(frozen=True, slots=True)

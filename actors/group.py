@@ -27,7 +27,9 @@ from actors.copy_messages import (
     RemoveMember,
 )
 from actors.failure import InjectedFailure, fail
+from engine.fanouts import PendingFill
 from engine.instruments import map_symbol
+from engine.records import Kind, Level
 from engine.runtime.base import ActorContext
 
 log = structlog.get_logger("actors.group")
@@ -50,6 +52,7 @@ class CopyGroupActor:
         leader_connection: str,
         members: list[Membership],
         leader_connected: bool,
+        pending: tuple[PendingFill, ...] = (),
     ) -> None:
         self.ctx = ctx
         self.id = group_id
@@ -59,6 +62,8 @@ class CopyGroupActor:
         self.leader_positions: dict[str, int] = {}
         self.leader_connected = leader_connected
         self.reconciled: dict[str, str] = {}  # follower -> cause of its last reconciliation
+        # Fan-outs a crash cut short, completed once the leader's broker position is known.
+        self.pending = pending
 
     def receive(self, message: object) -> None:
         match message:
@@ -99,23 +104,61 @@ class CopyGroupActor:
         for member in self.members.values():
             # A disabled membership is still offered the fill: its account's gate decides and
             # records each rejection (S5.3 step 3).
-            tell(
-                addresses.account(member.account),
-                CopyOffer(
-                    group=self.id,
-                    cause=cause,
-                    fill_id=fill.fill_id,
-                    leader_symbol=fill.symbol,
-                    symbol=map_symbol(fill.symbol, dict(member.symbol_map))
-                    if member.symbol_map
-                    else fill.symbol,
-                    before=fill.before,
-                    after=fill.after,
-                    ratio=member.ratio,
-                    max_qty=member.max_qty,
-                    fill_time=fill.fill_time,
-                ),
+            tell(addresses.account(member.account), self._offer(member, cause, fill))
+
+    def _offer(
+        self, member: Membership, cause: str, fill: LeaderFilled, completion: bool = False
+    ) -> CopyOffer:
+        return CopyOffer(
+            group=self.id,
+            cause=cause,
+            fill_id=fill.fill_id,
+            leader_symbol=fill.symbol,
+            symbol=map_symbol(fill.symbol, dict(member.symbol_map))
+            if member.symbol_map
+            else fill.symbol,
+            before=fill.before,
+            after=fill.after,
+            ratio=member.ratio,
+            max_qty=member.max_qty,
+            fill_time=fill.fill_time,
+            completion=completion,
+        )
+
+    def _complete(self) -> None:
+        """S2.9: offer each fill whose fan-out a crash cut short to the followers that never
+        decided on it — unless the leader traded since (its broker position is not where the
+        last fill the engine saw left it): S2.1 never fans out what the engine did not see,
+        and the S3 reconciliation just sent covers the followers."""
+        pending, self.pending = self.pending, ()
+        for item in pending:
+            logged = item.fill
+            now = self.leader_positions.get(logged.symbol, 0)
+            if now != item.leader_after:
+                self.ctx.records.activity(
+                    Level.WARNING,
+                    Kind.SKIP,
+                    f"fan-out of leader fill {logged.fill_id} not completed after the restart: "
+                    f"the leader's {logged.symbol} position is {now:+d}, not "
+                    f"{item.leader_after:+d} — it traded while the engine was down",
+                    account=self.leader,
+                )
+                continue
+            fill = LeaderFilled(
+                logged.leader,
+                logged.fill_id,
+                logged.symbol,
+                logged.before,
+                logged.after,
+                logged.fill_time,
             )
+            for account in item.followers:
+                member = self.members.get(account)
+                if member is not None:
+                    self.ctx.tell(
+                        addresses.account(account),
+                        self._offer(member, logged.cause, fill, completion=True),
+                    )
 
     # -- S3.1: who is reconciled when --------------------------------------------------------------
 
@@ -123,10 +166,11 @@ class CopyGroupActor:
         if synced.leader:
             self.leader_positions = {s: q for s, q in synced.positions.items() if q}
             self.leader_connected = True
-            if not synced.reconcile:
-                return
-            for account in self.members:
-                self._reconcile(account, synced.cause)
+            if synced.reconcile:
+                for account in self.members:
+                    self._reconcile(account, synced.cause)
+            if self.pending:
+                self._complete()  # after the reconciliations: each follower takes them in order
         elif (
             synced.account in self.members
             and self.leader_connected

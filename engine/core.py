@@ -53,13 +53,14 @@ from brokers.base import (
     OrderRejected,
     Quote,
 )
-from engine import durable
+from engine import durable, setup_changes
 from engine import topology as topo
 from engine.clock import Clock, VirtualClock
+from engine.fanouts import PendingFill, decided_copies, pending_fills
 from engine.instruments import ContractTable
 from engine.journal import JOURNAL_VERSION, Journal
 from engine.market import Market
-from engine.records import Kind, Level, Records
+from engine.records import Kind, Level, Records, UnresolvedOrder
 from engine.recovery import advance_counters
 from engine.runtime import Runtime, Services, make_runtime
 from engine.runtime.base import ActorContext, Address, Behaviour, Factory
@@ -128,6 +129,10 @@ class Engine:
         self.inboxes: dict[str, SessionInbox] = {}
         self.journal = journal
         self.started = False
+        # What this start found unfinished (S2.6, S2.9), handed to the actors as they are
+        # first built; a restart by the supervisor later never sees it.
+        self._unresolved: dict[str, tuple[UnresolvedOrder, ...]] = {}
+        self._pending: dict[str, list[PendingFill]] = {}
 
     # -- setup -----------------------------------------------------------------------------------
 
@@ -173,6 +178,7 @@ class Engine:
             log.warning("orders of unknown outcome recovered from the intent log", count=recovered)
         advance_counters(self.store, self.records.intents)
         self.topology = topo.load(self.store)
+        self._recover_fan_outs(reconcile)
         if self.journal is not None:
             self.journal.record(
                 "setup",
@@ -199,9 +205,30 @@ class Engine:
             "schedule",
         )
         self.started = True
+        self._unresolved, self._pending = {}, {}
         for connection_id in self.topology.connections:
             self.runtime.tell(addresses.connection(connection_id), StartSession(reconcile))
         self.runtime.wait_idle()
+
+    def _recover_fan_outs(self, reconcile: bool) -> None:
+        """Which copy decisions are durable, which orders have an unknown outcome, and which
+        fan-outs a crash cut short (``engine/fanouts.py``)."""
+        fills, settled = self.records.fanouts.read()
+        statuses = self.records.ledger_statuses()
+        self.records.decided = decided_copies(settled, self.records.intents, statuses)
+        if not reconcile:
+            return  # a first start: nothing was sent before
+        self._unresolved = self.records.unresolved_orders()
+        followers = {
+            g.id: tuple(m.account for m in g.members) for g in self.topology.groups.values()
+        }
+        self._pending = pending_fills(fills, self.records.decided, followers)
+        for group, pending in self._pending.items():
+            log.warning(
+                "fan-outs cut short by the stop, to complete",
+                group=group,
+                fills=[p.fill.fill_id for p in pending],
+            )
 
     def stop(self) -> None:
         """Close every session and stop the actors (no graceful settling: see the live runner)."""
@@ -209,7 +236,7 @@ class Engine:
             session.close()
         self.runtime.shutdown()
         self.store.flush()
-        self.records.intents.close()
+        self.records.close()
         if self.journal is not None:
             self.journal.close()
         self.started = False
@@ -289,7 +316,13 @@ class Engine:
         found = current.group_of(account)
         role = Role() if found is None else Role(found[0], found[1])
         return AccountActor(
-            ctx, settings, self.contracts, state, role, durable.load_account(self.store, account)
+            ctx,
+            settings,
+            self.contracts,
+            state,
+            role,
+            durable.load_account(self.store, account),
+            unresolved=() if self.started else self._unresolved.get(account, ()),
         )
 
     def _build_risk(self, ctx: ActorContext, account: str) -> RiskActor:
@@ -307,7 +340,10 @@ class Engine:
         g = current.groups[group]
         leader_connection = current.accounts[g.leader].connection
         connected = current.connections[leader_connection].state == "connected"
-        return CopyGroupActor(ctx, g.id, g.leader, leader_connection, list(g.members), connected)
+        pending = () if self.started else tuple(self._pending.get(group, ()))
+        return CopyGroupActor(
+            ctx, g.id, g.leader, leader_connection, list(g.members), connected, pending
+        )
 
     def _spawn(self, address: Address, placement: str) -> None:
         self.runtime.spawn(address, self.factory(address), placement)
@@ -454,6 +490,32 @@ class Engine:
         cause = f"flatten:{number}"
         for account in accounts:
             self.runtime.tell(addresses.risk(account), Flatten(cause))
+
+    # -- commands: changing the setup while running (engine/setup_changes.py) --------------------
+
+    def add_connection(self, connection: str, broker: str, accounts: Mapping[str, Decimal]) -> None:
+        """A new login with its accounts (id → starting balance); limits come by ``set_risk``."""
+        self._record("add_connection", connection, broker, dict(accounts))
+        setup_changes.add_connection(self, connection, broker, accounts)
+
+    def delete_account(self, account: str) -> setup_changes.AccountDeletion:
+        """S4.2: immediate, cascading, no order sent, records kept."""
+        self._record("delete_account", account)
+        return setup_changes.delete_account(self, account)
+
+    def add_group(self, group: str, leader: str, members: Iterable[Membership] = ()) -> None:
+        members = list(members)
+        self._record("add_group", group, leader, members)
+        setup_changes.add_group(self, group, leader, members)
+
+    def delete_group(self, group: str) -> GroupConfig:
+        self._record("delete_group", group)
+        return setup_changes.delete_group(self, group)
+
+    def update_follower(self, group: str, member: Membership) -> Membership:
+        """New ratio, max_qty and symbol_map for a follower, from its next copy on."""
+        self._record("update_follower", group, member)
+        return setup_changes.update_follower(self, group, member)
 
     # -- failure injection (the crash scenario step) ----------------------------------------------
 

@@ -15,7 +15,9 @@ from enum import StrEnum
 from typing import Any
 
 from engine.clock import Clock
+from engine.fanouts import FanOutLog, LoggedFill
 from engine.intents import IntentLog
+from engine.order_ids import OrderKind, attempt_of, kind_of
 from engine.store import Store
 
 
@@ -68,6 +70,17 @@ class LedgerRow:
     cause: str
 
 
+@dataclass(frozen=True, slots=True)
+class UnresolvedOrder:
+    """An order the engine sent and never heard back about (ledger status ``sent`` or
+    ``unknown`` at a start): its outcome is asked of the broker, never guessed (S2.6)."""
+
+    client_order_id: str
+    kind: OrderKind
+    cause: str
+    attempt: int
+
+
 Listener = Callable[[str, Any], None]
 
 _INSERT_ACTIVITY = (
@@ -87,6 +100,11 @@ class Records:
         self.store = store
         self.clock = clock
         self.intents = intents or IntentLog(store.path.with_suffix(".intents"))
+        self.fanouts = FanOutLog(store.path.with_suffix(".fanouts"))
+        # (cause, follower) of every copy decided, durably before this run (filled in at
+        # start) or in it: an offer seen twice — a fan-out completed after a restart, say —
+        # is decided once (S2.6).
+        self.decided: set[tuple[str, str]] = set()
         self.listeners: list[Listener] = []
 
     def _notify(self, topic: str, payload: Any) -> None:
@@ -143,11 +161,55 @@ class Records:
         self.store.flush()
         return len(missing)
 
+    def unresolved_orders(self) -> dict[str, tuple[UnresolvedOrder, ...]]:
+        """By account: every order of unknown outcome in the ledger, in the order sent."""
+        self.store.flush()
+        rows = self.store.query(
+            "SELECT client_order_id, account, cause FROM orders"
+            " WHERE status IN ('sent', 'unknown') ORDER BY rowid"
+        )
+        found: dict[str, list[UnresolvedOrder]] = {}
+        for coid, account, cause in rows:
+            kind = kind_of(coid)
+            if kind is None:
+                continue
+            order = UnresolvedOrder(coid, kind, cause, attempt_of(coid))
+            found.setdefault(account, []).append(order)
+        return {account: tuple(orders) for account, orders in found.items()}
+
+    def ledger_statuses(self) -> dict[str, str]:
+        self.store.flush()
+        rows = self.store.query("SELECT client_order_id, status FROM orders")
+        return {str(coid): str(status) for coid, status in rows}
+
     def order_status(self, client_order_id: str, status: str, reason: str = "") -> None:
         now = self.clock.now().isoformat()
         self.store.append(_UPDATE_ORDER, (status, reason, now, client_order_id))
         if self.listeners:
             self._notify("order_status", (client_order_id, status, reason))
+
+    # -- fan-outs (S2.9) -----------------------------------------------------------------------
+
+    def leader_fill(self, fill: LoggedFill) -> None:
+        """Durable before the fan-out starts: a restart completes what a crash cut short."""
+        self.fanouts.leader_fill(fill)
+
+    def decide_copy(self, cause: str, account: str) -> bool:
+        """Claim the decision on a copy offer; ``False`` when it was decided already."""
+        key = (cause, account)
+        if key in self.decided:
+            return False
+        self.decided.add(key)
+        return True
+
+    def copy_settled(self, cause: str, account: str) -> None:
+        """A copy offer ended without an order (nothing to send, skipped, refused)."""
+        self.decided.add((cause, account))
+        self.fanouts.settled(cause, account)
+
+    def close(self) -> None:
+        self.intents.close()
+        self.fanouts.close()
 
     # -- reconciliation (S3.3) ---------------------------------------------------------------
 

@@ -37,10 +37,14 @@ CLASSES: dict[str, type] = {
         base.AccountSnapshot,
         base.PositionInfo,
         base.WorkingOrder,
+        base.OrderReport,
         Membership,
     )
 }
-ENUMS: dict[str, type[enum.Enum]] = {"OrderType": base.OrderType}
+ENUMS: dict[str, type[enum.Enum]] = {
+    "OrderType": base.OrderType,
+    "OrderStatus": base.OrderStatus,
+}
 
 
 class WireError(ValueError):

@@ -48,6 +48,18 @@ class DeterministicRuntime(Runtime):
     def wait_idle(self, timeout: float = 30.0) -> None:
         self._drain()
 
+    def next_message(self) -> tuple[Address, object] | None:
+        """The message ``step`` would deliver next (tests stop a run at a chosen point)."""
+        return self._queue[0] if self._queue else None
+
+    def step(self) -> bool:
+        """Deliver one message (and the work it deferred); ``False`` when none is queued."""
+        if not self._queue:
+            return False
+        to, message = self._queue.popleft()
+        self._deliver(to, message)
+        return True
+
     def shutdown(self) -> None:
         self._queue.clear()
         self._actors.clear()
@@ -59,17 +71,20 @@ class DeterministicRuntime(Runtime):
         try:
             while self._queue:
                 to, message = self._queue.popleft()
-                actor = self._actors.get(to)
-                if actor is None:
-                    self.dead_letters += 1
-                    continue
-                try:
-                    actor.receive(message)
-                except Exception as error:
-                    self._failed(to, error)
-                self._run_deferred()
+                self._deliver(to, message)
         finally:
             self._draining = False
+
+    def _deliver(self, to: Address, message: object) -> None:
+        actor = self._actors.get(to)
+        if actor is None:
+            self.dead_letters += 1
+            return
+        try:
+            actor.receive(message)
+        except Exception as error:
+            self._failed(to, error)
+        self._run_deferred()
 
     def _run_deferred(self) -> None:
         while self._deferred:

@@ -15,6 +15,8 @@ from brokers.base import (
     AccountSnapshot,
     Fill,
     OrderAccepted,
+    OrderReport,
+    OrderStatus,
     OrderType,
     PositionInfo,
     Snapshot,
@@ -66,6 +68,10 @@ def test_wire_round_trips_every_broker_event() -> None:
                 "A": AccountSnapshot(
                     {"ESZ6": PositionInfo(3, Decimal("4999.5"))},
                     (WorkingOrder("O3", "C9-1", "ESZ6", -1, OrderType.MARKET),),
+                    orders=(
+                        OrderReport("C9-1", "O3", OrderStatus.WORKING),
+                        OrderReport("C8-1", None, OrderStatus.REJECTED),
+                    ),
                 )
             },
         ),

@@ -68,5 +68,5 @@ def test_an_intent_the_ledger_lacks_is_recorded_as_unknown(tmp_path: Path) -> No
         assert status == "unknown"
         assert records.recover_intents() == 0
     finally:
-        records.intents.close()
+        records.close()
         store.close()

@@ -83,9 +83,7 @@ def services(tmp_path: Path) -> Iterator[Services]:
     records = Records(store, clock)
     yield Services(clock=clock, records=records)
     store.close()
-    intents = getattr(records, "intents", None)
-    if intents is not None:
-        intents.close()
+    records.close()
 
 
 @pytest.fixture(params=RUNTIMES)

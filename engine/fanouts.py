@@ -1,0 +1,144 @@
+"""The fan-out log: what a restart needs to complete a fan-out a crash cut short (S2.9).
+
+A leader fill is written here (one frame, one ``write`` system call, in the leader account's
+thread) before its fan-out starts. Every follower then leaves a durable trace of its decision:
+an order intent in the intent log (``engine/intents.py``), or a *settled* frame here when the
+offer ends without an order (nothing to send, skipped, refused by the gate, not sent). At the
+next start, a logged fill with a follower that left no trace had its fan-out cut short: the
+group offers it to that follower again, under the same rules (an opening copy older than
+``max_copy_age`` is skipped as stale, a closing copy never is).
+
+Frames: ``["F", group, leader, fill_id, symbol, before, after, fill_time]`` for a leader fill,
+``["S", cause, account]`` for a settled offer. A torn last frame is dropped on open, like the
+intent log's (``engine/frames.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from engine.frames import FrameError, FrameLog, read_frames
+
+FanOutLogError = FrameError
+
+FILL, SETTLED = "F", "S"
+COPY_KIND = "copy"  # the ledger's kind of a copy order
+UNRESOLVED = frozenset({"sent", "unknown"})  # ledger statuses that say nothing of the outcome
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedFill:
+    group: str
+    leader: str
+    fill_id: str
+    symbol: str
+    before: int
+    after: int
+    fill_time: datetime
+
+    @property
+    def cause(self) -> str:
+        """The cause every copy of this fill carries (S2.6)."""
+        return f"{self.leader}:{self.fill_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingFill:
+    """A logged fill some followers never decided on, and the leader's position in its symbol
+    after the last fill the engine saw (to tell whether the leader traded while it was down)."""
+
+    fill: LoggedFill
+    followers: tuple[str, ...]
+    leader_after: int
+
+
+class FanOutLog(FrameLog):
+    def leader_fill(self, fill: LoggedFill) -> None:
+        self.append(
+            [
+                (
+                    FILL,
+                    fill.group,
+                    fill.leader,
+                    fill.fill_id,
+                    fill.symbol,
+                    fill.before,
+                    fill.after,
+                    fill.fill_time.isoformat(),
+                )
+            ]
+        )
+
+    def settled(self, cause: str, account: str) -> None:
+        self.append([(SETTLED, cause, account)])
+
+    def read(self) -> tuple[list[LoggedFill], set[tuple[str, str]]]:
+        """Every logged fill in order, and every settled (cause, account)."""
+        frames, _ = read_frames(self.path)
+        fills: list[LoggedFill] = []
+        settled: set[tuple[str, str]] = set()
+        for offset, frame in enumerate(frames):
+            try:
+                if frame[0] == FILL:
+                    _, group, leader, fill_id, symbol, before, after, at = frame
+                    fills.append(
+                        LoggedFill(
+                            str(group),
+                            str(leader),
+                            str(fill_id),
+                            str(symbol),
+                            int(before),
+                            int(after),
+                            datetime.fromisoformat(at),
+                        )
+                    )
+                elif frame[0] == SETTLED:
+                    settled.add((str(frame[1]), str(frame[2])))
+                else:
+                    raise ValueError(f"unknown frame kind {frame[0]!r}")
+            except (TypeError, ValueError, IndexError) as error:
+                raise FanOutLogError(f"{self.path}: frame {offset + 1}: {error}") from None
+        return fills, settled
+
+
+def decided_copies(
+    settled: Iterable[tuple[str, str]],
+    intents: Iterable[Any],
+    statuses: Mapping[str, str],
+) -> set[tuple[str, str]]:
+    """Every (cause, follower) whose copy decision is durable and its outcome known: settled
+    without an order, or a copy order the ledger has an answer for. A copy intent of unknown
+    outcome is not decided: the follower asks the broker about it (S2.6)."""
+    decided = set(settled)
+    for frame in intents:
+        if not isinstance(frame, list | tuple) or len(frame) < 8:
+            continue
+        coid, account, kind, cause = str(frame[0]), str(frame[1]), str(frame[6]), str(frame[7])
+        if kind == COPY_KIND and statuses.get(coid, "unknown") not in UNRESOLVED:
+            decided.add((cause, account))
+    return decided
+
+
+def pending_fills(
+    fills: Iterable[LoggedFill],
+    decided: set[tuple[str, str]],
+    followers: Mapping[str, tuple[str, ...]],
+) -> dict[str, list[PendingFill]]:
+    """By group: the logged fills with followers (members now) that never decided on them."""
+    last_after: dict[tuple[str, str], int] = {}
+    undecided: list[tuple[LoggedFill, tuple[str, ...]]] = []
+    for fill in fills:
+        last_after[(fill.leader, fill.symbol)] = fill.after
+        members = followers.get(fill.group, ())
+        missing = tuple(m for m in members if (fill.cause, m) not in decided)
+        if missing:
+            undecided.append((fill, missing))
+    pending: dict[str, list[PendingFill]] = {}
+    for fill, missing in undecided:
+        pending.setdefault(fill.group, []).append(
+            PendingFill(fill, missing, last_after[(fill.leader, fill.symbol)])
+        )
+    return pending
