@@ -12,17 +12,28 @@ queued is lost, as it would be in a killed process; the paper broker lives on.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from actors import addresses
 from actors.connection import PlaceOrders
 from actors.copy_messages import CopyOffer
-from brokers.base import OrderRequest
+from brokers.base import Fill, OrderRequest
+from brokers.paper import PaperBroker
+from engine.clock import VirtualClock
+from engine.core import Engine
+from engine.instruments import ContractTable
 from engine.runtime.base import Address
 from engine.runtime.deterministic import DeterministicRuntime
-from tests.conftest import ES, MakeEngine, Rig
+from engine.store import Store
+from engine.topology import AccountConfig, ConnectionConfig, GroupConfig
+from tests.conftest import ES, PRICES, START, MakeEngine, Rig, member
+from tests.properties.profiles import property_settings, scaled
 
 Stop = Callable[[Address, object], bool]
 
@@ -179,3 +190,83 @@ def test_an_order_working_at_the_broker_is_resolved_not_resent(
     assert rig.broker_position("F2") == 1
     assert [r["status"] for r in rig.orders("F2", "copy")] == ["filled"]
     assert_nothing_placed_twice(rig)
+
+
+# --- any crash point ------------------------------------------------------------------------------
+
+
+def _rig(data: Path, terms: list[tuple[str, int | None]], shared: bool) -> Rig:
+    """A leader and a follower per ``terms`` (ratio, max_qty), on one login or their own."""
+    clock = VirtualClock(START)
+    contracts = ContractTable()
+    broker = PaperBroker(clock, contracts)
+    store = Store(data / "engine.sqlite")
+    engine = Engine(store=store, clock=clock, brokers={"paper": broker}, contracts=contracts)
+    followers = [f"F{n}" for n in range(1, len(terms) + 1)]
+    logins = {f: "fol" if shared else f.lower() for f in followers}
+    connections = ["lead", *sorted(set(logins.values()))]
+    accounts = [AccountConfig("LEAD", "lead")] + [AccountConfig(f, logins[f]) for f in followers]
+    members = [
+        member(f, ratio, max_qty) for f, (ratio, max_qty) in zip(followers, terms, strict=True)
+    ]
+    engine.seed(
+        [ConnectionConfig(c) for c in connections], accounts, [GroupConfig("g1", "LEAD", members)]
+    )
+    for c in connections:
+        broker.add_accounts(c, tuple(a.id for a in accounts if a.connection == c))
+    broker.set_price(ES, PRICES[ES])
+    engine.start(reconcile=False)
+    engine.wait_idle()
+    return Rig(engine, broker, clock, store, "deterministic")
+
+
+@given(
+    terms=st.lists(
+        st.tuples(st.sampled_from(["0.5", "1", "1.5", "2"]), st.sampled_from([None, 1, 2, 3])),
+        min_size=1,
+        max_size=3,
+    ),
+    shared=st.booleans(),
+    trades=st.lists(st.integers(-3, 3).filter(bool), min_size=1, max_size=4),
+    cut=st.integers(0, 120),
+)
+@property_settings(max_examples=scaled(40))
+def test_a_crash_anywhere_in_a_fan_out_then_a_prompt_restart_ends_as_without_the_crash(
+    terms: list[tuple[str, int | None]], shared: bool, trades: list[int], cut: int
+) -> None:
+    """S2.9 with S2.6 and S3: the fan-out of the leader's last fill is cut short ``cut``
+    messages after the leader's account applied the fill — anywhere: before the group,
+    between followers, between a gate and its order, after some orders filled — and the engine
+    restarts within ``max_copy_age``. Every follower ends where the run without a crash leaves
+    it, and no client order id reached the broker twice."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("reference", "crashed"):
+            Path(tmp, name).mkdir()
+        reference = _rig(Path(tmp, "reference"), terms, shared)
+        crashed = _rig(Path(tmp, "crashed"), terms, shared)
+        rigs = (reference, crashed)
+        try:
+            for qty in trades[:-1]:
+                for rig in rigs:
+                    rig.trade("LEAD", qty)
+            reference.trade("LEAD", trades[-1])
+            crashed.broker.trade("LEAD", ES, trades[-1])
+            # The fan-out starts when the leader's account applies the fill; a fill still
+            # queued at the crash is one the engine never saw (S2.1, S3 reconciles it).
+            run_until(
+                crashed, lambda to, m: to == addresses.account("LEAD") and isinstance(m, Fill)
+            )
+            runtime = crashed.engine.runtime
+            assert isinstance(runtime, DeterministicRuntime)
+            for _ in range(cut + 1):
+                if not runtime.step():
+                    break
+            crashed.restart()
+            crashed.idle()
+            followers = [f"F{n}" for n in range(1, len(terms) + 1)]
+            expected = {f: reference.broker_position(f) for f in followers}
+            assert {f: crashed.broker_position(f) for f in followers} == expected
+            assert_nothing_placed_twice(crashed)
+        finally:
+            for rig in rigs:
+                rig.close()
