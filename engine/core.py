@@ -166,6 +166,8 @@ class Engine:
                 topo.insert_group(conn, g)
 
         self.store.write(write, wait=True)
+        for g in groups:  # a group id used before may have logged fills: none are theirs
+            self.records.fanouts.joined(g.id, [m.account for m in g.members])
         self.topology = topo.load(self.store)
 
     def start(self, *, reconcile: bool = False) -> None:
@@ -173,6 +175,7 @@ class Engine:
 
         ``reconcile`` makes the start count as every connection returning (S3.1): true for an
         engine restart, false for the very first start of a fresh store."""
+        self._adopt_logged_statuses()
         recovered = self.records.recover_intents()
         if recovered:
             log.warning("orders of unknown outcome recovered from the intent log", count=recovered)
@@ -210,19 +213,42 @@ class Engine:
             self.runtime.tell(addresses.connection(connection_id), StartSession(reconcile))
         self.runtime.wait_idle()
 
+    def _adopt_logged_statuses(self) -> None:
+        """Risk status changes the store may have lost with its last commits come back from
+        the status log (``engine/status_log.py``): per account, the newer version wins. Once
+        the store has them, the log is emptied."""
+        logged = self.records.statuses.latest()
+        if not logged:
+            return
+        accounts = topo.load(self.store).accounts
+        for account, state in logged.items():
+            if account not in accounts:
+                continue  # deleted since (S4): nothing to restore
+            stored = durable.load_risk(self.store, account)
+            if stored is None or stored.version < state.version:
+                log.warning(
+                    "risk status restored from the status log",
+                    account=account,
+                    status=state.status,
+                    lock_reason=state.lock_reason,
+                )
+                durable.save_risk(self.store, account, state)
+        self.store.flush()
+        self.records.statuses.truncate()
+
     def _recover_fan_outs(self, reconcile: bool) -> None:
         """Which copy decisions are durable, which orders have an unknown outcome, and which
         fan-outs a crash cut short (``engine/fanouts.py``)."""
-        fills, settled = self.records.fanouts.read()
+        logged = self.records.fanouts.read()
         statuses = self.records.ledger_statuses()
-        self.records.decided = decided_copies(settled, self.records.intents, statuses)
+        self.records.decided = decided_copies(logged.settled, self.records.intents, statuses)
         if not reconcile:
             return  # a first start: nothing was sent before
         self._unresolved = self.records.unresolved_orders()
         followers = {
             g.id: tuple(m.account for m in g.members) for g in self.topology.groups.values()
         }
-        self._pending = pending_fills(fills, self.records.decided, followers)
+        self._pending = pending_fills(logged.fills, self.records.decided, followers, logged.joined)
         for group, pending in self._pending.items():
             log.warning(
                 "fan-outs cut short by the stop, to complete",
@@ -435,6 +461,7 @@ class Engine:
         self._record("add_follower", group, member)
         self.topology.check_add_follower(group, member)
         self.store.write(lambda conn: topo.insert_membership(conn, group, member), wait=True)
+        self.records.fanouts.joined(group, [member.account])  # earlier fills are not its
         self.topology.groups[group].members.append(member)
         self.runtime.tell(addresses.group(group), AddMember(member))
         self.runtime.tell(addresses.account(member.account), SetRole(Role(group, False)))

@@ -8,15 +8,18 @@ next start, a logged fill with a follower that left no trace had its fan-out cut
 group offers it to that follower again, under the same rules (an opening copy older than
 ``max_copy_age`` is skipped as stale, a closing copy never is).
 
+A follower that joined its group after a fill was never offered it: a ``joined`` frame, written
+when the membership is made, tells which fills predate it.
+
 Frames: ``["F", group, leader, fill_id, symbol, before, after, fill_time]`` for a leader fill,
-``["S", cause, account]`` for a settled offer. A torn last frame is dropped on open, like the
-intent log's (``engine/frames.py``).
+``["S", cause, account]`` for a settled offer, ``["J", group, account]`` for a follower joining.
+A torn last frame is dropped on open, like the intent log's (``engine/frames.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +27,7 @@ from engine.frames import FrameError, FrameLog, read_frames
 
 FanOutLogError = FrameError
 
-FILL, SETTLED = "F", "S"
+FILL, SETTLED, JOINED = "F", "S", "J"
 COPY_KIND = "copy"  # the ledger's kind of a copy order
 UNRESOLVED = frozenset({"sent", "unknown"})  # ledger statuses that say nothing of the outcome
 
@@ -38,6 +41,7 @@ class LoggedFill:
     before: int
     after: int
     fill_time: datetime
+    position: int = -1  # where it stands in the log (which joins came before it)
 
     @property
     def cause(self) -> str:
@@ -53,6 +57,13 @@ class PendingFill:
     fill: LoggedFill
     followers: tuple[str, ...]
     leader_after: int
+
+
+@dataclass(slots=True)
+class FanOutRecord:
+    fills: list[LoggedFill] = field(default_factory=list)
+    settled: set[tuple[str, str]] = field(default_factory=set)
+    joined: dict[tuple[str, str], int] = field(default_factory=dict)  # last join's position
 
 
 class FanOutLog(FrameLog):
@@ -75,16 +86,18 @@ class FanOutLog(FrameLog):
     def settled(self, cause: str, account: str) -> None:
         self.append([(SETTLED, cause, account)])
 
-    def read(self) -> tuple[list[LoggedFill], set[tuple[str, str]]]:
-        """Every logged fill in order, and every settled (cause, account)."""
+    def joined(self, group: str, accounts: Iterable[str]) -> None:
+        self.append([(JOINED, group, account) for account in accounts])
+
+    def read(self) -> FanOutRecord:
+        """What the log holds, in order."""
         frames, _ = read_frames(self.path)
-        fills: list[LoggedFill] = []
-        settled: set[tuple[str, str]] = set()
+        record = FanOutRecord()
         for offset, frame in enumerate(frames):
             try:
                 if frame[0] == FILL:
                     _, group, leader, fill_id, symbol, before, after, at = frame
-                    fills.append(
+                    record.fills.append(
                         LoggedFill(
                             str(group),
                             str(leader),
@@ -93,15 +106,18 @@ class FanOutLog(FrameLog):
                             int(before),
                             int(after),
                             datetime.fromisoformat(at),
+                            offset,
                         )
                     )
                 elif frame[0] == SETTLED:
-                    settled.add((str(frame[1]), str(frame[2])))
+                    record.settled.add((str(frame[1]), str(frame[2])))
+                elif frame[0] == JOINED:
+                    record.joined[(str(frame[1]), str(frame[2]))] = offset
                 else:
                     raise ValueError(f"unknown frame kind {frame[0]!r}")
             except (TypeError, ValueError, IndexError) as error:
                 raise FanOutLogError(f"{self.path}: frame {offset + 1}: {error}") from None
-        return fills, settled
+        return record
 
 
 def decided_copies(
@@ -126,14 +142,20 @@ def pending_fills(
     fills: Iterable[LoggedFill],
     decided: set[tuple[str, str]],
     followers: Mapping[str, tuple[str, ...]],
+    joined: Mapping[tuple[str, str], int],
 ) -> dict[str, list[PendingFill]]:
-    """By group: the logged fills with followers (members now) that never decided on them."""
+    """By group: the logged fills with followers — members now, and already when the fill
+    came — that never decided on them."""
     last_after: dict[tuple[str, str], int] = {}
     undecided: list[tuple[LoggedFill, tuple[str, ...]]] = []
     for fill in fills:
         last_after[(fill.leader, fill.symbol)] = fill.after
         members = followers.get(fill.group, ())
-        missing = tuple(m for m in members if (fill.cause, m) not in decided)
+        missing = tuple(
+            m
+            for m in members
+            if (fill.cause, m) not in decided and joined.get((fill.group, m), -1) < fill.position
+        )
         if missing:
             undecided.append((fill, missing))
     pending: dict[str, list[PendingFill]] = {}
