@@ -10,7 +10,7 @@ liquidate every open contract, retry on failure, and report flat.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -245,6 +245,7 @@ class RiskActor:
         self.flatten: FlattenRun | None = None
         self._flatten_numbers = 0
         self.supervisor_hold = False
+        self._version = 0 if state is None else state.version
         if state is not None:
             self._restore(state)
         self._saved = self._durable()
@@ -297,6 +298,7 @@ class RiskActor:
             ),
             flattens=self._flatten_numbers,
             supervisor_hold=self.supervisor_hold,
+            version=self._version,
         )
 
     def _persist(self) -> None:
@@ -306,13 +308,14 @@ class RiskActor:
         fire."""
         state = self._durable()
         if state != self._saved:
-            # A status or lock change is committed before anything else is said about it (the
-            # activity entry a person reads, the API's answer): it must survive a kill.
-            decisive = (state.status, state.lock_reason) != (
-                self._saved.status,
-                self._saved.lock_reason,
-            )
-            save_risk(self.ctx.records.store, self.account, state, wait=decisive)
+            self._version += 1
+            state = replace(state, version=self._version)
+            # A status or lock change is durable before anything else is said about it (the
+            # activity entry a person reads, the API's answer, the liquidation): it must
+            # survive a kill. The status log has it at once; the store row follows.
+            if (state.status, state.lock_reason) != (self._saved.status, self._saved.lock_reason):
+                self.ctx.records.risk_decided(self.account, state)
+            save_risk(self.ctx.records.store, self.account, state)
             self._saved = state
 
     def receive(self, message: object) -> None:

@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from engine.store import Store
 
@@ -45,6 +46,7 @@ class RiskState:
     flatten: FlattenRecord | None = None
     flattens: int = 0  # how many flattens this account has run (for their cause ids)
     supervisor_hold: bool = False
+    version: int = 0  # one more at every save: the newer of the store and the status log wins
 
 
 def save_account(store: Store, account: str, state: AccountState) -> None:
@@ -97,13 +99,14 @@ def save_risk(store: Store, account: str, state: RiskState, *, wait: bool = Fals
         flatten,
         state.flattens,
         int(state.supervisor_hold),
+        state.version,
     )
 
     def write(conn: sqlite3.Connection) -> None:
         conn.execute(
             "INSERT OR REPLACE INTO risk_state (account, status, lock_reason, high_water,"
-            " triggers_off, lock_triggers, flatten, flattens, supervisor_hold)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " triggers_off, lock_triggers, flatten, flattens, supervisor_hold, version)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             row,
         )
 
@@ -115,16 +118,7 @@ def load_risk(store: Store, account: str) -> RiskState | None:
     if not rows:
         return None
     row = rows[0]
-    flatten = None
-    if row["flatten"]:
-        data = json.loads(row["flatten"])
-        flatten = FlattenRecord(
-            int(data["number"]),
-            str(data["cause"]),
-            str(data["purpose"]),
-            int(data["failures"]),
-            {str(k): int(v) for k, v in data["sends"].items()},
-        )
+    flatten = _flatten_record(json.loads(row["flatten"])) if row["flatten"] else None
     return RiskState(
         status=row["status"],
         lock_reason=row["lock_reason"],
@@ -134,6 +128,42 @@ def load_risk(store: Store, account: str) -> RiskState | None:
         flatten=flatten,
         flattens=int(row["flattens"]),
         supervisor_hold=bool(row["supervisor_hold"]),
+        version=int(row["version"]),
+    )
+
+
+def _flatten_record(data: Mapping[str, Any]) -> FlattenRecord:
+    return FlattenRecord(
+        int(data["number"]),
+        str(data["cause"]),
+        str(data["purpose"]),
+        int(data["failures"]),
+        {str(k): int(v) for k, v in data["sends"].items()},
+    )
+
+
+def encode_risk(state: RiskState) -> dict[str, Any]:
+    """``state`` as plain values (for the status log)."""
+    out = asdict(state)
+    out["high_water"] = str(state.high_water)
+    out["triggers_off"] = list(state.triggers_off)
+    out["lock_triggers"] = list(state.lock_triggers)
+    return out
+
+
+def decode_risk(data: Mapping[str, Any]) -> RiskState:
+    """The inverse of :func:`encode_risk`; raises ``KeyError``/``TypeError``/``ValueError``."""
+    flatten = data["flatten"]
+    return RiskState(
+        status=str(data["status"]),
+        lock_reason=str(data["lock_reason"]),
+        high_water=Decimal(str(data["high_water"])),
+        triggers_off=tuple(str(t) for t in data["triggers_off"]),
+        lock_triggers=tuple(str(t) for t in data["lock_triggers"]),
+        flatten=None if flatten is None else _flatten_record(flatten),
+        flattens=int(data["flattens"]),
+        supervisor_hold=bool(data["supervisor_hold"]),
+        version=int(data["version"]),
     )
 
 

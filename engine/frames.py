@@ -77,6 +77,14 @@ class FrameLog:
             while written < len(blob):
                 written += os.write(self._fd, blob[written:])
 
+    def truncate(self) -> None:
+        """Empty the file (what it held is kept elsewhere now)."""
+        with self._lock:
+            if self._fd < 0:
+                raise FrameError(f"{self.path}: closed")
+            os.ftruncate(self._fd, 0)
+            os.lseek(self._fd, 0, os.SEEK_SET)
+
     def close(self) -> None:
         with self._lock:
             if self._fd >= 0:

@@ -15,9 +15,11 @@ from enum import StrEnum
 from typing import Any
 
 from engine.clock import Clock
+from engine.durable import RiskState
 from engine.fanouts import FanOutLog, LoggedFill
 from engine.intents import IntentLog
 from engine.order_ids import OrderKind, attempt_of, kind_of
+from engine.status_log import StatusLog
 from engine.store import Store
 
 
@@ -101,6 +103,7 @@ class Records:
         self.clock = clock
         self.intents = intents or IntentLog(store.path.with_suffix(".intents"))
         self.fanouts = FanOutLog(store.path.with_suffix(".fanouts"))
+        self.statuses = StatusLog(store.path.with_suffix(".status"))
         # (cause, follower) of every copy decided, durably before this run (filled in at
         # start) or in it: an offer seen twice — a fan-out completed after a restart, say —
         # is decided once (S2.6).
@@ -207,9 +210,16 @@ class Records:
         self.decided.add((cause, account))
         self.fanouts.settled(cause, account)
 
+    # -- risk status (S7.2) ---------------------------------------------------------------------
+
+    def risk_decided(self, account: str, state: RiskState) -> None:
+        """A status or lock change: durable when this returns (``engine/status_log.py``)."""
+        self.statuses.record(account, state)
+
     def close(self) -> None:
         self.intents.close()
         self.fanouts.close()
+        self.statuses.close()
 
     # -- reconciliation (S3.3) ---------------------------------------------------------------
 

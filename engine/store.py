@@ -20,7 +20,7 @@ import structlog
 
 log = structlog.get_logger("engine.store")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = 0x4D494D4B  # "MIMK": refuses to open a foreign SQLite file as a store
 
 MIGRATIONS: dict[int, str] = {
@@ -85,6 +85,9 @@ MIGRATIONS: dict[int, str] = {
         high_water TEXT NOT NULL, triggers_off TEXT NOT NULL, lock_triggers TEXT NOT NULL,
         flatten TEXT NOT NULL, flattens INTEGER NOT NULL, supervisor_hold INTEGER NOT NULL
     );
+    """,
+    4: """
+    ALTER TABLE risk_state ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
     """,
 }
 

@@ -51,6 +51,7 @@ from brokers.paper import PaperBroker
 from engine import demo
 from engine.clock import WallClock
 from engine.copy_rule import target
+from engine.durable import RiskState, decode_risk
 from engine.frames import read_frames
 from engine.instruments import ContractTable, map_symbol
 
@@ -216,6 +217,11 @@ def _intents(data_dir: Path) -> dict[str, Intent]:
     return {str(f[0]): Intent(str(f[0]), str(f[1]), str(f[6]), str(f[7])) for f in frames}
 
 
+def _logged_statuses(data_dir: Path) -> dict[str, RiskState]:
+    frames, _ = read_frames(data_dir / "engine.status")  # read only: the engine may be running
+    return {str(account): decode_risk(state) for account, state in frames}
+
+
 def _snapshot(data_dir: Path) -> Snapshot:
     accepted = list(_broker_file(data_dir).get("client_order_ids", []))
     intents = _intents(data_dir)
@@ -232,10 +238,18 @@ def _snapshot(data_dir: Path) -> Snapshot:
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in ("activity", "orders", "reconciliations")
         }
+        # A status change is durable in the status log first, the store row behind it: what
+        # the next start restores is the newer of the two (engine/status_log.py).
+        versions = {r[0]: 0 for r in conn.execute("SELECT account FROM risk_state")}
         risk = {
             r["account"]: (r["status"], r["lock_reason"])
             for r in conn.execute("SELECT account, status, lock_reason FROM risk_state")
         }
+        if "version" in {r[1] for r in conn.execute("PRAGMA table_info(risk_state)")}:
+            versions = dict(conn.execute("SELECT account, version FROM risk_state").fetchall())
+        for account, state in _logged_statuses(data_dir).items():
+            if account in versions and state.version > versions[account]:
+                risk[account] = (state.status, state.lock_reason)
         memberships = [
             (r["group_id"], r["account"], r["ratio"], r["max_qty"], r["symbol_map"])
             for r in conn.execute("SELECT * FROM memberships ORDER BY group_id, position")
