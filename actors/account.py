@@ -46,7 +46,6 @@ from brokers.base import (
 )
 from engine.copy_rule import closing_part, copy_quantity, reconciliation_quantity, target
 from engine.durable import AccountState, save_account
-from engine.fanouts import LoggedFill
 from engine.instruments import ContractTable, copies_root, map_symbol, split_symbol
 from engine.order_ids import OrderKind, client_order_id, kind_of
 from engine.positions import ZERO, Position
@@ -584,20 +583,9 @@ class AccountActor:
         if (
             self.role.leader and self.role.group is not None
         ):  # the fan-out first: it is the hot path
-            self.ctx.records.leader_fill(
-                LoggedFill(self.role.group, self.id, fill.fill_id, symbol, before, after, fill.time)
-            )
-            self.ctx.tell(
-                addresses.group(self.role.group),
-                LeaderFilled(
-                    leader=self.id,
-                    fill_id=fill.fill_id,
-                    symbol=symbol,
-                    before=before,
-                    after=after,
-                    fill_time=fill.time,
-                ),
-            )
+            filled = LeaderFilled(self.id, fill.fill_id, symbol, before, after, fill.time)
+            self.ctx.records.leader_fill(self.role.group, filled)
+            self.ctx.tell(addresses.group(self.role.group), filled)
         self._persist()
         self._tell_risk()  # the risk actor sees the new book before the liquidation's outcome
         if kind is OrderKind.LIQUIDATE and fill.order_done:

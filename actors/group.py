@@ -132,32 +132,24 @@ class CopyGroupActor:
         and the S3 reconciliation just sent covers the followers."""
         pending, self.pending = self.pending, ()
         for item in pending:
-            logged = item.fill
-            now = self.leader_positions.get(logged.symbol, 0)
+            fill = item.fill.fill
+            now = self.leader_positions.get(fill.symbol, 0)
             if now != item.leader_after:
                 self.ctx.records.activity(
                     Level.WARNING,
                     Kind.SKIP,
-                    f"fan-out of leader fill {logged.fill_id} not completed after the restart: "
-                    f"the leader's {logged.symbol} position is {now:+d}, not "
+                    f"fan-out of leader fill {fill.fill_id} not completed after the restart: "
+                    f"the leader's {fill.symbol} position is {now:+d}, not "
                     f"{item.leader_after:+d} — it traded while the engine was down",
                     account=self.leader,
                 )
                 continue
-            fill = LeaderFilled(
-                logged.leader,
-                logged.fill_id,
-                logged.symbol,
-                logged.before,
-                logged.after,
-                logged.fill_time,
-            )
             for account in item.followers:
                 member = self.members.get(account)
                 if member is not None:
                     self.ctx.tell(
                         addresses.account(account),
-                        self._offer(member, logged.cause, fill, completion=True),
+                        self._offer(member, item.fill.cause, fill, completion=True),
                     )
 
     # -- S3.1: who is reconciled when --------------------------------------------------------------

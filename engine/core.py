@@ -253,7 +253,7 @@ class Engine:
             log.warning(
                 "fan-outs cut short by the stop, to complete",
                 group=group,
-                fills=[p.fill.fill_id for p in pending],
+                fills=[p.fill.fill.fill_id for p in pending],
             )
 
     def stop(self) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from actors.copy_messages import LeaderFilled
 from engine.frames import FrameError, FrameLog, read_frames
 
 FanOutLogError = FrameError
@@ -35,18 +36,13 @@ UNRESOLVED = frozenset({"sent", "unknown"})  # ledger statuses that say nothing 
 @dataclass(frozen=True, slots=True)
 class LoggedFill:
     group: str
-    leader: str
-    fill_id: str
-    symbol: str
-    before: int
-    after: int
-    fill_time: datetime
-    position: int = -1  # where it stands in the log (which joins came before it)
+    fill: LeaderFilled
+    position: int  # where it stands in the log (which joins came before it)
 
     @property
     def cause(self) -> str:
         """The cause every copy of this fill carries (S2.6)."""
-        return f"{self.leader}:{self.fill_id}"
+        return f"{self.fill.leader}:{self.fill.fill_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +63,12 @@ class FanOutRecord:
 
 
 class FanOutLog(FrameLog):
-    def leader_fill(self, fill: LoggedFill) -> None:
+    def leader_fill(self, group: str, fill: LeaderFilled) -> None:
         self.append(
             [
                 (
                     FILL,
-                    fill.group,
+                    group,
                     fill.leader,
                     fill.fill_id,
                     fill.symbol,
@@ -100,12 +96,14 @@ class FanOutLog(FrameLog):
                     record.fills.append(
                         LoggedFill(
                             str(group),
-                            str(leader),
-                            str(fill_id),
-                            str(symbol),
-                            int(before),
-                            int(after),
-                            datetime.fromisoformat(at),
+                            LeaderFilled(
+                                str(leader),
+                                str(fill_id),
+                                str(symbol),
+                                int(before),
+                                int(after),
+                                datetime.fromisoformat(at),
+                            ),
                             offset,
                         )
                     )
@@ -149,7 +147,7 @@ def pending_fills(
     last_after: dict[tuple[str, str], int] = {}
     undecided: list[tuple[LoggedFill, tuple[str, ...]]] = []
     for fill in fills:
-        last_after[(fill.leader, fill.symbol)] = fill.after
+        last_after[(fill.fill.leader, fill.fill.symbol)] = fill.fill.after
         members = followers.get(fill.group, ())
         missing = tuple(
             m
@@ -161,6 +159,6 @@ def pending_fills(
     pending: dict[str, list[PendingFill]] = {}
     for fill, missing in undecided:
         pending.setdefault(fill.group, []).append(
-            PendingFill(fill, missing, last_after[(fill.leader, fill.symbol)])
+            PendingFill(fill, missing, last_after[(fill.fill.leader, fill.fill.symbol)])
         )
     return pending

@@ -14,9 +14,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from actors.copy_messages import LeaderFilled
 from engine.clock import Clock
 from engine.durable import RiskState
-from engine.fanouts import FanOutLog, LoggedFill
+from engine.fanouts import FanOutLog
 from engine.intents import IntentLog
 from engine.order_ids import OrderKind, attempt_of, kind_of
 from engine.status_log import StatusLog
@@ -193,9 +194,9 @@ class Records:
 
     # -- fan-outs (S2.9) -----------------------------------------------------------------------
 
-    def leader_fill(self, fill: LoggedFill) -> None:
+    def leader_fill(self, group: str, fill: LeaderFilled) -> None:
         """Durable before the fan-out starts: a restart completes what a crash cut short."""
-        self.fanouts.leader_fill(fill)
+        self.fanouts.leader_fill(group, fill)
 
     def decide_copy(self, cause: str, account: str) -> bool:
         """Claim the decision on a copy offer; ``False`` when it was decided already."""
