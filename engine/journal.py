@@ -17,11 +17,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from engine.clock import Clock
 from engine.frames import FrameError, FrameLog, encode_frame, read_frames
-from engine.wire import encode
+from engine.wire import WireError, encode
+
+log = structlog.get_logger("engine.journal")
 
 FLUSH_EVERY_S = 0.05
+GAP = "gap"  # an event that could not be recorded
 JOURNAL_VERSION = 1  # the setup frame's layout; a reader refuses a newer one
 
 
@@ -39,9 +44,17 @@ class Journal:
         self._flusher.start()
 
     def record(self, kind: str, payload: Any) -> None:
-        """Append one event; ``payload`` is encoded now (the caller's values are immutable)."""
+        """Append one event; ``payload`` is encoded now (the caller's values are immutable).
+
+        The journal never stops the engine: a value it cannot encode is written as a ``gap``
+        frame naming what was lost (a replay reports it), with an error in the log."""
         now = self.clock.now().isoformat()
-        body = encode(payload)
+        try:
+            body = encode(payload)
+        except WireError as error:
+            log.error("journal cannot record an event; the journal has a gap", kind=kind,
+                      error=str(error))  # fmt: skip
+            kind, body = GAP, {"kind": kind, "error": str(error)}
         with self._lock:
             self._seq += 1
             self._buffer.append(encode_frame([self._seq, now, kind, body]))

@@ -22,7 +22,7 @@ from engine.clock import VirtualClock
 from engine.core import Engine, EngineSettings
 from engine.frames import FrameError
 from engine.instruments import ContractTable
-from engine.journal import JOURNAL_VERSION, read_journal
+from engine.journal import GAP, JOURNAL_VERSION, read_journal
 from engine.replay.harness import final_state
 from engine.store import SCHEMA_VERSION, Store
 from engine.topology import CommandRefused
@@ -105,6 +105,7 @@ def replay_journal(path: Path) -> dict[str, Any]:
         clock = VirtualClock(records[0][1])
         store = Store(Path(tmp) / "engine.sqlite")
         engine: Engine | None = None
+        gaps: list[int] = []
         try:
             for seq, when, kind, payload in records:
                 if engine is not None and when > clock.now():
@@ -114,6 +115,9 @@ def replay_journal(path: Path) -> dict[str, Any]:
                     continue
                 if engine is None:
                     raise JournalError(f"{path}: frame {seq}: event before the setup frame")
+                if kind == GAP:
+                    gaps.append(seq)  # the session went on; this replay cannot know with what
+                    continue
                 _apply(engine, broker, kind, payload, when, seq, path)
                 engine.wait_idle()
             assert engine is not None
@@ -124,6 +128,8 @@ def replay_journal(path: Path) -> dict[str, Any]:
                 "orders_sent": len(broker.orders),
                 "final": final_state(engine),
             }
+            if gaps:
+                report["gaps"] = gaps  # frames the session could not record: may differ
         finally:
             if engine is not None:
                 engine.stop()

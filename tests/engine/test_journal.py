@@ -24,6 +24,7 @@ from brokers.base import (
     WorkingOrder,
 )
 from engine.frames import FrameError, FrameLog, encode_frame, read_frames
+from engine.journal import read_journal
 from engine.replay.harness import Harness
 from engine.replay.journal_replay import JournalError, replay_journal
 from engine.replay.scenario import load_scenario
@@ -154,3 +155,35 @@ def test_a_journal_from_a_newer_engine_is_refused(tmp_path: Path) -> None:
     log.close()
     with pytest.raises(JournalError, match="written by a newer engine"):
         replay_journal(path)
+
+
+def test_an_event_the_codec_cannot_encode_leaves_a_gap_the_replay_reports(tmp_path: Path) -> None:
+    """Recording never stops trading: the event is replaced by a ``gap`` frame and the replay
+    of the session says which frames it could not know."""
+
+    class Unknown:
+        pass
+
+    journal = tmp_path / "engine.journal"
+    harness = Harness(
+        load_scenario(ROOT / "scenarios" / "s2_2_ratio_and_max_qty_cap.toml"),
+        "deterministic",
+        tmp_path,
+        journal=journal,
+    )
+    try:
+        harness.setup()
+        assert harness.engine.journal is not None
+        harness.engine.journal.record("broker", ["lead", Unknown()])
+        harness.run()
+        final = harness.final_state()
+    finally:
+        harness.close()
+    report = replay_journal(journal)
+    assert report["final"] == final
+    (gap,) = report["gaps"]
+    frames = read_journal(journal)
+    assert next(f for f in frames if f[0] == gap)[2:] == (
+        "gap",
+        {"kind": "broker", "error": "cannot encode Unknown"},
+    )
