@@ -1,0 +1,555 @@
+"""The engine's configuration: one TOML file, validated by pydantic, every error naming its key.
+
+``python -m engine run`` works with no file at all: the defaults are the demo (paper broker,
+simulated market, demo setup, API on 127.0.0.1:8765, data in ``./data``). A file changes what it
+names and nothing else. Relative paths in a file are relative to the file's directory.
+
+Secrets are never read from this file: a broker's client secret comes from an environment
+variable or from a file in the data directory readable by its owner only (mode 0600). There is
+no password anywhere — a connection is authorized on the broker's own OAuth page (S1.2).
+
+The example below is the whole schema; ``docs/operations.md`` explains each key::
+
+    data_dir = "data"
+
+    [api]
+    host = "127.0.0.1"
+    port = 8765
+    public_url = ""          # the URL a browser reaches the engine at (OAuth redirects)
+    max_body_bytes = 65536
+
+    [log]
+    terminal = "auto"        # auto | console | json
+    level = "info"
+    file = "engine.log"      # JSON lines, in the data directory
+
+    [engine]
+    threads = 4
+    max_copy_age_seconds = 10
+    settle_seconds = 5
+
+    [broker]
+    kind = "paper"           # paper | tradovate | tradovate-sim
+
+    [demo]
+    setup = true             # seed the demo setup into an empty store
+    market = true            # simulated prices for the paper broker
+    leader = "DEMO-LEAD"     # the account whose trades are simulated ("" for none)
+
+    [[connections]]          # seed an empty store with your own setup instead of the demo
+    id = "prop"
+
+    [[accounts]]
+    id = "F1"
+    connection = "prop"
+    limits = { daily_loss_limit = "1000" }
+
+    [[groups]]
+    id = "main"
+    leader = "LEAD"
+    followers = [{ account = "F1", ratio = "1", max_qty = 4, symbol_map = { ES = "MES" } }]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from engine.instruments import BUILTIN_CONTRACTS
+from engine.risk_rules import LIMIT_NAMES
+
+DEFAULT_PORT = 8765
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+ID_FORM = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+SECRET_WORDS = re.compile(r"password|passwd|secret$|token", re.IGNORECASE)
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``errors`` holds one line per problem."""
+
+    def __init__(self, source: str, errors: Sequence[str]) -> None:
+        self.source = source
+        self.errors = list(errors)
+        super().__init__("\n".join(f"{source}: {e}" for e in self.errors))
+
+
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
+PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=18)]
+NonNegativeDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=18)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    public_url: str = ""
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+            raise PydanticCustomError(
+                "url", 'expected an http(s) URL such as "https://engine.example.com"'
+            )
+        return value.rstrip("/")
+
+
+class LogConfig(_Section):
+    terminal: Literal["auto", "console", "json"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    file: str = "engine.log"
+
+    @field_validator("file")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if value and (Path(value).name != value or value in (".", "..")):
+            raise PydanticCustomError(
+                "file_name", "expected a file name in the data directory (no '/'), or \"\""
+            )
+        return value
+
+
+class EngineTuning(_Section):
+    threads: int = Field(default=4, ge=0, le=64)
+    max_copy_age_seconds: float = Field(default=10.0, gt=0, le=3600)
+    settle_seconds: float = Field(default=5.0, ge=0, le=300)
+
+
+class PaperBrokerConfig(_Section):
+    kind: Literal["paper"] = "paper"
+    state_file: str = ""
+
+
+class TradovateConfig(_Section):
+    """Tradovate's real API; the client id and secret are read from the environment (or the
+    secret from a 0600 file in the data directory) when the engine starts."""
+
+    kind: Literal["tradovate"]
+    environment: Literal["demo", "live"] = "demo"
+    client_id_env: str = "TRADOVATE_CLIENT_ID"
+    client_secret_env: str = "TRADOVATE_CLIENT_SECRET"
+    client_secret_file: str = ""
+
+
+class TradovateSimConfig(_Section):
+    """The local Tradovate-compatible server the project ships for tests and demos."""
+
+    kind: Literal["tradovate-sim"]
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+
+
+BrokerConfig = Annotated[
+    PaperBrokerConfig | TradovateConfig | TradovateSimConfig, Field(discriminator="kind")
+]
+
+
+class DemoConfig(_Section):
+    setup: bool | None = None  # default: on when no [[connections]] are given
+    market: bool | None = None  # default: on with the paper broker
+    leader: str | None = None  # default: the demo leader when the demo setup is on
+    seed: int | None = None
+    leader_interval_seconds: tuple[float, float] = (3.0, 8.0)
+
+    @field_validator("leader_interval_seconds")
+    @classmethod
+    def _interval(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not (0 < low <= high <= 3600):
+            raise PydanticCustomError(
+                "interval", "expected [low, high] seconds with 0 < low <= high <= 3600"
+            )
+        return value
+
+
+class ConnectionSeed(_Section):
+    id: Id
+    broker: str | None = None  # default: broker.kind
+
+
+class AccountSeed(_Section):
+    id: Id
+    connection: Id
+    balance: NonNegativeDecimal = Decimal(50000)
+    limits: dict[str, NonNegativeDecimal] = Field(default_factory=dict)
+
+    @field_validator("limits")
+    @classmethod
+    def _limit_names(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for name in value:
+            if name not in LIMIT_NAMES:
+                raise PydanticCustomError(
+                    "limit_name",
+                    "unknown limit '{name}'; expected one of: {names}",
+                    {"name": name, "names": ", ".join(LIMIT_NAMES)},
+                )
+        return value
+
+
+class FollowerSeed(_Section):
+    account: Id
+    ratio: PositiveDecimal = Decimal(1)
+    max_qty: int | None = Field(default=None, ge=1, le=100_000)
+    symbol_map: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("symbol_map")
+    @classmethod
+    def _roots(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_symbol_map(value)
+
+
+class GroupSeed(_Section):
+    id: Id
+    leader: Id
+    followers: list[FollowerSeed] = Field(default_factory=list)
+
+
+class Config(_Section):
+    data_dir: str = "data"
+    api: ApiConfig = ApiConfig()
+    log: LogConfig = LogConfig()
+    engine: EngineTuning = EngineTuning()
+    broker: BrokerConfig = PaperBrokerConfig()
+    demo: DemoConfig = DemoConfig()
+    connections: list[ConnectionSeed] = Field(default_factory=list)
+    accounts: list[AccountSeed] = Field(default_factory=list)
+    groups: list[GroupSeed] = Field(default_factory=list)
+    # Where relative paths are taken from (the file's directory); not a key of the file.
+    base_dir: Path = Field(default=Path(), exclude=True)
+
+    def problems(self) -> list[str]:
+        """What is wrong across keys (pydantic checks each key by itself)."""
+        paper = self.broker.kind == "paper"
+        demo = self.demo
+        problems: list[str] = []
+        if demo.setup and self.connections:
+            problems.append(
+                "demo.setup: expected false when [[connections]] describe the setup"
+                " (both would seed the store; choose one)"
+            )
+        for key, value in (("setup", demo.setup), ("market", demo.market), ("leader", demo.leader)):
+            if value and not paper:
+                problems.append(
+                    f'demo.{key}: needs broker.kind = "paper" (it is "{self.broker.kind}");'
+                    ' set it to false or ""'
+                )
+        connections = [c.id for c in self.connections]
+        accounts: set[str] = set()
+        for i, c in enumerate(self.connections):
+            if connections.index(c.id) != i:
+                problems.append(f"connections[{i}].id: {c.id!r} is used twice")
+            if c.broker is not None and c.broker != self.broker.kind:
+                problems.append(
+                    f"connections[{i}].broker: expected {self.broker.kind!r} (the configured"
+                    f" broker.kind), got {c.broker!r}"
+                )
+        for i, a in enumerate(self.accounts):
+            if a.connection not in connections:
+                problems.append(
+                    f"accounts[{i}].connection: expected the id of a [[connections]] entry,"
+                    f" got {a.connection!r}"
+                )
+            if a.id in accounts:
+                problems.append(f"accounts[{i}].id: {a.id!r} is used twice")
+            accounts.add(a.id)
+        in_group: set[str] = set()
+        groups: set[str] = set()
+        for i, g in enumerate(self.groups):
+            if g.id in groups:
+                problems.append(f"groups[{i}].id: {g.id!r} is used twice")
+            groups.add(g.id)
+            members = [("leader", g.leader)] + [
+                (f"followers[{j}].account", f.account) for j, f in enumerate(g.followers)
+            ]
+            for key, account in members:
+                if account not in accounts:
+                    problems.append(
+                        f"groups[{i}].{key}: expected the id of an [[accounts]] entry,"
+                        f" got {account!r}"
+                    )
+                elif account in in_group:
+                    problems.append(
+                        f"groups[{i}].{key}: account {account!r} is already in a group;"
+                        " an account belongs to at most one group"
+                    )
+                in_group.add(account)
+        return problems
+
+    # -- what the defaults come to ----------------------------------------------------------------
+
+    @property
+    def demo_setup(self) -> bool:
+        if self.demo.setup is not None:
+            return self.demo.setup
+        return self.broker.kind == "paper" and not self.connections
+
+    @property
+    def demo_market(self) -> bool:
+        return self.demo.market if self.demo.market is not None else self.broker.kind == "paper"
+
+    def demo_leader(self, default: str) -> str:
+        if self.demo.leader is not None:
+            return self.demo.leader
+        return default if self.demo_setup else ""
+
+    def path(self, value: str) -> Path:
+        """A path of the file, relative to the file's directory."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def data_path(self) -> Path:
+        return self.path(self.data_dir)
+
+
+def check_symbol_map(value: Mapping[str, str]) -> dict[str, str]:
+    """Roots on both sides must be in the contract table (``ES = "MES"``)."""
+    for source, target in value.items():
+        for root in (source, target):
+            if root not in BUILTIN_CONTRACTS:
+                raise PydanticCustomError(
+                    "root",
+                    "unknown instrument root '{root}'; expected one of: {roots}",
+                    {"root": root, "roots": ", ".join(sorted(BUILTIN_CONTRACTS))},
+                )
+    return dict(value)
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def load_config(path: Path | None) -> Config:
+    """The configuration in ``path`` (or the defaults); raises :class:`ConfigError`."""
+    if path is None:
+        return Config()
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, ["no such file"]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(source, [f"cannot read it: {error}"]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(source, [f"not valid TOML: {error}"]) from None
+    return parse_config(raw, source, base_dir=path.resolve().parent)
+
+
+def parse_config(raw: Mapping[str, Any], source: str, *, base_dir: Path = Path()) -> Config:
+    secrets = list(_secret_keys(raw, ""))
+    if secrets:
+        raise ConfigError(
+            source,
+            [
+                f"{key}: secrets and passwords are never read from the config file; a broker"
+                " secret comes from an environment variable or a 0600 file in the data"
+                " directory (see broker.client_secret_env)"
+                for key in secrets
+            ],
+        )
+    if "base_dir" in raw:
+        raise ConfigError(source, [f"base_dir: {_unknown_key(Config)}"])
+    try:
+        config = Config.model_validate({**raw, "base_dir": base_dir})
+    except ValidationError as error:
+        raise ConfigError(source, format_errors(error, Config)) from None
+    problems = config.problems()
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def _secret_keys(raw: Any, prefix: str) -> list[str]:
+    found: list[str] = []
+    if isinstance(raw, Mapping):
+        for key, value in raw.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(key, str) and SECRET_WORDS.search(key):
+                found.append(name)
+            found.extend(_secret_keys(value, name))
+    elif isinstance(raw, list):
+        for index, value in enumerate(raw):
+            found.extend(_secret_keys(value, f"{prefix}[{index}]"))
+    return found
+
+
+def format_errors(error: ValidationError, model: type[BaseModel]) -> list[str]:
+    """One line per problem: ``key.path: what was expected (got ...)``."""
+    return [f"{key or '(top level)'}: {message}" for key, message in describe_errors(error, model)]
+
+
+def describe_errors(error: ValidationError, model: type[BaseModel]) -> list[tuple[str, str]]:
+    """Each problem as (dotted key, what was expected and what was given)."""
+    out = []
+    for item in error.errors(include_url=False):
+        loc = [p for p in item["loc"] if p not in ("paper", "tradovate", "tradovate-sim")]
+        key = _dotted(loc)
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            out.append((key, _unknown_key(_model_at(model, loc[:-1]))))
+            continue
+        message = _expected(kind, str(item["msg"]))
+        if kind == "missing":
+            message = "missing; this key is required"
+        if kind in {"union_tag_invalid", "union_tag_not_found"}:
+            message = 'expected kind = "paper", "tradovate" or "tradovate-sim"'
+            key = f"{key}.kind" if key else "kind"
+        got = item.get("input")
+        shown = "" if kind == "missing" or isinstance(got, dict | list) else f" (got {_short(got)})"
+        out.append((key, f"{message}{shown}"))
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_PLAIN = {
+    "int_parsing": "expected an integer",
+    "int_type": "expected an integer",
+    "int_from_float": "expected a whole number",
+    "decimal_parsing": 'expected a decimal number such as "1.5"',
+    "decimal_type": 'expected a decimal number such as "1.5"',
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "string_type": "expected a string",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "dict_type": "expected a table",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list",
+    "model_type": "expected a table",
+}
+
+
+def _expected(kind: str, message: str) -> str:
+    if kind in _PLAIN:
+        return _PLAIN[kind]
+    if kind == "string_pattern_mismatch":
+        return f"expected an id of {ID_FORM}"
+    message = re.sub(r"^Value error, ", "", message)
+    if message.startswith("Input should be "):
+        rest = message.removeprefix("Input should be ")
+        if rest.startswith(("greater", "less")):
+            return f"expected a value {rest}"
+        return f"expected {rest}"
+    return message
+
+
+def _dotted(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_at(model: type[BaseModel] | None, loc: Sequence[Any]) -> type[BaseModel] | None:
+    for part in loc:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        model = _inner_model(field.annotation)
+    return model
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _unknown_key(model: type[BaseModel] | None) -> str:
+    if model is None:
+        return "unknown key"
+    keys = [k for k, f in model.model_fields.items() if not f.exclude]
+    return f"unknown key; expected one of: {', '.join(keys)}"
+
+
+# --- secrets ------------------------------------------------------------------------------------
+
+
+class SecretError(Exception):
+    """A secret is missing or kept where others can read it."""
+
+
+def read_secret_file(data_dir: Path, name: str) -> str:
+    """A secret kept in a file of the data directory, which only its owner may read."""
+    if Path(name).name != name:
+        raise SecretError(f"{name}: a secret file is named relative to the data directory")
+    path = data_dir / name
+    try:
+        info = path.stat()
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise SecretError(f"cannot read {path}: {error.strerror or error}") from None
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise SecretError(
+            f"{path} is readable by others (mode {stat.S_IMODE(info.st_mode):04o});"
+            f" run: chmod 600 {path}"
+        )
+    if not text:
+        raise SecretError(f"{path} is empty")
+    return text
+
+
+def read_secret_env(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise SecretError(f"environment variable {name} is not set")
+    return value
+
+
+__all__ = [
+    "DEFAULT_PORT",
+    "ID_FORM",
+    "ID_PATTERN",
+    "AccountSeed",
+    "ApiConfig",
+    "BrokerConfig",
+    "Config",
+    "ConfigError",
+    "ConnectionSeed",
+    "DemoConfig",
+    "EngineTuning",
+    "FollowerSeed",
+    "GroupSeed",
+    "LogConfig",
+    "PaperBrokerConfig",
+    "SecretError",
+    "TradovateConfig",
+    "TradovateSimConfig",
+    "check_symbol_map",
+    "describe_errors",
+    "format_errors",
+    "load_config",
+    "parse_config",
+    "read_secret_env",
+    "read_secret_file",
+]

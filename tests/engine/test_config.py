@@ -1,0 +1,247 @@
+"""The configuration file: every key, the defaults (the demo), and errors that name the key and
+the expected form; secrets never come from it."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from brokers.paper import PaperBroker
+from engine.clock import VirtualClock
+from engine.config import (
+    Config,
+    ConfigError,
+    SecretError,
+    load_config,
+    parse_config,
+    read_secret_env,
+    read_secret_file,
+)
+from engine.core import Engine, EngineSettings
+from engine.instruments import ContractTable
+from engine.seeding import seed_from_config
+from engine.store import Store
+from tests.conftest import START
+
+FULL = """
+data_dir = "state"
+
+[api]
+host = "0.0.0.0"
+port = 9000
+public_url = "https://engine.example.com/"
+max_body_bytes = 4096
+
+[log]
+terminal = "json"
+level = "warning"
+file = "run.log"
+
+[engine]
+threads = 2
+max_copy_age_seconds = 5
+settle_seconds = 3
+
+[broker]
+kind = "paper"
+state_file = "broker.json"
+
+[demo]
+market = true
+leader = "LEAD"
+seed = 7
+leader_interval_seconds = [1, 2]
+
+[[connections]]
+id = "lead"
+
+[[connections]]
+id = "prop"
+broker = "paper"
+
+[[accounts]]
+id = "LEAD"
+connection = "lead"
+
+[[accounts]]
+id = "F1"
+connection = "prop"
+balance = "25000"
+limits = { daily_loss_limit = "1000", trailing_drawdown = 2000 }
+
+[[groups]]
+id = "main"
+leader = "LEAD"
+followers = [{ account = "F1", ratio = "0.5", max_qty = 3, symbol_map = { ES = "MES" } }]
+"""
+
+
+def test_no_file_is_the_demo() -> None:
+    config = load_config(None)
+    assert config.demo_setup
+    assert config.demo_market
+    assert config.demo_leader("DEMO-LEAD") == "DEMO-LEAD"
+    assert config.broker.kind == "paper"
+    assert (config.api.host, config.api.port) == ("127.0.0.1", 8765)
+    assert config.data_path == Path("data")
+
+
+def test_every_key(tmp_path: Path) -> None:
+    path = tmp_path / "engine.toml"
+    path.write_text(FULL)
+    config = load_config(path)
+    assert config.data_path == tmp_path / "state"  # relative to the file
+    assert config.api.public_url == "https://engine.example.com"
+    assert (config.api.port, config.api.max_body_bytes) == (9000, 4096)
+    assert (config.log.terminal, config.log.level, config.log.file) == (
+        "json",
+        "warning",
+        "run.log",
+    )
+    assert config.engine.threads == 2
+    assert config.broker.kind == "paper"
+    assert config.path(config.broker.state_file) == tmp_path / "broker.json"
+    assert not config.demo_setup  # [[connections]] describe the setup
+    assert config.demo_market
+    assert config.demo_leader("DEMO-LEAD") == "LEAD"
+    assert config.accounts[1].limits == {
+        "daily_loss_limit": Decimal(1000),
+        "trailing_drawdown": Decimal(2000),
+    }
+    assert config.groups[0].followers[0].symbol_map == {"ES": "MES"}
+
+
+def test_seeds_an_empty_store(tmp_path: Path) -> None:
+    config = parse_config(tomllib.loads(FULL), "engine.toml", base_dir=tmp_path)
+    clock = VirtualClock(START)
+    contracts = ContractTable()
+    store = Store(tmp_path / "engine.sqlite")
+    engine = Engine(
+        store=store,
+        clock=clock,
+        brokers={"paper": PaperBroker(clock, contracts)},
+        contracts=contracts,
+        settings=EngineSettings(),
+    )
+    try:
+        seed_from_config(engine, config)
+        topology = engine.topology
+        assert list(topology.connections) == ["lead", "prop"]
+        assert topology.accounts["F1"].balance == Decimal(25000)
+        assert topology.accounts["F1"].limits["daily_loss_limit"] == Decimal(1000)
+        member = topology.groups["main"].members[0]
+        assert (member.ratio, member.max_qty, member.symbol_map) == (
+            Decimal("0.5"),
+            3,
+            (("ES", "MES"),),
+        )
+    finally:
+        engine.stop()
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[api]\nport = 'x'", "api.port: expected an integer (got 'x')"),
+        ("[api]\nport = 70000", "api.port: expected a value less than or equal to 65535"),
+        ("[api]\nhostname = 'a'", "api.hostname: unknown key; expected one of: host, port"),
+        ("[api]\npublic_url = 'ftp://x'", 'api.public_url: expected an http(s) URL'),
+        ("[log]\nlevel = 'loud'", "log.level: expected 'debug', 'info', 'warning' or 'error'"),
+        ("[log]\nfile = '../x.log'", "log.file: expected a file name in the data directory"),
+        ("[engine]\nthreads = -1", "engine.threads: expected a value greater than or equal to 0"),
+        ("[broker]\nkind = 'ib'", 'broker.kind: expected kind = "paper", "tradovate"'),
+        ("[broker]\nkind = 'tradovate'\nenvironment = 'prod'",
+         "broker.environment: expected 'demo' or 'live' (got 'prod')"),
+        ("[broker]\nkind = 'tradovate'\nclient_secret = 's'", "broker.client_secret: secrets"),
+        ("[broker]\nkind = 'tradovate'\n[demo]\nmarket = true",
+         'demo.market: needs broker.kind = "paper"'),
+        ("[demo]\nleader_interval_seconds = [5, 1]", "demo.leader_interval_seconds: expected"),
+        ("[[connections]]\nid = 'a b'", "connections[0].id: expected an id of"),
+        ("[[connections]]\nid = 'c'\n[[accounts]]\nid = 'A'\nconnection = 'd'",
+         "accounts[0].connection: expected the id of a [[connections]] entry, got 'd'"),
+        ("[[connections]]\nid = 'c'\n[[accounts]]\nid = 'A'\nconnection = 'c'\n"
+         "limits = { max_loss = 1 }", "accounts[0].limits: unknown limit 'max_loss'"),
+        ("[[connections]]\nid = 'c'\n[[accounts]]\nid = 'A'\nconnection = 'c'\n"
+         "[[groups]]\nid = 'g'\nleader = 'A'\nfollowers = [{ account = 'A', ratio = '-1' }]",
+         "groups[0].followers[0].ratio: expected a value greater than 0"),
+        ("[[connections]]\nid = 'c'\n[[accounts]]\nid = 'A'\nconnection = 'c'\n"
+         "[[groups]]\nid = 'g'\nleader = 'A'\nfollowers = [{ account = 'A' }]",
+         "groups[0].followers[0].account: account 'A' is already in a group"),
+        ("[[connections]]\nid = 'c'\n[[accounts]]\nid = 'A'\nconnection = 'c'\n"
+         "[[groups]]\nid = 'g'\nleader = 'A'\nfollowers = [{ account = 'B', "
+         "symbol_map = { ES = 'XX' } }]", "unknown instrument root 'XX'"),
+        ("[demo]\nsetup = true\n[[connections]]\nid = 'c'", "demo.setup: expected false"),
+        ("password = 'hunter2'", "password: secrets and passwords are never read"),
+        ("data_dir = 5", "data_dir: expected a string (got 5)"),
+    ],
+)  # fmt: skip
+def test_errors_name_the_key_and_the_expected_form(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "engine.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert any(expected in line for line in caught.value.errors), caught.value.errors
+    assert str(caught.value).startswith(f"{path}: ")
+
+
+def test_not_toml_says_where(tmp_path: Path) -> None:
+    path = tmp_path / "engine.toml"
+    path.write_text("[api\nport = 1\n")
+    with pytest.raises(ConfigError, match=r"not valid TOML: .*line 1"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "engine.toml"
+    path.write_text("[api]\nport = 'x'\nhost = 5\n[log]\nlevel = 'x'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert len(caught.value.errors) == 3
+
+
+def test_the_tradovate_section_validates() -> None:
+    config = parse_config(
+        {"broker": {"kind": "tradovate", "environment": "live", "client_secret_file": "tv.secret"}},
+        "x",
+    )
+    assert config.broker.kind == "tradovate"
+    assert not config.demo_setup
+    assert not config.demo_market
+    assert config.demo_leader("DEMO-LEAD") == ""
+    sim = parse_config({"broker": {"kind": "tradovate-sim", "port": 0}}, "x")
+    assert sim.broker.kind == "tradovate-sim"
+
+
+def test_secrets_come_from_a_0600_file_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "tv.secret"
+    secret.write_text("s3cr3t-value\n")
+    secret.chmod(0o644)
+    with pytest.raises(SecretError, match="readable by others"):
+        read_secret_file(tmp_path, "tv.secret")
+    secret.chmod(0o600)
+    assert read_secret_file(tmp_path, "tv.secret") == "s3cr3t-value"
+    with pytest.raises(SecretError, match="relative to the data directory"):
+        read_secret_file(tmp_path, "../tv.secret")
+    monkeypatch.delenv("TEST_SECRET", raising=False)
+    with pytest.raises(SecretError, match="TEST_SECRET is not set"):
+        read_secret_env("TEST_SECRET")
+    monkeypatch.setenv("TEST_SECRET", " value ")
+    assert read_secret_env("TEST_SECRET") == "value"
+    assert os.environ["TEST_SECRET"]
+
+
+def test_config_is_frozen() -> None:
+    config = Config()
+    with pytest.raises(ValueError, match="frozen"):
+        config.api.port = 1  # type: ignore[misc]
