@@ -1,0 +1,146 @@
+"""Accounts: state, positions, P&L, risk status, limits, lock, unlock, flatten, delete (S4.2,
+S5, S6)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from engine.api import schemas, views
+from engine.api.context import ApiContext
+from engine.api.errors import ApiError, body, query_bool, query_text
+from engine.api.operations import CONNECTION, DRY_RUN, Operation, json_of
+from engine.core import Engine
+from engine.setup_changes import plan_delete_account
+
+TAG = "accounts"
+
+
+def _id(request: Request) -> str:
+    return str(request.path_params["account"])
+
+
+async def list_accounts(request: Request, ctx: ApiContext) -> Response:
+    connection = query_text(request, "connection")
+    return json_of(await ctx.read(views.accounts_out, ctx.engine, connection))
+
+
+async def get_account(request: Request, ctx: ApiContext) -> Response:
+    return json_of(await ctx.read(views.account_out, ctx.engine, _id(request)))
+
+
+async def get_limits(request: Request, ctx: ApiContext) -> Response:
+    return json_of(await ctx.read(views.limits_out, ctx.engine, _id(request)))
+
+
+def _set_limits(engine: Engine, account: str, limits: dict[str, Decimal]) -> schemas.Limits:
+    engine.set_risk(account, limits)
+    config = engine.topology.require_account(account)
+    return schemas.Limits(
+        account=account,
+        limits={k: str(v) for k, v in sorted(config.limits.items())},
+        triggers_off=[],
+    )
+
+
+async def set_limits(request: Request, ctx: ApiContext) -> Response:
+    """S5.2 limits; ``"0"`` switches one off; setting one re-arms it (S5.7)."""
+    account = _id(request)
+    change = await body(request, schemas.LimitsChange, ctx.max_body_bytes)
+    limits = {k: v for k, v in change.model_dump().items() if v is not None}
+    if not limits:
+        raise ApiError(422, "invalid", "body: give at least one limit to set", None)
+    ctx.engine.topology.require_account(account)
+    return json_of(await ctx.command(_set_limits, ctx.engine, account, limits))
+
+
+async def lock(request: Request, ctx: ApiContext) -> Response:
+    """S5.7: a flat account locks at once; one with a position is flattened first."""
+    account = _id(request)
+    await ctx.command(ctx.engine.lock, account)
+    return json_of(schemas.Done(message=f"account {account}: locking (manual)"), 202)
+
+
+async def unlock(request: Request, ctx: ApiContext) -> Response:
+    account = _id(request)
+    await ctx.command(ctx.engine.unlock, account)
+    return json_of(schemas.Done(message=f"account {account}: unlocking"), 202)
+
+
+async def flatten_account(request: Request, ctx: ApiContext) -> Response:
+    """S6: liquidate and cancel working orders; no risk status changes."""
+    account = _id(request)
+    await ctx.command(ctx.engine.flatten_account, account)
+    return json_of(schemas.Done(message=f"account {account}: flattening"), 202)
+
+
+async def delete_account(request: Request, ctx: ApiContext) -> Response:
+    """S4.2: a leader takes its group with it; a follower only its membership."""
+    account = _id(request)
+    engine = ctx.engine
+    if query_bool(request, "dry_run"):
+        plan = plan_delete_account(engine.topology, account)
+        return json_of(views.account_deletion(plan, dry_run=True))
+    plan = await ctx.command(engine.delete_account, account)
+    return json_of(views.account_deletion(plan, dry_run=False))
+
+
+_PATH = "/api/accounts/{account}"
+OPERATIONS = [
+    Operation(
+        "GET",
+        "/api/accounts",
+        list_accounts,
+        "Every account: positions, P&L, risk status, lock reason, copying state",
+        TAG,
+        response=list[schemas.AccountOut],
+        query=(CONNECTION,),
+        errors=(422,),
+    ),
+    Operation(
+        "GET", _PATH, get_account, "One account", TAG,
+        response=schemas.AccountOut, errors=(404,),
+    ),
+    Operation(
+        "DELETE",
+        _PATH,
+        delete_account,
+        "Delete an account (S4.2); dry_run lists the cascade",
+        TAG,
+        response=schemas.AccountDeletion,
+        query=(DRY_RUN,),
+        errors=(404, 422),
+        command=True,
+        description="Immediate: a leader's group goes with it, a follower loses its"
+        " membership; no order is sent, records are kept.",
+    ),
+    Operation(
+        "GET", f"{_PATH}/limits", get_limits, "The account's risk limits (S5.2)", TAG,
+        response=schemas.Limits, errors=(404,),
+    ),
+    Operation(
+        "PUT",
+        f"{_PATH}/limits",
+        set_limits,
+        "Set risk limits; \"0\" switches one off",
+        TAG,
+        body=schemas.LimitsChange,
+        response=schemas.Limits,
+        errors=(404,),
+        command=True,
+    ),
+    Operation(
+        "POST", f"{_PATH}/lock", lock, "Lock the account (manual, S5.7)", TAG,
+        response=schemas.Done, status=202, errors=(404,), command=True,
+    ),
+    Operation(
+        "POST", f"{_PATH}/unlock", unlock, "Unlock the account (S5.7)", TAG,
+        response=schemas.Done, status=202, errors=(404,), command=True,
+    ),
+    Operation(
+        "POST", f"{_PATH}/flatten", flatten_account, "Flatten the account (S6)", TAG,
+        response=schemas.Done, status=202, errors=(404,), command=True,
+    ),
+]  # fmt: skip

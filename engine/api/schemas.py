@@ -1,0 +1,312 @@
+"""The control API's request and response bodies.
+
+Requests forbid unknown fields and say which field is wrong (422). Money and ratios travel as
+decimal strings (``"1.5"``) so nothing is rounded on the way; a request may also send a number.
+The OpenAPI document (:mod:`engine.api.openapi`) is built from these models.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from engine.config import ID_PATTERN, check_symbol_map
+from engine.risk_rules import LIMIT_NAMES
+
+Id = Annotated[str, Field(pattern=ID_PATTERN, description="1-64 letters, digits, . _ -")]
+Ratio = Annotated[
+    Decimal,
+    Field(gt=0, le=1000, allow_inf_nan=False, max_digits=12, decimal_places=6),
+]
+Money = Annotated[Decimal, Field(ge=0, le=10**12, allow_inf_nan=False, decimal_places=2)]
+Limit = Annotated[Decimal, Field(ge=0, le=10**12, allow_inf_nan=False, decimal_places=2)]
+MaxQty = Annotated[int, Field(ge=1, le=100_000)]
+LimitName = Literal[
+    "daily_loss_limit",
+    "daily_profit_target",
+    "trailing_drawdown",
+    "weekly_loss_limit",
+    "weekly_profit_target",
+]
+assert set(LimitName.__args__) == set(LIMIT_NAMES)  # type: ignore[attr-defined]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+
+class NewAccount(Request):
+    id: Id
+    balance: Money = Decimal(50000)
+    limits: dict[LimitName, Limit] = Field(default_factory=dict)
+
+
+class NewConnection(Request):
+    id: Id
+    broker: str = Field("paper", min_length=1, max_length=32)
+    accounts: list[NewAccount] = Field(default_factory=list, max_length=200)
+
+
+class FollowerTerms(Request):
+    ratio: Ratio = Decimal(1)
+    max_qty: MaxQty | None = None
+    symbol_map: dict[str, str] = Field(default_factory=dict, max_length=20)
+
+    @field_validator("symbol_map")
+    @classmethod
+    def _roots(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_symbol_map(value)
+
+
+class NewFollower(FollowerTerms):
+    account: Id
+
+
+class FollowerChange(Request):
+    """Only the fields given change."""
+
+    ratio: Ratio | None = None
+    max_qty: MaxQty | None = None
+    clear_max_qty: bool = False
+    symbol_map: dict[str, str] | None = Field(None, max_length=20)
+
+    @field_validator("symbol_map")
+    @classmethod
+    def _roots(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return None if value is None else check_symbol_map(value)
+
+
+class NewGroup(Request):
+    id: Id
+    leader: Id
+    followers: list[NewFollower] = Field(default_factory=list, max_length=500)
+
+
+class LimitsChange(Request):
+    """Limits to set; ``"0"`` switches one off (S5.2). Setting a limit re-arms it (S5.7)."""
+
+    daily_loss_limit: Limit | None = None
+    daily_profit_target: Limit | None = None
+    trailing_drawdown: Limit | None = None
+    weekly_loss_limit: Limit | None = None
+    weekly_profit_target: Limit | None = None
+
+
+# --- responses ----------------------------------------------------------------------------------
+
+
+class Problem(Response):
+    """Every error: ``error`` is a stable code, ``message`` says what and where."""
+
+    error: str
+    message: str
+    field: str | None = None
+    details: list[dict[str, str]] = Field(default_factory=list)
+
+
+class Done(Response):
+    """A command was accepted and told to the actors; its effects follow as events."""
+
+    ok: bool = True
+    message: str
+
+
+class ConnectionOut(Response):
+    id: str
+    broker: str
+    state: str
+    offline: bool
+    accounts: list[str]
+
+
+class Membership(Response):
+    group: str
+    role: Literal["leader", "follower"]
+    ratio: str | None = None
+    max_qty: int | None = None
+    symbol_map: dict[str, str] = Field(default_factory=dict)
+    disable_reason: str = ""
+
+
+class AccountOut(Response):
+    id: str
+    connection: str
+    connection_state: str
+    positions: dict[str, int]
+    working_orders: int
+    balance: str
+    realized_daily: str
+    realized_weekly: str
+    unrealized: str
+    daily_pnl: str
+    weekly_pnl: str
+    equity: str
+    high_water: str
+    risk_status: str
+    lock_reason: str
+    flattening: bool
+    supervisor_hold: bool
+    limits: dict[str, str]
+    triggers_off: list[str]
+    membership: Membership | None
+    copying: str = Field(description="copying, leader, paused: …, disabled: …, not in a group")
+
+
+class Limits(Response):
+    account: str
+    limits: dict[str, str]
+    triggers_off: list[str]
+
+
+class FollowerOut(Response):
+    account: str
+    ratio: str
+    max_qty: int | None
+    symbol_map: dict[str, str]
+    disable_reason: str
+
+
+class GroupOut(Response):
+    id: str
+    leader: str
+    followers: list[FollowerOut]
+    leader_positions: dict[str, int]
+
+
+class ConnectionDeletion(Response):
+    """What deleting a connection removes (S4.1, S4.2); with ``dry_run`` nothing is removed."""
+
+    dry_run: bool
+    connection: str
+    accounts: list[str]
+    groups: list[str]
+    memberships: list[dict[str, str]]
+    orphaned_followers: list[dict[str, str]]
+
+
+class AccountDeletion(Response):
+    """What deleting an account removes (S4.2); with ``dry_run`` nothing is removed."""
+
+    dry_run: bool
+    account: str
+    connection: str
+    groups: list[str]
+    memberships: list[dict[str, str]]
+    orphaned_followers: list[dict[str, str]]
+
+
+class GroupDeletion(Response):
+    dry_run: bool
+    group: str
+    leader: str
+    followers: list[str]
+
+
+class Authorize(Response):
+    """Send the browser to ``authorize_url``; the broker returns it to ``/oauth/callback``."""
+
+    connection: str
+    authorize_url: str
+    expires_at: str
+
+
+class ActivityOut(Response):
+    seq: int
+    time: str
+    level: str
+    kind: str
+    account: str | None
+    connection: str | None
+    message: str
+
+
+class ReconciliationOut(Response):
+    seq: int
+    time: str
+    account: str
+    connection: str
+    cause: str
+    before: dict[str, int]
+    target: dict[str, int]
+    orders: dict[str, int]
+
+
+class OrderOut(Response):
+    client_order_id: str
+    account: str
+    connection: str
+    symbol: str
+    qty: int
+    order_type: str
+    kind: str
+    cause: str
+    status: str
+    reason: str | None
+    created_at: str
+    updated_at: str
+
+
+class ActivityPage(Response):
+    items: list[ActivityOut]
+    next_before: int | None
+
+
+class ReconciliationPage(Response):
+    items: list[ReconciliationOut]
+    next_before: int | None
+
+
+class OrderPage(Response):
+    items: list[OrderOut]
+    next_before: int | None
+
+
+class Status(Response):
+    version: str
+    started_at: str
+    now: str
+    stopping: bool
+    connections: int
+    accounts: int
+    groups: int
+    brokers: list[str]
+    api_url: str
+
+
+__all__ = [
+    "AccountDeletion",
+    "AccountOut",
+    "ActivityOut",
+    "ActivityPage",
+    "Authorize",
+    "ConnectionDeletion",
+    "ConnectionOut",
+    "Done",
+    "FollowerChange",
+    "FollowerOut",
+    "FollowerTerms",
+    "GroupDeletion",
+    "GroupOut",
+    "Limits",
+    "LimitsChange",
+    "Membership",
+    "NewAccount",
+    "NewConnection",
+    "NewFollower",
+    "NewGroup",
+    "OrderOut",
+    "OrderPage",
+    "Problem",
+    "ReconciliationOut",
+    "ReconciliationPage",
+    "Status",
+]

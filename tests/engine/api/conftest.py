@@ -1,0 +1,81 @@
+"""The control API in process: the real engine (threads runtime, paper broker, virtual clock)
+behind the real ASGI app, called through httpx's ASGI transport under trio.
+
+``api`` is a trio fixture; after a command, ``api.idle()`` waits for the actors to settle before
+the test reads what they did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from engine.api import ApiContext, EventHub, build_app
+from engine.metrics import EngineMetrics
+from engine.oauth import OAuthStates
+from tests.conftest import MakeEngine, Rig
+
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@dataclass
+class ApiRig:
+    rig: Rig
+    ctx: ApiContext
+    http: httpx.AsyncClient
+
+    def idle(self) -> None:
+        self.rig.idle()
+
+    async def call(
+        self, method: str, path: str, body: Any = None, *, status: int | None = None
+    ) -> Any:
+        response = await self.http.request(method, path, json=body)
+        if status is not None:
+            assert response.status_code == status, (method, path, response.text)
+        return response.json()
+
+    async def get(self, path: str, status: int = 200) -> Any:
+        return await self.call("GET", path, status=status)
+
+    async def post(self, path: str, body: Any = None, status: int = 202) -> Any:
+        return await self.call("POST", path, body, status=status)
+
+
+def make_context(rig: Rig, metrics: EngineMetrics | None = None) -> ApiContext:
+    hub = EventHub()
+    hub.attach()
+    engine = rig.engine
+    if metrics is not None:
+        engine.records.listeners.append(metrics.record)
+        metrics.watch(engine)
+    engine.records.listeners.append(hub.record)
+    return ApiContext(
+        engine=engine,
+        clock=rig.clock,
+        token=TOKEN,
+        hub=hub,
+        oauth=OAuthStates(rig.clock),
+        metrics=metrics,
+        public_url="http://engine.test",
+        max_body_bytes=16 * 1024,
+        version="test",
+        started_at=rig.clock.now(),
+    )
+
+
+@pytest.fixture
+async def api(tmp_path: Path, make_engine: MakeEngine) -> AsyncIterator[ApiRig]:
+    rig = make_engine(tmp_path, "threads")
+    ctx = make_context(rig, EngineMetrics(rig.clock.monotonic_ns))
+    transport = httpx.ASGITransport(app=build_app(ctx))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://engine.test", headers=AUTH
+    ) as http:
+        yield ApiRig(rig, ctx, http)

@@ -1,0 +1,140 @@
+"""Copy groups through the API: create, followers with their terms (S2.2, S2.3), remove, flatten
+(S6), delete; one group per account."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ES, MES
+from tests.engine.api.conftest import ApiRig
+
+pytestmark = pytest.mark.trio
+
+
+async def _free_accounts(api: ApiRig) -> None:
+    """Leave LEAD, F1 and F2 in no group."""
+    await api.call("DELETE", "/api/groups/g1", status=200)
+    api.idle()
+
+
+async def test_list_and_get(api: ApiRig) -> None:
+    groups = await api.get("/api/groups")
+    assert groups == [
+        {
+            "id": "g1",
+            "leader": "LEAD",
+            "followers": [
+                {"account": "F1", "ratio": "1", "max_qty": None, "symbol_map": {},
+                 "disable_reason": ""},
+                {"account": "F2", "ratio": "1", "max_qty": None, "symbol_map": {},
+                 "disable_reason": ""},
+            ],
+            "leader_positions": {},
+        }
+    ]  # fmt: skip
+    await api.get("/api/groups/nope", status=404)
+
+
+async def test_create_a_group_that_copies(api: ApiRig) -> None:
+    await _free_accounts(api)
+    body = {
+        "id": "g2",
+        "leader": "LEAD",
+        "followers": [
+            {"account": "F1", "ratio": "2", "max_qty": 3},
+            {"account": "F2", "ratio": 0.5, "symbol_map": {"ES": "MES"}},
+        ],
+    }
+    created = await api.post("/api/groups", body, status=201)
+    assert [f["account"] for f in created["followers"]] == ["F1", "F2"]
+    assert created["followers"][1]["symbol_map"] == {"ES": "MES"}
+    api.idle()
+    api.rig.trade("LEAD", 2)
+    assert api.rig.position("F1") == 3  # S2.2: round(2·2) capped at 3
+    assert api.rig.position("F2", MES) == 1  # S2.3: mapped, round(0.5·2)
+
+
+async def test_an_account_belongs_to_one_group(api: ApiRig) -> None:
+    problem = await api.post(
+        "/api/groups", {"id": "g2", "leader": "F1", "followers": []}, status=409
+    )
+    assert "at most one group" in problem["message"]
+    problem = await api.post("/api/groups", {"id": "g2", "leader": "NOPE"}, status=404)
+    assert "NOPE" in problem["message"]
+    problem = await api.post("/api/groups/g1/followers", {"account": "LEAD"}, status=409)
+    assert "cannot follow" in problem["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"account": "X", "ratio": "0"}, "ratio"),
+        ({"account": "X", "ratio": "-1"}, "ratio"),
+        ({"account": "X", "max_qty": 0}, "max_qty"),
+        ({"account": "X", "max_qty": "lots"}, "max_qty"),
+        ({"account": "X", "symbol_map": {"ES": "ZZ"}}, "symbol_map"),
+        ({"account": "X", "colour": "red"}, "colour"),
+        ({"ratio": "1"}, "account"),
+    ],
+)
+async def test_follower_terms_are_checked_by_field(api: ApiRig, body: object, field: str) -> None:
+    problem = await api.post("/api/groups/g1/followers", body, status=422)
+    assert problem["field"] == field
+
+
+async def test_add_change_and_remove_a_follower(api: ApiRig) -> None:
+    await api.call("DELETE", "/api/groups/g1/followers/F2", status=200)
+    api.idle()
+    group = await api.post(
+        "/api/groups/g1/followers", {"account": "F2", "ratio": "3", "max_qty": 4}, status=201
+    )
+    assert group["followers"][-1] == {
+        "account": "F2",
+        "ratio": "3",
+        "max_qty": 4,
+        "symbol_map": {},
+        "disable_reason": "",
+    }
+    changed = await api.call(
+        "PATCH", "/api/groups/g1/followers/F2", {"ratio": "2", "clear_max_qty": True}, status=200
+    )
+    assert (changed["ratio"], changed["max_qty"]) == ("2", None)
+    api.idle()
+    api.rig.trade("LEAD", 3)
+    assert api.rig.position("F2") == 6
+    await api.call("PATCH", "/api/groups/g1/followers/NOPE", {"ratio": "2"}, status=404)
+    await api.call("DELETE", "/api/groups/g1/followers/NOPE", status=404)
+    problem = await api.call(
+        "PATCH", "/api/groups/g1/followers/F2", {"max_qty": 2, "clear_max_qty": True}, status=422
+    )
+    assert problem["field"] == "max_qty"
+
+
+async def test_flatten_group(api: ApiRig) -> None:
+    """S6: the leader and every follower; no status changes."""
+    api.rig.trade("LEAD", 2)
+    assert api.rig.position("F2") == 2
+    await api.post("/api/groups/g1/flatten")
+    api.idle()
+    for account in ("LEAD", "F1", "F2"):
+        shown = await api.get(f"/api/accounts/{account}")
+        assert shown["positions"] == {}, account
+        assert shown["risk_status"] == "OK"
+    await api.post("/api/groups/nope/flatten", status=404)
+
+
+async def test_flatten_all(api: ApiRig) -> None:
+    api.rig.trade("LEAD", 1)
+    await api.post("/api/flatten")
+    api.idle()
+    assert all(a["positions"] == {} for a in await api.get("/api/accounts"))
+
+
+async def test_delete_group_dry_run_then_for_real(api: ApiRig) -> None:
+    plan = await api.call("DELETE", "/api/groups/g1?dry_run=true", status=200)
+    assert plan == {"dry_run": True, "group": "g1", "leader": "LEAD", "followers": ["F1", "F2"]}
+    assert len(await api.get("/api/groups")) == 1
+    await _free_accounts(api)
+    assert await api.get("/api/groups") == []
+    api.rig.trade("LEAD", 1)
+    assert api.rig.position("F1", ES) == 0
