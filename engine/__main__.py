@@ -1,11 +1,13 @@
-"""``python -m engine``: ``replay`` scenario files, or ``run`` the live engine."""
+"""``python -m engine``: ``run`` the live engine, ``replay`` scenario files, or control a running
+engine through its API (``status``, ``connections``, ``accounts``, ``groups``, ``limits``,
+``flatten``, ``lock``, ``unlock``, ``activity``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from engine import live
+from engine import cli, live
 from engine.logs import configure_logging
 from engine.replay import cli as replay_cli
 
@@ -17,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay_cli.add_arguments(replay)
     run = commands.add_parser("run", help="run the engine until Ctrl-C")
     live.add_arguments(run)
+    cli.add_commands(commands)
     return parser
 
 
@@ -25,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "replay":
         configure_logging(level="critical")  # the report is the output; failures are in it
         return replay_cli.main(args)
-    return live.main(args)
+    if args.command == "run":
+        return live.main(args)
+    return cli.main(args)
 
 
 if __name__ == "__main__":

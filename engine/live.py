@@ -1,15 +1,16 @@
 """``python -m engine run``: the long-running engine process (what ``make run`` starts).
 
-On defaults it runs the paper broker, a SQLite store in ``./data/``, the demo setup and a
-simulated market with a demo leader trading now and then (:mod:`engine.demo`), and logs each
-leader fill and the orders the engine sends for it, until Ctrl-C (or SIGTERM) stops it cleanly.
+On defaults (no ``--config``) it runs the paper broker, a SQLite store in ``./data/``, the demo
+setup and a simulated market with a demo leader trading now and then (:mod:`engine.demo`), the
+control API and the Cockpit page on http://127.0.0.1:8765/, and logs each leader fill and the
+orders the engine sends for it, until Ctrl-C (or SIGTERM) stops it cleanly.
 
-trio owns the main loop: one nursery runs the engine's timers (on the wall clock), the market,
-the demo leader and the signal watcher. The actors run on pykka threads; trio reaches them only
-through the broker's events and ``tell``. On a signal the nursery is cancelled, the actors are
-given a moment to finish what is in flight, then the engine and the store are closed.
-
-One engine per data directory: an exclusive ``flock`` on ``DATA/engine.lock`` refuses a second.
+trio owns the main loop: one nursery runs the engine's timers (on the wall clock), the API
+server, the market, the demo leader and the signal watcher. The actors run on pykka threads;
+trio reaches them only through the broker's events and ``tell`` (API commands run on worker
+threads, one at a time). On a signal: no more commands (503), the market and the demo leader
+stop, orders in flight get ``engine.settle_seconds`` to come back, the event streams end, the
+API server closes, then the actors, the journal and the store are flushed and closed. Exit 0.
 
 ``--paper-state FILE`` keeps the paper broker's state in a file (``brokers/paper/state.py``), so
 the broker outlives the engine process like a real one: a restarted engine, even after a
@@ -19,56 +20,60 @@ the broker outlives the engine process like a real one: a restarted engine, even
 from __future__ import annotations
 
 import argparse
-import errno
-import fcntl
 import os
 import random
 import secrets
 import signal
+import socket
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import structlog
 import trio
 
-from brokers.base import Broker, BrokerEvent, BrokerSession, EventSink, Fill
+from brokers.base import Broker
 from brokers.paper import PaperBroker, PaperBrokerError
 from engine import demo
+from engine.api import ApiContext, EventHub, build_app
+from engine.api.auth import TokenError, load_or_create_token
+from engine.api.server import ApiServer, BindError, listen
 from engine.clock import WallClock
+from engine.config import DEFAULT_PORT, Config, ConfigError, load_config
 from engine.core import Engine, EngineSettings
+from engine.datadir import (
+    EXIT_REFUSED,
+    EXIT_SETUP,
+    DataLock,
+    RunError,
+    prepare_data_dir,
+    remove_url,
+    write_url,
+)
 from engine.instruments import ContractTable
 from engine.intents import IntentLogError
 from engine.journal import Journal
-from engine.logs import configure_logging
-from engine.records import ActivityEntry, LedgerRow, Level
+from engine.logs import close_log_file, configure_logging
+from engine.metrics import EngineMetrics
+from engine.oauth import OAuthStates
+from engine.reporter import ObservedBroker, Reporter
+from engine.seeding import seed_from_config
 from engine.store import Store, StoreError
-from engine.topology import Topology
 
 log = structlog.get_logger("engine.live")
 
 EXIT_OK = 0
-EXIT_REFUSED = 1  # another engine holds the data directory
-EXIT_SETUP = 2  # the data directory or the store cannot be used
 EXIT_STUCK = 3  # the stop hung (a stuck actor or store writer) and was cut short
+__all__ = ["EXIT_OK", "EXIT_REFUSED", "EXIT_SETUP", "EXIT_STUCK", "LiveRun", "Options", "main"]
 
 STORE_FILE = "engine.sqlite"
 JOURNAL_FILE = "engine.journal"
-LOCK_FILE = "engine.lock"
 MAX_TIMER_WAIT = 0.1  # seconds between looks at the timer queue, at most
-SETTLE_TIMEOUT = 5.0  # seconds the actors get to finish in-flight work at stop
 STOP_TIMEOUT = 30.0  # seconds the whole stop may take before the process just exits
-
-
-class RunError(Exception):
-    """The engine cannot start; the message is one line for the user, ``code`` the exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_SETUP) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -84,9 +89,28 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a port is 0-65535 (0: any free port)")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data-dir", default="data", help="where the store and the lock live (default ./data)"
+        "--config", default=None, metavar="FILE", help="a TOML configuration (default: the demo)"
+    )
+    parser.add_argument(
+        "--data-dir", default=None, help="where the store and the lock live (default ./data)"
+    )
+    parser.add_argument(
+        "--host", default=None, help="the API's address (default 127.0.0.1: this machine only)"
+    )
+    parser.add_argument(
+        "--port", type=_port, default=None, help=f"the API's port (default {DEFAULT_PORT})"
     )
     parser.add_argument(
         "--seed", type=int, default=None, help="seed of the simulated market (default: random)"
@@ -95,7 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--log-format",
         choices=("console", "json"),
         default=None,
-        help="readable lines or JSON lines (default: console on a terminal, JSON otherwise)",
+        help="terminal lines: readable or JSON (default: readable on a terminal, JSON otherwise)",
     )
     parser.add_argument(
         "--duration",
@@ -115,204 +139,67 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--demo-interval", type=_positive_seconds, default=None, help=argparse.SUPPRESS
     )
-    # For tests, until there is a control API: SIGUSR1 flattens the demo group and SIGUSR2
-    # locks the demo's second follower (a manual lock), as a user's commands would.
+    # For tests: SIGUSR1 flattens the demo group and SIGUSR2 locks the demo's second follower
+    # (a manual lock) at a precise instant, as a user's commands would.
     parser.add_argument("--signal-commands", action="store_true", help=argparse.SUPPRESS)
 
 
 @dataclass(frozen=True)
 class Options:
+    config: Config
     data_dir: Path
     seed: int
     json: bool
     duration: float | None
     leader_interval: tuple[float, float]
+    host: str
+    port: int
+    port_given: bool  # a busy default port falls back to a free one; a chosen one does not
     paper_state: Path | None = None
     signal_commands: bool = False
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> Options:
+    def from_args(cls, args: argparse.Namespace, config: Config) -> Options:
         log_format: str | None = args.log_format
+        if log_format is None and config.log.terminal != "auto":
+            log_format = config.log.terminal
         use_json = not sys.stderr.isatty() if log_format is None else log_format == "json"
-        seed: int = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
-        interval = demo.LEADER_INTERVAL
+        seed = args.seed if args.seed is not None else config.demo.seed
+        if seed is None:
+            seed = secrets.randbelow(1_000_000)
+        interval = config.demo.leader_interval_seconds
         if args.demo_interval is not None:
             interval = (args.demo_interval, args.demo_interval)
-        paper_state = Path(args.paper_state) if args.paper_state is not None else None
+        paper_state: Path | None = None
+        if args.paper_state is not None:
+            paper_state = Path(args.paper_state)
+        elif config.broker.kind == "paper" and config.broker.state_file:
+            paper_state = config.path(config.broker.state_file)
+        data_dir = Path(args.data_dir) if args.data_dir is not None else config.data_path
+        port_given = args.port is not None or "port" in config.api.model_fields_set
         return cls(
-            Path(args.data_dir),
-            seed,
-            use_json,
-            args.duration,
-            interval,
-            paper_state,
-            bool(args.signal_commands),
+            config=config,
+            data_dir=data_dir,
+            seed=seed,
+            json=use_json,
+            duration=args.duration,
+            leader_interval=interval,
+            host=args.host if args.host is not None else config.api.host,
+            port=args.port if args.port is not None else config.api.port,
+            port_given=port_given,
+            paper_state=paper_state,
+            signal_commands=bool(args.signal_commands),
         )
 
 
-# --- what make run logs ---------------------------------------------------------------------------
-
-
-class Reporter:
-    """The log of a live run: leader fills as the broker reports them, every order the engine
-    sends (with the fill that caused it), and every activity record.
-
-    JSON lines carry fixed event names and the figures as fields; console lines are written to
-    be read (``leader fill     DEMO-LEAD +2 ESZ6 @ 5012.25  (fill X3)``). Called from the actor
-    threads and the broker's sinks, so it never raises. Nothing here sees a token.
-    """
-
-    def __init__(self, *, json: bool) -> None:
-        self.json = json
-        self.leaders: frozenset[str] = frozenset()
-        self.followers: frozenset[str] = frozenset()
-
-    def learn(self, topology: Topology) -> None:
-        self.leaders = frozenset(g.leader for g in topology.groups.values())
-        self.followers = frozenset(m.account for g in topology.groups.values() for m in g.members)
-
-    def emit(self, level: str, event: str, summary: str, **fields: Any) -> None:
-        try:
-            method = getattr(log, level)
-            if self.json:
-                method(event, **fields)
-            else:
-                method(f"{event:<15} {summary}")
-        except Exception:  # a log line must never break an actor or the broker
-            pass
-
-    # -- broker events (wraps the sinks of the engine's sessions) ---------------------------------
-
-    def broker_event(self, event: BrokerEvent) -> None:
-        if isinstance(event, Fill) and event.account in self.leaders:
-            part = "" if event.order_done else ", partial"
-            self.emit(
-                "info",
-                "leader fill",
-                f"{event.account} {event.qty:+d} {event.symbol} @ {event.price}"
-                f"  (fill {event.fill_id}{part})",
-                account=event.account,
-                symbol=event.symbol,
-                qty=event.qty,
-                price=str(event.price),
-                fill_id=event.fill_id,
-                order_done=event.order_done,
-            )
-
-    # -- records -----------------------------------------------------------------------------------
-
-    def record(self, topic: str, payload: Any) -> None:
-        if topic == "order" and isinstance(payload, LedgerRow):
-            self._order(payload)
-        elif topic == "activity" and isinstance(payload, ActivityEntry):
-            self._activity(payload)
-
-    def _order(self, row: LedgerRow) -> None:
-        event = "follower order" if row.account in self.followers else "engine order"
-        what = (
-            f"liquidate {row.symbol}"
-            if row.order_type == "liquidate"
-            else f"{row.qty:+d} {row.symbol}"
-        )
-        self.emit(
-            "info",
-            event,
-            f"{row.account} {what}  ({row.kind} of {row.cause}, order {row.client_order_id})",
-            account=row.account,
-            symbol=row.symbol,
-            qty=row.qty,
-            order_type=row.order_type,
-            kind=row.kind,
-            cause=row.cause,
-            client_order_id=row.client_order_id,
-        )
-
-    def _activity(self, entry: ActivityEntry) -> None:
-        level = {Level.INFO: "info", Level.WARNING: "warning", Level.ERROR: "error"}[entry.level]
-        who = entry.account or entry.connection or "engine"
-        self.emit(
-            level,
-            "activity",
-            f"{who} {entry.message}  [{entry.kind.value}]",
-            kind=entry.kind.value,
-            account=entry.account,
-            connection=entry.connection,
-            message=entry.message,
-        )
-
-
-class ObservedBroker(Broker):
-    """A broker whose sessions show every event to ``observe`` before the engine gets it, so a
-    leader fill is logged before the orders it causes."""
-
-    def __init__(self, inner: Broker, observe: Callable[[BrokerEvent], None]) -> None:
-        self.inner = inner
-        self.observe = observe
-
-    def session(self, connection: str, accounts: tuple[str, ...], sink: EventSink) -> BrokerSession:
-        observe = self.observe
-
-        def observed(event: BrokerEvent) -> None:
-            observe(event)
-            sink(event)
-
-        return self.inner.session(connection, accounts, observed)
-
-
-# --- the data directory ---------------------------------------------------------------------------
-
-
-def prepare_data_dir(path: Path) -> None:
-    if path.exists() and not path.is_dir():
-        raise RunError(f"cannot use data directory {path}: not a directory")
+def _version() -> str:
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise RunError(f"cannot create data directory {path}: {error.strerror or error}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise RunError(f"cannot use data directory {path}: not writable")
+        return metadata.version("mimik-engine")
+    except metadata.PackageNotFoundError:
+        return "0"
 
 
-class DataLock:
-    """An exclusive, non-blocking ``flock`` on ``DATA/engine.lock``, held while the engine runs.
-
-    The kernel drops it when the process ends, however it ends, so a stale file never blocks a
-    start."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.path = data_dir / LOCK_FILE
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as error:
-            raise RunError(
-                f"cannot use data directory {self.data_dir}: cannot open {self.path}: "
-                f"{error.strerror or error}"
-            ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            os.close(fd)
-            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise RunError(
-                    f"another engine is running on {self.data_dir}/ (lock {self.path} held)",
-                    EXIT_REFUSED,
-                ) from None
-            raise RunError(f"cannot lock {self.path}: {error.strerror or error}") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            os.close(fd)  # closing the only descriptor releases the flock
-
-
-# --- the run --------------------------------------------------------------------------------------
+# --- the run ------------------------------------------------------------------------------------
 
 
 class LiveRun:
@@ -320,6 +207,7 @@ class LiveRun:
 
     def __init__(self, options: Options, reporter: Reporter) -> None:
         self.options = options
+        self.config = options.config
         self.reporter = reporter
         self.lock = DataLock(options.data_dir)
         self.store: Store | None = None
@@ -333,6 +221,12 @@ class LiveRun:
             self.market.symbols,
             weights=[3, 1][: len(self.market.symbols)],
         )
+        self.metrics = EngineMetrics(self.clock.monotonic_ns)
+        self.hub = EventHub()
+        self.api: ApiServer | None = None
+        self.ctx: ApiContext | None = None
+        self.token = ""
+        self.token_new = False
         self.stop_reason = "unknown"
         self.started = False
         self._closed = False
@@ -343,22 +237,45 @@ class LiveRun:
         options = self.options
         prepare_data_dir(options.data_dir)
         self.lock.acquire()
-        self.paper = paper = self._paper_broker()
+        log_file = self.config.log.file
+        configure_logging(
+            self.config.log.level,
+            json=options.json,
+            file=options.data_dir / log_file if log_file else None,
+        )
+        try:
+            self.token, self.token_new = load_or_create_token(options.data_dir)
+        except TokenError as error:
+            raise RunError(str(error)) from None
+        self.api = ApiServer(self._listen())
+        broker = self._broker()
         path = options.data_dir / STORE_FILE
         try:
             self.store = Store(path)
         except StoreError as error:
             raise RunError(str(error)) from None
+        tuning = self.config.engine
         try:
             self.engine = engine = Engine(
                 store=self.store,
                 clock=self.clock,
-                brokers={"paper": ObservedBroker(paper, self.reporter.broker_event)},
+                brokers={
+                    self.config.broker.kind: ObservedBroker(
+                        broker,
+                        self.reporter.broker_event,
+                        self.metrics.broker_event,
+                        self.hub.broker_event,
+                    )
+                },
                 contracts=self.contracts,
-                settings=EngineSettings(runtime="threads"),
+                settings=EngineSettings(
+                    runtime="threads",
+                    threads=tuning.threads,
+                    max_copy_age=timedelta(seconds=tuning.max_copy_age_seconds),
+                ),
                 journal=Journal(options.data_dir / JOURNAL_FILE, self.clock),
             )
-            fresh = demo.seed_if_empty(engine)
+            fresh = self._seed(engine)
         except (StoreError, IntentLogError) as error:
             raise RunError(str(error)) from None
         except (sqlite3.Error, OSError) as error:
@@ -368,18 +285,60 @@ class LiveRun:
             "engine starting",
             data_dir=str(options.data_dir),
             store=str(path),
-            store_state="new, demo setup written" if fresh else "existing, reconciling",
+            store_state=fresh or "existing, reconciling",
             seed=options.seed,
+            broker=self.config.broker.kind,
             paper_state=str(options.paper_state) if options.paper_state else None,
             pid=os.getpid(),
         )
         for line in demo.describe_groups(topology):
             log.info("copy group", group=line)
         self.reporter.learn(topology)
-        engine.records.listeners.append(self.reporter.record)
+        for listener in (self.reporter.record, self.metrics.record, self.hub.record):
+            engine.records.listeners.append(listener)
+        self.metrics.watch(engine)
         engine.start(reconcile=not fresh)
         self.started = True
-        demo.publish(paper, self.market.quotes())
+        if self.paper is not None and self.config.demo_market:
+            demo.publish(self.paper, self.market.quotes())
+
+    def _listen(self) -> socket.socket:
+        options = self.options
+        try:
+            return listen(options.host, options.port)
+        except BindError as error:
+            if options.port_given or options.port == 0:
+                raise RunError(str(error)) from None
+            log.warning("default API port busy: using a free one", error=str(error))
+            try:
+                return listen(options.host, 0)
+            except BindError as again:
+                raise RunError(str(again)) from None
+
+    def _seed(self, engine: Engine) -> str:
+        """Seed an empty store from the config or the demo; what happened, in words ("" when
+        the store already had a setup)."""
+        if engine.topology.connections:
+            if self.config.connections:
+                log.info("the store already has a setup: [[connections]] in the config ignored")
+            return ""
+        if self.config.connections:
+            seed_from_config(engine, self.config)
+            return "new, setup from the config written"
+        if self.config.demo_setup:
+            demo.seed_if_empty(engine)
+            return "new, demo setup written"
+        return "new, empty"
+
+    def _broker(self) -> Broker:
+        kind = self.config.broker.kind
+        if kind == "paper":
+            self.paper = self._paper_broker()
+            return self.paper
+        raise RunError(
+            f'broker.kind = "{kind}": not available in this build (the Tradovate adapter'
+            " brokers/tradovate is not part of it yet)"
+        )
 
     def _paper_broker(self) -> PaperBroker:
         state_file = self.options.paper_state
@@ -402,35 +361,51 @@ class LiveRun:
     # -- run -------------------------------------------------------------------------------------
 
     async def serve(self) -> None:
-        paper = self.paper
-        assert paper is not None
+        engine, api = self.engine, self.api
+        assert engine is not None and api is not None
+        self.hub.attach()
+        ctx = self.ctx = ApiContext(
+            engine=engine,
+            clock=self.clock,
+            token=self.token,
+            hub=self.hub,
+            oauth=OAuthStates(self.clock),
+            metrics=self.metrics,
+            public_url=self.config.api.public_url or api.url,
+            max_body_bytes=self.config.api.max_body_bytes,
+            version=_version(),
+            started_at=self.clock.now(),
+        )
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
-                scope = nursery.cancel_scope
+                stopping = trio.Event()
 
                 def stop(reason: str) -> None:
-                    self.stop_reason = reason
-                    scope.cancel()
+                    if not stopping.is_set():
+                        self.stop_reason = reason
+                        stopping.set()
 
-                nursery.start_soon(self._watch_signals, signals, stop)
                 nursery.start_soon(self._fire_timers)
-                nursery.start_soon(demo.run_market, paper, self.market)
-                self._start_leader(nursery, paper)
-                if self.options.signal_commands:
-                    nursery.start_soon(self._signal_commands)
-                if self.options.duration is not None:
-                    nursery.start_soon(self._stop_after, self.options.duration, stop)
-                log.info(
-                    "engine started",
-                    pid=os.getpid(),
-                    stop="after --duration" if self.options.duration else "Ctrl-C",
-                )
-            log.info("stopping", reason=self.stop_reason)
-            # Shut down off the trio thread, so a second Ctrl-C is heard (and ignored), and
-            # under a watchdog: a process that hangs on its way out is worse than one that exits.
-            async with trio.open_nursery() as nursery:
+                nursery.start_soon(api.serve, build_app(ctx))
+                async with trio.open_nursery() as feeds:
+                    feeds.start_soon(self._watch_signals, signals, stop)
+                    self._start_feeds(feeds)
+                    if self.options.signal_commands:
+                        feeds.start_soon(self._signal_commands)
+                    if self.options.duration is not None:
+                        feeds.start_soon(self._stop_after, self.options.duration, stop)
+                    self._announce(api.url)
+                    await stopping.wait()
+                    feeds.cancel_scope.cancel()
+                log.info("stopping", reason=self.stop_reason)
+                ctx.stop_accepting()
+                await self._settle()
+                self.hub.close()
+                api.stop()
                 nursery.start_soon(self._ignore_signals, signals)
                 with trio.move_on_after(STOP_TIMEOUT):
+                    # Off the trio thread, so a second Ctrl-C is heard (and ignored), and under a
+                    # watchdog: a process that hangs on its way out is worse than one that exits.
                     await trio.to_thread.run_sync(self.close, abandon_on_cancel=True)
                     nursery.cancel_scope.cancel()
                     return
@@ -438,10 +413,37 @@ class LiveRun:
                 sys.stderr.flush()
                 os._exit(EXIT_STUCK)
 
+    def _announce(self, url: str) -> None:
+        write_url(self.options.data_dir, url)
+        log.info("engine started", pid=os.getpid(), api=url, stop=self._stop_hint())
+        if self.options.json and not sys.stdout.isatty():
+            return  # machine-read output stays JSON lines; the token is in its file
+        token_file = self.options.data_dir / "api.token"
+        if self.token_new:
+            # Shown once, to the person at the terminal (stdout): never in a log line or file.
+            print(f"Cockpit: {url}/#token={self.token}", flush=True)
+            print(f"  (the API token is saved in {token_file}, mode 0600; not shown again)")
+        else:
+            print(f"Cockpit: {url}/   (API token: {token_file})", flush=True)
+
+    def _stop_hint(self) -> str:
+        return "after --duration" if self.options.duration else "Ctrl-C"
+
+    def _start_feeds(self, nursery: trio.Nursery) -> None:
+        """The demo's simulated market and leader, when configured."""
+        paper = self.paper
+        if paper is None:
+            return
+        if self.config.demo_market:
+            nursery.start_soon(demo.run_market, paper, self.market)
+        self._start_leader(nursery, paper)
+
     def _start_leader(self, nursery: trio.Nursery, paper: PaperBroker) -> None:
         engine = self.engine
         assert engine is not None
-        account = demo.LEADER
+        account = self.config.demo_leader(demo.LEADER)
+        if not account:
+            return
         connection = paper.account_of(account)
         if account not in engine.topology.accounts or connection is None:
             log.warning("demo leader disabled: no account in the store", account=account)
@@ -455,6 +457,19 @@ class LiveRun:
                 delivering=lambda: paper.is_delivering(connection),
             )
         )
+
+    async def _settle(self) -> None:
+        """Orders in flight get ``engine.settle_seconds`` to come back from the broker."""
+        seconds = self.config.engine.settle_seconds
+        with trio.move_on_after(seconds):
+            while self.metrics.in_flight > 0:
+                await trio.sleep(0.05)
+        if self.metrics.in_flight:
+            log.warning(
+                "stopping with orders in flight",
+                orders=self.metrics.in_flight,
+                waited_s=seconds,
+            )
 
     async def _signal_commands(self) -> None:
         """``--signal-commands``: SIGUSR1 flattens the demo group, SIGUSR2 locks the demo's
@@ -473,7 +488,8 @@ class LiveRun:
                 name, command = commands[signum]
                 log.info("command", command=name, signal=signal.Signals(signum).name)
                 try:
-                    await trio.to_thread.run_sync(command)
+                    assert self.ctx is not None
+                    await self.ctx.command(command)
                 except Exception as error:  # a refused or failed command must not stop the run
                     log.error("command failed", command=name, error=str(error))
 
@@ -515,23 +531,32 @@ class LiveRun:
             return
         self._closed = True
         try:
+            if self.api is not None:
+                self.api.close()  # a no-op once it has served: serving closes it
             if self.engine is not None:
                 try:
-                    self.engine.runtime.wait_idle(timeout=SETTLE_TIMEOUT)
+                    self.engine.runtime.wait_idle(timeout=self.config.engine.settle_seconds + 1)
                 except TimeoutError as error:
                     log.warning("stopping with work in flight", error=str(error))
                 self.engine.stop()
             if self.store is not None:
                 self.store.close()
         finally:
+            if self.started:
+                remove_url(self.options.data_dir)
             self.lock.release()
         if self.started:
             log.info("stopped")
 
 
 def main(args: argparse.Namespace) -> int:
-    options = Options.from_args(args)
-    configure_logging(json=options.json)
+    try:
+        config = load_config(Path(args.config) if args.config else None)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_SETUP
+    options = Options.from_args(args, config)
+    configure_logging(config.log.level, json=options.json)
     if options.signal_commands:
         # Until the signal receiver is up (during the start), a command signal is ignored rather
         # than killing the process (the default action of SIGUSR1 and SIGUSR2).
@@ -549,4 +574,5 @@ def main(args: argparse.Namespace) -> int:
         log.info("stopping", reason="SIGINT")
     finally:
         run.close()
+        close_log_file()
     return EXIT_OK

@@ -1,5 +1,6 @@
 """``python -m engine run`` as a real process: the demo copies leader fills, SIGINT stops it
-cleanly, and a second engine on the same data directory is refused.
+cleanly (commands refused, orders in flight settled, store and journal flushed, exit 0), a second
+engine on the same data directory is refused, and a bad configuration is one clear message.
 
 Each test starts the engine with ``sys.executable`` from the repository root and reads its
 JSON-lines log. The hidden ``--demo-interval`` makes the demo leader trade every 0.5 s.
@@ -8,8 +9,10 @@ JSON-lines log. The hidden ``--demo-interval`` makes the demo leader trade every
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,9 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from engine import demo
+from tests.engine.engine_process import start_engine, stop_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_MESSAGE = "another engine is running on {dir}/ (lock {dir}/engine.lock held)"
@@ -42,6 +47,8 @@ def _command(data_dir: Path, *extra: str) -> list[str]:
         "json",
         "--demo-interval",
         "0.5",
+        "--port",
+        "0",
         *extra,
     ]
 
@@ -233,6 +240,130 @@ def test_foreign_sqlite_file_is_a_store_error(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "not an engine store" in lines[0]
+
+
+def test_graceful_stop_settles_every_order(tmp_path: Path) -> None:
+    """SIGTERM in the middle of busy trading: the API stops taking commands, every order the
+    engine sent has its outcome recorded, the journal and the store are flushed, exit 0."""
+    data = tmp_path / "data"
+    engine = start_engine(data, "--demo-interval", "0.1", stderr=tmp_path / "err.txt")
+    auth = {"Authorization": f"Bearer {engine.token}"}
+    with httpx.Client(base_url=engine.url, headers=auth, timeout=10) as http:
+        assert http.get("/api/status").json()["stopping"] is False
+        time.sleep(2)
+        engine.proc.send_signal(signal.SIGTERM)
+        code = engine.proc.wait(timeout=30)
+    assert code == 0
+    records = _parse((tmp_path / "err.txt").read_text().splitlines(keepends=True))
+    names = [r["event"] for r in records]
+    assert names.index("stopping") < names.index("stopped") == len(names) - 1
+    assert not _events(records, "stopping with orders in flight")
+    conn = sqlite3.connect(data / "engine.sqlite")
+    try:
+        statuses = Counter(r[0] for r in conn.execute("SELECT status FROM orders"))
+    finally:
+        conn.close()
+    assert statuses["filled"] > 0
+    assert set(statuses) <= {"filled", "done", "rejected"}, statuses
+    assert not (data / "api.url").exists()
+    # A new engine starts on what was left, and reconciles.
+    again = start_engine(data)
+    assert stop_engine(again) == 0
+
+
+def test_the_api_refuses_commands_while_stopping(tmp_path: Path) -> None:
+    engine = start_engine(tmp_path / "data")
+    auth = {"Authorization": f"Bearer {engine.token}"}
+    with httpx.Client(base_url=engine.url, headers=auth, timeout=10) as http:
+        assert http.post("/api/accounts/DEMO-F1/lock").status_code == 202
+        assert stop_engine(engine) == 0
+        with pytest.raises(httpx.ConnectError):
+            http.post("/api/flatten")
+
+
+def test_bad_config_is_one_line_per_problem(tmp_path: Path) -> None:
+    config = tmp_path / "engine.toml"
+    config.write_text("[api]\nport = 'x'\n[log]\nlevel = 'loud'\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "run", "--config", str(config)],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"{config}: api.port: expected an integer (got 'x')",
+        f"{config}: log.level: expected 'debug', 'info', 'warning' or 'error' (got 'loud')",
+    ]
+
+
+def test_a_config_seeds_the_store_and_sets_the_api(tmp_path: Path) -> None:
+    config = tmp_path / "engine.toml"
+    config.write_text(
+        'data_dir = "state"\n'
+        '[demo]\nleader = "MY-LEAD"\n'
+        '[[connections]]\nid = "mine"\n'
+        '[[accounts]]\nid = "MY-LEAD"\nconnection = "mine"\n'
+        '[[accounts]]\nid = "MY-F"\nconnection = "mine"\nlimits = { daily_loss_limit = "900" }\n'
+        '[[groups]]\nid = "g"\nleader = "MY-LEAD"\n'
+        'followers = [{ account = "MY-F", ratio = "2" }]\n'
+    )
+    engine = start_engine(tmp_path / "state", "--config", str(config))
+    auth = {"Authorization": f"Bearer {engine.token}"}
+    try:
+        with httpx.Client(base_url=engine.url, headers=auth, timeout=10) as http:
+            accounts = {a["id"]: a for a in http.get("/api/accounts").json()}
+            assert set(accounts) == {"MY-LEAD", "MY-F"}
+            assert accounts["MY-F"]["limits"] == {"daily_loss_limit": "900"}
+            deadline = time.monotonic() + 15
+            while not http.get("/api/accounts/MY-F").json()["positions"]:
+                assert time.monotonic() < deadline, "the configured leader's trade was not copied"
+                time.sleep(0.2)
+    finally:
+        assert stop_engine(engine) == 0
+
+
+def test_tradovate_without_the_adapter_is_refused_clearly(tmp_path: Path) -> None:
+    config = tmp_path / "engine.toml"
+    config.write_text('[broker]\nkind = "tradovate"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "run", "--config", str(config), "--data-dir",
+         str(tmp_path / "data"), "--port", "0"],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "TRADOVATE_CLIENT_ID": "id", "TRADOVATE_CLIENT_SECRET": "secret"},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith('broker.kind = "tradovate":')
+
+
+def test_a_busy_chosen_port_is_one_clear_line(tmp_path: Path) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "engine", "run", "--data-dir", str(tmp_path), "--port",
+             str(port), "--log-format", "json"],
+            check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )  # fmt: skip
+    finally:
+        holder.close()
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"the API cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
 
 
 # --- the demo's pieces, in process ---------------------------------------------------------------

@@ -1,0 +1,111 @@
+"""Readable tables for the CLI (``engine/cli.py``): fixed columns, ``—`` for nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], out: TextIO) -> None:
+    cells = [[str(h) for h in headers]] + [
+        ["—" if c in (None, "") else str(c) for c in r] for r in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for index, row in enumerate(cells):
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+        if index == 0:
+            out.write("  ".join("-" * w for w in widths) + "\n")
+    if not rows:
+        out.write("(none)\n")
+
+
+def positions_text(positions: dict[str, int]) -> str:
+    return ", ".join(f"{q:+d} {s}" for s, q in positions.items()) or "flat"
+
+
+def connections_table(connections: list[dict[str, Any]], out: TextIO) -> None:
+    table(
+        [
+            (
+                c["id"],
+                c["broker"],
+                "offline" if c["offline"] else c["state"],
+                ", ".join(c["accounts"]),
+            )
+            for c in connections
+        ],
+        ("CONNECTION", "BROKER", "STATE", "ACCOUNTS"),
+        out,
+    )
+
+
+def accounts_table(accounts: list[dict[str, Any]], out: TextIO) -> None:
+    table(
+        [
+            (
+                a["id"],
+                a["connection"],
+                positions_text(a["positions"]),
+                a["daily_pnl"],
+                a["weekly_pnl"],
+                a["equity"],
+                a["risk_status"],
+                a["lock_reason"],
+                a["copying"],
+            )
+            for a in accounts
+        ],
+        ("ACCOUNT", "CONNECTION", "POSITION", "DAILY P&L", "WEEKLY P&L", "EQUITY", "RISK",
+         "LOCK REASON", "COPYING"),
+        out,
+    )  # fmt: skip
+
+
+def groups_table(groups: list[dict[str, Any]], out: TextIO) -> None:
+    rows = []
+    for g in groups:
+        rows.append((g["id"], g["leader"], "leader", "", "", "", ""))
+        for f in g["followers"]:
+            terms = ", ".join(f"{a}→{b}" for a, b in f["symbol_map"].items())
+            rows.append((g["id"], f["account"], "follower", f["ratio"], f["max_qty"], terms,
+                         f["disable_reason"]))  # fmt: skip
+    table(rows, ("GROUP", "ACCOUNT", "ROLE", "RATIO", "MAX QTY", "SYMBOL MAP", "DISABLED"), out)
+
+
+def activity_table(items: list[dict[str, Any]], out: TextIO) -> None:
+    table(
+        [
+            (i["time"][:19].replace("T", " "), i["level"], i["kind"],
+             i["account"] or i["connection"] or "engine", i["message"])
+            for i in items
+        ],
+        ("TIME (UTC)", "LEVEL", "KIND", "WHO", "MESSAGE"),
+        out,
+    )  # fmt: skip
+
+
+def describe_deletion(plan: dict[str, Any], out: TextIO) -> None:
+    lines = []
+    if plan.get("accounts"):
+        lines.append(f"accounts deleted: {', '.join(plan['accounts'])}")
+    if plan.get("groups"):
+        lines.append(f"copy groups removed whole: {', '.join(plan['groups'])}")
+    for m in plan.get("memberships", []):
+        lines.append(f"membership removed: {m['account']} from group {m['group']}")
+    for m in plan.get("orphaned_followers", []):
+        lines.append(f"left without a group: {m['account']} (was in {m['group']})")
+    if plan.get("followers"):
+        lines.append(f"followers left without a group: {', '.join(plan['followers'])}")
+    out.write("\n".join(lines or ["nothing else is removed"]) + "\n")
+    out.write("No order is sent: positions stay as they are (flatten first to close them).\n")
+
+
+__all__ = [
+    "accounts_table",
+    "activity_table",
+    "connections_table",
+    "describe_deletion",
+    "groups_table",
+    "positions_text",
+    "table",
+]
