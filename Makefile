@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit scenarios bench soak clean
+.PHONY: install run test lint typecheck unit scenarios bench soak screenshot clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `make run CONFIG=engine.toml` runs on a configuration; without one, the demo.
 run: $(STAMP)
-	$(BIN)/python -m engine run
+	$(BIN)/python -m engine run $(if $(CONFIG),--config $(CONFIG))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -40,6 +41,13 @@ bench: $(STAMP)
 # The property suite's long profile: many more examples, seed printed on failure.
 soak: $(STAMP)
 	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest tests/properties -q -p no:cacheprovider
+
+# The README's picture of the Cockpit, taken by the browser test in headless chromium (a real
+# engine, the demo copying); the test says why it skipped when no chromium is found.
+screenshot: $(STAMP)
+	COCKPIT_SCREENSHOT=$(CURDIR)/docs/cockpit.png $(BIN)/python -m pytest \
+		tests/engine/api/test_browser.py -q -rs -p no:cacheprovider
+	@test -f docs/cockpit.png && echo "docs/cockpit.png written" || echo "no screenshot taken"
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache
