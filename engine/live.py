@@ -28,10 +28,12 @@ import socket
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import structlog
 import trio
@@ -63,6 +65,7 @@ from engine.oauth import OAuthStates
 from engine.reporter import ObservedBroker, Reporter
 from engine.seeding import seed_from_config
 from engine.store import Store, StoreError
+from engine.tradovate_setup import BrokerSetupError, tradovate_broker
 
 log = structlog.get_logger("engine.live")
 
@@ -74,6 +77,7 @@ STORE_FILE = "engine.sqlite"
 JOURNAL_FILE = "engine.journal"
 MAX_TIMER_WAIT = 0.1  # seconds between looks at the timer queue, at most
 STOP_TIMEOUT = 30.0  # seconds the whole stop may take before the process just exits
+API_STOP_TIMEOUT = 5.0  # seconds the HTTP server gets to finish open requests
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -224,6 +228,8 @@ class LiveRun:
         self.metrics = EngineMetrics(self.clock.monotonic_ns)
         self.hub = EventHub()
         self.api: ApiServer | None = None
+        # A real broker's trio side (its sockets and timers), run for as long as the engine.
+        self.broker_running: AbstractAsyncContextManager[Any] | None = None
         self.ctx: ApiContext | None = None
         self.token = ""
         self.token_new = False
@@ -331,14 +337,16 @@ class LiveRun:
         return "new, empty"
 
     def _broker(self) -> Broker:
-        kind = self.config.broker.kind
-        if kind == "paper":
+        if self.config.broker.kind == "paper":
             self.paper = self._paper_broker()
             return self.paper
-        raise RunError(
-            f'broker.kind = "{kind}": not available in this build (the Tradovate adapter'
-            " brokers/tradovate is not part of it yet)"
-        )
+        try:
+            broker, self.broker_running = tradovate_broker(
+                self.config.broker, self.options.data_dir, self.clock
+            )
+        except BrokerSetupError as error:
+            raise RunError(str(error)) from None
+        return broker
 
     def _paper_broker(self) -> PaperBroker:
         state_file = self.options.paper_state
@@ -376,6 +384,12 @@ class LiveRun:
             version=_version(),
             started_at=self.clock.now(),
         )
+        async with AsyncExitStack() as stack:
+            if self.broker_running is not None:
+                await stack.enter_async_context(self.broker_running)
+            await self._serve(engine, api, ctx)
+
+    async def _serve(self, engine: Engine, api: ApiServer, ctx: ApiContext) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 stopping = trio.Event()
@@ -386,7 +400,15 @@ class LiveRun:
                         stopping.set()
 
                 nursery.start_soon(self._fire_timers)
-                nursery.start_soon(api.serve, build_app(ctx))
+                served = trio.Event()
+
+                async def serve_api() -> None:
+                    try:
+                        await api.serve(build_app(ctx))
+                    finally:
+                        served.set()
+
+                nursery.start_soon(serve_api)
                 async with trio.open_nursery() as feeds:
                     feeds.start_soon(self._watch_signals, signals, stop)
                     self._start_feeds(feeds)
@@ -402,6 +424,8 @@ class LiveRun:
                 await self._settle()
                 self.hub.close()
                 api.stop()
+                with trio.move_on_after(API_STOP_TIMEOUT):
+                    await served.wait()  # open requests finish before the actors stop
                 nursery.start_soon(self._ignore_signals, signals)
                 with trio.move_on_after(STOP_TIMEOUT):
                     # Off the trio thread, so a second Ctrl-C is heard (and ignored), and under a

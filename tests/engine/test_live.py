@@ -8,6 +8,7 @@ JSON-lines log. The hidden ``--demo-interval`` makes the demo leader trade every
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
@@ -326,21 +327,60 @@ def test_a_config_seeds_the_store_and_sets_the_api(tmp_path: Path) -> None:
         assert stop_engine(engine) == 0
 
 
-def test_tradovate_without_the_adapter_is_refused_clearly(tmp_path: Path) -> None:
+def _run_config(tmp_path: Path, text: str, env: dict[str, str], *extra: str) -> Any:
     config = tmp_path / "engine.toml"
-    config.write_text('[broker]\nkind = "tradovate"\n')
-    result = subprocess.run(
+    config.write_text(text)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TRADOVATE_")}
+    return subprocess.run(
         [sys.executable, "-m", "engine", "run", "--config", str(config), "--data-dir",
-         str(tmp_path / "data"), "--port", "0"],
+         str(tmp_path / "data"), "--port", "0", "--log-format", "json", *extra],
         check=False,
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=30,
-        env={**os.environ, "TRADOVATE_CLIENT_ID": "id", "TRADOVATE_CLIENT_SECRET": "secret"},
+        timeout=60,
+        env={**clean, **env},
     )  # fmt: skip
+
+
+HAS_TRADOVATE = importlib.util.find_spec("brokers.tradovate") is not None
+
+
+@pytest.mark.skipif(HAS_TRADOVATE, reason="this build has the Tradovate adapter")
+def test_tradovate_without_the_adapter_is_refused_clearly(tmp_path: Path) -> None:
+    secrets = {"TRADOVATE_CLIENT_ID": "id", "TRADOVATE_CLIENT_SECRET": "secret"}
+    result = _run_config(tmp_path, '[broker]\nkind = "tradovate"\n', secrets)
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith('broker.kind = "tradovate":')
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith('broker.kind = "tradovate": not available in this build')
+    )
+
+
+@pytest.mark.skipif(not HAS_TRADOVATE, reason="this build has no Tradovate adapter")
+def test_tradovate_takes_its_secrets_from_the_environment(tmp_path: Path) -> None:
+    toml = '[broker]\nkind = "tradovate"\n'
+    missing = _run_config(tmp_path, toml, {"TRADOVATE_CLIENT_ID": "id"})
+    assert missing.returncode == 2, missing.stderr
+    assert missing.stderr.strip().splitlines()[-1] == (
+        "broker: environment variable TRADOVATE_CLIENT_SECRET is not set"
+    )
+    secret = "tradovate-secret-value-42"
+    env = {"TRADOVATE_CLIENT_ID": "id", "TRADOVATE_CLIENT_SECRET": secret}
+    ran = _run_config(tmp_path, toml, env, "--duration", "1")
+    assert ran.returncode == 0, ran.stderr
+    assert secret not in ran.stderr + (tmp_path / "data" / "engine.log").read_text()
+
+
+def test_the_local_tradovate_server_kind_is_refused_clearly(tmp_path: Path) -> None:
+    result = _run_config(tmp_path, '[broker]\nkind = "tradovate-sim"\n', {})
+    assert result.returncode == 2, result.stderr
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith('broker.kind = "tradovate-sim": not available in this build')
+    )
 
 
 def test_a_busy_chosen_port_is_one_clear_line(tmp_path: Path) -> None:
