@@ -52,30 +52,22 @@ The example below is the whole schema; ``docs/operations.md`` explains each key:
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 import tomllib
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
+from engine.config_errors import ID_FORM, format_errors, unknown_key
 from engine.instruments import BUILTIN_CONTRACTS
 from engine.risk_rules import LIMIT_NAMES
 
 DEFAULT_PORT = 8765
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-ID_FORM = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 SECRET_WORDS = re.compile(r"password|passwd|secret$|token", re.IGNORECASE)
 
 
@@ -368,7 +360,7 @@ def parse_config(raw: Mapping[str, Any], source: str, *, base_dir: Path = Path()
             ],
         )
     if "base_dir" in raw:
-        raise ConfigError(source, [f"base_dir: {_unknown_key(Config)}"])
+        raise ConfigError(source, [f"base_dir: {unknown_key(Config)}"])
     try:
         config = Config.model_validate({**raw, "base_dir": base_dir})
     except ValidationError as error:
@@ -393,139 +385,6 @@ def _secret_keys(raw: Any, prefix: str) -> list[str]:
     return found
 
 
-def format_errors(error: ValidationError, model: type[BaseModel]) -> list[str]:
-    """One line per problem: ``key.path: what was expected (got ...)``."""
-    return [f"{key or '(top level)'}: {message}" for key, message in describe_errors(error, model)]
-
-
-def describe_errors(error: ValidationError, model: type[BaseModel]) -> list[tuple[str, str]]:
-    """Each problem as (dotted key, what was expected and what was given)."""
-    out = []
-    for item in error.errors(include_url=False):
-        loc = [p for p in item["loc"] if p not in ("paper", "tradovate", "tradovate-sim")]
-        key = _dotted(loc)
-        kind = item["type"]
-        if kind == "extra_forbidden":
-            out.append((key, _unknown_key(_model_at(model, loc[:-1]))))
-            continue
-        message = _expected(kind, str(item["msg"]))
-        if kind == "missing":
-            message = "missing; this key is required"
-        if kind in {"union_tag_invalid", "union_tag_not_found"}:
-            message = 'expected kind = "paper", "tradovate" or "tradovate-sim"'
-            key = f"{key}.kind" if key else "kind"
-        got = item.get("input")
-        shown = "" if kind == "missing" or isinstance(got, dict | list) else f" (got {_short(got)})"
-        out.append((key, f"{message}{shown}"))
-    return out
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-_PLAIN = {
-    "int_parsing": "expected an integer",
-    "int_type": "expected an integer",
-    "int_from_float": "expected a whole number",
-    "decimal_parsing": 'expected a decimal number such as "1.5"',
-    "decimal_type": 'expected a decimal number such as "1.5"',
-    "float_parsing": "expected a number",
-    "float_type": "expected a number",
-    "string_type": "expected a string",
-    "bool_type": "expected true or false",
-    "bool_parsing": "expected true or false",
-    "dict_type": "expected a table",
-    "list_type": "expected a list",
-    "tuple_type": "expected a list",
-    "model_type": "expected a table",
-}
-
-
-def _expected(kind: str, message: str) -> str:
-    if kind in _PLAIN:
-        return _PLAIN[kind]
-    if kind == "string_pattern_mismatch":
-        return f"expected an id of {ID_FORM}"
-    message = re.sub(r"^Value error, ", "", message)
-    if message.startswith("Input should be "):
-        rest = message.removeprefix("Input should be ")
-        if rest.startswith(("greater", "less")):
-            return f"expected a value {rest}"
-        return f"expected {rest}"
-    return message
-
-
-def _dotted(loc: Sequence[Any]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _model_at(model: type[BaseModel] | None, loc: Sequence[Any]) -> type[BaseModel] | None:
-    for part in loc:
-        if model is None or isinstance(part, int):
-            continue
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return None
-        model = _inner_model(field.annotation)
-    return model
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _unknown_key(model: type[BaseModel] | None) -> str:
-    if model is None:
-        return "unknown key"
-    keys = [k for k, f in model.model_fields.items() if not f.exclude]
-    return f"unknown key; expected one of: {', '.join(keys)}"
-
-
-# --- secrets ------------------------------------------------------------------------------------
-
-
-class SecretError(Exception):
-    """A secret is missing or kept where others can read it."""
-
-
-def read_secret_file(data_dir: Path, name: str) -> str:
-    """A secret kept in a file of the data directory, which only its owner may read."""
-    if Path(name).name != name:
-        raise SecretError(f"{name}: a secret file is named relative to the data directory")
-    path = data_dir / name
-    try:
-        info = path.stat()
-        text = path.read_text(encoding="utf-8").strip()
-    except OSError as error:
-        raise SecretError(f"cannot read {path}: {error.strerror or error}") from None
-    if stat.S_IMODE(info.st_mode) & 0o077:
-        raise SecretError(
-            f"{path} is readable by others (mode {stat.S_IMODE(info.st_mode):04o});"
-            f" run: chmod 600 {path}"
-        )
-    if not text:
-        raise SecretError(f"{path} is empty")
-    return text
-
-
-def read_secret_env(name: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise SecretError(f"environment variable {name} is not set")
-    return value
-
-
 __all__ = [
     "DEFAULT_PORT",
     "ID_FORM",
@@ -542,14 +401,9 @@ __all__ = [
     "GroupSeed",
     "LogConfig",
     "PaperBrokerConfig",
-    "SecretError",
     "TradovateConfig",
     "TradovateSimConfig",
     "check_symbol_map",
-    "describe_errors",
-    "format_errors",
     "load_config",
     "parse_config",
-    "read_secret_env",
-    "read_secret_file",
 ]

@@ -22,16 +22,13 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
 import signal
 import socket
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from dataclasses import dataclass
 from datetime import timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +42,7 @@ from engine.api import ApiContext, EventHub, build_app
 from engine.api.auth import TokenError, load_or_create_token
 from engine.api.server import ApiServer, BindError, listen
 from engine.clock import WallClock
-from engine.config import DEFAULT_PORT, Config, ConfigError, load_config
+from engine.config import ConfigError, load_config
 from engine.core import Engine, EngineSettings
 from engine.datadir import (
     EXIT_REFUSED,
@@ -63,6 +60,7 @@ from engine.logs import close_log_file, configure_logging
 from engine.metrics import EngineMetrics
 from engine.oauth import OAuthStates
 from engine.reporter import ObservedBroker, Reporter
+from engine.run_options import Options, add_arguments, version
 from engine.seeding import seed_from_config
 from engine.store import Store, StoreError
 from engine.tradovate_setup import BrokerSetupError, tradovate_broker
@@ -71,136 +69,22 @@ log = structlog.get_logger("engine.live")
 
 EXIT_OK = 0
 EXIT_STUCK = 3  # the stop hung (a stuck actor or store writer) and was cut short
-__all__ = ["EXIT_OK", "EXIT_REFUSED", "EXIT_SETUP", "EXIT_STUCK", "LiveRun", "Options", "main"]
+__all__ = [
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_SETUP",
+    "EXIT_STUCK",
+    "LiveRun",
+    "Options",
+    "add_arguments",
+    "main",
+]
 
 STORE_FILE = "engine.sqlite"
 JOURNAL_FILE = "engine.journal"
 MAX_TIMER_WAIT = 0.1  # seconds between looks at the timer queue, at most
 STOP_TIMEOUT = 30.0  # seconds the whole stop may take before the process just exits
 API_STOP_TIMEOUT = 5.0  # seconds the HTTP server gets to finish open requests
-
-
-# --- command line -------------------------------------------------------------------------------
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of seconds")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r}: a port is 0-65535 (0: any free port)")
-    return value
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", default=None, metavar="FILE", help="a TOML configuration (default: the demo)"
-    )
-    parser.add_argument(
-        "--data-dir", default=None, help="where the store and the lock live (default ./data)"
-    )
-    parser.add_argument(
-        "--host", default=None, help="the API's address (default 127.0.0.1: this machine only)"
-    )
-    parser.add_argument(
-        "--port", type=_port, default=None, help=f"the API's port (default {DEFAULT_PORT})"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=None, help="seed of the simulated market (default: random)"
-    )
-    parser.add_argument(
-        "--log-format",
-        choices=("console", "json"),
-        default=None,
-        help="terminal lines: readable or JSON (default: readable on a terminal, JSON otherwise)",
-    )
-    parser.add_argument(
-        "--duration",
-        type=_positive_seconds,
-        default=None,
-        metavar="SECONDS",
-        help="stop by itself after this long (default: run until Ctrl-C)",
-    )
-    parser.add_argument(
-        "--paper-state",
-        default=None,
-        metavar="FILE",
-        help="keep the paper broker's state in FILE across runs, as a real broker keeps it"
-        " (default: the broker lives and dies with the process)",
-    )
-    # For tests: the demo leader trades every SECONDS instead of every 3-8 s.
-    parser.add_argument(
-        "--demo-interval", type=_positive_seconds, default=None, help=argparse.SUPPRESS
-    )
-    # For tests: SIGUSR1 flattens the demo group and SIGUSR2 locks the demo's second follower
-    # (a manual lock) at a precise instant, as a user's commands would.
-    parser.add_argument("--signal-commands", action="store_true", help=argparse.SUPPRESS)
-
-
-@dataclass(frozen=True)
-class Options:
-    config: Config
-    data_dir: Path
-    seed: int
-    json: bool
-    duration: float | None
-    leader_interval: tuple[float, float]
-    host: str
-    port: int
-    port_given: bool  # a busy default port falls back to a free one; a chosen one does not
-    paper_state: Path | None = None
-    signal_commands: bool = False
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace, config: Config) -> Options:
-        log_format: str | None = args.log_format
-        if log_format is None and config.log.terminal != "auto":
-            log_format = config.log.terminal
-        use_json = not sys.stderr.isatty() if log_format is None else log_format == "json"
-        seed = args.seed if args.seed is not None else config.demo.seed
-        if seed is None:
-            seed = secrets.randbelow(1_000_000)
-        interval = config.demo.leader_interval_seconds
-        if args.demo_interval is not None:
-            interval = (args.demo_interval, args.demo_interval)
-        paper_state: Path | None = None
-        if args.paper_state is not None:
-            paper_state = Path(args.paper_state)
-        elif config.broker.kind == "paper" and config.broker.state_file:
-            paper_state = config.path(config.broker.state_file)
-        data_dir = Path(args.data_dir) if args.data_dir is not None else config.data_path
-        port_given = args.port is not None or "port" in config.api.model_fields_set
-        return cls(
-            config=config,
-            data_dir=data_dir,
-            seed=seed,
-            json=use_json,
-            duration=args.duration,
-            leader_interval=interval,
-            host=args.host if args.host is not None else config.api.host,
-            port=args.port if args.port is not None else config.api.port,
-            port_given=port_given,
-            paper_state=paper_state,
-            signal_commands=bool(args.signal_commands),
-        )
-
-
-def _version() -> str:
-    try:
-        return metadata.version("mimik-engine")
-    except metadata.PackageNotFoundError:
-        return "0"
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -381,7 +265,7 @@ class LiveRun:
             metrics=self.metrics,
             public_url=self.config.api.public_url or api.url,
             max_body_bytes=self.config.api.max_body_bytes,
-            version=_version(),
+            version=version(),
             started_at=self.clock.now(),
         )
         async with AsyncExitStack() as stack:

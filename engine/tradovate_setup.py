@@ -15,14 +15,9 @@ from typing import Any, cast
 
 from brokers.base import Broker
 from engine.clock import Clock
-from engine.config import (
-    BrokerConfig,
-    SecretError,
-    TradovateConfig,
-    read_secret_env,
-    read_secret_file,
-)
+from engine.config import BrokerConfig, TradovateConfig
 from engine.logs import SECRETS
+from engine.secret_files import SecretError, read_secret_env, read_secret_file
 
 TOKEN_DIR = "tradovate"
 

@@ -3,7 +3,6 @@ the expected form; secrets never come from it."""
 
 from __future__ import annotations
 
-import os
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -12,15 +11,7 @@ import pytest
 
 from brokers.paper import PaperBroker
 from engine.clock import VirtualClock
-from engine.config import (
-    Config,
-    ConfigError,
-    SecretError,
-    load_config,
-    parse_config,
-    read_secret_env,
-    read_secret_file,
-)
+from engine.config import Config, ConfigError, load_config, parse_config
 from engine.core import Engine, EngineSettings
 from engine.instruments import ContractTable
 from engine.seeding import seed_from_config
@@ -219,26 +210,6 @@ def test_the_tradovate_section_validates() -> None:
     assert config.demo_leader("DEMO-LEAD") == ""
     sim = parse_config({"broker": {"kind": "tradovate-sim", "port": 0}}, "x")
     assert sim.broker.kind == "tradovate-sim"
-
-
-def test_secrets_come_from_a_0600_file_or_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    secret = tmp_path / "tv.secret"
-    secret.write_text("s3cr3t-value\n")
-    secret.chmod(0o644)
-    with pytest.raises(SecretError, match="readable by others"):
-        read_secret_file(tmp_path, "tv.secret")
-    secret.chmod(0o600)
-    assert read_secret_file(tmp_path, "tv.secret") == "s3cr3t-value"
-    with pytest.raises(SecretError, match="relative to the data directory"):
-        read_secret_file(tmp_path, "../tv.secret")
-    monkeypatch.delenv("TEST_SECRET", raising=False)
-    with pytest.raises(SecretError, match="TEST_SECRET is not set"):
-        read_secret_env("TEST_SECRET")
-    monkeypatch.setenv("TEST_SECRET", " value ")
-    assert read_secret_env("TEST_SECRET") == "value"
-    assert os.environ["TEST_SECRET"]
 
 
 def test_config_is_frozen() -> None:
