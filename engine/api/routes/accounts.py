@@ -38,10 +38,12 @@ async def get_limits(request: Request, ctx: ApiContext) -> Response:
 def _set_limits(engine: Engine, account: str, limits: dict[str, Decimal]) -> schemas.Limits:
     engine.set_risk(account, limits)
     config = engine.topology.require_account(account)
+    risk = engine.risk_view(account)
+    still_off = [t for t in (risk.triggers_off if risk else ()) if t not in limits]
     return schemas.Limits(
         account=account,
         limits={k: str(v) for k, v in sorted(config.limits.items())},
-        triggers_off=[],
+        triggers_off=still_off,  # setting a limit re-arms it (S5.7)
     )
 
 
