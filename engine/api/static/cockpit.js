@@ -10,7 +10,7 @@
 const TOKEN_KEY = "mimik.token";
 const POLL_MS = 2000;
 const FEED_MAX = 200;
-const state = { token: null, lastEventId: null, refreshTimer: null, streamAbort: null };
+const state = { token: null, lastEventId: null, refreshTimer: null, streamAbort: null, poller: null };
 
 // --- small helpers -----------------------------------------------------------------------------
 
@@ -445,7 +445,7 @@ async function start(token) {
   if (!state.token) return;
   try { await loadActivity(); } catch { /* the stream fills it */ }
   stream();
-  setInterval(() => { if (state.token) refresh(); }, POLL_MS);
+  if (!state.poller) state.poller = setInterval(() => { if (state.token) refresh(); }, POLL_MS);
 }
 
 function tokenFromUrl() {
