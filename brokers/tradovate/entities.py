@@ -1,0 +1,303 @@
+"""Tradovate's entities (accounts, contracts, orders, fills, positions, quotes) as typed values.
+
+Each parser takes the decoded JSON of one entity and returns a frozen record, or raises
+:class:`EntityError` saying which field is missing or wrong. Extra fields are ignored: the
+broker may add fields at will, the adapter reads only these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from brokers.base import OrderStatus
+
+
+class EntityError(ValueError):
+    """An entity that is not shaped as Tradovate's."""
+
+
+def _obj(data: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise EntityError(f"{what}: not a JSON object")
+    return data
+
+
+def _int(data: Mapping[str, Any], key: str, what: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EntityError(f"{what}: {key} is not an integer")
+    return value
+
+
+def _opt_int(data: Mapping[str, Any], key: str, what: str) -> int | None:
+    return None if data.get(key) is None else _int(data, key, what)
+
+
+def _str(data: Mapping[str, Any], key: str, what: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise EntityError(f"{what}: {key} is not a string")
+    return value
+
+
+def _decimal(data: Mapping[str, Any], key: str, what: str) -> Decimal:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
+        raise EntityError(f"{what}: {key} is not a number")
+    result = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    if not result.is_finite():
+        raise EntityError(f"{what}: {key} is not finite")
+    return result
+
+
+def _time(data: Mapping[str, Any], key: str) -> datetime | None:
+    value = data.get(key)
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _action(data: Mapping[str, Any], what: str) -> int:
+    action = data.get("action")
+    if action == "Buy":
+        return 1
+    if action == "Sell":
+        return -1
+    raise EntityError(f"{what}: action is neither Buy nor Sell")
+
+
+@dataclass(frozen=True, slots=True)
+class TvAccount:
+    id: int
+    name: str
+    user_id: int | None
+
+
+def account(data: Any) -> TvAccount:
+    d = _obj(data, "account")
+    return TvAccount(_int(d, "id", "account"), _str(d, "name", "account"), d.get("userId"))
+
+
+@dataclass(frozen=True, slots=True)
+class TvContract:
+    id: int
+    name: str
+
+
+def contract(data: Any) -> TvContract:
+    d = _obj(data, "contract")
+    return TvContract(_int(d, "id", "contract"), _str(d, "name", "contract"))
+
+
+@dataclass(frozen=True, slots=True)
+class TvProduct:
+    name: str
+    value_per_point: Decimal
+    tick_size: Decimal
+
+
+def product(data: Any) -> TvProduct:
+    d = _obj(data, "product")
+    return TvProduct(
+        _str(d, "name", "product"),
+        _decimal(d, "valuePerPoint", "product"),
+        _decimal(d, "tickSize", "product"),
+    )
+
+
+TERMINAL = frozenset({"Canceled", "Completed", "Expired", "Filled", "Rejected"})
+
+
+@dataclass(frozen=True, slots=True)
+class TvOrder:
+    id: int
+    account_id: int
+    contract_id: int | None
+    side: int  # +1 buy, -1 sell
+    status: str
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+def order(data: Any) -> TvOrder:
+    d = _obj(data, "order")
+    return TvOrder(
+        _int(d, "id", "order"),
+        _int(d, "accountId", "order"),
+        _opt_int(d, "contractId", "order"),
+        _action(d, "order"),
+        _str(d, "ordStatus", "order"),
+    )
+
+
+def report_status(status: str) -> OrderStatus:
+    """Tradovate's ``ordStatus`` as the engine's :class:`OrderStatus`."""
+    if status in ("Filled", "Completed"):
+        return OrderStatus.FILLED
+    if status in ("Canceled", "Expired"):
+        return OrderStatus.CANCELLED
+    if status == "Rejected":
+        return OrderStatus.REJECTED
+    return OrderStatus.WORKING
+
+
+@dataclass(frozen=True, slots=True)
+class TvOrderVersion:
+    order_id: int
+    qty: int
+    order_type: str
+
+
+def order_version(data: Any) -> TvOrderVersion:
+    d = _obj(data, "orderVersion")
+    return TvOrderVersion(
+        _int(d, "orderId", "orderVersion"),
+        _int(d, "orderQty", "orderVersion"),
+        str(d.get("orderType", "")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TvCommand:
+    order_id: int
+    cl_ord_id: str | None
+    command_type: str
+
+
+def command(data: Any) -> TvCommand:
+    d = _obj(data, "command")
+    cl = d.get("clOrdId")
+    return TvCommand(
+        _int(d, "orderId", "command"),
+        cl if isinstance(cl, str) and cl else None,
+        str(d.get("commandType", "")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TvFill:
+    id: int
+    order_id: int
+    contract_id: int
+    qty: int  # signed
+    price: Decimal
+    timestamp: datetime | None
+
+
+def fill(data: Any) -> TvFill:
+    d = _obj(data, "fill")
+    qty = _int(d, "qty", "fill")
+    if qty <= 0:
+        raise EntityError("fill: qty must be positive")
+    return TvFill(
+        _int(d, "id", "fill"),
+        _int(d, "orderId", "fill"),
+        _int(d, "contractId", "fill"),
+        qty * _action(d, "fill"),
+        _decimal(d, "price", "fill"),
+        _time(d, "timestamp"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TvPosition:
+    account_id: int
+    contract_id: int
+    net_pos: int
+    net_price: Decimal | None
+
+
+def position(data: Any) -> TvPosition:
+    d = _obj(data, "position")
+    net_price = None if d.get("netPrice") is None else _decimal(d, "netPrice", "position")
+    return TvPosition(
+        _int(d, "accountId", "position"),
+        _int(d, "contractId", "position"),
+        _int(d, "netPos", "position"),
+        net_price,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Props:
+    """One ``props`` push: an entity created, updated or deleted."""
+
+    entity_type: str
+    event_type: str
+    entity: Any
+
+
+def props(data: Any) -> Props:
+    d = _obj(data, "props")
+    return Props(
+        _str(d, "entityType", "props"), str(d.get("eventType", "")), _obj(d.get("entity"), "props")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncData:
+    """The answer to ``user/syncrequest``: what the user's accounts hold now."""
+
+    accounts: tuple[TvAccount, ...]
+    contracts: tuple[TvContract, ...]
+    positions: tuple[TvPosition, ...]
+    orders: tuple[TvOrder, ...]
+    versions: tuple[TvOrderVersion, ...]
+    commands: tuple[TvCommand, ...]
+    fills: tuple[TvFill, ...]
+
+
+def sync_data(data: Any) -> SyncData:
+    d = _obj(data, "user/syncrequest answer")
+
+    def many(key: str) -> list[Any]:
+        value = d.get(key) or []
+        if not isinstance(value, list):
+            raise EntityError(f"user/syncrequest answer: {key} is not a list")
+        return value
+
+    return SyncData(
+        tuple(account(a) for a in many("accounts")),
+        tuple(contract(c) for c in many("contracts")),
+        tuple(position(p) for p in many("positions")),
+        tuple(order(o) for o in many("orders")),
+        tuple(order_version(v) for v in many("orderVersions")),
+        tuple(command(c) for c in many("commands")),
+        tuple(fill(f) for f in many("fills")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TvQuote:
+    contract_id: int
+    trade: Decimal | None
+    timestamp: datetime | None
+
+
+def quotes(data: Any) -> list[TvQuote]:
+    d = _obj(data, "md")
+    items = d.get("quotes") or []
+    if not isinstance(items, list):
+        raise EntityError("md: quotes is not a list")
+    out: list[TvQuote] = []
+    for item in items:
+        q = _obj(item, "quote")
+        entries = q.get("entries") or {}
+        trade = entries.get("Trade") if isinstance(entries, Mapping) else None
+        price = (
+            _decimal(trade, "price", "quote Trade")
+            if isinstance(trade, Mapping) and trade.get("price") is not None
+            else None
+        )
+        out.append(TvQuote(_int(q, "contractId", "quote"), price, _time(q, "timestamp")))
+    return out

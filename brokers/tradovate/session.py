@@ -1,0 +1,580 @@
+"""One connection's session at Tradovate: the :class:`~brokers.base.BrokerSession` the engine holds.
+
+The engine's actors call ``place_order`` & co. from their own threads; each call is handed to
+this session's trio task through a thread-safe queue (woken with ``TrioToken.run_sync_soon``)
+and returns at once. Orders and cancels of one account go out in the order given; different
+accounts go out concurrently, all within the login's rate budget (:mod:`.pacing`), so one slow
+request never holds up another account's order — nor, being another session, another login's.
+
+What the broker sends comes back as :mod:`brokers.base` events through the sink: the REST
+answers (accepted, rejected with the broker's text), and the trading socket's ``props`` pushes
+(orders, fills, positions) in the order the socket delivered them (:mod:`.orders`). A snapshot
+request is answered from ``user/syncrequest`` on the same socket, so it is ordered with fills.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import structlog
+import trio
+
+from brokers.base import (
+    AccountSnapshot,
+    BrokerEvent,
+    BrokerSession,
+    EventSink,
+    OrderRejected,
+    OrderRequest,
+    OrderType,
+    PositionInfo,
+    SessionRestored,
+    Snapshot,
+    TokenIssued,
+)
+from brokers.tradovate import entities
+from brokers.tradovate.entities import EntityError, SyncData
+from brokers.tradovate.link import Link, Phase
+from brokers.tradovate.orders import OrderTracker
+from brokers.tradovate.pacing import RateBudget
+from brokers.tradovate.rest import (
+    BadResponse,
+    BrokerError,
+    NotFound,
+    RateLimited,
+    Rejected,
+    RestClient,
+    Unauthorized,
+    Unavailable,
+)
+from brokers.tradovate.socket import SocketClosed, TradovateSocket
+from brokers.tradovate.tokens import Token
+from brokers.tradovate.wire import Push
+
+if TYPE_CHECKING:
+    from brokers.tradovate.broker import TradovateBroker
+
+log = structlog.get_logger("brokers.tradovate")
+
+SESSION_CLOSED = "SessionClosed: the Tradovate session is not connected"
+TOKEN_HELD = "[held by the Tradovate adapter]"  # what TokenIssued carries instead of the token
+ATTEMPT_WAIT_S = 5.0  # how long a push of an unknown order waits for our placements' answers
+
+
+# --- commands handed over from the engine's threads ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Place:
+    request: OrderRequest
+
+
+@dataclass(frozen=True, slots=True)
+class _Cancel:
+    account: str
+    symbol: str | None
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _SnapshotRequest:
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Open:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _NewToken:
+    token: Token
+
+
+_Command = _Place | _Cancel | _SnapshotRequest | _Open | _Close | _NewToken
+
+
+class TradovateSession(BrokerSession):
+    def __init__(
+        self,
+        broker: TradovateBroker,
+        connection: str,
+        accounts: tuple[str, ...],
+        sink: EventSink,
+    ) -> None:
+        self.broker = broker
+        self.connection = connection
+        self.accounts = tuple(accounts)
+        self._sink = sink
+        self.settings = broker.settings
+        self._inbox: deque[_Command] = deque()
+        self._wakeup: trio.Event | None = None
+        self._closed = False  # by the engine: no events follow
+        self.retired = False  # replaced by a newer session of the connection: inert for good
+        self._scope: trio.CancelScope | None = None
+        self.link = Link(connection, self.settings, broker.clock, broker.tokens, self)
+        self.tracker = OrderTracker(
+            connection, self.emit, broker.clock.now, broker.liquidations(connection)
+        )
+        self.budget = RateBudget(
+            self.settings.budget_burst, self.settings.budget_per_s, self.settings.max_concurrent
+        )
+        self._rest: RestClient | None = None
+        self.account_ids: dict[str, int] = {}
+        self._names: dict[int, str] = {}
+        self._user_id: int | None = None
+        self._net: dict[tuple[int, int], int] = {}
+        self._attempts: dict[str, int] = {}
+        self._attempts_idle: dict[str, trio.Event] = {}
+        self._queues: dict[str, trio.MemorySendChannel[_Place | _Cancel]] = {}
+        self._pending_snapshots: list[str] = []
+        self._last_sync: SyncData | None = None
+        self._nursery: trio.Nursery | None = None
+
+    # -- the BrokerSession interface (any thread, never blocks) ------------------------------------
+
+    def place_order(self, order: OrderRequest) -> None:
+        self._submit(_Place(order))
+
+    def cancel_working(
+        self, account: str, symbol: str | None, broker_order_ids: tuple[str, ...] = ()
+    ) -> None:
+        self._submit(_Cancel(account, symbol, tuple(broker_order_ids)))
+
+    def request_snapshot(self, request_id: str) -> None:
+        self._submit(_SnapshotRequest(request_id))
+
+    def close(self) -> None:
+        self._closed = True
+        self._submit(_Close())
+
+    def open(self) -> None:
+        self._closed = False
+        self._submit(_Open())
+
+    def token_issued(self, token: Token) -> None:
+        """A new token from the OAuth flow (any thread)."""
+        self._submit(_NewToken(token))
+
+    def _submit(self, command: _Command) -> None:
+        self.broker.activity.begin()
+        self._inbox.append(command)
+        self.broker.call_soon(self._poke)
+
+    def _poke(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def emit(self, event: BrokerEvent) -> None:
+        if self.retired:
+            return
+        if self._closed and not isinstance(event, TokenIssued | OrderRejected):
+            return
+        try:
+            self._sink(event)
+        except Exception as error:  # the sink must never break the adapter
+            log.error("event sink failed", connection=self.connection, error=repr(error))
+
+    @property
+    def rest(self) -> RestClient:
+        assert self._rest is not None, "the session runs inside TradovateBroker.running()"
+        return self._rest
+
+    @property
+    def live(self) -> bool:
+        return not self._closed and not self.retired and self.link.live
+
+    # -- the session's trio task -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        timeout = httpx.Timeout(self.settings.request_timeout_s)
+        async with httpx.AsyncClient(timeout=timeout) as http:
+            self._rest = RestClient(
+                http,
+                self.settings.rest_url,
+                self.link.access_token,
+                self.budget,
+                self.settings.max_penalty_retries,
+            )
+            with trio.CancelScope() as scope:
+                self._scope = scope
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    self._drain()
+                    nursery.start_soon(self.link.run)
+                    while True:
+                        self._wakeup = trio.Event()
+                        if not self._inbox:
+                            await self._wakeup.wait()
+                        self._drain()
+
+    def retire(self) -> None:
+        """Trio thread: stop everything of this session; it never speaks again."""
+        self.retired = True
+        self.link.retired = True
+        if self._scope is not None:
+            self._scope.cancel()
+        while self._inbox:
+            self._inbox.popleft()
+            self.broker.activity.end()
+
+    def _drain(self) -> None:
+        nursery = self._nursery
+        assert nursery is not None
+        while self._inbox:
+            command = self._inbox.popleft()
+            match command:
+                case _Place(request=request):
+                    self._queue(request.account).send_nowait(command)
+                case _Cancel(account=account):
+                    self._queue(account).send_nowait(command)
+                case _SnapshotRequest(request_id=request_id):
+                    if self.link.phase is Phase.LIVE:
+                        nursery.start_soon(self._answer_snapshots, [request_id])
+                    else:
+                        self._pending_snapshots.append(request_id)  # answered once live
+                        self.broker.activity.end()
+                case _Open():
+                    self.link.open()
+                    if self.link.phase is Phase.LIVE:
+                        self.emit(SessionRestored(self.connection))
+                    nursery.start_soon(self._end_when_stable)
+                case _Close():
+                    self._pending_snapshots.clear()
+                    self.link.close()
+                    self.broker.activity.end()
+                case _NewToken(token=token):
+                    self.emit(TokenIssued(self.connection, TOKEN_HELD, token.expires_at))
+                    self.link.new_token(token)
+                    nursery.start_soon(self._end_when_stable)
+
+    async def _end_when_stable(self) -> None:
+        try:
+            await trio.sleep(0)
+            while not self.link.stable():
+                await self.link.phase_change()
+        finally:
+            self.broker.activity.end()
+
+    def _queue(self, account: str) -> trio.MemorySendChannel[_Place | _Cancel]:
+        queue = self._queues.get(account)
+        if queue is None:
+            send, receive = trio.open_memory_channel[_Place | _Cancel](math.inf)
+            self._queues[account] = queue = send
+            assert self._nursery is not None
+            self._nursery.start_soon(self._account_worker, receive)
+        return queue
+
+    async def _account_worker(self, receive: trio.MemoryReceiveChannel[_Place | _Cancel]) -> None:
+        async for command in receive:
+            try:
+                if isinstance(command, _Place):
+                    await self._place(command.request)
+                else:
+                    await self._cancel(command)
+            finally:
+                self.broker.activity.end()
+
+    # -- orders ------------------------------------------------------------------------------------
+
+    async def _place(self, request: OrderRequest) -> None:
+        account_id = self.account_ids.get(request.account)
+        if not self.live:
+            self.tracker.rejected(request, SESSION_CLOSED)
+            return
+        if account_id is None:
+            self.tracker.rejected(
+                request, f"UnknownAccount: {request.account} is not an account of this login"
+            )
+            return
+        self.tracker.sending(request)
+        self._attempts[request.account] = self._attempts.get(request.account, 0) + 1
+        try:
+            await self._send_order(request, account_id)
+        finally:
+            self._attempts[request.account] -= 1
+            if self._attempts[request.account] == 0:
+                idle = self._attempts_idle.pop(request.account, None)
+                if idle is not None:
+                    idle.set()
+
+    async def _send_order(self, request: OrderRequest, account_id: int) -> None:
+        try:
+            if request.order_type is OrderType.LIQUIDATE:
+                contract_id = await self.broker.contracts.id_of(request.symbol, self.rest)
+                body: dict[str, Any] = {
+                    "accountId": account_id,
+                    "contractId": contract_id,
+                    "admin": False,
+                    "isAutomated": True,
+                }
+                answer = await self.rest.command("order/liquidateposition", body)
+            else:
+                answer = await self.rest.command(
+                    "order/placeorder",
+                    {
+                        "accountSpec": request.account,
+                        "accountId": account_id,
+                        "clOrdId": request.client_order_id,
+                        "action": "Buy" if request.qty > 0 else "Sell",
+                        "symbol": request.symbol,
+                        "orderQty": abs(request.qty),
+                        "orderType": "Market",
+                        "timeInForce": "Day",
+                        "isAutomated": True,
+                    },
+                )
+            order_id = answer.get("orderId")
+            if isinstance(order_id, bool) or not isinstance(order_id, int):
+                raise BadResponse("the answer has no orderId")
+            self.broker.stats["orders_placed"] += 1
+            self.tracker.placed(request, order_id)
+            self.broker.market_data.want(request.symbol)
+        except Rejected as rejected:
+            self.broker.stats["orders_rejected"] += 1
+            self.tracker.rejected(request, rejected.reason)
+        except NotFound as error:
+            self.tracker.rejected(request, f"NotFound: {error}")
+        except Unauthorized as error:
+            self.tracker.rejected(request, f"Unauthorized: {error}")
+            self.link.token_rejected(str(error))
+        except RateLimited as error:
+            self.tracker.rejected(request, f"RateLimited: {error}")
+            self.link.rate_limited(str(error))
+        except (Unavailable, BadResponse) as error:
+            log.error(
+                "order of unknown outcome",
+                connection=self.connection,
+                client_order_id=request.client_order_id,
+                problem=str(error),
+            )
+            await self._resolve_unknown(request, str(error))
+
+    async def _resolve_unknown(self, request: OrderRequest, problem: str) -> None:
+        """S2.6: ask the broker whether an order whose answer was lost reached it."""
+        cl = request.client_order_id
+        if self.tracker.knows_client_order(cl):
+            return  # the socket told us already
+        if request.order_type is OrderType.LIQUIDATE:
+            # No clOrdId to look for; liquidating again is harmless (a flat position stays flat).
+            self.tracker.rejected(request, f"outcome unknown ({problem}); to be sent again")
+            return
+        try:
+            commands = [entities.command(c) for c in await self.rest.items("command/list")]
+        except (BrokerError, EntityError) as error:
+            log.error(
+                "cannot resolve an order of unknown outcome; the next snapshot will",
+                connection=self.connection,
+                client_order_id=cl,
+                problem=str(error),
+            )
+            return
+        found = next((c for c in commands if c.cl_ord_id == cl), None)
+        if found is None:
+            self.tracker.rejected(request, f"not received by Tradovate ({problem})")
+        elif not self.tracker.knows_client_order(cl):
+            self.tracker.placed(request, found.order_id)
+
+    async def _cancel(self, command: _Cancel) -> None:
+        if not self.live:
+            return
+        wanted = set(command.ids)
+        for order in self.tracker.working(command.account):
+            if command.symbol is not None and order.symbol != command.symbol:
+                continue
+            if wanted and str(order.order_id) not in wanted:
+                continue
+            try:
+                await self.rest.command(
+                    "order/cancelorder", {"orderId": order.order_id, "isAutomated": True}
+                )
+            except Rejected as refused:
+                log.info("cancel refused", connection=self.connection, reason=refused.reason)
+            except Unauthorized as error:
+                self.link.token_rejected(str(error))
+                return
+            except RateLimited as error:
+                self.link.rate_limited(str(error))
+                return
+            except BrokerError as error:
+                log.warning("cancel failed", connection=self.connection, problem=str(error))
+
+    # -- going live and snapshots ------------------------------------------------------------------
+
+    async def on_live(self, socket: TradovateSocket) -> None:
+        accounts = [entities.account(a) for a in await self.rest.items("account/list")]
+        self.account_ids = {a.name: a.id for a in accounts}
+        self._names = {a.id: a.name for a in accounts if a.name in self.accounts}
+        missing = [a for a in self.accounts if a not in self.account_ids]
+        if missing:
+            log.error(
+                "accounts not found at this Tradovate login",
+                connection=self.connection,
+                accounts=", ".join(missing),
+            )
+        self._user_id = next((a.user_id for a in accounts if a.user_id is not None), None)
+        self._last_sync = await self._sync(socket)
+
+    def after_live(self) -> None:
+        pending, self._pending_snapshots = self._pending_snapshots, []
+        sync = self._last_sync
+        if pending and sync is not None and self._nursery is not None:
+            self.broker.activity.begin()
+            self._nursery.start_soon(self._emit_snapshots, pending, sync)
+        self.broker.market_data.poke()
+
+    def _emit_snapshot(self, snapshot: Snapshot) -> None:
+        # As a quote subscription answers with the last trade: the engine gets the current price
+        # of every contract before the positions (an engine restarted with a position needs it).
+        for quote in self.broker.market_data.last_quotes():
+            self.emit(quote)
+        self.emit(snapshot)
+
+    async def _emit_snapshots(self, request_ids: list[str], sync: SyncData) -> None:
+        try:
+            for request_id in request_ids:
+                self._emit_snapshot(await self._snapshot(request_id, sync))
+        except BrokerError as error:
+            log.error("snapshot failed", connection=self.connection, problem=str(error))
+            self._pending_snapshots.extend(request_ids)
+            self.link.fail(str(error))
+        finally:
+            self.broker.activity.end()
+
+    async def _answer_snapshots(self, request_ids: list[str]) -> None:
+        try:
+            socket = self.link.socket
+            if socket is None:
+                raise SocketClosed("the socket is not up")
+            sync = await self._sync(socket)
+            for request_id in request_ids:
+                self._emit_snapshot(await self._snapshot(request_id, sync))
+        except (SocketClosed, BrokerError) as error:
+            log.warning("snapshot deferred", connection=self.connection, problem=str(error))
+            self._pending_snapshots.extend(request_ids)
+        finally:
+            self.broker.activity.end()
+
+    async def _sync(self, socket: TradovateSocket) -> SyncData:
+        body = (
+            {"users": [self._user_id]}
+            if self._user_id is not None
+            else {"accounts": sorted(self._names)}
+        )
+        reply = await socket.request("user/syncrequest", body)
+        if reply.status != 200:
+            raise SocketClosed(f"user/syncrequest answered {reply.status}")
+        try:
+            sync = entities.sync_data(reply.data)
+        except EntityError as error:
+            log.error("malformed sync answer", connection=self.connection, problem=str(error))
+            raise SocketClosed(f"malformed sync answer: {error}") from None
+        self.broker.contracts.learn(sync.contracts)
+        contracts = self.broker.contracts
+        orders = []
+        for order in sync.orders:
+            name = self._names.get(order.account_id)
+            if name is not None and order.contract_id is not None:
+                symbol = await contracts.name_of(order.contract_id, self.rest)
+                orders.append((order, name, symbol))
+        self.tracker.load(orders, sync.versions, sync.commands, sync.fills)
+        for position in sync.positions:
+            if position.account_id in self._names:
+                self._net[(position.account_id, position.contract_id)] = position.net_pos
+                if position.net_pos:
+                    symbol = await contracts.name_of(position.contract_id, self.rest)
+                    self.broker.market_data.want(symbol)
+        return sync
+
+    async def _snapshot(self, request_id: str, sync: SyncData) -> Snapshot:
+        accounts: dict[str, AccountSnapshot] = {}
+        for name in self.accounts:
+            account_id = self.account_ids.get(name)
+            if account_id is None:
+                continue
+            positions: dict[str, PositionInfo] = {}
+            for p in sync.positions:
+                if p.account_id == account_id and p.net_pos:
+                    symbol = await self.broker.contracts.name_of(p.contract_id, self.rest)
+                    positions[symbol] = PositionInfo(p.net_pos, p.net_price or Decimal(0))
+            accounts[name] = AccountSnapshot(
+                positions=dict(sorted(positions.items())),
+                working=self.tracker.working_orders(name),
+                orders=self.tracker.reports(name),
+            )
+        return Snapshot(self.connection, request_id, accounts)
+
+    # -- the socket's pushes, in order -------------------------------------------------------------
+
+    async def on_push(self, push: Push) -> None:
+        if push.event != "props":
+            return
+        try:
+            props = entities.props(push.data)
+            await self._props(props)
+        except EntityError as error:
+            self.broker.stats["malformed"] += 1
+            log.error("malformed props event", connection=self.connection, problem=str(error))
+            raise SocketClosed(f"malformed props event: {error}") from None
+        except Unauthorized as error:
+            self.link.token_rejected(str(error))
+            raise SocketClosed(str(error)) from None
+        except BrokerError as error:
+            log.error("cannot follow a props event", connection=self.connection, problem=str(error))
+            raise SocketClosed(str(error)) from None
+
+    async def _props(self, props: entities.Props) -> None:
+        kind, entity = props.entity_type, props.entity
+        if kind == "command":
+            self.tracker.on_command(entities.command(entity))
+        elif kind == "order":
+            await self._order(entities.order(entity))
+        elif kind == "orderVersion":
+            self.tracker.on_version(entities.order_version(entity))
+        elif kind == "fill":
+            await self._fill(entities.fill(entity))
+        elif kind == "position":
+            position = entities.position(entity)
+            if position.account_id in self._names:
+                self._net[(position.account_id, position.contract_id)] = position.net_pos
+
+    async def _order(self, order: entities.TvOrder) -> None:
+        name = self._names.get(order.account_id)
+        if name is None or order.contract_id is None:
+            return
+        if not self.tracker.is_known(order.id) and self._attempts.get(name):
+            # Perhaps ours, its answer still on the way: give our placements time to land.
+            idle = self._attempts_idle.setdefault(name, trio.Event())
+            with trio.move_on_after(ATTEMPT_WAIT_S):
+                await idle.wait()
+        symbol = await self.broker.contracts.name_of(order.contract_id, self.rest)
+        self.tracker.on_order(order, name, symbol)
+
+    async def _fill(self, fill: entities.TvFill) -> None:
+        if not self.tracker.is_known(fill.order_id):
+            try:
+                order = entities.order(await self.rest.get("order/item", {"id": fill.order_id}))
+            except NotFound:
+                return
+            await self._order(order)
+            if not self.tracker.is_known(fill.order_id):
+                return  # another login's account
+        tracked = self.tracker.orders[fill.order_id]
+        account_id = self.account_ids[tracked.account]
+        key = (account_id, fill.contract_id)
+        self._net[key] = self._net.get(key, 0) + fill.qty
+        self.broker.contracts.learn([entities.TvContract(fill.contract_id, tracked.symbol)])
+        self.tracker.on_fill(fill, self._net[key])
+        self.broker.market_data.want(tracked.symbol)

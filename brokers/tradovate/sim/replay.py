@@ -1,0 +1,253 @@
+"""The local Tradovate for the replay harness: ``broker = "tradovate-sim"`` connections.
+
+The harness is synchronous and drives a virtual clock; the adapter and the local server are
+trio code on sockets. :class:`SimBridge` runs them in a trio loop on a thread of its own — the
+local server (its time is the harness's clock), a :class:`TradovateBroker` pointed at it, and a
+loopback OAuth callback — and offers the harness the paper broker's controls (``set_price``,
+``trade``, ``drop``, ``expire_token``, ``reauthorize``, ``hold``, ``release``,
+``reject_next``) for its connections.
+
+Determinism: the adapter's events do not reach the engine from the trio thread. They wait in a
+queue until the harness, on its own thread, hands them on in :meth:`settle` — after each step,
+until the engine is idle, every request the engine made is answered, no reconnection is under
+way, every socket has answered a probe (so every push sent before it was handled), and no event
+is left. Engine-clock work of the adapter (token renewals, rate-limit cooldowns) runs at its
+instants as :meth:`advance_to` moves the clock, interleaved with the engine's own timers.
+
+Semantics of the controls, matching the paper broker's: ``drop`` closes the user's sockets and
+refuses new ones until the harness ``reconnect``\\ s or re-authorizes the connection (an outage
+the user ends, as with the paper broker's link); ``expire_token`` revokes the user's tokens
+(the broker closes their sockets; the adapter finds the token refused); ``reauthorize`` is the
+full OAuth round trip through the authorize page and the loopback callback.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import trio
+
+from brokers.base import Broker, BrokerEvent, BrokerSession, EventSink
+from brokers.tradovate.broker import TradovateBroker
+from brokers.tradovate.callback import CallbackListener, serve_callback
+from brokers.tradovate.sim import RunningSim, SimError, serve_sim
+from engine.clock import VirtualClock
+from engine.instruments import ContractTable
+
+T = TypeVar("T")
+MAX_SETTLE_ROUNDS = 10_000
+
+
+class _Relay(Broker):
+    """The engine's view of the adapter: sessions whose events wait for the harness."""
+
+    def __init__(self, inner: TradovateBroker, queue: deque[tuple[EventSink, BrokerEvent]]) -> None:
+        self.inner = inner
+        self.queue = queue
+
+    def session(self, connection: str, accounts: tuple[str, ...], sink: EventSink) -> BrokerSession:
+        queue = self.queue
+        return self.inner.session(connection, accounts, lambda event: queue.append((sink, event)))
+
+    def authorize_url(self, connection: str, state: str, redirect_uri: str) -> str:
+        return self.inner.authorize_url(connection, state, redirect_uri)
+
+    async def exchange_code(self, connection: str, code: str, redirect_uri: str) -> None:
+        await self.inner.exchange_code(connection, code, redirect_uri)
+
+
+class SimBridge:
+    def __init__(
+        self,
+        clock: VirtualClock,
+        contracts: ContractTable,
+        token_dir: Path,
+        *,
+        settings: dict[str, Any] | None = None,
+        server: dict[str, Any] | None = None,
+    ) -> None:
+        """``settings`` override the adapter's settings, ``server`` are ``serve_sim`` options."""
+        self.clock = clock
+        self.contracts = contracts
+        self.token_dir = token_dir
+        self._settings = {"autonomous_timers": False, "budget_burst": 1000, **(settings or {})}
+        self._server = server or {}
+        self.connections: set[str] = set()
+        self._events: deque[tuple[EventSink, BrokerEvent]] = deque()
+        self._ready = threading.Event()
+        self._stop: trio.Event | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._failure: BaseException | None = None
+        self.sim: RunningSim | None = None
+        self.adapter: TradovateBroker | None = None
+        self.callback: CallbackListener | None = None
+        self._thread = threading.Thread(target=self._main, name="tradovate-sim", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._failure is not None or self.adapter is None:
+            raise SimError(f"the local Tradovate did not start: {self._failure!r}")
+        self.broker: Broker = _Relay(self.adapter, self._events)
+
+    # -- the trio thread ---------------------------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            trio.run(self._serve)
+        except BaseException as error:  # reported to the harness thread
+            self._failure = error
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._stop = trio.Event()
+        self._token = trio.lowlevel.current_trio_token()
+        async with serve_sim(self.clock, contracts=self.contracts, **self._server) as sim:
+            settings = sim.settings(self.token_dir, **self._settings)
+            adapter = TradovateBroker(settings, self.clock)
+            async with adapter.running(), serve_callback(adapter) as callback:
+                self.sim, self.adapter, self.callback = sim, adapter, callback
+                self._ready.set()
+                await self._stop.wait()
+
+    def _run(self, fn: Callable[[], Awaitable[T]]) -> T:
+        return trio.from_thread.run(fn, trio_token=self._token)
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        return trio.from_thread.run_sync(fn, trio_token=self._token)
+
+    @property
+    def _sim(self) -> RunningSim:
+        assert self.sim is not None
+        return self.sim
+
+    def close(self) -> None:
+        if self._stop is not None and self._thread.is_alive():
+            stop = self._stop
+            self._call(stop.set)
+        self._thread.join(10)
+
+    # -- setup -------------------------------------------------------------------------------------
+
+    def add_connection(self, connection: str, accounts: tuple[str, ...], state: str) -> None:
+        """A login at the local Tradovate named after the connection, holding its accounts;
+        authorized unless it starts in ``reauth_required``, in an outage if ``disconnected``."""
+        self.connections.add(connection)
+        self._call(lambda: self._sim.add_user(connection, accounts))
+        if state != "reauth_required":
+            self._authorize(connection)
+        if state == "disconnected":
+            self._call(lambda: self._sim.drop(connection))
+
+    def _authorize(self, connection: str) -> None:
+        problem = self._run(lambda: self._oauth_round_trip(connection))
+        if problem is not None:
+            raise SimError(f"authorizing {connection} failed: {problem}")
+
+    async def _oauth_round_trip(self, connection: str) -> str | None:
+        """What a user's browser does: the authorize page, sign in, back to the callback."""
+        callback, sim = self.callback, self._sim
+        assert callback is not None
+        url = callback.begin(connection)
+        state = parse_qs(urlsplit(url).query)["state"][0]
+        async with httpx.AsyncClient() as browser:
+            page = await browser.get(url)
+            if page.status_code != 200:
+                return f"the authorize page answered {page.status_code}"
+            approved = await browser.post(
+                f"{sim.base_url}/oauth/approve",
+                data={
+                    "user": connection,
+                    "client_id": sim.client_id,
+                    "redirect_uri": callback.redirect_uri,
+                    "state": state,
+                },
+            )
+            await browser.get(approved.headers["location"])
+        return await callback.outcome(state)
+
+    # -- settling ----------------------------------------------------------------------------------
+
+    def settle(self, wait_idle: Callable[[], None]) -> None:
+        """Until nothing moves: the engine idle, the adapter settled, every event handed on."""
+        adapter = self.adapter
+        assert adapter is not None
+        for _ in range(MAX_SETTLE_ROUNDS):
+            wait_idle()
+            self._run(adapter.settled)
+            if not self._events:
+                return
+            while self._events:
+                sink, event = self._events.popleft()
+                sink(event)
+        raise SimError("the engine and the local Tradovate never settled")
+
+    def advance_to(
+        self,
+        instant: datetime,
+        next_engine_timer: Callable[[], datetime | None],
+        fire_engine_timers: Callable[[], object],
+        wait_idle: Callable[[], None],
+    ) -> None:
+        """Move the clock to ``instant``, stopping at each instant the engine or the adapter
+        has something due, and settling after each."""
+        adapter = self.adapter
+        assert adapter is not None
+        for _ in range(MAX_SETTLE_ROUNDS):
+            candidates = [d for d in (next_engine_timer(), adapter.next_due()) if d is not None]
+            due = min(candidates) if candidates else None
+            if due is None or due > instant:
+                break
+            self.clock.set(max(due, self.clock.now()))
+            fire_engine_timers()
+            self._run(adapter.run_due)
+            self.settle(wait_idle)
+        self.clock.set(instant)
+        self._run(adapter.run_due)
+        self.settle(wait_idle)
+
+    # -- the paper broker's controls, for this bridge's connections --------------------------------
+
+    def set_price(self, symbol: str, last: Decimal) -> None:
+        self._call(lambda: self._sim.set_price(symbol, Decimal(last)))
+
+    def trade(
+        self, account: str, symbol: str, qty: int, fills: tuple[int, ...] | None = None
+    ) -> None:
+        self._call(lambda: self._sim.trade(account, symbol, qty, fills))
+
+    def drop(self, connection: str) -> None:
+        self._call(lambda: self._sim.drop(connection))
+
+    def restore(self, connection: str) -> None:
+        self._call(lambda: self._sim.restore(connection))
+
+    def expire_token(self, connection: str) -> None:
+        self._call(lambda: self._sim.expire_token(connection))
+
+    def reauthorize(self, connection: str) -> None:
+        self.restore(connection)
+        self._authorize(connection)
+
+    def hold(self, connection: str) -> None:
+        self._call(lambda: self._sim.hold(connection))
+
+    def release(self, connection: str) -> None:
+        self._call(lambda: self._sim.release(connection))
+
+    def reject_next(self, connection: str, count: int = 1) -> None:
+        self._call(lambda: self._sim.reject_next(connection, count))
+
+    def control(self, name: str, *args: Any) -> Any:
+        """Any other control of :class:`RunningSim` (tests)."""
+        return self._call(lambda: getattr(self._sim, name)(*args))
+
+    def read(self, reader: Callable[[RunningSim], T]) -> T:
+        """Run ``reader`` on the local server, in its thread (tests)."""
+        return self._call(lambda: reader(self._sim))
