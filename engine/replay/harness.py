@@ -2,6 +2,10 @@
 
 Every step happens at the current virtual time; after each one the harness waits until the
 engine has finished all the work it caused, so results never depend on thread timing.
+
+Connections with ``broker = "tradovate-sim"`` run through the Tradovate adapter against the
+local Tradovate-compatible server instead (:mod:`brokers.tradovate.sim.replay`): their steps go
+to that server, and "finished" also means every request answered and every push handled.
 """
 
 from __future__ import annotations
@@ -10,11 +14,15 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from actors.copy_messages import Membership
+from brokers.base import Broker
 from brokers.paper import PaperBroker, PaperBrokerError
+from brokers.tradovate.sim import SimError
+from brokers.tradovate.sim.replay import SimBridge
 from engine.clock import VirtualClock
 from engine.core import Engine, EngineSettings
 from engine.journal import Journal
@@ -24,6 +32,7 @@ from engine.replay.checks import Failure, evaluate
 from engine.replay.scenario import (
     Expectation,
     FollowerSpec,
+    PriceStep,
     Scenario,
     ScenarioError,
     SetRiskStep,
@@ -35,6 +44,7 @@ from engine.topology import AccountConfig, CommandRefused, ConnectionConfig, Gro
 
 # Steps whose capability has not landed yet: the file is refused as a whole (exit 2).
 UNSUPPORTED_ACTIONS: dict[str, str] = {}
+TRADOVATE_SIM = "tradovate-sim"
 
 
 @dataclass
@@ -66,7 +76,7 @@ def check_supported(scenario: Scenario) -> None:
         if any(account.risk.given().values()):
             _no_triggers(scenario, f"[[account]] {index} ({account.id}): risk")
     for connection in scenario.connections:
-        if connection.broker != "paper":
+        if connection.broker not in ("paper", TRADOVATE_SIM):
             raise ScenarioError(
                 scenario.file,
                 f"[[connection]] ({connection.id}): broker",
@@ -95,14 +105,22 @@ class Harness:
         self.data_dir = data_dir
         self.journal_path = journal
         self.store = Store(data_dir / "engine.sqlite")
+        self.sim: SimBridge | None = None
+        self.errors: tuple[type[Exception], ...] = (PaperBrokerError,)
+        if any(c.broker == TRADOVATE_SIM for c in scenario.connections):
+            self.sim = SimBridge(self.clock, self.contracts, data_dir / "tradovate")
+            self.errors = (PaperBrokerError, SimError)
         self.engine = self._new_engine()
         self.failures: list[Failure] = []
 
     def _new_engine(self) -> Engine:
+        brokers: dict[str, Broker] = {"paper": self.broker}
+        if self.sim is not None:
+            brokers[TRADOVATE_SIM] = self.sim.broker
         return Engine(
             store=self.store,
             clock=self.clock,
-            brokers={"paper": self.broker},
+            brokers=brokers,
             contracts=self.contracts,
             settings=EngineSettings(runtime=self.runtime),
             journal=Journal(self.journal_path, self.clock) if self.journal_path else None,
@@ -122,23 +140,37 @@ class Harness:
         ]
         self.engine.seed(connections, accounts, groups)
         for c in s.connections:
-            self.broker.add_accounts(c.id, tuple(a.id for a in s.accounts if a.connection == c.id))
+            held = tuple(a.id for a in s.accounts if a.connection == c.id)
+            if self.sim is not None and c.broker == TRADOVATE_SIM:
+                self.sim.add_connection(c.id, held, c.state)
+                continue
+            self.broker.add_accounts(c.id, held)
             if c.state == "disconnected":
                 self.broker.drop(c.id)
             elif c.state == "reauth_required":
                 self.broker.expire_token(c.id)
         self.engine.start(reconcile=False)
+        self.settle()
 
     def close(self) -> None:
         self.engine.stop()
         self.store.close()
+        if self.sim is not None:
+            self.sim.close()
+
+    def settle(self) -> None:
+        """Wait until the engine (and the local Tradovate, if used) finished all it was given."""
+        if self.sim is None:
+            self.engine.wait_idle()
+        else:
+            self.sim.settle(self.engine.wait_idle)
 
     # -- steps ---------------------------------------------------------------------------------
 
     def run(self) -> None:
         for step in self.scenario.steps:
             self.apply(step)
-            self.engine.wait_idle()
+            self.settle()
 
     def apply(self, step: Step) -> None:
         action, value = step.action, step.value
@@ -156,22 +188,23 @@ class Harness:
                 f"step {step.index}: {action} refused: {refused}",
                 account=_account_of(value),
             )
-        except PaperBrokerError as error:
+        except self.errors as error:
             self.failures.append(Failure(step.index, action, "accepted by the broker", str(error)))
 
     @property
     def _actions(self) -> dict[str, Callable[[Any], object]]:
-        engine, broker = self.engine, self.broker  # read per step: a restart replaces the engine
+        engine = self.engine  # read per step: a restart replaces the engine
+        at = self._broker_of
         return {
-            "price": lambda v: broker.set_price(v.symbol, v.last),
+            "price": self._price,
             "trade": self._trade,
-            "advance": lambda v: engine.advance_to(self.clock.now() + v),
-            "advance_to": engine.advance_to,
-            "disconnect": broker.drop,
+            "advance": lambda v: self._advance_to(self.clock.now() + v),
+            "advance_to": self._advance_to,
+            "disconnect": lambda c: at(c).drop(c),
             "take_offline": engine.take_offline,
-            "reconnect": engine.reconnect,
-            "expire_token": broker.expire_token,
-            "reauthorize": broker.reauthorize,
+            "reconnect": self._reconnect,
+            "expire_token": lambda c: at(c).expire_token(c),
+            "reauthorize": lambda c: at(c).reauthorize(c),
             "delete_connection": engine.delete_connection,
             "flatten_account": engine.flatten_account,
             "flatten_group": engine.flatten_group,
@@ -181,9 +214,9 @@ class Harness:
             "set_risk": lambda v: engine.set_risk(v.account, dict(v.limits)),
             "add_follower": lambda v: engine.add_follower(v.group, _membership(v.follower)),
             "remove_follower": lambda v: engine.remove_follower(v.group, v.account),
-            "hold": broker.hold,
-            "release": broker.release,
-            "reject_next": lambda v: broker.reject_next(v.connection, v.count),
+            "hold": lambda c: at(c).hold(c),
+            "release": lambda c: at(c).release(c),
+            "reject_next": lambda v: at(v.connection).reject_next(v.connection, v.count),
             "crash": lambda v: engine.inject_failure(v.actor, v.id),
             "restart": lambda _: self._restart(),
         }
@@ -199,7 +232,37 @@ class Harness:
 
     def _trade(self, trade: TradeStep) -> None:
         sign = 1 if trade.side == "buy" else -1
-        self.broker.trade(trade.account, trade.symbol, sign * trade.qty, trade.fills)
+        connection = next(
+            (a.connection for a in self.scenario.accounts if a.id == trade.account), ""
+        )
+        at = self._broker_of(connection)
+        at.trade(trade.account, trade.symbol, sign * trade.qty, trade.fills)
+
+    # -- routing steps to the broker of their connection -----------------------------------------
+
+    def _broker_of(self, connection: str) -> PaperBroker | SimBridge:
+        if self.sim is not None and connection in self.sim.connections:
+            return self.sim
+        return self.broker
+
+    def _price(self, value: PriceStep) -> None:
+        self.broker.set_price(value.symbol, value.last)
+        if self.sim is not None:
+            self.sim.set_price(value.symbol, value.last)
+
+    def _reconnect(self, connection: str) -> None:
+        if self.sim is not None and connection in self.sim.connections:
+            self.sim.restore(connection)  # the outage the user ends, as the paper link's
+        self.engine.reconnect(connection)
+
+    def _advance_to(self, instant: datetime) -> None:
+        if self.sim is None:
+            self.engine.advance_to(instant)
+            return
+        engine = self.engine
+        self.sim.advance_to(
+            instant, engine.services.timers.next_due, engine.fire_due_timers, engine.wait_idle
+        )
 
     # -- report ----------------------------------------------------------------------------------
 
