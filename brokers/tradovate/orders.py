@@ -114,6 +114,10 @@ class OrderTracker:
     def is_known(self, order_id: int) -> bool:
         return order_id in self.orders
 
+    def recognises(self, order_id: int) -> bool:
+        """Known, or known to be the engine's (its ``clOrdId`` or its answer was seen)."""
+        return order_id in self.orders or self._request_of(order_id) is not None
+
     def knows_client_order(self, client_order_id: str) -> bool:
         return client_order_id in self._rejected or any(
             t.client_order_id == client_order_id for t in self.orders.values()

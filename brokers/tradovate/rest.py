@@ -11,18 +11,22 @@ never a token or a body that might hold one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
 import structlog
 
 from brokers.tradovate.pacing import RateBudget
-from brokers.tradovate.wire import FrameError, dumps, loads
+from brokers.tradovate.socket import SocketClosed
+from brokers.tradovate.wire import FrameError, Reply, dumps, loads
 
 log = structlog.get_logger("brokers.tradovate")
 
 LOCKED_WAIT_S = 10.0  # HTTP 423: the lock-out is near; wait before trying again
+
+# A request on the trading socket: (endpoint, body) -> its reply.
+SocketRequest = Callable[[str, Any], Awaitable[Reply]]
 
 
 class BrokerError(Exception):
@@ -101,12 +105,20 @@ class RestClient:
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return await self._call("GET", path, dict(params or {}), None)
 
-    async def post(self, path: str, body: Mapping[str, Any]) -> Any:
-        return await self._call("POST", path, {}, dict(body))
+    async def post(
+        self, path: str, body: Mapping[str, Any], via: SocketRequest | None = None
+    ) -> Any:
+        return await self._call("POST", path, {}, dict(body), via)
 
-    async def command(self, path: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        """A POST whose answer is an object; a business error raises :class:`Rejected`."""
-        data = await self.post(path, body)
+    async def command(
+        self, path: str, body: Mapping[str, Any], via: SocketRequest | None = None
+    ) -> Mapping[str, Any]:
+        """A POST whose answer is an object; a business error raises :class:`Rejected`.
+
+        ``via`` sends it as a request on the trading socket instead of over HTTP (same
+        endpoint, same body, same answers; no connection to find, and its answer comes in order
+        with the socket's pushes)."""
+        data = await self.post(path, body, via)
         reason = business_error(data)
         if reason is not None:
             raise Rejected(reason)
@@ -125,14 +137,22 @@ class RestClient:
         return data
 
     async def _call(
-        self, method: str, path: str, params: dict[str, Any], body: dict[str, Any] | None
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        body: dict[str, Any] | None,
+        via: SocketRequest | None = None,
     ) -> Any:
         url = f"{self.base_url}/{path.lstrip('/')}"
         penalties = 0
         while True:
             async with self.budget.slot():
-                response = await self._send(method, url, path, params, body)
-            status = response.status_code
+                if via is not None and body is not None:
+                    status, data = await _over_socket(via, path, body)
+                else:
+                    response = await self._send(method, url, path, params, body)
+                    status, data = response.status_code, response.content
             if status == 401:
                 raise Unauthorized(f"{path}: HTTP 401")
             if status == 429:
@@ -149,10 +169,11 @@ class RestClient:
                 raise Unavailable(f"{path}: HTTP {status}")
             if status >= 400:
                 raise BadResponse(f"{path}: HTTP {status}")
-            try:
-                data = loads(response.content)
-            except FrameError as error:
-                raise BadResponse(f"{path}: {error}") from None
+            if isinstance(data, bytes):
+                try:
+                    data = loads(data)
+                except FrameError as error:
+                    raise BadResponse(f"{path}: {error}") from None
             ticket = _ticket(data)
             if ticket is None:
                 return data
@@ -192,6 +213,14 @@ class RestClient:
             )
         except httpx.HTTPError as error:
             raise Unavailable(f"{path}: {type(error).__name__}") from None
+
+
+async def _over_socket(via: SocketRequest, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    try:
+        reply = await via(path, body)
+    except SocketClosed as closed:
+        raise Unavailable(f"{path}: {closed}") from None
+    return reply.status, reply.data
 
 
 def _ticket(data: Any) -> tuple[str, float, bool] | None:

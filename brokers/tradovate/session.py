@@ -49,6 +49,7 @@ from brokers.tradovate.rest import (
     RateLimited,
     Rejected,
     RestClient,
+    SocketRequest,
     Unauthorized,
     Unavailable,
 )
@@ -63,7 +64,6 @@ log = structlog.get_logger("brokers.tradovate")
 
 SESSION_CLOSED = "SessionClosed: the Tradovate session is not connected"
 TOKEN_HELD = "[held by the Tradovate adapter]"  # what TokenIssued carries instead of the token
-ATTEMPT_WAIT_S = 5.0  # how long a push of an unknown order waits for our placements' answers
 
 
 # --- commands handed over from the engine's threads ---------------------------------------------
@@ -102,6 +102,7 @@ class _NewToken:
 
 
 _Command = _Place | _Cancel | _SnapshotRequest | _Open | _Close | _NewToken
+_Piece = entities.TvOrder | entities.TvOrderVersion | entities.TvFill
 
 
 class TradovateSession(BrokerSession):
@@ -134,8 +135,9 @@ class TradovateSession(BrokerSession):
         self._names: dict[int, str] = {}
         self._user_id: int | None = None
         self._net: dict[tuple[int, int], int] = {}
-        self._attempts: dict[str, int] = {}
-        self._attempts_idle: dict[str, trio.Event] = {}
+        self._in_flight: dict[str, int] = {}  # orders sent and not answered, by account
+        self._deferred: dict[int, list[_Piece]] = {}  # pieces of orders held back, by order id
+        self._deferred_of: dict[str, list[int]] = {}  # those orders, by account, in order
         self._queues: dict[str, trio.MemorySendChannel[_Place | _Cancel]] = {}
         self._pending_snapshots: list[str] = []
         self._last_sync: SyncData | None = None
@@ -300,17 +302,28 @@ class TradovateSession(BrokerSession):
             )
             return
         self.tracker.sending(request)
-        self._attempts[request.account] = self._attempts.get(request.account, 0) + 1
+        account = request.account
+        self._in_flight[account] = self._in_flight.get(account, 0) + 1
         try:
             await self._send_order(request, account_id)
         finally:
-            self._attempts[request.account] -= 1
-            if self._attempts[request.account] == 0:
-                idle = self._attempts_idle.pop(request.account, None)
-                if idle is not None:
-                    idle.set()
+            self._in_flight[account] -= 1
+            if self._in_flight[account] == 0:
+                try:
+                    await self._release(account)
+                except (BrokerError, EntityError) as error:
+                    log.error(
+                        "cannot follow a held event", connection=self.connection, problem=str(error)
+                    )
+                    self.link.fail(str(error))
+
+    def _via(self) -> SocketRequest | None:
+        """Commands go on the trading socket while it is up (HTTP otherwise)."""
+        socket = self.link.socket
+        return socket.request if socket is not None and self.link.live else None
 
     async def _send_order(self, request: OrderRequest, account_id: int) -> None:
+        via = self._via()
         try:
             if request.order_type is OrderType.LIQUIDATE:
                 contract_id = await self.broker.contracts.id_of(request.symbol, self.rest)
@@ -320,7 +333,7 @@ class TradovateSession(BrokerSession):
                     "admin": False,
                     "isAutomated": True,
                 }
-                answer = await self.rest.command("order/liquidateposition", body)
+                answer = await self.rest.command("order/liquidateposition", body, via)
             else:
                 answer = await self.rest.command(
                     "order/placeorder",
@@ -335,6 +348,7 @@ class TradovateSession(BrokerSession):
                         "timeInForce": "Day",
                         "isAutomated": True,
                     },
+                    via,
                 )
             order_id = answer.get("orderId")
             if isinstance(order_id, bool) or not isinstance(order_id, int):
@@ -398,7 +412,9 @@ class TradovateSession(BrokerSession):
                 continue
             try:
                 await self.rest.command(
-                    "order/cancelorder", {"orderId": order.order_id, "isAutomated": True}
+                    "order/cancelorder",
+                    {"orderId": order.order_id, "isAutomated": True},
+                    self._via(),
                 )
             except Rejected as refused:
                 log.info("cancel refused", connection=self.connection, reason=refused.reason)
@@ -536,31 +552,60 @@ class TradovateSession(BrokerSession):
             raise SocketClosed(str(error)) from None
 
     async def _props(self, props: entities.Props) -> None:
+        # Positions are not read from pushes: the position a fill leaves is counted from the
+        # fills themselves (a sync gives the starting point), in the order they are handled.
         kind, entity = props.entity_type, props.entity
         if kind == "command":
             self.tracker.on_command(entities.command(entity))
         elif kind == "order":
-            await self._order(entities.order(entity))
+            order = entities.order(entity)
+            if not self._deferred_piece(order.id, order):
+                await self._order(order)
         elif kind == "orderVersion":
-            self.tracker.on_version(entities.order_version(entity))
+            version = entities.order_version(entity)
+            if not self._deferred_piece(version.order_id, version):
+                self.tracker.on_version(version)
         elif kind == "fill":
-            await self._fill(entities.fill(entity))
-        elif kind == "position":
-            position = entities.position(entity)
-            if position.account_id in self._names:
-                self._net[(position.account_id, position.contract_id)] = position.net_pos
+            fill = entities.fill(entity)
+            if not self._deferred_piece(fill.order_id, fill):
+                await self._fill(fill)
+
+    def _deferred_piece(self, order_id: int, piece: _Piece) -> bool:
+        """Hold a piece of an order already held back (see :meth:`_order`)."""
+        held = self._deferred.get(order_id)
+        if held is None:
+            return False
+        held.append(piece)
+        return True
 
     async def _order(self, order: entities.TvOrder) -> None:
         name = self._names.get(order.account_id)
         if name is None or order.contract_id is None:
             return
-        if not self.tracker.is_known(order.id) and self._attempts.get(name):
-            # Perhaps ours, its answer still on the way: give our placements time to land.
-            idle = self._attempts_idle.setdefault(name, trio.Event())
-            with trio.move_on_after(ATTEMPT_WAIT_S):
-                await idle.wait()
+        if not self.tracker.recognises(order.id) and self._in_flight.get(name):
+            # Perhaps ours with its answer still on the way (on the socket it comes after the
+            # order's pushes): hold this order's pieces back until our requests of this account
+            # are answered, without holding up the rest of the stream.
+            self._deferred[order.id] = [order]
+            self._deferred_of.setdefault(name, []).append(order.id)
+            return
         symbol = await self.broker.contracts.name_of(order.contract_id, self.rest)
         self.tracker.on_order(order, name, symbol)
+
+    async def _release(self, account: str) -> None:
+        """Our requests of ``account`` are answered: handle the pieces held back, in order."""
+        for order_id in self._deferred_of.pop(account, []):
+            held = self._deferred.get(order_id, [])
+            while held:
+                piece = held.pop(0)
+                if isinstance(piece, entities.TvOrder):
+                    symbol = await self.broker.contracts.name_of(piece.contract_id or 0, self.rest)
+                    self.tracker.on_order(piece, account, symbol)
+                elif isinstance(piece, entities.TvOrderVersion):
+                    self.tracker.on_version(piece)
+                else:
+                    await self._fill(piece)
+            self._deferred.pop(order_id, None)
 
     async def _fill(self, fill: entities.TvFill) -> None:
         if not self.tracker.is_known(fill.order_id):
@@ -569,6 +614,8 @@ class TradovateSession(BrokerSession):
             except NotFound:
                 return
             await self._order(order)
+            if self._deferred_piece(fill.order_id, fill):
+                return
             if not self.tracker.is_known(fill.order_id):
                 return  # another login's account
         tracked = self.tracker.orders[fill.order_id]

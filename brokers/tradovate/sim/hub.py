@@ -3,7 +3,8 @@
 Each socket sends ``o``, expects ``authorize`` with a valid token, then answers requests in
 order (``user/syncrequest`` subscribes it to its user's ``props``; ``md/subscribeQuote`` to a
 contract's quotes) and pushes events through one ordered outbox, with an ``h`` heartbeat when it
-has been quiet for ``heartbeat_s``. Faults on demand: ``drop`` closes a user's sockets (and,
+has been quiet for ``heartbeat_s``; messages queued together leave in one ``a[...]`` frame, as
+Tradovate's do. Faults on demand: ``drop`` closes a user's sockets (and,
 with an outage, refuses new ones), ``freeze`` makes them go silent without closing, a revoked
 token closes the sockets it authorized, ``push_raw`` sends any text (a malformed frame).
 """
@@ -38,6 +39,34 @@ log = structlog.get_logger("brokers.tradovate.sim")
 
 # (user, endpoint, query, body) -> (status, data): the REST API, reachable over the socket too
 RestCall = Callable[[int, str, str, Any], Awaitable[tuple[int, Any]]]
+PROBE = "probe"  # the local server's own no-op request: how a test knows a socket is drained
+
+
+def _ready(receive: trio.MemoryReceiveChannel[str]) -> list[str]:
+    """Whatever else is queued right now (without waiting)."""
+    texts: list[str] = []
+    while True:
+        try:
+            texts.append(receive.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel):
+            return texts
+
+
+def _batched(texts: list[str]) -> list[str]:
+    """Consecutive ``a[...]`` frames as one, as Tradovate sends several messages per frame."""
+    frames: list[str] = []
+    run: list[str] = []
+    for text in texts:
+        if text.startswith("a[") and text.endswith("]") and len(text) > 3:
+            run.append(text[2:-1])
+            continue
+        if run:
+            frames.append("a[" + ",".join(run) + "]")
+            run = []
+        frames.append(text)
+    if run:
+        frames.append("a[" + ",".join(run) + "]")
+    return frames
 
 
 @dataclass(eq=False)
@@ -114,8 +143,10 @@ class Hub:
                     return
             if sock.frozen:
                 continue
+            frames = ["h"] if text is None else _batched([text, *_ready(receive)])
             try:
-                await websocket.send_text("h" if text is None else text)
+                for frame in frames:
+                    await websocket.send_text(frame)
             except Exception:  # the peer went away: the receive side ends the socket
                 return
 
@@ -158,6 +189,9 @@ class Hub:
 
     async def _trading(self, sock: SimSocket, request: Request) -> None:
         assert sock.user_id is not None
+        if request.endpoint.lower() == PROBE:
+            self._reply(sock, request, 200, None)  # answered in order, costs nothing
+            return
         if request.endpoint.lower() == "user/syncrequest":
             sock.subscribed = True
             self._reply(sock, request, 200, self.exchange.sync(sock.user_id))

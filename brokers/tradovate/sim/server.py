@@ -10,8 +10,9 @@ Routes (paths case-insensitive below ``/v1``, as Tradovate's samples disagree on
 - ``/v1/...`` — the REST endpoints of :mod:`brokers.tradovate.sim.api`, bearer token required;
 - ``/v1/websocket`` (trading) and ``/md/v1/websocket`` (market data).
 
-Every REST request is recorded in ``requests`` (what the engine sent, for tests) and given to
-``request_hook`` (the bench's timestamp) before it is answered.
+Every REST request — over HTTP, or on the trading socket (method ``WS``) — is recorded in
+``requests`` (what the engine sent, for tests) and given to ``request_hook`` (the bench's
+timestamp) before it is answered; the faults of :mod:`.faults` apply to both.
 """
 
 from __future__ import annotations
@@ -168,7 +169,19 @@ class SimServer:
         return json_response(data, status)
 
     async def _rest_call(self, user: int, endpoint: str, query: str, body: Any) -> tuple[int, Any]:
-        return api.handle(self.exchange, user, endpoint, query, body)
+        """A REST endpoint requested on the trading socket: the same faults, the same answers."""
+        path = endpoint.lower().strip("/")
+        self._record("WS", path, dict(body) if isinstance(body, dict) else body, user)
+        ticket = body.get("p-ticket") if isinstance(body, dict) else None
+        verdict = self.faults.check(user, ticket)
+        if verdict.status is not None:
+            return verdict.status, None
+        if verdict.body is not None:
+            return 200, verdict.body
+        if isinstance(body, dict):
+            body.pop("p-ticket", None)
+        status, data = api.handle(self.exchange, user, path, query, body)
+        return (200, '{"orderId": 1') if verdict.corrupt else (status, data)
 
     def _record(self, method: str, path: str, body: Any, user: int | None) -> None:
         entry = SimRequest(method, path, body, user, time.perf_counter_ns())
