@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.fanout
 	$(BIN)/python -m bench.risk
 	$(BIN)/python -m bench.recovery
+	$(BIN)/python -m bench.tradovate
 
 # The property suite's long profile: many more examples, seed printed on failure.
 soak: $(STAMP)

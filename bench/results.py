@@ -74,6 +74,21 @@ def write_table(data: dict[str, Any]) -> None:
             f"| {'yes' if recovery['positions_restored'] else 'no'} |",
             "",
         ]
+    tradovate = data.get("tradovate")
+    if tradovate:
+        lines += [
+            "### Tradovate adapter: leader fill pushed on the local server's socket → last "
+            "follower order received by it",
+            "",
+            "| followers | logins | requests in flight | fills | p50 ms | p99 ms |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['followers']} | {r['logins']} | {r['max_concurrent']} | {r['fills']} "
+            f"| {r['p50_ms']} | {r['p99_ms']} |"
+            for r in tradovate
+        ]
+        lines.append("")
     lines.append(f"Machine: {data.get('machine', '')}")
     lines += ["", END]
     text = README.read_text() if README.exists() else "# Benchmarks\n\n" + BEGIN + "\n" + END + "\n"
