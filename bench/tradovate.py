@@ -8,8 +8,8 @@ taken in the server: when it pushes the leader's fill, and when the 20th followe
 The connections are authorized through the server's OAuth pages and token endpoint. The
 per-login rate budget is relaxed for the bench (a run sends thousands of orders in a minute, far
 past Tradovate's hourly allowance); the cap on requests in flight per login is measured at its
-default (8) and at 20. Writes ``bench/results.json`` ("tradovate") and the table in
-``bench/README.md``.
+default (25, the whole fan-out) and at 8. Writes ``bench/results.json`` ("tradovate") and the
+table in ``bench/README.md``.
 
     .venv/bin/python -m bench.tradovate [--fills 200] [--followers 20]
 """
@@ -250,7 +250,7 @@ def main() -> None:
         return
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-tradovate-") as tmp:
-        for concurrent in (8, 20):
+        for concurrent in (25, 8):
             samples = measure(args.followers, args.fills, concurrent, Path(tmp))
             row = {
                 "followers": args.followers,

@@ -50,10 +50,10 @@ class TradovateSettings(BaseModel):
     # The per-login request budget: a token bucket (``budget_burst`` at once, refilled at
     # ``budget_per_s``) and at most ``max_concurrent`` requests in flight. Tradovate allows about
     # 5,000 requests an hour per user; the defaults stay under it and let one fan-out of 20
-    # orders leave at once.
+    # orders leave at once, all in flight together (one round trip, not three).
     budget_burst: int = Field(default=25, ge=1)
     budget_per_s: float = Field(default=1.3, gt=0)
-    max_concurrent: int = Field(default=8, ge=1)
+    max_concurrent: int = Field(default=25, ge=1)
     max_penalty_retries: int = Field(default=5, ge=0)
 
     # Contracts to take quotes for even when nothing is held in them.
