@@ -73,7 +73,10 @@ class TradovateBroker(Broker):
             self._unstarted.append(session)
         if old is not None:
             old.retired = old.link.retired = True
-            self.call_soon(old.retire)
+            if self._trio_token is None:
+                old.retire()  # it never ran: nothing of it in trio to stop
+            else:
+                self.call_soon(old.retire)
         self.call_soon(self._start_pending)
         return session
 

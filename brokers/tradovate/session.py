@@ -174,7 +174,9 @@ class TradovateSession(BrokerSession):
         self.broker.call_soon(self._poke)
 
     def _poke(self) -> None:
-        if self._wakeup is not None:
+        if self.retired:
+            self._drop_inbox()  # handed over as it was being retired: nobody else will
+        elif self._wakeup is not None:
             self._wakeup.set()
 
     # -- events ------------------------------------------------------------------------------------
@@ -228,6 +230,9 @@ class TradovateSession(BrokerSession):
         self.link.retired = True
         if self._scope is not None:
             self._scope.cancel()
+        self._drop_inbox()
+
+    def _drop_inbox(self) -> None:
         while self._inbox:
             self._inbox.popleft()
             self.broker.activity.end()

@@ -13,7 +13,7 @@ loop, takes its time from ``clock`` (a virtual clock in the replay harness), and
 protocol of ``../shared/spec/TRADOVATE.md``: the OAuth authorize page and token endpoint, the
 REST endpoints, the trading and market-data WebSockets with their framing. Faults on demand:
 penalty tickets, captchas, lock-outs (429), 401s, malformed answers, socket drops and silences,
-token expiry. ``python -m brokers.tradovate.sim`` runs one on its own.
+token expiry.
 """
 
 from __future__ import annotations

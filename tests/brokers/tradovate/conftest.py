@@ -20,6 +20,7 @@ import pytest
 
 from actors.copy_messages import Membership
 from actors.risk import RiskStatus
+from brokers.base import BrokerEvent
 from brokers.tradovate.sim import RunningSim, SimRequest
 from brokers.tradovate.sim.replay import SimBridge
 from engine.clock import VirtualClock
@@ -32,6 +33,19 @@ from tests.conftest import START
 ES, NQ = "ESZ6", "NQZ6"
 T = TypeVar("T")
 BROKER = "tradovate-sim"
+
+
+class Recorder:
+    """A sink that keeps every event it is given (trio tests: one thread)."""
+
+    def __init__(self) -> None:
+        self.events: list[BrokerEvent] = []
+
+    def __call__(self, event: BrokerEvent) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type[T]) -> list[T]:
+        return [e for e in self.events if isinstance(e, kind)]
 
 
 def member(account: str, ratio: int = 1, max_qty: int | None = None) -> Membership:

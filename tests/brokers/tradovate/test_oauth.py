@@ -10,31 +10,19 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from brokers.base import AuthorizationError, BrokerEvent, SessionRestored, TokenExpired, TokenIssued
+from brokers.base import AuthorizationError, SessionRestored, TokenExpired, TokenIssued
 from brokers.tradovate import TradovateBroker, TradovateSettings
 from brokers.tradovate.callback import CallbackListener, serve_callback
 from brokers.tradovate.sim import RunningSim, serve_sim
 from engine.clock import VirtualClock
+from tests.brokers.tradovate.conftest import Recorder
 from tests.conftest import START
-
-T = TypeVar("T")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[BrokerEvent] = []
-
-    def __call__(self, event: BrokerEvent) -> None:
-        self.events.append(event)
-
-    def of(self, kind: type[T]) -> list[T]:
-        return [e for e in self.events if isinstance(e, kind)]
 
 
 @dataclass

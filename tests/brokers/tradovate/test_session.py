@@ -34,7 +34,7 @@ from brokers.tradovate.session import SESSION_CLOSED
 from brokers.tradovate.sim import RunningSim, serve_sim
 from brokers.tradovate.tokens import Token
 from engine.clock import VirtualClock
-from tests.brokers.tradovate.test_oauth import Recorder
+from tests.brokers.tradovate.conftest import Recorder
 from tests.conftest import START
 
 ES = "ESZ6"
@@ -185,3 +185,23 @@ async def test_the_budget_lets_a_burst_out_then_paces_the_rest(
 @pytest.fixture
 def autojump_clock() -> trio.testing.MockClock:
     return trio.testing.MockClock(autojump_threshold=0)
+
+
+@pytest.mark.trio
+async def test_a_replaced_session_is_inert_and_never_keeps_the_broker_busy(
+    tmp_path: Path,
+) -> None:
+    async with local(tmp_path) as (sim, broker):
+        old_sink, new_sink = Recorder(), Recorder()
+        old = broker.session("c", ("A1",), old_sink)
+        old.request_snapshot("c#1")
+        new = broker.session("c", ("A1",), new_sink)  # replaced before the broker runs
+        async with broker.running():
+            old.place_order(OrderRequest("C1", "A1", ES, 1))  # and used after it
+            with trio.fail_after(10):  # a hang would be the bug
+                await broker.settled()
+            new.request_snapshot("c#2")
+            await broker.settled()
+        assert old_sink.events == []
+        assert [e.request_id for e in new_sink.of(Snapshot)] == ["c#2"]
+        assert sim.requests_to("order/placeorder") == []
