@@ -8,8 +8,9 @@ request never holds up another account's order — nor, being another session, a
 
 What the broker sends comes back as :mod:`brokers.base` events through the sink: the REST
 answers (accepted, rejected with the broker's text), and the trading socket's ``props`` pushes
-(orders, fills, positions) in the order the socket delivered them (:mod:`.orders`). A snapshot
-request is answered from ``user/syncrequest`` on the same socket, so it is ordered with fills.
+(orders, fills) in the order the socket delivered them (:mod:`.stream`, :mod:`.orders`). A
+snapshot request is answered from ``user/syncrequest`` on the same socket, so it is ordered with
+the fills (:mod:`.snapshots`). The socket's life and the token's are :mod:`.link`'s.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -25,19 +25,17 @@ import structlog
 import trio
 
 from brokers.base import (
-    AccountSnapshot,
     BrokerEvent,
     BrokerSession,
     EventSink,
     OrderRejected,
     OrderRequest,
     OrderType,
-    PositionInfo,
     SessionRestored,
     Snapshot,
     TokenIssued,
 )
-from brokers.tradovate import entities
+from brokers.tradovate import entities, snapshots
 from brokers.tradovate.entities import EntityError, SyncData
 from brokers.tradovate.link import Link, Phase
 from brokers.tradovate.orders import OrderTracker
@@ -54,6 +52,7 @@ from brokers.tradovate.rest import (
     Unavailable,
 )
 from brokers.tradovate.socket import SocketClosed, TradovateSocket
+from brokers.tradovate.stream import PushStream
 from brokers.tradovate.tokens import Token
 from brokers.tradovate.wire import Push
 
@@ -102,7 +101,6 @@ class _NewToken:
 
 
 _Command = _Place | _Cancel | _SnapshotRequest | _Open | _Close | _NewToken
-_Piece = entities.TvOrder | entities.TvOrderVersion | entities.TvFill
 
 
 class TradovateSession(BrokerSession):
@@ -132,12 +130,10 @@ class TradovateSession(BrokerSession):
         )
         self._rest: RestClient | None = None
         self.account_ids: dict[str, int] = {}
-        self._names: dict[int, str] = {}
-        self._user_id: int | None = None
-        self._net: dict[tuple[int, int], int] = {}
-        self._in_flight: dict[str, int] = {}  # orders sent and not answered, by account
-        self._deferred: dict[int, list[_Piece]] = {}  # pieces of orders held back, by order id
-        self._deferred_of: dict[str, list[int]] = {}  # those orders, by account, in order
+        self.names: dict[int, str] = {}  # account id -> name, of this session's accounts
+        self.user_id: int | None = None
+        self.in_flight: dict[str, int] = {}  # orders sent and not answered, by account
+        self.stream = PushStream(self)
         self._queues: dict[str, trio.MemorySendChannel[_Place | _Cancel]] = {}
         self._pending_snapshots: list[str] = []
         self._last_sync: SyncData | None = None
@@ -308,14 +304,14 @@ class TradovateSession(BrokerSession):
             return
         self.tracker.sending(request)
         account = request.account
-        self._in_flight[account] = self._in_flight.get(account, 0) + 1
+        self.in_flight[account] = self.in_flight.get(account, 0) + 1
         try:
             await self._send_order(request, account_id)
         finally:
-            self._in_flight[account] -= 1
-            if self._in_flight[account] == 0:
+            self.in_flight[account] -= 1
+            if self.in_flight[account] == 0:
                 try:
-                    await self._release(account)
+                    await self.stream.release(account)
                 except (BrokerError, EntityError) as error:
                     log.error(
                         "cannot follow a held event", connection=self.connection, problem=str(error)
@@ -432,12 +428,15 @@ class TradovateSession(BrokerSession):
             except BrokerError as error:
                 log.warning("cancel failed", connection=self.connection, problem=str(error))
 
+    async def on_push(self, push: Push) -> None:
+        await self.stream.on_push(push)
+
     # -- going live and snapshots ------------------------------------------------------------------
 
     async def on_live(self, socket: TradovateSocket) -> None:
         accounts = [entities.account(a) for a in await self.rest.items("account/list")]
         self.account_ids = {a.name: a.id for a in accounts}
-        self._names = {a.id: a.name for a in accounts if a.name in self.accounts}
+        self.names = {a.id: a.name for a in accounts if a.name in self.accounts}
         missing = [a for a in self.accounts if a not in self.account_ids]
         if missing:
             log.error(
@@ -445,8 +444,8 @@ class TradovateSession(BrokerSession):
                 connection=self.connection,
                 accounts=", ".join(missing),
             )
-        self._user_id = next((a.user_id for a in accounts if a.user_id is not None), None)
-        self._last_sync = await self._sync(socket)
+        self.user_id = next((a.user_id for a in accounts if a.user_id is not None), None)
+        self._last_sync = await snapshots.sync(self, socket)
 
     def after_live(self) -> None:
         pending, self._pending_snapshots = self._pending_snapshots, []
@@ -466,7 +465,7 @@ class TradovateSession(BrokerSession):
     async def _emit_snapshots(self, request_ids: list[str], sync: SyncData) -> None:
         try:
             for request_id in request_ids:
-                self._emit_snapshot(await self._snapshot(request_id, sync))
+                self._emit_snapshot(await snapshots.snapshot(self, request_id, sync))
         except BrokerError as error:
             log.error("snapshot failed", connection=self.connection, problem=str(error))
             self._pending_snapshots.extend(request_ids)
@@ -479,154 +478,11 @@ class TradovateSession(BrokerSession):
             socket = self.link.socket
             if socket is None:
                 raise SocketClosed("the socket is not up")
-            sync = await self._sync(socket)
+            sync = await snapshots.sync(self, socket)
             for request_id in request_ids:
-                self._emit_snapshot(await self._snapshot(request_id, sync))
+                self._emit_snapshot(await snapshots.snapshot(self, request_id, sync))
         except (SocketClosed, BrokerError) as error:
             log.warning("snapshot deferred", connection=self.connection, problem=str(error))
             self._pending_snapshots.extend(request_ids)
         finally:
             self.broker.activity.end()
-
-    async def _sync(self, socket: TradovateSocket) -> SyncData:
-        body = (
-            {"users": [self._user_id]}
-            if self._user_id is not None
-            else {"accounts": sorted(self._names)}
-        )
-        reply = await socket.request("user/syncrequest", body)
-        if reply.status != 200:
-            raise SocketClosed(f"user/syncrequest answered {reply.status}")
-        try:
-            sync = entities.sync_data(reply.data)
-        except EntityError as error:
-            log.error("malformed sync answer", connection=self.connection, problem=str(error))
-            raise SocketClosed(f"malformed sync answer: {error}") from None
-        self.broker.contracts.learn(sync.contracts)
-        contracts = self.broker.contracts
-        orders = []
-        for order in sync.orders:
-            name = self._names.get(order.account_id)
-            if name is not None and order.contract_id is not None:
-                symbol = await contracts.name_of(order.contract_id, self.rest)
-                orders.append((order, name, symbol))
-        self.tracker.load(orders, sync.versions, sync.commands, sync.fills)
-        for position in sync.positions:
-            if position.account_id in self._names:
-                self._net[(position.account_id, position.contract_id)] = position.net_pos
-                if position.net_pos:
-                    symbol = await contracts.name_of(position.contract_id, self.rest)
-                    self.broker.market_data.want(symbol)
-        return sync
-
-    async def _snapshot(self, request_id: str, sync: SyncData) -> Snapshot:
-        accounts: dict[str, AccountSnapshot] = {}
-        for name in self.accounts:
-            account_id = self.account_ids.get(name)
-            if account_id is None:
-                continue
-            positions: dict[str, PositionInfo] = {}
-            for p in sync.positions:
-                if p.account_id == account_id and p.net_pos:
-                    symbol = await self.broker.contracts.name_of(p.contract_id, self.rest)
-                    positions[symbol] = PositionInfo(p.net_pos, p.net_price or Decimal(0))
-            accounts[name] = AccountSnapshot(
-                positions=dict(sorted(positions.items())),
-                working=self.tracker.working_orders(name),
-                orders=self.tracker.reports(name),
-            )
-        return Snapshot(self.connection, request_id, accounts)
-
-    # -- the socket's pushes, in order -------------------------------------------------------------
-
-    async def on_push(self, push: Push) -> None:
-        if push.event != "props":
-            return
-        try:
-            props = entities.props(push.data)
-            await self._props(props)
-        except EntityError as error:
-            self.broker.stats["malformed"] += 1
-            log.error("malformed props event", connection=self.connection, problem=str(error))
-            raise SocketClosed(f"malformed props event: {error}") from None
-        except Unauthorized as error:
-            self.link.token_rejected(str(error))
-            raise SocketClosed(str(error)) from None
-        except BrokerError as error:
-            log.error("cannot follow a props event", connection=self.connection, problem=str(error))
-            raise SocketClosed(str(error)) from None
-
-    async def _props(self, props: entities.Props) -> None:
-        # Positions are not read from pushes: the position a fill leaves is counted from the
-        # fills themselves (a sync gives the starting point), in the order they are handled.
-        kind, entity = props.entity_type, props.entity
-        if kind == "command":
-            self.tracker.on_command(entities.command(entity))
-        elif kind == "order":
-            order = entities.order(entity)
-            if not self._deferred_piece(order.id, order):
-                await self._order(order)
-        elif kind == "orderVersion":
-            version = entities.order_version(entity)
-            if not self._deferred_piece(version.order_id, version):
-                self.tracker.on_version(version)
-        elif kind == "fill":
-            fill = entities.fill(entity)
-            if not self._deferred_piece(fill.order_id, fill):
-                await self._fill(fill)
-
-    def _deferred_piece(self, order_id: int, piece: _Piece) -> bool:
-        """Hold a piece of an order already held back (see :meth:`_order`)."""
-        held = self._deferred.get(order_id)
-        if held is None:
-            return False
-        held.append(piece)
-        return True
-
-    async def _order(self, order: entities.TvOrder) -> None:
-        name = self._names.get(order.account_id)
-        if name is None or order.contract_id is None:
-            return
-        if not self.tracker.recognises(order.id) and self._in_flight.get(name):
-            # Perhaps ours with its answer still on the way (on the socket it comes after the
-            # order's pushes): hold this order's pieces back until our requests of this account
-            # are answered, without holding up the rest of the stream.
-            self._deferred[order.id] = [order]
-            self._deferred_of.setdefault(name, []).append(order.id)
-            return
-        symbol = await self.broker.contracts.name_of(order.contract_id, self.rest)
-        self.tracker.on_order(order, name, symbol)
-
-    async def _release(self, account: str) -> None:
-        """Our requests of ``account`` are answered: handle the pieces held back, in order."""
-        for order_id in self._deferred_of.pop(account, []):
-            held = self._deferred.get(order_id, [])
-            while held:
-                piece = held.pop(0)
-                if isinstance(piece, entities.TvOrder):
-                    symbol = await self.broker.contracts.name_of(piece.contract_id or 0, self.rest)
-                    self.tracker.on_order(piece, account, symbol)
-                elif isinstance(piece, entities.TvOrderVersion):
-                    self.tracker.on_version(piece)
-                else:
-                    await self._fill(piece)
-            self._deferred.pop(order_id, None)
-
-    async def _fill(self, fill: entities.TvFill) -> None:
-        if not self.tracker.is_known(fill.order_id):
-            try:
-                order = entities.order(await self.rest.get("order/item", {"id": fill.order_id}))
-            except NotFound:
-                return
-            await self._order(order)
-            if self._deferred_piece(fill.order_id, fill):
-                return
-            if not self.tracker.is_known(fill.order_id):
-                return  # another login's account
-        tracked = self.tracker.orders[fill.order_id]
-        account_id = self.account_ids[tracked.account]
-        key = (account_id, fill.contract_id)
-        self._net[key] = self._net.get(key, 0) + fill.qty
-        self.broker.contracts.learn([entities.TvContract(fill.contract_id, tracked.symbol)])
-        self.tracker.on_fill(fill, self._net[key])
-        self.broker.market_data.want(tracked.symbol)

@@ -1,0 +1,141 @@
+"""The trading socket's ``props`` pushes of one login, in the order they came, into the order
+tracker (:mod:`.orders`) and so into the engine's order events.
+
+- ``command`` teaches the tracker which ``clOrdId`` an order carries; ``order``,
+  ``orderVersion`` and ``fill`` tell an order's story.
+- An order not yet recognisable as the engine's (no ``clOrdId`` of ours, its answer not in) while
+  the engine has requests of that account unanswered may be ours — on the socket its answer comes
+  after its pushes. Its pieces are held back, and handled in order once the account's requests
+  are answered (:meth:`PushStream.release`); the rest of the stream goes on meanwhile.
+- A fill of an order never seen is looked up (``order/item``) before it is handled.
+- The position a fill leaves is counted from the fills (a sync gives the starting point), so a
+  liquidation is known to be done when its fill leaves the contract flat.
+
+Malformed pushes raise :class:`~brokers.tradovate.socket.SocketClosed`: the stream can no longer
+be trusted to be complete, the socket is dropped, and the engine reconciles once it is back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import structlog
+
+from brokers.tradovate import entities
+from brokers.tradovate.entities import EntityError, TvFill, TvOrder, TvOrderVersion, TvPosition
+from brokers.tradovate.rest import BrokerError, NotFound, Unauthorized
+from brokers.tradovate.socket import SocketClosed
+from brokers.tradovate.wire import Push
+
+if TYPE_CHECKING:
+    from brokers.tradovate.session import TradovateSession
+
+log = structlog.get_logger("brokers.tradovate")
+
+Piece = TvOrder | TvOrderVersion | TvFill
+
+
+class PushStream:
+    def __init__(self, session: TradovateSession) -> None:
+        self.session = session
+        self._net: dict[tuple[int, int], int] = {}  # (account id, contract id) -> position
+        self._held: dict[int, list[Piece]] = {}  # pieces of orders held back, by order id
+        self._held_of: dict[str, list[int]] = {}  # those orders, by account, in order
+
+    def start_from(self, positions: Iterable[TvPosition]) -> None:
+        for position in positions:
+            self._net[(position.account_id, position.contract_id)] = position.net_pos
+
+    async def on_push(self, push: Push) -> None:
+        session = self.session
+        if push.event != "props":
+            return
+        try:
+            await self._props(entities.props(push.data))
+        except EntityError as error:
+            session.broker.stats["malformed"] += 1
+            log.error("malformed props event", connection=session.connection, problem=str(error))
+            raise SocketClosed(f"malformed props event: {error}") from None
+        except Unauthorized as error:
+            session.link.token_rejected(str(error))
+            raise SocketClosed(str(error)) from None
+        except BrokerError as error:
+            log.error(
+                "cannot follow a props event", connection=session.connection, problem=str(error)
+            )
+            raise SocketClosed(str(error)) from None
+
+    async def _props(self, props: entities.Props) -> None:
+        kind, entity = props.entity_type, props.entity
+        if kind == "command":
+            self.session.tracker.on_command(entities.command(entity))
+        elif kind == "order":
+            order = entities.order(entity)
+            if not self._hold(order.id, order):
+                await self._order(order)
+        elif kind == "orderVersion":
+            version = entities.order_version(entity)
+            if not self._hold(version.order_id, version):
+                self.session.tracker.on_version(version)
+        elif kind == "fill":
+            fill = entities.fill(entity)
+            if not self._hold(fill.order_id, fill):
+                await self._fill(fill)
+
+    def _hold(self, order_id: int, piece: Piece) -> bool:
+        """Hold a piece of an order already held back."""
+        held = self._held.get(order_id)
+        if held is None:
+            return False
+        held.append(piece)
+        return True
+
+    async def _order(self, order: TvOrder) -> None:
+        session = self.session
+        name = session.names.get(order.account_id)
+        if name is None or order.contract_id is None:
+            return
+        if not session.tracker.recognises(order.id) and session.in_flight.get(name):
+            self._held[order.id] = [order]
+            self._held_of.setdefault(name, []).append(order.id)
+            return
+        symbol = await session.broker.contracts.name_of(order.contract_id, session.rest)
+        session.tracker.on_order(order, name, symbol)
+
+    async def release(self, account: str) -> None:
+        """The engine's requests of ``account`` are answered: handle what was held, in order."""
+        session = self.session
+        for order_id in self._held_of.pop(account, []):
+            held = self._held.get(order_id, [])
+            while held:  # pieces pushed meanwhile join the list, in order
+                piece = held.pop(0)
+                if isinstance(piece, TvOrder):
+                    contract = piece.contract_id or 0
+                    symbol = await session.broker.contracts.name_of(contract, session.rest)
+                    session.tracker.on_order(piece, account, symbol)
+                elif isinstance(piece, TvOrderVersion):
+                    session.tracker.on_version(piece)
+                else:
+                    await self._fill(piece)
+            self._held.pop(order_id, None)
+
+    async def _fill(self, fill: TvFill) -> None:
+        session = self.session
+        tracker = session.tracker
+        if not tracker.is_known(fill.order_id):
+            try:
+                order = entities.order(await session.rest.get("order/item", {"id": fill.order_id}))
+            except NotFound:
+                return
+            await self._order(order)
+            if self._hold(fill.order_id, fill):
+                return
+            if not tracker.is_known(fill.order_id):
+                return  # another login's account
+        tracked = tracker.orders[fill.order_id]
+        key = (session.account_ids[tracked.account], fill.contract_id)
+        self._net[key] = self._net.get(key, 0) + fill.qty
+        session.broker.contracts.learn([entities.TvContract(fill.contract_id, tracked.symbol)])
+        tracker.on_fill(fill, self._net[key])
+        session.broker.market_data.want(tracked.symbol)
