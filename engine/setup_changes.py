@@ -188,6 +188,9 @@ def add_group(engine: Engine, group: str, leader: str, members: Sequence[Members
     config = GroupConfig(group, leader, list(members))
     engine.topology.check_new_group(config)
     engine.store.write(lambda conn: topo.insert_group(conn, config), wait=True)
+    # A group id used before may have logged fills a restart would complete: none are these
+    # members' (S2.9).
+    engine.records.fanouts.joined(group, [m.account for m in members])
     engine.topology.groups[group] = config
     runtime = engine.runtime
     placement = engine.topology.accounts[leader].connection

@@ -42,6 +42,11 @@ COMMANDS = frozenset(
         "flatten_group",
         "flatten_all",
         "inject_failure",
+        "add_connection",
+        "delete_account",
+        "add_group",
+        "delete_group",
+        "update_follower",
     }
 )
 

@@ -131,6 +131,23 @@ def test_a_closing_copy_is_completed_whatever_its_age_and_only_once(
     assert_nothing_placed_twice(rig)
 
 
+def test_a_group_recreated_under_the_same_id_completes_nothing_of_the_old_one(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    """S2.9: a fill logged for the deleted g1 is not the new g1's, though F2 is a member of
+    both: the new group joined after the fill, so the restart completes nothing toward it."""
+    rig = make_engine(tmp_path)
+    rig.broker.trade("LEAD", ES, 1)
+    run_until(rig, offer_to("F2"))  # logged, and F2 has not decided on it
+    rig.engine.delete_group("g1")
+    rig.engine.add_group("g1", "LEAD", [member("F2")])
+    rig.restart()
+    rig.idle()
+    assert rig.broker_position("F2") == 0
+    assert copies(rig, "F2") == []
+    assert_nothing_placed_twice(rig)
+
+
 def test_no_completion_when_the_leader_traded_while_the_engine_was_down(
     make_engine: MakeEngine, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.copy_messages import Membership
 from brokers.base import (
     AccountSnapshot,
     Fill,
@@ -187,3 +188,39 @@ def test_an_event_the_codec_cannot_encode_leaves_a_gap_the_replay_reports(tmp_pa
         "gap",
         {"kind": "broker", "error": "cannot encode Unknown"},
     )
+
+
+def test_setup_changes_while_running_are_journaled_and_replayed(tmp_path: Path) -> None:
+    """Adding a connection and a group, changing a follower's terms, deleting a group and an
+    account: each is a journaled command the replay applies, so the replayed session ends where
+    the recorded one did."""
+    journal = tmp_path / "engine.journal"
+    harness = Harness(
+        load_scenario(ROOT / "scenarios" / "s2_2_ratio_and_max_qty_cap.toml"),
+        "deterministic",
+        tmp_path,
+        journal=journal,
+    )
+    try:
+        harness.setup()
+        harness.run()
+        engine = harness.engine
+        engine.add_connection("f9", "paper", {"F9": Decimal(25000), "F8": Decimal(30000)})
+        engine.add_group("g2", "F8", [Membership("F9", Decimal(2))])
+        engine.update_follower("g1", Membership("F1", Decimal(3)))
+        harness.settle()
+        harness.broker.trade("LEAD", "ESZ6", 1)
+        harness.broker.trade("F8", "ESZ6", 1)
+        harness.settle()
+        engine.delete_group("g2")
+        engine.delete_account("F8")
+        harness.broker.trade("LEAD", "ESZ6", 1)
+        harness.settle()
+        final = harness.final_state()
+    finally:
+        harness.close()
+    assert final["accounts"]["F1"]["positions"] == {"ESZ6": 6}  # ratio 3 from the change on
+    assert final["accounts"]["F9"]["positions"] == {"ESZ6": 2}  # F8's one lot, doubled
+    assert "F8" not in final["accounts"]
+    report = replay_journal(journal)
+    assert report["final"] == final
