@@ -53,6 +53,7 @@ from engine.datadir import (
     remove_url,
     write_url,
 )
+from engine.frames import FrameError
 from engine.instruments import ContractTable
 from engine.intents import IntentLogError
 from engine.journal import Journal
@@ -187,7 +188,11 @@ class LiveRun:
         for listener in (self.reporter.record, self.metrics.record, self.hub.record):
             engine.records.listeners.append(listener)
         self.metrics.watch(engine)
-        engine.start(reconcile=not fresh)
+        try:
+            engine.start(reconcile=not fresh)
+        except (FrameError, IntentLogError, StoreError) as error:
+            # A damaged fan-out, status or intent log: nothing was sent, nothing is overwritten.
+            raise RunError(f"cannot start from {options.data_dir}: {error}") from None
         self.started = True
         if self.paper is not None and self.config.demo_market:
             demo.publish(self.paper, self.market.quotes())

@@ -28,6 +28,7 @@ import httpx
 import pytest
 
 from engine import demo
+from engine.frames import encode_frame
 from tests.engine.engine_process import start_engine, stop_engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -241,6 +242,25 @@ def test_foreign_sqlite_file_is_a_store_error(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "not an engine store" in lines[0]
+
+
+@pytest.mark.parametrize("log_file", ["engine.fanouts", "engine.status"])
+def test_a_damaged_log_in_the_data_dir_refuses_the_start(tmp_path: Path, log_file: str) -> None:
+    """A frame damaged before the end of the fan-out or status log is one clear line and exit
+    2, and the file is left as it was for whoever looks into it."""
+    assert _run_once(tmp_path).returncode == 0  # a first run makes the data dir
+    path = tmp_path / log_file
+    frames = [encode_frame(["J", "g1", "F1"]) for _ in range(2)]
+    damaged = bytearray(frames[0])
+    damaged[-1] ^= 0xFF
+    path.write_bytes(bytes(damaged) + frames[1])
+    before = path.read_bytes()
+    result = _run_once(tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert log_file in lines[0] and "corrupt frame at byte 0" in lines[0]
+    assert path.read_bytes() == before
 
 
 def test_graceful_stop_settles_every_order(tmp_path: Path) -> None:
