@@ -192,7 +192,7 @@ class LiveRun:
             engine.start(reconcile=not fresh)
         except (FrameError, IntentLogError, StoreError) as error:
             # A damaged fan-out, status or intent log: nothing was sent, nothing is overwritten.
-            raise RunError(f"cannot start from {options.data_dir}: {error}") from None
+            raise RunError(str(error)) from None
         self.started = True
         if self.paper is not None and self.config.demo_market:
             demo.publish(self.paper, self.market.quotes())
