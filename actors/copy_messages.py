@@ -109,5 +109,13 @@ class AddMember:
 
 
 @dataclass(frozen=True, slots=True)
+class SetTerms:
+    """A follower's new ratio, max_qty and symbol_map; its disable reason stays the group's
+    own (``membership.disable_reason`` is ignored)."""
+
+    membership: Membership
+
+
+@dataclass(frozen=True, slots=True)
 class RemoveMember:
     account: str

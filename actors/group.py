@@ -25,6 +25,7 @@ from actors.copy_messages import (
     MemberSynced,
     ReconcileOrder,
     RemoveMember,
+    SetTerms,
 )
 from actors.failure import InjectedFailure, fail
 from engine.fanouts import PendingFill
@@ -81,6 +82,12 @@ class CopyGroupActor:
                 self._set_disable_reason(account, "")
             case AddMember(membership=membership):
                 self.members[membership.account] = membership
+            case SetTerms(membership=terms):
+                current = self.members.get(terms.account)
+                if current is not None:
+                    self.members[terms.account] = replace(
+                        terms, disable_reason=current.disable_reason
+                    )
             case RemoveMember(account=account):
                 self.members.pop(account, None)
                 self.reconciled.pop(account, None)

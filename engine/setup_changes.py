@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from actors import addresses, schedule
 from actors.account import Role, SendPositions, SetRole
 from actors.connection import DetachAccount, StartSession
-from actors.copy_messages import AddMember, Membership, RemoveMember
+from actors.copy_messages import Membership, RemoveMember, SetTerms
 from actors.risk import SetMembership
 from engine import topology as topo
 from engine.durable import delete_account_state
@@ -238,7 +238,8 @@ def delete_group(engine: Engine, group: str) -> GroupConfig:
 
 def update_follower(engine: Engine, group: str, member: Membership) -> Membership:
     """New terms (ratio, max_qty, symbol_map) for an existing follower; its disable reason
-    stays what the group has. Applies from the next leader fill; nothing is sent now."""
+    stays the group actor's own (``SetTerms``), whatever it became since the view read here.
+    Applies from the next leader fill; nothing is sent now."""
     _require_running(engine)
     config = engine.topology.require_group(group)
     if not any(m.account == member.account for m in config.members):
@@ -264,7 +265,7 @@ def update_follower(engine: Engine, group: str, member: Membership) -> Membershi
     reason = current[member.account].disable_reason if member.account in current else ""
     updated = Membership(member.account, member.ratio, member.max_qty, member.symbol_map, reason)
     config.members = [updated if m.account == member.account else m for m in config.members]
-    engine.runtime.tell(addresses.group(group), AddMember(updated))
+    engine.runtime.tell(addresses.group(group), SetTerms(updated))
     engine.records.activity(
         Level.INFO,
         Kind.STATE_CHANGE,

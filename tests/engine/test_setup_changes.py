@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from actors import addresses
+from actors.copy_messages import DisableMember
 from engine import topology as topo
 from engine.topology import CommandRefused, UnknownId
 from tests.conftest import ES, MES, MakeEngine, Rig, member
@@ -159,3 +161,19 @@ def test_new_terms_keep_the_disable_reason(tmp_path: Path, make_engine: MakeEngi
     assert group is not None
     f1 = next(m for m in group.members if m.account == "F1")
     assert (f1.ratio, f1.disable_reason) == (Decimal(3), updated.disable_reason)
+
+
+def test_new_terms_keep_a_disable_reason_set_after_the_command_read_it(
+    tmp_path: Path, make_engine: MakeEngine
+) -> None:
+    """The group disables F1 between the command's read of the group and its new terms
+    arriving: the group keeps its own, newer reason (S5.3 step 3: the lock marks it)."""
+    rig = make_engine(tmp_path)
+    rig.engine.runtime.tell(addresses.group("g1"), DisableMember("F1", "locked: test"))
+    updated = rig.engine.update_follower("g1", member("F1", 3))  # read before it is delivered
+    assert updated.disable_reason == ""
+    rig.idle()
+    group = rig.engine.group_view("g1")
+    assert group is not None
+    f1 = next(m for m in group.members if m.account == "F1")
+    assert (f1.ratio, f1.disable_reason) == (Decimal(3), "locked: test")
