@@ -197,7 +197,7 @@ class _EngineCollector(Collector):
         yield restarts
         depth = GaugeMetricFamily(
             "mimik_mailbox_depth",
-            "Messages queued or being handled, per actor thread (total when not per thread)",
+            "Messages queued or being handled, per actor thread",
             labels=["thread"],
         )
         for thread, value in mailbox_depths(engine).items():
@@ -216,13 +216,8 @@ class _EngineCollector(Collector):
 
 
 def mailbox_depths(engine: Engine) -> dict[str, int]:
-    """Per thread when the runtime tells (``mailbox_depths()``), else its total in flight."""
-    runtime: Any = engine.runtime
-    per_thread = getattr(runtime, "mailbox_depths", None)
-    if callable(per_thread):
-        return {str(k): int(v) for k, v in per_thread().items()}
-    total = getattr(runtime, "_in_flight", None)
-    return {"all": int(total)} if isinstance(total, int) else {}
+    """Messages queued or being handled, per actor thread."""
+    return engine.runtime.mailbox_depths()
 
 
 __all__ = ["EngineMetrics", "breach_reason", "mailbox_depths", "rejection_reason"]

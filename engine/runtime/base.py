@@ -152,6 +152,10 @@ class Runtime(ABC):
         """Block until no message is queued or being handled anywhere."""
 
     @abstractmethod
+    def mailbox_depths(self) -> dict[str, int]:
+        """Messages queued or being handled, per thread that delivers them."""
+
+    @abstractmethod
     def shutdown(self) -> None: ...
 
     def fire_due_timers(self) -> int:

@@ -60,6 +60,9 @@ class DeterministicRuntime(Runtime):
         self._deliver(to, message)
         return True
 
+    def mailbox_depths(self) -> dict[str, int]:
+        return {"main": len(self._queue)}  # one FIFO, delivered by the caller's thread
+
     def shutdown(self) -> None:
         self._queue.clear()
         self._actors.clear()

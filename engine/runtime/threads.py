@@ -62,7 +62,7 @@ class _Host:
                 # handled (one batch per destination), so a leader's fan-out never waits for
                 # the rest of its own thread's queue.
                 self._flush_outbox()
-        runtime._done(handled)
+        runtime._done(handled, self.key)
 
     def _run_deferred(self) -> None:
         while self.deferred:
@@ -117,6 +117,7 @@ class ThreadsRuntime(Runtime):
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
+        self._depth: dict[str, int] = {}  # per thread key: told and not yet handled
 
     # -- placement ---------------------------------------------------------------------------
 
@@ -170,6 +171,7 @@ class ThreadsRuntime(Runtime):
             return
         with self._lock:
             self._in_flight += 1
+            self._depth[key] = self._depth.get(key, 0) + 1
         current: _Host | None = getattr(_local, "host", None)
         if current is None:
             self._send(key, [(to, message)])
@@ -181,19 +183,20 @@ class ThreadsRuntime(Runtime):
     def _send(self, key: str, batch: list[tuple[Address, object]]) -> None:
         ref = self._hosts.get(key)
         if ref is None:
-            self._done(len(batch))
+            self._done(len(batch), key)
             return
         try:
             ref.tell(batch)
         except pykka.ActorDeadError:
             self.dead_letters += len(batch)
-            self._done(len(batch))
+            self._done(len(batch), key)
 
-    def _done(self, count: int) -> None:
+    def _done(self, count: int, key: str) -> None:
         if not count:
             return
         with self._lock:
             self._in_flight -= count
+            self._depth[key] -= count
             if self._in_flight == 0:
                 self._idle.notify_all()
 
@@ -216,6 +219,12 @@ class ThreadsRuntime(Runtime):
                 raise TimeoutError(
                     f"actors still busy after {timeout} s ({self._in_flight} queued)"
                 )
+
+    def mailbox_depths(self) -> dict[str, int]:
+        """Per thread (``thread-N``, or the placement when each has its own): messages told to
+        its actors and not yet handled, wherever they wait (pykka inbox, FIFO, an outbox)."""
+        with self._lock:
+            return {key: self._depth.get(key, 0) for key in self._host_objs}
 
     def shutdown(self) -> None:
         for ref in list(self._hosts.values()):

@@ -299,3 +299,43 @@ def test_inspect_reads_a_behaviour_between_messages(runtime: Runtime) -> None:
     runtime.wait_idle()
     assert runtime.inspect(A, lambda p: p.count) == 10
     assert runtime.inspect(B, lambda p: p.count) is None
+
+
+class Gate:
+    """A behaviour that blocks in its handler until the test opens the gate."""
+
+    def __init__(self, ctx: ActorContext, gate: threading.Event) -> None:
+        self.gate = gate
+
+    def receive(self, message: object) -> None:
+        self.gate.wait(10)
+
+
+def test_threads_mailbox_depths_count_per_thread_what_waits_or_is_handled(
+    services: Services,
+) -> None:
+    """The metric's source: a thread stuck in a handler shows its backlog, the others none."""
+    rt = ThreadsRuntime(services, threads=2)
+    gate = threading.Event()
+    try:
+        rt.spawn(A, lambda ctx: Gate(ctx, gate), "p1")  # thread-0
+        rt.spawn(B, probe(Log()), "p2")  # thread-1
+        for _ in range(3):
+            rt.tell(A, "wait")
+        rt.tell(B, "quick")
+        deadline = time.monotonic() + 5
+        while rt.mailbox_depths()["thread-1"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert rt.mailbox_depths() == {"thread-0": 3, "thread-1": 0}
+        gate.set()
+        rt.wait_idle()
+        assert rt.mailbox_depths() == {"thread-0": 0, "thread-1": 0}
+    finally:
+        gate.set()
+        rt.shutdown()
+
+
+def test_deterministic_mailbox_depth_is_its_one_queue(services: Services) -> None:
+    rt = DeterministicRuntime(services)
+    rt.spawn(A, probe(Log()), "p1")
+    assert rt.mailbox_depths() == {"main": 0}
