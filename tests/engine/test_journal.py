@@ -95,6 +95,11 @@ def test_the_wire_refuses_classes_it_does_not_know() -> None:
         encode(object())
 
 
+def _recording(scenario: str, runtime: str, data_dir: Path, journal: Path) -> Harness:
+    """A library scenario's harness that journals everything entering its engine."""
+    return Harness(load_scenario(ROOT / "scenarios" / scenario), runtime, data_dir, journal=journal)
+
+
 @pytest.mark.parametrize(
     "scenario",
     [
@@ -108,9 +113,7 @@ def test_the_wire_refuses_classes_it_does_not_know() -> None:
 )
 def test_a_recorded_session_replays_to_the_same_final_state(scenario: str, tmp_path: Path) -> None:
     journal = tmp_path / "engine.journal"
-    harness = Harness(
-        load_scenario(ROOT / "scenarios" / scenario), "threads", tmp_path, journal=journal
-    )
+    harness = _recording(scenario, "threads", tmp_path, journal)
     try:
         harness.setup()
         harness.run()
@@ -166,12 +169,7 @@ def test_an_event_the_codec_cannot_encode_leaves_a_gap_the_replay_reports(tmp_pa
         pass
 
     journal = tmp_path / "engine.journal"
-    harness = Harness(
-        load_scenario(ROOT / "scenarios" / "s2_2_ratio_and_max_qty_cap.toml"),
-        "deterministic",
-        tmp_path,
-        journal=journal,
-    )
+    harness = _recording("s2_2_ratio_and_max_qty_cap.toml", "deterministic", tmp_path, journal)
     try:
         harness.setup()
         assert harness.engine.journal is not None
@@ -195,12 +193,7 @@ def test_setup_changes_while_running_are_journaled_and_replayed(tmp_path: Path) 
     account: each is a journaled command the replay applies, so the replayed session ends where
     the recorded one did."""
     journal = tmp_path / "engine.journal"
-    harness = Harness(
-        load_scenario(ROOT / "scenarios" / "s2_2_ratio_and_max_qty_cap.toml"),
-        "deterministic",
-        tmp_path,
-        journal=journal,
-    )
+    harness = _recording("s2_2_ratio_and_max_qty_cap.toml", "deterministic", tmp_path, journal)
     try:
         harness.setup()
         harness.run()
