@@ -62,7 +62,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from engine.config_errors import ID_FORM, format_errors, unknown_key
+from engine.config_errors import ID_FORM, format_errors, key_name, unknown_key
 from engine.instruments import BUILTIN_CONTRACTS
 from engine.risk_rules import LIMIT_NAMES
 
@@ -375,7 +375,7 @@ def _secret_keys(raw: Any, prefix: str) -> list[str]:
     found: list[str] = []
     if isinstance(raw, Mapping):
         for key, value in raw.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
+            name = f"{prefix}.{key_name(key)}" if prefix else key_name(key)
             if isinstance(key, str) and SECRET_WORDS.search(key):
                 found.append(name)
             found.extend(_secret_keys(value, name))

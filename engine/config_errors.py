@@ -4,6 +4,7 @@ with what was given. Used for the configuration file and the control API's 422 a
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -77,10 +78,23 @@ def _expected(kind: str, message: str) -> str:
     return message
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def key_name(part: object) -> str:
+    """A key as TOML would write it: bare when it can be, else quoted with its escapes, so a
+    key holding a newline or a dot cannot break or blur the one-line message naming it."""
+    text = str(part)
+    return text if _BARE_KEY.fullmatch(text) else json.dumps(text)
+
+
 def _dotted(loc: Sequence[Any]) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{key_name(part)}" if out else key_name(part)
     return out
 
 
@@ -112,4 +126,4 @@ def unknown_key(model: type[BaseModel] | None) -> str:
     return f"unknown key; expected one of: {', '.join(keys)}"
 
 
-__all__ = ["ID_FORM", "describe_errors", "format_errors", "unknown_key"]
+__all__ = ["ID_FORM", "describe_errors", "format_errors", "key_name", "unknown_key"]

@@ -216,3 +216,20 @@ def test_config_is_frozen() -> None:
     config = Config()
     with pytest.raises(ValueError, match="frozen"):
         config.api.port = 1  # type: ignore[misc]
+
+
+def test_a_key_that_is_not_a_bare_word_is_quoted_on_its_one_line() -> None:
+    """Found by fuzzing: a key holding a line break split its message over two lines."""
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"api": {"po\nrt": 1}, "my\rtoken": "x"}, "engine.toml")
+    assert str(raised.value).splitlines() == [
+        'engine.toml: "my\\rtoken": secrets and passwords'
+        " are never read from the config file; a broker secret comes from an environment"
+        " variable or a 0600 file in the data directory (see broker.client_secret_env)"
+    ]
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"api": {"po\nrt": 1, "a.b": 2}}, "engine.toml")
+    assert [line.split(": unknown key")[0] for line in str(raised.value).splitlines()] == [
+        'engine.toml: api."po\\nrt"',
+        'engine.toml: api."a.b"',
+    ]
