@@ -19,6 +19,7 @@ token expiry.
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -40,6 +41,31 @@ from engine.clock import Clock, WallClock
 from engine.instruments import ContractTable
 
 
+def _urls(base_url: str) -> dict[str, str]:
+    ws = "ws" + base_url.removeprefix("http")
+    return {
+        "rest_url": f"{base_url}/v1",
+        "ws_url": f"{ws}/v1/websocket",
+        "md_url": f"{ws}/md/v1/websocket",
+        "auth_url": f"{base_url}/oauth",
+    }
+
+
+def sim_settings(
+    base_url: str, client_id: str, client_secret: str, token_dir: Path, **overrides: Any
+) -> TradovateSettings:
+    """Adapter settings for the local server at ``base_url`` — known before it serves when its
+    socket is bound beforehand (``serve_sim(listener=...)``), as the live engine does."""
+    values: dict[str, Any] = {
+        **_urls(base_url),
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "token_dir": token_dir,
+    }
+    values.update(overrides)
+    return TradovateSettings(**values)
+
+
 class RunningSim:
     """A served local Tradovate: its URLs, its state, and the controls tests and demos use."""
 
@@ -49,27 +75,19 @@ class RunningSim:
         self.auth = server.auth
         self.faults = server.faults
         self.base_url = base_url
-        ws = "ws" + base_url.removeprefix("http")
-        self.rest_url = f"{base_url}/v1"
-        self.ws_url = f"{ws}/v1/websocket"
-        self.md_url = f"{ws}/md/v1/websocket"
-        self.auth_url = f"{base_url}/oauth"
+        urls = _urls(base_url)
+        self.rest_url = urls["rest_url"]
+        self.ws_url = urls["ws_url"]
+        self.md_url = urls["md_url"]
+        self.auth_url = urls["auth_url"]
         self.client_id = server.auth.client_id
         self.client_secret = server.auth.client_secret
 
     def settings(self, token_dir: Path, **overrides: Any) -> TradovateSettings:
         """Adapter settings pointing at this server."""
-        values: dict[str, Any] = {
-            "rest_url": self.rest_url,
-            "ws_url": self.ws_url,
-            "md_url": self.md_url,
-            "auth_url": self.auth_url,
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "token_dir": token_dir,
-        }
-        values.update(overrides)
-        return TradovateSettings(**values)
+        return sim_settings(
+            self.base_url, self.client_id, self.client_secret, token_dir, **overrides
+        )
 
     @property
     def requests(self) -> list[SimRequest]:
@@ -170,11 +188,13 @@ async def serve_sim(
     penalty_s: float = 1.0,
     host: str = "127.0.0.1",
     port: int = 0,
+    listener: socket.socket | None = None,
 ) -> AsyncIterator[RunningSim]:
     """Serve a local Tradovate in the current trio loop until the block ends.
 
     ``rate_limit`` is ``(burst, per_second)`` per user (none by default); over it a request gets
-    a penalty ticket of ``penalty_s`` seconds."""
+    a penalty ticket of ``penalty_s`` seconds. ``listener`` is a socket already bound and
+    listening (then ``host`` and ``port`` are not used); the server takes it over and closes it."""
     clock = clock or WallClock()
     exchange = SimExchange(clock, contracts)
     for name, accounts in (users or {}).items():
@@ -187,7 +207,7 @@ async def serve_sim(
         faults.burst, faults.per_s = rate_limit
     server = SimServer(exchange, auth, faults, heartbeat_s)
     config = Config()
-    config.bind = [f"{host}:{port}"]
+    config.bind = [f"fd://{listener.detach()}" if listener is not None else f"{host}:{port}"]
     config.accesslog = None
     config.errorlog = None
     config.graceful_timeout = 0.05
@@ -203,4 +223,4 @@ async def serve_sim(
             shutdown.set()
 
 
-__all__ = ["RunningSim", "SimError", "SimExchange", "SimRequest", "serve_sim"]
+__all__ = ["RunningSim", "SimError", "SimExchange", "SimRequest", "serve_sim", "sim_settings"]
