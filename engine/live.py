@@ -64,6 +64,7 @@ from engine.reporter import ObservedBroker, Reporter
 from engine.run_options import Options, add_arguments, version
 from engine.seeding import seed_from_config
 from engine.store import Store, StoreError
+from engine.topology import Topology
 from engine.tradovate_setup import BrokerSetupError, tradovate_broker
 
 log = structlog.get_logger("engine.live")
@@ -172,6 +173,7 @@ class LiveRun:
         except (sqlite3.Error, OSError) as error:
             raise RunError(f"{path}: {error}") from None
         topology = engine.topology
+        _check_brokers(topology, self.config.broker.kind, path)
         log.info(
             "engine starting",
             data_dir=str(options.data_dir),
@@ -460,6 +462,18 @@ class LiveRun:
             self.lock.release()
         if self.started:
             log.info("stopped")
+
+
+def _check_brokers(topology: Topology, kind: str, store: Path) -> None:
+    """A store whose connections use another broker than this run's is refused in one line
+    (the paper demo's store under ``--tradovate-sim``, say), before any actor is made."""
+    for connection in topology.connections.values():
+        if connection.broker != kind:
+            raise RunError(
+                f"{store}: connection {connection.id!r} is on broker {connection.broker!r} but"
+                f" this run's broker.kind is {kind!r}; use another --data-dir (or run on"
+                f" {connection.broker!r})"
+            )
 
 
 def main(args: argparse.Namespace) -> int:

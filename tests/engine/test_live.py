@@ -408,6 +408,20 @@ def test_tradovate_takes_its_secrets_from_the_environment(tmp_path: Path) -> Non
     assert secret not in ran.stderr + (tmp_path / "data" / "engine.log").read_text()
 
 
+@pytest.mark.skipif(not HAS_TRADOVATE, reason="this build has no Tradovate adapter")
+def test_a_store_of_another_broker_is_refused_in_one_line(tmp_path: Path) -> None:
+    """The paper demo's store under another broker: one line, no traceback, untouched."""
+    data = tmp_path / "data"
+    assert _run_once(data).returncode == 0
+    env = {"TRADOVATE_CLIENT_ID": "id", "TRADOVATE_CLIENT_SECRET": "secret"}
+    result = _run_config(tmp_path, '[broker]\nkind = "tradovate"\n', env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"{data / 'engine.sqlite'}: connection 'demo-lead' is on broker 'paper' but this"
+        " run's broker.kind is 'tradovate'; use another --data-dir (or run on 'paper')"
+    ]
+
+
 def test_the_local_tradovate_server_kind_is_refused_clearly(tmp_path: Path) -> None:
     result = _run_config(tmp_path, '[broker]\nkind = "tradovate-sim"\n', {})
     assert result.returncode == 2, result.stderr
