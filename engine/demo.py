@@ -1,15 +1,16 @@
 """The demo behind ``make run``: a setup to copy between and a market that keeps it busy.
 
-The setup is one leader and three followers on the paper broker: ``DEMO-LEAD`` on its own login
-(``demo-lead``) and three prop accounts on one login (``demo-prop``), as a trader with several
-prop accounts has them, each following at its own terms (ratio 1; ratio 2 capped at 4; ratio
-0.5 mapped from ES to MES).
+The setup is one leader and three followers: ``DEMO-LEAD`` on its own login (``demo-lead``) and
+three prop accounts on one login (``demo-prop``), as a trader with several prop accounts has
+them, each following at its own terms (ratio 1; ratio 2 capped at 4; ratio 0.5 mapped from ES to
+MES). Seeded for a broker other than the paper one, its connections wait for authorization like
+any real broker's.
 
 The market is a random walk on tick sizes from a seeded :class:`random.Random`, so a ``--seed``
 replays the same prices and the same leader trades. The demo leader trades 1-3 contracts now and
 then, sometimes in partial fills, and closes down once it holds 3 or more, so positions stay
-small. Both are trio tasks calling the in-process paper broker directly (it is thread-safe and
-never blocks).
+small. Both are trio tasks acting directly on a :class:`Venue`, such as the in-process paper
+broker (it is thread-safe and never blocks).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 import structlog
 import trio
@@ -25,6 +27,7 @@ import trio
 from actors.copy_messages import Membership
 from brokers.paper import PaperBroker, PaperBrokerError
 from engine.core import Engine
+from engine.setup_changes import initial_state
 from engine.topology import AccountConfig, ConnectionConfig, GroupConfig, Topology
 
 log = structlog.get_logger("engine.demo")
@@ -40,9 +43,16 @@ TICK_INTERVAL = 0.25
 LEADER_INTERVAL = (3.0, 8.0)
 
 
-def demo_setup() -> tuple[list[ConnectionConfig], list[AccountConfig], list[GroupConfig]]:
-    """The demo's connections, accounts and copy group, as ``Engine.seed`` takes them."""
-    connections = [ConnectionConfig(LEADER_CONNECTION), ConnectionConfig(PROP_CONNECTION)]
+def demo_setup(
+    broker: str = "paper",
+) -> tuple[list[ConnectionConfig], list[AccountConfig], list[GroupConfig]]:
+    """The demo's connections on ``broker``, accounts and copy group, as ``Engine.seed`` takes
+    them. A paper connection starts connected; a Tradovate one waits for its authorization."""
+    state = initial_state(broker)
+    connections = [
+        ConnectionConfig(name, broker, state, token_expired=state != "connected")
+        for name in (LEADER_CONNECTION, PROP_CONNECTION)
+    ]
     accounts = [
         AccountConfig(LEADER, LEADER_CONNECTION),
         AccountConfig("DEMO-F1", PROP_CONNECTION),
@@ -57,13 +67,13 @@ def demo_setup() -> tuple[list[ConnectionConfig], list[AccountConfig], list[Grou
     return connections, accounts, [GroupConfig(GROUP, LEADER, members)]
 
 
-def seed_if_empty(engine: Engine) -> bool:
+def seed_if_empty(engine: Engine, broker: str = "paper") -> bool:
     """Write the demo setup into a fresh store; leave a store that has a setup alone.
 
     Returns whether it seeded (a fresh start) or not (a restart on an existing store)."""
     if engine.topology.connections:
         return False
-    engine.seed(*demo_setup())
+    engine.seed(*demo_setup(broker))
     return True
 
 
@@ -181,6 +191,10 @@ class DemoLeader:
         self.close_at = close_at
         self.partial_chance = partial_chance
 
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
     def decide(self, positions: Mapping[str, int]) -> LeaderTrade:
         rng = self._rng
         symbol = rng.choices(self._symbols, weights=self._weights)[0]
@@ -204,23 +218,68 @@ def _sign(value: int) -> int:
     return (value > 0) - (value < 0)
 
 
+# --- where the demo acts -------------------------------------------------------------------------
+
+
+class VenueError(Exception):
+    """The venue refused a demo trade (no price yet, an unknown account, ...)."""
+
+
+class Venue(Protocol):
+    """Where the demo's market quotes and its leader trades, as the account's owner would."""
+
+    def set_price(self, symbol: str, last: Decimal) -> None: ...
+
+    def trade(
+        self, account: str, symbol: str, qty: int, fills: tuple[int, ...] | None = None
+    ) -> None:
+        """A market order of the account's owner, filled at the last price; raises
+        :class:`VenueError` when the venue refuses it."""
+
+    def position(self, account: str, symbol: str) -> int:
+        """The account's net position in ``symbol``; raises :class:`VenueError` for an account
+        the venue does not know."""
+
+
+class PaperVenue:
+    """The paper broker as the demo's venue."""
+
+    def __init__(self, broker: PaperBroker) -> None:
+        self.broker = broker
+
+    def set_price(self, symbol: str, last: Decimal) -> None:
+        self.broker.set_price(symbol, last)
+
+    def trade(
+        self, account: str, symbol: str, qty: int, fills: tuple[int, ...] | None = None
+    ) -> None:
+        try:
+            self.broker.trade(account, symbol, qty, fills)
+        except PaperBrokerError as error:
+            raise VenueError(str(error)) from None
+
+    def position(self, account: str, symbol: str) -> int:
+        held = self.broker.positions(account).get(symbol)
+        return held.qty if held is not None else 0
+
+
 # --- the trio tasks -----------------------------------------------------------------------------
 
 
-def publish(broker: PaperBroker, quotes: Mapping[str, Decimal]) -> None:
+def publish(venue: Venue, quotes: Mapping[str, Decimal]) -> None:
     for symbol, price in quotes.items():
-        broker.set_price(symbol, price)
+        venue.set_price(symbol, price)
 
 
-async def run_market(broker: PaperBroker, market: Market, interval: float = TICK_INTERVAL) -> None:
+async def run_market(venue: Venue, market: Market, interval: float = TICK_INTERVAL) -> None:
     """Tick the market forever (until cancelled)."""
     while True:
         await trio.sleep(interval)
-        publish(broker, market.step())
+        publish(venue, market.step())
 
 
 async def run_leader(
-    broker: PaperBroker,
+    venue: Venue,
     leader: DemoLeader,
     account: str,
     interval: tuple[float, float] = LEADER_INTERVAL,
@@ -233,11 +292,10 @@ async def run_leader(
     a trade happened that the engine could not see (its session was not delivering)."""
     while True:
         await trio.sleep(leader.delay(interval))
-        positions = {s: p.qty for s, p in broker.positions(account).items()}
-        trade = leader.decide(positions)
         try:
-            broker.trade(account, trade.symbol, trade.qty, trade.fills)
-        except PaperBrokerError as error:
+            trade = leader.decide({s: venue.position(account, s) for s in leader.symbols})
+            venue.trade(account, trade.symbol, trade.qty, trade.fills)
+        except VenueError as error:
             log.warning("demo leader trade failed", account=account, error=str(error))
             continue
         if not delivering():
@@ -257,6 +315,9 @@ __all__ = [
     "Instrument",
     "LeaderTrade",
     "Market",
+    "PaperVenue",
+    "Venue",
+    "VenueError",
     "demo_setup",
     "describe_groups",
     "publish",

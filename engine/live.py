@@ -197,7 +197,7 @@ class LiveRun:
             raise RunError(str(error)) from None
         self.started = True
         if self.paper is not None and self.config.demo_market:
-            demo.publish(self.paper, self.market.quotes())
+            demo.publish(demo.PaperVenue(self.paper), self.market.quotes())
 
     def _listen(self) -> socket.socket:
         options = self.options
@@ -350,7 +350,7 @@ class LiveRun:
         if paper is None:
             return
         if self.config.demo_market:
-            nursery.start_soon(demo.run_market, paper, self.market)
+            nursery.start_soon(demo.run_market, demo.PaperVenue(paper), self.market)
         self._start_leader(nursery, paper)
 
     def _start_leader(self, nursery: trio.Nursery, paper: PaperBroker) -> None:
@@ -365,7 +365,7 @@ class LiveRun:
             return
         nursery.start_soon(
             lambda: demo.run_leader(
-                paper,
+                demo.PaperVenue(paper),
                 self.leader,
                 account,
                 self.options.leader_interval,
