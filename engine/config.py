@@ -29,11 +29,11 @@ The example below is the whole schema; ``docs/operations.md`` explains each key:
     settle_seconds = 5
 
     [broker]
-    kind = "paper"           # paper | tradovate | tradovate-sim
+    kind = "paper"           # paper | tradovate | tradovate-sim (or: run --tradovate-sim)
 
     [demo]
     setup = true             # seed the demo setup into an empty store
-    market = true            # simulated prices for the paper broker
+    market = true            # simulated prices (paper broker or local Tradovate server)
     leader = "DEMO-LEAD"     # the account whose trades are simulated ("" for none)
 
     [[connections]]          # seed an empty store with your own setup instead of the demo
@@ -52,6 +52,7 @@ The example below is the whole schema; ``docs/operations.md`` explains each key:
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -69,6 +70,8 @@ from engine.risk_rules import LIMIT_NAMES
 DEFAULT_PORT = 8765
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 SECRET_WORDS = re.compile(r"password|passwd|secret$|token", re.IGNORECASE)
+TRADOVATE_SIM = "tradovate-sim"
+DEMO_BROKERS = ("paper", TRADOVATE_SIM)  # where the demo setup, market and leader can run
 
 
 class ConfigError(Exception):
@@ -143,11 +146,32 @@ class TradovateConfig(_Section):
 
 
 class TradovateSimConfig(_Section):
-    """The local Tradovate-compatible server the project ships for tests and demos."""
+    """The local Tradovate-compatible server the project ships for tests and demos, started by
+    the engine in its own process. Loopback only: its authorize page signs in whoever asks."""
 
     kind: Literal["tradovate-sim"]
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65535)
+
+    @field_validator("host")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        if not is_loopback(value):
+            raise PydanticCustomError(
+                "loopback",
+                'expected a loopback address ("127.0.0.1", "::1" or "localhost"): the local'
+                " Tradovate server signs in whoever reaches it, so it serves this machine only",
+            )
+        return value
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 BrokerConfig = Annotated[
@@ -230,7 +254,7 @@ class Config(_Section):
 
     def problems(self) -> list[str]:
         """What is wrong across keys (pydantic checks each key by itself)."""
-        paper = self.broker.kind == "paper"
+        demo_broker = self.broker.kind in DEMO_BROKERS
         demo = self.demo
         problems: list[str] = []
         if demo.setup and self.connections:
@@ -239,10 +263,10 @@ class Config(_Section):
                 " (both would seed the store; choose one)"
             )
         for key, value in (("setup", demo.setup), ("market", demo.market), ("leader", demo.leader)):
-            if value and not paper:
+            if value and not demo_broker:
                 problems.append(
-                    f'demo.{key}: needs broker.kind = "paper" (it is "{self.broker.kind}");'
-                    ' set it to false or ""'
+                    f'demo.{key}: needs broker.kind = "paper" or "{TRADOVATE_SIM}" (it is'
+                    f' "{self.broker.kind}"); set it to false or ""'
                 )
         connections = [c.id for c in self.connections]
         accounts: set[str] = set()
@@ -292,11 +316,13 @@ class Config(_Section):
     def demo_setup(self) -> bool:
         if self.demo.setup is not None:
             return self.demo.setup
-        return self.broker.kind == "paper" and not self.connections
+        return self.broker.kind in DEMO_BROKERS and not self.connections
 
     @property
     def demo_market(self) -> bool:
-        return self.demo.market if self.demo.market is not None else self.broker.kind == "paper"
+        if self.demo.market is not None:
+            return self.demo.market
+        return self.broker.kind in DEMO_BROKERS
 
     def demo_leader(self, default: str) -> str:
         if self.demo.leader is not None:
@@ -329,10 +355,13 @@ def check_symbol_map(value: Mapping[str, str]) -> dict[str, str]:
 # --- loading --------------------------------------------------------------------------------
 
 
-def load_config(path: Path | None) -> Config:
-    """The configuration in ``path`` (or the defaults); raises :class:`ConfigError`."""
+def load_config(path: Path | None, *, broker: str | None = None) -> Config:
+    """The configuration in ``path`` (or the defaults); raises :class:`ConfigError`.
+
+    ``broker`` is a ``broker.kind`` given on the command line (``run --tradovate-sim``): it
+    replaces the file's ``[broker]``, keeping its keys when the kind is the same."""
     if path is None:
-        return Config()
+        return parse_config({}, "(command line)", broker=broker) if broker else Config()
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -344,10 +373,20 @@ def load_config(path: Path | None) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(source, [f"not valid TOML: {error}"]) from None
-    return parse_config(raw, source, base_dir=path.resolve().parent)
+    return parse_config(raw, source, base_dir=path.resolve().parent, broker=broker)
 
 
-def parse_config(raw: Mapping[str, Any], source: str, *, base_dir: Path = Path()) -> Config:
+def parse_config(
+    raw: Mapping[str, Any],
+    source: str,
+    *,
+    base_dir: Path = Path(),
+    broker: str | None = None,
+) -> Config:
+    if broker is not None:
+        given = raw.get("broker")
+        kept = given if isinstance(given, Mapping) and given.get("kind") == broker else {}
+        raw = {**raw, "broker": {**kept, "kind": broker}}
     secrets = list(_secret_keys(raw, ""))
     if secrets:
         raise ConfigError(
@@ -387,8 +426,10 @@ def _secret_keys(raw: Any, prefix: str) -> list[str]:
 
 __all__ = [
     "DEFAULT_PORT",
+    "DEMO_BROKERS",
     "ID_FORM",
     "ID_PATTERN",
+    "TRADOVATE_SIM",
     "AccountSeed",
     "ApiConfig",
     "BrokerConfig",
@@ -404,6 +445,7 @@ __all__ = [
     "TradovateConfig",
     "TradovateSimConfig",
     "check_symbol_map",
+    "is_loopback",
     "load_config",
     "parse_config",
 ]
