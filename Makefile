@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # `make run CONFIG=engine.toml` runs on a configuration; without one, the demo.
+# `make run BROKER=tradovate-sim` runs it on the local Tradovate-compatible server, started inside
+# the engine (without CONFIG, in data/tradovate-sim/: the paper demo's store stays apart).
 run: $(STAMP)
-	$(BIN)/python -m engine run $(if $(CONFIG),--config $(CONFIG))
+	$(if $(filter-out tradovate-sim,$(BROKER)),$(error BROKER=$(BROKER): expected tradovate-sim, or no BROKER for the paper broker))
+	$(BIN)/python -m engine run $(if $(CONFIG),--config $(CONFIG)) \
+		$(if $(BROKER),--tradovate-sim $(if $(CONFIG),,--data-dir data/tradovate-sim))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

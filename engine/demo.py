@@ -3,14 +3,14 @@
 The setup is one leader and three followers: ``DEMO-LEAD`` on its own login (``demo-lead``) and
 three prop accounts on one login (``demo-prop``), as a trader with several prop accounts has
 them, each following at its own terms (ratio 1; ratio 2 capped at 4; ratio 0.5 mapped from ES to
-MES). Seeded for a broker other than the paper one, its connections wait for authorization like
-any real broker's.
+MES). It runs on the paper broker, or on the local Tradovate server (``--tradovate-sim``), where
+its connections wait for authorization like any real broker's.
 
 The market is a random walk on tick sizes from a seeded :class:`random.Random`, so a ``--seed``
 replays the same prices and the same leader trades. The demo leader trades 1-3 contracts now and
 then, sometimes in partial fills, and closes down once it holds 3 or more, so positions stay
-small. Both are trio tasks acting directly on a :class:`Venue`, such as the in-process paper
-broker (it is thread-safe and never blocks).
+small. Both are trio tasks acting directly on a :class:`Venue`: the in-process paper broker (it
+is thread-safe and never blocks) or the local Tradovate server (in the same trio loop).
 """
 
 from __future__ import annotations

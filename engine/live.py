@@ -15,6 +15,11 @@ API server closes, then the actors, the journal and the store are flushed and cl
 ``--paper-state FILE`` keeps the paper broker's state in a file (``brokers/paper/state.py``), so
 the broker outlives the engine process like a real one: a restarted engine, even after a
 ``kill -9``, finds the positions, orders and ids the broker had, and reconciles with them.
+
+``--tradovate-sim`` (or ``[broker] kind = "tradovate-sim"``) runs on the project's local
+Tradovate-compatible server instead, started inside this process (:mod:`engine.local_tradovate`):
+the same demo, its connections waiting for Re-authorize, its market and leader acting at the
+server, the copies going out through the Tradovate adapter over loopback sockets.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import trio
@@ -42,7 +47,13 @@ from engine.api import ApiContext, EventHub, build_app
 from engine.api.auth import TokenError, load_or_create_token
 from engine.api.server import ApiServer, BindError, listen
 from engine.clock import WallClock
-from engine.config import ConfigError, load_config
+from engine.config import (
+    TRADOVATE_SIM,
+    ConfigError,
+    PaperBrokerConfig,
+    TradovateSimConfig,
+    load_config,
+)
 from engine.core import Engine, EngineSettings
 from engine.datadir import (
     EXIT_REFUSED,
@@ -65,7 +76,10 @@ from engine.run_options import Options, add_arguments, version
 from engine.seeding import seed_from_config
 from engine.store import Store, StoreError
 from engine.topology import Topology
-from engine.tradovate_setup import BrokerSetupError, tradovate_broker
+from engine.tradovate_setup import BrokerSetupError, local_tradovate, tradovate_broker
+
+if TYPE_CHECKING:
+    from engine.local_tradovate import LocalTradovate
 
 log = structlog.get_logger("engine.live")
 
@@ -105,6 +119,7 @@ class LiveRun:
         self.clock = WallClock()
         self.contracts = ContractTable()
         self.paper: PaperBroker | None = None  # made in open(), once the data directory is ours
+        self.local: LocalTradovate | None = None  # the local Tradovate server, if it is the broker
         self.market = demo.Market(random.Random(f"market:{options.seed}"), demo.DEMO_INSTRUMENTS)
         self.leader = demo.DemoLeader(
             random.Random(f"leader:{options.seed}"),
@@ -223,17 +238,25 @@ class LiveRun:
             seed_from_config(engine, self.config)
             return "new, setup from the config written"
         if self.config.demo_setup:
-            demo.seed_if_empty(engine)
+            demo.seed_if_empty(engine, self.config.broker.kind)
             return "new, demo setup written"
         return "new, empty"
 
     def _broker(self) -> Broker:
-        if self.config.broker.kind == "paper":
+        config = self.config.broker
+        if isinstance(config, PaperBrokerConfig):
             self.paper = self._paper_broker()
             return self.paper
         try:
+            if isinstance(config, TradovateSimConfig):
+                quoted = sorted(self.market.quotes()) if self.config.demo_market else []
+                self.local = local = local_tradovate(
+                    config, self.options.data_dir, self.clock, self.contracts, quote_symbols=quoted
+                )
+                self.broker_running = local.running()
+                return local.broker
             broker, self.broker_running = tradovate_broker(
-                self.config.broker, self.options.data_dir, self.clock
+                config, self.options.data_dir, self.clock
             )
         except BrokerSetupError as error:
             raise RunError(str(error)) from None
@@ -340,38 +363,64 @@ class LiveRun:
             print(f"  (the API token is saved in {token_file}, mode 0600; not shown again)")
         else:
             print(f"Cockpit: {url}/   (API token: {token_file})", flush=True)
+        if self.local is not None:
+            print(
+                f"Local Tradovate server: {self.local.url}  (connections start reauth_required:"
+                " press Re-authorize in the Cockpit, then Sign in as the connection's name)",
+                flush=True,
+            )
 
     def _stop_hint(self) -> str:
         return "after --duration" if self.options.duration else "Ctrl-C"
 
     def _start_feeds(self, nursery: trio.Nursery) -> None:
-        """The demo's simulated market and leader, when configured."""
-        paper = self.paper
-        if paper is None:
+        """The demo's simulated market and leader, when configured, on the paper broker or the
+        local Tradovate server (which gets the market's first prices now: it started empty)."""
+        venue: demo.Venue
+        if self.paper is not None:
+            venue = demo.PaperVenue(self.paper)
+        elif self.local is not None:
+            venue = self.local.venue
+            if self.config.demo_market:
+                demo.publish(venue, self.market.quotes())
+        else:
             return
         if self.config.demo_market:
-            nursery.start_soon(demo.run_market, demo.PaperVenue(paper), self.market)
-        self._start_leader(nursery, paper)
+            nursery.start_soon(demo.run_market, venue, self.market)
+        self._start_leader(nursery, venue)
 
-    def _start_leader(self, nursery: trio.Nursery, paper: PaperBroker) -> None:
+    def _start_leader(self, nursery: trio.Nursery, venue: demo.Venue) -> None:
         engine = self.engine
         assert engine is not None
         account = self.config.demo_leader(demo.LEADER)
         if not account:
             return
-        connection = paper.account_of(account)
-        if account not in engine.topology.accounts or connection is None:
+        found = engine.topology.accounts.get(account)
+        connection = found.connection if found is not None else None
+        if self.paper is not None:
+            connection = self.paper.account_of(account)
+        if found is None or connection is None:
             log.warning("demo leader disabled: no account in the store", account=account)
             return
-        nursery.start_soon(
-            lambda: demo.run_leader(
-                demo.PaperVenue(paper),
-                self.leader,
-                account,
-                self.options.leader_interval,
-                delivering=lambda: paper.is_delivering(connection),
+        login: str = connection
+        paper, local = self.paper, self.local
+
+        def delivering() -> bool:
+            if paper is not None:
+                return paper.is_delivering(login)
+            return local is not None and local.is_delivering(login)
+
+        async def lead() -> None:
+            if local is not None and not delivering():
+                # Before its login is authorized there is nothing to copy: the leader waits.
+                log.info("demo leader waits for its connection", connection=login)
+                await local.wait_live(login)
+                log.info("demo leader trading", connection=login)
+            await demo.run_leader(
+                venue, self.leader, account, self.options.leader_interval, delivering=delivering
             )
-        )
+
+        nursery.start_soon(lead)
 
     async def _settle(self) -> None:
         """Orders in flight get ``engine.settle_seconds`` to come back from the broker."""
@@ -456,6 +505,8 @@ class LiveRun:
                 self.engine.stop()
             if self.store is not None:
                 self.store.close()
+            if self.local is not None:
+                self.local.close()  # a no-op once it has served: serving closes its socket
         finally:
             if self.started:
                 remove_url(self.options.data_dir)
@@ -478,7 +529,10 @@ def _check_brokers(topology: Topology, kind: str, store: Path) -> None:
 
 def main(args: argparse.Namespace) -> int:
     try:
-        config = load_config(Path(args.config) if args.config else None)
+        config = load_config(
+            Path(args.config) if args.config else None,
+            broker=TRADOVATE_SIM if args.tradovate_sim else None,
+        )
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_SETUP

@@ -63,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop by itself after this long (default: run until Ctrl-C)",
     )
     parser.add_argument(
+        "--tradovate-sim",
+        action="store_true",
+        help="run on the project's local Tradovate-compatible server, started in this process"
+        ' (as [broker] kind = "tradovate-sim"; the demo too)',
+    )
+    parser.add_argument(
         "--paper-state",
         default=None,
         metavar="FILE",

@@ -1,5 +1,6 @@
-"""The Tradovate broker from the configuration (``[broker] kind = "tradovate"``), when this build
-has the adapter (``brokers/tradovate``).
+"""The Tradovate broker from the configuration (``[broker] kind = "tradovate"``), or the local
+Tradovate-compatible server with the adapter pointed at it (``kind = "tradovate-sim"``,
+:mod:`engine.local_tradovate`), when this build has the adapter (``brokers/tradovate``).
 
 The client id and secret come from the environment (or the secret from a 0600 file in the data
 directory), never from the configuration file; the secret is registered with the log redaction
@@ -9,15 +10,20 @@ before anything can print it. Tokens are kept by the adapter in ``DATA/tradovate
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from brokers.base import Broker
 from engine.clock import Clock
-from engine.config import BrokerConfig, TradovateConfig
+from engine.config import TradovateConfig, TradovateSimConfig
+from engine.instruments import ContractTable
 from engine.logs import SECRETS
 from engine.secret_files import SecretError, read_secret_env, read_secret_file
+
+if TYPE_CHECKING:
+    from engine.local_tradovate import LocalTradovate
 
 TOKEN_DIR = "tradovate"
 
@@ -33,19 +39,21 @@ def _adapter() -> Any:
         return None
 
 
+def _require_adapter(kind: str) -> Any:
+    adapter = _adapter()
+    if adapter is None:
+        raise BrokerSetupError(
+            f'broker.kind = "{kind}": not available in this build (the Tradovate adapter'
+            " (brokers/tradovate) is not part of it)"
+        )
+    return adapter
+
+
 def tradovate_broker(
-    config: BrokerConfig, data_dir: Path, clock: Clock
+    config: TradovateConfig, data_dir: Path, clock: Clock
 ) -> tuple[Broker, AbstractAsyncContextManager[Any]]:
     """The broker, and what runs its trio side (enter it inside the engine's trio loop)."""
-    kind = config.kind
-    adapter = _adapter()
-    if adapter is None or not isinstance(config, TradovateConfig):
-        why = (
-            "the Tradovate adapter (brokers/tradovate) is not part of it"
-            if adapter is None
-            else "the engine does not start the local Tradovate server itself yet"
-        )
-        raise BrokerSetupError(f'broker.kind = "{kind}": not available in this build ({why})')
+    adapter = _require_adapter(config.kind)
     try:
         client_id = read_secret_env(config.client_id_env)
         secret = (
@@ -63,4 +71,20 @@ def tradovate_broker(
     return cast(Broker, broker), cast(AbstractAsyncContextManager[Any], broker.running())
 
 
-__all__ = ["TOKEN_DIR", "BrokerSetupError", "tradovate_broker"]
+def local_tradovate(
+    config: TradovateSimConfig,
+    data_dir: Path,
+    clock: Clock,
+    contracts: ContractTable,
+    *,
+    quote_symbols: Iterable[str] = (),
+) -> LocalTradovate:
+    """The local server, its socket bound (a one-line :class:`BrokerSetupError` if it cannot
+    be), and the adapter pointed at it; :meth:`LocalTradovate.running` serves and runs both."""
+    _require_adapter(config.kind)
+    local = importlib.import_module("engine.local_tradovate")
+    made = local.LocalTradovate(config, data_dir, clock, contracts, quote_symbols=quote_symbols)
+    return cast("LocalTradovate", made)
+
+
+__all__ = ["TOKEN_DIR", "BrokerSetupError", "local_tradovate", "tradovate_broker"]

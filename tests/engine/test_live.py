@@ -1,6 +1,8 @@
 """``python -m engine run`` as a real process: the demo copies leader fills, SIGINT stops it
 cleanly (commands refused, orders in flight settled, store and journal flushed, exit 0), a second
-engine on the same data directory is refused, and a bad configuration is one clear message.
+engine on the same data directory is refused, and a bad configuration is one clear message. On
+the local Tradovate server (``--tradovate-sim``) the demo copies once its connections are signed
+in through the API's re-authorize and the server's own page.
 
 Each test starts the engine with ``sys.executable`` from the repository root and reads its
 JSON-lines log. The hidden ``--demo-interval`` makes the demo leader trade every 0.5 s.
@@ -8,10 +10,12 @@ JSON-lines log. The hidden ``--demo-interval`` makes the demo leader trade every
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import json
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -23,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -422,14 +427,124 @@ def test_a_store_of_another_broker_is_refused_in_one_line(tmp_path: Path) -> Non
     ]
 
 
-def test_the_local_tradovate_server_kind_is_refused_clearly(tmp_path: Path) -> None:
-    result = _run_config(tmp_path, '[broker]\nkind = "tradovate-sim"\n', {})
+# --- on the local Tradovate server (--tradovate-sim) ---------------------------------------------
+
+
+def _until(what: str, check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.1)
+    return found
+
+
+def _sign_in(http: httpx.Client, connection: str) -> tuple[str, str]:
+    """Re-authorize ``connection`` as a person does: the Cockpit's button (the API answers the
+    authorize URL), the local server's page and its "Sign in as" button, then back to the
+    engine's callback. Returns the code and the state the browser carried."""
+    answer = http.post(f"/api/connections/{connection}/reauthorize")
+    assert answer.status_code == 200, answer.text
+    authorize_url = answer.json()["authorize_url"]
+    where = urlsplit(authorize_url)
+    with httpx.Client(timeout=10) as browser:
+        page = browser.get(authorize_url)
+        assert page.status_code == 200, page.text
+        assert f"Sign in as {connection}" in page.text
+        action = re.search(r'<form method="post" action="([^"]+)"', page.text)
+        assert action is not None, page.text
+        form = {
+            name: html.unescape(value)
+            for name, value in re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', page.text)
+        }
+        approved = browser.post(
+            f"{where.scheme}://{where.netloc}{action[1]}", data={**form, "user": connection}
+        )
+        assert approved.status_code == 302, approved.text
+        back = approved.headers["location"]
+        assert back.startswith(f"{str(http.base_url).rstrip('/')}/oauth/callback?"), back
+        done = browser.get(back)
+    assert done.status_code == 200, done.text
+    assert f"Connection {connection} re-authorized" in done.text
+    query = parse_qs(urlsplit(back).query)
+    return query["code"][0], query["state"][0]
+
+
+def test_the_demo_runs_on_the_local_tradovate_server(tmp_path: Path) -> None:
+    """``--tradovate-sim``: the engine starts the local server in its own loop; the demo's
+    connections wait in reauth_required until signed in through the API's re-authorize and the
+    server's own page; then the demo leader's trades at the server are copied — the followers'
+    orders reach the server as placeorder with the engine's client order ids, and their
+    positions show in the API. No code, state or token reaches a log."""
+    data, log_file = tmp_path / "data", tmp_path / "stderr.log"
+    engine = start_engine(data, "--tradovate-sim", stderr=log_file)
+    auth = {"Authorization": f"Bearer {engine.token}"}
+
+    def records() -> list[dict[str, Any]]:
+        return _parse(log_file.read_text().splitlines(keepends=True))
+
+    try:
+        with httpx.Client(base_url=engine.url, headers=auth, timeout=10) as http:
+            connections = {c["id"]: c["state"] for c in http.get("/api/connections").json()}
+            assert connections == {
+                demo.LEADER_CONNECTION: "reauth_required",
+                demo.PROP_CONNECTION: "reauth_required",
+            }
+            time.sleep(0.6)  # a leader interval: nothing is traded before its login is up
+            assert not _events(records(), "leader fill")
+            travelled = [
+                *_sign_in(http, demo.PROP_CONNECTION),
+                *_sign_in(http, demo.LEADER_CONNECTION),
+            ]
+            _until(
+                "both connections connected",
+                lambda: {c["state"] for c in http.get("/api/connections").json()} == {"connected"},
+            )
+
+            def first_copies() -> list[dict[str, Any]]:
+                seen = records()
+                fills = _events(seen, "leader fill")
+                if not fills:
+                    return []
+                cause = f"{demo.LEADER}:{fills[0]['fill_id']}"
+                orders = [o for o in _events(seen, "follower order") if o["cause"] == cause]
+                return orders if len(orders) == 3 else []
+
+            copies = _until("the first leader fill copied to the three followers", first_copies)
+            assert {o["account"] for o in copies} == {"DEMO-F1", "DEMO-F2", "DEMO-F3"}
+            server = _events(records(), "local tradovate serving")[0]["url"]
+            token_file = data / "tradovate-sim" / f"tradovate-{demo.PROP_CONNECTION}.token"
+            token = json.loads(token_file.read_text())["access_token"]
+            travelled.append(token)
+            at_server = f"{server}/v1/command/list"
+            bearer = {"Authorization": f"Bearer {token}"}
+
+            def placed() -> set[str]:
+                commands = httpx.get(at_server, headers=bearer, timeout=10).json()
+                return {c["clOrdId"] for c in commands if c.get("isAutomated") and "clOrdId" in c}
+
+            wanted = {o["client_order_id"] for o in copies}
+            _until("the copies placed at the local server", lambda: wanted <= placed())
+            _until(
+                "DEMO-F1's position in the API",
+                lambda: http.get("/api/accounts/DEMO-F1").json()["positions"],
+            )
+    finally:
+        assert stop_engine(engine) == 0
+    logged = log_file.read_text() + (data / "engine.log").read_text()
+    for secret in travelled:
+        assert secret not in logged
+    assert not [r for r in records() if r.get("level") == "error"]
+
+
+def test_a_local_tradovate_host_off_this_machine_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "engine.toml"
+    result = _run_config(tmp_path, '[broker]\nkind = "tradovate-sim"\nhost = "0.0.0.0"\n', {})
     assert result.returncode == 2, result.stderr
-    assert (
-        result.stderr.strip()
-        .splitlines()[-1]
-        .startswith('broker.kind = "tradovate-sim": not available in this build')
-    )
+    assert result.stderr.strip().splitlines() == [
+        f'{config}: broker.host: expected a loopback address ("127.0.0.1", "::1" or "localhost"):'
+        " the local Tradovate server signs in whoever reaches it, so it serves this machine only"
+        " (got '0.0.0.0')"
+    ]
 
 
 def test_a_busy_chosen_port_is_one_clear_line(tmp_path: Path) -> None:

@@ -1,26 +1,41 @@
 """The configured Tradovate broker: refused clearly in a build without the adapter, secrets
-only from the environment or a 0600 file in the data directory, registered for redaction."""
+only from the environment or a 0600 file in the data directory, registered for redaction; the
+local server's socket bound at once, so a busy port is one line before anything starts."""
 
 from __future__ import annotations
 
 import importlib.util
+import socket
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from brokers.base import Broker
 from engine import tradovate_setup
 from engine.clock import VirtualClock
-from engine.config import parse_config
+from engine.config import TradovateConfig, TradovateSimConfig, parse_config
+from engine.instruments import ContractTable
 from engine.logs import SECRETS
-from engine.tradovate_setup import BrokerSetupError, tradovate_broker
+from engine.tradovate_setup import BrokerSetupError, local_tradovate, tradovate_broker
 from tests.conftest import START
 
 HAS_ADAPTER = importlib.util.find_spec("brokers.tradovate") is not None
 
 
-def _broker(toml: dict[str, object], data_dir: Path) -> object:
+def _broker(
+    toml: dict[str, object], data_dir: Path
+) -> tuple[Broker, AbstractAsyncContextManager[Any]]:
     config = parse_config({"broker": toml}, "engine.toml")
+    assert isinstance(config.broker, TradovateConfig)
     return tradovate_broker(config.broker, data_dir, VirtualClock(START))
+
+
+def _local(toml: dict[str, object], data_dir: Path) -> object:
+    config = parse_config({"broker": toml}, "engine.toml")
+    assert isinstance(config.broker, TradovateSimConfig)
+    return local_tradovate(config.broker, data_dir, VirtualClock(START), ContractTable())
 
 
 def test_a_build_without_the_adapter_says_so(
@@ -29,11 +44,25 @@ def test_a_build_without_the_adapter_says_so(
     monkeypatch.setattr(tradovate_setup, "_adapter", lambda: None)
     with pytest.raises(BrokerSetupError, match=r'"tradovate": not available in this build'):
         _broker({"kind": "tradovate"}, tmp_path)
-
-
-def test_the_local_server_kind_is_not_started_by_the_engine(tmp_path: Path) -> None:
     with pytest.raises(BrokerSetupError, match=r'"tradovate-sim": not available in this build'):
-        _broker({"kind": "tradovate-sim"}, tmp_path)
+        _local({"kind": "tradovate-sim"}, tmp_path)
+
+
+@pytest.mark.skipif(not HAS_ADAPTER, reason="this build has no Tradovate adapter")
+def test_the_local_server_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        with pytest.raises(BrokerSetupError) as caught:
+            _local({"kind": "tradovate-sim", "port": port}, tmp_path)
+    finally:
+        holder.close()
+    assert str(caught.value) == (
+        f"broker: the local Tradovate server cannot listen on 127.0.0.1:{port}:"
+        " Address already in use"
+    )
 
 
 @pytest.mark.skipif(not HAS_ADAPTER, reason="this build has no Tradovate adapter")
@@ -51,9 +80,7 @@ def test_secrets_from_the_environment_or_a_private_file(
     with pytest.raises(BrokerSetupError, match="readable by others"):
         _broker({"kind": "tradovate", "client_secret_file": "tv.secret"}, tmp_path)
     secret.chmod(0o600)
-    broker, running = _broker(  # type: ignore[misc]
-        {"kind": "tradovate", "client_secret_file": "tv.secret"}, tmp_path
-    )
+    broker, running = _broker({"kind": "tradovate", "client_secret_file": "tv.secret"}, tmp_path)
     assert "file-secret-value-123" not in SECRETS.scrub("file-secret-value-123")
     assert broker.settings.token_dir == tmp_path / "tradovate"  # type: ignore[attr-defined]
     assert hasattr(running, "__aenter__")
