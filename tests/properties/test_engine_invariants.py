@@ -142,8 +142,13 @@ def _fills(draw: st.DrawFn, qty: int) -> tuple[int, ...]:
 
 
 class EngineInvariants(RuleBasedStateMachine):
+    # Across the run, for its report: examples (machines) and the steps they took.
+    examples = 0
+    steps = 0
+
     def __init__(self) -> None:
         super().__init__()
+        EngineInvariants.examples += 1
         self.tmp = tempfile.TemporaryDirectory(prefix="engine-invariants-")
         self.checker: EngineChecker | None = None
         self.price = START_PRICE
@@ -157,6 +162,7 @@ class EngineInvariants(RuleBasedStateMachine):
         return self.checker
 
     def step(self, action: str, value: object) -> None:
+        EngineInvariants.steps += 1
         try:
             self.c.apply(action, value)
         except BaseException as error:
@@ -421,8 +427,16 @@ def save_regression(checker: EngineChecker, failure: BaseException) -> Path:
 
 def test_engine_invariants() -> None:
     machine, _ = seeded(EngineInvariants, "engine invariants")
-    with quiet_logs():
-        run_state_machine_as_test(machine, settings=property_settings())
+    EngineInvariants.examples = EngineInvariants.steps = 0
+    try:
+        with quiet_logs():
+            run_state_machine_as_test(machine, settings=property_settings())
+    finally:
+        # Every example counts, the shrinker's replays included; shown with -s (make soak).
+        print(
+            f"engine invariants: {EngineInvariants.examples} examples, "
+            f"{EngineInvariants.steps} steps, each followed by the invariant checks"
+        )
 
 
 # --- the scenario file a failure is written as ---------------------------------------------------
