@@ -42,6 +42,7 @@ from brokers.base import (
     OrderAccepted,
     OrderDone,
     OrderRejected,
+    OrderStatus,
     OrderType,
 )
 from engine.copy_rule import closing_part, copy_quantity, reconciliation_quantity, target
@@ -489,7 +490,7 @@ class AccountActor:
             if info.qty:
                 positions[symbol] = Position(info.qty, info.avg_price)
         self.positions = positions
-        kept = {k: w for k, w in self.working.items() if w.broker_order_id is None}
+        kept = self._unanswered(snapshot)
         for order in snapshot.working:
             key = order.client_order_id or order.broker_order_id
             kept[key] = Working(
@@ -524,6 +525,34 @@ class AccountActor:
         completions, self.pending_completions = self.pending_completions, []
         for offer in completions:
             self._copy(offer)
+
+    def _unanswered(self, snapshot: AccountSnapshot) -> dict[str, Working]:
+        """The orders sent that the broker has not answered yet, to keep beside its working
+        ones — less those the broker reports done: their answer was lost (the link dropped, or
+        a lookup of an unknown outcome failed), and the snapshot's positions hold their fills.
+        An order the broker does not report at all may still be on its way, and stays."""
+        done = {
+            r.client_order_id: r.status
+            for r in snapshot.orders
+            if r.status is not OrderStatus.WORKING
+        }
+        kept: dict[str, Working] = {}
+        for key, order in self.working.items():
+            if order.broker_order_id is not None:
+                continue  # the snapshot's working orders replace these
+            status = done.get(order.client_order_id or "")
+            if status is None:
+                kept[key] = order
+                continue
+            self.ctx.records.order_status(key, status.value)
+            self.ctx.records.activity(
+                Level.WARNING,
+                Kind.RECONCILIATION,
+                f"order {key} ({order.symbol} {order.qty:+d}) is {status.value} at the broker;"
+                " its answer never came, the broker's positions stand",
+                account=self.id,
+            )
+        return kept
 
     def _resolve(self, snapshot: AccountSnapshot) -> None:
         """S2.6: each order of unknown outcome is looked up by its client order id among the

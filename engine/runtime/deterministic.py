@@ -60,6 +60,10 @@ class DeterministicRuntime(Runtime):
         self._deliver(to, message)
         return True
 
+    def lose(self) -> tuple[Address, object] | None:
+        """Take the next message out undelivered (tests: an answer that never arrived)."""
+        return self._queue.popleft() if self._queue else None
+
     def mailbox_depths(self) -> dict[str, int]:
         return {"main": len(self._queue)}  # one FIFO, delivered by the caller's thread
 

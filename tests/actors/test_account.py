@@ -11,9 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from actors.connection import ResyncAccount
 from actors.copy_messages import CopyOffer
-from brokers.base import Fill
+from brokers.base import Fill, OrderAccepted, OrderDone
 from engine.copy_rule import target
+from engine.runtime.deterministic import DeterministicRuntime
 from engine.topology import GroupConfig
 from tests.conftest import ES, MES, NQ, MakeEngine, Rig, member
 
@@ -145,6 +147,37 @@ def test_s2_3_symbol_map_maps_the_root_and_keeps_the_month(
 
 
 # --- S2.4, S2.5 -----------------------------------------------------------------------------------
+
+
+def test_s2_6_an_order_whose_answers_were_lost_is_settled_by_the_next_snapshot(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    """F1's copy reaches the broker and fills, but neither its acceptance nor its fill reaches
+    the account. The next snapshot shows the position and reports the order filled: the
+    account stops counting it as working (S2.2's P would otherwise count it twice) and the
+    ledger gets its outcome."""
+    rig = one_follower(make_engine, tmp_path)
+    runtime = rig.engine.runtime
+    assert isinstance(runtime, DeterministicRuntime)
+    rig.broker.trade("LEAD", ES, 1)
+    answers = (OrderAccepted, Fill, OrderDone)
+    while (queued := runtime.next_message()) is not None:
+        to, message = queued
+        if to == F1 and isinstance(message, answers):
+            runtime.lose()
+        else:
+            runtime.step()
+    view = rig.engine.account_view("F1")
+    assert view is not None and (view.positions, view.working) == ({}, 1)
+    assert rig.broker_position("F1") == 1
+
+    rig.tell(("connection", "f1"), ResyncAccount("F1"))
+    view = rig.engine.account_view("F1")
+    assert view is not None and (view.positions, view.working) == ({ES: 1}, 0)
+    assert [r["status"] for r in rig.orders("F1", "copy")] == ["filled"]
+    assert any("its answer never came" in m for m in rig.messages("F1"))
+    rig.trade("LEAD", 1)  # P is 1, not 2: the next copy is one lot, not none
+    assert rig.broker_position("F1") == 2
 
 
 def test_s2_4_a_follower_not_connected_is_skipped_and_the_skip_recorded(
