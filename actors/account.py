@@ -220,9 +220,15 @@ class AccountActor:
                 self._synced(message)
             case StateChanged(state=state):
                 self.connection_state = state
+                unconfirmed = state is not ConnectionState.CONNECTED and self.confirmed
                 if state is not ConnectionState.CONNECTED:
-                    self.synced = False
+                    # Trades made at the broker meanwhile are unknown until the next snapshot:
+                    # the book stops being the broker's word (a held flatten must not call the
+                    # account flat on it the moment the connection returns, S5.3).
+                    self.synced = self.confirmed = False
                 self.ctx.tell(self.risk, message)
+                if unconfirmed:
+                    self._tell_risk()
                 if self.role.leader and self.role.group:
                     self.ctx.tell(addresses.group(self.role.group), message)
             case RetryCopy():

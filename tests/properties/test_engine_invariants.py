@@ -890,8 +890,15 @@ expect = { account = "F1", position = 1, symbol = "ESZ6" }
 """
 
 
+LOCK_HELD_WHILE_DOWN = (
+    Path(__file__).resolve().parents[2]
+    / "scenarios"
+    / "s5_3_lock_held_while_down_waits_for_the_brokers_positions.toml"
+).read_text(encoding="utf-8")
+
 REGRESSIONS = [
     pytest.param(RISK_ACTOR_BLIND_AFTER_RESTART, id="risk_actor_blind_after_restart"),
+    pytest.param(LOCK_HELD_WHILE_DOWN, id="lock_held_while_down_waits_for_the_snapshot"),
     pytest.param(
         FLATTEN_CLIP_LEAVES_FOLLOWER_LONG,
         id="flatten_clip_leaves_follower_long",
