@@ -63,7 +63,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from engine.config_errors import ID_FORM, format_errors, key_name, unknown_key
+from engine.config_errors import ID_FORM, format_errors, key_name, one_line, unknown_key
 from engine.instruments import BUILTIN_CONTRACTS
 from engine.risk_rules import LIMIT_NAMES
 
@@ -79,7 +79,7 @@ class ConfigError(Exception):
 
     def __init__(self, source: str, errors: Sequence[str]) -> None:
         self.source = source
-        self.errors = list(errors)
+        self.errors = [one_line(e) for e in errors]
         super().__init__("\n".join(f"{source}: {e}" for e in self.errors))
 
 

@@ -79,6 +79,13 @@ def _expected(kind: str, message: str) -> str:
 
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (``\\r``, ``\\n``, ``\\x00``): a value
+    quoted in a message cannot break the message's one line or move the terminal's cursor."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def key_name(part: object) -> str:
@@ -126,4 +133,4 @@ def unknown_key(model: type[BaseModel] | None) -> str:
     return f"unknown key; expected one of: {', '.join(keys)}"
 
 
-__all__ = ["ID_FORM", "describe_errors", "format_errors", "key_name", "unknown_key"]
+__all__ = ["ID_FORM", "describe_errors", "format_errors", "key_name", "one_line", "unknown_key"]

@@ -233,3 +233,13 @@ def test_a_key_that_is_not_a_bare_word_is_quoted_on_its_one_line() -> None:
         'engine.toml: api."po\\nrt"',
         'engine.toml: api."a.b"',
     ]
+
+
+def test_a_value_with_control_characters_is_escaped_in_its_message() -> None:
+    """Found by fuzzing: a symbol_map root holding a carriage return broke its message's line."""
+    raw = tomllib.loads(FULL)
+    raw["groups"][0]["followers"][0]["symbol_map"] = {"ES": "\r"}
+    with pytest.raises(ConfigError) as raised:
+        parse_config(raw, "engine.toml")
+    (line,) = str(raised.value).splitlines()
+    assert "unknown instrument root '\\r'" in line
