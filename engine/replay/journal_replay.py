@@ -173,16 +173,24 @@ def _start(
     else:
         engine.stop()  # a restart within the session: the store carries on
     brokers: dict[str, Broker] = dict.fromkeys(("paper", "tradovate", "tradovate-sim"), broker)
-    fresh = Engine(
-        store=store,
-        clock=clock,
-        brokers=brokers,
-        contracts=ContractTable(),
-        settings=EngineSettings(runtime="deterministic"),
-    )
+    # Rows SQLite took may still be nothing an engine can be built from (a balance that is no
+    # number, a state that is none): refused as the journal's fault, never raised through.
+    unusable = (LookupError, ValueError, TypeError, ArithmeticError, sqlite3.Error, CommandRefused)
+    try:
+        fresh = Engine(
+            store=store,
+            clock=clock,
+            brokers=brokers,
+            contracts=ContractTable(),
+            settings=EngineSettings(runtime="deterministic"),
+        )
+    except unusable as error:
+        raise JournalError(
+            f"{path}: frame {seq}: setup: no engine can be built from it: {error!r}"
+        ) from None
     try:
         fresh.start(reconcile=bool(payload.get("reconcile")))
-    except (LookupError, ValueError, TypeError, sqlite3.Error, CommandRefused) as error:
+    except unusable as error:
         fresh.stop()
         raise JournalError(
             f"{path}: frame {seq}: setup: the engine cannot start from it: {error!r}"

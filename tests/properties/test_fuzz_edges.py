@@ -610,20 +610,27 @@ def _setup_bad_state(frames: list[Any]) -> None:
     frames[0][3]["M"][3][1]["M"][0][1][1][2] = "bogus"  # the first connection's state
 
 
+def _setup_bad_balance(frames: list[Any]) -> None:
+    frames[0][3]["M"][3][1]["M"][1][1][1][2] = "fifty"  # the first account's balance
+
+
 def _setup_unknown_broker(frames: list[Any]) -> None:
     frames[0][3]["M"][3][1]["M"][0][1][1][1] = "nope"  # the first connection's broker
 
 
 @pytest.mark.parametrize(
-    "damage", [_setup_bad_state, _setup_unknown_broker], ids=["state", "broker"]
+    "damage",
+    [_setup_bad_state, _setup_unknown_broker, _setup_bad_balance],
+    ids=["state", "broker", "balance"],
 )
 def test_known_bug_j4_setup_rows_the_engine_cannot_start_from(
     damage: Callable[[list[Any]], None],
 ) -> None:
     """A setup frame whose rows SQLite accepts but the engine cannot build from — a
-    connection state that is not one (ValueError from ConnectionState) or a broker no one
-    configured (CommandRefused from Engine._open_session) — escapes replay_journal instead of
-    becoming a JournalError."""
+    connection state that is not one (ValueError from ConnectionState), a broker no one
+    configured (CommandRefused from Engine._open_session), or a balance that is no number
+    (decimal.InvalidOperation while the topology loads; found by the soak) — escaped
+    replay_journal instead of becoming a JournalError."""
     frames = copy.deepcopy(_journal_frames())
     damage(frames)
     _replay(frames)
