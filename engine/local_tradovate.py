@@ -40,7 +40,7 @@ from brokers.base import Broker, EventSink
 from brokers.tradovate.broker import TradovateBroker
 from brokers.tradovate.session import TradovateSession
 from brokers.tradovate.sim import RunningSim, SimError, serve_sim, sim_settings
-from engine.api.server import url_of
+from engine.api.server import BindError, listen, url_of
 from engine.clock import Clock
 from engine.config import TradovateSimConfig
 from engine.demo import VenueError
@@ -57,20 +57,10 @@ LIVE_POLL_S = 0.25  # how often a wait for a login to come up looks
 
 def bind(host: str, port: int) -> socket.socket:
     """The server's listening socket; a one-line :class:`BrokerSetupError` if it cannot be."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as error:
-        sock.close()
-        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        raise BrokerSetupError(
-            f"broker: the local Tradovate server cannot listen on {where}:"
-            f" {error.strerror or error}"
-        ) from None
-    return sock
+        return listen(host, port, "the local Tradovate server")
+    except BindError as error:
+        raise BrokerSetupError(f"broker: {error}") from None
 
 
 class LocalTradovate:

@@ -19,10 +19,12 @@ GRACEFUL_SECONDS = 2.0
 
 
 class BindError(Exception):
-    """The API cannot listen where it was asked to."""
+    """A server (the API, the local Tradovate) cannot listen where it was asked to."""
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, who: str = "the API") -> socket.socket:
+    """A listening TCP socket on ``host``:``port`` (0: a free port); a one-line
+    :class:`BindError` naming ``who`` if it cannot be had."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -33,7 +35,7 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as error:
         sock.close()
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        raise BindError(f"the API cannot listen on {where}: {error.strerror or error}") from None
+        raise BindError(f"{who} cannot listen on {where}: {error.strerror or error}") from None
     return sock
 
 
