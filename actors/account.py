@@ -537,15 +537,17 @@ class AccountActor:
         ones — less those the broker reports done: their answer was lost (the link dropped, or
         a lookup of an unknown outcome failed), and the snapshot's positions hold their fills.
         An order the broker does not report at all may still be on its way, and stays."""
+        # Those the broker answered are replaced by the snapshot's working orders.
+        unanswered = {k: w for k, w in self.working.items() if w.broker_order_id is None}
+        if not unanswered:
+            return unanswered  # the usual case: no need to read every order the broker reports
         done = {
             r.client_order_id: r.status
             for r in snapshot.orders
             if r.status is not OrderStatus.WORKING
         }
         kept: dict[str, Working] = {}
-        for key, order in self.working.items():
-            if order.broker_order_id is not None:
-                continue  # the snapshot's working orders replace these
+        for key, order in unanswered.items():
             status = done.get(order.client_order_id or "")
             if status is None:
                 kept[key] = order
