@@ -200,7 +200,7 @@ class _EngineCollector(Collector):
             "Messages queued or being handled, per actor thread",
             labels=["thread"],
         )
-        for thread, value in mailbox_depths(engine).items():
+        for thread, value in engine.runtime.mailbox_depths().items():
             depth.add_metric([thread], float(value))
         yield depth
         dead = CounterMetricFamily(
@@ -215,9 +215,4 @@ class _EngineCollector(Collector):
         yield flight
 
 
-def mailbox_depths(engine: Engine) -> dict[str, int]:
-    """Messages queued or being handled, per actor thread."""
-    return engine.runtime.mailbox_depths()
-
-
-__all__ = ["EngineMetrics", "breach_reason", "mailbox_depths", "rejection_reason"]
+__all__ = ["EngineMetrics", "breach_reason", "rejection_reason"]
