@@ -240,6 +240,9 @@ class Venue(Protocol):
         """The account's net position in ``symbol``; raises :class:`VenueError` for an account
         the venue does not know."""
 
+    def is_delivering(self, connection: str) -> bool:
+        """Whether the engine hears of the connection's trades now (its session is up)."""
+
 
 class PaperVenue:
     """The paper broker as the demo's venue."""
@@ -261,6 +264,9 @@ class PaperVenue:
     def position(self, account: str, symbol: str) -> int:
         held = self.broker.positions(account).get(symbol)
         return held.qty if held is not None else 0
+
+    def is_delivering(self, connection: str) -> bool:
+        return self.broker.is_delivering(connection)
 
 
 # --- the trio tasks -----------------------------------------------------------------------------

@@ -396,28 +396,23 @@ class LiveRun:
         if not account:
             return
         found = engine.topology.accounts.get(account)
-        connection = found.connection if found is not None else None
-        if self.paper is not None:
-            connection = self.paper.account_of(account)
-        if found is None or connection is None:
+        if found is None:
             log.warning("demo leader disabled: no account in the store", account=account)
             return
-        login: str = connection
-        paper, local = self.paper, self.local
-
-        def delivering() -> bool:
-            if paper is not None:
-                return paper.is_delivering(login)
-            return local is not None and local.is_delivering(login)
+        login, local = found.connection, self.local
 
         async def lead() -> None:
-            if local is not None and not delivering():
+            if local is not None and not venue.is_delivering(login):
                 # Before its login is authorized there is nothing to copy: the leader waits.
                 log.info("demo leader waits for its connection", connection=login)
                 await local.wait_live(login)
                 log.info("demo leader trading", connection=login)
             await demo.run_leader(
-                venue, self.leader, account, self.options.leader_interval, delivering=delivering
+                venue,
+                self.leader,
+                account,
+                self.options.leader_interval,
+                delivering=lambda: venue.is_delivering(login),
             )
 
         nursery.start_soon(lead)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import secrets
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from decimal import Decimal
 from functools import partial
@@ -178,7 +178,7 @@ class LocalTradovate:
         sim = self._sim
         if sim is None:
             raise RuntimeError("the local Tradovate server is not serving")
-        return SimVenue(sim)
+        return SimVenue(sim, self.is_delivering)
 
     def _session(self, connection: str) -> TradovateSession | None:
         return next((s for s in self.adapter.sessions() if s.connection == connection), None)
@@ -217,8 +217,9 @@ class SimVenue:
     """The local server as the demo's venue (:class:`engine.demo.Venue`): quotes on its market
     data, trades by the account's owner."""
 
-    def __init__(self, sim: RunningSim) -> None:
+    def __init__(self, sim: RunningSim, delivering: Callable[[str], bool]) -> None:
         self.sim = sim
+        self._delivering = delivering
 
     def set_price(self, symbol: str, last: Decimal) -> None:
         try:
@@ -239,6 +240,9 @@ class SimVenue:
             return self.sim.position(account, symbol)
         except SimError as error:
             raise VenueError(str(error)) from None
+
+    def is_delivering(self, connection: str) -> bool:
+        return self._delivering(connection)
 
 
 __all__ = ["CLIENT_ID", "TOKEN_DIR", "LocalTradovate", "SimVenue", "bind"]
