@@ -248,6 +248,10 @@ class RiskActor:
         self._version = 0 if state is None else state.version
         if state is not None:
             self._restore(state)
+        if self.flatten is not None:
+            # The rebuilt account must know too: its reconciliations leave to the flatten the
+            # symbols it closes (S3.2), as before the restart.
+            self.ctx.tell(addresses.account(self.account), FlattenActive(True))
         self._saved = self._durable()
 
     # -- durable state (S7.2) --------------------------------------------------------------------
@@ -282,6 +286,18 @@ class RiskActor:
                 # later one then finds nothing to do).
                 self.flatten.backing_off = True
                 self._schedule_retry(self.flatten)
+        elif self.status is LQ and not self.supervisor_hold:
+            # LIQUIDATE_ONLY is only ever left by a flatten: a kill after the status was logged
+            # and before its flatten was (nothing was sent yet) leaves none. Start it again, as
+            # restored: it waits for the broker's book like any flatten brought back.
+            self._flatten_numbers += 1
+            prefix = "lock" if self.lock_reason is LockReason.MANUAL else "breach"
+            self.flatten = FlattenRun(
+                self._flatten_numbers,
+                f"{prefix}:{self.account}:{self._flatten_numbers}",
+                Purpose.LOCK,
+                restored=True,
+            )
 
     def _durable(self) -> RiskState:
         run = self.flatten
@@ -312,8 +328,10 @@ class RiskActor:
             state = replace(state, version=self._version)
             # A status or lock change is durable before anything else is said about it (the
             # activity entry a person reads, the API's answer, the liquidation): it must
-            # survive a kill. The status log has it at once; the store row follows.
-            if (state.status, state.lock_reason) != (self._saved.status, self._saved.lock_reason):
+            # survive a kill. So is a flatten and what it has sent: a restart must carry on
+            # with the flatten, never re-cancel or re-send its liquidations. The status log has
+            # it at once; the store row follows.
+            if _decisive(state) != _decisive(self._saved):
                 self.ctx.records.risk_decided(self.account, state)
             save_risk(self.ctx.records.store, self.account, state)
             self._saved = state
@@ -646,6 +664,7 @@ class RiskActor:
             request = OrderRequest(coid, self.account, symbol, 0, OrderType.LIQUIDATE)
             orders.append(Placement(request, "liquidation", run.cause))
         if orders:
+            self._persist()  # the attempt numbers are durable before the orders go out
             self.ctx.tell(self.connection, PlaceOrders(tuple(orders)))
             return
         if self._is_flat():
@@ -714,6 +733,11 @@ class RiskActor:
         if outcome.outcome == "not_sent":
             run.waiting_connection = not self.connected
         self._drive()
+
+
+def _decisive(state: RiskState) -> tuple[str, str, FlattenRecord | None]:
+    """What goes to the status log when it changes: the status, the reason, the flatten."""
+    return state.status, state.lock_reason, state.flatten
 
 
 def _retry_delay(failures: int) -> timedelta:

@@ -76,10 +76,13 @@ class Rig:
     def advance(self, seconds: float) -> None:
         self.engine.advance_to(self.clock.now() + timedelta(seconds=seconds))
 
-    def restart(self, *, reconcile: bool = True) -> None:
-        """Stop the engine and start a new one on the same store, broker and clock."""
+    def restart(self, *, reconcile: bool = True, stopped: Callable[[], None] | None = None) -> None:
+        """Stop the engine and start a new one on the same store, broker and clock;
+        ``stopped`` runs in between (what a kill left on disk, say)."""
         old = self.engine
         old.stop()
+        if stopped is not None:
+            stopped()
         self.engine = Engine(
             store=self.store,
             clock=self.clock,

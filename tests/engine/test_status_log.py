@@ -12,7 +12,7 @@ from actors.risk import LockReason, RiskStatus
 from engine.durable import FlattenRecord, RiskState
 from engine.frames import encode_frame
 from engine.status_log import StatusLog, StatusLogError
-from tests.conftest import MakeEngine
+from tests.conftest import ES, MakeEngine, Rig
 
 
 def status_file(store_path: Path) -> Path:
@@ -88,3 +88,60 @@ def test_a_newer_store_row_wins_over_an_older_logged_state(
     assert view is not None
     assert view.status is RiskStatus.OK
     assert view.high_water == Decimal(51234)
+
+
+def _lose_the_store_row(rig: Rig, account: str) -> None:
+    """What a kill before the store's commit leaves: the risk row as it was never written."""
+    rig.store.write(
+        lambda c: c.execute("DELETE FROM risk_state WHERE account = ?", (account,)), wait=True
+    )
+
+
+def test_s5_3_a_lock_logged_without_its_flatten_is_flattened_after_the_restart(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    """A kill between the LIQUIDATE_ONLY and the flatten it starts leaves the status log with
+    the one and not the other. The restart must still liquidate and then lock — not hold the
+    account in LIQUIDATE_ONLY, with its position open, forever (found by the kill -9 test)."""
+    rig = make_engine(tmp_path)
+    rig.trade("F1", 2)
+
+    def killed_after_the_status() -> None:
+        _lose_the_store_row(rig, "F1")
+        log = StatusLog(status_file(rig.store.path))
+        log.record("F1", RiskState("LIQUIDATE_ONLY", "manual", Decimal(50000), version=5))
+        log.close()
+
+    rig.restart(stopped=killed_after_the_status)
+    rig.idle()
+    assert rig.broker_position("F1") == 0
+    assert rig.status("F1") is RiskStatus.LOCKED
+    assert [r["kind"] for r in rig.orders("F1")] == ["liquidation"]
+    view = rig.engine.risk_view("F1")
+    assert view is not None and view.lock_reason is LockReason.MANUAL
+
+
+def test_s5_3_a_flatten_and_its_sends_are_logged_before_the_liquidation_goes_out(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    """The store's row behind the lock is lost, the liquidation is working at the broker: the
+    restart carries on with the logged flatten — it neither cancels that liquidation nor sends
+    its client order id again (a duplicate the broker would refuse)."""
+    rig = make_engine(tmp_path)
+    rig.trade("F1", 2)
+    rig.broker.hold("f1")  # the liquidation is accepted and stays working
+    rig.engine.lock("F1")
+    rig.idle()
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY
+    logged = StatusLog(status_file(rig.store.path)).latest()["F1"]
+    assert logged.flatten is not None and logged.flatten.sends == {ES: 1}
+
+    rig.restart(stopped=lambda: _lose_the_store_row(rig, "F1"))
+    rig.idle()
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY  # its liquidation still works
+    rig.broker.release("f1")
+    rig.idle()
+    assert rig.broker_position("F1") == 0
+    assert rig.status("F1") is RiskStatus.LOCKED
+    assert rig.broker.duplicate_rejections == ()
+    assert len(rig.orders("F1", "liquidation")) == 1
