@@ -200,6 +200,14 @@ class FlattenRun:
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """A flatten's next step: cancel the working orders first, then these liquidations."""
+
+    cancel: bool
+    orders: tuple[Placement, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RiskView:
     account: str
     status: RiskStatus
@@ -253,6 +261,7 @@ class RiskActor:
             # symbols it closes (S3.2), as before the restart.
             self.ctx.tell(addresses.account(self.account), FlattenActive(True))
         self._saved = self._durable()
+        self._logged = _decisive(self._saved)
 
     # -- durable state (S7.2) --------------------------------------------------------------------
 
@@ -326,15 +335,25 @@ class RiskActor:
         if state != self._saved:
             self._version += 1
             state = replace(state, version=self._version)
-            # A status or lock change is durable before anything else is said about it (the
-            # activity entry a person reads, the API's answer, the liquidation): it must
-            # survive a kill. So is a flatten and what it has sent: a restart must carry on
-            # with the flatten, never re-cancel or re-send its liquidations. The status log has
-            # it at once; the store row follows.
-            if _decisive(state) != _decisive(self._saved):
-                self.ctx.records.risk_decided(self.account, state)
+            self._log_decisive(state)
             save_risk(self.ctx.records.store, self.account, state)
             self._saved = state
+
+    def _log_decisive(self, state: RiskState | None = None) -> None:
+        """A status or lock change is durable before anything else is said about it (the
+        activity entry a person reads, the API's answer, the liquidation): it must survive a
+        kill. So is a flatten and what it has sent: a restart carries on with it, and never
+        cancels or sends its liquidations again. The status log has it at once (one ``write``);
+        the store row follows, from :meth:`_persist`."""
+        if state is None:
+            state = self._durable()
+            if _decisive(state) == self._logged:
+                return
+            self._version += 1  # the store row written after it gets a higher one
+            state = replace(state, version=self._version)
+        if _decisive(state) != self._logged:
+            self.ctx.records.risk_decided(self.account, state)
+            self._logged = _decisive(state)
 
     def receive(self, message: object) -> None:
         self._handle(message)
@@ -431,9 +450,13 @@ class RiskActor:
         # open, completes at once and must find the status it completes from).
         self._transition(Ev.BREACH)
         self._raise_reason(reason)
-        self._persist()  # committed before anyone is told
-        if first:
-            self._start_flatten(f"breach:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK)
+        cause = f"breach:{self.account}:{self._flatten_numbers + 1}"
+        if first and self.flatten is None:
+            self._announce(self._open_flatten(cause, Purpose.LOCK))  # logged before it is told
+        else:
+            self._persist()  # committed before anyone is told
+            if first:
+                self._start_flatten(cause, Purpose.LOCK)  # the flatten in flight now locks
         self._disable_membership(f"{reason.value}: {what} breached")
         action = (
             "flattening all positions, then LOCKED"
@@ -560,7 +583,13 @@ class RiskActor:
         self._raise_reason(LockReason.MANUAL)
         flat = self._is_flat() and self.flatten is None
         self._transition(Ev.LOCK_FLAT if flat else Ev.LOCK_OPEN)
-        self._persist()  # committed before anyone is told
+        cause = f"lock:{self.account}:{self._flatten_numbers + 1}"
+        opening = self.status is LQ and self.flatten is None
+        step: Step | None = None
+        if opening:  # the flatten is logged with the status, before anyone is told
+            step = self._open_flatten(cause, Purpose.LOCK)
+        else:
+            self._persist()  # committed before anyone is told
         self._disable_membership("locked manually")
         self.ctx.records.activity(
             Level.WARNING,
@@ -568,8 +597,10 @@ class RiskActor:
             "account locked manually" + ("" if flat else "; flattening first"),
             account=self.account,
         )
-        if self.status is LQ:
-            self._start_flatten(f"lock:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK)
+        if opening:
+            self._announce(step)
+        elif self.status is LQ:
+            self._start_flatten(cause, Purpose.LOCK)  # the flatten in flight now locks
         elif self.connected:
             # Flat, but an order still working (a held copy, a trader's stop) could open
             # exposure on a LOCKED account: cancel them.
@@ -626,8 +657,18 @@ class RiskActor:
                 self.flatten.purpose = Purpose.LOCK
             self._drive()
             return
+        self._announce(self._open_flatten(cause, purpose))
+
+    def _open_flatten(self, cause: str, purpose: Purpose) -> Step | None:
+        """A new flatten and its first step, decided and persisted (in the status log with the
+        status that started it, the store row queued) before anyone is told of either."""
         self._flatten_numbers += 1
         self.flatten = FlattenRun(self._flatten_numbers, cause, purpose)
+        step = self._step()
+        self._persist()
+        return step
+
+    def _announce(self, step: Step | None) -> None:
         self.ctx.tell(addresses.account(self.account), FlattenActive(True))
         self.ctx.records.activity(
             Level.INFO,
@@ -639,20 +680,27 @@ class RiskActor:
             ),
             account=self.account,
         )
-        self._drive()
+        if step is not None:
+            self._send(step)
 
     def _drive(self) -> None:
+        step = self._step()
+        if step is not None:
+            self._send(step)
+
+    def _step(self) -> Step | None:
+        """What the flatten does next, decided (its attempt numbers counted) but not yet sent;
+        ``None`` while it waits (a back-off, the connection, the broker's book)."""
         run = self.flatten
         if run is None:
-            return
+            return None
         if run.backing_off or run.waiting_connection or run.restored:
-            return
+            return None
         if not self.connected:
             run.waiting_connection = True
-            return
-        if not run.cancelled:  # S5.3 step 1: every working order too, also when sent on return
-            run.cancelled = True
-            self.ctx.tell(self.connection, CancelWorking(self.account))
+            return None
+        # S5.3 step 1: every working order too, also when sent on return
+        cancel, run.cancelled = not run.cancelled, True
         orders: list[Placement] = []
         for symbol, qty in sorted(self.positions.items()):
             if not qty or symbol in self.liquidating:
@@ -663,9 +711,14 @@ class RiskActor:
             self.liquidating[symbol] = coid
             request = OrderRequest(coid, self.account, symbol, 0, OrderType.LIQUIDATE)
             orders.append(Placement(request, "liquidation", run.cause))
-        if orders:
-            self._persist()  # the attempt numbers are durable before the orders go out
-            self.ctx.tell(self.connection, PlaceOrders(tuple(orders)))
+        return Step(cancel, tuple(orders))
+
+    def _send(self, step: Step) -> None:
+        if step.cancel:
+            self.ctx.tell(self.connection, CancelWorking(self.account))
+        if step.orders:
+            self._log_decisive()  # the attempt numbers are durable before the orders go out
+            self.ctx.tell(self.connection, PlaceOrders(step.orders))
             return
         if self._is_flat():
             self._flat()
