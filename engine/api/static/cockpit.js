@@ -352,6 +352,7 @@ async function refresh() {
     const [status, connections, accounts, groups] = await Promise.all([
       api("GET", "/api/status"), api("GET", "/api/connections"), api("GET", "/api/accounts"), api("GET", "/api/groups"),
     ]);
+    renderBrokers(status.brokers);
     renderConnections(connections);
     renderAccounts(accounts);
     renderGroups(groups);
@@ -360,6 +361,15 @@ async function refresh() {
   } catch (error) {
     if (error.status !== 401) setStatus("down", "engine unreachable");
   }
+}
+
+// The brokers this engine runs (paper, tradovate, tradovate-sim), for "Add a connection".
+function renderBrokers(brokers) {
+  const select = $("#add-connection select[name=broker]");
+  if (Array.from(select.options, (o) => o.value).join() === brokers.join()) return;
+  const chosen = select.value;
+  select.replaceChildren(...brokers.map((b) => el("option", { value: b, text: b })));
+  if (brokers.includes(chosen)) select.value = chosen;
 }
 
 function scheduleRefresh(delay = 250) {

@@ -42,6 +42,11 @@ async def test_cockpit_shows_a_copy_live_and_flattens_a_group(tmp_path: Path) ->
                 "the page to load the engine's state",
             )
             assert await page.evaluate("location.hash") == ""  # the token left the address bar
+            offered = await page.evaluate(
+                "[...document.querySelectorAll('#add-connection select[name=broker] option')]"
+                ".map(o => o.value)"
+            )
+            assert offered == ["paper"]  # "Add a connection" offers the brokers this engine runs
             await page.wait_for(
                 "[...document.querySelectorAll('#activity li.fresh')]"
                 ".some(li => li.dataset.kind === 'copy')",
