@@ -115,6 +115,10 @@ class JsonFile:
 
 _file_sink: JsonFile | None = None
 
+# The HTTP client logs every request it makes at info (one line per order sent to the broker,
+# per contract lookup): only its warnings and errors are worth a line of the engine's log.
+QUIET_LIBRARIES = ("httpx", "httpcore")
+
 
 class _ToStructlog(logging.Handler):
     """Standard-library records (the HTTP server's) into the structlog chain."""
@@ -169,6 +173,8 @@ def configure_logging(
             root.removeHandler(handler)
     root.addHandler(_ToStructlog())
     root.setLevel(max(numeric if isinstance(numeric, int) else logging.INFO, logging.INFO))
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def close_log_file() -> None:

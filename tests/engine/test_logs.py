@@ -57,9 +57,15 @@ def test_json_file_and_terminal(
     log.info("leader fill", account="LEAD", token="should-not-appear")
     log.debug("hidden")
     logging.getLogger("engine.http").warning("server said code=zzz999")
+    logging.getLogger("httpx").info('HTTP Request: POST https://broker/order/placeorder "200 OK"')
+    logging.getLogger("httpx").warning("the client's own warning")
     close_log_file()
     lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [r["event"] for r in lines] == ["leader fill", "server said code=[redacted]"]
+    assert [r["event"] for r in lines] == [
+        "leader fill",
+        "server said code=[redacted]",
+        "the client's own warning",  # its line per request is not logged
+    ]
     assert lines[0]["account"] == "LEAD"
     assert lines[0]["level"] == "info"
     assert "timestamp" in lines[0]
