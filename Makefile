@@ -46,7 +46,7 @@ bench: $(STAMP)
 # The property suite's long profile: many more examples, the seed and the example counts printed.
 soak: $(STAMP)
 	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest tests/properties tests/brokers/tradovate/test_wire_fuzz.py \
-		-q -s -p no:cacheprovider --hypothesis-show-statistics
+		-q -s -p no:cacheprovider --hypothesis-show-statistics -o timeout=0
 
 # The README's picture of the Cockpit, taken by the browser test in headless chromium (a real
 # engine, the demo copying); the test says why it skipped when no chromium is found.
