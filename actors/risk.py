@@ -609,6 +609,7 @@ class RiskActor:
     def _hold(self, reason: str) -> None:
         self.supervisor_hold = True
         self._transition(Ev.HOLD)
+        self._persist()  # committed before anyone is told
         self.ctx.records.activity(
             Level.ERROR,
             Kind.RESTART,
