@@ -261,7 +261,6 @@ class RiskActor:
             # symbols it closes (S3.2), as before the restart.
             self.ctx.tell(addresses.account(self.account), FlattenActive(True))
         self._saved = self._durable()
-        self._logged = _decisive(self._saved)
 
     # -- durable state (S7.2) --------------------------------------------------------------------
 
@@ -335,25 +334,15 @@ class RiskActor:
         if state != self._saved:
             self._version += 1
             state = replace(state, version=self._version)
-            self._log_decisive(state)
+            # A status or lock change is durable before anything else is said about it (the
+            # activity entry a person reads, the API's answer, the liquidation): it must
+            # survive a kill. So is a flatten and what it has sent: a restart carries it on,
+            # and never cancels or sends its liquidations again. The status log has it at once
+            # (one ``write``); the store row follows.
+            if _decisive(state) != _decisive(self._saved):
+                self.ctx.records.risk_decided(self.account, state)
             save_risk(self.ctx.records.store, self.account, state)
             self._saved = state
-
-    def _log_decisive(self, state: RiskState | None = None) -> None:
-        """A status or lock change is durable before anything else is said about it (the
-        activity entry a person reads, the API's answer, the liquidation): it must survive a
-        kill. So is a flatten and what it has sent: a restart carries on with it, and never
-        cancels or sends its liquidations again. The status log has it at once (one ``write``);
-        the store row follows, from :meth:`_persist`."""
-        if state is None:
-            state = self._durable()
-            if _decisive(state) == self._logged:
-                return
-            self._version += 1  # the store row written after it gets a higher one
-            state = replace(state, version=self._version)
-        if _decisive(state) != self._logged:
-            self.ctx.records.risk_decided(self.account, state)
-            self._logged = _decisive(state)
 
     def receive(self, message: object) -> None:
         self._handle(message)
@@ -450,13 +439,10 @@ class RiskActor:
         # open, completes at once and must find the status it completes from).
         self._transition(Ev.BREACH)
         self._raise_reason(reason)
-        cause = f"breach:{self.account}:{self._flatten_numbers + 1}"
-        if first and self.flatten is None:
-            self._announce(self._open_flatten(cause, Purpose.LOCK))  # logged before it is told
+        if first:  # committed with its flatten before anyone is told
+            self._start_flatten(f"breach:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK)
         else:
             self._persist()  # committed before anyone is told
-            if first:
-                self._start_flatten(cause, Purpose.LOCK)  # the flatten in flight now locks
         self._disable_membership(f"{reason.value}: {what} breached")
         action = (
             "flattening all positions, then LOCKED"
@@ -583,13 +569,7 @@ class RiskActor:
         self._raise_reason(LockReason.MANUAL)
         flat = self._is_flat() and self.flatten is None
         self._transition(Ev.LOCK_FLAT if flat else Ev.LOCK_OPEN)
-        cause = f"lock:{self.account}:{self._flatten_numbers + 1}"
-        opening = self.status is LQ and self.flatten is None
-        step: Step | None = None
-        if opening:  # the flatten is logged with the status, before anyone is told
-            step = self._open_flatten(cause, Purpose.LOCK)
-        else:
-            self._persist()  # committed before anyone is told
+        self._persist()  # committed before anyone is told
         self._disable_membership("locked manually")
         self.ctx.records.activity(
             Level.WARNING,
@@ -597,10 +577,10 @@ class RiskActor:
             "account locked manually" + ("" if flat else "; flattening first"),
             account=self.account,
         )
-        if opening:
-            self._announce(step)
-        elif self.status is LQ:
-            self._start_flatten(cause, Purpose.LOCK)  # the flatten in flight now locks
+        if self.status is LQ:
+            # Its flatten is committed before it sends; a kill before that leaves a
+            # LIQUIDATE_ONLY with no flatten, which a restart flattens (``_restore``).
+            self._start_flatten(f"lock:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK)
         elif self.connected:
             # Flat, but an order still working (a held copy, a trader's stop) could open
             # exposure on a LOCKED account: cancel them.
@@ -653,23 +633,19 @@ class RiskActor:
     # -- the flatten (S5.3 step 1, S5.6, S6) -----------------------------------------------------
 
     def _start_flatten(self, cause: str, purpose: Purpose) -> None:
+        """A new flatten, or the one in flight taking this purpose. Either way what called for
+        it (a status, a reason) is committed with it before anyone is told; a new one decides
+        its first step first, so the status log gets one frame on the way to the liquidation."""
         if self.flatten is not None:
             if purpose is Purpose.LOCK:
                 self.flatten.purpose = Purpose.LOCK
+            self._persist()
             self._drive()
             return
-        self._announce(self._open_flatten(cause, purpose))
-
-    def _open_flatten(self, cause: str, purpose: Purpose) -> Step | None:
-        """A new flatten and its first step, decided and persisted (in the status log with the
-        status that started it, the store row queued) before anyone is told of either."""
         self._flatten_numbers += 1
         self.flatten = FlattenRun(self._flatten_numbers, cause, purpose)
         step = self._step()
         self._persist()
-        return step
-
-    def _announce(self, step: Step | None) -> None:
         self.ctx.tell(addresses.account(self.account), FlattenActive(True))
         self.ctx.records.activity(
             Level.INFO,
@@ -687,6 +663,7 @@ class RiskActor:
     def _drive(self) -> None:
         step = self._step()
         if step is not None:
+            self._persist()  # its attempt numbers are durable before its orders go out
             self._send(step)
 
     def _step(self) -> Step | None:
@@ -715,10 +692,10 @@ class RiskActor:
         return Step(cancel, tuple(orders))
 
     def _send(self, step: Step) -> None:
+        """Carry out a step already persisted (:meth:`_persist`)."""
         if step.cancel:
             self.ctx.tell(self.connection, CancelWorking(self.account))
         if step.orders:
-            self._log_decisive()  # the attempt numbers are durable before the orders go out
             self.ctx.tell(self.connection, PlaceOrders(step.orders))
             return
         if self._is_flat():
