@@ -8,6 +8,7 @@ every rig a test builds is stopped and closed after the test.
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -240,3 +241,12 @@ def runtime(request: pytest.FixtureRequest) -> str:
     """Parametrizes a test over both runtimes."""
     value: str = request.param
     return value
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port something else is already listening on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        yield holder.getsockname()[1]

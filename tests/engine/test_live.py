@@ -17,7 +17,6 @@ import os
 import random
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -547,23 +546,17 @@ def test_a_local_tradovate_host_off_this_machine_is_refused(tmp_path: Path) -> N
     ]
 
 
-def test_a_busy_chosen_port_is_one_clear_line(tmp_path: Path) -> None:
-    holder = socket.socket()
-    holder.bind(("127.0.0.1", 0))
-    holder.listen(1)
-    port = holder.getsockname()[1]
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "engine", "run", "--data-dir", str(tmp_path), "--port",
-             str(port), "--log-format", "json"],
-            check=False,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )  # fmt: skip
-    finally:
-        holder.close()
+def test_a_busy_chosen_port_is_one_clear_line(tmp_path: Path, busy_port: int) -> None:
+    port = busy_port
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "run", "--data-dir", str(tmp_path), "--port",
+         str(port), "--log-format", "json"],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"the API cannot listen on 127.0.0.1:{port}: Address already in use"

@@ -5,7 +5,6 @@ local server's socket bound at once, so a busy port is one line before anything 
 from __future__ import annotations
 
 import importlib.util
-import socket
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -49,16 +48,10 @@ def test_a_build_without_the_adapter_says_so(
 
 
 @pytest.mark.skipif(not HAS_ADAPTER, reason="this build has no Tradovate adapter")
-def test_the_local_server_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
-    holder = socket.socket()
-    holder.bind(("127.0.0.1", 0))
-    holder.listen(1)
-    port = holder.getsockname()[1]
-    try:
-        with pytest.raises(BrokerSetupError) as caught:
-            _local({"kind": "tradovate-sim", "port": port}, tmp_path)
-    finally:
-        holder.close()
+def test_the_local_server_on_a_busy_port_is_one_line(tmp_path: Path, busy_port: int) -> None:
+    port = busy_port
+    with pytest.raises(BrokerSetupError) as caught:
+        _local({"kind": "tradovate-sim", "port": port}, tmp_path)
     assert str(caught.value) == (
         f"broker: the local Tradovate server cannot listen on 127.0.0.1:{port}:"
         " Address already in use"
