@@ -156,7 +156,7 @@ class TradovateSimConfig(_Section):
     @field_validator("host")
     @classmethod
     def _loopback(cls, value: str) -> str:
-        if not is_loopback(value):
+        if not _is_loopback(value):
             raise PydanticCustomError(
                 "loopback",
                 'expected a loopback address ("127.0.0.1", "::1" or "localhost"): the local'
@@ -165,7 +165,7 @@ class TradovateSimConfig(_Section):
         return value
 
 
-def is_loopback(host: str) -> bool:
+def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -445,7 +445,6 @@ __all__ = [
     "TradovateConfig",
     "TradovateSimConfig",
     "check_symbol_map",
-    "is_loopback",
     "load_config",
     "parse_config",
 ]

@@ -24,6 +24,7 @@ from brokers.paper import PaperBroker, PaperBrokerError
 from brokers.tradovate.sim import SimError
 from brokers.tradovate.sim.replay import SimBridge
 from engine.clock import VirtualClock
+from engine.config import TRADOVATE_SIM
 from engine.core import Engine, EngineSettings
 from engine.journal import Journal
 from engine.records import Kind, Level
@@ -44,7 +45,6 @@ from engine.topology import AccountConfig, CommandRefused, ConnectionConfig, Gro
 
 # Steps whose capability has not landed yet: the file is refused as a whole (exit 2).
 UNSUPPORTED_ACTIONS: dict[str, str] = {}
-TRADOVATE_SIM = "tradovate-sim"
 
 
 @dataclass
