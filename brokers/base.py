@@ -146,6 +146,49 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotFailed:
+    """A snapshot request got no usable answer: an error, a penalty ticket, a time-out, a
+    refused or a partial answer. Unknown is not flat (S3.5): the engine decides nothing from
+    it and asks again."""
+
+    connection: str
+    request_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FillCorrected:
+    """The broker withdrew or corrected a fill it had reported (Tradovate: a fill pushed again
+    as ``Updated`` with ``active: false``). The engine's book of ``account`` no longer matches
+    the broker's: it is logged as an error and the account is reconciled from a fresh snapshot.
+    The fill is never counted twice."""
+
+    connection: str
+    account: str
+    fill_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PricesUnavailable:
+    """The broker refused or lost the price feed of ``symbol`` (a market-data subscription it
+    refused): an account holding ``symbol`` is blind there, its risk guard cannot see its P&L
+    (S10.3 ``stale_prices``). Reported once per outage; :class:`PricesRestored` ends it."""
+
+    connection: str
+    symbol: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PricesRestored:
+    """The price feed of ``symbol`` works again after :class:`PricesUnavailable`."""
+
+    connection: str
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
 class SessionLost:
     """The session dropped (broker or network outage)."""
 
@@ -181,6 +224,10 @@ BrokerEvent = (
     | OrderDone
     | Quote
     | Snapshot
+    | SnapshotFailed
+    | FillCorrected
+    | PricesUnavailable
+    | PricesRestored
     | SessionLost
     | SessionRestored
     | TokenExpired

@@ -47,6 +47,7 @@ class Kind(StrEnum):
     DELETION = "deletion"
     RESTART = "restart"
     MANUAL_TRADE_FLATTENED = "manual_trade_flattened"
+    STALE_PRICES = "stale_prices"
 
 
 @dataclass(frozen=True, slots=True)
