@@ -59,17 +59,37 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
-from engine.config_errors import ID_FORM, format_errors, key_name, one_line, unknown_key
+from engine.config_errors import (
+    ID_FORM,
+    SECRET_INPUT,
+    format_errors,
+    key_name,
+    one_line,
+    unknown_key,
+)
 from engine.instruments import BUILTIN_CONTRACTS
 from engine.risk_rules import LIMIT_NAMES
 
 DEFAULT_PORT = 8765
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-SECRET_WORDS = re.compile(r"password|passwd|secret$|token", re.IGNORECASE)
+# A key naming a secret is refused wherever it is (``token``, ``client_secret``, ``password``),
+# unless it is a URL or says where a secret lives (``token_url``, ``client_secret_env``).
+SECRET_WORDS = re.compile(
+    r"password|passwd|passphrase|secret|token|api_?key|private_?key|credential", re.IGNORECASE
+)
+SECRET_PLACES = re.compile(r"[_-](?:url|env|file)$", re.IGNORECASE)
 TRADOVATE_SIM = "tradovate-sim"
 DEMO_BROKERS = ("paper", TRADOVATE_SIM)  # where the demo setup, market and leader can run
 
@@ -134,6 +154,42 @@ class PaperBrokerConfig(_Section):
     state_file: str = ""
 
 
+HOST_KEYS = ("rest_url", "ws_url", "md_url", "auth_url", "token_url")
+SOCKET_KEYS = ("ws_url", "md_url")
+_NO_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
+_USERINFO = re.compile(r"^[^:/?#]*://[^/?#]*@")
+
+
+def check_host_url(value: str, key: str) -> str:
+    """``value`` as the host URL ``key`` of ``[broker]``: https (wss for the sockets) anywhere,
+    plain http (ws) only on a loopback address, where nothing leaves the machine."""
+    secure, plain = ("wss", "ws") if key in SOCKET_KEYS else ("https", "http")
+    article = "an" if secure == "https" else "a"
+    expected = f"expected {article} {secure}:// URL, or {plain}:// on a loopback address"
+    if _USERINFO.match(value):  # checked first: the message must not quote a password
+        raise PydanticCustomError(
+            SECRET_INPUT,
+            "expected a URL without a user name or password (secrets and passwords are never"
+            " read from the config file)",
+        )
+    if _NO_SPACE.search(value) or not value.startswith((f"{secure}://", f"{plain}://")):
+        raise PydanticCustomError("host_url", expected)
+    try:
+        parts = urlsplit(value)
+        host, _ = parts.hostname, parts.port
+    except ValueError:  # a port out of range, an unclosed '['
+        raise PydanticCustomError("host_url", "expected a URL with a valid host and port") from None
+    if not host or (parts.scheme == plain and not _is_loopback(host)):
+        raise PydanticCustomError("host_url", expected)
+    if "#" in value:
+        raise PydanticCustomError("host_url", "expected a URL without a '#' fragment")
+    if key == "rest_url" and "?" in value:
+        raise PydanticCustomError(
+            "host_url", "expected a URL without a '?' query (the REST paths are appended to it)"
+        )
+    return value
+
+
 class TradovateConfig(_Section):
     """Tradovate's real API; the client id and secret are read from the environment (or the
     secret from a 0600 file in the data directory) when the engine starts."""
@@ -143,6 +199,23 @@ class TradovateConfig(_Section):
     client_id_env: str = "TRADOVATE_CLIENT_ID"
     client_secret_env: str = "TRADOVATE_CLIENT_SECRET"
     client_secret_file: str = ""
+    # Another Tradovate-compatible server than the environment's (a partner sandbox, a
+    # conformance server); "" keeps the environment's own host.
+    rest_url: str = ""
+    ws_url: str = ""
+    md_url: str = ""
+    auth_url: str = ""
+    token_url: str = ""
+
+    @field_validator(*HOST_KEYS)
+    @classmethod
+    def _host(cls, value: str, info: ValidationInfo) -> str:
+        return check_host_url(value, str(info.field_name)) if value else value
+
+    @property
+    def hosts(self) -> dict[str, str]:
+        """The overridden hosts, by their ``TradovateSettings`` field (the same names)."""
+        return {key: url for key in HOST_KEYS if (url := getattr(self, key))}
 
 
 class TradovateSimConfig(_Section):
@@ -410,12 +483,18 @@ def parse_config(
     return config
 
 
+def is_secret_key(key: str) -> bool:
+    """Whether ``key`` names a secret (``token``, ``refresh_token``, ``client_secret``), not a
+    URL or the place a secret is kept (``token_url``, ``client_secret_env``, ``..._file``)."""
+    return bool(SECRET_WORDS.search(key)) and not SECRET_PLACES.search(key)
+
+
 def _secret_keys(raw: Any, prefix: str) -> list[str]:
     found: list[str] = []
     if isinstance(raw, Mapping):
         for key, value in raw.items():
             name = f"{prefix}.{key_name(key)}" if prefix else key_name(key)
-            if isinstance(key, str) and SECRET_WORDS.search(key):
+            if isinstance(key, str) and is_secret_key(key):
                 found.append(name)
             found.extend(_secret_keys(value, name))
     elif isinstance(raw, list):
@@ -427,6 +506,7 @@ def _secret_keys(raw: Any, prefix: str) -> list[str]:
 __all__ = [
     "DEFAULT_PORT",
     "DEMO_BROKERS",
+    "HOST_KEYS",
     "ID_FORM",
     "ID_PATTERN",
     "TRADOVATE_SIM",
@@ -444,7 +524,9 @@ __all__ = [
     "PaperBrokerConfig",
     "TradovateConfig",
     "TradovateSimConfig",
+    "check_host_url",
     "check_symbol_map",
+    "is_secret_key",
     "load_config",
     "parse_config",
 ]

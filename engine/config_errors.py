@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 ID_FORM = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+# The type of an error whose input may hold a secret (a URL with a password): not quoted.
+SECRET_INPUT = "secret_input"
 
 
 def format_errors(error: ValidationError, model: type[BaseModel]) -> list[str]:
@@ -36,7 +38,8 @@ def describe_errors(error: ValidationError, model: type[BaseModel]) -> list[tupl
             message = 'expected kind = "paper", "tradovate" or "tradovate-sim"'
             key = f"{key}.kind" if key else "kind"
         got = item.get("input")
-        shown = "" if kind == "missing" or isinstance(got, dict | list) else f" (got {_short(got)})"
+        hidden = kind in ("missing", SECRET_INPUT) or isinstance(got, dict | list)
+        shown = "" if hidden else f" (got {_short(got)})"
         out.append((key, f"{message}{shown}"))
     return out
 
@@ -133,4 +136,12 @@ def unknown_key(model: type[BaseModel] | None) -> str:
     return f"unknown key; expected one of: {', '.join(keys)}"
 
 
-__all__ = ["ID_FORM", "describe_errors", "format_errors", "key_name", "one_line", "unknown_key"]
+__all__ = [
+    "ID_FORM",
+    "SECRET_INPUT",
+    "describe_errors",
+    "format_errors",
+    "key_name",
+    "one_line",
+    "unknown_key",
+]

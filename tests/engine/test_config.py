@@ -11,7 +11,15 @@ import pytest
 
 from brokers.paper import PaperBroker
 from engine.clock import VirtualClock
-from engine.config import Config, ConfigError, load_config, parse_config
+from engine.config import (
+    Config,
+    ConfigError,
+    TradovateConfig,
+    is_secret_key,
+    load_config,
+    parse_config,
+)
+from engine.config_errors import key_name
 from engine.core import Engine, EngineSettings
 from engine.instruments import ContractTable
 from engine.seeding import seed_from_config
@@ -243,3 +251,143 @@ def test_a_value_with_control_characters_is_escaped_in_its_message() -> None:
         parse_config(raw, "engine.toml")
     (line,) = str(raised.value).splitlines()
     assert "unknown instrument root '\\r'" in line
+
+
+# --- secrets, and the keys that only look like them ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["token", "access_token", "refresh_token", "api_token", "client_secret", "password",
+     "passwd", "Password", "TOKEN", "secret_key", "api_key", "apikey", "passphrase",
+     "my\rtoken", "token_value", "credentials"],
+)  # fmt: skip
+def test_a_key_naming_a_secret_is_refused_wherever_it_is(key: str) -> None:
+    assert is_secret_key(key)
+    for raw, where in (
+        ({key: "x"}, key_name(key)),
+        ({"broker": {"kind": "tradovate", key: "x"}}, f"broker.{key_name(key)}"),
+        ({"connections": [{"id": "c", key: "x"}]}, f"connections[0].{key_name(key)}"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            parse_config(raw, "engine.toml")
+        assert caught.value.errors == [
+            f"{where}: secrets and passwords are never read from the config file; a broker"
+            " secret comes from an environment variable or a 0600 file in the data directory"
+            " (see broker.client_secret_env)"
+        ]
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["token_url", "TOKEN_URL", "auth_url", "rest_url", "client_secret_env", "client_secret_file",
+     "password_file", "api_token_env", "refresh_token-url", "kind", "state_file", "leader"],
+)  # fmt: skip
+def test_a_url_or_where_a_secret_lives_is_not_a_secret(key: str) -> None:
+    """The filter refuses no URL nor the place a secret is kept; the schema decides the rest
+    (``password_file`` is not a key of it, so it is an unknown key, not a secret)."""
+    assert not is_secret_key(key)
+
+
+def test_token_url_is_a_url_not_a_secret() -> None:
+    raw = {"broker": {"kind": "tradovate", "token_url": "https://sandbox.example.com/auth/token"}}
+    broker = parse_config(raw, "engine.toml").broker
+    assert isinstance(broker, TradovateConfig)
+    assert broker.hosts == {"token_url": "https://sandbox.example.com/auth/token"}
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"api": {"token_url": "https://x"}}, "engine.toml")
+    (line,) = caught.value.errors
+    assert line.startswith("api.token_url: unknown key; expected one of: host, port")
+
+
+# --- the Tradovate hosts -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "url"),
+    [
+        ("rest_url", "https://sandbox.example.com/v1"),
+        ("rest_url", "http://127.0.0.1:8080/v1"),
+        ("rest_url", "http://127.3.4.5/v1"),
+        ("rest_url", "http://[::1]:8080/v1"),
+        ("rest_url", "http://localhost:8080/v1"),
+        ("ws_url", "wss://sandbox.example.com/v1/websocket"),
+        ("ws_url", "ws://127.0.0.1:8080/v1/websocket"),
+        ("md_url", "wss://md.sandbox.example.com/v1/websocket"),
+        ("md_url", "ws://localhost/md/v1/websocket"),
+        ("auth_url", "https://trader.sandbox.example.com/oauth"),
+        ("auth_url", "https://sandbox.example.com/oauth?tenant=7"),
+        ("auth_url", "http://[::1]/oauth"),
+        ("token_url", "https://sandbox.example.com/auth/oauthtoken"),
+        ("token_url", "http://127.0.0.1:8080/v1/auth/oauthtoken"),
+    ],
+)
+def test_a_host_override_is_https_or_plain_on_loopback(key: str, url: str) -> None:
+    broker = parse_config({"broker": {"kind": "tradovate", key: url}}, "engine.toml").broker
+    assert isinstance(broker, TradovateConfig)
+    assert broker.hosts == {key: url}
+
+
+HTTP_EXPECTED = "expected an https:// URL, or http:// on a loopback address"
+WS_EXPECTED = "expected a wss:// URL, or ws:// on a loopback address"
+
+
+@pytest.mark.parametrize(
+    ("key", "url", "expected"),
+    [
+        ("rest_url", "http://10.0.0.5/v1", HTTP_EXPECTED),
+        ("rest_url", "http://sandbox.example.com/v1", HTTP_EXPECTED),
+        ("rest_url", "http://0.0.0.0/v1", HTTP_EXPECTED),
+        ("rest_url", "http://[::]/v1", HTTP_EXPECTED),
+        ("rest_url", "http://127.0.0.1.example.com/v1", HTTP_EXPECTED),
+        ("rest_url", "wss://sandbox.example.com/v1", HTTP_EXPECTED),
+        ("rest_url", "HTTPS://sandbox.example.com/v1", HTTP_EXPECTED),
+        ("rest_url", "sandbox.example.com/v1", HTTP_EXPECTED),
+        ("rest_url", "https:///v1", HTTP_EXPECTED),
+        ("rest_url", "https://sandbox.example.com/v1?x=1",
+         "expected a URL without a '?' query (the REST paths are appended to it)"),
+        ("auth_url", "http://192.168.1.20/oauth", HTTP_EXPECTED),
+        ("auth_url", "https://sandbox.example.com/oauth#top",
+         "expected a URL without a '#' fragment"),
+        ("token_url", "ftp://127.0.0.1/token", HTTP_EXPECTED),
+        ("token_url", "https://sandbox.example.com:99999/token",
+         "expected a URL with a valid host and port"),
+        ("token_url", "https://[::1/token", "expected a URL with a valid host and port"),
+        ("ws_url", "ws://10.0.0.5/v1/websocket", WS_EXPECTED),
+        ("ws_url", "https://sandbox.example.com/v1/websocket", WS_EXPECTED),
+        ("md_url", "ws://md.sandbox.example.com/v1/websocket", WS_EXPECTED),
+        ("md_url", "ws://localhost\n.example.com/v1/websocket", WS_EXPECTED),
+    ],
+)  # fmt: skip
+def test_a_host_override_off_loopback_must_be_secure(key: str, url: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"broker": {"kind": "tradovate", key: url}}, "engine.toml")
+    assert caught.value.errors == [f"broker.{key}: {expected} (got {url!r})"]
+    (line,) = str(caught.value).splitlines()
+    assert line.startswith("engine.toml: broker.")
+
+
+def test_a_host_override_with_a_password_is_refused_without_quoting_it(tmp_path: Path) -> None:
+    path = tmp_path / "engine.toml"
+    path.write_text(
+        '[broker]\nkind = "tradovate"\nrest_url = "https://me:hunter2@sandbox.example.com/v1"\n'
+        'ws_url = "ws://me:hunter3@10.0.0.5/v1/websocket"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.errors == [
+        f"broker.{key}: expected a URL without a user name or password (secrets and passwords"
+        " are never read from the config file)"
+        for key in ("rest_url", "ws_url")
+    ]
+    assert "hunter" not in str(caught.value)
+
+
+def test_no_host_override_keeps_the_environments_hosts() -> None:
+    broker = parse_config({"broker": {"kind": "tradovate", "rest_url": ""}}, "engine.toml").broker
+    assert isinstance(broker, TradovateConfig) and broker.hosts == {}
+    for kind in ("paper", "tradovate-sim"):
+        with pytest.raises(ConfigError) as caught:
+            parse_config({"broker": {"kind": kind, "rest_url": "https://x/v1"}}, "engine.toml")
+        (line,) = caught.value.errors
+        assert line.startswith("broker.rest_url: unknown key; expected one of: ")
