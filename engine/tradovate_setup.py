@@ -4,7 +4,10 @@ Tradovate-compatible server with the adapter pointed at it (``kind = "tradovate-
 
 The client id and secret come from the environment (or the secret from a 0600 file in the data
 directory), never from the configuration file; the secret is registered with the log redaction
-before anything can print it. Tokens are kept by the adapter in ``DATA/tradovate/``.
+before anything can print it. Tokens are kept by the adapter in ``DATA/tradovate/``. The
+environment (``demo``/``live``) gives the hosts; ``rest_url``, ``ws_url``, ``md_url``,
+``auth_url`` and ``token_url`` in ``[broker]`` replace them one by one (another
+Tradovate-compatible server: a partner sandbox, a conformance server).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import structlog
+
 from brokers.base import Broker
 from engine.clock import Clock
 from engine.config import TradovateConfig, TradovateSimConfig
@@ -24,6 +29,8 @@ from engine.secret_files import SecretError, read_secret_env, read_secret_file
 
 if TYPE_CHECKING:
     from engine.local_tradovate import LocalTradovate
+
+log = structlog.get_logger("engine.tradovate_setup")
 
 TOKEN_DIR = "tradovate"
 
@@ -67,6 +74,15 @@ def tradovate_broker(
     settings_type = adapter.TradovateSettings
     make = settings_type.live if config.environment == "live" else settings_type.demo
     settings = make(client_id, secret, data_dir / TOKEN_DIR)
+    hosts = config.hosts
+    if hosts:
+        settings = settings_type(**{**dict(settings), **hosts})
+        # Each as "key url" in a list: a field named token_url would be masked as a secret.
+        log.info(
+            "tradovate hosts overridden",
+            environment=config.environment,
+            hosts=[f"{key} {url}" for key, url in hosts.items()],
+        )
     broker = adapter.TradovateBroker(settings, clock)
     return cast(Broker, broker), cast(AbstractAsyncContextManager[Any], broker.running())
 

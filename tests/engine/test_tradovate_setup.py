@@ -1,15 +1,18 @@
 """The configured Tradovate broker: refused clearly in a build without the adapter, secrets
 only from the environment or a 0600 file in the data directory, registered for redaction; the
-local server's socket bound at once, so a busy port is one line before anything starts."""
+local server's socket bound at once, so a busy port is one line before anything starts; the
+configured host overrides in the adapter's settings, the rest the environment's own."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from brokers.base import Broker
 from engine import tradovate_setup
@@ -77,3 +80,53 @@ def test_secrets_from_the_environment_or_a_private_file(
     assert "file-secret-value-123" not in SECRETS.scrub("file-secret-value-123")
     assert broker.settings.token_dir == tmp_path / "tradovate"  # type: ignore[attr-defined]
     assert hasattr(running, "__aenter__")
+
+
+@pytest.mark.skipif(not HAS_ADAPTER, reason="this build has no Tradovate adapter")
+@pytest.mark.parametrize("environment", ["demo", "live"])
+def test_host_overrides_reach_the_adapters_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environment: str
+) -> None:
+    tv = importlib.import_module("brokers.tradovate.settings")
+    monkeypatch.setenv("TRADOVATE_CLIENT_ID", "app-id")
+    monkeypatch.setenv("TRADOVATE_CLIENT_SECRET", "env-secret-value-456")
+    own = {"demo": (tv.DEMO_REST, tv.DEMO_WS), "live": (tv.LIVE_REST, tv.LIVE_WS)}[environment]
+    broker, _ = _broker({"kind": "tradovate", "environment": environment}, tmp_path)
+    settings = broker.settings  # type: ignore[attr-defined]
+    assert (settings.rest_url, settings.ws_url) == own
+    assert (settings.md_url, settings.auth_url, settings.token_url) == (
+        tv.MD_WS,
+        tv.AUTHORIZE_PAGE,
+        None,
+    )
+
+    hosts = {
+        "rest_url": "https://api.sandbox.example.com/v1",
+        "ws_url": "wss://api.sandbox.example.com/v1/websocket",
+        "md_url": "ws://127.0.0.1:9001/md/v1/websocket",
+        "auth_url": "https://trader.sandbox.example.com/oauth",
+        "token_url": "http://localhost:9001/auth/oauthtoken",
+    }
+    with capture_logs() as logs:
+        broker, _ = _broker({"kind": "tradovate", "environment": environment, **hosts}, tmp_path)
+    settings = broker.settings  # type: ignore[attr-defined]
+    assert {key: getattr(settings, key) for key in hosts} == hosts
+    assert settings.token_urls() == (hosts["token_url"],)
+    assert settings.client_id == "app-id"
+    assert settings.client_secret.get_secret_value() == "env-secret-value-456"
+    assert settings.token_dir == tmp_path / "tradovate"
+    (logged,) = [e for e in logs if e["event"] == "tradovate hosts overridden"]
+    assert logged["environment"] == environment
+    assert logged["hosts"] == [f"{key} {url}" for key, url in hosts.items()]
+
+    # One key alone: the others stay the environment's, the token endpoint follows the REST host.
+    rest = "http://127.0.0.1:9001/v1"
+    broker, _ = _broker(
+        {"kind": "tradovate", "environment": environment, "rest_url": rest}, tmp_path
+    )
+    settings = broker.settings  # type: ignore[attr-defined]
+    assert (settings.rest_url, settings.ws_url, settings.md_url) == (rest, own[1], tv.MD_WS)
+    assert settings.token_urls() == (
+        "http://127.0.0.1:9001/auth/oauthtoken",
+        "http://127.0.0.1:9001/v1/auth/oauthtoken",
+    )
