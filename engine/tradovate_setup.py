@@ -4,15 +4,17 @@ Tradovate-compatible server with the adapter pointed at it (``kind = "tradovate-
 
 The client id and secret come from the environment (or the secret from a 0600 file in the data
 directory), never from the configuration file; the secret is registered with the log redaction
-before anything can print it. Tokens are kept by the adapter in ``DATA/tradovate/``. The
-environment (``demo``/``live``) gives the hosts; ``rest_url``, ``ws_url``, ``md_url``,
-``auth_url`` and ``token_url`` in ``[broker]`` replace them one by one (another
-Tradovate-compatible server: a partner sandbox, a conformance server).
+before anything can print it. The environment (``demo``/``live``) gives the hosts;
+``rest_url``, ``ws_url``, ``md_url``, ``auth_url`` and ``token_url`` in ``[broker]`` replace them
+one by one (another Tradovate-compatible server: a partner sandbox, a conformance server). Tokens
+are kept by the adapter in ``DATA/tradovate/``, or in a directory of the overridden hosts' own.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -73,7 +75,8 @@ def tradovate_broker(
     SECRETS.add(secret)
     settings_type = adapter.TradovateSettings
     make = settings_type.live if config.environment == "live" else settings_type.demo
-    settings = make(client_id, secret, data_dir / TOKEN_DIR)
+    tokens = token_dir(config, data_dir)
+    settings = make(client_id, secret, tokens)
     hosts = config.hosts
     if hosts:
         settings = settings_type(**{**dict(settings), **hosts})
@@ -82,9 +85,21 @@ def tradovate_broker(
             "tradovate hosts overridden",
             environment=config.environment,
             hosts=[f"{key} {url}" for key, url in hosts.items()],
+            directory=str(tokens),
         )
     broker = adapter.TradovateBroker(settings, clock)
     return cast(Broker, broker), cast(AbstractAsyncContextManager[Any], broker.running())
+
+
+def token_dir(config: TradovateConfig, data_dir: Path) -> Path:
+    """Where the adapter keeps its tokens: ``DATA/tradovate/`` on Tradovate's own hosts, and a
+    directory named after the overrides on any other (``DATA/tradovate-<12 hex digits>/``), so
+    a token one server issued is never presented to another; other hosts, other sign-ins."""
+    hosts = config.hosts
+    if not hosts:
+        return data_dir / TOKEN_DIR
+    named = json.dumps({"environment": config.environment, **hosts}, sort_keys=True)
+    return data_dir / f"{TOKEN_DIR}-{hashlib.sha256(named.encode()).hexdigest()[:12]}"
 
 
 def local_tradovate(
@@ -103,4 +118,4 @@ def local_tradovate(
     return cast("LocalTradovate", made)
 
 
-__all__ = ["TOKEN_DIR", "BrokerSetupError", "local_tradovate", "tradovate_broker"]
+__all__ = ["TOKEN_DIR", "BrokerSetupError", "local_tradovate", "token_dir", "tradovate_broker"]

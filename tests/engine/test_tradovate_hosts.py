@@ -168,6 +168,9 @@ def test_the_engine_runs_on_the_hosts_of_its_configuration(tmp_path: Path) -> No
                     return str(connections[0]["state"])
 
                 _until("the connection connected", lambda: state() == "connected")
+                # Its token is kept apart from any Tradovate issued (data/tradovate/).
+                (kept,) = data.glob(f"tradovate-*/tradovate-{CONNECTION}.token")
+                assert not (data / "tradovate").exists()
                 assert server.call(lambda sim: len(sim.requests_to("auth/oauthtoken"))) == 1
                 # Its trading socket on the ws host, subscribed to the login's changes.
                 _until("the trading socket synced", lambda: server.call(_synced))
@@ -190,6 +193,7 @@ def test_the_engine_runs_on_the_hosts_of_its_configuration(tmp_path: Path) -> No
     (overridden,) = [r for r in records if r.get("event") == "tradovate hosts overridden"]
     assert overridden["environment"] == "live"
     assert overridden["hosts"] == [f"{key} {url}" for key, url in hosts.items()]
+    assert overridden["directory"] == str(kept.parent)
     logged = stderr.read_text() + (data / "engine.log").read_text()
     assert CLIENT_SECRET not in logged
     assert not [r for r in records if r.get("level") == "error"], records

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -114,10 +115,10 @@ def test_host_overrides_reach_the_adapters_settings(
     assert settings.token_urls() == (hosts["token_url"],)
     assert settings.client_id == "app-id"
     assert settings.client_secret.get_secret_value() == "env-secret-value-456"
-    assert settings.token_dir == tmp_path / "tradovate"
     (logged,) = [e for e in logs if e["event"] == "tradovate hosts overridden"]
     assert logged["environment"] == environment
     assert logged["hosts"] == [f"{key} {url}" for key, url in hosts.items()]
+    assert logged["directory"] == str(settings.token_dir)
 
     # One key alone: the others stay the environment's, the token endpoint follows the REST host.
     rest = "http://127.0.0.1:9001/v1"
@@ -130,3 +131,41 @@ def test_host_overrides_reach_the_adapters_settings(
         "http://127.0.0.1:9001/auth/oauthtoken",
         "http://127.0.0.1:9001/v1/auth/oauthtoken",
     )
+
+
+@pytest.mark.skipif(not HAS_ADAPTER, reason="this build has no Tradovate adapter")
+def test_tokens_of_other_hosts_are_kept_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token Tradovate issued is never presented to a sandbox the config later points at (nor
+    one of a sandbox to Tradovate): each set of hosts has its own token directory."""
+    tokens = importlib.import_module("brokers.tradovate.tokens")
+    monkeypatch.setenv("TRADOVATE_CLIENT_ID", "app-id")
+    monkeypatch.setenv("TRADOVATE_CLIENT_SECRET", "env-secret-value-456")
+    sandbox: dict[str, object] = {
+        "kind": "tradovate",
+        "rest_url": "https://api.sandbox.example.com/v1",
+    }
+
+    def token_dir(toml: dict[str, object]) -> Path:
+        broker, _ = _broker(toml, tmp_path)
+        found: Path = broker.settings.token_dir  # type: ignore[attr-defined]
+        return found
+
+    own = token_dir({"kind": "tradovate"})
+    assert own == tmp_path / "tradovate" == token_dir({"kind": "tradovate", "rest_url": ""})
+    there = token_dir(sandbox)
+    assert there.parent == tmp_path and re.fullmatch(r"tradovate-[0-9a-f]{12}", there.name)
+    assert token_dir(dict(sandbox)) == there  # the same hosts, the same sign-ins
+    others = {
+        token_dir({**sandbox, "environment": "live"}),
+        token_dir({**sandbox, "rest_url": "https://api.sandbox.example.com/v2"}),
+        token_dir({**sandbox, "token_url": "https://auth.sandbox.example.com/token"}),
+    }
+    assert len(others) == 3 and not others & {own, there}
+
+    tokens.TokenStore(own).save("prop", tokens.Token("tradovates-own-token", START))
+    broker, _ = _broker(sandbox, tmp_path)
+    assert broker.tokens.load("prop") is None  # type: ignore[attr-defined]
+    broker, _ = _broker({"kind": "tradovate"}, tmp_path)
+    assert broker.tokens.load("prop").value == "tradovates-own-token"  # type: ignore[attr-defined]
