@@ -13,13 +13,14 @@ and so does the ``OrderRejected`` that answers an order sent on a session that i
 (it is the reply to that request).
 
 State file: given ``state_file``, the broker survives its process like a remote one. It loads
-its book (positions with average prices, working and held orders, hold and reject_next settings,
-id counters, every client order id it accepted, the duplicate-id rejections, last prices) from
-the file at construction and rewrites it after every change, atomically and with the lock held,
-*before* the events of that change reach a sink (:mod:`brokers.paper.state`). Events are then
-queued during a change and delivered, in order, once the file has it; a sink that calls back
-into the broker has the events of its call delivered after the ones already queued. Without a
-state file events go to the sinks at once, as they happen.
+its book (positions with average prices, working and held orders, hold, reject_next and
+fail_snapshot settings, id counters, every client order id it accepted, the duplicate-id
+rejections, last prices) from the file at construction and rewrites it after every change,
+atomically and with the lock held, *before* the events of that change reach a sink
+(:mod:`brokers.paper.state`). Events are then queued during a change and delivered, in order,
+once the file has it; a sink that calls back into the broker has the events of its call
+delivered after the ones already queued. Without a state file events go to the sinks at once,
+as they happen.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from __future__ import annotations
 import secrets
 import threading
 import urllib.parse
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -41,6 +42,7 @@ from brokers.base import (
     BrokerSession,
     EventSink,
     Fill,
+    FillCorrected,
     OrderAccepted,
     OrderDone,
     OrderRejected,
@@ -53,6 +55,7 @@ from brokers.base import (
     SessionLost,
     SessionRestored,
     Snapshot,
+    SnapshotFailed,
     TokenExpired,
     TokenIssued,
     WorkingOrder,
@@ -67,8 +70,12 @@ REJECT_SESSION_CLOSED = "SessionClosed"
 REJECT_UNAUTHORIZED = "Unauthorized"
 REJECT_DUPLICATE = "DuplicateClOrdId"
 REJECT_FORCED = "Rejected by the paper broker (reject_next)"
+SNAPSHOT_FORCED = "BrokerError: the paper broker refused the snapshot request (fail_snapshot)"
 DONE_CANCELLED = "cancelled"
 DONE_NOTHING_TO_LIQUIDATE = "nothing to liquidate"
+
+
+FILLS_KEPT = 10_000
 
 
 def no_quote(symbol: str) -> str:
@@ -149,6 +156,9 @@ class PaperBroker(Broker):
         self._held: set[str] = set()
         self._held_queue: dict[str, list[str]] = {}  # connection -> broker order ids, as sent
         self._reject_next: dict[str, int] = {}
+        self._fail_snapshot: dict[str, int] = {}
+        # Fills reported by this process, by id, for correct_fill (the newest FILLS_KEPT).
+        self._fills: OrderedDict[str, Fill] = OrderedDict()
         self._prices: dict[str, Decimal] = {}
         self._book = Book()
         self._client_order_ids: set[str] = set()  # of every order the broker accepted
@@ -309,6 +319,35 @@ class PaperBroker(Broker):
         with self._change():
             self._reject_next[connection] = self._reject_next.get(connection, 0) + count
 
+    def fail_snapshot(self, connection: str, count: int = 1) -> None:
+        """The next ``count`` snapshot requests of ``connection`` that reach the broker are
+        answered ``SnapshotFailed`` with a broker error (adds to any left): an answer that is
+        unknown, never flat (SEMANTICS S3.5)."""
+        _check_id(connection, "connection")
+        count = _check_qty(count, f"fail_snapshot {connection}")
+        if count < 0:
+            raise PaperBrokerError(f"fail_snapshot {connection}: count must be positive")
+        with self._change():
+            self._fail_snapshot[connection] = self._fail_snapshot.get(connection, 0) + count
+
+    def correct_fill(self, fill_id: str, reason: str = "fill busted by the exchange") -> None:
+        """The broker withdraws a fill it reported (a bust): its quantity leaves the position
+        at its price, and the connection's session is told ``FillCorrected``. Fills reported
+        by this process only (not by one that wrote the state file before it)."""
+        _check_id(fill_id, "fill_id")
+        with self._change():
+            fill = self._fills.pop(fill_id, None)
+            if fill is None:
+                raise PaperBrokerError(f"unknown fill {fill_id!r}")
+            self._book.fill(fill.account, fill.symbol, -fill.qty, fill.price)
+            corrected = FillCorrected(fill.connection, fill.account, fill_id, reason)
+            self._emit(fill.connection, corrected)
+
+    def fill_ids(self, account: str) -> tuple[str, ...]:
+        """The ids of ``account``'s fills that :meth:`correct_fill` can withdraw, oldest first."""
+        with self._lock:
+            return tuple(i for i, fill in self._fills.items() if fill.account == account)
+
     def drop(self, connection: str, reason: str = "network outage") -> None:
         """An outage: ``SessionLost``, then nothing is delivered until the session is reopened."""
         _check_id(connection, "connection")
@@ -448,9 +487,15 @@ class PaperBroker(Broker):
                 )
 
     def _request_snapshot(self, session: PaperSession, request_id: str) -> None:
+        connection = session.connection
         with self._change(changes=False):
             if self._refusal(session) is not None:
                 return  # the request does not reach the broker
+            if self._fail_snapshot.get(connection, 0) > 0:
+                self._fail_snapshot[connection] -= 1
+                self._unsaved = True  # one fewer to fail: the state file must have it
+                self._send(session, SnapshotFailed(connection, request_id, SNAPSHOT_FORCED))
+                return
             accounts = {
                 account: AccountSnapshot(
                     positions=self._book.positions(account),
@@ -535,6 +580,7 @@ class PaperBroker(Broker):
             held=sorted(self._held),
             held_queue={c: list(ids) for c, ids in self._held_queue.items()},
             reject_next=dict(self._reject_next),
+            fail_snapshot=dict(self._fail_snapshot),
             links_down=sorted(self._links_down),
             tokens_invalid=sorted(self._tokens_invalid),
             client_order_ids=self._accepted,
@@ -556,6 +602,7 @@ class PaperBroker(Broker):
         self._held = set(state.held)
         self._held_queue = {c: list(ids) for c, ids in state.held_queue.items()}
         self._reject_next = dict(state.reject_next)
+        self._fail_snapshot = dict(state.fail_snapshot)
         self._links_down = set(state.links_down)
         self._tokens_invalid = set(state.tokens_invalid)
         self._accepted = list(state.client_order_ids)
@@ -654,6 +701,9 @@ class PaperBroker(Broker):
         )
         if order_done:
             self._settle(order, OrderStatus.FILLED)
+        self._fills[fill.fill_id] = fill
+        if len(self._fills) > FILLS_KEPT:
+            self._fills.popitem(last=False)
         self._emit(order.connection, fill)
 
     def _done(self, order: PaperOrder, reason: str) -> None:

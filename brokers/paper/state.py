@@ -49,6 +49,7 @@ class PaperState:
     held: list[str] = field(default_factory=list)  # connections whose engine orders rest
     held_queue: dict[str, list[str]] = field(default_factory=dict)  # connection -> order ids
     reject_next: dict[str, int] = field(default_factory=dict)
+    fail_snapshot: dict[str, int] = field(default_factory=dict)  # connection -> failures left
     links_down: list[str] = field(default_factory=list)
     tokens_invalid: list[str] = field(default_factory=list)
     client_order_ids: list[str] = field(default_factory=list)  # every one accepted, in order
@@ -87,6 +88,7 @@ def encode(state: PaperState) -> dict[str, Any]:
         "held": sorted(state.held),
         "held_queue": {c: list(ids) for c, ids in sorted(state.held_queue.items()) if ids},
         "reject_next": {c: n for c, n in sorted(state.reject_next.items()) if n > 0},
+        "fail_snapshot": {c: n for c, n in sorted(state.fail_snapshot.items()) if n > 0},
         "links_down": sorted(state.links_down),
         "tokens_invalid": sorted(state.tokens_invalid),
         "client_order_ids": list(state.client_order_ids),
@@ -145,6 +147,9 @@ def decode(data: Any) -> PaperState:
         held=[_str(c) for c in data["held"]],
         held_queue={_str(c): [_str(i) for i in ids] for c, ids in data["held_queue"].items()},
         reject_next={_str(c): _int(n) for c, n in data["reject_next"].items()},
+        fail_snapshot={  # absent from files written before snapshots could be made to fail
+            _str(c): _int(n) for c, n in data.get("fail_snapshot", {}).items()
+        },
         links_down=[_str(c) for c in data["links_down"]],
         tokens_invalid=[_str(c) for c in data["tokens_invalid"]],
         client_order_ids=[_str(c) for c in data["client_order_ids"]],

@@ -1,7 +1,9 @@
-"""The paper broker: immediate fills, hold/release, reject_next, outages, tokens, positions.
+"""The paper broker: immediate fills, hold/release, reject_next, fail_snapshot, outages, tokens,
+positions, withdrawn fills.
 
-Rules cited: SCENARIOS `price`, `trade`, `hold`, `release`, `reject_next` rows, and the paper
-broker's contract in brokers/base.py (requests return at once; outcomes arrive as events).
+Rules cited: SCENARIOS `price`, `trade`, `hold`, `release`, `reject_next`, `fail_snapshot` rows,
+SEMANTICS S3.5, and the paper broker's contract in brokers/base.py (requests return at once;
+outcomes arrive as events).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from brokers.base import (
     AuthorizationError,
     BrokerEvent,
     Fill,
+    FillCorrected,
     OrderAccepted,
     OrderDone,
     OrderRejected,
@@ -32,6 +35,7 @@ from brokers.base import (
     SessionLost,
     SessionRestored,
     Snapshot,
+    SnapshotFailed,
     TokenExpired,
     TokenIssued,
     WorkingOrder,
@@ -41,6 +45,7 @@ from brokers.paper import (
     REJECT_FORCED,
     REJECT_SESSION_CLOSED,
     REJECT_UNAUTHORIZED,
+    SNAPSHOT_FORCED,
     PaperBroker,
     PaperBrokerError,
     PaperSession,
@@ -299,6 +304,92 @@ def test_reject_next_is_per_connection_and_adds_up(
     assert pos(broker, "A1") == 1
     with pytest.raises(PaperBrokerError):
         broker.reject_next("c1", 0)
+
+
+# --- fail_snapshot (SCENARIOS fail_snapshot, SEMANTICS S3.5) ------------------------------------
+
+
+def test_s3_5_fail_snapshot_answers_that_many_requests_with_a_broker_error(
+    broker: PaperBroker, session: PaperSession, sink: Recorder
+) -> None:
+    broker.set_price(ES, Decimal(5000))
+    broker.trade("A1", ES, 2)
+    broker.fail_snapshot("c1", 2)
+    sink.take()
+    session.request_snapshot("r1")
+    session.request_snapshot("r2")
+    assert sink.take() == [
+        SnapshotFailed("c1", "r1", SNAPSHOT_FORCED),
+        SnapshotFailed("c1", "r2", SNAPSHOT_FORCED),
+    ]
+    assert SNAPSHOT_FORCED.startswith("BrokerError")
+    session.place_order(market("c-1", 1))  # orders are not affected
+    assert [type(e) for e in sink.take()] == [OrderAccepted, Fill]
+    session.request_snapshot("r3")
+    quote, snapshot = sink.take()
+    assert isinstance(quote, Quote)
+    assert isinstance(snapshot, Snapshot)
+    assert snapshot.request_id == "r3"
+    assert snapshot.accounts["A1"].positions == {ES: PositionInfo(3, Decimal(5000))}
+
+
+def test_s3_5_fail_snapshot_is_per_connection_adds_up_and_waits_for_a_request_that_arrives(
+    broker: PaperBroker, session: PaperSession, sink: Recorder
+) -> None:
+    other = Recorder()
+    other_session = broker.session("c2", ("B1",), other)
+    broker.fail_snapshot("c1")
+    broker.fail_snapshot("c1")
+    other_session.request_snapshot("o1")
+    assert [type(e) for e in other.take()] == [Snapshot]
+    broker.drop("c1")
+    sink.take()
+    session.request_snapshot("lost")  # does not reach the broker: nothing counted
+    assert sink.take() == []
+    session.open()
+    sink.take()
+    for n in range(3):
+        session.request_snapshot(f"r{n}")
+    assert [type(e) for e in sink.take()] == [SnapshotFailed, SnapshotFailed, Snapshot]
+
+
+@pytest.mark.parametrize("count", [0, -1, 1.5, True, "2"])
+def test_fail_snapshot_refuses_a_count_that_is_not_a_positive_int(
+    broker: PaperBroker, session: PaperSession, sink: Recorder, count: object
+) -> None:
+    with pytest.raises(PaperBrokerError):
+        broker.fail_snapshot("c1", count)  # type: ignore[arg-type]
+    sink.take()
+    session.request_snapshot("r1")
+    assert [type(e) for e in sink.take()] == [Snapshot]
+
+
+@pytest.mark.parametrize("bad", ["", None, 3])
+def test_fail_snapshot_refuses_a_malformed_connection_id(broker: PaperBroker, bad: object) -> None:
+    with pytest.raises(PaperBrokerError):
+        broker.fail_snapshot(bad)  # type: ignore[arg-type]
+
+
+# --- a withdrawn fill (FillCorrected) -------------------------------------------------------------
+
+
+def test_correct_fill_takes_the_fill_out_of_the_position_and_tells_the_session(
+    broker: PaperBroker, session: PaperSession, sink: Recorder
+) -> None:
+    broker.set_price(ES, Decimal(5000))
+    broker.trade("A1", ES, 2)
+    session.place_order(market("c-1", 1))
+    (fill,) = [e for e in sink.take() if isinstance(e, Fill) and e.client_order_id == "c-1"]
+    assert broker.fill_ids("A1") == ("X1", fill.fill_id)
+    assert pos(broker, "A1") == 3
+    broker.correct_fill(fill.fill_id, "busted")
+    assert sink.take() == [FillCorrected("c1", "A1", fill.fill_id, "busted")]
+    assert pos(broker, "A1") == 2
+    assert broker.fill_ids("A1") == ("X1",)
+    with pytest.raises(PaperBrokerError, match="unknown fill"):
+        broker.correct_fill(fill.fill_id)  # withdrawn once
+    with pytest.raises(PaperBrokerError, match="unknown fill"):
+        broker.correct_fill("X999")
 
 
 # --- outages, close/open, tokens -----------------------------------------------------------------

@@ -31,6 +31,7 @@ from brokers.base import (
     Quote,
     SessionLost,
     Snapshot,
+    SnapshotFailed,
     TokenExpired,
     WorkingOrder,
 )
@@ -196,6 +197,23 @@ def test_held_orders_reject_next_and_manual_orders_survive_a_reload(
     assert [o.broker_order_id for o in again.working_orders("A1")] == [stop]
     del again
     assert new_broker(clock, path).positions("A1") == {ES: PositionInfo(1, Decimal(5000))}
+
+
+def test_s3_5_snapshots_left_to_fail_survive_a_reload(clock: VirtualClock, path: Path) -> None:
+    broker = new_broker(clock, path)
+    session = broker.session("c1", ("A1",), Recorder())
+    broker.fail_snapshot("c1", 3)
+    session.request_snapshot("r1")
+    assert on_disk(path)["fail_snapshot"] == {"c1": 2}  # the one answered is on disk too
+    del broker, session
+
+    again = new_broker(clock, path)
+    sink = Recorder()
+    session = again.session("c1", ("A1",), sink)
+    for n in range(3):
+        session.request_snapshot(f"r{n + 2}")
+    assert [type(e) for e in sink.take()] == [SnapshotFailed, SnapshotFailed, Snapshot]
+    assert "c1" not in on_disk(path)["fail_snapshot"]
 
 
 def test_outages_and_expired_tokens_outlive_the_process(clock: VirtualClock, path: Path) -> None:
@@ -369,3 +387,17 @@ def test_a_state_file_from_before_order_reports_still_loads(
     del data["orders"]
     path.write_text(json.dumps(data))
     assert new_broker(clock, path).last_price(ES) == Decimal(5000)
+
+
+def test_a_state_file_from_before_fail_snapshot_still_loads(
+    clock: VirtualClock, path: Path
+) -> None:
+    broker = new_broker(clock, path)
+    broker.set_price(ES, Decimal(5000))
+    del broker
+    data = on_disk(path)
+    del data["fail_snapshot"]
+    path.write_text(json.dumps(data))
+    sink = Recorder()
+    new_broker(clock, path).session("c1", ("A1",), sink).request_snapshot("s")
+    assert [type(e) for e in sink.take()] == [Quote, Snapshot]

@@ -184,6 +184,7 @@ CALLS = st.one_of(
     _call("hold", CONNECTION_IDS),
     _call("release", CONNECTION_IDS),
     _call("reject_next", CONNECTION_IDS, COUNTS),
+    _call("fail_snapshot", CONNECTION_IDS, COUNTS),
     _call("drop", CONNECTION_IDS),
     _call("expire_token", CONNECTION_IDS),
     _call("reauthorize", CONNECTION_IDS),
@@ -199,10 +200,18 @@ def _invalid_arguments(call: Call) -> list[str]:
     """Why a call must be refused, judged on its arguments alone (empty when it may pass)."""
     name, args = call.name, call.args
     why: list[str] = []
-    controls = ("hold", "release", "drop", "expire_token", "reauthorize", "reject_next")
+    controls = (
+        "hold",
+        "release",
+        "drop",
+        "expire_token",
+        "reauthorize",
+        "reject_next",
+        "fail_snapshot",
+    )
     if name in controls and not _id_ok(args[0]):
         why.append(f"connection {args[0]!r}")
-    if name == "reject_next" and not (_qty_ok(args[1]) and args[1] > 0):
+    if name in ("reject_next", "fail_snapshot") and not (_qty_ok(args[1]) and args[1] > 0):
         why.append(f"count {args[1]!r}")
     if name == "set_price" and not _price_ok(args[1]):
         why.append(f"price {args[1]!r}")
