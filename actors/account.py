@@ -4,26 +4,43 @@ Owns positions and average prices, the engine's working orders, realized and unr
 Applies its fills and ticks and tells its RiskActor of every change. A leader's account tells
 its group of each fill (S2.1); a follower's account turns the group's copy offers into orders by
 the S2.2 rule, computed here against its own position, and sends them through its risk gate.
+
+Unknown is not flat (S3.5): positions count as the broker's word only once a snapshot received
+since the connection last became connected confirmed them. Until then nothing is decided from
+them: a reconciliation and the copy offers wait for the snapshot, and a leader's fills are
+fanned out once their place in the confirmed position is known.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import structlog
 
 from actors import addresses
+from actors.backoff import backoff
 from actors.connection import (
     CancelWorking,
     ConnectionState,
     OrderNotSent,
+    RefreshAccount,
+    SnapshotUnknown,
     StateChanged,
     Synced,
 )
-from actors.copy_messages import CopyOffer, LeaderFilled, MemberSynced, ReconcileOrder
+from actors.copy_messages import (
+    AwaitingLeader,
+    CopyOffer,
+    LeaderCorrected,
+    LeaderFilled,
+    LeaderUnconfirmed,
+    LeaderUnknown,
+    MemberSynced,
+    ReconcileOrder,
+)
 from actors.failure import InjectedFailure, fail
 from actors.risk_messages import (
     AccountChanged,
@@ -39,11 +56,14 @@ from actors.risk_messages import (
 from brokers.base import (
     AccountSnapshot,
     Fill,
+    FillCorrected,
     OrderAccepted,
     OrderDone,
     OrderRejected,
     OrderStatus,
     OrderType,
+    PricesRestored,
+    PricesUnavailable,
 )
 from engine.copy_rule import closing_part, copy_quantity, reconciliation_quantity, target
 from engine.durable import AccountState, save_account
@@ -54,13 +74,6 @@ from engine.records import Kind, Level, UnresolvedOrder
 from engine.runtime.base import ActorContext
 
 log = structlog.get_logger("actors.account")
-
-RETRY_CAP = timedelta(seconds=60)
-
-
-def backoff(attempt: int) -> timedelta:
-    """S5.6's schedule, shared by S2.8: 1, 2, 4, 8 … seconds, capped at 60."""
-    return min(timedelta(seconds=2 ** max(attempt - 1, 0)), RETRY_CAP)
 
 
 @dataclass(slots=True)
@@ -132,6 +145,8 @@ class AccountView:
     role: Role
     working: int = 0
     extra: Mapping[str, object] = field(default_factory=dict)
+    # Positions confirmed by a snapshot since the connection last became connected (S3.5).
+    positions_confirmed: bool = True
 
     @property
     def daily_pnl(self) -> Decimal:
@@ -167,18 +182,33 @@ class AccountActor:
         self.positions: dict[str, Position] = {}
         self.last_fill: dict[str, Decimal] = {}  # a price for P&L before any quote arrives
         self.flattening = False
-        self.synced = False  # positions confirmed by the broker since the session started
+        # Positions confirmed by a snapshot received since the connection last became
+        # connected (S3.5); until then nothing is decided from them.
+        self.synced = False
+        # The connection became connected since the last snapshot: the next one reconciles
+        # the account (S3.1), whichever request it answers.
+        self.returned = False
         # What this actor knows of working orders is complete: always for a new account; for
         # one rebuilt from the store (working orders are not stored), once a snapshot came in.
         self.confirmed = state is None
         self.pending_reconcile: ReconcileOrder | None = None
         # At an engine start: orders sent before the stop whose outcome the engine never
-        # heard, asked about by client order id in the first snapshot (S2.6); fan-outs to
-        # complete once that snapshot is in (S2.9); copies that never reached the broker,
-        # by cause, with the attempt that was lost.
+        # heard, asked about by client order id in the first snapshot (S2.6); copies that
+        # never reached the broker, by cause, with the attempt that was lost.
         self.unresolved = unresolved
-        self.pending_completions: list[CopyOffer] = []
         self.lost_copies: dict[str, int] = {}
+        # Copy offers and closing-copy retries waiting for the snapshot, in the order they
+        # came: decided on the broker's confirmed position (S3.5), fan-outs a crash cut short
+        # included (S2.9).
+        self.pending_offers: list[CopyOffer | RetryCopy] = []
+        # A leader's fills that came while its positions were unknown: fanned out once the
+        # snapshot places them (fill id, symbol, quantity, time).
+        self.unfanned: list[tuple[str, str, int, datetime]] = []
+        self.corrected_fills: set[str] = set()  # fills the broker withdrew (never counted)
+        self.unknown_warned = ""  # the wait (first attempt) last warned about, S3.5
+        self.leader_warned = ""  # the leader's wait last warned about, S3.5
+        self.unpriced: dict[str, str] = {}  # symbol -> why its prices are unavailable (S10.3)
+        self.unpriced_warned: set[str] = set()
         self.working: dict[str, Working] = {}  # by client order id, else broker order id
         self.balance = settings.balance
         self.realized_daily = ZERO
@@ -218,19 +248,17 @@ class AccountActor:
                 self._reconcile(message)
             case Synced():
                 self._synced(message)
-            case StateChanged(state=state):
-                self.connection_state = state
-                unconfirmed = state is not ConnectionState.CONNECTED and self.confirmed
-                if state is not ConnectionState.CONNECTED:
-                    # Trades made at the broker meanwhile are unknown until the next snapshot:
-                    # the book stops being the broker's word (a held flatten must not call the
-                    # account flat on it the moment the connection returns, S5.3).
-                    self.synced = self.confirmed = False
-                self.ctx.tell(self.risk, message)
-                if unconfirmed:
-                    self._tell_risk()
-                if self.role.leader and self.role.group:
-                    self.ctx.tell(addresses.group(self.role.group), message)
+            case (
+                SnapshotUnknown()
+                | AwaitingLeader()
+                | LeaderUnconfirmed()
+                | FillCorrected()
+                | PricesUnavailable()
+                | PricesRestored()
+            ):
+                self._unknowns(message)
+            case StateChanged():
+                self._state_changed(message)
             case RetryCopy():
                 self._retry(message)
             case ApplyReset():
@@ -288,6 +316,7 @@ class AccountActor:
             unrealized=self.unrealized(),
             role=self.role,
             working=len(self.working),
+            positions_confirmed=self.synced,
         )
 
     def book(self) -> AccountChanged:
@@ -326,10 +355,12 @@ class AccountActor:
         )
 
     def _tell_group_positions(self) -> None:
-        # Only positions the broker is confirming now: a leader that is down has none to give
-        # (a follower must never be reconciled toward a stale leader, S3.1).
+        # Only positions a snapshot confirmed since the connection last became connected: a
+        # leader that is down, or whose answer is still unknown, has none to give (a follower
+        # must never be reconciled toward a stale leader, S3.1, S3.5); its snapshot, when it
+        # comes, tells the group.
         connected = self.connection_state is ConnectionState.CONNECTED
-        if connected and self.role.leader and self.role.group is not None:
+        if connected and self.synced and self.role.leader and self.role.group is not None:
             self.ctx.tell(
                 addresses.group(self.role.group),
                 MemberSynced(
@@ -365,8 +396,10 @@ class AccountActor:
 
     def _copy(self, offer: CopyOffer) -> None:
         connected = self.connection_state is ConnectionState.CONNECTED
-        if offer.completion and connected and not self.synced:
-            self.pending_completions.append(offer)  # decided on the broker's position (S2.9)
+        if connected and not self.synced:
+            # Decided on the broker's confirmed position, never on an unknown one (S3.5; a
+            # completion, S2.9, likewise): the opening part then ages as any copy does.
+            self.pending_offers.append(offer)
             return
         records = self.ctx.records
         if not records.decide_copy(offer.cause, self.id):
@@ -437,9 +470,14 @@ class AccountActor:
             order.qty = decision.qty
 
     def _retry(self, retry: RetryCopy) -> None:
+        if self.connection_state is not ConnectionState.CONNECTED:
+            return
+        if not self.synced:
+            self.pending_offers.append(retry)  # sized on the confirmed position (S3.5)
+            return
         current = self.projected(retry.symbol)
         qty = closing_part(current, retry.qty)
-        if qty == 0 or self.connection_state is not ConnectionState.CONNECTED:
+        if qty == 0:
             return
         self._request(OrderKind.COPY, retry.cause, retry.symbol, qty, retry.attempt)
 
@@ -509,28 +547,210 @@ class AccountActor:
         self.working = kept
         self.synced = True
         self.confirmed = True
+        reconcile, self.returned = synced.reconcile or self.returned, False
         if self.unresolved:
             self._resolve(snapshot)
         self._persist()
         self._tell_risk()
+        unfanned, self.unfanned = self.unfanned, []
+        deferred, self.pending_reconcile = self.pending_reconcile, None
         if self.role.group is not None:
+            known = {s: p.qty for s, p in positions.items()}
+            if self.role.leader:
+                # Where the leader stood before the fills still to fan out: the group learns
+                # that, then those fills, so each is copied as it happened (S2.2).
+                for _, symbol, qty, _ in unfanned:
+                    known[symbol] = known.get(symbol, 0) - qty
             self.ctx.tell(
                 addresses.group(self.role.group),
                 MemberSynced(
                     account=self.id,
                     leader=self.role.leader,
-                    positions={s: p.qty for s, p in positions.items()},
+                    positions={s: q for s, q in known.items() if q},
                     cause=synced.cause,
-                    reconcile=synced.reconcile,
+                    reconcile=reconcile,
                     start=synced.start,
+                    reconciled=deferred is not None,
                 ),
             )
-        if self.pending_reconcile is not None:
-            deferred, self.pending_reconcile = self.pending_reconcile, None
+            if self.role.leader:
+                self._fan_out(unfanned, known)
+        if deferred is not None:
             self._reconcile(deferred)
-        completions, self.pending_completions = self.pending_completions, []
-        for offer in completions:
-            self._copy(offer)
+        offers, self.pending_offers = self.pending_offers, []
+        for offer in offers:
+            if isinstance(offer, RetryCopy):
+                self._retry(offer)
+            else:
+                self._copy(offer)
+        self._warn_unpriced()
+
+    def _fan_out(self, fills: list[tuple[str, str, int, datetime]], before: dict[str, int]) -> None:
+        """Fan out a leader's fills that waited for the snapshot, each from where the
+        confirmed position places it (``before``: the position ahead of the first one)."""
+        group = self.role.group
+        if group is None:
+            return
+        for fill_id, symbol, qty, time in fills:
+            was = before.get(symbol, 0)
+            before[symbol] = was + qty
+            filled = LeaderFilled(self.id, fill_id, symbol, was, was + qty, time)
+            self.ctx.records.leader_fill(group, filled)
+            self.ctx.tell(addresses.group(group), filled)
+
+    # -- S3.5: answers that are unknown ----------------------------------------------------------
+
+    def _state_changed(self, message: StateChanged) -> None:
+        state = message.state
+        self.connection_state = state
+        unconfirmed = self.confirmed
+        # Positions are the broker's word only from a snapshot received since the connection
+        # last became connected (S3.5): trades made at the broker meanwhile are unknown until
+        # then (a held flatten must not call the account flat on the old book, S5.3).
+        self.synced = self.confirmed = False
+        self.pending_reconcile = None  # this return (or the next) reconciles afresh
+        connected = state is ConnectionState.CONNECTED
+        self.returned = connected
+        if self.unfanned:
+            ids = ", ".join(fill_id for fill_id, _, _, _ in self.unfanned)
+            self.unfanned = []
+            self.ctx.records.activity(
+                Level.INFO,
+                Kind.SKIP,
+                f"leader fills {ids} not fanned out: they came while this account's positions "
+                f"were unknown and its connection is now {state.value}; the reconciliation on "
+                "its return covers them",
+                account=self.id,
+            )
+        if not connected:
+            # Offers that waited for a snapshot now meet a paused follower (S2.4), and retries
+            # are left to the reconciliation of its return; fan-outs a crash cut short still
+            # wait for one (S2.9).
+            offers = self.pending_offers
+            self.pending_offers = [o for o in offers if isinstance(o, CopyOffer) and o.completion]
+            for offer in offers:
+                if isinstance(offer, CopyOffer) and not offer.completion:
+                    self._copy(offer)
+        self.ctx.tell(self.risk, message)
+        if unconfirmed:
+            self._tell_risk()
+        if self.role.leader and self.role.group:
+            self.ctx.tell(addresses.group(self.role.group), message)
+
+    def _unknowns(self, message: object) -> None:
+        """What the broker could not confirm: a snapshot's answer, a leader's, a fill it
+        withdrew, a symbol it gives no prices for."""
+        match message:
+            case SnapshotUnknown():
+                self._snapshot_unknown(message)
+            case AwaitingLeader():
+                self._awaiting_leader(message)
+            case LeaderUnconfirmed(group=group):
+                pending = self.pending_reconcile
+                if pending is not None and pending.group == group:
+                    self.pending_reconcile = None  # toward a leader no longer confirmed
+            case FillCorrected():
+                self._fill_corrected(message)
+            case PricesUnavailable(symbol=symbol, reason=reason):
+                if symbol not in self.unpriced:
+                    self.unpriced[symbol] = reason
+                    self._warn_unpriced()
+            case PricesRestored(symbol=symbol):
+                self._prices_restored(symbol)
+
+    def _snapshot_unknown(self, unknown: SnapshotUnknown) -> None:
+        """S3.5: after the first failure of a wait, one warning saying what waits and why."""
+        if self.unknown_warned == unknown.since:
+            return
+        self.unknown_warned = unknown.since
+        if self.role.group is None:
+            waiting = "its book"
+        elif self.role.leader:
+            waiting = "the reconciliation of its followers" if unknown.reconcile else "its fan-out"
+        else:
+            waiting = "its reconciliation toward the leader" if unknown.reconcile else "its copies"
+        self.ctx.records.activity(
+            Level.WARNING,
+            Kind.RECONCILIATION,
+            f"positions of {self.id} unknown: the snapshot of connection {unknown.connection} "
+            f"failed ({unknown.reason}); nothing is decided from it — {waiting} waits for the "
+            f"broker's answer, asked again in {unknown.retry_in.total_seconds():g} s",
+            account=self.id,
+        )
+        if self.role.leader and self.role.group is not None:
+            self.ctx.tell(
+                addresses.group(self.role.group),
+                LeaderUnknown(
+                    self.id, unknown.connection, unknown.since, unknown.reason, unknown.reconcile
+                ),
+            )
+
+    def _awaiting_leader(self, waiting: AwaitingLeader) -> None:
+        connected = self.connection_state is ConnectionState.CONNECTED
+        if not connected or self.role != Role(waiting.group, False):
+            return  # not reconciled now: its own return will be
+        if self.leader_warned == waiting.since:
+            return
+        self.leader_warned = waiting.since
+        self.ctx.records.activity(
+            Level.WARNING,
+            Kind.RECONCILIATION,
+            f"reconciliation toward leader {waiting.leader} waits: its positions are unknown "
+            f"(the snapshot of connection {waiting.connection} failed: {waiting.reason}); it "
+            "runs once, when the broker answers",
+            account=self.id,
+        )
+
+    def _fill_corrected(self, event: FillCorrected) -> None:
+        """The broker withdrew or corrected a fill: the book is no longer the broker's. It is
+        replaced by a fresh snapshot, never adjusted here, so the fill is never counted twice;
+        a fill pushed again under its id is not applied."""
+        if event.fill_id in self.corrected_fills:
+            return
+        self.corrected_fills.add(event.fill_id)
+        self.seen_fills.add(event.fill_id)
+        leader = self.role.leader and self.role.group is not None
+        self.ctx.records.activity(
+            Level.ERROR,
+            Kind.RECONCILIATION,
+            f"the broker corrected fill {event.fill_id} of {self.id} ({event.reason}): the "
+            "engine's book no longer matches the broker's; it is reconciled from a fresh "
+            "snapshot" + (", and its followers toward the corrected position" if leader else ""),
+            account=self.id,
+        )
+        self.synced = self.confirmed = False
+        self._tell_risk()
+        if leader and self.role.group is not None:
+            self.ctx.tell(addresses.group(self.role.group), LeaderCorrected(self.id, event.fill_id))
+        # The fresh answer (while the connection is down, its return's does as well).
+        self.ctx.tell(addresses.connection(self.connection), RefreshAccount(self.id))
+
+    # -- S10.3: prices the broker does not give ----------------------------------------------------
+
+    def _warn_unpriced(self) -> None:
+        """One ``stale_prices`` warning per outage for each symbol held while it has none."""
+        for symbol, reason in self.unpriced.items():
+            if self.position(symbol) and symbol not in self.unpriced_warned:
+                self.unpriced_warned.add(symbol)
+                self.ctx.records.activity(
+                    Level.WARNING,
+                    Kind.STALE_PRICES,
+                    f"no prices for {symbol} ({reason}): the risk guard cannot see this "
+                    "account's P&L there",
+                    account=self.id,
+                )
+
+    def _prices_restored(self, symbol: str) -> None:
+        if self.unpriced.pop(symbol, None) is None:
+            return
+        if symbol in self.unpriced_warned:
+            self.unpriced_warned.discard(symbol)
+            self.ctx.records.activity(
+                Level.INFO,
+                Kind.STALE_PRICES,
+                f"prices for {symbol} are back: the risk guard sees this account's P&L there again",
+                account=self.id,
+            )
 
     def _unanswered(self, snapshot: AccountSnapshot) -> dict[str, Working]:
         """The orders sent that the broker has not answered yet, to keep beside its working
@@ -617,12 +837,15 @@ class AccountActor:
             order.qty -= 0 if order.kind is OrderKind.LIQUIDATE else fill.qty
             if fill.order_done:
                 del self.working[key]
-        if (
-            self.role.leader and self.role.group is not None
-        ):  # the fan-out first: it is the hot path
-            filled = LeaderFilled(self.id, fill.fill_id, symbol, before, after, fill.time)
-            self.ctx.records.leader_fill(self.role.group, filled)
-            self.ctx.tell(addresses.group(self.role.group), filled)
+        if self.role.leader and self.role.group is not None:
+            if self.synced:  # the fan-out first: it is the hot path
+                filled = LeaderFilled(self.id, fill.fill_id, symbol, before, after, fill.time)
+                self.ctx.records.leader_fill(self.role.group, filled)
+                self.ctx.tell(addresses.group(self.role.group), filled)
+            else:
+                # On an unknown position "before" and "after" mean nothing (S3.5): fanned
+                # out once the snapshot says where the leader stood.
+                self.unfanned.append((fill.fill_id, symbol, fill.qty, fill.time))
         self._persist()
         self._tell_risk()  # the risk actor sees the new book before the liquidation's outcome
         if kind is OrderKind.LIQUIDATE and fill.order_done:
@@ -642,6 +865,8 @@ class AccountActor:
             )
             if after == 0:
                 self._cancel_leftovers(symbol)  # S2.10
+        if self.unpriced:
+            self._warn_unpriced()
 
     def _cancel_leftovers(self, symbol: str) -> None:
         leftovers = tuple(

@@ -4,6 +4,12 @@ Owns the connection state (``connected`` / ``reauth_required`` / ``disconnected`
 transition table, the broker session, and every request to the broker. Broker events come in
 here and go to the account they concern. A state change is told to every account under the
 connection, so a disconnect pauses exactly those accounts and nothing else.
+
+Snapshots (S3.5): the broker's positions and working orders of every account are asked for
+after each return to ``connected`` and at the engine's start, one attempt at a time. Only a
+successful answer that covers every account of the login confirms them; a failed or partial
+answer is unknown — the accounts are told so, nothing is decided from it, and it is asked for
+again on S5.6's schedule until it succeeds or the connection leaves ``connected``.
 """
 
 from __future__ import annotations
@@ -12,25 +18,31 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 
 import structlog
 
 from actors import addresses
+from actors.backoff import backoff
 from actors.failure import InjectedFailure, fail
 from actors.risk_messages import Evaluate
 from brokers.base import (
     BrokerSession,
     Fill,
+    FillCorrected,
     OrderAccepted,
     OrderDone,
     OrderRejected,
     OrderRequest,
+    PricesRestored,
+    PricesUnavailable,
     SessionLost,
     SessionRestored,
     Snapshot,
+    SnapshotFailed,
     TokenExpired,
     TokenIssued,
 )
@@ -39,6 +51,10 @@ from engine.records import Kind, LedgerRow, Level
 from engine.runtime.base import ActorContext
 
 log = structlog.get_logger("actors.connection")
+
+# A snapshot attempt the broker has not answered (neither a snapshot nor a failure) by then is
+# unknown (S3.5), so that an answer lost on the way never leaves the accounts waiting for good.
+SNAPSHOT_TIMEOUT = timedelta(seconds=30)
 
 
 class ConnectionState(StrEnum):
@@ -126,9 +142,31 @@ class SetBands:
 
 @dataclass(frozen=True, slots=True)
 class ResyncAccount:
-    """From the supervisor: a restarted account needs the broker's positions and orders."""
+    """From the supervisor: a restarted account (or, for every account of the login, a
+    restarted connection) needs the broker's positions and orders."""
 
     account: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshAccount:
+    """From an account whose fill the broker withdrew: a fresh snapshot, and reconcile it."""
+
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySnapshot:
+    """A timer (S3.5, S5.6): ask again for the snapshot whose attempt ``after`` was unknown."""
+
+    after: str
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotTimedOut:
+    """A timer (S3.5): the attempt ``request`` got no answer in time — unknown, as an error."""
+
+    request: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +211,21 @@ class Synced:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotUnknown:
+    """S3.5: the broker's answer to the snapshot an account waits for was unknown (an error,
+    a time-out, a refused or partial answer); nothing is decided from it, and it is asked for
+    again in ``retry_in``. ``since`` names the first attempt of this wait (one warning each)."""
+
+    connection: str
+    since: str
+    reason: str
+    failures: int
+    retry_in: timedelta
+    reconcile: bool  # the answer waited for reconciles the account (S3.1)
+    start: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class EventsPending:
     """The session's inbox has events: take them, in order."""
 
@@ -206,6 +259,19 @@ class SessionInbox:
         return events
 
 
+@dataclass(slots=True)
+class _Wanted:
+    """The snapshot the connection still needs: what its answer is for, and its attempts."""
+
+    reconcile: bool
+    start: bool
+    corrected: set[str] = field(default_factory=set)  # accounts a fill correction unsettled
+    since: str = ""  # the first attempt's request id
+    last: str = ""  # the latest attempt's request id
+    in_flight: bool = False
+    failures: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectionSettings:
     id: str
@@ -236,7 +302,9 @@ class ConnectionActor:
         if self.offline:
             self.session.close()  # taken offline by the user: no session until reconnected
         self._open_session = open_session
-        self._pending_syncs: dict[str, tuple[bool, bool]] = {}  # request -> (reconcile, start)
+        # The snapshot still needed since the connection last became connected (S3.5): one
+        # attempt in flight at most; ``None`` once answered, or when the connection leaves.
+        self._wanted: _Wanted | None = None
         self._outgoing: list[Placement] = []
         self._closed = False
         # symbol -> account -> (low, high): prices at which the account's risk re-evaluates
@@ -251,11 +319,19 @@ class ConnectionActor:
                     self.receive(event)
             case InjectedFailure():
                 fail(f"connection {self.id}")
-            case ResyncAccount():
-                if self.state is C:
-                    self._request_snapshot(reconcile=False)
+            case (
+                ResyncAccount()
+                | RefreshAccount()
+                | RetrySnapshot()
+                | SnapshotTimedOut()
+                | Snapshot()
+                | SnapshotFailed()
+            ):
+                self._snapshots(message)
             case Fill() | OrderAccepted() | OrderRejected() | OrderDone():
                 self.ctx.tell(addresses.account(message.account), message)
+            case FillCorrected() | PricesUnavailable() | PricesRestored():
+                self._unconfirmed(message)
             case TicksPending():
                 self._ticks()
             case SetBands():
@@ -267,8 +343,6 @@ class ConnectionActor:
                     self.session.cancel_working(
                         message.account, message.symbol, message.broker_order_ids
                     )
-            case Snapshot():
-                self._snapshot(message)
             case SessionLost():
                 self._event(E.DISCONNECT, message.reason)
             case SessionRestored():
@@ -296,6 +370,7 @@ class ConnectionActor:
                 self._membership(message)
             case Shutdown():
                 self._closed = True
+                self._wanted = None
                 self.session.close()
             case _:
                 log.warning("unknown message", connection=self.id, message=repr(message))
@@ -336,6 +411,10 @@ class ConnectionActor:
         if event is E.TAKE_OFFLINE:
             self.offline = True
             self.session.close()
+        if after is not C or before is not C:
+            # S3.5: a snapshot still wanted is given up when the connection leaves; a return
+            # asks afresh (answers to earlier attempts are then ignored).
+            self._wanted = None
         self.state = after
         self._persist()
         if after is C and before is not C:
@@ -370,28 +449,141 @@ class ConnectionActor:
 
         self.ctx.records.store.write(update, wait=wait)
 
-    # -- reconciliation trigger (S3.1) -----------------------------------------------------------
+    # -- snapshots: the reconciliation trigger (S3.1) and unknown answers (S3.5) ----------------
 
-    def _request_snapshot(self, *, reconcile: bool, start: bool = False) -> None:
+    def _snapshots(self, message: object) -> None:
+        match message:
+            case ResyncAccount():
+                if self.state is C:
+                    self._request_snapshot(reconcile=False)
+            case RefreshAccount(account=account):
+                if self.state is C and not self._closed and account in self.accounts:
+                    self._request_snapshot(reconcile=False, corrected=(account,))
+            case RetrySnapshot(after=after):
+                self._retry_snapshot(after)
+            case SnapshotTimedOut(request=request):
+                if self._answers(request):
+                    self._snapshot_failed(
+                        request, f"no answer within {SNAPSHOT_TIMEOUT.total_seconds():g} s"
+                    )
+            case Snapshot():
+                self._snapshot(message)
+            case SnapshotFailed():
+                if self._answers(message.request_id):
+                    self._snapshot_failed(message.request_id, message.reason)
+
+    def _request_snapshot(
+        self, *, reconcile: bool, start: bool = False, corrected: tuple[str, ...] = ()
+    ) -> None:
+        """Ask for the broker's positions and working orders of every account. A snapshot
+        still wanted (in flight, or waiting for its retry) takes this request's purposes on:
+        at most one attempt is in flight per connection, and its answer serves them all."""
+        wanted = self._wanted
+        if wanted is not None:
+            wanted.reconcile = wanted.reconcile or reconcile
+            wanted.start = wanted.start or start
+            wanted.corrected.update(corrected)
+            return
+        self._wanted = _Wanted(reconcile, start, set(corrected))
+        self._attempt()
+
+    def _attempt(self) -> None:
+        wanted = self._wanted
+        assert wanted is not None
         self.reconnects += 1
         # Committed before anything is sent for this return: the number names its
         # reconciliation orders (S2.6), and a restart must never reuse it.
         self._persist(wait=True)
         request_id = f"{self.id}#{self.reconnects}"
-        self._pending_syncs[request_id] = (reconcile, start)
+        wanted.last = request_id
+        wanted.since = wanted.since or request_id
+        wanted.in_flight = True
+        self.ctx.schedule(SNAPSHOT_TIMEOUT, self.ctx.address, SnapshotTimedOut(request_id))
         self.session.request_snapshot(request_id)
 
+    def _answers(self, request_id: str) -> bool:
+        """Whether ``request_id`` is the attempt in flight (an answer to an attempt given up —
+        the connection left ``connected`` since — is ignored)."""
+        wanted = self._wanted
+        return (
+            wanted is not None
+            and wanted.in_flight
+            and wanted.last == request_id
+            and self.state is C
+            and not self._closed
+        )
+
     def _snapshot(self, snapshot: Snapshot) -> None:
-        pending = self._pending_syncs.pop(snapshot.request_id, None)
-        if pending is None or self.state is not C:
+        if not self._answers(snapshot.request_id):
             return
-        reconcile, start = pending
+        missing = [a for a in self.accounts if a not in snapshot.accounts]
+        if missing:
+            # A partial answer is unknown, not flat, for every account of it (S3.5).
+            self._snapshot_failed(
+                snapshot.request_id, f"partial answer: no positions for {', '.join(missing)}"
+            )
+            return
+        wanted, self._wanted = self._wanted, None
+        assert wanted is not None
         for account in self.accounts:
-            data = snapshot.accounts.get(account)
-            if data is not None:
-                self.ctx.tell(
-                    addresses.account(account), Synced(data, snapshot.request_id, reconcile, start)
-                )
+            self.ctx.tell(
+                addresses.account(account),
+                Synced(
+                    snapshot.accounts[account],
+                    snapshot.request_id,
+                    wanted.reconcile or account in wanted.corrected,
+                    wanted.start,
+                ),
+            )
+
+    def _snapshot_failed(self, request_id: str, reason: str) -> None:
+        """S3.5: decide nothing, tell the accounts waiting on it, and ask again after S5.6's
+        wait, on the engine clock."""
+        wanted = self._wanted
+        assert wanted is not None
+        wanted.in_flight = False
+        wanted.failures += 1
+        delay = backoff(wanted.failures)
+        log.warning(
+            "snapshot unknown",
+            connection=self.id,
+            request=request_id,
+            reason=reason,
+            failures=wanted.failures,
+            retry_in_s=delay.total_seconds(),
+        )
+        for account in self.accounts:
+            self.ctx.tell(
+                addresses.account(account),
+                SnapshotUnknown(
+                    self.id,
+                    wanted.since,
+                    reason,
+                    wanted.failures,
+                    delay,
+                    wanted.reconcile or account in wanted.corrected,
+                    wanted.start,
+                ),
+            )
+        self.ctx.schedule(delay, self.ctx.address, RetrySnapshot(request_id))
+
+    def _retry_snapshot(self, after: str) -> None:
+        wanted = self._wanted
+        if wanted is None or wanted.in_flight or wanted.last != after:
+            return  # answered, given up, or a timer of an earlier actor or wait
+        if self.state is not C or self._closed:
+            return
+        self._attempt()
+
+    def _unconfirmed(self, event: FillCorrected | PricesUnavailable | PricesRestored) -> None:
+        """What the broker took back or cannot give. A withdrawn fill goes to its account
+        (which asks for the fresh snapshot it is reconciled from, once per fill); a price
+        feed refused or back, to every account of the login."""
+        if isinstance(event, FillCorrected):
+            self.ctx.tell(addresses.account(event.account), event)
+            return
+        for account in self.accounts:
+            self.ctx.tell(addresses.account(account), event)
 
     # -- ticks (S5.2): a comparison per account, not a P&L computation -------------------------
 

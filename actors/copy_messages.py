@@ -38,9 +38,53 @@ class MemberSynced:
     cause: str
     reconcile: bool = True  # False at a first start: learn L_now, send nothing
     start: bool = False  # every connection returns at once: the leader's sync reconciles all
+    # A follower ran, at this snapshot, a reconciliation toward the leader that had waited for
+    # its positions: its return is reconciled already (S3.3: one record).
+    reconciled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderUnknown:
+    """S3.5: the snapshot the group's leader waits for was unknown (``since`` names the first
+    attempt of that wait); followers waiting to be reconciled toward it are told why."""
+
+    leader: str
+    connection: str
+    since: str
+    reason: str
+    reconcile: bool  # the answer waited for reconciles every follower (a return, a start)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderCorrected:
+    """The broker withdrew or corrected a fill of the leader: its positions are unknown until
+    a fresh snapshot, and then every follower is reconciled toward them."""
+
+    leader: str
+    fill_id: str
 
 
 # --- received by AccountActor -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingLeader:
+    """S3.5: this follower waits to be reconciled toward a leader whose snapshot failed."""
+
+    group: str
+    leader: str
+    connection: str
+    since: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderUnconfirmed:
+    """The leader's positions are no longer confirmed (its connection changed state, or a fill
+    of it was corrected): a reconciliation toward them that waits for this follower's own
+    snapshot is dropped; the leader's next confirmed answer reconciles it again."""
+
+    group: str
 
 
 @dataclass(frozen=True, slots=True)

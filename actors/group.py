@@ -3,6 +3,11 @@
 Turns one leader fill into one offer per follower, each computed in the follower's own actor
 (S2.2). Tracks the leader's net positions from its fills, so a follower returning from an
 outage is reconciled toward ``L_now`` (S3.1); when the leader returns, every follower is.
+
+``L_now`` counts only once a snapshot received since the leader's connection last became
+connected confirmed it (S3.5): a follower whose own answer comes first waits, and is reconciled
+once, when the leader's is in; while the leader's answer is unknown, the followers waiting on
+it are told why.
 """
 
 from __future__ import annotations
@@ -17,10 +22,14 @@ from actors import addresses
 from actors.connection import ConnectionState, StateChanged
 from actors.copy_messages import (
     AddMember,
+    AwaitingLeader,
     CopyOffer,
     DisableMember,
     EnableMember,
+    LeaderCorrected,
     LeaderFilled,
+    LeaderUnconfirmed,
+    LeaderUnknown,
     Membership,
     MemberSynced,
     ReconcileOrder,
@@ -52,7 +61,6 @@ class CopyGroupActor:
         leader: str,
         leader_connection: str,
         members: list[Membership],
-        leader_connected: bool,
         pending: tuple[PendingFill, ...] = (),
     ) -> None:
         self.ctx = ctx
@@ -61,7 +69,15 @@ class CopyGroupActor:
         self.leader_connection = leader_connection
         self.members: dict[str, Membership] = {m.account: m for m in members}
         self.leader_positions: dict[str, int] = {}
-        self.leader_connected = leader_connected
+        # The leader's positions confirmed by a snapshot since its connection last became
+        # connected (S3.5); a group built anew learns them from the leader (SendPositions).
+        self.leader_confirmed = False
+        # Its return (or a fill correction) owes every follower a reconciliation, due when its
+        # positions are confirmed (S3.1).
+        self.reconcile_all = False
+        # Followers back before the leader's answer: follower -> the cause of their return.
+        self.waiting: dict[str, str] = {}
+        self.leader_unknown: LeaderUnknown | None = None  # why its answer is unknown (S3.5)
         self.reconciled: dict[str, str] = {}  # follower -> cause of its last reconciliation
         # Fan-outs a crash cut short, completed once the leader's broker position is known.
         self.pending = pending
@@ -75,7 +91,11 @@ class CopyGroupActor:
             case MemberSynced():
                 self._synced(message)
             case StateChanged(state=state):
-                self.leader_connected = state is ConnectionState.CONNECTED
+                self._leader_unconfirmed(reconcile_all=state is ConnectionState.CONNECTED)
+            case LeaderCorrected():
+                self._leader_unconfirmed(reconcile_all=True)  # toward its corrected position
+            case LeaderUnknown():
+                self._leader_unknown(message)
             case DisableMember(account=account, reason=reason):
                 self._set_disable_reason(account, reason)
             case EnableMember(account=account):
@@ -91,6 +111,7 @@ class CopyGroupActor:
             case RemoveMember(account=account):
                 self.members.pop(account, None)
                 self.reconciled.pop(account, None)
+                self.waiting.pop(account, None)
             case _:
                 log.warning("unknown message", group=self.id, message=repr(message))
 
@@ -163,22 +184,70 @@ class CopyGroupActor:
 
     def _synced(self, synced: MemberSynced) -> None:
         if synced.leader:
-            self.leader_positions = {s: q for s, q in synced.positions.items() if q}
-            self.leader_connected = True
-            if synced.reconcile:
-                for account in self.members:
-                    self._reconcile(account, synced.cause)
-            if self.pending:
-                self._complete()  # after the reconciliations: each follower takes them in order
-        elif (
-            synced.account in self.members
-            and self.leader_connected
-            and synced.reconcile
-            and not synced.start  # at a start the leader's own sync reconciles every follower
-        ):
-            if synced.cause.rpartition("#")[0] == self.leader_connection:
-                return  # the leader's own sync, right behind, reconciles every follower
-            self._reconcile(synced.account, synced.cause)
+            self._leader_synced(synced)
+            return
+        account = synced.account
+        if account not in self.members:
+            return
+        if synced.reconciled:
+            # It has just run, on this answer, the reconciliation it had been sent: one
+            # record for this return (S3.3).
+            self.waiting.pop(account, None)
+            return
+        if not synced.reconcile or synced.start:
+            return  # at a start the leader's own answer reconciles every follower
+        if self.leader_confirmed:
+            self._reconcile(account, synced.cause)
+            return
+        # S3.5: never toward the leader's positions from before its connection last became
+        # connected; reconciled once its answer is in.
+        self.waiting[account] = synced.cause
+        if self.leader_unknown is not None:
+            self._tell_waiting(account, self.leader_unknown)
+
+    def _leader_synced(self, synced: MemberSynced) -> None:
+        self.leader_positions = {s: q for s, q in synced.positions.items() if q}
+        self.leader_confirmed = True
+        self.leader_unknown = None
+        everyone = synced.reconcile or self.reconcile_all
+        self.reconcile_all = False
+        waiting, self.waiting = self.waiting, {}
+        if everyone:
+            for account in self.members:
+                self._reconcile(account, synced.cause)
+        else:
+            for account, cause in waiting.items():
+                if account in self.members:
+                    self._reconcile(account, cause)
+        if self.pending:
+            self._complete()  # after the reconciliations: each follower takes them in order
+
+    def _leader_unconfirmed(self, *, reconcile_all: bool) -> None:
+        """The leader's connection changed state, or a fill of it was withdrawn: its positions
+        are unknown until its next snapshot. A reconciliation toward them that a follower
+        still holds back for its own snapshot is dropped."""
+        self.leader_confirmed = False
+        self.leader_unknown = None
+        self.reconcile_all = reconcile_all
+        for account in self.members:
+            self.ctx.tell(addresses.account(account), LeaderUnconfirmed(self.id))
+
+    def _leader_unknown(self, unknown: LeaderUnknown) -> None:
+        """S3.5: the leader's snapshot failed; every follower waiting to be reconciled toward
+        it is told what waits and why (the follower writes it once per wait)."""
+        if self.leader_confirmed:
+            return  # an answer came in since
+        self.leader_unknown = unknown
+        everyone = unknown.reconcile or self.reconcile_all
+        for account in list(self.members) if everyone else list(self.waiting):
+            if account in self.members:
+                self._tell_waiting(account, unknown)
+
+    def _tell_waiting(self, account: str, unknown: LeaderUnknown) -> None:
+        self.ctx.tell(
+            addresses.account(account),
+            AwaitingLeader(self.id, self.leader, unknown.connection, unknown.since, unknown.reason),
+        )
 
     def _reconcile(self, account: str, cause: str) -> None:
         if self.reconciled.get(account) == cause:

@@ -365,11 +365,8 @@ class Engine:
         current = self._current()
         g = current.groups[group]
         leader_connection = current.accounts[g.leader].connection
-        connected = current.connections[leader_connection].state == "connected"
         pending = () if self.started else tuple(self._pending.get(group, ()))
-        return CopyGroupActor(
-            ctx, g.id, g.leader, leader_connection, list(g.members), connected, pending
-        )
+        return CopyGroupActor(ctx, g.id, g.leader, leader_connection, list(g.members), pending)
 
     def _spawn(self, address: Address, placement: str) -> None:
         self.runtime.spawn(address, self.factory(address), placement)

@@ -6,10 +6,10 @@ told to it meanwhile are not lost — from what the store holds, never from memo
 it failed on is dropped. Then whatever pointed at the old actor is re-linked: a restarted
 account re-reads its positions and working orders from the broker, a restarted risk actor asks
 its account for the book, a restarted group its leader for the positions, a restarted
-connection its risk actors for their breach prices. More than ``intensity`` restarts of one
-actor within ``period`` escalate: its account (or the accounts it serves) is held in
-LIQUIDATE_ONLY — no new exposure, no flatten — with an ``error`` activity entry, until a person
-unlocks it.
+connection its risk actors for their breach prices and the broker for a fresh snapshot. More
+than ``intensity`` restarts of one actor within ``period`` escalate: its account (or the
+accounts it serves) is held in LIQUIDATE_ONLY — no new exposure, no flatten — with an ``error``
+activity entry, until a person unlocks it.
 """
 
 from __future__ import annotations
@@ -86,6 +86,9 @@ class Supervisor:
         elif kind == "connection":
             for account in topology.accounts_of(ident):
                 tell(addresses.risk(account), RepublishBands())
+                # A snapshot the old actor still waited for (or retried, S3.5) is asked for
+                # again: one request, however many accounts.
+                tell(addresses.connection(ident), ResyncAccount(account))
 
     def _escalate(self, kind: str, ident: str, count: int) -> None:
         topology = self.engine.topology

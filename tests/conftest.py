@@ -162,6 +162,7 @@ class MakeEngine(Protocol):
         max_copy_age: timedelta = ...,
         start: datetime = ...,
         before_start: Callable[[PaperBroker], None] | None = ...,
+        make_broker: Callable[[VirtualClock, ContractTable], PaperBroker] = ...,
     ) -> Rig: ...
 
 
@@ -192,14 +193,17 @@ def make_engine() -> Iterator[MakeEngine]:
         max_copy_age: timedelta = timedelta(seconds=10),
         start: datetime = START,
         before_start: Callable[[PaperBroker], None] | None = None,
+        make_broker: Callable[[VirtualClock, ContractTable], PaperBroker] = PaperBroker,
     ) -> Rig:
         """``before_start`` may trade at the broker before the engine starts (positions the
-        accounts already hold); ``prices`` are set before it and again after the start."""
+        accounts already hold); ``prices`` are set before it and again after the start.
+        ``make_broker`` builds the broker (a paper broker that answers some requests later,
+        say)."""
         data = tmp_path / f"engine-{len(rigs)}"
         data.mkdir()
         clock = VirtualClock(start)
         contracts = ContractTable()
-        broker = PaperBroker(clock, contracts)
+        broker = make_broker(clock, contracts)
         store = Store(data / "engine.sqlite")
         engine = Engine(
             store=store,

@@ -1,5 +1,6 @@
 """AccountActor through the real engine: fills, P&L and ticks (S5.1), the follower side of
-copying (S2.2–S2.5, S2.8–S2.10)."""
+copying (S2.2–S2.5, S2.8–S2.10), positions that are unknown (S3.5), fills the broker withdraws,
+and prices it does not give (S10.3)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from hypothesis import strategies as st
 
 from actors.connection import ResyncAccount
 from actors.copy_messages import CopyOffer
-from brokers.base import Fill, OrderAccepted, OrderDone
+from brokers.base import (
+    Fill,
+    FillCorrected,
+    OrderAccepted,
+    OrderDone,
+    PricesRestored,
+    PricesUnavailable,
+)
 from engine.copy_rule import target
 from engine.runtime.deterministic import DeterministicRuntime
 from engine.topology import GroupConfig
@@ -476,3 +484,220 @@ def test_s7_2_a_restart_brings_back_realized_pnl_and_the_high_water_mark(
     assert risk is not None
     assert view.realized_daily == view.realized_weekly == D(500)
     assert risk.high_water == D(50500)
+
+
+# --- S3.5: nothing is decided from positions the broker has not confirmed -------------------------
+
+
+def unknown_return(rig: Rig, connection: str, failures: int = 1) -> None:
+    """``connection`` returns and the broker answers its snapshot with ``failures`` errors."""
+    rig.broker.fail_snapshot(connection, failures)
+    rig.engine.reconnect(connection)
+    rig.idle()
+
+
+def test_s3_5_a_copy_offered_while_the_followers_positions_are_unknown_waits_for_them(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    rig = one_follower(make_engine, tmp_path, runtime)
+    rig.trade("LEAD", 2)
+    rig.broker.drop("f1")
+    rig.idle()
+    rig.broker.trade("F1", ES, -2)  # its owner closes while the link is down: never heard of
+    unknown_return(rig, "f1")
+    view = rig.engine.account_view("F1")
+    assert view is not None
+    assert view.positions == {ES: 2}
+    assert not view.positions_confirmed
+    rig.trade("LEAD", -2)  # on the unknown +2, its closing copy would take F1 to -2
+    assert rig.order_qtys("F1") == [2]
+    assert rig.broker_position("F1") == 0
+    rig.advance(1)  # the answer: F1 is flat, so the closing leg has nothing to close
+    assert rig.position("F1") == rig.broker_position("F1") == 0
+    assert rig.order_qtys("F1", None) == [2]
+    assert len(rig.reconciliations("F1")) == 1
+
+
+def test_s3_5_a_leaders_fills_while_its_positions_are_unknown_fan_out_from_its_answer(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    rig = one_follower(make_engine, tmp_path, runtime)
+    rig.trade("LEAD", 2)
+    rig.broker.drop("lead")
+    rig.idle()
+    rig.broker.trade("LEAD", ES, -2)  # made while its link was down: flat at the broker
+    unknown_return(rig, "lead")
+    # seen on the engine's unknown +2 this would read 2 → 3 and add to F1
+    rig.trade("LEAD", 1)
+    assert rig.order_qtys("F1", None) == [2]
+    rig.advance(1)
+    # the answer places the fill: the leader was flat before it, so F1 is reconciled toward
+    # 0 first (closed), then the fill 0 → 1 is copied
+    assert rig.position("LEAD") == 1
+    assert rig.position("F1") == rig.broker_position("F1") == 1
+    assert [(r["kind"], r["qty"]) for r in rig.orders("F1")] == [
+        ("copy", 2),
+        ("reconciliation", -2),
+        ("copy", 1),
+    ]
+    (row,) = rig.reconciliations("F1")
+    assert (row["before"], row["target"], row["orders"]) == (
+        '{"ESZ6": 2}',
+        '{"ESZ6": 0}',
+        '{"ESZ6": -2}',
+    )
+    view = rig.engine.group_view("g1")
+    assert view is not None
+    assert view.leader_positions == {ES: 1}
+
+
+def test_s3_5_a_closing_copy_retry_due_while_positions_are_unknown_waits_for_them(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    rig = one_follower(make_engine, tmp_path)
+    rig.trade("LEAD", 2)
+    rig.broker.reject_next("f1")
+    rig.trade("LEAD", -2)  # F1's closing copy is rejected: retried in 1 s (S2.8)
+    assert rig.position("F1") == 2
+    rig.broker.drop("f1")
+    rig.idle()
+    rig.broker.trade("F1", ES, -2)  # closed by hand meanwhile, unseen
+    unknown_return(rig, "f1")
+    rig.advance(1)  # the retry falls due before the answer is in: it waits for it
+    assert rig.position("F1") == rig.broker_position("F1") == 0
+    assert [r["qty"] for r in rig.orders("F1")] == [2, -2]  # the copy and its rejection
+    assert len(rig.reconciliations("F1")) == 1
+
+
+def test_s3_5_offers_waiting_for_an_answer_are_skipped_when_the_connection_leaves(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    rig = one_follower(make_engine, tmp_path)
+    rig.broker.drop("f1")
+    rig.idle()
+    unknown_return(rig, "f1", failures=2)
+    rig.trade("LEAD", 1)
+    assert rig.order_qtys("F1") == []
+    rig.broker.drop("f1")
+    rig.idle()
+    skips = rig.messages("F1", "skip")
+    assert len(skips) == 1
+    assert "connection f1 is disconnected" in skips[0]
+    rig.engine.reconnect("f1")  # its last failure, then the answer after 1 s
+    rig.idle()
+    rig.advance(1)
+    assert rig.position("F1") == 0  # S2.5: nothing replayed
+    assert rig.order_qtys("F1", None) == []
+
+
+# --- a fill the broker withdraws (FillCorrected) --------------------------------------------------
+
+
+def test_a_withdrawn_follower_fill_is_an_error_and_the_follower_is_reconciled_flatten_only(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    rig = one_follower(make_engine, tmp_path, runtime)
+    rig.trade("LEAD", 2)
+    rig.trade("LEAD", -2)
+    closing = rig.broker.fill_ids("F1")[-1]
+    rig.broker.correct_fill(closing, "busted by the exchange")  # F1 is +2 again at the broker
+    rig.idle()
+    (error,) = [r for r in rig.activity("F1") if r["level"] == "error"]
+    assert error["kind"] == "reconciliation"
+    assert f"corrected fill {closing} of F1 (busted by the exchange)" in error["message"]
+    # reconciled from a fresh snapshot toward the leader's 0: closed, one record (S3.2, S3.3)
+    assert rig.position("F1") == rig.broker_position("F1") == 0
+    (row,) = rig.reconciliations("F1")
+    assert (row["before"], row["orders"]) == ('{"ESZ6": 2}', '{"ESZ6": -2}')
+    assert rig.reconciliations("LEAD") == []
+    # never counted twice: the same correction again, or the fill pushed again, change nothing
+    again = FillCorrected("f1", "F1", closing, "busted by the exchange")
+    rig.engine.inbox("f1").push(again)
+    pushed = Fill("f1", "F1", closing, "B9", None, ES, -2, D(5000), rig.clock.now(), True)
+    rig.engine.inbox("f1").push(pushed)
+    rig.idle()
+    assert rig.position("F1") == 0
+    assert len([r for r in rig.activity("F1") if r["level"] == "error"]) == 1
+    assert len(rig.reconciliations("F1")) == 1
+
+
+def test_a_withdrawn_leader_fill_reconciles_its_followers_toward_the_corrected_position(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    rig = one_follower(make_engine, tmp_path, runtime)
+    rig.trade("LEAD", 2)
+    (entry,) = rig.broker.fill_ids("LEAD")
+    rig.broker.correct_fill(entry)  # the leader never bought: flat at the broker
+    rig.idle()
+    (error,) = [r for r in rig.activity("LEAD") if r["level"] == "error"]
+    assert "its followers toward the corrected position" in error["message"]
+    assert rig.position("LEAD") == 0  # its book refreshed from the snapshot
+    assert rig.position("F1") == rig.broker_position("F1") == 0
+    (row,) = rig.reconciliations("F1")
+    assert (row["target"], row["orders"]) == ('{"ESZ6": 0}', '{"ESZ6": -2}')
+    view = rig.engine.group_view("g1")
+    assert view is not None
+    assert view.leader_positions == {}
+    rig.trade("LEAD", 1)  # copying goes on from the corrected position
+    assert rig.position("F1") == 1
+
+
+def test_a_fill_withdrawn_while_its_connection_is_down_is_settled_by_the_return(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    rig = one_follower(make_engine, tmp_path)
+    rig.trade("LEAD", 2)
+    rig.broker.drop("f1")
+    rig.idle()
+    rig.engine.inbox("f1").push(FillCorrected("f1", "F1", "X2", "busted"))
+    rig.idle()
+    assert len([r for r in rig.activity("F1") if r["level"] == "error"]) == 1
+    rig.engine.reconnect("f1")
+    rig.idle()
+    assert rig.position("F1") == 2  # what the broker says; t(2) = 2
+    assert len(rig.reconciliations("F1")) == 1
+
+
+# --- S10.3: prices the broker does not give -------------------------------------------------------
+
+
+def test_s10_3_no_prices_for_a_held_symbol_is_one_stale_prices_warning_per_outage(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    rig = make_engine(
+        tmp_path,
+        connections=("c", "other"),
+        accounts=(("HOLDS", "c"), ("FLAT", "c"), ("ELSEWHERE", "other")),
+        groups=(),
+    )
+    rig.trade("HOLDS", 1)
+    rig.trade("ELSEWHERE", 1)
+    inbox = rig.engine.inbox("c")
+
+    def stale(account: str) -> list[tuple[str, str]]:
+        return [(r["level"], r["message"]) for r in rig.activity(account, "stale_prices")]
+
+    inbox.push(PricesUnavailable("c", ES, "subscription refused"))
+    inbox.push(PricesUnavailable("c", ES, "subscription refused"))  # the same outage
+    rig.idle()
+    assert stale("HOLDS") == [
+        (
+            "warning",
+            f"no prices for {ES} (subscription refused): the risk guard cannot see this "
+            "account's P&L there",
+        )
+    ]
+    assert stale("FLAT") == []
+    assert stale("ELSEWHERE") == []  # another login's prices
+    rig.trade("FLAT", -1)  # opens while the prices are still unavailable: its entry then
+    rig.trade("FLAT", 1)
+    rig.trade("FLAT", -1)
+    assert [level for level, _ in stale("FLAT")] == ["warning"]
+    inbox.push(PricesRestored("c", ES))
+    rig.idle()
+    assert [level for level, _ in stale("HOLDS")] == ["warning", "info"]
+    assert "prices for ESZ6 are back" in stale("FLAT")[-1][1]
+    inbox.push(PricesUnavailable("c", ES, "feed lost"))  # a new outage
+    rig.idle()
+    assert [level for level, _ in stale("HOLDS")] == ["warning", "info", "warning"]
+    assert "(feed lost)" in stale("HOLDS")[-1][1]

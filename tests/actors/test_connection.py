@@ -1,6 +1,7 @@
 """ConnectionActor through the real engine: the S1.4 transition table pair by pair, S1.1 (one
-expiry moves every account of the login), S1.3 (every return to ``connected`` reconciles), and
-S3.4 (a disconnect alone never touches a position)."""
+expiry moves every account of the login), S1.3 (every return to ``connected`` reconciles),
+S3.4 (a disconnect alone never touches a position), and S3.5 (a failed, partial or unanswered
+snapshot is unknown: retried on S5.6's schedule, one attempt in flight)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ from pathlib import Path
 import pytest
 
 from actors.connection import (
+    SNAPSHOT_TIMEOUT,
     TRANSITIONS,
     ConnectionEvent,
     ConnectionState,
     Placement,
     PlaceOrders,
+    ResyncAccount,
 )
 from brokers.base import OrderRequest, SessionLost, SessionRestored, TokenExpired
+from brokers.paper import SNAPSHOT_FORCED, PaperBroker, PaperSession
+from engine.clock import VirtualClock
+from engine.instruments import ContractTable
 from engine.order_ids import OrderKind, client_order_id
 from engine.topology import GroupConfig
 from tests.conftest import ES, MakeEngine, Rig, member
@@ -301,3 +307,240 @@ def test_orders_are_in_the_ledger_before_they_reach_the_broker(
     rig.idle()
     assert rig.orders("A1")[0]["status"] == "filled"
     assert rig.position("A1") == 1
+
+
+# --- S3.5: unknown is not flat --------------------------------------------------------------------
+
+
+class HeldSnapshots(PaperBroker):
+    """A paper broker whose snapshot answers wait until the test gives them, as a remote
+    broker's answer takes its time (or never comes)."""
+
+    def __init__(self, clock: VirtualClock, contracts: ContractTable) -> None:
+        super().__init__(clock, contracts)
+        self.holding = False
+        self.requests: list[tuple[PaperSession, str]] = []
+
+    def _request_snapshot(self, session: PaperSession, request_id: str) -> None:
+        if not self.holding:
+            super()._request_snapshot(session, request_id)
+            return
+        self.requests.append((session, request_id))
+
+    def answer(self, request_id: str) -> None:
+        session = next(s for s, r in self.requests if r == request_id)
+        self.requests = [(s, r) for s, r in self.requests if r != request_id]
+        super()._request_snapshot(session, request_id)
+
+    def held(self) -> list[str]:
+        return [r for _, r in self.requests]
+
+
+def attempts(rig: Rig) -> int:
+    """Snapshot attempts of connection ``c`` so far: each one takes the next request number."""
+    value: int = rig.rows("SELECT reconnects FROM connections WHERE id = 'c'")[0]["reconnects"]
+    return value
+
+
+def confirmed(rig: Rig, account: str) -> bool:
+    view = rig.engine.account_view(account)
+    assert view is not None
+    return view.positions_confirmed
+
+
+def unknown_warnings(rig: Rig, account: str) -> list[str]:
+    return [
+        r["message"]
+        for r in rig.activity(account, "reconciliation")
+        if r["level"] == "warning" and "unknown" in r["message"]
+    ]
+
+
+def missed_exit(rig: Rig) -> None:
+    """A1 and A2 hold +2 when their login drops and the leader closes: both are owed a
+    reconciliation to 0 when it returns."""
+    rig.trade("LEAD", 2)
+    rig.broker.drop("c")
+    rig.idle()
+    rig.trade("LEAD", -2)
+    assert rig.position("A1") == rig.position("A2") == 2
+
+
+def test_s3_5_a_failed_snapshot_is_asked_again_after_1_2_4_s_on_the_engine_clock(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    rig = rig_for(make_engine, tmp_path, runtime)
+    missed_exit(rig)
+    rig.broker.fail_snapshot("c", 3)
+    first = attempts(rig)
+    rig.engine.reconnect("c")
+    rig.idle()
+    assert rig.engine.connection_state("c") == "connected"
+    assert attempts(rig) == first + 1
+    for wait, number in ((1, 2), (2, 3), (4, 4)):
+        # nothing is decided from an unknown answer: no follower is closed or reduced
+        assert rig.broker_position("A1") == rig.broker_position("A2") == 2
+        assert rig.reconciliations("A1") == rig.reconciliations("A2") == []
+        assert not confirmed(rig, "A1")
+        rig.advance(wait - 0.001)
+        assert attempts(rig) == first + number - 1
+        rig.advance(0.001)
+        assert attempts(rig) == first + number
+    assert confirmed(rig, "A1")
+    assert rig.position("A1") == rig.position("A2") == 0  # once, when the answer is in
+    assert len(rig.reconciliations("A1")) == len(rig.reconciliations("A2")) == 1
+    rig.advance(300)
+    assert attempts(rig) == first + 4  # answered: no more requests
+    for account in ("A1", "A2", "A3"):  # one warning each, after the first failure
+        (warning,) = unknown_warnings(rig, account)
+        assert f"positions of {account} unknown" in warning
+        assert SNAPSHOT_FORCED in warning
+        assert "asked again in 1 s" in warning
+    assert unknown_warnings(rig, "LEAD") == []  # another login
+
+
+def test_s3_5_the_retry_stops_when_the_connection_leaves_and_a_return_asks_afresh(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    rig = rig_for(make_engine, tmp_path, "deterministic")
+    missed_exit(rig)
+    rig.broker.fail_snapshot("c", 3)
+    first = attempts(rig)
+    rig.engine.reconnect("c")
+    rig.idle()
+    rig.advance(1)  # the second failure: the next attempt would be in 2 s
+    assert attempts(rig) == first + 2
+    rig.broker.drop("c")
+    rig.idle()
+    rig.advance(300)
+    assert attempts(rig) == first + 2  # no retry while not connected
+    rig.engine.reconnect("c")
+    rig.idle()
+    assert attempts(rig) == first + 3  # asked afresh: the third failure
+    assert rig.reconciliations("A1") == []
+    rig.advance(1)  # the schedule starts again at 1 s
+    assert attempts(rig) == first + 4
+    assert rig.position("A1") == 0
+    assert len(rig.reconciliations("A1")) == 1
+    assert len(unknown_warnings(rig, "A1")) == 2  # one per wait
+
+
+def test_s3_5_a_partial_answer_is_unknown_for_every_account_of_the_login(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    rig = rig_for(make_engine, tmp_path, "deterministic")
+    missed_exit(rig)
+    rig.broker.add_accounts("other", ("A2",))  # the broker's answer for c now lacks A2
+    rig.engine.reconnect("c")
+    rig.idle()
+    assert rig.position("A1") == 2  # A1's part of the answer is not used either
+    assert rig.reconciliations("A1") == []
+    assert not confirmed(rig, "A1")
+    for account in ("A1", "A2", "A3"):
+        (warning,) = unknown_warnings(rig, account)
+        assert "partial answer: no positions for A2" in warning
+    rig.broker.add_accounts("c", ("A2",))
+    rig.advance(1)
+    assert rig.position("A1") == rig.position("A2") == 0
+    assert len(rig.reconciliations("A1")) == len(rig.reconciliations("A2")) == 1
+
+
+def test_s3_5_at_most_one_snapshot_attempt_is_in_flight_per_connection(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    rig = make_engine(
+        tmp_path,
+        runtime,
+        connections=CONNECTIONS,
+        accounts=ACCOUNTS,
+        groups=GROUPS,
+        make_broker=HeldSnapshots,
+    )
+    broker = rig.broker
+    assert isinstance(broker, HeldSnapshots)
+    missed_exit(rig)
+    broker.holding = True
+    rig.engine.reconnect("c")
+    rig.idle()
+    (request,) = broker.held()
+    # a restarted account, and the supervisor's resync, take the attempt in flight
+    rig.tell(("connection", "c"), ResyncAccount("A1"))
+    rig.engine.inject_failure("account", "A2")
+    rig.idle()
+    assert broker.held() == [request]
+    broker.answer(request)
+    rig.idle()
+    assert rig.position("A1") == rig.position("A2") == 0
+    assert len(rig.reconciliations("A1")) == len(rig.reconciliations("A2")) == 1
+
+
+def test_s3_5_an_unanswered_attempt_times_out_and_its_late_answer_is_ignored(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    rig = make_engine(
+        tmp_path,
+        connections=CONNECTIONS,
+        accounts=ACCOUNTS,
+        groups=GROUPS,
+        make_broker=HeldSnapshots,
+    )
+    broker = rig.broker
+    assert isinstance(broker, HeldSnapshots)
+    missed_exit(rig)
+    broker.holding = True
+    rig.engine.reconnect("c")
+    rig.idle()
+    (first,) = broker.held()
+    timeout = SNAPSHOT_TIMEOUT.total_seconds()
+    rig.advance(timeout - 0.001)
+    assert unknown_warnings(rig, "A1") == []
+    rig.advance(0.001)
+    (warning,) = unknown_warnings(rig, "A1")
+    assert f"no answer within {timeout:g} s" in warning
+    rig.advance(1)  # asked again: a second attempt, while the first one's answer never came
+    again, second = broker.held()
+    assert again == first
+    broker.answer(first)  # too late: that attempt was given up
+    rig.idle()
+    assert not confirmed(rig, "A1")
+    assert rig.position("A1") == 2
+    assert rig.reconciliations("A1") == []
+    broker.answer(second)
+    rig.idle()
+    assert confirmed(rig, "A1")
+    assert rig.position("A1") == 0
+    assert len(rig.reconciliations("A1")) == 1
+
+
+def test_s3_5_an_answer_to_an_attempt_given_up_when_the_connection_left_is_ignored(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    rig = make_engine(
+        tmp_path,
+        connections=CONNECTIONS,
+        accounts=ACCOUNTS,
+        groups=GROUPS,
+        make_broker=HeldSnapshots,
+    )
+    broker = rig.broker
+    assert isinstance(broker, HeldSnapshots)
+    missed_exit(rig)
+    broker.holding = True
+    rig.engine.reconnect("c")
+    rig.idle()
+    broker.drop("c")
+    rig.idle()
+    rig.engine.reconnect("c")
+    rig.idle()
+    first, second = broker.held()
+    broker.answer(first)
+    rig.idle()
+    assert not confirmed(rig, "A1")
+    assert rig.reconciliations("A1") == []
+    broker.answer(second)
+    rig.idle()
+    assert rig.position("A1") == 0
+    assert len(rig.reconciliations("A1")) == 1
+    rig.advance(SNAPSHOT_TIMEOUT.total_seconds() * 3)  # the timers of both find nothing to do
+    assert len(rig.reconciliations("A1")) == 1
+    assert unknown_warnings(rig, "A1") == []

@@ -1,5 +1,6 @@
 """CopyGroupActor through the real engine: fan-out with each membership's terms (S2.1–S2.3),
-memberships at run time, who is reconciled when (S3.1–S3.3), and deletion (S4)."""
+memberships at run time, who is reconciled when (S3.1–S3.3), never toward a leader whose
+positions are unknown (S3.5), and deletion (S4)."""
 
 from __future__ import annotations
 
@@ -343,6 +344,157 @@ def test_s3_1_leader_positions_held_at_start_are_the_target_of_a_later_reconcili
     rig.engine.reconnect("f1")
     rig.idle()
     assert rig.position("F1") == 2  # t(L_now) = t(2) = 2: nothing to do
+
+
+# --- S3.5: never toward a leader whose positions are unknown --------------------------------------
+
+
+def waits_for_leader(rig: Rig, account: str) -> list[str]:
+    return [
+        r["message"]
+        for r in rig.activity(account, "reconciliation")
+        if r["level"] == "warning" and "reconciliation toward leader LEAD waits" in r["message"]
+    ]
+
+
+def test_s3_5_a_follower_back_before_its_leaders_answer_waits_and_is_reconciled_once(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    rig = group_rig(make_engine, tmp_path, runtime)
+    rig.trade("LEAD", 2)
+    rig.broker.drop("lead")
+    rig.broker.drop("f1")
+    rig.idle()
+    rig.trade("LEAD", -2)  # unseen: the engine still has the leader at +2
+    rig.broker.fail_snapshot("lead", 2)
+    rig.engine.reconnect("lead")
+    rig.engine.reconnect("f1")  # F1's own answer is in at once; its leader's is not
+    rig.idle()
+    assert rig.reconciliations("F1") == []  # not toward the leader's +2 from before
+    assert rig.broker_position("F1") == 2
+    assert len(waits_for_leader(rig, "F1")) == 1
+    assert len(waits_for_leader(rig, "F2")) == 1  # connected all along: the return owes it
+    rig.advance(1)
+    assert rig.reconciliations("F1") == []
+    rig.advance(2)
+    for account in ("F1", "F2"):
+        assert rig.position(account) == rig.broker_position(account) == 0
+        (row,) = rig.reconciliations(account)
+        assert (row["before"], row["target"]) == ('{"ESZ6": 2}', '{"ESZ6": 0}')
+        assert len(waits_for_leader(rig, account)) == 1
+
+
+def test_s3_5_leader_and_follower_on_one_login_with_an_unknown_answer_reconcile_once(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    rig = make_engine(
+        tmp_path,
+        connections=("both",),
+        accounts=(("LEAD", "both"), ("F1", "both")),
+        groups=(GroupConfig("g1", "LEAD", [member("F1")]),),
+    )
+    rig.trade("LEAD", 1)
+    rig.broker.drop("both")
+    rig.idle()
+    rig.trade("LEAD", -1)
+    rig.broker.fail_snapshot("both")
+    rig.engine.reconnect("both")
+    rig.idle()
+    assert rig.broker_position("F1") == 1
+    assert rig.reconciliations("F1") == []
+    warnings = [r["message"] for r in rig.activity("F1") if r["level"] == "warning"]
+    assert [w.split(":")[0] for w in warnings if "unknown" in w] == [
+        "positions of F1 unknown",
+        "reconciliation toward leader LEAD waits",
+    ]
+    rig.advance(1)
+    assert rig.position("F1") == 0
+    assert len(rig.reconciliations("F1")) == 1
+
+
+def test_s3_5_a_reconciliation_held_for_the_followers_answer_is_dropped_when_the_leader_leaves(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    rig = group_rig(make_engine, tmp_path, runtime)
+    rig.trade("LEAD", 2)
+    rig.broker.drop("lead")
+    rig.broker.drop("f1")
+    rig.idle()
+    rig.trade("LEAD", -2)
+    rig.broker.fail_snapshot("f1", 2)
+    rig.engine.reconnect("f1")  # F1's answer is unknown
+    rig.engine.reconnect("lead")  # the leader's is in: F1 is sent a reconciliation toward 0
+    rig.idle()
+    assert rig.broker_position("F1") == 2  # held until F1's own answer
+    rig.broker.drop("lead")  # the leader's 0 is no longer known ...
+    rig.idle()
+    rig.trade("LEAD", 2)  # ... and indeed it buys back, unseen
+    rig.advance(1)
+    rig.advance(2)  # F1's answer: it waits for the leader, not closed toward its old 0
+    assert rig.broker_position("F1") == 2
+    assert rig.reconciliations("F1") == []
+    rig.engine.reconnect("lead")
+    rig.idle()
+    assert rig.position("F1") == 2  # t(2) = 2: nothing to send
+    (row,) = rig.reconciliations("F1")
+    assert row["orders"] == "{}"
+
+
+def test_s3_5_a_restarted_group_learns_only_the_leaders_confirmed_positions(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    rig = group_rig(make_engine, tmp_path)
+    rig.trade("LEAD", 2)
+    rig.broker.drop("lead")
+    rig.idle()
+    rig.trade("LEAD", -2)
+    rig.broker.fail_snapshot("lead", 2)
+    rig.engine.reconnect("lead")
+    rig.idle()
+    rig.engine.inject_failure("group", "g1")  # rebuilt: it asks the leader for its positions
+    rig.idle()
+    view = rig.engine.group_view("g1")
+    assert view is not None
+    assert view.leader_positions == {}  # not the +2 the leader's book still shows
+    rig.broker.drop("f1")
+    rig.idle()
+    rig.engine.reconnect("f1")
+    rig.idle()
+    assert rig.reconciliations("F1") == []  # nothing toward an unknown leader
+    rig.advance(1)
+    rig.advance(2)
+    view = rig.engine.group_view("g1")
+    assert view is not None
+    assert view.leader_positions == {}
+    assert rig.position("F1") == rig.position("F2") == 0
+    assert len(rig.reconciliations("F1")) == len(rig.reconciliations("F2")) == 1
+
+
+def test_s3_5_a_follower_back_while_the_leaders_first_answer_fails_is_reconciled_by_it(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    """At a first start nothing is reconciled (S1.3); a follower that returns while its
+    leader's first answer is still unknown waits for it, and is reconciled when it comes."""
+
+    def before_start(broker: PaperBroker) -> None:
+        broker.trade("LEAD", ES, 2)
+        broker.trade("F1", ES, 3)
+        broker.fail_snapshot("lead", 2)
+
+    rig = group_rig(make_engine, tmp_path, before_start=before_start)
+    assert rig.reconciliations() == []
+    rig.broker.drop("f1")
+    rig.idle()
+    rig.engine.reconnect("f1")
+    rig.idle()
+    assert rig.position("F1") == 3
+    assert rig.reconciliations("F1") == []
+    assert len(waits_for_leader(rig, "F1")) == 1
+    rig.advance(1)
+    rig.advance(2)
+    assert rig.position("F1") == 2  # reduced to t(2), once
+    assert len(rig.reconciliations("F1")) == 1
+    assert rig.reconciliations("F2") == []  # the first start reconciles no one
 
 
 # --- S4: deletion ---------------------------------------------------------------------------------

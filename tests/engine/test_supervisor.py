@@ -253,6 +253,37 @@ def test_a_group_restarted_while_its_leader_is_down_does_not_reconcile_toward_a_
     assert rig.position("F1") == 3  # t(L_now) = 3: nothing to do
 
 
+def test_s3_5_a_connection_restarted_while_its_snapshot_is_unknown_asks_for_it_again(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    """The old actor's wait (and its retry timer) goes with it; the rebuilt one asks the broker
+    again, so the accounts of the login are not left unconfirmed until the next return."""
+    rig = four_accounts(make_engine, tmp_path, runtime)
+    rig.trade("LEAD", 2)
+    rig.broker.drop("f1")
+    rig.idle()
+    rig.trade("LEAD", -2)
+    rig.broker.fail_snapshot("f1", 2)
+    rig.engine.reconnect("f1")  # unknown: a retry in 1 s
+    rig.idle()
+    crash(rig, "connection", "f1")  # the rebuilt actor asks at once: the second error
+    for account in ("F1", "F2"):
+        view = rig.engine.account_view(account)
+        assert view is not None
+        assert not view.positions_confirmed
+        assert rig.broker_position(account) == 2
+    rig.advance(1)  # its own retry: the answer
+    for account in ("F1", "F2"):
+        view = rig.engine.account_view(account)
+        assert view is not None
+        assert view.positions_confirmed
+        assert view.positions == {}
+        # the return is reconciled once, however the answer was asked for
+        assert len(rig.reconciliations(account)) == 1
+    rig.trade("LEAD", 1)
+    assert rig.order_qtys("F1") == rig.order_qtys("F2") == [2, 1]
+
+
 # --- restart intensity: more than 5 in 30 s of engine clock ---------------------------------------
 
 
