@@ -110,8 +110,11 @@ def _activity(engine: Engine, expect: Expectation, wanted: str) -> tuple[str, An
         params.append(expect.level)
     rows = engine.store.query(sql, params)
     needle = wanted.lower()
-    ok = any(row[0] == wanted or needle in row[1].lower() for row in rows)
+    matching = sum(1 for row in rows if row[0] == wanted or needle in row[1].lower())
     name = f"activity[{expect.level}]" if expect.level else "activity"
+    if expect.count is not None:
+        return f"{name}.count", matching, matching == expect.count
+    ok = matching > 0
     actual = "found" if ok else f"no such entry among {len(rows)}"
     return name, actual if not ok else wanted, ok
 

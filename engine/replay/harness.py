@@ -32,6 +32,7 @@ from engine.replay import features
 from engine.replay.checks import Failure, evaluate
 from engine.replay.scenario import (
     Expectation,
+    FailSnapshotStep,
     FollowerSpec,
     PriceStep,
     Scenario,
@@ -81,6 +82,19 @@ def check_supported(scenario: Scenario) -> None:
                 scenario.file,
                 f"[[connection]] ({connection.id}): broker",
                 f"not supported yet (broker {connection.broker!r})",
+            )
+    sim = {c.id for c in scenario.connections if c.broker == TRADOVATE_SIM}
+    for step in scenario.steps:
+        value = step.value
+        if (
+            isinstance(value, FailSnapshotStep)
+            and value.connection in sim
+            and not hasattr(SimBridge, "fail_snapshot")
+        ):
+            raise ScenarioError(
+                scenario.file,
+                f"step {step.index}: fail_snapshot.connection",
+                f"not supported yet (fail_snapshot on a {TRADOVATE_SIM} connection)",
             )
 
 
@@ -217,6 +231,7 @@ class Harness:
             "hold": lambda c: at(c).hold(c),
             "release": lambda c: at(c).release(c),
             "reject_next": lambda v: at(v.connection).reject_next(v.connection, v.count),
+            "fail_snapshot": self._fail_snapshot,
             "crash": lambda v: engine.inject_failure(v.actor, v.id),
             "restart": lambda _: self._restart(),
         }
@@ -229,6 +244,10 @@ class Harness:
         self.store = Store(self.data_dir / "engine.sqlite")
         self.engine = self._new_engine()
         self.engine.start(reconcile=True)
+
+    def _fail_snapshot(self, step: FailSnapshotStep) -> None:
+        broker: Any = self._broker_of(step.connection)  # a SimBridge only once it has one
+        broker.fail_snapshot(step.connection, step.count)
 
     def _trade(self, trade: TradeStep) -> None:
         sign = 1 if trade.side == "buy" else -1

@@ -43,7 +43,7 @@ CONNECTION_STATES = ("connected", "disconnected", "reauth_required")
 SIDES = ("buy", "sell")
 CRASH_ACTORS = ("connection", "account", "group", "risk")
 SUBJECTS = ("account", "connection", "group")
-MODIFIERS = ("symbol", "level")
+MODIFIERS = ("symbol", "level", "count")
 PNL_KEYS = (
     "daily_pnl",
     "weekly_pnl",
@@ -68,6 +68,7 @@ SUBJECT_KEYS: Mapping[str, tuple[str, ...]] = {
         "reconciliations",
         "activity",
         "level",
+        "count",
         "exists",
     ),
     "connection": ("state", "exists"),
@@ -125,6 +126,12 @@ class RejectNextStep:
 
 
 @dataclass(frozen=True)
+class FailSnapshotStep:
+    connection: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
 class CrashStep:
     actor: str  # connection | account | group | risk
     id: str  # for "risk", an account id
@@ -137,6 +144,7 @@ class Expectation:
     checks: tuple[tuple[str, object], ...]  # in file order, without the modifiers
     symbol: str | None = None  # with ``position``
     level: str | None = None  # with ``activity``
+    count: int | None = None  # with ``activity``: exactly that many entries match
 
 
 @dataclass(frozen=True)
@@ -329,6 +337,16 @@ def _reject_next(raw: object, where: Where, declared: Declared) -> RejectNextSte
     return RejectNextStep(connection, count)
 
 
+def _fail_snapshot(raw: object, where: Where, declared: Declared) -> FailSnapshotStep:
+    tbl = table(raw, where)
+    check_keys(tbl, where, ("connection", "count"), ("connection",))
+    connection = as_ref(
+        tbl["connection"], where.key("connection"), declared.connections, "connection"
+    )
+    count = as_positive_int(tbl["count"], where.key("count")) if "count" in tbl else 1
+    return FailSnapshotStep(connection, count)
+
+
 def _crash(raw: object, where: Where, declared: Declared) -> CrashStep:
     tbl = table(raw, where)
     check_keys(tbl, where, ("actor", "id"), ("actor", "id"))
@@ -353,7 +371,7 @@ def _check(key: str, raw: object, where: Where, declared: Declared) -> object:
         return as_number(raw, where)
     if key in ("flat", "exists"):
         return as_bool(raw, where)
-    if key in ("orders_sent", "reconciliations"):
+    if key in ("orders_sent", "reconciliations", "count"):
         return as_count(raw, where)
     if key in ("disable_reason", "last_rejection", "activity"):
         return as_str(raw, where)
@@ -399,18 +417,20 @@ def _expect(raw: object, where: Where, declared: Declared) -> Expectation:
     if ("symbol" in values) != ("position" in values):
         given, needed = ("symbol", "position") if "symbol" in values else ("position", "symbol")
         raise Invalid(where.key(given), f"needs {needed} with it")
-    if "level" in values and "activity" not in values:
-        raise Invalid(where.key("level"), "needs activity with it")
+    for modifier in ("level", "count"):
+        if modifier in values and "activity" not in values:
+            raise Invalid(where.key(modifier), "needs activity with it")
     checks = tuple((key, value) for key, value in values.items() if key not in MODIFIERS)
     if not checks:
         raise Invalid(where, f"checks nothing (keys: {', '.join(allowed)})")
-    symbol, level = values.get("symbol"), values.get("level")
+    symbol, level, count = values.get("symbol"), values.get("level"), values.get("count")
     return Expectation(
         subject,
         ident,
         checks,
         symbol if isinstance(symbol, str) else None,
         level if isinstance(level, str) else None,
+        count if isinstance(count, int) else None,
     )
 
 
@@ -441,6 +461,7 @@ ACTIONS: Mapping[str, Callable[[object, Where, Declared], object]] = {
     "add_follower": _add_follower,
     "remove_follower": _remove_follower,
     "reject_next": _reject_next,
+    "fail_snapshot": _fail_snapshot,
     "crash": _crash,
     "restart": _flag,
     "expect": _expect,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -10,12 +11,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from brokers.tradovate.sim.replay import SimBridge
+from engine.replay import cli as replay_cli
+from engine.replay.harness import check_supported
 from engine.replay.scenario import (
     AccountSpec,
     AddFollowerStep,
     ConnectionSpec,
     CrashStep,
     Expectation,
+    FailSnapshotStep,
     FollowerSpec,
     GroupSpec,
     InstrumentSpec,
@@ -214,6 +219,11 @@ def test_id_declared_twice(text: str, place: str, problem: str) -> None:
             "step 1: reject_next.connection",
             "connection",
         ),
+        (
+            step('fail_snapshot = { connection = "x" }'),
+            "step 1: fail_snapshot.connection",
+            "connection",
+        ),
         (step('crash = { actor = "group", id = "F1" }'), "step 1: crash.id", "group"),
         (step('crash = { actor = "risk", id = "g1" }'), "step 1: crash.id", "account"),
         (
@@ -402,6 +412,48 @@ def test_expect_key_its_subject_lacks(line: str, place: str) -> None:
             'reject_next = { connection = "f", count = 0 }',
             "step 1: reject_next.count",
             "positive integer",
+        ),
+        (
+            'fail_snapshot = { connection = "f", count = 0 }',
+            "step 1: fail_snapshot.count",
+            "positive integer",
+        ),
+        (
+            'fail_snapshot = { connection = "f", count = -2 }',
+            "step 1: fail_snapshot.count",
+            "positive integer",
+        ),
+        (
+            'fail_snapshot = { connection = "f", count = 1.5 }',
+            "step 1: fail_snapshot.count",
+            "positive integer",
+        ),
+        (
+            'fail_snapshot = { connection = "f", count = "2" }',
+            "step 1: fail_snapshot.count",
+            "positive integer",
+        ),
+        ("fail_snapshot = { count = 2 }", "step 1: fail_snapshot.connection", "missing"),
+        (
+            'fail_snapshot = { connection = "f", times = 2 }',
+            "step 1: fail_snapshot.times",
+            "unknown key",
+        ),
+        ('fail_snapshot = "f"', "step 1: fail_snapshot", "must be a table"),
+        (
+            'expect = { account = "F1", flat = true, count = 1 }',
+            "step 1: expect.count",
+            "needs activity",
+        ),
+        (
+            'expect = { account = "F1", activity = "skip", count = -1 }',
+            "step 1: expect.count",
+            "non-negative integer",
+        ),
+        (
+            'expect = { connection = "f", state = "connected", count = 1 }',
+            "step 1: expect.count",
+            "not a key",
         ),
         ('crash = { actor = "broker", id = "f" }', "step 1: crash.actor", "one of"),
         ('expect = { account = "F1", position = 1 }', "step 1: expect.position", "needs symbol"),
@@ -632,6 +684,10 @@ expect = { account = "F1", level = "warning", activity = "breach" }
 expect = { group = "g1", followers = ["F1", "LEAD", "F1"], exists = true }
 [[step]]
 expect = { connection = "f", state = "connected" }
+[[step]]
+fail_snapshot = { connection = "f", count = 2 }
+[[step]]
+expect = { account = "F1", activity = "reconciliation", level = "warning", count = 0 }
 """
 
 
@@ -684,6 +740,12 @@ def test_full_file(tmp_path: Path) -> None:
     group_checks = (("followers", ("F1", "LEAD")), ("exists", True))
     assert values[15] == Expectation("group", "g1", group_checks, None, None)
     assert values[16] == Expectation("connection", "f", (("state", "connected"),), None, None)
+    assert values[17] == FailSnapshotStep("f", 2)
+    warned = (("activity", "reconciliation"),)
+    assert values[18] == Expectation("account", "F1", warned, None, "warning", 0)
+    assert parse(step('fail_snapshot = { connection = "f" }')).steps[0].value == FailSnapshotStep(
+        "f", 1
+    )
 
 
 def test_numbers_are_exact_decimals() -> None:
@@ -815,3 +877,35 @@ def test_fuzz_only_scenario_errors(text: str) -> None:
         assert error.problem
     else:
         assert isinstance(scenario, Scenario)
+
+
+# --- fail_snapshot: the whole file is checked before anything runs --------------------------------
+
+
+def test_an_invalid_fail_snapshot_step_runs_nothing_of_its_file_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.toml"
+    text = step('trade = { account = "LEAD", symbol = "ESZ6", side = "buy", qty = 1 }')
+    path.write_text(text + '\n[[step]]\nfail_snapshot = { connection = "nope" }\n')
+    args = argparse.Namespace(paths=[str(path)], journal=None, json=None, runtime="deterministic")
+    assert replay_cli.main(args) == 2
+    out, err = capsys.readouterr()
+    assert f"{path}: step 2: fail_snapshot.connection" in err
+    assert "PASS" not in out
+    assert "FAIL" not in out
+
+
+def test_fail_snapshot_on_a_tradovate_sim_connection_is_refused_until_the_sim_has_it() -> None:
+    scenario = parse(
+        step('fail_snapshot = { connection = "lead" }').replace(
+            'id = "lead"', 'id = "lead"\nbroker = "tradovate-sim"', 1
+        )
+    )
+    if hasattr(SimBridge, "fail_snapshot"):
+        check_supported(scenario)
+        return
+    with pytest.raises(ScenarioError) as info:
+        check_supported(scenario)
+    assert info.value.place == "step 1: fail_snapshot.connection"
+    assert "not supported yet" in info.value.problem
