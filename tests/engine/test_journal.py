@@ -15,12 +15,16 @@ from actors.copy_messages import Membership
 from brokers.base import (
     AccountSnapshot,
     Fill,
+    FillCorrected,
     OrderAccepted,
     OrderReport,
     OrderStatus,
     OrderType,
     PositionInfo,
+    PricesRestored,
+    PricesUnavailable,
     Snapshot,
+    SnapshotFailed,
     TokenIssued,
     WorkingOrder,
 )
@@ -77,6 +81,10 @@ def test_wire_round_trips_every_broker_event() -> None:
                 )
             },
         ),
+        SnapshotFailed("c", "c#2", "HTTP 429: penalty ticket"),
+        FillCorrected("c", "A", "X1", "busted"),
+        PricesUnavailable("c", "ESZ6", "market data subscription refused"),
+        PricesRestored("c", "ESZ6"),
     ]
     for event in events:
         assert decode(encode(event)) == event
@@ -109,6 +117,9 @@ def _recording(scenario: str, runtime: str, data_dir: Path, journal: Path) -> Ha
         "s5_6_rejected_flatten_retried_with_backoff.toml",
         "s5_8_daily_lock_cleared_at_1700_not_1659.toml",
         "s6_flatten_group_does_not_flip_followers.toml",
+        "s3_5_failed_leader_snapshot_on_reconnect_followers_wait_then_reconciled_once.toml",
+        "s3_5_failed_follower_snapshot_at_start_copies_on_the_confirmed_position.toml",
+        "s3_5_leader_and_follower_snapshots_fail_retried_1_2_4s_reconciled_once.toml",
     ],
 )
 def test_a_recorded_session_replays_to_the_same_final_state(scenario: str, tmp_path: Path) -> None:
@@ -215,5 +226,41 @@ def test_setup_changes_while_running_are_journaled_and_replayed(tmp_path: Path) 
     assert final["accounts"]["F1"]["positions"] == {"ESZ6": 6}  # ratio 3 from the change on
     assert final["accounts"]["F9"]["positions"] == {"ESZ6": 2}  # F8's one lot, doubled
     assert "F8" not in final["accounts"]
+    report = replay_journal(journal)
+    assert report["final"] == final
+
+
+def test_withdrawn_fills_and_refused_prices_are_journaled_and_replayed(tmp_path: Path) -> None:
+    """S3.5 / S10.3 events from the broker replay like any other: a withdrawn fill (from the
+    paper broker, through the session) and a refused then restored price feed (recorded and
+    pushed as the session's sink does)."""
+    journal = tmp_path / "engine.journal"
+    harness = _recording(
+        "s3_2_leader_flat_follower_closed_on_reconnect.toml", "deterministic", tmp_path, journal
+    )
+    try:
+        harness.setup()
+        harness.run()
+        engine, broker = harness.engine, harness.broker
+        broker.trade("LEAD", "ESZ6", 2)
+        harness.settle()
+        broker.correct_fill(broker.fill_ids("LEAD")[-1], "busted")
+        harness.settle()
+        assert engine.journal is not None
+        for event in (
+            PricesUnavailable("f1", "ESZ6", "subscription refused"),
+            PricesRestored("f1", "ESZ6"),
+        ):
+            engine.journal.record("broker", ["f1", event])
+            engine.inbox("f1").push(event)
+            harness.settle()
+        final = harness.final_state()
+        activity = engine.store.query("SELECT kind, level FROM activity")
+    finally:
+        harness.close()
+    assert ("reconciliation", "error") in [tuple(r) for r in activity]
+    frames = read_journal(journal)
+    kinds = {type(decode(p[1])).__name__ for _, _, kind, p in frames if kind == "broker"}
+    assert {"FillCorrected", "PricesUnavailable", "PricesRestored"} <= kinds
     report = replay_journal(journal)
     assert report["final"] == final
