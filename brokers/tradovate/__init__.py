@@ -11,6 +11,12 @@ Entry points:
   (where tokens are kept, 0600), plus pacing and timing knobs.
 - OAuth (S1.2): ``broker.authorize_url(connection, state, redirect_uri)`` and
   ``await broker.exchange_code(connection, code, redirect_uri)``; the engine owns ``state``.
+- What a session tells the engine besides orders, fills and its state: ``SnapshotFailed`` (a sync
+  answer that is unknown: never an empty account), ``FillCorrected`` (a fill the broker
+  withdrew), ``PricesUnavailable``/``PricesRestored`` (a refused quote subscription).
+- The faults Tradovate's API has (penalty tickets anywhere, 423/429, 401, budgets per login and
+  per host, split sync answers, pushed arrays, duplicate and withdrawn fills, broker-ended
+  sockets) and how each is handled: docs/tradovate.md, "How each fault is handled".
 - ``brokers.tradovate.sim`` — a local Tradovate-compatible server (``serve_sim``) for tests,
   scenarios (``broker = "tradovate-sim"``), the bench and demos.
 

@@ -11,6 +11,10 @@ adapter does on the network runs in the trio loop that entered :meth:`running`: 
 session (its socket, its REST calls, its timers) and one for market data. ``exchange_code``
 may be awaited from any trio loop (the control API's): it stores the token (0600, in
 ``token_dir``) and hands it to the connection's session, which reconnects with it.
+
+What the logins share: the host's budgets for the endpoints Tradovate limits per IP address
+(``host_budget``: ``user/syncrequest`` and ``auth/renewaccesstoken``), and the plan that keeps
+their token renewals apart (``renewals``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from brokers.tradovate import entities, oauth
 from brokers.tradovate.activity import Activity
 from brokers.tradovate.contracts import ContractCache
 from brokers.tradovate.market_data import MarketData
-from brokers.tradovate.rest import BrokerError
+from brokers.tradovate.pacing import HostBudget, RenewalPlanner
+from brokers.tradovate.rest import RENEWAL, BrokerError
 from brokers.tradovate.session import TradovateSession
 from brokers.tradovate.settings import TradovateSettings
 from brokers.tradovate.socket import SocketClosed
@@ -42,6 +47,7 @@ from engine.instruments import Contract
 log = structlog.get_logger("brokers.tradovate")
 
 MAX_TIMER_WAIT_S = 1.0
+HOUR_S = 3600.0
 
 
 class TradovateBroker(Broker):
@@ -51,8 +57,19 @@ class TradovateBroker(Broker):
         self.tokens = TokenStore(settings.token_dir)
         self.activity = Activity()
         self.contracts = ContractCache()
+        self.host_budget = HostBudget(
+            {
+                "user/syncrequest": (
+                    settings.host_sync_burst,
+                    settings.host_sync_per_hour / HOUR_S,
+                ),
+                RENEWAL: (settings.host_renewal_burst, settings.host_renewal_per_hour / HOUR_S),
+            }
+        )
+        self.renewals = RenewalPlanner(settings.renewal_spacing)
         self.market_data = MarketData(self)
-        self.stats: Counter[str] = Counter()  # orders_placed, orders_rejected, malformed, ...
+        # orders_placed, orders_rejected, malformed, fills_withdrawn
+        self.stats: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._sessions: dict[str, TradovateSession] = {}
         self._unstarted: list[TradovateSession] = []

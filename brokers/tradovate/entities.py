@@ -3,6 +3,12 @@
 Each parser takes the decoded JSON of one entity and returns a frozen record, or raises
 :class:`EntityError` saying which field is missing or wrong. Extra fields are ignored: the
 broker may add fields at will, the adapter reads only these.
+
+A ``props`` push carries one entity or an array of them (:func:`props`). The answer to
+``user/syncrequest`` must hold every list the adapter reads (:data:`SYNC_KEYS`, asked for by
+entity type in :data:`SYNC_ENTITY_TYPES`): an answer without one of them is not an empty
+account, it is no answer (:func:`sync_data` raises). A split answer's parts are merged first
+(:func:`merge_sync_parts`).
 """
 
 from __future__ import annotations
@@ -192,6 +198,7 @@ class TvFill:
     qty: int  # signed
     price: Decimal
     timestamp: datetime | None
+    active: bool = True  # False: the broker withdrew it (a correction)
 
 
 def fill(data: Any) -> TvFill:
@@ -199,6 +206,9 @@ def fill(data: Any) -> TvFill:
     qty = _int(d, "qty", "fill")
     if qty <= 0:
         raise EntityError("fill: qty must be positive")
+    active = d.get("active")
+    if active is not None and not isinstance(active, bool):
+        raise EntityError("fill: active is not a boolean")
     return TvFill(
         _int(d, "id", "fill"),
         _int(d, "orderId", "fill"),
@@ -206,6 +216,7 @@ def fill(data: Any) -> TvFill:
         qty * _action(d, "fill"),
         _decimal(d, "price", "fill"),
         _time(d, "timestamp"),
+        active is not False,
     )
 
 
@@ -228,19 +239,31 @@ def position(data: Any) -> TvPosition:
     )
 
 
+EVENT_TYPES = frozenset({"Created", "Updated", "Deleted"})
+
+
 @dataclass(frozen=True, slots=True)
 class Props:
-    """One ``props`` push: an entity created, updated or deleted."""
+    """One ``props`` push: entities of one type created, updated or deleted. ``entities`` are
+    still raw JSON objects (their parser depends on ``entity_type``)."""
 
     entity_type: str
     event_type: str
-    entity: Any
+    entities: tuple[Mapping[str, Any], ...]
 
 
 def props(data: Any) -> Props:
+    """A ``props`` event's ``d``; its ``entity`` may be one object or an array of them."""
     d = _obj(data, "props")
+    raw = d.get("entity")
+    items = raw if isinstance(raw, list) else [raw]
+    event = d.get("eventType")
+    if event is not None and not isinstance(event, str):
+        raise EntityError("props: eventType is not a string")
     return Props(
-        _str(d, "entityType", "props"), str(d.get("eventType", "")), _obj(d.get("entity"), "props")
+        _str(d, "entityType", "props"),
+        event or "",
+        tuple(_obj(item, "props entity") for item in items),
     )
 
 
@@ -257,11 +280,55 @@ class SyncData:
     fills: tuple[TvFill, ...]
 
 
+# What the adapter reads from a sync answer: the entity types it asks for, and their lists.
+SYNC_ENTITY_TYPES: dict[str, str] = {
+    "account": "accounts",
+    "contract": "contracts",
+    "position": "positions",
+    "order": "orders",
+    "orderVersion": "orderVersions",
+    "command": "commands",
+    "fill": "fills",
+}
+SYNC_KEYS = frozenset(SYNC_ENTITY_TYPES.values())
+
+
+def sync_missing(data: Any) -> list[str]:
+    """The lists the adapter reads that ``data`` (a sync answer, or its parts so far) lacks."""
+    if not isinstance(data, Mapping):
+        return sorted(SYNC_KEYS)
+    return sorted(key for key in SYNC_KEYS if key not in data)
+
+
+def merge_sync_parts(parts: list[Any]) -> Any:
+    """One answer from the parts of a split one (``splitResponses``): each part an object with
+    some of the lists; a list met twice is continued. A single part is returned as it is (so
+    a part that is not an object stays what it is and is refused as such)."""
+    if len(parts) == 1:
+        return parts[0]
+    merged: dict[str, Any] = {}
+    for part in parts:
+        if not isinstance(part, Mapping):
+            raise EntityError("user/syncrequest answer: a part is not a JSON object")
+        for key, value in part.items():
+            if isinstance(value, list) and isinstance(merged.get(key), list):
+                merged[key] = [*merged[key], *value]
+            else:
+                merged[key] = value
+    return merged
+
+
 def sync_data(data: Any) -> SyncData:
+    """A sync answer; every list of :data:`SYNC_KEYS` must be there (``null`` is empty)."""
     d = _obj(data, "user/syncrequest answer")
+    missing = sync_missing(d)
+    if missing:
+        raise EntityError(f"user/syncrequest answer: no {', '.join(missing)}")
 
     def many(key: str) -> list[Any]:
-        value = d.get(key) or []
+        value = d.get(key)
+        if value is None:
+            return []
         if not isinstance(value, list):
             raise EntityError(f"user/syncrequest answer: {key} is not a list")
         return value

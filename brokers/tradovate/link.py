@@ -2,17 +2,27 @@
 them (S1: ``SessionLost``, ``SessionRestored``, ``TokenExpired``).
 
 Phases: ``closed`` (the engine closed the session), ``no_token`` (none, expired or refused —
-waiting for a re-authorization), ``cooldown`` (rate-limited: a captcha or HTTP 429; retried
-after ``rate_limit_cooldown`` of engine time), ``waiting`` (backoff before the next attempt),
-``connecting`` and ``live``.
+waiting for a re-authorization), ``cooldown`` (locked out: a captcha, HTTP 429 or ``{"s":429}``;
+nothing at all is sent, token renewal included, for ``rate_limit_cooldown`` of engine time),
+``waiting`` (backoff before the next attempt), ``connecting`` and ``live``.
 
 - A live socket that dies is retried at once, once: if the broker then refuses the token, the
   engine hears only ``TokenExpired`` (the token expired, the network is fine); if it comes
   back, ``SessionLost`` then ``SessionRestored`` (events may have been missed: S3 reconciles);
-  otherwise ``SessionLost`` and retries with capped exponential backoff and jitter.
-- The token is renewed ``renew_ahead`` before it expires (engine clock); a renewal the broker
-  refuses, a 401, or reaching the expiry without a renewal → ``TokenExpired`` once. A new token
-  from the OAuth flow reconnects at once.
+  otherwise ``SessionLost`` and retries with capped exponential backoff and jitter. A socket
+  the broker ended (``c[code,"reason"]``, a ``shutdown`` event) is ``SessionLost`` at once and
+  reconnected after a backoff — never at once, so a broker that sheds connections
+  (``ConnectionQuotaReached``) is not hammered; the backoff grows until a socket stays up.
+- The token is renewed within its ``renew_ahead`` window (engine clock), at an instant the
+  broker's :class:`~brokers.tradovate.pacing.RenewalPlanner` keeps apart from the other logins'
+  renewals. A 401 on any call is answered by one renewal (:meth:`Link.recover`). Only a
+  renewal the broker refuses, the token refused on the socket's ``authorize``, or reaching the
+  expiry without a renewal → ``TokenExpired`` once. A renewal that fails otherwise (network,
+  5xx) is tried again with a growing delay; a lock-out suspends it until the cooldown ends. A
+  new token from the OAuth flow reconnects at once.
+- The link is the REST client's :class:`~brokers.tradovate.rest.LoginGuard`: it blocks every
+  request of the login while locked out, and hears of a lock-out before the request that met it
+  returns, so nothing else of the login is sent after it.
 - Renewals and cooldowns are due at instants of the engine clock (:meth:`next_due`); the broker
   runs :meth:`run_due` from its own timer task, or the replay harness as it moves its clock.
 """
@@ -20,7 +30,8 @@ after ``rate_limit_cooldown`` of engine time), ``waiting`` (backoff before the n
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -30,16 +41,23 @@ import trio
 
 from brokers.base import BrokerEvent, SessionLost, SessionRestored, TokenExpired
 from brokers.tradovate import oauth
-from brokers.tradovate.rest import BrokerError, RateLimited, RestClient, Unauthorized
+from brokers.tradovate.pacing import RenewalPlanner
+from brokers.tradovate.rest import BrokerError, NoPermission, RateLimited, RestClient, Unauthorized
 from brokers.tradovate.settings import TradovateSettings
-from brokers.tradovate.socket import SocketClosed, SocketUnauthorized, TradovateSocket
+from brokers.tradovate.socket import (
+    BrokerClosed,
+    SocketClosed,
+    SocketUnauthorized,
+    TradovateSocket,
+)
 from brokers.tradovate.tokens import Token, TokenStore, TokenStoreError
 from brokers.tradovate.wire import Push
 from engine.clock import Clock
 
 log = structlog.get_logger("brokers.tradovate")
 
-RENEW_RETRY = timedelta(seconds=30)
+RENEW_RETRY = timedelta(seconds=30)  # a renewal that failed (network, 5xx) is tried again...
+RENEW_RETRY_MAX = timedelta(minutes=5)  # ...after a delay doubling up to this
 RATE_LIMITED = "rate_limited"
 
 
@@ -77,12 +95,14 @@ class Link:
         clock: Clock,
         tokens: TokenStore,
         owner: LinkOwner,
+        planner: RenewalPlanner | None = None,
     ) -> None:
         self.connection = connection
         self.settings = settings
         self.clock = clock
         self.tokens = tokens
         self.owner = owner
+        self.planner = planner or RenewalPlanner(settings.renewal_spacing)
         self.token: Token | None = None
         self.retired = False
         try:
@@ -102,7 +122,12 @@ class Link:
         self._pending_loss: str | None = None
         self._expiry_reported = False
         self._failures = 0
+        self._live_since = 0.0  # trio time the socket went live
         self._cooldown_until: datetime | None = None
+        self._generation = 0  # changes with the token
+        self._renew_lock: trio.Lock | None = None
+        self._renew_failures = 0
+        self.renewals = 0  # successful renewals (for tests and metrics)
         self._renew_at: datetime | None = self._renew_instant()
 
     # -- state the rest of the adapter reads -------------------------------------------------------
@@ -175,6 +200,8 @@ class Link:
 
     def new_token(self, token: Token) -> None:
         self.token = token
+        self._generation += 1
+        self._renew_failures = 0
         self.token_refused = False
         self._expiry_reported = False
         self._renew_at = self._renew_instant()
@@ -184,8 +211,10 @@ class Link:
         self._poke()
 
     def token_rejected(self, why: str) -> None:
-        """A 401, a refused renewal or an expiry: the login must be re-authorized (S1.1)."""
+        """A refused renewal, the token refused on the socket, or an expiry: the login must be
+        re-authorized (S1.1)."""
         self.token_refused = True
+        self.planner.forget(self.connection)
         if not self._expiry_reported and self.wanted and not self.retired:
             self._expiry_reported = True
             log.warning("token no longer accepted", connection=self.connection, why=why)
@@ -193,8 +222,42 @@ class Link:
         self._drop_socket()
         self._poke()
 
+    # -- the REST client's guard (LoginGuard) ---------------------------------------------------
+
+    @property
+    def token_generation(self) -> int:
+        return self._generation
+
+    def blocked(self) -> str | None:
+        until = self._cooldown_until
+        return None if until is None else f"locked out by Tradovate until {until.isoformat()}"
+
+    def locked_out(self, why: str) -> None:
+        self.rate_limited(why)
+
+    async def recover(self, generation: int) -> bool:
+        """A call met HTTP 401 with the token of ``generation``: one renewal (shared by every
+        call that met it), unless the token changed since. Whether to send the call again."""
+        async with self._renewing():
+            if self.token is None or self.token_refused or self.retired:
+                return False
+            if self._generation != generation:
+                return True
+            if self._cooldown_until is not None:
+                return False
+            log.info("HTTP 401: renewing the token once", connection=self.connection)
+            return await self._renew(self.clock.now())
+
+    @asynccontextmanager
+    async def _renewing(self) -> AsyncIterator[None]:
+        if self._renew_lock is None:
+            self._renew_lock = trio.Lock()
+        async with self._renew_lock:
+            yield
+
     def rate_limited(self, why: str) -> None:
-        """A captcha or HTTP 429: a program cannot get past it; wait ``rate_limit_cooldown``."""
+        """A captcha or HTTP 429: a program cannot get past it; nothing of the login is sent
+        for ``rate_limit_cooldown`` (engine clock), token renewal included."""
         if self._cooldown_until is not None:
             return
         self._cooldown_until = self.clock.now() + self.settings.rate_limit_cooldown
@@ -220,17 +283,21 @@ class Link:
     # -- engine-clock timers -----------------------------------------------------------------------
 
     def _renew_instant(self) -> datetime | None:
+        """The renewal's instant: in the first half of the ``renew_ahead`` window, apart from
+        the other logins' renewals."""
         if self.token is None:
             return None
-        return self.token.expires_at - self.settings.renew_ahead
+        start = self.token.expires_at - self.settings.renew_ahead
+        latest = self.token.expires_at - self.settings.renew_ahead / 2
+        return self.planner.plan(self.connection, start, latest)
 
     def next_due(self) -> datetime | None:
         # Renewals go on while the engine has the session closed (taken offline): the login
-        # comes back without a new authorization.
+        # comes back without a new authorization. Not while locked out: nothing is sent then.
         due = [d for d in (self._cooldown_until,) if d is not None]
         if self.token is not None and not self.token_refused and not self.retired:
             due.append(self.token.expires_at)
-            if self._renew_at is not None:
+            if self._renew_at is not None and self._cooldown_until is None:
                 due.append(self._renew_at)
         return min(due) if due else None
 
@@ -238,6 +305,7 @@ class Link:
         now = self.clock.now()
         if self._cooldown_until is not None and now >= self._cooldown_until:
             self._cooldown_until = None
+            log.info("rate-limit cooldown over", connection=self.connection)
             self._kick = True
             self._poke()
         token = self.token
@@ -245,22 +313,38 @@ class Link:
             return
         if token.expired(now):
             self.token_rejected("the token reached its expiry without a renewal")
-        elif self._renew_at is not None and now >= self._renew_at:
-            await self._renew(now)
+        elif self._cooldown_until is None and self._renew_at is not None and now >= self._renew_at:
+            async with self._renewing():
+                if self._renew_at is not None and now >= self._renew_at and not self.token_refused:
+                    await self._renew(now)
 
-    async def _renew(self, now: datetime) -> None:
+    async def _renew(self, now: datetime) -> bool:
+        """One renewal (the caller holds the renewal lock); whether it gave a new token."""
+        assert self.token is not None
         try:
-            token = await oauth.renew(self.owner.rest, now)
+            token = await oauth.renew(self.owner.rest, now, self.token.refresh_token)
         except Unauthorized:
             self.token_rejected("the broker refused to renew the token")
-            return
+            return False
+        except RateLimited as error:
+            # Locked out: nothing is sent until the cooldown ends; the renewal is due then.
+            log.warning("token renewal locked out", connection=self.connection, why=str(error))
+            return False
         except BrokerError as error:
+            self._renew_failures += 1
+            delay = min(RENEW_RETRY * 2 ** min(self._renew_failures - 1, 10), RENEW_RETRY_MAX)
+            self._renew_at = now + delay
             log.warning(
-                "token renewal failed; will retry", connection=self.connection, problem=str(error)
+                "token renewal failed; will retry",
+                connection=self.connection,
+                problem=str(error),
+                retry_in_s=delay.total_seconds(),
             )
-            self._renew_at = now + RENEW_RETRY
-            return
+            return False
         self.token = token
+        self._generation += 1
+        self._renew_failures = 0
+        self.renewals += 1
         self._renew_at = self._renew_instant()
         try:
             self.tokens.save(self.connection, token)
@@ -268,6 +352,7 @@ class Link:
             log.error(
                 "cannot keep the renewed token", connection=self.connection, problem=str(error)
             )
+        return True
 
     # -- the link task -----------------------------------------------------------------------------
 
@@ -352,7 +437,7 @@ class Link:
             self.owner.emit(SessionLost(self.connection, self._pending_loss))
             self._pending_loss = None
         self._lost_reported = False
-        self._failures = 0
+        self._live_since = trio.current_time()
         self.reconnects += 1
         self._set_phase(Phase.LIVE)
         self.owner.emit(SessionRestored(self.connection))
@@ -371,6 +456,19 @@ class Link:
                 self._lost_reported = False
                 self.owner.emit(SessionRestored(self.connection))
             return 0.0
+        if reached_live and trio.current_time() - self._live_since >= self._stable_after():
+            self._failures = 0  # it had been up a good while: a new outage starts afresh
+        if isinstance(ended, BrokerClosed):
+            self._report_loss(reason)
+            self._failures += 1
+            delay = self._backoff()
+            log.warning(
+                "the broker ended the trading socket; reconnecting after a backoff",
+                connection=self.connection,
+                why=reason,
+                delay_s=round(delay, 3),
+            )
+            return delay
         if reached_live:
             log.warning(
                 "trading socket lost; retrying at once", connection=self.connection, why=reason
@@ -378,12 +476,21 @@ class Link:
             self._pending_loss = reason
             self._kick = True
             return 0.0
+        self._report_loss(reason)
+        log.warning("cannot reach Tradovate", connection=self.connection, why=reason)
+        self._failures += 1
+        return self._backoff()
+
+    def _report_loss(self, reason: str) -> None:
         if self._pending_loss is not None or not self._lost_reported:
             self._lost_reported = True
             self.owner.emit(SessionLost(self.connection, self._pending_loss or reason))
             self._pending_loss = None
-        log.warning("cannot reach Tradovate", connection=self.connection, why=reason)
-        self._failures += 1
+
+    def _stable_after(self) -> float:
+        return max(self.settings.backoff_max_s, self.settings.dead_after_s)
+
+    def _backoff(self) -> float:
         ceiling: float = self.settings.backoff_initial_s * 2.0 ** min(self._failures - 1, 30)
         return min(ceiling, self.settings.backoff_max_s) * random.uniform(0.5, 1.0)
 
@@ -393,8 +500,14 @@ class Link:
             await step
         except SocketClosed as closed:
             return closed
+        except NoPermission as error:
+            return SocketClosed(str(error))
         except Unauthorized as error:
-            return SocketUnauthorized(str(error))
+            # Refused renewal: the token is gone (the engine has heard). Otherwise the renewal
+            # could not be made (network): the token may still be good, try again later.
+            return (
+                SocketUnauthorized(str(error)) if self.token_refused else SocketClosed(str(error))
+            )
         except RateLimited as error:
             self.rate_limited(str(error))
             return SocketClosed(str(error))

@@ -4,22 +4,36 @@ One md socket serves the whole broker; it is authorized with the token of any li
 subscribes (``md/subscribeQuote``) to every contract the engine holds or trades — each login
 asks for the symbols of its positions and orders as it learns them — plus the configured
 ``quote_symbols``. Each quote's ``Trade`` price becomes a ``Quote``; quotes without a trade
-entry are skipped. A dead socket is reconnected with capped exponential backoff.
+entry are skipped. A dead socket is reconnected with capped exponential backoff (a socket the
+broker ended — ``c[...]``, a ``shutdown`` event — too, never at once).
+
+Subscriptions go through the REST client of the login whose token opened the socket: its budget,
+a penalty ticket in the reply waited out and the request sent again with it, a captcha or
+``{"s":429}`` locking that login out (the socket then moves to a live login's token when it has
+something to subscribe). A subscription the broker refuses (not entitled to the
+exchange's data, an error, a captcha, a symbol it does not know) is asked again after
+``quote_retry_initial_s``, doubling up to ``quote_retry_max_s``. Meanwhile every live session
+hears ``PricesUnavailable`` for the symbol — once per outage, and a session that comes up during
+it on coming up — so the engine can say which accounts are blind (S10.3 ``stale_prices``);
+``PricesRestored`` when a subscription succeeds again.
 """
 
 from __future__ import annotations
 
+import math
 import random
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import trio
 
-from brokers.base import Quote
+from brokers.base import PricesRestored, PricesUnavailable, Quote
 from brokers.tradovate import entities
-from brokers.tradovate.rest import BrokerError
-from brokers.tradovate.socket import SocketClosed, TradovateSocket
-from brokers.tradovate.wire import Push
+from brokers.tradovate.rest import BrokerError, business_error
+from brokers.tradovate.socket import BrokerClosed, SocketClosed, TradovateSocket
+from brokers.tradovate.wire import Push, Reply
 
 if TYPE_CHECKING:
     from brokers.tradovate.broker import TradovateBroker
@@ -28,6 +42,18 @@ if TYPE_CHECKING:
 log = structlog.get_logger("brokers.tradovate")
 
 QUIET_ROUNDS = 50
+SUBSCRIBE = "md/subscribeQuote"
+
+
+class QuoteRefused(BrokerError):
+    """The broker answered a subscription with something other than a subscription."""
+
+
+@dataclass
+class _Refusal:
+    failures: int
+    retry_at: float  # trio time
+    reason: str
 
 
 class MarketData:
@@ -36,7 +62,8 @@ class MarketData:
         self.settings = broker.settings
         self.wanted: set[str] = set(self.settings.quote_symbols)
         self.subscribed: set[str] = set()
-        self._refused: set[str] = set()
+        self.refused: dict[str, _Refusal] = {}
+        self._told: dict[str, set[TradovateSession]] = {}  # symbol -> sessions told unavailable
         self._symbols: dict[int, str] = {}  # contract id -> symbol
         self.phase = "idle"  # idle, connecting, live, waiting
         self.socket: TradovateSocket | None = None
@@ -71,7 +98,55 @@ class MarketData:
         await event.wait()
 
     def _missing(self) -> list[str]:
-        return sorted(self.wanted - self.subscribed - self._refused)
+        """Symbols to subscribe now (a refused one once its retry is due)."""
+        now = trio.current_time()
+        waiting = {s for s, r in self.refused.items() if r.retry_at > now}
+        return sorted(self.wanted - self.subscribed - waiting)
+
+    def _next_retry(self) -> float | None:
+        """Seconds until the first refused subscription is due again."""
+        pending = [r.retry_at for s, r in self.refused.items() if s not in self.subscribed]
+        if not pending:
+            return None
+        return max(0.0, min(pending) - trio.current_time())
+
+    # -- what the sessions hear --------------------------------------------------------------------
+
+    def session_live(self, session: TradovateSession) -> None:
+        """A session came up: it hears of the outages under way, then subscriptions go on."""
+        for symbol in sorted(self.refused):
+            self._tell_unavailable(session, symbol)
+        self.poke()
+
+    def _tell_unavailable(self, session: TradovateSession, symbol: str) -> None:
+        told = self._told.setdefault(symbol, set())
+        if session in told or session.retired or not session.live:
+            return
+        told.add(session)
+        session.emit(PricesUnavailable(session.connection, symbol, self.refused[symbol].reason))
+
+    def _refuse(self, symbol: str, reason: str) -> None:
+        previous = self.refused.get(symbol)
+        failures = 1 if previous is None else previous.failures + 1
+        delay = min(
+            self.settings.quote_retry_initial_s * 2.0 ** min(failures - 1, 30),
+            self.settings.quote_retry_max_s,
+        )
+        self.refused[symbol] = _Refusal(failures, trio.current_time() + delay, reason)
+        if previous is None:
+            log.error("quotes unavailable", symbol=symbol, why=reason, retry_in_s=delay)
+        else:
+            log.warning("quote subscription refused again", symbol=symbol, retry_in_s=delay)
+        for session in self.broker.sessions():
+            self._tell_unavailable(session, symbol)
+
+    def _restored(self, symbol: str) -> None:
+        if self.refused.pop(symbol, None) is None:
+            return
+        log.info("quotes restored", symbol=symbol)
+        for session in sorted(self._told.pop(symbol, set()), key=lambda s: s.connection):
+            if not session.retired:
+                session.emit(PricesRestored(session.connection, symbol))
 
     # -- the md task -------------------------------------------------------------------------------
 
@@ -93,18 +168,22 @@ class MarketData:
                 await self._wait_change()
                 continue
             self._set_phase("connecting")
-            if await self._serve(source, token):
+            went_live, ended = await self._serve(source, token)
+            if went_live and not isinstance(ended, BrokerClosed):
                 failures = 0  # it was up: try again at once
                 continue
             failures += 1
             self._set_phase("waiting")
             ceiling: float = self.settings.backoff_initial_s * 2.0 ** min(failures - 1, 30)
-            with trio.move_on_after(
-                min(ceiling, self.settings.backoff_max_s) * random.uniform(0.5, 1.0)
-            ):
+            delay = min(ceiling, self.settings.backoff_max_s) * random.uniform(0.5, 1.0)
+            with trio.move_on_after(delay):
+                if isinstance(ended, BrokerClosed):
+                    await trio.sleep_forever()  # the broker asked us to go: no early retry
                 await self._wait_change()  # a poke (a login came up) ends the wait early
 
-    async def _serve(self, source: TradovateSession, token: str) -> bool:
+    async def _serve(
+        self, source: TradovateSession, token: str
+    ) -> tuple[bool, SocketClosed | None]:
         socket = TradovateSocket(
             self.settings.md_url,
             token,
@@ -115,22 +194,32 @@ class MarketData:
             name="md",
         )
         went_live = False
+        ended: SocketClosed | None = None
         async with trio.open_nursery() as nursery:
             ready = trio.Event()
 
             async def serve() -> None:
+                nonlocal ended
                 try:
                     await socket.run(ready.set)
                 except SocketClosed as closed:
+                    ended = closed
                     log.warning("market-data socket closed", why=str(closed))
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(serve)
             await ready.wait()
             went_live = True
-            self.socket, self.subscribed, self._refused = socket, set(), set()
+            self.socket, self.subscribed = socket, set()
             self._set_phase("live")
             while True:
+                if not source.live and self._missing():
+                    other = self.broker.quote_source()
+                    if other is not None and other is not source:
+                        # Its login is down (locked out, say): subscribe with a live one.
+                        log.info("market data moves to another login", login=other.connection)
+                        nursery.cancel_scope.cancel()
+                        break
                 self._subscribing = True
                 try:
                     for symbol in self._missing():
@@ -139,9 +228,11 @@ class MarketData:
                     self._subscribing = False
                     self._progressed()
                 if not self._missing():
-                    await self._wait_change()
+                    retry = self._next_retry()
+                    with trio.move_on_after(math.inf if retry is None else retry):
+                        await self._wait_change()
         self.socket = None
-        return went_live
+        return went_live, ended
 
     async def _subscribe(
         self, socket: TradovateSocket, source: TradovateSession, symbol: str
@@ -149,19 +240,25 @@ class MarketData:
         try:
             contract_id = await self.broker.contracts.id_of(symbol, source.rest)
         except BrokerError as error:
-            log.error("no quotes for an unknown contract", symbol=symbol, problem=str(error))
-            self._refused.add(symbol)
+            self._refuse(symbol, f"unknown contract ({error})")
             return
         self._symbols[contract_id] = symbol
+
+        async def on_socket(path: str, body: Any) -> Reply:
+            return await socket.request(path, body)
+
         try:
-            reply = await socket.request("md/subscribeQuote", {"symbol": symbol})
-        except SocketClosed:
-            await trio.sleep_forever()  # the serving task ends this socket
-        if reply.status != 200:
-            log.error("quote subscription refused", symbol=symbol, status=reply.status)
-            self._refused.add(symbol)
+            answer = await source.rest.post(
+                SUBSCRIBE, {"symbol": symbol}, on_socket, http_fallback=False
+            )
+            _check_subscribed(answer)
+        except BrokerError as error:
+            if not socket.live:
+                await trio.sleep_forever()  # the serving task ends this socket
+            self._refuse(symbol, str(error))
             return
         self.subscribed.add(symbol)
+        self._restored(symbol)
 
     async def _on_push(self, push: Push) -> None:
         if push.event != "md":
@@ -211,3 +308,14 @@ class MarketData:
         event = self._progress
         with trio.move_on_after(1.0):
             await event.wait()
+
+
+def _check_subscribed(answer: Any) -> None:
+    """A subscription's answer is nothing, or an object that is not an error."""
+    if answer is None:
+        return
+    if not isinstance(answer, Mapping):
+        raise QuoteRefused(f"{SUBSCRIBE}: refused ({str(answer)[:200]})")
+    refused = business_error(answer)
+    if refused is not None:
+        raise QuoteRefused(f"{SUBSCRIBE}: refused ({refused})")

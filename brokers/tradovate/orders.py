@@ -10,7 +10,9 @@ An order is the engine's when its ``clOrdId`` (through its command) or its id (t
 ``placeorder`` answer) matches a request of this process, or a ``clOrdId`` seen in a sync;
 anything else is a trade the account's owner made by hand (``client_order_id`` ``None``). A
 liquidation has no ``clOrdId``; it is the engine's through the ``liquidateposition`` answer, and
-it is done when a fill of it leaves the position flat.
+it is done when a fill of it leaves the position flat. Each fill reaches the tracker once (the
+stream de-duplicates by fill id); one the broker withdraws is taken back out of its order's
+filled quantity (:meth:`OrderTracker.withdraw`), and a sync counts only the fills still active.
 """
 
 from __future__ import annotations
@@ -182,6 +184,15 @@ class OrderTracker:
         if done:
             tracked.finished = True
 
+    def withdraw(self, fill: TvFill) -> str | None:
+        """A fill counted earlier was withdrawn by the broker: it no longer fills its order.
+        Returns the account it was of (``None`` when its order is not tracked)."""
+        tracked = self.orders.get(fill.order_id)
+        if tracked is None:
+            return None
+        tracked.filled = max(0, tracked.filled - abs(fill.qty))
+        return tracked.account
+
     # -- a sync: what exists, learned without events (the snapshot tells the engine) --------------
 
     def load(
@@ -196,7 +207,8 @@ class OrderTracker:
         quantities = {v.order_id: v.qty for v in versions}
         filled: dict[int, int] = {}
         for fill in fills:
-            filled[fill.order_id] = filled.get(fill.order_id, 0) + abs(fill.qty)
+            if fill.active:  # a withdrawn fill filled nothing
+                filled[fill.order_id] = filled.get(fill.order_id, 0) + abs(fill.qty)
         for order, account, symbol in orders:
             tracked = self.orders.get(order.id)
             if tracked is None:

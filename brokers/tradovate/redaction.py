@@ -29,7 +29,10 @@ _PATTERNS = (
         r"(=|%3D)[^&\s'\"\\)]+"
     ),
     re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"(?i)\"(access_?token|accessToken|client_secret)\"(\s*:\s*)\"[^\"]*\""),
+    re.compile(
+        r"(?i)\"(access_?token|accessToken|refresh_?token|refreshToken|client_secret)\""
+        r"(\s*:\s*)\"[^\"]*\""
+    ),
 )
 
 

@@ -10,7 +10,14 @@ What the broker sends comes back as :mod:`brokers.base` events through the sink:
 answers (accepted, rejected with the broker's text), and the trading socket's ``props`` pushes
 (orders, fills) in the order the socket delivered them (:mod:`.stream`, :mod:`.orders`). A
 snapshot request is answered from ``user/syncrequest`` on the same socket, so it is ordered with
-the fills (:mod:`.snapshots`). The socket's life and the token's are :mod:`.link`'s.
+the fills (:mod:`.snapshots`); an answer that is not a complete sync is ``SnapshotFailed``
+(unknown, never flat: S3.5). The socket's life and the token's are :mod:`.link`'s.
+
+An order's outcome, from what the call raised: a business error (``failureReason`` other than
+``Success``, ``failureText``, ``errorText``, ``violations``) or a 401 after a renewed token
+("no permission") is ``OrderRejected`` with the broker's text, the login untouched; a lock-out
+or a throttle is ``OrderRejected`` (nothing was done at the broker); a lost or unreadable answer
+is looked up by ``clOrdId`` (S2.6).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from brokers.base import (
     OrderType,
     SessionRestored,
     Snapshot,
+    SnapshotFailed,
     TokenIssued,
 )
 from brokers.tradovate import entities, snapshots
@@ -43,11 +51,13 @@ from brokers.tradovate.pacing import RateBudget
 from brokers.tradovate.rest import (
     BadResponse,
     BrokerError,
+    NoPermission,
     NotFound,
     RateLimited,
     Rejected,
     RestClient,
     SocketRequest,
+    Throttled,
     Unauthorized,
     Unavailable,
 )
@@ -121,7 +131,9 @@ class TradovateSession(BrokerSession):
         self._closed = False  # by the engine: no events follow
         self.retired = False  # replaced by a newer session of the connection: inert for good
         self._scope: trio.CancelScope | None = None
-        self.link = Link(connection, self.settings, broker.clock, broker.tokens, self)
+        self.link = Link(
+            connection, self.settings, broker.clock, broker.tokens, self, broker.renewals
+        )
         self.tracker = OrderTracker(
             connection, self.emit, broker.clock.now, broker.liquidations(connection)
         )
@@ -201,12 +213,18 @@ class TradovateSession(BrokerSession):
     async def run(self) -> None:
         timeout = httpx.Timeout(self.settings.request_timeout_s)
         async with httpx.AsyncClient(timeout=timeout) as http:
+            settings = self.settings
             self._rest = RestClient(
                 http,
-                self.settings.rest_url,
+                settings.rest_url,
                 self.link.access_token,
                 self.budget,
-                self.settings.max_penalty_retries,
+                guard=self.link,
+                host=self.broker.host_budget,
+                max_penalty_retries=settings.max_penalty_retries,
+                max_ticket_wait_s=settings.max_ticket_wait_s,
+                throttle_wait_s=settings.throttle_wait_s,
+                throttle_period_s=settings.throttle_period_s,
             )
             with trio.CancelScope() as scope:
                 self._scope = scope
@@ -362,12 +380,15 @@ class TradovateSession(BrokerSession):
             self.tracker.rejected(request, rejected.reason)
         except NotFound as error:
             self.tracker.rejected(request, f"NotFound: {error}")
-        except Unauthorized as error:
+        except NoPermission as error:
+            self.broker.stats["orders_rejected"] += 1
             self.tracker.rejected(request, f"Unauthorized: {error}")
-            self.link.token_rejected(str(error))
-        except RateLimited as error:
+        except Unauthorized as error:  # the link has made the login reauth_required, or will retry
+            self.tracker.rejected(request, f"Unauthorized: {error}")
+        except RateLimited as error:  # the link has locked the login out
             self.tracker.rejected(request, f"RateLimited: {error}")
-            self.link.rate_limited(str(error))
+        except Throttled as error:
+            self.tracker.rejected(request, f"Throttled: {error}")
         except (Unavailable, BadResponse) as error:
             log.error(
                 "order of unknown outcome",
@@ -419,11 +440,10 @@ class TradovateSession(BrokerSession):
                 )
             except Rejected as refused:
                 log.info("cancel refused", connection=self.connection, reason=refused.reason)
-            except Unauthorized as error:
-                self.link.token_rejected(str(error))
-                return
-            except RateLimited as error:
-                self.link.rate_limited(str(error))
+            except NoPermission as error:
+                log.warning("cancel refused", connection=self.connection, problem=str(error))
+            except (Unauthorized, RateLimited) as error:  # the link knows
+                log.warning("cancel not sent", connection=self.connection, problem=str(error))
                 return
             except BrokerError as error:
                 log.warning("cancel failed", connection=self.connection, problem=str(error))
@@ -453,7 +473,7 @@ class TradovateSession(BrokerSession):
         if pending and sync is not None and self._nursery is not None:
             self.broker.activity.begin()
             self._nursery.start_soon(self._emit_snapshots, pending, sync)
-        self.broker.market_data.poke()
+        self.broker.market_data.session_live(self)
 
     def _emit_snapshot(self, snapshot: Snapshot) -> None:
         # As a quote subscription answers with the last trade: the engine gets the current price
@@ -464,25 +484,46 @@ class TradovateSession(BrokerSession):
 
     async def _emit_snapshots(self, request_ids: list[str], sync: SyncData) -> None:
         try:
-            for request_id in request_ids:
-                self._emit_snapshot(await snapshots.snapshot(self, request_id, sync))
-        except BrokerError as error:
-            log.error("snapshot failed", connection=self.connection, problem=str(error))
-            self._pending_snapshots.extend(request_ids)
-            self.link.fail(str(error))
+            await self._snapshots_from(request_ids, sync)
         finally:
             self.broker.activity.end()
 
+    async def _snapshots_from(self, request_ids: list[str], sync: SyncData) -> None:
+        for index, request_id in enumerate(request_ids):
+            try:
+                snapshot = await snapshots.snapshot(self, request_id, sync)
+            except BrokerError as error:
+                self._snapshots_failed(request_ids[index:], str(error))
+                return
+            self._emit_snapshot(snapshot)
+
     async def _answer_snapshots(self, request_ids: list[str]) -> None:
+        socket = self.link.socket
         try:
-            socket = self.link.socket
-            if socket is None:
+            if socket is None or not self.link.live:
                 raise SocketClosed("the socket is not up")
             sync = await snapshots.sync(self, socket)
-            for request_id in request_ids:
-                self._emit_snapshot(await snapshots.snapshot(self, request_id, sync))
-        except (SocketClosed, BrokerError) as error:
-            log.warning("snapshot deferred", connection=self.connection, problem=str(error))
-            self._pending_snapshots.extend(request_ids)
+        except (SocketClosed, Unavailable) as error:
+            if socket is not None and socket.live and self.link.socket is socket:
+                self._snapshots_failed(request_ids, str(error))  # a time-out: the socket is fine
+            else:  # the socket is gone: answered from the sync of the next one
+                log.warning("snapshot deferred", connection=self.connection, problem=str(error))
+                self._pending_snapshots.extend(request_ids)
+        except NoPermission as error:
+            # The token was renewed but the socket's authorization was refused: reconnect.
+            self._snapshots_failed(request_ids, str(error))
+            self.link.fail(str(error))
+        except (BrokerError, EntityError) as error:
+            self._snapshots_failed(request_ids, str(error))
+        else:
+            await self._snapshots_from(request_ids, sync)
         finally:
             self.broker.activity.end()
+
+    def _snapshots_failed(self, request_ids: list[str], why: str) -> None:
+        """Unknown is not flat (S3.5): the engine hears that these snapshots failed, and why."""
+        log.warning(
+            "snapshot failed", connection=self.connection, problem=why, requests=len(request_ids)
+        )
+        for request_id in request_ids:
+            self.emit(SnapshotFailed(self.connection, request_id, why))

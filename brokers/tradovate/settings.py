@@ -55,6 +55,33 @@ class TradovateSettings(BaseModel):
     budget_per_s: float = Field(default=1.3, gt=0)
     max_concurrent: int = Field(default=25, ge=1)
     max_penalty_retries: int = Field(default=5, ge=0)
+    # A penalty ticket asking for longer than this is not waited out by the request that met
+    # it (an order sent that late would be stale): the request fails ("Throttled"), while the
+    # login's budget still waits the ticket's time before anything else leaves.
+    max_ticket_wait_s: float = Field(default=60.0, gt=0)
+    # HTTP 423 (a lock-out is near): nothing of the login leaves for ``throttle_wait_s``, and its
+    # budget runs at half its rate and burst (halved again at each further 423) for
+    # ``throttle_period_s``. The request that met it is sent again once, after the wait.
+    throttle_wait_s: float = Field(default=10.0, ge=0)
+    throttle_period_s: float = Field(default=600.0, gt=0)
+
+    # Per-host budgets for the endpoints Tradovate limits per IP address, shared by every login
+    # of this process and counting successful requests only: ``user/syncrequest`` and
+    # ``auth/renewaccesstoken``. A token bucket each: ``*_burst`` at once, refilled at
+    # ``*_per_hour``.
+    host_sync_burst: int = Field(default=30, ge=1)
+    host_sync_per_hour: float = Field(default=600.0, gt=0)
+    host_renewal_burst: int = Field(default=10, ge=1)
+    host_renewal_per_hour: float = Field(default=120.0, gt=0)
+    # Token renewals of the logins of this process are at least this far apart on the engine
+    # clock (each moved later within the first half of its ``renew_ahead`` window), so 20
+    # logins authorized together do not renew in the same minute.
+    renewal_spacing: timedelta = timedelta(seconds=20)
+
+    # A quote subscription the broker refuses (not entitled, an error, a captcha) is asked
+    # again after ``quote_retry_initial_s``, doubling up to ``quote_retry_max_s``.
+    quote_retry_initial_s: float = Field(default=1.0, gt=0)
+    quote_retry_max_s: float = Field(default=300.0, gt=0)
 
     # Contracts to take quotes for even when nothing is held in them.
     quote_symbols: tuple[str, ...] = ()

@@ -4,19 +4,31 @@ by client order id, S2.6).
 
 The request goes on the trading socket, so its answer is ordered with the fills pushed on it: a
 snapshot is never older than a fill the engine already has, nor newer than one still to come.
+It asks ``{"users": [userId], "entityTypes": [...every type the adapter reads...],
+"splitResponses": true}`` through the REST client (so a penalty ticket in the reply's ``d`` is
+waited out and the request sent again with it, a captcha or ``{"s":429}`` locks the login out),
+and takes the replies of a split answer together until every list it reads is there.
+
+An answer that is not a complete sync — a ticket not waited out, an error, a non-200 status, a
+string ``d``, a time-out, a list missing — raises :class:`SyncFailed`: it is *unknown*
+(SEMANTICS S3.5), never an empty account. The session answers the engine's request with
+``SnapshotFailed``; the socket stays up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from brokers.base import AccountSnapshot, PositionInfo, Snapshot
 from brokers.tradovate import entities
-from brokers.tradovate.entities import EntityError, SyncData
-from brokers.tradovate.socket import SocketClosed, TradovateSocket
+from brokers.tradovate.entities import SYNC_ENTITY_TYPES, EntityError, SyncData
+from brokers.tradovate.rest import BrokerError, business_error
+from brokers.tradovate.socket import SocketTimeout, TradovateSocket
+from brokers.tradovate.wire import Reply
 
 if TYPE_CHECKING:
     from brokers.tradovate.session import TradovateSession
@@ -24,22 +36,77 @@ if TYPE_CHECKING:
 log = structlog.get_logger("brokers.tradovate")
 
 
-async def sync(session: TradovateSession, socket: TradovateSocket) -> SyncData:
-    """Ask for the login's state; teach it to the order tracker, the positions to the stream and
-    the held contracts to market data. A refused or malformed answer ends the socket."""
-    body = (
+class SyncFailed(BrokerError):
+    """The sync answer is unknown (S3.5); the message says why."""
+
+
+SYNC = "user/syncrequest"
+
+
+def sync_body(session: TradovateSession) -> dict[str, Any]:
+    body: dict[str, Any] = (
         {"users": [session.user_id]}
         if session.user_id is not None
         else {"accounts": sorted(session.names)}
     )
-    reply = await socket.request("user/syncrequest", body)
-    if reply.status != 200:
-        raise SocketClosed(f"user/syncrequest answered {reply.status}")
+    body["entityTypes"] = list(SYNC_ENTITY_TYPES)
+    body["splitResponses"] = True
+    return body
+
+
+def _complete(parts: list[Reply]) -> bool:
+    """Enough replies: one that is not sync data ends it, as does every list being in."""
+    last = parts[-1]
+    if last.status != 200 or not isinstance(last.data, Mapping) or "p-ticket" in last.data:
+        return True
+    if business_error(last.data) is not None:
+        return True
+    seen: set[str] = set()
+    for part in parts:
+        if isinstance(part.data, Mapping):
+            seen.update(part.data)
+    return seen >= entities.SYNC_KEYS
+
+
+async def fetch(session: TradovateSession, socket: TradovateSocket) -> SyncData:
+    """The login's sync answer, complete, or :class:`SyncFailed` (or the REST client's errors:
+    a lock-out, a refused token, the socket gone)."""
+
+    async def on_socket(path: str, body: Any) -> Reply:
+        try:
+            parts = await socket.request_parts(path, body, complete=_complete)
+        except SocketTimeout as timeout:
+            if not timeout.parts:
+                raise
+            seen = {key for p in timeout.parts if isinstance(p.data, Mapping) for key in p.data}
+            missing = ", ".join(sorted(entities.SYNC_KEYS - seen))
+            raise SocketTimeout(f"{timeout}; missing {missing}") from None
+        bad = next((p for p in parts if p.status != 200 or not isinstance(p.data, Mapping)), None)
+        if bad is not None or len(parts) == 1:
+            return bad or parts[0]
+        try:
+            merged = entities.merge_sync_parts([p.data for p in parts])
+        except EntityError as error:
+            raise SyncFailed(str(error)) from None
+        return Reply(parts[0].request_id, 200, merged)
+
+    answer = await session.rest.post(SYNC, sync_body(session), on_socket, http_fallback=False)
+    if not isinstance(answer, Mapping):
+        raise SyncFailed(f"{SYNC}: the answer is {type(answer).__name__}, not a sync")
+    refused = business_error(answer)
+    if refused is not None:
+        raise SyncFailed(f"{SYNC}: refused ({refused})")
     try:
-        data = entities.sync_data(reply.data)
+        return entities.sync_data(answer)
     except EntityError as error:
-        log.error("malformed sync answer", connection=session.connection, problem=str(error))
-        raise SocketClosed(f"malformed sync answer: {error}") from None
+        log.warning("unusable sync answer", connection=session.connection, problem=str(error))
+        raise SyncFailed(str(error)) from None
+
+
+async def sync(session: TradovateSession, socket: TradovateSocket) -> SyncData:
+    """Ask for the login's state; teach it to the order tracker, the positions to the stream and
+    the held contracts to market data. An answer that is not a complete sync raises."""
+    data = await fetch(session, socket)
     contracts = session.broker.contracts
     contracts.learn(data.contracts)
     orders = []
@@ -48,6 +115,8 @@ async def sync(session: TradovateSession, socket: TradovateSocket) -> SyncData:
         if name is not None and order.contract_id is not None:
             symbol = await contracts.name_of(order.contract_id, session.rest)
             orders.append((order, name, symbol))
+    ours = {order.id for order in data.orders if order.account_id in session.names}
+    session.stream.learn_fills(f for f in data.fills if f.order_id in ours)
     session.tracker.load(orders, data.versions, data.commands, data.fills)
     mine = [p for p in data.positions if p.account_id in session.names]
     session.stream.start_from(mine)

@@ -2,10 +2,18 @@
 
 :meth:`TradovateSocket.run` connects, waits for ``o``, sends ``authorize`` with the token,
 calls ``on_ready`` once the broker answered 200, then reads until the
-socket dies: it sends the ``[]`` heartbeat every ``heartbeat_s`` and declares the socket dead
-when nothing at all arrived for ``dead_after_s`` (the broker may skip ``h`` while streaming, so
-any frame counts). It always ends by raising :class:`SocketClosed` (or
-:class:`SocketUnauthorized` when the broker refused the token).
+socket dies: it sends the ``[]`` heartbeat every ``heartbeat_s`` (the broker closes a socket
+whose heartbeat stops) and declares the socket dead when nothing at all arrived for
+``dead_after_s`` (the broker may skip ``h`` while streaming, so any frame counts). It always
+ends by raising :class:`SocketClosed`: :class:`SocketUnauthorized` when the broker refused the
+token, :class:`BrokerClosed` when the broker ended it — a ``c[code,"reason"]`` frame or a
+``shutdown`` event (``Maintenance``, ``ConnectionQuotaReached``, ``IPQuotaReached``), after
+which a reconnection waits a backoff.
+
+A request's answer may come in parts (``user/syncrequest`` with ``splitResponses``: several
+replies with the request's id): :meth:`TradovateSocket.request_parts` collects them until the
+caller says the answer is complete. A request not answered in ``timeout_s`` raises
+:class:`SocketTimeout` (the socket itself may be fine).
 
 Frames are handled strictly in the order received: replies resolve their request, pushes are
 awaited one by one through ``on_push`` — which therefore must never wait on a request of this
@@ -17,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,10 +61,31 @@ class SocketUnauthorized(SocketClosed):
     """The broker refused the token on ``authorize``."""
 
 
+class BrokerClosed(SocketClosed):
+    """The broker ended the socket: a ``c[code,"reason"]`` frame, or a ``shutdown`` event
+    (``shutdown`` is its ``reasonCode``)."""
+
+    def __init__(self, message: str, shutdown: str | None = None) -> None:
+        super().__init__(message)
+        self.shutdown = shutdown
+
+
+class SocketTimeout(SocketClosed):
+    """A request got no (complete) answer in time; ``parts`` are what did arrive."""
+
+    def __init__(self, message: str, parts: tuple[Reply, ...] = ()) -> None:
+        super().__init__(message)
+        self.parts = parts
+
+
+Complete = Callable[[list[Reply]], bool]
+
+
 @dataclass
 class _Pending:
+    complete: Complete | None = None
     done: trio.Event = field(default_factory=trio.Event)
-    reply: Reply | None = None
+    parts: list[Reply] = field(default_factory=list)
     error: SocketClosed | None = None
 
 
@@ -84,6 +113,8 @@ class TradovateSocket:
         self._ws: Any = None
         self._last_seen = 0.0
         self._dead: str | None = None
+        self._ended: BrokerClosed | None = None  # how the broker ended the socket, if it did
+        self._split_done: set[int] = set()  # split requests answered or given up
         self.frames = 0  # frames received (for tests and metrics)
 
     @property
@@ -151,6 +182,8 @@ class TradovateSocket:
             nursery.cancel_scope.cancel()
         if failure is not None:
             raise failure
+        if self._ended is not None and self._dead is None:
+            raise self._ended
         raise SocketClosed(self._dead or reason)
 
     async def _authorize(self, ws: Any) -> None:
@@ -159,15 +192,17 @@ class TradovateSocket:
             if isinstance(frame, OpenFrame):
                 break
             if isinstance(frame, CloseFrame):
-                raise SocketClosed(f"closed by the broker before opening ({frame.reason})")
+                raise BrokerClosed(f"closed by the broker before opening ({frame.reason})")
         await self._send(ws, encode_request("authorize", 0, "", self._token))
         while True:
             frame = await self._next_frame(ws)
             if isinstance(frame, CloseFrame):
-                raise SocketClosed(f"closed by the broker during authorization ({frame.reason})")
+                raise BrokerClosed(f"closed by the broker during authorization ({frame.reason})")
             if not isinstance(frame, MessagesFrame):
                 continue
             for message in frame.messages:
+                if isinstance(message, Push) and message.event == "shutdown":
+                    raise _shutdown(message.data)
                 if isinstance(message, Reply) and message.request_id == 0:
                     if message.status == 200:
                         return
@@ -192,12 +227,23 @@ class TradovateSocket:
             frame = await self._next_frame(ws)
             self._last_seen = trio.current_time()
             if isinstance(frame, CloseFrame):
-                return f"closed by the broker ({frame.code} {frame.reason})".strip()
+                why = f"closed by the broker ({frame.code} {frame.reason})".replace(" )", ")")
+                log.warning("socket closed by the broker", socket=self.name, code=frame.code)
+                self._ended = BrokerClosed(why)
+                return why
             if isinstance(frame, OpenFrame | HeartbeatFrame):
                 continue
             for message in frame.messages:
                 if isinstance(message, Reply):
                     self._resolve(message)
+                elif message.event == "shutdown":
+                    self._ended = _shutdown(message.data)
+                    log.warning(
+                        "shutdown event from the broker",
+                        socket=self.name,
+                        reason_code=self._ended.shutdown,
+                    )
+                    return str(self._ended)
                 else:
                     await self._on_push(message)
 
@@ -222,24 +268,40 @@ class TradovateSocket:
 
     async def request(self, endpoint: str, body: Any = None, query: str = "") -> Reply:
         """Send a request and wait for its reply (replies come in frame order)."""
+        parts = await self.request_parts(endpoint, body, query)
+        return parts[0]
+
+    async def request_parts(
+        self,
+        endpoint: str,
+        body: Any = None,
+        query: str = "",
+        complete: Complete | None = None,
+    ) -> list[Reply]:
+        """Send a request and collect its replies until ``complete(parts)`` (one reply when
+        ``complete`` is ``None``)."""
         ws = self._ws
         if ws is None or self._dead is not None:
             raise SocketClosed("the socket is not up")
         request_id = next(self._ids)
-        pending = _Pending()
+        pending = _Pending(complete)
         self._pending[request_id] = pending
         try:
             await self._send(ws, encode_request(endpoint, request_id, query, body))
             with trio.fail_after(self.timeout_s):
                 await pending.done.wait()
         except trio.TooSlowError:
-            raise SocketClosed(f"no answer to {endpoint} in {self.timeout_s:g} s") from None
+            what = "complete answer" if pending.parts else "answer"
+            raise SocketTimeout(
+                f"no {what} to {endpoint} in {self.timeout_s:g} s", tuple(pending.parts)
+            ) from None
         finally:
             self._pending.pop(request_id, None)
+            if complete is not None:
+                self._split_done.add(request_id)
         if pending.error is not None:
             raise pending.error
-        assert pending.reply is not None
-        return pending.reply
+        return pending.parts
 
     async def _send(self, ws: Any, text: str) -> None:
         try:
@@ -249,17 +311,35 @@ class TradovateSocket:
 
     def _resolve(self, reply: Reply) -> None:
         pending = self._pending.get(reply.request_id)
-        if pending is None:
-            log.warning("reply to no request", socket=self.name, request_id=reply.request_id)
+        if pending is None or pending.done.is_set():
+            if reply.request_id in self._split_done:
+                log.info(
+                    "late part of a split answer", socket=self.name, request_id=reply.request_id
+                )
+            else:
+                log.warning("reply to no request", socket=self.name, request_id=reply.request_id)
             return
-        pending.reply = reply
-        pending.done.set()
+        pending.parts.append(reply)
+        if pending.complete is None or pending.complete(pending.parts):
+            pending.done.set()
 
     def _fail_pending(self, reason: str) -> None:
         for pending in self._pending.values():
             if not pending.done.is_set():
                 pending.error = SocketClosed(reason)
                 pending.done.set()
+
+
+def _shutdown(data: Any) -> BrokerClosed:
+    """A ``shutdown`` event: ``{"reasonCode": ..., "reason": ...}`` (either may be missing)."""
+    code = reason = ""
+    if isinstance(data, Mapping):
+        code = str(data.get("reasonCode") or data.get("code") or "")
+        reason = str(data.get("reason") or data.get("text") or "")
+    elif isinstance(data, str):
+        code = data
+    words = ": ".join(part for part in (code, reason) if part) or "no reason given"
+    return BrokerClosed(f"shutdown by the broker ({words})", code or "unknown")
 
 
 def _close_reason(closed: ConnectionClosed) -> str:

@@ -1,8 +1,17 @@
 """The trading socket's ``props`` pushes of one login, in the order they came, into the order
 tracker (:mod:`.orders`) and so into the engine's order events.
 
+- A ``props`` event's ``entity`` is one object or an array of them; ``eventType`` is
+  ``Created``, ``Updated`` or ``Deleted`` — an order's status moves through ``Updated``, a
+  ``Deleted`` order is read for its last status like an update.
 - ``command`` teaches the tracker which ``clOrdId`` an order carries; ``order``,
-  ``orderVersion`` and ``fill`` tell an order's story.
+  ``orderVersion`` and ``fill`` tell an order's story; ``position``, ``cashBalance``,
+  ``commandReport``, ``executionReport`` and the rest are accepted and not needed.
+- Fills count once, by fill id, whatever the number of times they are pushed (``Updated``
+  again, or already in a sync answer): never twice in a position, an order's filled quantity,
+  or a liquidation's "flat" test. A fill pushed with ``active: false`` (or ``Deleted``) after it
+  was counted is a correction: it is taken back out of those counts, logged as an error, and
+  the engine gets ``FillCorrected`` for its account (it reconciles that account).
 - An order not yet recognisable as the engine's (no ``clOrdId`` of ours, its answer not in) while
   the engine has requests of that account unanswered may be ours — on the socket its answer comes
   after its pushes. Its pieces are held back, and handled in order once the account's requests
@@ -18,13 +27,15 @@ be trusted to be complete, the socket is dropped, and the engine reconciles once
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import structlog
 
+from brokers.base import FillCorrected
 from brokers.tradovate import entities
 from brokers.tradovate.entities import EntityError, TvFill, TvOrder, TvOrderVersion, TvPosition
-from brokers.tradovate.rest import BrokerError, NotFound, Unauthorized
+from brokers.tradovate.rest import BrokerError, NotFound
 from brokers.tradovate.socket import SocketClosed
 from brokers.tradovate.wire import Push
 
@@ -42,24 +53,37 @@ class PushStream:
         self._net: dict[tuple[int, int], int] = {}  # (account id, contract id) -> position
         self._held: dict[int, list[Piece]] = {}  # pieces of orders held back, by order id
         self._held_of: dict[str, list[int]] = {}  # those orders, by account, in order
+        self._counted: dict[int, TvFill] = {}  # fills counted, by fill id
+        self._withdrawn: set[int] = set()  # fill ids the broker withdrew
 
     def start_from(self, positions: Iterable[TvPosition]) -> None:
         for position in positions:
             self._net[(position.account_id, position.contract_id)] = position.net_pos
+
+    def learn_fills(self, fills: Iterable[TvFill]) -> None:
+        """A sync's fills: counted already (by the broker's positions); one counted earlier
+        and withdrawn since is a correction."""
+        for fill in fills:
+            if fill.active:
+                if fill.id not in self._withdrawn:
+                    self._counted.setdefault(fill.id, fill)
+            elif fill.id in self._counted:
+                self._withdraw(fill, adjust_net=False)
+            else:
+                self._withdrawn.add(fill.id)  # withdrawn before we ever counted it
 
     async def on_push(self, push: Push) -> None:
         session = self.session
         if push.event != "props":
             return
         try:
-            await self._props(entities.props(push.data))
+            events = push.data if isinstance(push.data, list) else [push.data]
+            for data in events:
+                await self._props(entities.props(data))
         except EntityError as error:
             session.broker.stats["malformed"] += 1
             log.error("malformed props event", connection=session.connection, problem=str(error))
             raise SocketClosed(f"malformed props event: {error}") from None
-        except Unauthorized as error:
-            session.link.token_rejected(str(error))
-            raise SocketClosed(str(error)) from None
         except BrokerError as error:
             log.error(
                 "cannot follow a props event", connection=session.connection, problem=str(error)
@@ -67,21 +91,24 @@ class PushStream:
             raise SocketClosed(str(error)) from None
 
     async def _props(self, props: entities.Props) -> None:
-        kind, entity = props.entity_type, props.entity
-        if kind == "command":
-            self.session.tracker.on_command(entities.command(entity))
-        elif kind == "order":
-            order = entities.order(entity)
-            if not self._hold(order.id, order):
-                await self._order(order)
-        elif kind == "orderVersion":
-            version = entities.order_version(entity)
-            if not self._hold(version.order_id, version):
-                self.session.tracker.on_version(version)
-        elif kind == "fill":
-            fill = entities.fill(entity)
-            if not self._hold(fill.order_id, fill):
-                await self._fill(fill)
+        kind = props.entity_type
+        for entity in props.entities:
+            if kind == "command":
+                self.session.tracker.on_command(entities.command(entity))
+            elif kind == "order":
+                order = entities.order(entity)
+                if not self._hold(order.id, order):
+                    await self._order(order)
+            elif kind == "orderVersion":
+                version = entities.order_version(entity)
+                if not self._hold(version.order_id, version):
+                    self.session.tracker.on_version(version)
+            elif kind == "fill":
+                fill = entities.fill(entity)
+                if props.event_type == "Deleted":
+                    fill = replace(fill, active=False)
+                if not self._hold(fill.order_id, fill):
+                    await self._fill(fill)
 
     def _hold(self, order_id: int, piece: Piece) -> bool:
         """Hold a piece of an order already held back."""
@@ -123,6 +150,15 @@ class PushStream:
     async def _fill(self, fill: TvFill) -> None:
         session = self.session
         tracker = session.tracker
+        if fill.id in self._withdrawn:
+            log.info("a withdrawn fill pushed again", connection=session.connection, fill=fill.id)
+            return
+        if not fill.active:
+            self._withdraw(fill, adjust_net=True)
+            return
+        if fill.id in self._counted:
+            log.debug("a fill pushed again", connection=session.connection, fill=fill.id)
+            return
         if not tracker.is_known(fill.order_id):
             try:
                 order = entities.order(await session.rest.get("order/item", {"id": fill.order_id}))
@@ -134,8 +170,44 @@ class PushStream:
             if not tracker.is_known(fill.order_id):
                 return  # another login's account
         tracked = tracker.orders[fill.order_id]
+        self._counted[fill.id] = fill
         key = (session.account_ids[tracked.account], fill.contract_id)
         self._net[key] = self._net.get(key, 0) + fill.qty
         session.broker.contracts.learn([entities.TvContract(fill.contract_id, tracked.symbol)])
         tracker.on_fill(fill, self._net[key])
         session.broker.market_data.want(tracked.symbol)
+
+    def _withdraw(self, fill: TvFill, *, adjust_net: bool) -> None:
+        """The broker withdrew ``fill``: take it back out of what was counted, and tell."""
+        session = self.session
+        self._withdrawn.add(fill.id)
+        counted = self._counted.pop(fill.id, None)
+        if counted is None:
+            log.warning(
+                "a fill withdrawn before it was counted",
+                connection=session.connection,
+                fill=fill.id,
+                order=fill.order_id,
+            )
+            return
+        account = session.tracker.withdraw(counted)
+        if account is None:
+            return
+        if adjust_net:
+            key = (session.account_ids[account], counted.contract_id)
+            self._net[key] = self._net.get(key, 0) - counted.qty
+        session.broker.stats["fills_withdrawn"] += 1
+        log.error(
+            "fill withdrawn by Tradovate",
+            connection=session.connection,
+            account=account,
+            fill=fill.id,
+            order=fill.order_id,
+            qty=counted.qty,
+            price=str(counted.price),
+        )
+        reason = (
+            f"Tradovate withdrew fill {fill.id} ({counted.qty:+d} @ {counted.price}) of order "
+            f"{fill.order_id}; the account's book no longer matches the broker's"
+        )
+        session.emit(FillCorrected(session.connection, account, str(fill.id), reason))

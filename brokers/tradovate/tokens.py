@@ -1,8 +1,9 @@
 """Access tokens and where they are kept: one file per connection, mode 0600, in the data dir.
 
-A :class:`Token` never shows its value in a repr. The file is replaced atomically (a temporary
-file created 0600 beside it, then ``os.replace``), so a crash leaves the old token or the new
-one. Nothing here logs.
+A token file holds the access token, its expiry and, when the code exchange gave one, the
+``refresh_token`` beside it. A :class:`Token` never shows either value in a repr. The file is
+replaced atomically (a temporary file created 0600 beside it, then ``os.replace``), so a crash
+leaves the old token or the new one. Nothing here logs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ DIR_MODE = 0o700
 class Token:
     value: str = field(repr=False)
     expires_at: datetime
+    refresh_token: str | None = field(default=None, repr=False)
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
@@ -53,13 +55,21 @@ class TokenStore:
                 raise TokenStoreError(f"cannot read {path}: {error.strerror}") from None
         try:
             data = json.loads(text)
-            return Token(str(data["access_token"]), datetime.fromisoformat(data["expires_at"]))
-        except (ValueError, KeyError, TypeError):
+            refresh = data.get("refresh_token")
+            return Token(
+                str(data["access_token"]),
+                datetime.fromisoformat(data["expires_at"]),
+                refresh if isinstance(refresh, str) and refresh else None,
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise TokenStoreError(f"{path} is not a token file") from None
 
     def save(self, connection: str, token: Token) -> None:
         path = self.path(connection)
-        text = json.dumps({"access_token": token.value, "expires_at": token.expires_at.isoformat()})
+        fields = {"access_token": token.value, "expires_at": token.expires_at.isoformat()}
+        if token.refresh_token is not None:
+            fields["refresh_token"] = token.refresh_token
+        text = json.dumps(fields)
         with self._lock:
             self.directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             temporary = path.with_name(f".{path.name}.tmp")

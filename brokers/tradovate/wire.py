@@ -13,7 +13,7 @@ repeats the frame (it may carry a token).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -169,7 +169,7 @@ def parse_client_frame(text: str) -> Request | None:
     return Request(endpoint, request_id, query, body)
 
 
-def encode_messages(messages: list[Mapping[str, Any]]) -> str:
+def encode_messages(messages: Sequence[Mapping[str, Any]]) -> str:
     return "a" + dumps(messages)
 
 
