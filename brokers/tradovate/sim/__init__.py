@@ -11,9 +11,14 @@
 It listens on 127.0.0.1 on an ephemeral port (``sim.base_url``), runs in the caller's trio
 loop, takes its time from ``clock`` (a virtual clock in the replay harness), and speaks the
 protocol of ``../shared/spec/TRADOVATE.md``: the OAuth authorize page and token endpoint, the
-REST endpoints, the trading and market-data WebSockets with their framing. Faults on demand:
-penalty tickets, captchas, lock-outs (429), 401s, malformed answers, socket drops and silences,
-token expiry.
+REST endpoints, the trading and market-data WebSockets with their framing. Faults on demand, on
+any endpoint and on both sockets (:class:`RunningSim`'s controls): penalty tickets (also in a
+socket reply's ``d``), captchas, 423, lock-outs (HTTP 429, ``{"s":429}``), 401s, answers in
+place of the real one and no answer at all, ``failureReason: "Success"`` and every refusal
+shape, ``props`` entities as arrays, fills pushed again and withdrawn (``active: false``), split
+sync answers and sync answers missing lists, ``c[code,"reason"]`` closes and ``shutdown``
+events, refused quote subscriptions, a third session revoking the oldest, socket drops and
+silences, token expiry; sockets whose client heartbeat stops are closed.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ from hypercorn.trio import serve
 from brokers.tradovate.settings import TradovateSettings
 from brokers.tradovate.sim.auth import SimAuth
 from brokers.tradovate.sim.exchange import SimError, SimExchange
-from brokers.tradovate.sim.faults import Faults
+from brokers.tradovate.sim.faults import Faults, endpoint_of
+from brokers.tradovate.sim.hub import NOT_ENTITLED, SyncShape
 from brokers.tradovate.sim.server import SimRequest, SimServer
 from engine.clock import Clock, WallClock
 from engine.instruments import ContractTable
@@ -122,13 +128,42 @@ class RunningSim:
     def release(self, user: str) -> None:
         self.exchange.release(user)
 
-    def reject_next(self, user: str, count: int = 1) -> None:
-        self.exchange.set_reject_next(user, count)
+    def reject_next(self, user: str, count: int = 1, shape: str = "failureReason") -> None:
+        """The next ``count`` orders are refused, worded as ``shape`` (``failureReason``,
+        ``failureText``, ``errorText``, ``violations``)."""
+        self.exchange.set_reject_next(user, count, shape)
 
     # -- faults ------------------------------------------------------------------------------------
+    # Each planned fault takes an ``endpoint`` (a REST path such as ``"order/placeorder"``,
+    # ``"auth/renewaccesstoken"``, ``"auth/oauthtoken"``, or a socket request:
+    # ``"user/syncrequest"``, ``"md/subscribeQuote"``, ``"authorize"``); without one it is for the
+    # user's next request of any kind but ``authorize``.
 
     def _user(self, name: str) -> int:
         return self.exchange.user(name).id
+
+    def fail_next(
+        self,
+        user: str,
+        kind: str,
+        *,
+        endpoint: str | None = None,
+        count: int = 1,
+        seconds: float = 0.2,
+        status: int = 200,
+        data: Any = None,
+    ) -> None:
+        """Plan a fault (:mod:`.faults`: ``ticket``, ``captcha``, ``throttle`` (423),
+        ``lockout`` (429), ``unauthorized`` (401), ``corrupt``, ``answer``, ``silence``)."""
+        self.faults.plan(
+            self._user(user),
+            kind,
+            endpoint=endpoint,
+            count=count,
+            seconds=seconds,
+            status=status,
+            data=data,
+        )
 
     def drop(self, user: str, *, outage: bool = True) -> None:
         """Close the user's sockets; with ``outage`` refuse new ones (and REST) until restore."""
@@ -147,22 +182,129 @@ class RunningSim:
         """Every token of the user stops working; the sockets they authorized close."""
         self.auth.revoke_user(self._user(user))
 
-    def penalize_next(self, user: str, count: int = 1, seconds: float = 0.2) -> None:
-        faults = self.faults.of(self._user(user))
-        faults.penalties += count
-        faults.penalty_s = seconds
+    def sign_in_elsewhere(self, user: str) -> None:
+        """The user signs in with another app: one session more; past two, the oldest closes
+        (its tokens answer 401, its sockets close)."""
+        self.auth.sign_in_elsewhere(self._user(user))
 
-    def captcha_next(self, user: str) -> None:
-        self.faults.of(self._user(user)).captcha += 1
+    def refuse_renewal(self, user: str, on: bool = True) -> None:
+        """``auth/renewaccesstoken`` answers 401 for the user's tokens."""
+        if on:
+            self.auth.refuse_renewal.add(self._user(user))
+        else:
+            self.auth.refuse_renewal.discard(self._user(user))
 
-    def lock_out(self, user: str, on: bool = True) -> None:
+    def penalize_next(
+        self, user: str, count: int = 1, seconds: float = 0.2, endpoint: str | None = None
+    ) -> None:
+        """Penalty tickets (``p-time`` ``seconds``) for the next requests."""
+        self.fail_next(user, "ticket", endpoint=endpoint, count=count, seconds=seconds)
+
+    def captcha_next(self, user: str, endpoint: str | None = None) -> None:
+        """A penalty ticket asking for a captcha."""
+        self.fail_next(user, "captcha", endpoint=endpoint)
+
+    def throttle_next(self, user: str, count: int = 1, endpoint: str | None = None) -> None:
+        """HTTP 423 (``{"s":423}`` on a socket): a lock-out is near."""
+        self.fail_next(user, "throttle", endpoint=endpoint, count=count)
+
+    def lock_out(self, user: str, on: bool = True, *, endpoint: str | None = None) -> None:
+        """HTTP 429 with an empty body (``{"s":429}`` on a socket): with ``endpoint``, that
+        request is answered 429 once; without, every request of the user until ``on=False``."""
+        if endpoint is not None:
+            if on:
+                self.fail_next(user, "lockout", endpoint=endpoint)
+            return
         self.faults.of(self._user(user)).locked_out = on
 
-    def unauthorized_next(self, user: str, count: int = 1) -> None:
-        self.faults.of(self._user(user)).unauthorized += count
+    def unauthorized_next(self, user: str, count: int = 1, endpoint: str | None = None) -> None:
+        """HTTP 401 (``{"s":401}`` on a socket; on ``authorize``, the token refused)."""
+        self.fail_next(user, "unauthorized", endpoint=endpoint, count=count)
 
-    def corrupt_next(self, user: str, count: int = 1) -> None:
-        self.faults.of(self._user(user)).corrupt += count
+    def corrupt_next(self, user: str, count: int = 1, endpoint: str | None = None) -> None:
+        """The request is served; its answer is not JSON (or, on a socket, a string)."""
+        self.fail_next(user, "corrupt", endpoint=endpoint, count=count)
+
+    def answer_next(
+        self, user: str, endpoint: str, data: Any, status: int = 200, count: int = 1
+    ) -> None:
+        """``endpoint`` answers ``(status, data)`` instead of being served (a string ``d``, an
+        error, a reply missing what it should hold)."""
+        self.fail_next(user, "answer", endpoint=endpoint, count=count, status=status, data=data)
+
+    def silence_next(self, user: str, endpoint: str, count: int = 1) -> None:
+        """A socket request that gets no answer at all (a time-out)."""
+        self.fail_next(user, "silence", endpoint=endpoint, count=count)
+
+    def success_reason(self, user: str, on: bool = True) -> None:
+        """Order answers say ``{"orderId": ..., "failureReason": "Success"}``."""
+        self.exchange.set_success_reason(user, on)
+
+    def entity_arrays(self, user: str, on: bool = True) -> None:
+        """``props`` pushes carry ``entity`` as an array: the entities of one type and event an
+        operation caused go in one event, all of its events in one frame."""
+        hub = self.server.hub
+        if on:
+            hub.entity_arrays.add(self._user(user))
+        else:
+            hub.entity_arrays.discard(self._user(user))
+
+    def push_fill_again(self, *fill_ids: int) -> None:
+        """Fills pushed again, unchanged, as ``Updated`` (with ``entity_arrays``: in one
+        event)."""
+        self.exchange.push_fill_again(*fill_ids)
+
+    def withdraw_fill(self, fill_id: int) -> None:
+        """A fill withdrawn by the broker: ``Updated`` with ``active: false``, position fixed."""
+        self.exchange.withdraw_fill(fill_id)
+
+    def fill_ids(self, account: str) -> list[int]:
+        """The account's fills, oldest first."""
+        account_id = self.exchange.account(account).id
+        return [f.id for f in self.exchange.fills if f.account_id == account_id]
+
+    def split_sync(self, user: str, parts: int = 3) -> None:
+        """The user's sync answers come as ``parts`` replies with the request's id (1: one)."""
+        self.server.hub.sync_shapes.setdefault(self._user(user), SyncShape()).parts = parts
+
+    def drop_sync_keys(self, user: str, keys: Iterable[str], count: int = 1) -> None:
+        """The user's next ``count`` sync answers lack these lists."""
+        shape = self.server.hub.sync_shapes.setdefault(self._user(user), SyncShape())
+        shape.drop.append((frozenset(keys), count))
+
+    def close_socket(
+        self, user: str, code: int = 1000, reason: str = "Closed", kind: str | None = "trading"
+    ) -> int:
+        """End the user's sockets (``kind``: trading, md, or ``None`` for both) with
+        ``c[code,"reason"]``; how many were open."""
+        return self.server.hub.close(self._user(user), code, reason, kind)
+
+    def shutdown(
+        self,
+        user: str,
+        reason_code: str = "Maintenance",
+        reason: str = "The server is going down for maintenance",
+        kind: str | None = "trading",
+    ) -> int:
+        """A ``shutdown`` event (``Maintenance``, ``ConnectionQuotaReached``,
+        ``IPQuotaReached``) on the user's sockets, which then close; how many were open."""
+        return self.server.hub.shutdown(self._user(user), reason_code, reason, kind)
+
+    def refuse_quotes(
+        self, symbol: str, on: bool = True, *, status: int = 200, data: Any = None
+    ) -> None:
+        """``md/subscribeQuote`` for ``symbol`` is refused (by default: not entitled to the
+        exchange's data, as an ``errorText``), until ``on=False``."""
+        if on:
+            answer = {"errorText": NOT_ENTITLED} if data is None else data
+            self.server.hub.refused_quotes[symbol] = (status, answer)
+        else:
+            self.server.hub.refused_quotes.pop(symbol, None)
+
+    def authorized_at(self, user: str, kind: str = "trading") -> list[float]:
+        """When (trio time) the user's sockets of ``kind`` were authorized."""
+        uid = self._user(user)
+        return [at for who, k, at in self.server.hub.authorized if who == uid and k == kind]
 
     def push_raw(self, user: str, text: str) -> None:
         self.server.hub.push_raw(self._user(user), text)
@@ -186,6 +328,8 @@ async def serve_sim(
     heartbeat_s: float = 2.5,
     rate_limit: tuple[float, float] | None = None,
     penalty_s: float = 1.0,
+    ip_rate_limit: Mapping[str, tuple[float, float]] | None = None,
+    client_heartbeat_timeout_s: float | None = 10.0,
     host: str = "127.0.0.1",
     port: int = 0,
     listener: socket.socket | None = None,
@@ -193,8 +337,12 @@ async def serve_sim(
     """Serve a local Tradovate in the current trio loop until the block ends.
 
     ``rate_limit`` is ``(burst, per_second)`` per user (none by default); over it a request gets
-    a penalty ticket of ``penalty_s`` seconds. ``listener`` is a socket already bound and
-    listening (then ``host`` and ``port`` are not used); the server takes it over and closes it."""
+    a penalty ticket of ``penalty_s`` seconds. ``ip_rate_limit`` is ``{endpoint: (burst,
+    per_second)}`` for this host, counting served requests (``user/syncrequest``,
+    ``auth/renewaccesstoken``); over it, a penalty ticket. A socket whose client heartbeat stops
+    for ``client_heartbeat_timeout_s`` is closed (``None``: never). ``listener`` is a socket
+    already bound and listening (then ``host`` and ``port`` are not used); the server takes it
+    over and closes it."""
     clock = clock or WallClock()
     exchange = SimExchange(clock, contracts)
     for name, accounts in (users or {}).items():
@@ -205,7 +353,9 @@ async def serve_sim(
     faults = Faults(penalty_s=penalty_s)
     if rate_limit is not None:
         faults.burst, faults.per_s = rate_limit
-    server = SimServer(exchange, auth, faults, heartbeat_s)
+    for endpoint, limit in (ip_rate_limit or {}).items():
+        faults.ip_limits[endpoint_of(endpoint)] = limit
+    server = SimServer(exchange, auth, faults, heartbeat_s, client_heartbeat_timeout_s)
     config = Config()
     config.bind = [f"fd://{listener.detach()}" if listener is not None else f"{host}:{port}"]
     config.accesslog = None

@@ -1,9 +1,11 @@
 """The local server's OAuth: authorization codes, access tokens, renewals, sessions.
 
 A code is single-use, bound to the client id and redirect URI it was issued for, and valid
-for ten minutes of the server's clock. Each code exchange opens a session; renewals continue
-it. A user may hold ``max_sessions`` sessions: one more closes the oldest, whose tokens then
-fail (as Tradovate does with a third session). Tokens expire on the server's clock.
+for ten minutes of the server's clock. Each code exchange opens a session and answers with an
+access token and a ``refresh_token``; renewals continue the session. A user may hold
+``max_sessions`` sessions: one more closes the oldest, whose tokens then fail (as Tradovate does
+with a third session; :meth:`SimAuth.sign_in_elsewhere` opens one as another app would).
+Tokens expire on the server's clock.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class SimAuth:
         self.max_sessions = max_sessions
         self._codes: dict[str, _Code] = {}
         self._issued_codes: list[str] = []
+        self._refresh_tokens: list[str] = []
         self._tokens: dict[str, SimToken] = {}
         self._sessions: dict[int, list[int]] = {}  # user -> open sessions, oldest first
         self._session_ids = itertools.count(1)
@@ -102,11 +105,33 @@ class SimAuth:
         while len(open_sessions) > self.max_sessions:
             self._revoke_session(open_sessions.pop(0))
         token = self._issue(code.user_id, session)
+        refresh = secrets.token_urlsafe(32)
+        self._refresh_tokens.append(refresh)
         return {
             "access_token": token.value,
             "token_type": "bearer",
             "expires_in": int(self.token_lifetime.total_seconds()),
+            "refresh_token": refresh,
         }
+
+    def code_user(self, code: str) -> int | None:
+        """The user a code was issued to (without using it), for the token endpoint's faults."""
+        found = self._codes.get(code)
+        return None if found is None else found.user_id
+
+    def sign_in_elsewhere(self, user_id: int, redirect_uri: str = "http://elsewhere/") -> None:
+        """The user signs in with another app: one more session (the oldest closes past
+        ``max_sessions``)."""
+        code = self.new_code(user_id, self.client_id, redirect_uri)
+        self.exchange(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+                "redirect_uri": redirect_uri,
+            }
+        )
 
     def renew(self, value: str) -> dict[str, Any] | None:
         token = self._valid(value)
@@ -161,3 +186,7 @@ class SimAuth:
     def codes(self) -> list[str]:
         """Every authorization code ever issued."""
         return list(self._issued_codes)
+
+    def refresh_tokens(self) -> list[str]:
+        """Every refresh token ever issued."""
+        return list(self._refresh_tokens)

@@ -163,6 +163,7 @@ class SimFill:
     qty: int
     price: Decimal
     timestamp: datetime
+    active: bool = True  # False once withdrawn (a correction)
 
     def entity(self) -> dict[str, Any]:
         return {
@@ -178,7 +179,7 @@ class SimFill:
             "action": "Buy" if self.side > 0 else "Sell",
             "qty": self.qty,
             "price": self.price,
-            "active": True,
+            "active": self.active,
             "finallyPaired": 0,
         }
 

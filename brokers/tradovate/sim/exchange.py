@@ -5,7 +5,10 @@ listens for pushes. Market orders fill in full at the contract's last trade pric
 stop orders rest until a quote reaches them; a liquidation cancels the contract's working orders
 and closes the position at the last price. Controls for tests and scenarios: ``trade`` (the
 account owner trades by hand), ``hold``/``release`` (automated orders of a user stay working,
-then fill in the order sent), ``reject_next``. Time comes from the given clock.
+then fill in the order sent), ``reject_next`` (in any of Tradovate's refusal shapes),
+``success_reason`` (answers that carry ``failureReason: "Success"``), ``push_fill_again`` (a fill
+pushed again as ``Updated``) and ``withdraw_fill`` (a fill withdrawn: ``active: false``, the
+position corrected). Time comes from the given clock.
 """
 
 from __future__ import annotations
@@ -32,6 +35,19 @@ QuoteListener = Callable[[SimContract, Decimal], None]
 
 REJECT_FORCED = "Rejected by the local server (reject_next)"
 ORDER_TYPES = ("Market", "Limit", "Stop", "StopLimit")
+# How a refusal is worded: Tradovate answers business errors in these shapes (HTTP 200).
+REJECT_SHAPES = ("failureReason", "failureText", "errorText", "violations")
+# The sync answer's lists, by the entity type that asks for them (``entityTypes``).
+SYNC_LISTS = {
+    "account": "accounts",
+    "cashBalance": "cashBalances",
+    "contract": "contracts",
+    "position": "positions",
+    "order": "orders",
+    "orderVersion": "orderVersions",
+    "command": "commands",
+    "fill": "fills",
+}
 
 
 class SimError(Exception):
@@ -44,6 +60,19 @@ def failure(reason: str, text: str) -> dict[str, Any]:
 
 def violation(description: str) -> dict[str, Any]:
     return {"violations": [{"constraint": "invalid", "description": description}]}
+
+
+def refusal(shape: str, text: str) -> dict[str, Any]:
+    """A refusal in one of Tradovate's shapes."""
+    if shape == "failureReason":
+        return failure("UnknownReason", text)
+    if shape == "failureText":
+        return {"failureText": text}
+    if shape == "errorText":
+        return {"errorText": text}
+    if shape == "violations":
+        return violation(text)
+    raise SimError(f"unknown refusal shape {shape!r} (one of {', '.join(REJECT_SHAPES)})")
 
 
 class SimExchange:
@@ -65,7 +94,8 @@ class SimExchange:
         self.prices: dict[int, Decimal] = {}
         self.held: set[int] = set()  # users whose automated orders stay working
         self.held_queue: list[int] = []  # order ids, as sent
-        self.reject_next: dict[int, int] = {}
+        self.reject_next: dict[int, list[str]] = {}  # user -> shapes of the next refusals
+        self.success_reason: set[int] = set()  # users whose answers say failureReason: Success
         self.props_listeners: list[PropsListener] = []
         self.quote_listeners: list[QuoteListener] = []
         self._ids = {
@@ -209,9 +239,9 @@ class SimExchange:
             return violation("price is required for a limit order")
         if order_type in ("Stop", "StopLimit") and stop is None:
             return violation("stopPrice is required for a stop order")
-        if self.reject_next.get(user_id, 0) > 0:
-            self.reject_next[user_id] -= 1
-            return failure("UnknownReason", REJECT_FORCED)
+        forced = self._forced_refusal(user_id)
+        if forced is not None:
+            return forced
         if order_type == "Market" and contract.id not in self.prices:
             return failure("NoQuote", f"No quote for {contract.name}")
         cl = body.get("clOrdId")
@@ -228,7 +258,7 @@ class SimExchange:
         )
         self._announce(order)
         self._start(order)
-        return {"orderId": order.id}
+        return self._accepted(user_id, order)
 
     def liquidate_position(self, user_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
         account = self._body_account(user_id, body)
@@ -238,9 +268,9 @@ class SimExchange:
         contract = self.contracts.get(contract_id) if isinstance(contract_id, int) else None
         if contract is None:
             return failure("UnknownReason", f"Unknown contract id {contract_id!r}")
-        if self.reject_next.get(user_id, 0) > 0:
-            self.reject_next[user_id] -= 1
-            return failure("UnknownReason", REJECT_FORCED)
+        forced = self._forced_refusal(user_id)
+        if forced is not None:
+            return forced
         for order in list(self.orders.values()):
             same = order.account_id == account.id and order.contract_id == contract.id
             if same and order.working and not order.liquidation:
@@ -259,7 +289,7 @@ class SimExchange:
         )
         self._announce(order)
         self._start(order)
-        return {"orderId": order.id}
+        return self._accepted(user_id, order)
 
     def cancel_order(self, user_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
         order_id = body.get("orderId")
@@ -269,7 +299,21 @@ class SimExchange:
         if not order.working:
             return failure("UnknownReason", f"Order {order.id} is {order.status}, not working")
         self._cancel(order)
-        return {"commandId": self._next("command")}
+        answer: dict[str, Any] = {"commandId": self._next("command")}
+        if user_id in self.success_reason:
+            answer["failureReason"] = "Success"
+        return answer
+
+    def _accepted(self, user_id: int, order: SimOrder) -> dict[str, Any]:
+        if user_id in self.success_reason:
+            return {"orderId": order.id, "failureReason": "Success", "failureText": ""}
+        return {"orderId": order.id}
+
+    def _forced_refusal(self, user_id: int) -> dict[str, Any] | None:
+        shapes = self.reject_next.get(user_id)
+        if not shapes:
+            return None
+        return refusal(shapes.pop(0), REJECT_FORCED)
 
     # -- controls ----------------------------------------------------------------------------------
 
@@ -325,9 +369,47 @@ class SimExchange:
             if order.working:
                 self._run(order)
 
-    def set_reject_next(self, user_name: str, count: int) -> None:
+    def set_reject_next(self, user_name: str, count: int, shape: str = "failureReason") -> None:
+        if shape not in REJECT_SHAPES:
+            raise SimError(f"unknown refusal shape {shape!r} (one of {', '.join(REJECT_SHAPES)})")
         user = self.user(user_name)
-        self.reject_next[user.id] = self.reject_next.get(user.id, 0) + count
+        self.reject_next.setdefault(user.id, []).extend([shape] * count)
+
+    def set_success_reason(self, user_name: str, on: bool = True) -> None:
+        user = self.user(user_name)
+        if on:
+            self.success_reason.add(user.id)
+        else:
+            self.success_reason.discard(user.id)
+
+    def push_fill_again(self, *fill_ids: int) -> None:
+        """Fills pushed again, unchanged, as ``Updated``, one after the other (they must count
+        once each)."""
+        for fill_id in fill_ids:
+            fill = self._fill(fill_id)
+            self._push(self.orders[fill.order_id], "fill", "Updated", fill.entity())
+
+    def withdraw_fill(self, fill_id: int) -> None:
+        """The broker withdraws a fill: ``Updated`` with ``active: false``, and the position
+        without it."""
+        fill = self._fill(fill_id)
+        if not fill.active:
+            raise SimError(f"fill {fill_id} is withdrawn already")
+        fill.active = False
+        order = self.orders[fill.order_id]
+        contract = self.contracts[fill.contract_id]
+        position = self._position(fill.account_id, fill.contract_id)
+        position.apply(-fill.side * fill.qty, fill.price, contract.value_per_point)
+        position.timestamp = self.clock.now()
+        order.filled -= fill.qty
+        self._push(order, "fill", "Updated", fill.entity())
+        self._push(order, "position", "Updated", position.entity())
+
+    def _fill(self, fill_id: int) -> SimFill:
+        found = next((f for f in self.fills if f.id == fill_id), None)
+        if found is None:
+            raise SimError(f"no fill {fill_id} at the local server")
+        return found
 
     # -- reads -------------------------------------------------------------------------------------
 
@@ -360,25 +442,34 @@ class SimExchange:
                 total += (last - p.net_price) * p.net_pos * value
         return total
 
-    def sync(self, user_id: int) -> dict[str, Any]:
-        """The answer to ``user/syncrequest``: everything the user's accounts hold today."""
+    def sync(self, user_id: int, entity_types: Iterable[str] | None = None) -> dict[str, Any]:
+        """The answer to ``user/syncrequest``: everything the user's accounts hold today — only
+        the lists of ``entity_types`` when the request names them (``users`` always)."""
         user = self.users[user_id]
         accounts = self.accounts_of(user_id)
         orders = self.orders_of(user_id)
         positions = self.positions_of(user_id)
         fills = self.fills_of(user_id)
         used = {o.contract_id for o in orders} | {p.contract_id for p in positions}
-        return {
-            "users": [user.entity()],
-            "accounts": [a.entity() for a in accounts],
-            "cashBalances": [a.cash_entity(self.open_pnl(a.id)) for a in accounts],
-            "contracts": [self.contracts[c].entity() for c in sorted(used)],
-            "positions": [p.entity() for p in positions],
-            "orders": [o.entity() for o in orders],
-            "orderVersions": [o.version_entity() for o in orders],
-            "commands": [o.command_entity() for o in orders],
-            "fills": [f.entity() for f in fills],
+        lists = {
+            "accounts": lambda: [a.entity() for a in accounts],
+            "cashBalances": lambda: [a.cash_entity(self.open_pnl(a.id)) for a in accounts],
+            "contracts": lambda: [self.contracts[c].entity() for c in sorted(used)],
+            "positions": lambda: [p.entity() for p in positions],
+            "orders": lambda: [o.entity() for o in orders],
+            "orderVersions": lambda: [o.version_entity() for o in orders],
+            "commands": lambda: [o.command_entity() for o in orders],
+            "fills": lambda: [f.entity() for f in fills],
         }
+        keys = (
+            list(lists)
+            if entity_types is None
+            else [SYNC_LISTS[t] for t in entity_types if t in SYNC_LISTS]
+        )
+        answer: dict[str, Any] = {"users": [user.entity()]}
+        for key in keys:
+            answer[key] = lists[key]()
+        return answer
 
     # -- internals ---------------------------------------------------------------------------------
 

@@ -78,7 +78,15 @@ class SimBridge:
         self.clock = clock
         self.contracts = contracts
         self.token_dir = token_dir
-        self._settings = {"autonomous_timers": False, "budget_burst": 1000, **(settings or {})}
+        # The harness moves a virtual clock much faster than trio's: budgets that refill on
+        # trio's clock are set wide so that no step waits on them in real time.
+        self._settings = {
+            "autonomous_timers": False,
+            "budget_burst": 1000,
+            "host_sync_burst": 1000,
+            "host_renewal_burst": 1000,
+            **(settings or {}),
+        }
         self._server = server or {}
         self.connections: set[str] = set()
         self._events: deque[tuple[EventSink, BrokerEvent]] = deque()

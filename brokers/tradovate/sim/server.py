@@ -10,9 +10,11 @@ Routes (paths case-insensitive below ``/v1``, as Tradovate's samples disagree on
 - ``/v1/...`` — the REST endpoints of :mod:`brokers.tradovate.sim.api`, bearer token required;
 - ``/v1/websocket`` (trading) and ``/md/v1/websocket`` (market data).
 
-Every REST request — over HTTP, or on the trading socket (method ``WS``) — is recorded in
+Every REST request — over HTTP, or on the trading socket (method ``WS``), and the socket
+requests ``user/syncrequest`` (``WS``) and ``md/subscribeQuote`` (``MD``) — is recorded in
 ``requests`` (what the engine sent, for tests) and given to ``request_hook`` (the bench's
-timestamp) before it is answered; the faults of :mod:`.faults` apply to both.
+timestamp) before it is answered; the faults of :mod:`.faults` apply to all of them, and to the
+token endpoint (by the user the code was issued to).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from starlette.websockets import WebSocket
 from brokers.tradovate.sim import api
 from brokers.tradovate.sim.auth import AuthFailure, SimAuth
 from brokers.tradovate.sim.exchange import SimExchange
-from brokers.tradovate.sim.faults import Faults
+from brokers.tradovate.sim.faults import Faults, Verdict
 from brokers.tradovate.sim.hub import Hub
 from brokers.tradovate.wire import FrameError, dumps, loads
 
@@ -57,12 +59,25 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 class SimServer:
     def __init__(
-        self, exchange: SimExchange, auth: SimAuth, faults: Faults, heartbeat_s: float = 2.5
+        self,
+        exchange: SimExchange,
+        auth: SimAuth,
+        faults: Faults,
+        heartbeat_s: float = 2.5,
+        client_timeout_s: float | None = 10.0,
     ) -> None:
         self.exchange = exchange
         self.auth = auth
         self.faults = faults
-        self.hub = Hub(exchange, auth, faults, self._rest_call, heartbeat_s)
+        self.hub = Hub(
+            exchange,
+            auth,
+            faults,
+            self._rest_call,
+            heartbeat_s,
+            record=self._record,
+            client_timeout_s=client_timeout_s,
+        )
         self.requests: list[SimRequest] = []
         self.request_hook: Callable[[SimRequest], None] | None = None
         self.app = Starlette(
@@ -127,7 +142,12 @@ class SimServer:
                 return json_response({"error": "invalid_request"}, 400)
         else:
             fields = _form(raw)
-        self._record(request.method, "auth/oauthtoken", {"grant_type": "[hidden]"}, None)
+        user = self.auth.code_user(str(fields.get("code", "")))
+        self._record(request.method, "auth/oauthtoken", {"grant_type": "[hidden]"}, user)
+        if user is not None:
+            verdict = self.faults.check(user, "auth/oauthtoken", fields.get("p-ticket"))
+            if not verdict.serve:
+                return _http_fault(verdict)
         try:
             return json_response(self.auth.exchange(fields))
         except AuthFailure as failure:
@@ -153,11 +173,9 @@ class SimServer:
         if user is None:
             return Response(status_code=401)
         ticket = (body if isinstance(body, dict) else dict(request.query_params)).get("p-ticket")
-        verdict = self.faults.check(user, ticket)
-        if verdict.status is not None:
-            return Response(status_code=verdict.status)
-        if verdict.body is not None:
-            return json_response(verdict.body)
+        verdict = self.faults.check(user, path, ticket)
+        if not verdict.serve:
+            return _http_fault(verdict)
         if path == "auth/renewaccesstoken":
             renewed = self.auth.renew(token or "")
             return Response(status_code=401) if renewed is None else json_response(renewed)
@@ -173,9 +191,11 @@ class SimServer:
         path = endpoint.lower().strip("/")
         self._record("WS", path, dict(body) if isinstance(body, dict) else body, user)
         ticket = body.get("p-ticket") if isinstance(body, dict) else None
-        verdict = self.faults.check(user, ticket)
+        verdict = self.faults.check(user, path, ticket, socket=True)
+        if verdict.silent:
+            return 0, None  # no answer at all
         if verdict.status is not None:
-            return verdict.status, None
+            return verdict.status, verdict.body
         if verdict.body is not None:
             return 200, verdict.body
         if isinstance(body, dict):
@@ -196,6 +216,16 @@ class SimServer:
 
     async def _md_socket(self, websocket: WebSocket) -> None:
         await self.hub.serve(websocket, "md")
+
+
+def _http_fault(verdict: Verdict) -> Response:
+    """A fault in place of an HTTP answer: a status (429 and 423 with an empty body, as
+    Tradovate's), or a body (a penalty ticket, a planned answer)."""
+    if verdict.status is not None:
+        return json_response(verdict.body, verdict.status)
+    if verdict.silent:
+        return Response(status_code=504)  # an HTTP request always gets something
+    return json_response(verdict.body)
 
 
 def _bearer(request: Request) -> str | None:
