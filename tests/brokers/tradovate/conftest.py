@@ -4,25 +4,35 @@ sockets on 127.0.0.1, alone (trio tests) or under a real engine (the replay harn
 ``make_tv(tmp_path, connections=..., accounts=..., groups=...)`` seeds and starts an engine whose
 connections all use the Tradovate adapter against the local server, each authorized through the
 full OAuth round trip, and returns a :class:`TvRig`; every rig is closed after the test.
+
+``async with logins(tmp_path, {"alice": ["A1"]}) as rig:`` serves the local server and builds an
+adapter holding a token of each login (no engine: the test makes the sessions, with a
+:class:`Recorder` as their sink, and runs ``rig.broker.running()``).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import pytest
+import trio
 
 from actors.copy_messages import Membership
 from actors.risk import RiskStatus
 from brokers.base import BrokerEvent
-from brokers.tradovate.sim import RunningSim, SimRequest
+from brokers.tradovate import TradovateBroker
+from brokers.tradovate.session import TradovateSession
+from brokers.tradovate.sim import RunningSim, SimRequest, serve_sim
 from brokers.tradovate.sim.replay import SimBridge
+from brokers.tradovate.tokens import Token
 from engine.clock import VirtualClock
 from engine.core import Engine, EngineSettings
 from engine.instruments import ContractTable
@@ -46,6 +56,86 @@ class Recorder:
 
     def of(self, kind: type[T]) -> list[T]:
         return [e for e in self.events if isinstance(e, kind)]
+
+
+@dataclass
+class Logins:
+    """The local server and an adapter holding a token of each of its logins."""
+
+    sim: RunningSim
+    broker: TradovateBroker
+    clock: VirtualClock
+    users: dict[str, list[str]]
+    sinks: dict[str, Recorder] = field(default_factory=dict)
+
+    def session(self, user: str, accounts: Sequence[str] | None = None) -> TradovateSession:
+        """The session of login ``user`` (the connection is named after it)."""
+        sink = self.sinks[user] = Recorder()
+        return self.broker.session(user, tuple(accounts or self.users[user]), sink)
+
+    def sink(self, user: str) -> Recorder:
+        return self.sinks[user]
+
+    def mine(self, user: str, path: str) -> list[SimRequest]:
+        """The requests the server received from ``user`` to ``path``."""
+        uid = self.sim.exchange.user(user).id
+        return [r for r in self.sim.requests_to(path) if r.user_id == uid]
+
+    def of_user(self, user: str) -> list[SimRequest]:
+        uid = self.sim.exchange.user(user).id
+        return [r for r in self.sim.requests if r.user_id == uid]
+
+
+def issue_token(sim: RunningSim, user: str, clock: VirtualClock) -> Token:
+    """A token of ``user`` from the server's code exchange, as the OAuth round trip gives."""
+    code = sim.auth.new_code(sim.exchange.user(user).id, sim.client_id, "http://cb")
+    answer = sim.auth.exchange(
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": sim.client_id,
+            "client_secret": sim.client_secret,
+            "redirect_uri": "http://cb",
+        }
+    )
+    return Token(
+        answer["access_token"],
+        clock.now() + timedelta(seconds=answer["expires_in"]),
+        answer.get("refresh_token"),
+    )
+
+
+@asynccontextmanager
+async def logins(
+    tmp_path: Path,
+    users: Mapping[str, Sequence[str]],
+    *,
+    settings: Mapping[str, Any] | None = None,
+    server: Mapping[str, Any] | None = None,
+    prices: Mapping[str, Decimal] | None = None,
+) -> AsyncIterator[Logins]:
+    clock = VirtualClock(START)
+    table = {user: list(accounts) for user, accounts in users.items()}
+    async with serve_sim(clock, users=table, **dict(server or {})) as sim:
+        values = {"autonomous_timers": False, **dict(settings or {})}
+        broker = TradovateBroker(sim.settings(tmp_path / "tokens", **values), clock)
+        for user in table:
+            broker.tokens.save(user, issue_token(sim, user, clock))
+        for symbol, price in (prices if prices is not None else {ES: Decimal(5000)}).items():
+            sim.set_price(symbol, price)
+        yield Logins(sim, broker, clock, table)
+
+
+async def until(
+    broker: TradovateBroker, condition: Callable[[], bool], timeout: float = 10.0
+) -> None:
+    """Let the adapter run until ``condition`` holds (for what waits on real-time backoffs)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("the condition never held")
+        await trio.sleep(0.02)
+        await broker.settled()
 
 
 def member(account: str, ratio: int = 1, max_qty: int | None = None) -> Membership:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,3 +141,30 @@ def test_quotes_from_the_market_data_socket_reach_the_engine(
     rig.price(ES, 5004)
     view = rig.engine.account_view("F1")
     assert view is not None and view.unrealized == 200  # 4 points of ES
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        ("penalize_next", "lead", 2, 0.05, "user/syncrequest"),  # tickets in the sync replies
+        ("drop_sync_keys", "lead", ["positions"], 2),  # sync answers short of the positions
+    ],
+)
+def test_an_unknown_leader_sync_after_an_outage_never_closes_the_followers(
+    tmp_path: Path, make_tv: MakeTv, fault: tuple[Any, ...]
+) -> None:
+    """S3.5: the leader's answer that is not a complete sync is unknown, never flat."""
+    settings = {"backoff_initial_s": 0.05, "backoff_max_s": 0.2, "request_timeout_s": 0.5}
+    rig = make_tv(tmp_path, settings=settings)
+    rig.trade("LEAD", 2)
+    assert (rig.broker_position("F1"), rig.broker_position("F2")) == (2, 2)
+    rig.control("drop", "lead")
+    assert rig.state("lead") == "disconnected"
+    name, user, *args = fault
+    rig.control(name, user, *args)
+    rig.bridge.restore("lead")
+    eventually(rig, lambda: rig.state("lead") == "connected")
+    rig.settle()
+    assert (rig.broker_position("F1"), rig.broker_position("F2")) == (2, 2)
+    assert len(rig.requests("order/placeorder")) == 2  # the two copies, nothing since
+    assert rig.position("LEAD") == 2

@@ -96,6 +96,29 @@ async def test_round_trip_stores_the_token_0600_and_connects(tmp_path: Path) -> 
 
 
 @pytest.mark.trio
+async def test_the_refresh_token_is_kept_beside_the_access_token_never_shown(
+    tmp_path: Path,
+) -> None:
+    async with served(tmp_path, token_lifetime=timedelta(minutes=20)) as s:
+        back, _ = await sign_in(s, s.callback.begin("conn"))
+        await follow(back)
+        await s.broker.settled()
+        (refresh,) = s.sim.auth.refresh_tokens()
+        token_file = s.broker.tokens.path("conn")
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        kept = s.broker.tokens.load("conn")
+        assert kept is not None and kept.refresh_token == refresh
+        assert refresh not in repr(kept) and refresh not in repr(s.sink.events)
+        s.clock.set(START + timedelta(minutes=5))  # renewed: the refresh token stays with it
+        await s.broker.run_due()
+        await s.broker.settled()
+        renewed = s.broker.tokens.load("conn")
+        assert renewed is not None and renewed.value != kept.value
+        assert renewed.refresh_token == refresh
+        assert len(s.sim.requests_to("auth/renewaccesstoken")) == 1
+
+
+@pytest.mark.trio
 async def test_a_forged_state_is_refused_before_any_exchange(tmp_path: Path) -> None:
     async with served(tmp_path) as s:
         url = s.callback.begin("conn")

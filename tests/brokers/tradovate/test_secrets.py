@@ -1,6 +1,7 @@
-"""S1.2: tokens, authorization codes and the client secret never reach a log, a record or an
-event — only the token file (0600) holds a token. The test captures every log line of a run
-(the adapter's, the engine's, and the libraries' at DEBUG) and greps it for each secret."""
+"""S1.2: tokens, refresh tokens, authorization codes and the client secret never reach a log, a
+record or an event — only the token file (0600) holds a token. The test captures every log line
+of a run (the adapter's, the engine's, and the libraries' at DEBUG) and greps it for each
+secret."""
 
 from __future__ import annotations
 
@@ -34,8 +35,16 @@ def test_no_secret_in_any_log_record_or_event(
     records = "\n".join(" ".join(str(v) for v in tuple(r)) for r in rows)
     out, err = capfd.readouterr()
     logs = "\n".join([caplog.text, out, err])
-    secrets = rig.read(lambda sim: [*sim.auth.issued(), *sim.auth.codes(), sim.client_secret])
-    assert len(secrets) >= 7  # 2 tokens, 2 renewals, a re-authorization; 3 codes; the secret
+    secrets = rig.read(
+        lambda sim: [
+            *sim.auth.issued(),
+            *sim.auth.codes(),
+            *sim.auth.refresh_tokens(),
+            sim.client_secret,
+        ]
+    )
+    # 2 tokens, 2 renewals, a re-authorization; 3 codes; 3 refresh tokens; the secret
+    assert len(secrets) >= 10
     assert len(rig.requests("auth/renewaccesstoken")) >= 2
     assert "penalty ticket" in logs and "malformed" in logs  # the run did log
     assert "code=[redacted]" in logs  # the libraries' lines were there, blanked

@@ -22,7 +22,7 @@ KEYS = st.sampled_from(
         "timestamp", "netPos", "netPrice", "entityType", "eventType", "entity", "name",
         "valuePerPoint", "tickSize", "quotes", "entries", "Trade", "accounts", "positions",
         "orders", "fills", "commands", "orderVersions", "contracts", "s", "i", "d", "e",
-        "clOrdId", "commandStatus", "orderType", "productName", "x",
+        "clOrdId", "commandStatus", "orderType", "productName", "active", "x",
     ]
 )  # fmt: skip
 LEAVES = st.one_of(
@@ -50,6 +50,9 @@ PARSERS: dict[str, Callable[[Any], object]] = {
     "position": entities.position,
     "props": entities.props,
     "sync_data": entities.sync_data,
+    "sync_parts": lambda data: entities.sync_data(
+        entities.merge_sync_parts(data if isinstance(data, list) and data else [data])
+    ),
     "quotes": entities.quotes,
 }
 
