@@ -56,6 +56,7 @@ import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -190,6 +191,49 @@ def check_host_url(value: str, key: str) -> str:
     return value
 
 
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+PositiveCount = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class TradovateBudgets(_Section):
+    """How hard the engine may push Tradovate (``[broker.budgets]``); a key left out keeps the
+    adapter's default (``docs/tradovate.md`` lists them). Per login: a token bucket of
+    ``login_burst`` requests refilled at ``login_per_s`` with at most ``max_concurrent`` in
+    flight. Per host (shared by every login of this engine, for the endpoints Tradovate limits
+    per IP address): ``host_sync_*`` for ``user/syncrequest``, ``host_renewal_*`` for
+    ``auth/renewaccesstoken``. The rest are waits, in seconds."""
+
+    login_burst: PositiveCount | None = None
+    login_per_s: PositiveFloat | None = None
+    max_concurrent: PositiveCount | None = None
+    host_sync_burst: PositiveCount | None = None
+    host_sync_per_hour: PositiveFloat | None = None
+    host_renewal_burst: PositiveCount | None = None
+    host_renewal_per_hour: PositiveFloat | None = None
+    renewal_spacing_s: PositiveFloat | None = None
+    max_ticket_wait_s: PositiveFloat | None = None
+    throttle_wait_s: PositiveFloat | None = None
+    throttle_period_s: PositiveFloat | None = None
+    rate_limit_cooldown_s: PositiveFloat | None = None
+    quote_retry_initial_s: PositiveFloat | None = None
+    quote_retry_max_s: PositiveFloat | None = None
+
+    def settings(self) -> dict[str, object]:
+        """The keys set, as the adapter's ``TradovateSettings`` fields."""
+        renamed = {
+            "login_burst": "budget_burst",
+            "login_per_s": "budget_per_s",
+            "renewal_spacing_s": "renewal_spacing",
+            "rate_limit_cooldown_s": "rate_limit_cooldown",
+        }
+        durations = {"renewal_spacing", "rate_limit_cooldown"}
+        out: dict[str, object] = {}
+        for key, value in self.model_dump(exclude_none=True).items():
+            field = renamed.get(key, key)
+            out[field] = timedelta(seconds=value) if field in durations else value
+        return out
+
+
 class TradovateConfig(_Section):
     """Tradovate's real API; the client id and secret are read from the environment (or the
     secret from a 0600 file in the data directory) when the engine starts."""
@@ -206,6 +250,7 @@ class TradovateConfig(_Section):
     md_url: str = ""
     auth_url: str = ""
     token_url: str = ""
+    budgets: TradovateBudgets = TradovateBudgets()
 
     @field_validator(*HOST_KEYS)
     @classmethod

@@ -78,8 +78,10 @@ def tradovate_broker(
     tokens = token_dir(config, data_dir)
     settings = make(client_id, secret, tokens)
     hosts = config.hosts
+    budgets = config.budgets.settings()
+    if hosts or budgets:
+        settings = settings_type(**{**dict(settings), **hosts, **budgets})
     if hosts:
-        settings = settings_type(**{**dict(settings), **hosts})
         # Each as "key url" in a list: a field named token_url would be masked as a secret.
         log.info(
             "tradovate hosts overridden",

@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 from brokers.base import Broker
 from engine import tradovate_setup
 from engine.clock import VirtualClock
-from engine.config import TradovateConfig, TradovateSimConfig, parse_config
+from engine.config import ConfigError, TradovateConfig, TradovateSimConfig, parse_config
 from engine.instruments import ContractTable
 from engine.logs import SECRETS
 from engine.tradovate_setup import BrokerSetupError, local_tradovate, tradovate_broker
@@ -169,3 +169,50 @@ def test_tokens_of_other_hosts_are_kept_apart(
     assert broker.tokens.load("prop") is None  # type: ignore[attr-defined]
     broker, _ = _broker({"kind": "tradovate"}, tmp_path)
     assert broker.tokens.load("prop").value == "tradovates-own-token"  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(not HAS_ADAPTER, reason="this build has no Tradovate adapter")
+def test_budgets_reach_the_adapters_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[broker.budgets]``: the per-login and per-host request budgets and the waits of
+    TRADOVATE.md's last section are the operator's to set; a key left out keeps the default."""
+    monkeypatch.setenv("TRADOVATE_CLIENT_ID", "app-id")
+    monkeypatch.setenv("TRADOVATE_CLIENT_SECRET", "env-secret-value-456")
+    default, _ = _broker({"kind": "tradovate"}, tmp_path)
+    budgets = {
+        "login_burst": 10,
+        "login_per_s": 0.5,
+        "host_sync_per_hour": 120,
+        "host_renewal_burst": 3,
+        "renewal_spacing_s": 45,
+        "rate_limit_cooldown_s": 5400,
+        "throttle_wait_s": 20,
+    }
+    broker, _ = _broker({"kind": "tradovate", "budgets": budgets}, tmp_path)
+    settings = broker.settings  # type: ignore[attr-defined]
+    assert settings.budget_burst == 10
+    assert settings.budget_per_s == 0.5
+    assert settings.host_sync_per_hour == 120
+    assert settings.host_renewal_burst == 3
+    assert settings.renewal_spacing.total_seconds() == 45
+    assert settings.rate_limit_cooldown.total_seconds() == 5400
+    assert settings.throttle_wait_s == 20
+    untouched = default.settings  # type: ignore[attr-defined]
+    assert settings.host_sync_burst == untouched.host_sync_burst
+    assert settings.max_concurrent == untouched.max_concurrent
+
+
+@pytest.mark.parametrize(
+    ("budgets", "expected"),
+    [
+        ({"login_burst": 0}, "broker.budgets.login_burst: expected a value greater than or equal"),
+        ({"host_sync_per_hour": -1}, "broker.budgets.host_sync_per_hour: expected a value greater"),
+        ({"per_hour": 5}, "broker.budgets.per_hour: unknown key"),
+    ],
+)
+def test_a_wrong_budget_is_one_line_naming_it(budgets: dict[str, object], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"broker": {"kind": "tradovate", "budgets": budgets}}, "engine.toml")
+    (line,) = caught.value.errors
+    assert line.startswith(expected), line
