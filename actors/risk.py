@@ -763,6 +763,11 @@ class RiskActor:
             return
         if outcome.outcome == "not_sent":
             run.waiting_connection = not self.connected
+        if outcome.outcome == "done" and not self.book.confirmed:
+            # Nothing was open to liquidate, while the book still holds a position the broker
+            # has not confirmed (its snapshot is unknown, S3.5): liquidating it again would
+            # find nothing again, forever. The confirmed book, when it comes, drives the rest.
+            return
         self._drive()
 
 

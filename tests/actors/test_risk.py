@@ -365,6 +365,32 @@ def test_s5_6_a_flatten_waits_for_the_connection_and_goes_out_when_it_returns(
     assert rig.status("F1") is LK
 
 
+def test_s3_5_a_flatten_on_an_unconfirmed_book_liquidates_once_and_waits_for_the_answer(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    """The broker finds nothing to liquidate, while the book it has not confirmed still shows a
+    position: that is unknown, not flat, and no reason to liquidate again and again (S3.5)."""
+    rig = rig_for(make_engine, tmp_path, runtime)
+    rig.trade("LEAD", 2)
+    rig.broker.drop("f1")
+    rig.idle()
+    rig.broker.trade("F1", ES, -2)  # closed by hand while down: the engine never hears of it
+    rig.engine.lock("F1")
+    rig.idle()
+    rig.broker.fail_snapshot("f1", 2)
+    rig.engine.reconnect("f1")  # the flatten goes out at once (S5.6); the answer is unknown
+    rig.idle()
+    assert [r["reason"] for r in rig.orders("F1", "liquidation")] == ["nothing to liquidate"]
+    assert rig.status("F1") is LQ  # not called flat on an unconfirmed book either
+    assert flattening(rig, "F1")
+    rig.advance(1)
+    assert rig.status("F1") is LQ
+    rig.advance(2)  # the answer: flat, so LOCKED, without another liquidation
+    assert rig.status("F1") is LK
+    assert len(rig.orders("F1", "liquidation")) == 1
+    assert rig.broker_position("F1") == 0
+
+
 # --- S6: flatten commands -------------------------------------------------------------------------
 
 
