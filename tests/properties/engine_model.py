@@ -21,7 +21,11 @@ The invariants (SEMANTICS.md):
   leader's connection is down (S2.1);
 * once — no client order id is placed twice, and every id the broker accepted is in the ledger
   first (S2.6);
-* fills once — the engine's positions equal the broker's for every connected account (S7.2);
+* fills once — the engine's positions equal the broker's for every connected account whose
+  positions a snapshot confirmed since the connection last became connected (S7.2);
+* unknown is not flat — a reconciliation order goes only to a follower whose positions are
+  confirmed, in a group whose leader's positions were confirmed since its connection last
+  became connected (S3.5);
 * whole topology — no membership points at a missing account, no group lacks its leader, in
   memory, in the store and in the actor tree (S4.3);
 * figures — equity = balance + daily P&L, daily P&L = realized + unrealized, high water ≥ equity,
@@ -53,6 +57,7 @@ from engine.replay.scenario import (
     AddFollowerStep,
     CrashStep,
     Expectation,
+    FailSnapshotStep,
     RejectNextStep,
     RemoveFollowerStep,
     Scenario,
@@ -168,6 +173,9 @@ class Observed:
     engine_working: dict[str, int]  # orders the engine believes are working for the account
     status: dict[str, RiskStatus]
     flattening: dict[str, bool]
+    # Accounts whose positions no snapshot confirmed since their connection last became
+    # connected (S3.5): their book may lag the broker's until the answer comes.
+    unconfirmed: frozenset[str]
     members: dict[str, Any]  # follower -> Membership, of the (one) group, if it exists
     leader: str | None
     ledger_rowid: int
@@ -217,6 +225,8 @@ class Tracking:
     # Known engine bugs (KNOWN_BUGS), while tolerated: account -> the bug that touched it.
     locked_with_orders: dict[str, str] = field(default_factory=dict)
     stale_bands: dict[str, str] = field(default_factory=dict)
+    # The leader's positions were confirmed since its connection last became connected (S3.5).
+    leader_known: bool = True
 
 
 class EngineChecker:
@@ -302,6 +312,7 @@ class EngineChecker:
         engine_working: dict[str, int] = {}
         status: dict[str, RiskStatus] = {}
         flattening: dict[str, bool] = {}
+        unconfirmed: set[str] = set()
         for account in accounts:
             view = engine.account_view(account)
             risk = engine.risk_view(account)
@@ -311,6 +322,8 @@ class EngineChecker:
             engine_working[account] = view.working
             status[account] = risk.status
             flattening[account] = risk.flattening
+            if not view.positions_confirmed:
+                unconfirmed.add(account)
         config = engine.topology.groups.get(self.group)
         members = {} if config is None else {m.account: m for m in config.members}
         store = engine.store
@@ -323,6 +336,7 @@ class EngineChecker:
             engine_working=engine_working,
             status=status,
             flattening=flattening,
+            unconfirmed=frozenset(unconfirmed),
             members=members,
             leader=None if config is None else config.leader,
             ledger_rowid=store.query("SELECT coalesce(max(rowid), 0) FROM orders")[0][0],
@@ -387,6 +401,12 @@ class EngineChecker:
         elif action == "reject_next":
             assert isinstance(value, RejectNextStep)
             self._disturb(self.accounts_on(value.connection))
+        elif action == "fail_snapshot":
+            # Its next answers are unknown: copies and fan-outs wait for the one after them.
+            assert isinstance(value, FailSnapshotStep)
+            self._disturb(self.accounts_on(value.connection))
+            if value.connection == leader_connection:
+                self._disturb(self._everyone())
         elif action in ("lock", "unlock", "flatten_account"):
             assert isinstance(value, str)
             self._disturb([value])
@@ -468,9 +488,17 @@ class EngineChecker:
             if moved or step.action == "restart":
                 del self.track.stale_bands[account]  # a fill (or a new actor) republishes
         for account in list(self.track.unseen_trades):
-            if after.connections.get(self.connection_of[account]) == "connected":
+            back = after.connections.get(self.connection_of[account]) == "connected"
+            if back and account not in after.unconfirmed:  # the engine can know of it now
                 self.track.manual_trade_at[account] = step.index
                 self.track.unseen_trades.discard(account)
+        leader = after.leader
+        if leader is not None:
+            connected = after.connections.get(self.connection_of[leader]) == "connected"
+            if connected and leader not in after.unconfirmed:
+                self.track.leader_known = True
+            elif not connected or step.action == "restart":
+                self.track.leader_known = False
 
     # -- invariants over one step ------------------------------------------------------------
 
@@ -487,6 +515,7 @@ class EngineChecker:
         self._check_no_flip(step, before, after, rows, where)
         self._check_quiet_outages(step, before, rows, where)
         self._check_paused_leader(before, after, rows, where)
+        self._check_unknown_is_not_flat(after, rows, where)
         self._check_once(activity, where)
         self._check_crashes(activity, where)
 
@@ -587,12 +616,16 @@ class EngineChecker:
         path.append(after.broker_positions.get(leader, {}).get(ES, 0))
         if not all(_reduces(a, b) for a, b in itertools.pairwise(path)):
             return
+        if leader in before.unconfirmed:
+            return  # its fills waited for its answer: fanned out now, each where it happened
         lead_before, lead_after = path[0], path[-1]
         value = step.value
         traded = value.account if isinstance(value, TradeStep) else None
         for account in sorted(set(before.members) & set(after.members) & after.accounts):
             if account == traded or self._cancelled(before, rows, account):
                 continue
+            if account in before.unconfirmed:
+                continue  # copies that waited for its answer are decided now (S3.5)
             for symbol in SYMBOLS:
                 was = before.projected(account, symbol)
                 now = after.projected(account, symbol)
@@ -611,9 +644,11 @@ class EngineChecker:
         order; a return to ``connected`` (or an engine start) sends only reconciliation orders
         and liquidations (S3.2, S5.6).
 
-        One exception on a return: a liquidation of the leader in the same step (a breach the
+        Two exceptions on a return: a liquidation of the leader in the same step (a breach the
         return revealed, or its waiting flatten, S5.6) is a leader fill, and it fans out as
-        usual (S2.1, S5.3) — as closing copies only, which is what is checked for them."""
+        usual (S2.1, S5.3) — as closing copies only, which is what is checked for them; and an
+        engine restart completes the fan-outs it cut short (S2.9): a follower whose copy offer
+        was waiting for its unknown snapshot (S3.5) when the engine stopped decides it now."""
         if step.action in SILENT_ACTIONS and rows:
             sent = ", ".join(f"{r.account} {r.kind} {r.qty:+d} {r.symbol}" for r in rows)
             raise InvariantViolation(f"{where}: sent orders: {sent} (S3.4 / S4.5: none)")
@@ -630,6 +665,9 @@ class EngineChecker:
                 leader_liquidated
                 and r.kind == "copy"
                 and _closing(before.projected(r.account, r.symbol), r.qty)
+            )
+            and not (
+                step.action == "restart" and r.kind == "copy" and r.account in before.unconfirmed
             )
         ]
         if wrong:
@@ -660,6 +698,27 @@ class EngineChecker:
                 f"{where}: copies {sent} went out while the leader's connection {connection} "
                 f"was {before.connections.get(connection)} (S2.1: never fanned out)"
             )
+
+    def _check_unknown_is_not_flat(
+        self, after: Observed, rows: list[LedgerRow], where: str
+    ) -> None:
+        """S3.5: a reconciliation order is decided only on confirmed positions — the
+        follower's own, and the leader's confirmed since its connection last became
+        connected. (Orders of a step that ends with them confirmed again pass: the answers
+        may have come within the step.)"""
+        for row in rows:
+            if row.kind != "reconciliation":
+                continue
+            if row.account in after.unconfirmed:
+                raise InvariantViolation(
+                    f"{where}: reconciliation order {row.qty:+d} {row.symbol} sent for "
+                    f"{row.account}, whose positions no snapshot has confirmed (S3.5)"
+                )
+            if not self.track.leader_known:
+                raise InvariantViolation(
+                    f"{where}: reconciliation order {row.qty:+d} {row.symbol} sent for "
+                    f"{row.account} while its leader's positions are unknown (S3.5)"
+                )
 
     def _check_once(self, activity: list[Any], where: str) -> None:
         """S2.6: no client order id placed twice; every id the broker accepted was written to
@@ -764,6 +823,8 @@ class EngineChecker:
                 continue
             if after.connections.get(self.connection_of[account]) != "connected":
                 continue
+            if account in after.unconfirmed:
+                continue  # the engine learns of a trade made while it was down from the answer
             since = self.track.locked_since.get(account, 0)
             traded = self.track.manual_trade_at.get(account, -1)
             if traded < since:
@@ -805,10 +866,13 @@ class EngineChecker:
 
     def _check_fills_once(self, after: Observed, where: str) -> None:
         """Every fill applied exactly once: a connected account's positions in the engine are
-        the broker's. An account whose connection is down may lag until it returns."""
+        the broker's. An account whose connection is down may lag until it returns, and one
+        whose snapshot is unknown until the broker answers (S3.5)."""
         for account in sorted(after.accounts):
             if after.connections.get(self.connection_of[account]) != "connected":
                 continue
+            if account in after.unconfirmed:
+                continue  # its answer is unknown yet (S3.5): its book is not the broker's word
             broker = after.broker_positions.get(account, {})
             mine = after.engine_positions.get(account, {})
             if broker != mine:

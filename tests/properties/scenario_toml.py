@@ -20,6 +20,7 @@ from engine.replay.scenario import (
     AddFollowerStep,
     CrashStep,
     Expectation,
+    FailSnapshotStep,
     FollowerSpec,
     PriceStep,
     RejectNextStep,
@@ -106,6 +107,8 @@ def _expectation(expect: Expectation) -> dict[str, object]:
         out["symbol"] = expect.symbol
     if expect.level is not None:
         out["level"] = expect.level
+    if expect.count is not None:
+        out["count"] = expect.count
     for key, value in expect.checks:
         out[key] = list(value) if isinstance(value, tuple | frozenset) else value
     return out
@@ -136,6 +139,8 @@ def step_value(step: Step) -> str:
         case RemoveFollowerStep(group=group, account=account):
             return _inline([("group", group), ("account", account)])
         case RejectNextStep(connection=connection, count=count):
+            return _inline([("connection", connection), ("count", count)])
+        case FailSnapshotStep(connection=connection, count=count):
             return _inline([("connection", connection), ("count", count)])
         case CrashStep(actor=actor, id=ident):
             return _inline([("actor", actor), ("id", ident)])

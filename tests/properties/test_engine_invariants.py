@@ -41,6 +41,7 @@ from engine.replay.scenario import (
     AddFollowerStep,
     ConnectionSpec,
     CrashStep,
+    FailSnapshotStep,
     FollowerSpec,
     GroupSpec,
     PriceStep,
@@ -306,6 +307,13 @@ class EngineInvariants(RuleBasedStateMachine):
         connection = data.draw(st.sampled_from(self.live_connections()), label="conn")
         self.step("reject_next", RejectNextStep(connection, count))
 
+    @precondition(lambda self: bool(self.live_connections()))
+    @rule(data=st.data(), count=st.integers(1, 3))
+    def fail_snapshot(self, data: st.DataObject, count: int) -> None:
+        """The broker answers the connection's next snapshots with an error (S3.5)."""
+        connection = data.draw(st.sampled_from(self.live_connections()), label="conn")
+        self.step("fail_snapshot", FailSnapshotStep(connection, count))
+
     @rule(data=st.data())
     def delete_connection(self, data: st.DataObject) -> None:
         """Rare: it ends most of the activity of an example."""
@@ -481,6 +489,7 @@ def test_a_failing_sequence_is_written_as_a_scenario_file_that_parses_back(
                 ("advance", timedelta(hours=9)),
                 ("set_risk", SetRiskStep("F1", (("daily_loss_limit", Decimal(0)),))),
                 ("reject_next", RejectNextStep("f1", 2)),
+                ("fail_snapshot", FailSnapshotStep("f1", 2)),
                 ("crash", CrashStep("group", GROUP)),
                 ("remove_follower", RemoveFollowerStep(GROUP, "F2")),
                 ("add_follower", AddFollowerStep(GROUP, FollowerSpec("F2", Decimal(2), 3))),
@@ -896,8 +905,17 @@ LOCK_HELD_WHILE_DOWN = (
     / "s5_3_lock_held_while_down_waits_for_the_brokers_positions.toml"
 ).read_text(encoding="utf-8")
 
+# Found when fail_snapshot joined the machine (S3.5): a flatten on a book the broker had not
+# confirmed re-sent its liquidation each time the broker found nothing to liquidate, without end.
+FLATTEN_ON_UNKNOWN_BOOK = (
+    Path(__file__).resolve().parents[2]
+    / "scenarios"
+    / "s3_5_flatten_on_an_unknown_book_liquidates_once_then_waits_for_the_answer.toml"
+).read_text(encoding="utf-8")
+
 REGRESSIONS = [
     pytest.param(RISK_ACTOR_BLIND_AFTER_RESTART, id="risk_actor_blind_after_restart"),
+    pytest.param(FLATTEN_ON_UNKNOWN_BOOK, id="flatten_on_unknown_book_liquidates_once"),
     pytest.param(LOCK_HELD_WHILE_DOWN, id="lock_held_while_down_waits_for_the_snapshot"),
     pytest.param(
         FLATTEN_CLIP_LEAVES_FOLLOWER_LONG,
