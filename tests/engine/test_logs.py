@@ -20,9 +20,15 @@ from tests.engine.engine_process import start_engine, stop_engine
 
 @pytest.fixture
 def restore_logging() -> object:
+    """Put structlog and the root logger back as a test process starts, so tests that capture
+    log lines later (``structlog.testing.capture_logs``) see every level again."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     yield None
     close_log_file()
-    configure_logging(level="critical")
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def test_redaction_by_key_value_and_pattern() -> None:
