@@ -83,19 +83,6 @@ def check_supported(scenario: Scenario) -> None:
                 f"[[connection]] ({connection.id}): broker",
                 f"not supported yet (broker {connection.broker!r})",
             )
-    sim = {c.id for c in scenario.connections if c.broker == TRADOVATE_SIM}
-    for step in scenario.steps:
-        value = step.value
-        if (
-            isinstance(value, FailSnapshotStep)
-            and value.connection in sim
-            and not hasattr(SimBridge, "fail_snapshot")
-        ):
-            raise ScenarioError(
-                scenario.file,
-                f"step {step.index}: fail_snapshot.connection",
-                f"not supported yet (fail_snapshot on a {TRADOVATE_SIM} connection)",
-            )
 
 
 def _no_triggers(scenario: Scenario, place: str) -> None:
@@ -246,8 +233,7 @@ class Harness:
         self.engine.start(reconcile=True)
 
     def _fail_snapshot(self, step: FailSnapshotStep) -> None:
-        broker: Any = self._broker_of(step.connection)  # a SimBridge only once it has one
-        broker.fail_snapshot(step.connection, step.count)
+        self._broker_of(step.connection).fail_snapshot(step.connection, step.count)
 
     def _trade(self, trade: TradeStep) -> None:
         sign = 1 if trade.side == "buy" else -1

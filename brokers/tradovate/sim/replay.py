@@ -5,20 +5,24 @@ trio code on sockets. :class:`SimBridge` runs them in a trio loop on a thread of
 local server (its time is the harness's clock), a :class:`TradovateBroker` pointed at it, and a
 loopback OAuth callback — and offers the harness the paper broker's controls (``set_price``,
 ``trade``, ``drop``, ``expire_token``, ``reauthorize``, ``hold``, ``release``,
-``reject_next``) for its connections.
+``reject_next``, ``fail_snapshot``) for its connections.
 
 Determinism: the adapter's events do not reach the engine from the trio thread. They wait in a
 queue until the harness, on its own thread, hands them on in :meth:`settle` — after each step,
 until the engine is idle, every request the engine made is answered, no reconnection is under
-way, every socket has answered a probe (so every push sent before it was handled), and no event
-is left. Engine-clock work of the adapter (token renewals, rate-limit cooldowns) runs at its
+way — a login waiting out a backoff to reconnect (a socket the broker ended, an attempt a fault
+failed) counts as one, unless the local server would refuse it (an outage) —, every socket has
+answered a probe (so every push sent before it was handled), and no event is left. Engine-clock
+work of the adapter (token renewals, rate-limit cooldowns) runs at its
 instants as :meth:`advance_to` moves the clock, interleaved with the engine's own timers.
 
 Semantics of the controls, matching the paper broker's: ``drop`` closes the user's sockets and
 refuses new ones until the harness ``reconnect``\\ s or re-authorizes the connection (an outage
 the user ends, as with the paper broker's link); ``expire_token`` revokes the user's tokens
 (the broker closes their sockets; the adapter finds the token refused); ``reauthorize`` is the
-full OAuth round trip through the authorize page and the loopback callback.
+full OAuth round trip through the authorize page and the loopback callback; ``fail_snapshot``
+makes the engine's next snapshot attempts of the connection meet an error from the server (its
+``user/syncrequest`` answered with one), which the adapter reports as ``SnapshotFailed``.
 """
 
 from __future__ import annotations
@@ -35,33 +39,71 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import trio
 
-from brokers.base import Broker, BrokerEvent, BrokerSession, EventSink
+from brokers.base import Broker, BrokerEvent, BrokerSession, EventSink, OrderRequest
 from brokers.tradovate.broker import TradovateBroker
 from brokers.tradovate.callback import CallbackListener, serve_callback
+from brokers.tradovate.link import Phase
+from brokers.tradovate.session import TradovateSession
 from brokers.tradovate.sim import RunningSim, SimError, serve_sim
 from engine.clock import VirtualClock
 from engine.instruments import ContractTable
 
 T = TypeVar("T")
 MAX_SETTLE_ROUNDS = 10_000
+# A login the adapter reconnects by itself is back within its backoff (short here); one that is
+# not back in this long (real time) is stuck, and settling fails rather than go on without it.
+RECONNECT_WAIT_S = 60.0
+SYNC = "user/syncrequest"
+SNAPSHOT_REFUSED = "the local server refused the sync request (fail_snapshot)"
 
 
 class _Relay(Broker):
     """The engine's view of the adapter: sessions whose events wait for the harness."""
 
-    def __init__(self, inner: TradovateBroker, queue: deque[tuple[EventSink, BrokerEvent]]) -> None:
+    def __init__(self, bridge: SimBridge, inner: TradovateBroker) -> None:
+        self.bridge = bridge
         self.inner = inner
-        self.queue = queue
 
     def session(self, connection: str, accounts: tuple[str, ...], sink: EventSink) -> BrokerSession:
-        queue = self.queue
-        return self.inner.session(connection, accounts, lambda event: queue.append((sink, event)))
+        queue = self.bridge.events
+        inner = self.inner.session(connection, accounts, lambda event: queue.append((sink, event)))
+        return _Session(self.bridge, inner)
 
     def authorize_url(self, connection: str, state: str, redirect_uri: str) -> str:
         return self.inner.authorize_url(connection, state, redirect_uri)
 
     async def exchange_code(self, connection: str, code: str, redirect_uri: str) -> None:
         await self.inner.exchange_code(connection, code, redirect_uri)
+
+
+class _Session(BrokerSession):
+    """The adapter's session, but for the snapshot requests of a connection whose next attempts
+    are to fail (``fail_snapshot``): those wait in the bridge until the session is live, and go
+    on with the server's error planned for their ``user/syncrequest`` — never for the sync the
+    adapter makes as it comes up, which would fail the connection attempt instead."""
+
+    def __init__(self, bridge: SimBridge, inner: TradovateSession) -> None:
+        self.bridge = bridge
+        self.inner = inner
+
+    def place_order(self, order: OrderRequest) -> None:
+        self.inner.place_order(order)
+
+    def cancel_working(
+        self, account: str, symbol: str | None, broker_order_ids: tuple[str, ...] = ()
+    ) -> None:
+        self.inner.cancel_working(account, symbol, broker_order_ids)
+
+    def request_snapshot(self, request_id: str) -> None:
+        if not self.bridge.defer_snapshot(self.inner, request_id):
+            self.inner.request_snapshot(request_id)
+
+    def close(self) -> None:
+        self.bridge.drop_deferred(self.inner)
+        self.inner.close()
+
+    def open(self) -> None:
+        self.inner.open()
 
 
 class SimBridge:
@@ -79,17 +121,24 @@ class SimBridge:
         self.contracts = contracts
         self.token_dir = token_dir
         # The harness moves a virtual clock much faster than trio's: budgets that refill on
-        # trio's clock are set wide so that no step waits on them in real time.
+        # trio's clock are set wide, and the waits measured on it (reconnection backoffs, the
+        # wait after an HTTP 423) short, so that no step waits on them long in real time.
         self._settings = {
             "autonomous_timers": False,
             "budget_burst": 1000,
             "host_sync_burst": 1000,
             "host_renewal_burst": 1000,
+            "backoff_initial_s": 0.02,
+            "backoff_max_s": 0.2,
+            "throttle_wait_s": 0.02,
             **(settings or {}),
         }
         self._server = server or {}
         self.connections: set[str] = set()
-        self._events: deque[tuple[EventSink, BrokerEvent]] = deque()
+        self.events: deque[tuple[EventSink, BrokerEvent]] = deque()
+        self._lock = threading.Lock()
+        self._snapshot_failures: dict[str, int] = {}  # connection -> attempts still to fail
+        self._deferred: dict[str, tuple[TradovateSession, str]] = {}  # connection -> request
         self._ready = threading.Event()
         self._stop: trio.Event | None = None
         self._token: trio.lowlevel.TrioToken | None = None
@@ -102,7 +151,7 @@ class SimBridge:
         self._ready.wait(30)
         if self._failure is not None or self.adapter is None:
             raise SimError(f"the local Tradovate did not start: {self._failure!r}")
-        self.broker: Broker = _Relay(self.adapter, self._events)
+        self.broker: Broker = _Relay(self, self.adapter)
 
     # -- the trio thread ---------------------------------------------------------------------------
 
@@ -183,18 +232,95 @@ class SimBridge:
     # -- settling ----------------------------------------------------------------------------------
 
     def settle(self, wait_idle: Callable[[], None]) -> None:
-        """Until nothing moves: the engine idle, the adapter settled, every event handed on."""
+        """Until nothing moves: the engine idle, the adapter settled, every event handed on,
+        every deferred snapshot request that can go on sent, no login reconnecting."""
         adapter = self.adapter
         assert adapter is not None
         for _ in range(MAX_SETTLE_ROUNDS):
             wait_idle()
             self._run(adapter.settled)
-            if not self._events:
+            if self.events:
+                while self.events:
+                    sink, event = self.events.popleft()
+                    sink(event)
+                continue
+            if self._call(self._send_deferred):
+                continue
+            if not self._run(self._reconnecting):
                 return
-            while self._events:
-                sink, event = self._events.popleft()
-                sink(event)
         raise SimError("the engine and the local Tradovate never settled")
+
+    async def _reconnecting(self) -> bool:
+        """Wait for a login that waits out a backoff before reconnecting by itself, when the
+        local server would take it; whether there was one."""
+        adapter, sim = self.adapter, self._sim
+        assert adapter is not None
+        for session in adapter.sessions():
+            link = session.link
+            if session.retired or link.phase is not Phase.WAITING:
+                continue
+            user = next((u for u in sim.exchange.users.values() if u.name == link.connection), None)
+            faults = None if user is None else sim.faults.of(user.id)
+            if faults is None or faults.outage or faults.locked_out:
+                continue  # refused until the harness ends the outage
+            with trio.move_on_after(RECONNECT_WAIT_S):
+                await link.phase_change()
+                return True
+            raise SimError(f"{link.connection} did not reconnect in {RECONNECT_WAIT_S:g} s")
+        return False
+
+    # -- snapshots that fail (S3.5) ----------------------------------------------------------------
+
+    def fail_snapshot(self, connection: str, count: int = 1) -> None:
+        """The engine's next ``count`` snapshot attempts of ``connection`` fail: the server
+        answers each one's ``user/syncrequest`` with an error (adds to any left)."""
+        if connection not in self.connections:
+            raise SimError(f"fail_snapshot {connection}: not a connection of the local Tradovate")
+        if count < 1:
+            raise SimError(f"fail_snapshot {connection}: count must be positive")
+        with self._lock:
+            self._snapshot_failures[connection] = self._snapshot_failures.get(connection, 0) + count
+
+    def snapshot_failures(self, connection: str) -> int:
+        """The snapshot attempts of ``connection`` still to fail."""
+        with self._lock:
+            return self._snapshot_failures.get(connection, 0)
+
+    def defer_snapshot(self, session: TradovateSession, request_id: str) -> bool:
+        """Any thread: hold the request of a connection whose next attempt is to fail until
+        the harness sends it on (:meth:`settle`); whether it is held. The engine makes one
+        attempt at a time: a newer request replaces one still held."""
+        with self._lock:
+            if self._snapshot_failures.get(session.connection, 0) <= 0:
+                return False
+            self._deferred[session.connection] = (session, request_id)
+            return True
+
+    def drop_deferred(self, session: TradovateSession) -> None:
+        """Any thread: the engine closed the session; its held request goes with it."""
+        with self._lock:
+            held = self._deferred.get(session.connection)
+            if held is not None and held[0] is session:
+                del self._deferred[session.connection]
+
+    def _send_deferred(self) -> bool:
+        """In the trio thread: send each held request whose session is live, with the error
+        planned for its sync; whether one was sent."""
+        sent = False
+        with self._lock:
+            for connection, (session, request_id) in list(self._deferred.items()):
+                if session.retired:
+                    del self._deferred[connection]
+                    continue
+                if not session.live:
+                    continue  # answered once the session is up again, or given up
+                del self._deferred[connection]
+                self._snapshot_failures[connection] -= 1
+                error = {"errorText": SNAPSHOT_REFUSED}
+                self._sim.answer_next(connection, SYNC, error)
+                session.request_snapshot(request_id)
+                sent = True
+        return sent
 
     def advance_to(
         self,
