@@ -21,7 +21,6 @@ from decimal import Decimal
 import structlog
 
 from actors import addresses
-from actors.backoff import backoff
 from actors.connection import (
     CancelWorking,
     ConnectionState,
@@ -65,13 +64,14 @@ from brokers.base import (
     PricesRestored,
     PricesUnavailable,
 )
-from engine.copy_rule import closing_part, copy_quantity, reconciliation_quantity, target
-from engine.durable import AccountState, save_account
-from engine.instruments import ContractTable, copies_root, map_symbol, split_symbol
-from engine.order_ids import OrderKind, client_order_id, kind_of
-from engine.positions import ZERO, Position
-from engine.records import Kind, Level, UnresolvedOrder
-from engine.runtime.base import ActorContext
+from brokers.instruments import ContractTable, copies_root, map_symbol, split_symbol
+from engine.domain.backoff import backoff
+from engine.domain.copy_rule import closing_part, copy_quantity, reconciliation_quantity, target
+from engine.domain.order_ids import OrderKind, client_order_id, kind_of
+from engine.domain.positions import ZERO, Position
+from engine.host.base import ActorContext
+from engine.storage.durable import AccountState, save_account
+from engine.storage.records import Kind, Level, UnresolvedOrder
 
 log = structlog.get_logger("actors.account")
 

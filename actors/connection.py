@@ -26,7 +26,6 @@ from enum import StrEnum
 import structlog
 
 from actors import addresses
-from actors.backoff import backoff
 from actors.failure import InjectedFailure, fail
 from actors.risk_messages import Evaluate
 from brokers.base import (
@@ -46,9 +45,10 @@ from brokers.base import (
     TokenExpired,
     TokenIssued,
 )
-from engine.market import TicksPending
-from engine.records import Kind, LedgerRow, Level
-from engine.runtime.base import ActorContext
+from engine.domain.backoff import backoff
+from engine.host.base import ActorContext
+from engine.host.market import TicksPending
+from engine.storage.records import Kind, LedgerRow, Level
 
 log = structlog.get_logger("actors.connection")
 

@@ -37,10 +37,10 @@ from actors.copy_messages import (
     SetTerms,
 )
 from actors.failure import InjectedFailure, fail
-from engine.fanouts import PendingFill
-from engine.instruments import map_symbol
-from engine.records import Kind, Level
-from engine.runtime.base import ActorContext
+from brokers.instruments import map_symbol
+from engine.host.base import ActorContext
+from engine.storage.fanouts import PendingFill
+from engine.storage.records import Kind, Level
 
 log = structlog.get_logger("actors.group")
 

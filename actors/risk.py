@@ -39,11 +39,9 @@ from actors.risk_messages import (
     ResetApplied,
 )
 from brokers.base import OrderRequest, OrderType
-from engine.copy_rule import closing_part
-from engine.durable import FlattenRecord, RiskState, save_risk
-from engine.order_ids import OrderKind, client_order_id
-from engine.records import Kind, Level
-from engine.risk_rules import (
+from engine.domain.copy_rule import closing_part
+from engine.domain.order_ids import OrderKind, client_order_id
+from engine.domain.risk_rules import (
     DAILY_TRIGGERS,
     DESCRIPTIONS,
     Trigger,
@@ -51,7 +49,9 @@ from engine.risk_rules import (
     breached,
     figures,
 )
-from engine.runtime.base import ActorContext
+from engine.host.base import ActorContext
+from engine.storage.durable import FlattenRecord, RiskState, save_risk
+from engine.storage.records import Kind, Level
 
 log = structlog.get_logger("actors.risk")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from engine.order_ids import OrderKind
+from engine.domain.order_ids import OrderKind
 
 # --- received by RiskActor ----------------------------------------------------------------------
 
@@ -65,7 +65,7 @@ class Evaluate:
 class ResetApplied:
     """The account has applied a reset to its figures; the risk actor applies it to locks."""
 
-    kind: str  # engine.resets.ResetKind
+    kind: str  # engine.domain.resets.ResetKind
     figures: AccountChanged
 
 
@@ -92,7 +92,7 @@ class FlattenActive:
 class ApplyReset:
     """A scheduled reset (S5.8) is due: mark to market and roll the P&L figures."""
 
-    kind: str  # engine.resets.ResetKind
+    kind: str  # engine.domain.resets.ResetKind
     at: datetime
 
 

@@ -14,8 +14,8 @@ import structlog
 
 from actors import addresses
 from actors.risk_messages import ApplyReset
-from engine.resets import Reset, next_reset, resets_between
-from engine.runtime.base import ActorContext
+from engine.domain.resets import Reset, next_reset, resets_between
+from engine.host.base import ActorContext
 
 log = structlog.get_logger("actors.schedule")
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine import cli, live
-from engine.logs import configure_logging
+from engine.app.logs import configure_logging
+from engine.cli import commands as cli
+from engine.live import runner as live
 from engine.replay import cli as replay_cli
 
 

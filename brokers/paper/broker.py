@@ -60,11 +60,11 @@ from brokers.base import (
     TokenIssued,
     WorkingOrder,
 )
+from brokers.clock import Clock
+from brokers.instruments import ContractTable, SymbolError
 from brokers.paper import state as state_file_format
 from brokers.paper.book import Book, PaperBrokerError, PaperOrder
 from brokers.paper.state import DuplicateRejection, PaperState
-from engine.clock import Clock
-from engine.instruments import ContractTable, SymbolError
 
 REJECT_SESSION_CLOSED = "SessionClosed"
 REJECT_UNAUTHORIZED = "Unauthorized"

@@ -40,6 +40,7 @@ import structlog
 import trio
 
 from brokers.base import BrokerEvent, SessionLost, SessionRestored, TokenExpired
+from brokers.clock import Clock
 from brokers.tradovate import oauth
 from brokers.tradovate.pacing import RenewalPlanner
 from brokers.tradovate.rest import BrokerError, NoPermission, RateLimited, RestClient, Unauthorized
@@ -52,7 +53,6 @@ from brokers.tradovate.socket import (
 )
 from brokers.tradovate.tokens import Token, TokenStore, TokenStoreError
 from brokers.tradovate.wire import Push
-from engine.clock import Clock
 
 log = structlog.get_logger("brokers.tradovate")
 

@@ -27,7 +27,7 @@ from engine.api.errors import ApiError, problem
 from engine.api.openapi import build_openapi
 from engine.api.operations import Operation
 from engine.api.routes import accounts, connections, groups, records, system
-from engine.topology import CommandRefused, UnknownId
+from engine.core.topology import CommandRefused, UnknownId
 
 log = structlog.get_logger("engine.api")
 

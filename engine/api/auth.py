@@ -14,7 +14,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from engine.logs import SECRETS
+from engine.app.logs import SECRETS
 
 TOKEN_FILE = "api.token"
 PUBLIC_PATHS = frozenset({"/", "/index.html", "/favicon.ico", "/oauth/callback"})

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from engine.clock import Clock
-from engine.oauth import OAuthStates
+from brokers.clock import Clock
+from engine.app.authorizations import OAuthStates
 
 if TYPE_CHECKING:
     from engine.api.events import EventHub
-    from engine.core import Engine
-    from engine.metrics import EngineMetrics
+    from engine.app.metrics import EngineMetrics
+    from engine.core.engine import Engine
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from engine.config_errors import describe_errors
+from engine.app.config_errors import describe_errors
 
 M = TypeVar("M", bound=BaseModel)
 E = TypeVar("E", bound=Enum)

@@ -20,7 +20,7 @@ import trio
 from starlette.types import Receive, Scope, Send
 
 from brokers.base import BrokerEvent, Fill
-from engine.records import ActivityEntry, LedgerRow
+from engine.storage.records import ActivityEntry, LedgerRow
 
 HISTORY = 500  # events kept for a reconnecting subscriber
 SUBSCRIBER_BUFFER = 1000

@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engine.config import ID_PATTERN, check_symbol_map
-from engine.risk_rules import LIMIT_NAMES
+from engine.app.config import ID_PATTERN, check_symbol_map
+from engine.domain.risk_rules import LIMIT_NAMES
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="1-64 letters, digits, . _ -")]
 Ratio = Annotated[

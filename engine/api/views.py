@@ -14,10 +14,10 @@ from typing import Any
 
 from actors import addresses
 from engine.api import schemas
-from engine.core import Engine
-from engine.records import Kind, Level
-from engine.setup_changes import AccountDeletion
-from engine.topology import DeletionPlan, GroupConfig, UnknownId
+from engine.core.engine import Engine
+from engine.core.setup_changes import AccountDeletion
+from engine.core.topology import DeletionPlan, GroupConfig, UnknownId
+from engine.storage.records import Kind, Level
 
 MAX_PAGE = 500
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from engine.core import Engine
+from engine.core.engine import Engine
 from engine.replay.scenario import Expectation
 
 TOLERANCE = Decimal("0.005")

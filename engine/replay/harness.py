@@ -20,14 +20,13 @@ from typing import Any
 
 from actors.copy_messages import Membership
 from brokers.base import Broker
+from brokers.clock import VirtualClock
 from brokers.paper import PaperBroker, PaperBrokerError
 from brokers.tradovate.sim import SimError
 from brokers.tradovate.sim.replay import SimBridge
-from engine.clock import VirtualClock
-from engine.config import TRADOVATE_SIM
-from engine.core import Engine, EngineSettings
-from engine.journal import Journal
-from engine.records import Kind, Level
+from engine.app.config import TRADOVATE_SIM
+from engine.core.engine import Engine, EngineSettings
+from engine.core.topology import AccountConfig, CommandRefused, ConnectionConfig, GroupConfig
 from engine.replay import features
 from engine.replay.checks import Failure, evaluate
 from engine.replay.scenario import (
@@ -41,8 +40,9 @@ from engine.replay.scenario import (
     Step,
     TradeStep,
 )
-from engine.store import Store
-from engine.topology import AccountConfig, CommandRefused, ConnectionConfig, GroupConfig
+from engine.storage.journal import Journal
+from engine.storage.records import Kind, Level
+from engine.storage.store import Store
 
 # Steps whose capability has not landed yet: the file is refused as a whole (exit 2).
 UNSUPPORTED_ACTIONS: dict[str, str] = {}

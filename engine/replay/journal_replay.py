@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from brokers.base import Broker, BrokerSession, EventSink, OrderRequest, Quote
-from engine.clock import VirtualClock
-from engine.core import Engine, EngineSettings
-from engine.frames import FrameError
-from engine.instruments import ContractTable
-from engine.journal import GAP, JOURNAL_VERSION, read_journal
+from brokers.clock import VirtualClock
+from brokers.instruments import ContractTable
+from engine.core.engine import Engine, EngineSettings
+from engine.core.topology import CommandRefused
 from engine.replay.harness import final_state
-from engine.store import SCHEMA_VERSION, Store
-from engine.topology import CommandRefused
-from engine.wire import WireError, decode
+from engine.storage.event_codec import WireError, decode
+from engine.storage.frames import FrameError
+from engine.storage.journal import GAP, JOURNAL_VERSION, read_journal
+from engine.storage.store import SCHEMA_VERSION, Store
 
 COMMANDS = frozenset(
     {

@@ -22,9 +22,9 @@ from brokers.base import (
     PricesRestored,
     PricesUnavailable,
 )
-from engine.copy_rule import target
-from engine.runtime.deterministic import DeterministicRuntime
-from engine.topology import GroupConfig
+from engine.core.topology import GroupConfig
+from engine.domain.copy_rule import target
+from engine.host.deterministic import DeterministicRuntime
 from tests.conftest import ES, MES, NQ, MakeEngine, Rig, member
 
 D = Decimal

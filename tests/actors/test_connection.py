@@ -19,11 +19,11 @@ from actors.connection import (
     ResyncAccount,
 )
 from brokers.base import OrderRequest, SessionLost, SessionRestored, TokenExpired
+from brokers.clock import VirtualClock
+from brokers.instruments import ContractTable
 from brokers.paper import SNAPSHOT_FORCED, PaperBroker, PaperSession
-from engine.clock import VirtualClock
-from engine.instruments import ContractTable
-from engine.order_ids import OrderKind, client_order_id
-from engine.topology import GroupConfig
+from engine.core.topology import GroupConfig
+from engine.domain.order_ids import OrderKind, client_order_id
 from tests.conftest import ES, MakeEngine, Rig, member
 
 C, R, D = ConnectionState.CONNECTED, ConnectionState.REAUTH_REQUIRED, ConnectionState.DISCONNECTED

@@ -13,7 +13,7 @@ import pytest
 from actors.account import Role
 from actors.copy_messages import Membership
 from brokers.paper import PaperBroker
-from engine.topology import CommandRefused, GroupConfig, UnknownId
+from engine.core.topology import CommandRefused, GroupConfig, UnknownId
 from tests.conftest import ES, MES, NQ, MakeEngine, Rig, member
 
 D = Decimal

@@ -19,7 +19,7 @@ from actors.risk import (
     RiskEvent,
     RiskStatus,
 )
-from engine.topology import AccountConfig, GroupConfig
+from engine.core.topology import AccountConfig, GroupConfig
 from tests.conftest import ES, NQ, MakeEngine, Rig, member
 
 D = Decimal

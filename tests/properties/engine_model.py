@@ -47,11 +47,10 @@ import structlog
 
 from actors.risk import RiskStatus
 from brokers.base import OrderType
-from engine import durable
-from engine import topology as topo
-from engine.copy_rule import target
-from engine.instruments import map_symbol
-from engine.order_ids import attempt_of
+from brokers.instruments import map_symbol
+from engine.core import topology as topo
+from engine.domain.copy_rule import target
+from engine.domain.order_ids import attempt_of
 from engine.replay.harness import Harness
 from engine.replay.scenario import (
     AddFollowerStep,
@@ -65,6 +64,7 @@ from engine.replay.scenario import (
     Step,
     TradeStep,
 )
+from engine.storage import durable
 
 ES, MES = "ESZ6", "MESZ6"
 SYMBOLS = (ES, MES)

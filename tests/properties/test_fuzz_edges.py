@@ -32,14 +32,14 @@ from hypothesis import assume, event, example, given
 from hypothesis import strategies as st
 
 from brokers.base import BrokerEvent, OrderAccepted, OrderRejected, OrderRequest, OrderType
+from brokers.clock import VirtualClock
+from brokers.instruments import ContractTable
 from brokers.paper import PaperBroker, PaperBrokerError
 from brokers.paper.broker import PaperSession
-from engine.clock import VirtualClock
-from engine.frames import HEADER, FrameError, encode_frame, read_frames
-from engine.instruments import ContractTable
 from engine.replay.harness import Harness
 from engine.replay.journal_replay import JournalError, replay_journal
 from engine.replay.scenario import parse_scenario
+from engine.storage.frames import HEADER, FrameError, encode_frame, read_frames
 from tests.properties.engine_model import quiet_logs
 from tests.properties.profiles import hit_known_bugs, property_settings, scaled
 

@@ -12,8 +12,8 @@ from engine.api import schemas, views
 from engine.api.context import ApiContext
 from engine.api.errors import ApiError, body, query_bool, query_text
 from engine.api.operations import CONNECTION, DRY_RUN, Operation, json_of
-from engine.core import Engine
-from engine.setup_changes import plan_delete_account
+from engine.core.engine import Engine
+from engine.core.setup_changes import plan_delete_account
 
 TAG = "accounts"
 

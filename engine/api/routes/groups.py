@@ -10,8 +10,8 @@ from engine.api import schemas, views
 from engine.api.context import ApiContext
 from engine.api.errors import ApiError, body, query_bool
 from engine.api.operations import DRY_RUN, Operation, json_of
-from engine.core import Engine
-from engine.topology import CommandRefused, GroupConfig
+from engine.core.engine import Engine
+from engine.core.topology import CommandRefused, GroupConfig
 
 TAG = "groups"
 

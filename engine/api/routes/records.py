@@ -21,7 +21,7 @@ from engine.api.operations import (
     Query,
     json_of,
 )
-from engine.records import Kind, Level
+from engine.storage.records import Kind, Level
 
 TAG = "records"
 

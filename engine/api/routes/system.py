@@ -16,7 +16,7 @@ from engine.api.context import ApiContext
 from engine.api.errors import ApiError
 from engine.api.events import EventStream
 from engine.api.operations import Operation, Query, json_of
-from engine.oauth import OAuthStateError
+from engine.app.authorizations import OAuthStateError
 
 log = structlog.get_logger("engine.api")
 EXCHANGE_TIMEOUT = 30.0  # seconds the broker gets to exchange a code

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from actors.risk import RiskStatus
 from brokers.tradovate.sim.exchange import REJECT_FORCED
-from engine.topology import AccountConfig, GroupConfig
+from engine.core.topology import AccountConfig, GroupConfig
 from tests.brokers.tradovate.conftest import ES, NQ, MakeTv, member
 
 

@@ -17,7 +17,7 @@ import trio
 from brokers.base import Fill
 from engine.api import build_app
 from engine.api.events import EventHub
-from engine.api.server import ApiServer, listen
+from engine.app.listening import ApiServer, listen
 from tests.conftest import ES, START
 from tests.engine.api.conftest import AUTH, ApiRig
 

@@ -1,0 +1,577 @@
+"""The engine: builds the actor tree from the store and is the one door commands come through.
+
+Commands (from the replay harness, the CLI, the control API) are checked against the topology,
+made durable, and then told to the actors; nothing outside the actors touches their state.
+Reads go through ``inspect``, which runs between an actor's messages.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from actors import addresses, schedule
+from actors.account import AccountActor, AccountSettings, AccountView, Role, SetRole
+from actors.connection import (
+    ConnectionActor,
+    ConnectionSettings,
+    ConnectionState,
+    EventsPending,
+    Reconnect,
+    SessionInbox,
+    StartSession,
+    TakeOffline,
+)
+from actors.copy_messages import AddMember, Membership, RemoveMember
+from actors.failure import InjectedFailure
+from actors.group import CopyGroupActor, GroupView
+from actors.risk import (
+    Flatten,
+    Lock,
+    LockReason,
+    RiskActor,
+    RiskSettings,
+    RiskStatus,
+    RiskView,
+    SetLimits,
+    SetMembership,
+    Unlock,
+)
+from brokers.base import (
+    Broker,
+    BrokerEvent,
+    BrokerSession,
+    Fill,
+    OrderAccepted,
+    OrderDone,
+    OrderRejected,
+    Quote,
+)
+from brokers.clock import Clock, VirtualClock
+from brokers.instruments import ContractTable
+from engine.core import setup_changes
+from engine.core import topology as topo
+from engine.core.supervisor import Supervisor
+from engine.core.topology import (
+    AccountConfig,
+    CommandRefused,
+    ConnectionConfig,
+    GroupConfig,
+    Topology,
+)
+from engine.host import Runtime, Services, make_runtime
+from engine.host.base import ActorContext, Address, Behaviour, Factory
+from engine.host.market import Market
+from engine.storage import durable
+from engine.storage.fanouts import PendingFill, decided_copies, pending_fills
+from engine.storage.journal import JOURNAL_VERSION, Journal
+from engine.storage.records import Kind, Level, Records, UnresolvedOrder
+from engine.storage.recovery import advance_counters
+from engine.storage.store import SCHEMA_VERSION, Store
+
+log = structlog.get_logger("engine")
+
+ORDER_EVENTS = (Fill, OrderAccepted, OrderRejected, OrderDone)
+# What a journal's setup frame carries: everything an engine is built from.
+JOURNALED_TABLES = (
+    "connections",
+    "accounts",
+    "risk_limits",
+    "groups",
+    "memberships",
+    "account_state",
+    "positions",
+    "risk_state",
+    "markers",
+    "counters",
+)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    runtime: str = "deterministic"
+    max_copy_age: timedelta = timedelta(seconds=10)
+    # Threads runtime: connections are dealt to this many threads (0: one thread each). With
+    # one interpreter lock, more threads add hand-offs, not parallelism (decision 0001).
+    threads: int = 4
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        brokers: Mapping[str, Broker],
+        contracts: ContractTable,
+        settings: EngineSettings = EngineSettings(),
+        journal: Journal | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.brokers = dict(brokers)
+        self.contracts = contracts
+        self.settings = settings
+        self.records = Records(store, clock)
+        self.services = Services(clock, self.records)
+        self.runtime: Runtime = make_runtime(settings.runtime, self.services, settings.threads)
+        self.supervisor = Supervisor(self)
+        self.runtime.failure_hook = self.supervisor.on_failure
+        self.market = Market(self.runtime.tell)
+        self.services.market = self.market
+        self.topology: Topology = topo.load(store)
+        self.sessions: dict[str, BrokerSession] = {}
+        self.inboxes: dict[str, SessionInbox] = {}
+        self.journal = journal
+        self.started = False
+        # What this start found unfinished (S2.6, S2.9), handed to the actors as they are
+        # first built; a restart by the supervisor later never sees it.
+        self._unresolved: dict[str, tuple[UnresolvedOrder, ...]] = {}
+        self._pending: dict[str, list[PendingFill]] = {}
+
+    # -- setup -----------------------------------------------------------------------------------
+
+    def seed(
+        self,
+        connections: Iterable[ConnectionConfig],
+        accounts: Iterable[AccountConfig],
+        groups: Iterable[GroupConfig],
+    ) -> None:
+        """Write an initial setup into an empty store (checked as a whole first)."""
+        if self.started:
+            raise CommandRefused("the engine is running: add things with commands")
+        staged = Topology()
+        connections, accounts, groups = list(connections), list(accounts), list(groups)
+        for connection in connections:
+            staged.check_new_connection(connection)
+            staged.connections[connection.id] = connection
+        for account in accounts:
+            staged.check_new_account(account)
+            staged.accounts[account.id] = account
+        for group in groups:
+            staged.check_new_group(group)
+            staged.groups[group.id] = group
+
+        def write(conn: sqlite3.Connection) -> None:
+            for c in connections:
+                topo.insert_connection(conn, c)
+            for a in accounts:
+                topo.insert_account(conn, a)
+            for g in groups:
+                topo.insert_group(conn, g)
+
+        self.store.write(write, wait=True)
+        for g in groups:  # a group id used before may have logged fills: none are theirs
+            self.records.fanouts.joined(g.id, [m.account for m in g.members])
+        self.topology = topo.load(self.store)
+
+    def start(self, *, reconcile: bool = False) -> None:
+        """Spawn the tree from the store and open every broker session.
+
+        ``reconcile`` makes the start count as every connection returning (S3.1): true for an
+        engine restart, false for the very first start of a fresh store."""
+        self._adopt_logged_statuses()
+        recovered = self.records.recover_intents()
+        if recovered:
+            log.warning("orders of unknown outcome recovered from the intent log", count=recovered)
+        advance_counters(self.store, self.records.intents)
+        self.topology = topo.load(self.store)
+        self._recover_fan_outs(reconcile)
+        if self.journal is not None:
+            self.journal.record(
+                "setup",
+                {
+                    "version": JOURNAL_VERSION,
+                    "schema": SCHEMA_VERSION,
+                    "reconcile": reconcile,
+                    "store": self.store.dump(JOURNALED_TABLES),
+                },
+            )
+        for connection in self.topology.connections:
+            self._spawn(addresses.connection(connection), connection)
+        for account in self.topology.accounts.values():
+            # The risk actor first: a rebuilt account tells it the remembered book at once.
+            self._spawn(addresses.risk(account.id), account.connection)
+            self._spawn(addresses.account(account.id), account.connection)
+        for group in self.topology.groups.values():
+            self._spawn(addresses.group(group.id), self._placement(group.leader))
+        accounts = list(self.topology.accounts)
+        last_reset = self.records.marker(schedule.LAST_RESET)
+        self.runtime.spawn(
+            schedule.ADDRESS,
+            lambda ctx: schedule.ResetScheduleActor(ctx, accounts, last_reset),
+            "schedule",
+        )
+        self.started = True
+        self._unresolved, self._pending = {}, {}
+        for connection_id in self.topology.connections:
+            self.runtime.tell(addresses.connection(connection_id), StartSession(reconcile))
+        self.runtime.wait_idle()
+
+    def _adopt_logged_statuses(self) -> None:
+        """Risk status changes the store may have lost with its last commits come back from
+        the status log (``engine/status_log.py``): per account, the newer version wins. Once
+        the store has them, the log is emptied."""
+        logged = self.records.statuses.latest()
+        if not logged:
+            return
+        accounts = topo.load(self.store).accounts
+        for account, state in logged.items():
+            if account not in accounts:
+                continue  # deleted since (S4): nothing to restore
+            stored = durable.load_risk(self.store, account)
+            if stored is None or stored.version < state.version:
+                log.warning(
+                    "risk status restored from the status log",
+                    account=account,
+                    status=state.status,
+                    lock_reason=state.lock_reason,
+                )
+                durable.save_risk(self.store, account, state)
+        self.store.flush()
+        self.records.statuses.truncate()
+
+    def _recover_fan_outs(self, reconcile: bool) -> None:
+        """Which copy decisions are durable, which orders have an unknown outcome, and which
+        fan-outs a crash cut short (``engine/fanouts.py``)."""
+        logged = self.records.fanouts.read()
+        statuses = self.records.ledger_statuses()
+        self.records.decided = decided_copies(logged.settled, self.records.intents, statuses)
+        if not reconcile:
+            return  # a first start: nothing was sent before
+        self._unresolved = self.records.unresolved_orders()
+        followers = {
+            g.id: tuple(m.account for m in g.members) for g in self.topology.groups.values()
+        }
+        self._pending = pending_fills(logged.fills, self.records.decided, followers, logged.joined)
+        for group, pending in self._pending.items():
+            log.warning(
+                "fan-outs cut short by the stop, to complete",
+                group=group,
+                fills=[p.fill.fill.fill_id for p in pending],
+            )
+
+    def stop(self) -> None:
+        """Close every session and stop the actors (no graceful settling: see the live runner)."""
+        for session in self.sessions.values():
+            session.close()
+        self.runtime.shutdown()
+        self.store.flush()
+        self.records.close()
+        if self.journal is not None:
+            self.journal.close()
+        self.started = False
+
+    def _placement(self, account: str) -> str:
+        return self.topology.accounts[account].connection
+
+    def _open_session(self, connection: str, accounts: tuple[str, ...]) -> BrokerSession:
+        config = self.topology.connections[connection]
+        broker = self.brokers.get(config.broker)
+        if broker is None:
+            raise CommandRefused(
+                f"connection {connection!r}: no broker {config.broker!r} configured"
+            )
+        market, journal, inbox = self.market, self.journal, self.inbox(connection)
+
+        def sink(event: BrokerEvent) -> None:
+            if isinstance(event, Quote):
+                if market.on_quote(event.symbol, event.last) and journal is not None:
+                    journal.record("quote", [event.symbol, event.last])
+                return  # prices are coalesced, never a message per tick (decision 0003)
+            if journal is not None:
+                journal.record("broker", [connection, event])
+            inbox.push(event)  # one ordered stream per login
+
+        session = broker.session(connection, accounts, sink)
+        self.sessions[connection] = session
+        return session
+
+    def inbox(self, connection: str) -> SessionInbox:
+        """The connection's ordered event stream; it outlives restarts of the actor."""
+        inbox = self.inboxes.get(connection)
+        if inbox is None:
+            address, tell = addresses.connection(connection), self.runtime.tell
+            inbox = SessionInbox(lambda: tell(address, EventsPending()))
+            self.inboxes[connection] = inbox
+        return inbox
+
+    # -- building actors: always from the store, at spawn and at every restart -------------------
+
+    def factory(self, address: Address) -> Factory:
+        """How to (re)build the actor at ``address`` from durable state (S7.2)."""
+        kind, ident = address
+        builders: dict[str, Callable[[ActorContext, str], Behaviour]] = {
+            "connection": self._build_connection,
+            "account": self._build_account,
+            "risk": self._build_risk,
+            "group": self._build_group,
+        }
+        build = builders[kind]
+        return lambda ctx: build(ctx, ident)
+
+    def _current(self) -> Topology:
+        """The topology as the store has it now (memberships' disable reasons, connection
+        states: the actors keep them there). While the tree is being built at start, that is
+        the topology just loaded; a restart reads the store again."""
+        if not self.started:
+            return self.topology
+        self.store.flush()
+        return topo.load(self.store)
+
+    def _build_connection(self, ctx: ActorContext, connection: str) -> ConnectionActor:
+        current = self._current()
+        c = current.connections[connection]
+        settings = ConnectionSettings(
+            c.id, ConnectionState(c.state), c.offline, c.token_expired, c.reconnects
+        )
+        return ConnectionActor(
+            ctx, settings, current.accounts_of(c.id), self._open_session, self.inbox(c.id)
+        )
+
+    def _build_account(self, ctx: ActorContext, account: str) -> AccountActor:
+        current = self._current()
+        a = current.accounts[account]
+        settings = AccountSettings(a.id, a.connection, a.balance, self.settings.max_copy_age)
+        state = ConnectionState(current.connections[a.connection].state)
+        found = current.group_of(account)
+        role = Role() if found is None else Role(found[0], found[1])
+        return AccountActor(
+            ctx,
+            settings,
+            self.contracts,
+            state,
+            role,
+            durable.load_account(self.store, account),
+            unresolved=() if self.started else self._unresolved.get(account, ()),
+        )
+
+    def _build_risk(self, ctx: ActorContext, account: str) -> RiskActor:
+        current = self._current()
+        a = current.accounts[account]
+        found = current.group_of(account)
+        follows = None if found is None or found[1] else found[0]
+        settings = RiskSettings(a.id, a.connection, a.balance, limits=dict(a.limits))
+        actor = RiskActor(ctx, settings, follows, durable.load_risk(self.store, account))
+        actor.connected = current.connections[a.connection].state == "connected"
+        return actor
+
+    def _build_group(self, ctx: ActorContext, group: str) -> CopyGroupActor:
+        current = self._current()
+        g = current.groups[group]
+        leader_connection = current.accounts[g.leader].connection
+        pending = () if self.started else tuple(self._pending.get(group, ()))
+        return CopyGroupActor(ctx, g.id, g.leader, leader_connection, list(g.members), pending)
+
+    def _spawn(self, address: Address, placement: str) -> None:
+        self.runtime.spawn(address, self.factory(address), placement)
+
+    def _record(self, command: str, *args: object) -> None:
+        if self.journal is not None:
+            self.journal.record("command", [command, list(args)])
+
+    # -- time --------------------------------------------------------------------------------------
+
+    def advance_to(self, instant: datetime) -> None:
+        """Virtual time: fire every timer due up to ``instant``, each at its own instant."""
+        clock = self.clock
+        if not isinstance(clock, VirtualClock):
+            raise TypeError("only a virtual clock can be advanced")
+        while True:
+            due = self.services.timers.next_due()
+            if due is None or due > instant:
+                break
+            clock.set(max(due, clock.now()))
+            self.fire_due_timers()
+            self.runtime.wait_idle()
+        clock.set(instant)
+        self.runtime.wait_idle()
+
+    def fire_due_timers(self) -> int:
+        """Fire the timers due at the clock's now (resets, retries); journaled as a clock step."""
+        if self.journal is not None and self.services.timers.next_due() is not None:
+            due = self.services.timers.next_due()
+            if due is not None and due <= self.clock.now():
+                self.journal.record("clock", None)
+        return self.runtime.fire_due_timers()
+
+    def wait_idle(self) -> None:
+        self.runtime.wait_idle()
+
+    # -- commands: connections ------------------------------------------------------------------
+
+    def take_offline(self, connection: str) -> None:
+        self._record("take_offline", connection)
+        self.topology.require_connection(connection)
+        self.runtime.tell(addresses.connection(connection), TakeOffline())
+
+    def reconnect(self, connection: str) -> None:
+        self._record("reconnect", connection)
+        self.topology.require_connection(connection)
+        self.runtime.tell(addresses.connection(connection), Reconnect())
+
+    def delete_connection(self, connection: str) -> topo.DeletionPlan:
+        """S4: immediate, cascading, no order sent, records kept."""
+        self._record("delete_connection", connection)
+        plan = self.topology.plan_delete_connection(connection)
+        self.store.write(lambda conn: topo.delete_cascade(conn, plan), wait=True)
+        self.topology.apply_deletion(plan)
+        session = self.sessions.pop(connection, None)
+        if session is not None:
+            session.close()
+        for account in plan.accounts:
+            self.runtime.stop(addresses.account(account))
+            self.runtime.stop(addresses.risk(account))
+            self.runtime.tell(schedule.ADDRESS, schedule.Track(account, on=False))
+        for group in plan.groups:
+            self.runtime.stop(addresses.group(group))
+        self.runtime.stop(addresses.connection(connection))
+        for group, account in plan.memberships:
+            self.runtime.tell(addresses.group(group), RemoveMember(account))
+        for _, account in plan.orphaned_followers:
+            self.runtime.tell(addresses.account(account), SetRole(Role()))
+            self.runtime.tell(addresses.risk(account), SetMembership(None))
+        summary = (
+            f"connection {connection} deleted with accounts {', '.join(plan.accounts) or 'none'}"
+            + (f"; groups removed: {', '.join(plan.groups)}" if plan.groups else "")
+            + (
+                f"; memberships removed: {', '.join(f'{a} from {g}' for g, a in plan.memberships)}"
+                if plan.memberships
+                else ""
+            )
+        )
+        self.records.activity(Level.INFO, Kind.DELETION, summary, connection=connection)
+        for account in plan.accounts:
+            self.records.activity(
+                Level.INFO, Kind.DELETION, f"account {account} deleted", account=account
+            )
+        return plan
+
+    # -- commands: groups ------------------------------------------------------------------------
+
+    def add_follower(self, group: str, member: Membership) -> None:
+        self._record("add_follower", group, member)
+        self.topology.check_add_follower(group, member)
+        self.store.write(lambda conn: topo.insert_membership(conn, group, member), wait=True)
+        self.records.fanouts.joined(group, [member.account])  # earlier fills are not its
+        self.topology.groups[group].members.append(member)
+        self.runtime.tell(addresses.group(group), AddMember(member))
+        self.runtime.tell(addresses.account(member.account), SetRole(Role(group, False)))
+        self.runtime.tell(addresses.risk(member.account), SetMembership(group))
+
+    def remove_follower(self, group: str, account: str) -> None:
+        self._record("remove_follower", group, account)
+        config = self.topology.require_group(group)
+        if not any(m.account == account for m in config.members):
+            raise CommandRefused(f"account {account!r} does not follow group {group!r}")
+        self.store.write(lambda conn: topo.delete_membership(conn, group, account), wait=True)
+        config.members = [m for m in config.members if m.account != account]
+        self.runtime.tell(addresses.group(group), RemoveMember(account))
+        self.runtime.tell(addresses.account(account), SetRole(Role()))
+        self.runtime.tell(addresses.risk(account), SetMembership(None))
+
+    # -- commands: risk and flatten --------------------------------------------------------------
+
+    def lock(self, account: str) -> None:
+        self._record("lock", account)
+        self.topology.require_account(account)
+        self.runtime.tell(addresses.risk(account), Lock())
+
+    def unlock(self, account: str) -> None:
+        self._record("unlock", account)
+        self.topology.require_account(account)
+        self.runtime.tell(addresses.risk(account), Unlock())
+
+    def set_risk(self, account: str, limits: Mapping[str, Decimal]) -> None:
+        self._record("set_risk", account, dict(limits))
+        config = self.topology.require_account(account)
+        values = dict(limits)
+        self.store.write(lambda conn: topo.write_limits(conn, account, values), wait=True)
+        config.limits.update(values)
+        self.runtime.tell(addresses.risk(account), SetLimits(values))
+
+    def flatten_account(self, account: str) -> None:
+        self._record("flatten_account", account)
+        self.topology.require_account(account)
+        self._flatten([account])
+
+    def flatten_group(self, group: str) -> None:
+        self._record("flatten_group", group)
+        config = self.topology.require_group(group)
+        self._flatten([config.leader, *(m.account for m in config.members)])
+
+    def flatten_all(self) -> None:
+        self._record("flatten_all")
+        self._flatten(list(self.topology.accounts))
+
+    def _flatten(self, accounts: list[str]) -> None:
+        number = self.records.next_number("flatten_command")
+        cause = f"flatten:{number}"
+        for account in accounts:
+            self.runtime.tell(addresses.risk(account), Flatten(cause))
+
+    # -- commands: changing the setup while running (engine/setup_changes.py) --------------------
+
+    def add_connection(self, connection: str, broker: str, accounts: Mapping[str, Decimal]) -> None:
+        """A new login with its accounts (id → starting balance); limits come by ``set_risk``."""
+        self._record("add_connection", connection, broker, dict(accounts))
+        setup_changes.add_connection(self, connection, broker, accounts)
+
+    def delete_account(self, account: str) -> setup_changes.AccountDeletion:
+        """S4.2: immediate, cascading, no order sent, records kept."""
+        self._record("delete_account", account)
+        return setup_changes.delete_account(self, account)
+
+    def add_group(self, group: str, leader: str, members: Iterable[Membership] = ()) -> None:
+        members = list(members)
+        self._record("add_group", group, leader, members)
+        setup_changes.add_group(self, group, leader, members)
+
+    def delete_group(self, group: str) -> GroupConfig:
+        self._record("delete_group", group)
+        return setup_changes.delete_group(self, group)
+
+    def update_follower(self, group: str, member: Membership) -> Membership:
+        """New ratio, max_qty and symbol_map for a follower, from its next copy on."""
+        self._record("update_follower", group, member)
+        return setup_changes.update_follower(self, group, member)
+
+    # -- failure injection (the crash scenario step) ----------------------------------------------
+
+    def inject_failure(self, kind: str, ident: str) -> None:
+        """Make the actor raise inside a message handler; the supervisor restarts it."""
+        self._record("inject_failure", kind, ident)
+        address = (kind, ident)
+        if not self.runtime.exists(address):
+            raise CommandRefused(f"no {kind} actor {ident!r}")
+        self.runtime.tell(address, InjectedFailure())
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def _inspect(self, address: Address, reader: Callable[[Any], Any]) -> Any:
+        return self.runtime.inspect(address, reader)
+
+    def account_view(self, account: str) -> AccountView | None:
+        view: AccountView | None = self._inspect(addresses.account(account), lambda a: a.view())
+        return view
+
+    def risk_view(self, account: str) -> RiskView | None:
+        view: RiskView | None = self._inspect(addresses.risk(account), lambda r: r.view())
+        return view
+
+    def group_view(self, group: str) -> GroupView | None:
+        view: GroupView | None = self._inspect(addresses.group(group), lambda g: g.view())
+        return view
+
+    def connection_state(self, connection: str) -> str | None:
+        state: str | None = self._inspect(addresses.connection(connection), lambda c: c.state.value)
+        return state
+
+
+__all__ = ["Engine", "EngineSettings", "LockReason", "RiskStatus"]

@@ -1,0 +1,335 @@
+"""The SQLite store: configuration, the order ledger, and the append-only records.
+
+One file in the data directory, WAL mode, schema migrations in code. Every write goes through a
+single writer thread that owns the one writing connection (``sqlite3`` connections must not be
+shared between threads); writes queued together are committed in one transaction, so a
+fan-out's ledger rows cost one commit. Readers open their own connections (WAL lets them read
+while the writer writes). Nothing outside this module knows the store is SQLite.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("engine.storage.store")
+
+SCHEMA_VERSION = 4
+APPLICATION_ID = 0x4D494D4B  # "MIMK": refuses to open a foreign SQLite file as a store
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE connections (
+        id TEXT PRIMARY KEY, broker TEXT NOT NULL, state TEXT NOT NULL,
+        offline INTEGER NOT NULL DEFAULT 0, token_expired INTEGER NOT NULL DEFAULT 0,
+        reconnects INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY, connection TEXT NOT NULL REFERENCES connections(id),
+        balance TEXT NOT NULL
+    );
+    CREATE TABLE risk_limits (
+        account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (account, name)
+    );
+    CREATE TABLE groups (
+        id TEXT PRIMARY KEY, leader TEXT NOT NULL UNIQUE REFERENCES accounts(id)
+    );
+    CREATE TABLE memberships (
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        account TEXT NOT NULL UNIQUE REFERENCES accounts(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL, ratio TEXT NOT NULL, max_qty INTEGER,
+        symbol_map TEXT NOT NULL DEFAULT '', disable_reason TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (group_id, account)
+    );
+    CREATE TABLE orders (
+        client_order_id TEXT PRIMARY KEY, account TEXT NOT NULL, connection TEXT NOT NULL,
+        symbol TEXT NOT NULL, qty INTEGER NOT NULL, order_type TEXT NOT NULL,
+        kind TEXT NOT NULL, cause TEXT NOT NULL, status TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    );
+    CREATE INDEX orders_by_account ON orders(account);
+    CREATE TABLE activity (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, level TEXT NOT NULL,
+        account TEXT, connection TEXT, kind TEXT NOT NULL, message TEXT NOT NULL
+    );
+    CREATE INDEX activity_by_account ON activity(account);
+    CREATE TABLE reconciliations (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, account TEXT NOT NULL,
+        connection TEXT NOT NULL, cause TEXT NOT NULL, before TEXT NOT NULL,
+        target TEXT NOT NULL, orders TEXT NOT NULL
+    );
+    CREATE INDEX reconciliations_by_account ON reconciliations(account);
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    """,
+    2: """
+    CREATE TABLE markers (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    3: """
+    CREATE TABLE account_state (
+        account TEXT PRIMARY KEY, balance TEXT NOT NULL, realized_daily TEXT NOT NULL,
+        realized_weekly TEXT NOT NULL
+    );
+    CREATE TABLE positions (
+        account TEXT NOT NULL, symbol TEXT NOT NULL, qty INTEGER NOT NULL,
+        reference TEXT NOT NULL, PRIMARY KEY (account, symbol)
+    );
+    CREATE TABLE risk_state (
+        account TEXT PRIMARY KEY, status TEXT NOT NULL, lock_reason TEXT NOT NULL,
+        high_water TEXT NOT NULL, triggers_off TEXT NOT NULL, lock_triggers TEXT NOT NULL,
+        flatten TEXT NOT NULL, flattens INTEGER NOT NULL, supervisor_hold INTEGER NOT NULL
+    );
+    """,
+    4: """
+    ALTER TABLE risk_state ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    """,
+}
+
+
+def _single(sql: str, params: Sequence[Any]) -> Write:
+    return lambda conn: conn.execute(sql, params)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used: the message says which file and why."""
+
+
+Write = Callable[[sqlite3.Connection], Any]
+
+
+class _Job:
+    """A unit of work for the writer: a function, or one SQL statement with its parameters
+    (consecutive rows of the same statement are written with one ``executemany``)."""
+
+    __slots__ = ("done", "error", "fn", "params", "result", "sql")
+
+    def __init__(
+        self, fn: Write | None, sql: str = "", params: Sequence[Any] = (), wait: bool = False
+    ) -> None:
+        self.fn = fn
+        self.sql = sql
+        self.params = params
+        self.done = threading.Event() if wait else None
+        self.error: BaseException | None = None
+        self.result: Any = None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True, timeout=30)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def _check_file(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a foreign or newer file without writing a byte to it."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if app_id == 0 and tables:
+        raise StoreError(f"{path}: not an engine store (a foreign SQLite database); left untouched")
+    if app_id not in (0, APPLICATION_ID):
+        raise StoreError(
+            f"{path}: not an engine store (application id {app_id:#x}); left untouched"
+        )
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: store schema version {version} is newer than this engine's "
+            f"({SCHEMA_VERSION}); upgrade the engine, the file was left untouched"
+        )
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[target].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+class Store:
+    """The engine's durable store. ``write`` queues work for the single writer thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._readers = threading.local()
+        self._started = threading.Event()
+        self._open_error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._thread.start()
+        self._started.wait()
+        if self._open_error is not None:
+            raise self._open_error
+
+    # -- writer thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            conn = _connect(self.path)
+            _check_file(conn, self.path)  # before anything writes to it
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            _migrate(conn, self.path)
+        except StoreError as error:
+            self._open_error = error
+            self._started.set()
+            return
+        except sqlite3.DatabaseError as error:
+            self._open_error = StoreError(f"{self.path}: cannot open the store: {error}")
+            self._started.set()
+            return
+        self._started.set()
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                break
+            batch = [job]
+            stop = False
+            while len(batch) < 5000:
+                try:
+                    nxt = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._commit(conn, batch)
+            if stop:
+                break
+        conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        conn.execute("BEGIN")
+        index = 0
+        while index < len(batch):
+            job = batch[index]
+            if job.fn is None:
+                end = index + 1
+                while end < len(batch) and batch[end].fn is None and batch[end].sql == job.sql:
+                    end += 1
+                self._execute_rows(conn, batch[index:end])
+                index = end
+            else:
+                self._execute(conn, job, job.fn)
+                index += 1
+        conn.execute("COMMIT")
+        for job in batch:
+            if job.done is not None:
+                job.done.set()
+
+    def _execute_rows(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+        sql = jobs[0].sql
+        rows = [j.params for j in jobs]
+        if len(jobs) > 1 and self._execute(conn, None, lambda c: c.executemany(sql, rows)):
+            return
+        for job in jobs:  # one at a time, so one bad row cannot lose its neighbours
+            self._execute(conn, job, _single(sql, job.params))
+
+    @staticmethod
+    def _execute(conn: sqlite3.Connection, job: _Job | None, fn: Write) -> bool:
+        """Run ``fn`` in a savepoint; on error roll it back alone and report it to the job."""
+        conn.execute("SAVEPOINT job")
+        try:
+            result = fn(conn)
+        except Exception as error:
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            if job is not None:
+                job.error = error
+                log.error("store write failed", error=repr(error))
+            return False
+        conn.execute("RELEASE job")
+        if job is not None:
+            job.result = result
+        return True
+
+    # -- API ---------------------------------------------------------------------------------
+
+    def write(self, fn: Write, *, wait: bool = False) -> Any:
+        """Queue ``fn(conn)`` for the writer. With ``wait``, block until it is committed and
+        return its result (raising its error)."""
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+        job = _Job(fn, wait=wait)
+        self._jobs.put(job)
+        if job.done is not None:
+            while not job.done.wait(1.0):
+                if not self._thread.is_alive():
+                    raise StoreError(
+                        f"{self.path}: the store writer stopped; nothing more is saved"
+                    )
+            if job.error is not None:
+                raise job.error
+            return job.result
+        return None
+
+    def append(self, sql: str, params: Sequence[Any]) -> None:
+        """Queue one row for the writer (no wait): the cheap path for append-only records."""
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+        self._jobs.put(_Job(None, sql, params))
+
+    def flush(self) -> None:
+        """Wait until everything queued so far is committed."""
+        if not self._closed:
+            self.write(lambda conn: None, wait=True)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            conn.row_factory = sqlite3.Row
+            self._readers.conn = conn
+        return list(conn.execute(sql, params).fetchall())
+
+    def dump(self, tables: tuple[str, ...]) -> dict[str, list[list[Any]]]:
+        """The rows of ``tables`` (column names first), to rebuild an engine elsewhere."""
+        self.flush()
+        out: dict[str, list[list[Any]]] = {}
+        for table in tables:
+            rows = self.query(f"SELECT * FROM {table} ORDER BY rowid")
+            columns = [d[0] for d in self._reader_description(table)]
+            out[table] = [columns, *([row[c] for c in columns] for row in rows)]
+        return out
+
+    def _reader_description(self, table: str) -> list[tuple[str]]:
+        return [(row["name"],) for row in self.query(f"PRAGMA table_info({table})")]
+
+    def restore(self, dump: dict[str, list[list[Any]]]) -> None:
+        """Insert rows written by :meth:`dump` into this (empty) store, in one transaction."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            for table, (columns, *rows) in dump.items():
+                marks = ", ".join("?" for _ in columns)
+                names = ", ".join(columns)
+                conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+        self.write(write, wait=True)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._jobs.put(None)
+        self._thread.join(timeout=30)
+        conn = getattr(self._readers, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._readers.conn = None
