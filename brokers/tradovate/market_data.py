@@ -22,22 +22,22 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 import trio
 
-from brokers.base import PricesRestored, PricesUnavailable, Quote
+from brokers.base import BrokerEvent, PricesRestored, PricesUnavailable, Quote
+from brokers.clock import Clock
 from brokers.tradovate import entities
-from brokers.tradovate.rest import BrokerError, business_error
+from brokers.tradovate.contracts import ContractCache
+from brokers.tradovate.rest import BrokerError, RestClient, business_error
+from brokers.tradovate.settings import TradovateSettings
 from brokers.tradovate.socket import BrokerClosed, SocketClosed, TradovateSocket
 from brokers.tradovate.wire import Push, Reply
-
-if TYPE_CHECKING:
-    from brokers.tradovate.broker import TradovateBroker
-    from brokers.tradovate.session import TradovateSession
 
 log = structlog.get_logger("brokers.tradovate")
 
@@ -56,14 +56,61 @@ class _Refusal:
     reason: str
 
 
+class TokenSource(Protocol):
+    def access_token(self) -> str | None: ...
+
+
+class Login(Protocol):
+    """What market data uses of a login's session: its token, its REST client, its sink."""
+
+    @property
+    def connection(self) -> str: ...
+
+    @property
+    def retired(self) -> bool: ...
+
+    @property
+    def live(self) -> bool: ...
+
+    @property
+    def link(self) -> TokenSource: ...
+
+    @property
+    def rest(self) -> RestClient: ...
+
+    def emit(self, event: BrokerEvent) -> None: ...
+
+
+class MarketDataHost(Protocol):
+    """What market data uses of the broker: its logins, the contract table, where quotes go."""
+
+    @property
+    def settings(self) -> TradovateSettings: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def contracts(self) -> ContractCache: ...
+
+    @property
+    def stats(self) -> Counter[str]: ...
+
+    def sessions(self) -> Sequence[Login]: ...
+
+    def quote_source(self) -> Login | None: ...
+
+    def deliver_quote(self, quote: Quote) -> None: ...
+
+
 class MarketData:
-    def __init__(self, broker: TradovateBroker) -> None:
+    def __init__(self, broker: MarketDataHost) -> None:
         self.broker = broker
         self.settings = broker.settings
         self.wanted: set[str] = set(self.settings.quote_symbols)
         self.subscribed: set[str] = set()
         self.refused: dict[str, _Refusal] = {}
-        self._told: dict[str, set[TradovateSession]] = {}  # symbol -> sessions told unavailable
+        self._told: dict[str, set[Login]] = {}  # symbol -> sessions told unavailable
         self._symbols: dict[int, str] = {}  # contract id -> symbol
         self.phase = "idle"  # idle, connecting, live, waiting
         self.socket: TradovateSocket | None = None
@@ -112,13 +159,13 @@ class MarketData:
 
     # -- what the sessions hear --------------------------------------------------------------------
 
-    def session_live(self, session: TradovateSession) -> None:
+    def session_live(self, session: Login) -> None:
         """A session came up: it hears of the outages under way, then subscriptions go on."""
         for symbol in sorted(self.refused):
             self._tell_unavailable(session, symbol)
         self.poke()
 
-    def _tell_unavailable(self, session: TradovateSession, symbol: str) -> None:
+    def _tell_unavailable(self, session: Login, symbol: str) -> None:
         told = self._told.setdefault(symbol, set())
         if session in told or session.retired or not session.live:
             return
@@ -181,9 +228,7 @@ class MarketData:
                     await trio.sleep_forever()  # the broker asked us to go: no early retry
                 await self._wait_change()  # a poke (a login came up) ends the wait early
 
-    async def _serve(
-        self, source: TradovateSession, token: str
-    ) -> tuple[bool, SocketClosed | None]:
+    async def _serve(self, source: Login, token: str) -> tuple[bool, SocketClosed | None]:
         socket = TradovateSocket(
             self.settings.md_url,
             token,
@@ -234,9 +279,7 @@ class MarketData:
         self.socket = None
         return went_live, ended
 
-    async def _subscribe(
-        self, socket: TradovateSocket, source: TradovateSession, symbol: str
-    ) -> None:
+    async def _subscribe(self, socket: TradovateSocket, source: Login, symbol: str) -> None:
         try:
             contract_id = await self.broker.contracts.id_of(symbol, source.rest)
         except BrokerError as error:
