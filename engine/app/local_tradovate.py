@@ -46,7 +46,7 @@ from engine.app.config import TradovateSimConfig
 from engine.app.demo import VenueError
 from engine.app.listening import BindError, listen, url_of
 from engine.app.logs import SECRETS
-from engine.app.tradovate_setup import BrokerSetupError
+from engine.app.setup_errors import BrokerSetupError
 
 log = structlog.get_logger("engine.app.local_tradovate")
 

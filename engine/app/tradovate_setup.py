@@ -28,6 +28,7 @@ from brokers.instruments import ContractTable
 from engine.app.config import TradovateConfig, TradovateSimConfig
 from engine.app.logs import SECRETS
 from engine.app.secret_files import SecretError, read_secret_env, read_secret_file
+from engine.app.setup_errors import BrokerSetupError
 
 if TYPE_CHECKING:
     from engine.app.local_tradovate import LocalTradovate
@@ -35,10 +36,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("engine.app.tradovate_setup")
 
 TOKEN_DIR = "tradovate"
-
-
-class BrokerSetupError(Exception):
-    """The configured broker cannot be made; the message is one line for the user."""
 
 
 def _adapter() -> Any:
