@@ -1,4 +1,4 @@
-"""The local Tradovate server inside the engine (``engine/local_tradovate.py``), in process over
+"""The local Tradovate server inside the engine (``engine/app/local_tradovate.py``), in process over
 real sockets on 127.0.0.1: every connection becomes a login named after it (before and after
 the server serves), an earlier run's token is dropped, the authorize URL leads to the server's
 own page, and the demo acts at the server through its venue; its configuration: loopback only,
