@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.host.base import Address
+from engine.host.address import Address
 
 
 def connection(connection_id: str) -> Address:

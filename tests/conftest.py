@@ -26,7 +26,7 @@ from brokers.instruments import ContractTable
 from brokers.paper import PaperBroker
 from engine.core.engine import Engine, EngineSettings
 from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig
-from engine.host.base import Address
+from engine.host.address import Address
 from engine.storage.store import Store
 
 START = datetime(2026, 1, 6, 15, 0, tzinfo=UTC)  # a Tuesday, 09:00 in Chicago: no reset near

@@ -66,7 +66,8 @@ from engine.core.topology import (
     Topology,
 )
 from engine.host import Runtime, Services, make_runtime
-from engine.host.base import ActorContext, Address, Behaviour, Factory
+from engine.host.address import Address
+from engine.host.base import ActorContext, Behaviour, Factory
 from engine.host.market import Market
 from engine.storage import durable
 from engine.storage.fanouts import PendingFill, decided_copies, pending_fills

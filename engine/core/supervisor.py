@@ -24,7 +24,7 @@ from actors import addresses
 from actors.account import SendBook, SendPositions
 from actors.connection import ResyncAccount
 from actors.risk import RepublishBands, SupervisorHold
-from engine.host.base import Address
+from engine.host.address import Address
 from engine.storage.records import Kind, Level
 
 if TYPE_CHECKING:

@@ -1,6 +1,7 @@
 """Two runtimes hosting the same actor behaviours: deterministic (one FIFO) and threads (pykka)."""
 
-from engine.host.base import ActorContext, Address, Behaviour, Runtime, Services
+from engine.host.address import Address
+from engine.host.base import ActorContext, Behaviour, Runtime, Services
 from engine.host.deterministic import DeterministicRuntime
 from engine.host.threads import ThreadsRuntime
 

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 
 from brokers.clock import Clock
+from engine.host.address import Address
+from engine.host.market import Market
 
 if TYPE_CHECKING:
-    from engine.host.market import Market
     from engine.storage.records import Records
 
-Address = tuple[str, str]
 log = structlog.get_logger("engine.host")
 
 

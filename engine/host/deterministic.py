@@ -7,7 +7,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from engine.host.base import ActorContext, Address, Behaviour, Factory, Runtime, Services
+from engine.host.address import Address
+from engine.host.base import ActorContext, Behaviour, Factory, Runtime, Services
 
 
 class DeterministicRuntime(Runtime):

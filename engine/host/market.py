@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from engine.host.base import Address
+from engine.host.address import Address
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ from typing import Any
 
 import pykka
 
-from engine.host.base import ActorContext, Address, Behaviour, Factory, Runtime, Services
+from engine.host.address import Address
+from engine.host.base import ActorContext, Behaviour, Factory, Runtime, Services
 
 _local = threading.local()
 

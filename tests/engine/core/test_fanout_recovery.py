@@ -29,7 +29,7 @@ from brokers.instruments import ContractTable
 from brokers.paper import PaperBroker
 from engine.core.engine import Engine
 from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig
-from engine.host.base import Address
+from engine.host.address import Address
 from engine.host.deterministic import DeterministicRuntime
 from engine.storage.store import Store
 from tests.conftest import ES, PRICES, START, MakeEngine, Rig, member

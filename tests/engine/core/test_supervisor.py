@@ -21,7 +21,7 @@ from actors import addresses
 from actors.copy_messages import DisableMember
 from actors.risk import LIQUIDATE_ONLY_TEXT, LockReason, RiskStatus, RiskView, SetLimits
 from engine.core.topology import CommandRefused, GroupConfig
-from engine.host.base import Address
+from engine.host.address import Address
 from tests.conftest import ES, MakeEngine, Rig, member
 
 D = Decimal

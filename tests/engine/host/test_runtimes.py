@@ -16,7 +16,8 @@ import pytest
 
 from brokers.clock import VirtualClock
 from engine.host import DeterministicRuntime, Runtime, Services, ThreadsRuntime, make_runtime
-from engine.host.base import ActorContext, Address
+from engine.host.address import Address
+from engine.host.base import ActorContext
 from engine.storage.records import Records
 from engine.storage.store import Store
 
