@@ -96,6 +96,15 @@ def _check_id(value: object, what: str) -> str:
     return value
 
 
+def _check_count(connection: str, count: object, what: str) -> int:
+    """How many of the next requests of ``connection`` a harness control (``what``) applies to."""
+    _check_id(connection, "connection")
+    checked = _check_qty(count, f"{what} {connection}")
+    if checked < 0:
+        raise PaperBrokerError(f"{what} {connection}: count must be positive")
+    return checked
+
+
 class PaperSession(BrokerSession):
     """One connection's session at the paper broker. Created by :meth:`PaperBroker.session`."""
 
@@ -312,10 +321,7 @@ class PaperBroker(Broker):
 
     def reject_next(self, connection: str, count: int = 1) -> None:
         """The next ``count`` engine orders of ``connection`` are rejected (adds to any left)."""
-        _check_id(connection, "connection")
-        count = _check_qty(count, f"reject_next {connection}")
-        if count < 0:
-            raise PaperBrokerError(f"reject_next {connection}: count must be positive")
+        count = _check_count(connection, count, "reject_next")
         with self._change():
             self._reject_next[connection] = self._reject_next.get(connection, 0) + count
 
@@ -323,10 +329,7 @@ class PaperBroker(Broker):
         """The next ``count`` snapshot requests of ``connection`` that reach the broker are
         answered ``SnapshotFailed`` with a broker error (adds to any left): an answer that is
         unknown, never flat (SEMANTICS S3.5)."""
-        _check_id(connection, "connection")
-        count = _check_qty(count, f"fail_snapshot {connection}")
-        if count < 0:
-            raise PaperBrokerError(f"fail_snapshot {connection}: count must be positive")
+        count = _check_count(connection, count, "fail_snapshot")
         with self._change():
             self._fail_snapshot[connection] = self._fail_snapshot.get(connection, 0) + count
 
@@ -474,17 +477,7 @@ class PaperBroker(Broker):
                 if wanted and order.broker_order_id not in wanted:
                     continue
                 self._book.remove_working(order.broker_order_id)
-                self._settle(order, OrderStatus.CANCELLED)
-                self._emit(
-                    order.connection,
-                    OrderDone(
-                        order.connection,
-                        order.account,
-                        order.client_order_id,
-                        order.broker_order_id,
-                        DONE_CANCELLED,
-                    ),
-                )
+                self._done(order, DONE_CANCELLED)
 
     def _request_snapshot(self, session: PaperSession, request_id: str) -> None:
         connection = session.connection
