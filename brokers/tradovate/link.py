@@ -29,7 +29,6 @@ nothing at all is sent, token renewal included, for ``rate_limit_cooldown`` of e
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -42,7 +41,7 @@ import trio
 from brokers.base import BrokerEvent, SessionLost, SessionRestored, TokenExpired
 from brokers.clock import Clock
 from brokers.tradovate import oauth
-from brokers.tradovate.pacing import RenewalPlanner
+from brokers.tradovate.pacing import RenewalPlanner, doubling, jittered
 from brokers.tradovate.rest import BrokerError, NoPermission, RateLimited, RestClient, Unauthorized
 from brokers.tradovate.settings import TradovateSettings
 from brokers.tradovate.socket import (
@@ -52,6 +51,7 @@ from brokers.tradovate.socket import (
     TradovateSocket,
 )
 from brokers.tradovate.tokens import Token, TokenStore, TokenStoreError
+from brokers.tradovate.wakeup import Wakeup
 from brokers.tradovate.wire import Push
 
 log = structlog.get_logger("brokers.tradovate")
@@ -115,8 +115,8 @@ class Link:
         self.socket: TradovateSocket | None = None
         self.reconnects = 0  # successful reconnections (for tests and metrics)
         self._kick = True  # attempt now, without waiting for a backoff
-        self._changed: trio.Event | None = None
-        self._phase_changed: trio.Event | None = None
+        self._changed = Wakeup()
+        self._phase_changed = Wakeup()
         self._serve_scope: trio.CancelScope | None = None
         self._lost_reported = False
         self._pending_loss: str | None = None
@@ -147,28 +147,18 @@ class Link:
         return not (self._kick and self._may_connect())
 
     async def phase_change(self) -> None:
-        if self._phase_changed is None:
-            self._phase_changed = trio.Event()
-        event = self._phase_changed
-        await event.wait()
+        await self._phase_changed.wait()
 
     def _set_phase(self, phase: Phase) -> None:
         if phase is not self.phase:
             self.phase = phase
-            if self._phase_changed is not None:
-                self._phase_changed.set()
-                self._phase_changed = None
+            self._phase_changed.set()
 
     def _poke(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = None
+        self._changed.set()
 
     async def _wait_change(self) -> None:
-        if self._changed is None:
-            self._changed = trio.Event()
-        event = self._changed
-        await event.wait()
+        await self._changed.wait()
 
     # -- what the engine and the OAuth flow ask ----------------------------------------------------
 
@@ -332,7 +322,13 @@ class Link:
             return False
         except BrokerError as error:
             self._renew_failures += 1
-            delay = min(RENEW_RETRY * 2 ** min(self._renew_failures - 1, 10), RENEW_RETRY_MAX)
+            delay = timedelta(
+                seconds=doubling(
+                    RENEW_RETRY.total_seconds(),
+                    self._renew_failures,
+                    RENEW_RETRY_MAX.total_seconds(),
+                )
+            )
             self._renew_at = now + delay
             log.warning(
                 "token renewal failed; will retry",
@@ -491,8 +487,8 @@ class Link:
         return max(self.settings.backoff_max_s, self.settings.dead_after_s)
 
     def _backoff(self) -> float:
-        ceiling: float = self.settings.backoff_initial_s * 2.0 ** min(self._failures - 1, 30)
-        return min(ceiling, self.settings.backoff_max_s) * random.uniform(0.5, 1.0)
+        settings = self.settings
+        return jittered(settings.backoff_initial_s, self._failures, settings.backoff_max_s)
 
     async def _guard(self, step: Awaitable[None]) -> SocketClosed | None:
         """Run a going-live step; what makes it fail becomes the reason the attempt ends."""

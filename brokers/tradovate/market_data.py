@@ -21,7 +21,6 @@ it on coming up — so the engine can say which accounts are blind (S10.3 ``stal
 from __future__ import annotations
 
 import math
-import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,9 +33,11 @@ from brokers.base import BrokerEvent, PricesRestored, PricesUnavailable, Quote
 from brokers.clock import Clock
 from brokers.tradovate import entities
 from brokers.tradovate.contracts import ContractCache
+from brokers.tradovate.pacing import doubling, jittered
 from brokers.tradovate.rest import BrokerError, RestClient, business_error
 from brokers.tradovate.settings import TradovateSettings
 from brokers.tradovate.socket import BrokerClosed, SocketClosed, TradovateSocket
+from brokers.tradovate.wakeup import Wakeup
 from brokers.tradovate.wire import Push, Reply
 
 log = structlog.get_logger("brokers.tradovate")
@@ -114,8 +115,8 @@ class MarketData:
         self._symbols: dict[int, str] = {}  # contract id -> symbol
         self.phase = "idle"  # idle, connecting, live, waiting
         self.socket: TradovateSocket | None = None
-        self._changed: trio.Event | None = None
-        self._progress: trio.Event | None = None
+        self._changed = Wakeup()
+        self._progress = Wakeup()
         self._subscribing = False
         self._last: dict[str, Quote] = {}
 
@@ -125,24 +126,17 @@ class MarketData:
             self.poke()
 
     def poke(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = None
+        self._changed.set()
 
     def _progressed(self) -> None:
-        if self._progress is not None:
-            self._progress.set()
-            self._progress = None
+        self._progress.set()
 
     def _set_phase(self, phase: str) -> None:
         self.phase = phase
         self._progressed()
 
     async def _wait_change(self) -> None:
-        if self._changed is None:
-            self._changed = trio.Event()
-        event = self._changed
-        await event.wait()
+        await self._changed.wait()
 
     def _missing(self) -> list[str]:
         """Symbols to subscribe now (a refused one once its retry is due)."""
@@ -175,9 +169,8 @@ class MarketData:
     def _refuse(self, symbol: str, reason: str) -> None:
         previous = self.refused.get(symbol)
         failures = 1 if previous is None else previous.failures + 1
-        delay = min(
-            self.settings.quote_retry_initial_s * 2.0 ** min(failures - 1, 30),
-            self.settings.quote_retry_max_s,
+        delay = doubling(
+            self.settings.quote_retry_initial_s, failures, self.settings.quote_retry_max_s
         )
         self.refused[symbol] = _Refusal(failures, trio.current_time() + delay, reason)
         if previous is None:
@@ -221,8 +214,7 @@ class MarketData:
                 continue
             failures += 1
             self._set_phase("waiting")
-            ceiling: float = self.settings.backoff_initial_s * 2.0 ** min(failures - 1, 30)
-            delay = min(ceiling, self.settings.backoff_max_s) * random.uniform(0.5, 1.0)
+            delay = jittered(self.settings.backoff_initial_s, failures, self.settings.backoff_max_s)
             with trio.move_on_after(delay):
                 if isinstance(ended, BrokerClosed):
                     await trio.sleep_forever()  # the broker asked us to go: no early retry
@@ -346,11 +338,8 @@ class MarketData:
             return
 
     async def _next_progress(self) -> None:
-        if self._progress is None:
-            self._progress = trio.Event()
-        event = self._progress
         with trio.move_on_after(1.0):
-            await event.wait()
+            await self._progress.wait()
 
 
 def _check_subscribed(answer: Any) -> None:
