@@ -18,6 +18,19 @@ class OrderKind(StrEnum):
     LIQUIDATE = "L"
 
 
+_LABELS = {
+    OrderKind.COPY: "copy",
+    OrderKind.RECONCILE: "reconciliation",
+    OrderKind.LIQUIDATE: "liquidation",
+}
+
+
+def label(kind: OrderKind | None) -> str:
+    """What an order of ``kind`` is called in the ledger and the activity log; an order the
+    engine did not send (no kind) is a manual one."""
+    return "manual" if kind is None else _LABELS[kind]
+
+
 def client_order_id(kind: OrderKind, cause: str, account: str, symbol: str, attempt: int) -> str:
     digest = hashlib.blake2b(f"{cause}|{account}|{symbol}".encode(), digest_size=8).hexdigest()
     return f"{kind.value}{digest}-{attempt}"
