@@ -14,20 +14,36 @@ again on S5.6's schedule until it succeeds or the connection leaves ``connected`
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from enum import StrEnum
 
 import structlog
 
 from actors import addresses
 from actors.failure import InjectedFailure, fail
-from actors.risk_messages import Evaluate
+from actors.messages.account import OrderNotSent, SnapshotUnknown, StateChanged, Synced
+from actors.messages.connection import (
+    AttachAccount,
+    CancelWorking,
+    DetachAccount,
+    EventsPending,
+    Placement,
+    PlaceOrders,
+    Reconnect,
+    RefreshAccount,
+    ResyncAccount,
+    RetrySnapshot,
+    SetBands,
+    Shutdown,
+    SnapshotTimedOut,
+    StartSession,
+    TakeOffline,
+)
+from actors.messages.risk import Evaluate
 from brokers.base import (
     BrokerSession,
     Fill,
@@ -35,7 +51,6 @@ from brokers.base import (
     OrderAccepted,
     OrderDone,
     OrderRejected,
-    OrderRequest,
     PricesRestored,
     PricesUnavailable,
     SessionLost,
@@ -45,189 +60,23 @@ from brokers.base import (
     TokenExpired,
     TokenIssued,
 )
+from engine.domain.activity import Kind, Level
 from engine.domain.backoff import backoff
+from engine.domain.connections import (
+    TRANSITIONS,
+    ConnectionEvent,
+    ConnectionState,
+    token_expired_after,
+)
+from engine.domain.ledger import LedgerRow
 from engine.host.base import ActorContext
 from engine.host.market import TicksPending
-from engine.storage.records import Kind, LedgerRow, Level
 
 log = structlog.get_logger("actors.connection")
 
 # A snapshot attempt the broker has not answered (neither a snapshot nor a failure) by then is
 # unknown (S3.5), so that an answer lost on the way never leaves the accounts waiting for good.
 SNAPSHOT_TIMEOUT = timedelta(seconds=30)
-
-
-class ConnectionState(StrEnum):
-    CONNECTED = "connected"
-    REAUTH_REQUIRED = "reauth_required"
-    DISCONNECTED = "disconnected"
-
-
-class ConnectionEvent(StrEnum):
-    DISCONNECT = "disconnect"
-    TAKE_OFFLINE = "take_offline"
-    RECONNECT = "reconnect"
-    EXPIRE_TOKEN = "expire_token"
-    REAUTHORIZE = "reauthorize"
-
-
-C, R, D = ConnectionState.CONNECTED, ConnectionState.REAUTH_REQUIRED, ConnectionState.DISCONNECTED
-E = ConnectionEvent
-
-# S1.4: (state, event) -> next state. A pair not listed is a no-op (recorded as info).
-# "reconnect" from disconnected lands in reauth_required when the token expired meanwhile.
-TRANSITIONS: dict[tuple[ConnectionState, ConnectionEvent], ConnectionState] = {
-    (C, E.DISCONNECT): D,
-    (C, E.TAKE_OFFLINE): D,
-    (C, E.EXPIRE_TOKEN): R,
-    (C, E.REAUTHORIZE): C,
-    (D, E.TAKE_OFFLINE): D,
-    (D, E.RECONNECT): C,
-    (D, E.EXPIRE_TOKEN): D,
-    (D, E.REAUTHORIZE): C,
-    (R, E.TAKE_OFFLINE): D,
-    (R, E.REAUTHORIZE): C,
-}
-
-
-# --- messages this actor receives ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Placement:
-    """An order that passed its account's risk gate, with what the ledger needs to know."""
-
-    request: OrderRequest
-    kind: str
-    cause: str
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceOrders:
-    orders: tuple[Placement, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CancelWorking:
-    account: str
-    symbol: str | None = None
-    broker_order_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class TakeOffline:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Reconnect:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class StartSession:
-    """Sent once after the tree is built: open the session and learn the broker's positions.
-    ``reconcile`` says whether this start counts as the connection returning (S3.1)."""
-
-    reconcile: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SetBands:
-    """From a risk actor: the prices at which ``account`` must be evaluated again (S5.2)."""
-
-    account: str
-    bands: Mapping[str, tuple[Decimal | None, Decimal | None]]
-
-
-@dataclass(frozen=True, slots=True)
-class ResyncAccount:
-    """From the supervisor: a restarted account (or, for every account of the login, a
-    restarted connection) needs the broker's positions and orders."""
-
-    account: str
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshAccount:
-    """From an account whose fill the broker withdrew: a fresh snapshot, and reconcile it."""
-
-    account: str
-
-
-@dataclass(frozen=True, slots=True)
-class RetrySnapshot:
-    """A timer (S3.5, S5.6): ask again for the snapshot whose attempt ``after`` was unknown."""
-
-    after: str
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotTimedOut:
-    """A timer (S3.5): the attempt ``request`` got no answer in time — unknown, as an error."""
-
-    request: str
-
-
-@dataclass(frozen=True, slots=True)
-class AttachAccount:
-    account: str
-
-
-@dataclass(frozen=True, slots=True)
-class DetachAccount:
-    account: str
-
-
-@dataclass(frozen=True, slots=True)
-class Shutdown:
-    """The connection is deleted or the engine stops: close the session, send nothing more."""
-
-
-# --- messages this actor tells its accounts ------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StateChanged:
-    connection: str
-    state: ConnectionState
-
-
-@dataclass(frozen=True, slots=True)
-class OrderNotSent:
-    client_order_id: str
-    symbol: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Synced:
-    """The broker's positions and working orders for one account, after a (re)connect."""
-
-    snapshot: object  # brokers.base.AccountSnapshot
-    cause: str
-    reconcile: bool
-    start: bool = False  # the engine's start, when every connection returns at once
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotUnknown:
-    """S3.5: the broker's answer to the snapshot an account waits for was unknown (an error,
-    a time-out, a refused or partial answer); nothing is decided from it, and it is asked for
-    again in ``retry_in``. ``since`` names the first attempt of this wait (one warning each)."""
-
-    connection: str
-    since: str
-    reason: str
-    failures: int
-    retry_in: timedelta
-    reconcile: bool  # the answer waited for reconciles the account (S3.1)
-    start: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class EventsPending:
-    """The session's inbox has events: take them, in order."""
 
 
 class SessionInbox:
@@ -339,31 +188,33 @@ class ConnectionActor:
             case PlaceOrders():
                 self._place(message.orders)
             case CancelWorking():
-                if self.state is C and not self._closed:
+                if self.state is ConnectionState.CONNECTED and not self._closed:
                     self.session.cancel_working(
                         message.account, message.symbol, message.broker_order_ids
                     )
             case SessionLost():
-                self._event(E.DISCONNECT, message.reason)
+                self._event(ConnectionEvent.DISCONNECT, message.reason)
             case SessionRestored():
                 # The broker saying the session is up is news only if we thought it down.
-                if not self.offline and self.state is not C:
-                    self._event(E.RECONNECT, "session restored")
+                if not self.offline and self.state is not ConnectionState.CONNECTED:
+                    self._event(ConnectionEvent.RECONNECT, "session restored")
             case TokenExpired():
-                self._event(E.EXPIRE_TOKEN, "token expired")
+                self._event(ConnectionEvent.EXPIRE_TOKEN, "token expired")
             case TokenIssued():
-                self._event(E.REAUTHORIZE, "re-authorized with a fresh token")
+                self._event(ConnectionEvent.REAUTHORIZE, "re-authorized with a fresh token")
             case TakeOffline():
-                self._event(E.TAKE_OFFLINE, "taken offline by the user")
+                self._event(ConnectionEvent.TAKE_OFFLINE, "taken offline by the user")
             case Reconnect():
-                if self.state is not D:
-                    self._event(E.RECONNECT, "reconnect requested by the user")  # a no-op
+                if self.state is not ConnectionState.DISCONNECTED:
+                    self._event(
+                        ConnectionEvent.RECONNECT, "reconnect requested by the user"
+                    )  # a no-op
                     return
                 self.offline = False
                 self._persist()
                 self.session.open()  # the broker's SessionRestored drives the transition
             case StartSession(reconcile=reconcile):
-                if self.state is C:
+                if self.state is ConnectionState.CONNECTED:
                     self.session.open()
                     self._request_snapshot(reconcile=reconcile, start=True)
             case AttachAccount() | DetachAccount():
@@ -390,11 +241,10 @@ class ConnectionActor:
 
     def _event(self, event: ConnectionEvent, why: str) -> None:
         before = self.state
-        after = TRANSITIONS.get((before, event))
-        if event is E.EXPIRE_TOKEN:
-            self.token_expired = True
+        after = TRANSITIONS.get((before, event, self.token_expired))
+        self.token_expired = token_expired_after(event, self.token_expired)
         if after is None:
-            self.ctx.records.activity(
+            self.ctx.storage.activity(
                 Level.INFO,
                 Kind.STATE_CHANGE,
                 f"connection {self.id}: {event.value} while {before.value} changes nothing",
@@ -402,62 +252,55 @@ class ConnectionActor:
             )
             self._persist()
             return
-        if event is E.RECONNECT and self.token_expired:
-            after = R
-        if event is E.REAUTHORIZE:
-            self.token_expired = False
-        if after is C:
+        connected = ConnectionState.CONNECTED
+        if after is connected:
             self.offline = False  # back by reauthorize too: no longer taken offline
-        if event is E.TAKE_OFFLINE:
+        if event is ConnectionEvent.TAKE_OFFLINE:
             self.offline = True
             self.session.close()
-        if after is not C or before is not C:
+        if after is not connected or before is not connected:
             # S3.5: a snapshot still wanted is given up when the connection leaves; a return
             # asks afresh (answers to earlier attempts are then ignored).
             self._wanted = None
         self.state = after
         self._persist()
-        if after is C and before is not C:
+        if after is connected and before is not connected:
             self.session.open()
         if after is not before:
-            self.ctx.records.activity(
-                Level.INFO if after is C else Level.WARNING,
+            self.ctx.storage.activity(
+                Level.INFO if after is connected else Level.WARNING,
                 Kind.STATE_CHANGE,
                 f"connection {self.id}: {before.value} → {after.value} ({why})",
                 connection=self.id,
             )
             for account in self.accounts:
                 self.ctx.tell(addresses.account(account), StateChanged(self.id, after))
-        if after is C and before is not C:
+        if after is connected and before is not connected:
             self._request_snapshot(reconcile=True)  # S1.3: every return triggers S3
 
     def _persist(self, *, wait: bool = False) -> None:
-        row = (
-            self.state.value,
-            int(self.offline),
-            int(self.token_expired),
-            self.reconnects,
+        self.ctx.storage.save_connection(
             self.id,
+            self.state,
+            offline=self.offline,
+            token_expired=self.token_expired,
+            reconnects=self.reconnects,
+            wait=wait,
         )
-
-        def update(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE connections SET state = ?, offline = ?, token_expired = ?, reconnects = ?"
-                " WHERE id = ?",
-                row,
-            )
-
-        self.ctx.records.store.write(update, wait=wait)
 
     # -- snapshots: the reconciliation trigger (S3.1) and unknown answers (S3.5) ----------------
 
     def _snapshots(self, message: object) -> None:
         match message:
             case ResyncAccount():
-                if self.state is C:
+                if self.state is ConnectionState.CONNECTED:
                     self._request_snapshot(reconcile=False)
             case RefreshAccount(account=account):
-                if self.state is C and not self._closed and account in self.accounts:
+                if (
+                    self.state is ConnectionState.CONNECTED
+                    and not self._closed
+                    and account in self.accounts
+                ):
                     self._request_snapshot(reconcile=False, corrected=(account,))
             case RetrySnapshot(after=after):
                 self._retry_snapshot(after)
@@ -509,7 +352,7 @@ class ConnectionActor:
             wanted is not None
             and wanted.in_flight
             and wanted.last == request_id
-            and self.state is C
+            and self.state is ConnectionState.CONNECTED
             and not self._closed
         )
 
@@ -571,7 +414,7 @@ class ConnectionActor:
         wanted = self._wanted
         if wanted is None or wanted.in_flight or wanted.last != after:
             return  # answered, given up, or a timer of an earlier actor or wait
-        if self.state is not C or self._closed:
+        if self.state is not ConnectionState.CONNECTED or self._closed:
             return
         self._attempt()
 
@@ -619,7 +462,7 @@ class ConnectionActor:
     # -- orders ----------------------------------------------------------------------------------
 
     def _place(self, orders: tuple[Placement, ...]) -> None:
-        if self.state is not C or self._closed:
+        if self.state is not ConnectionState.CONNECTED or self._closed:
             reason = f"connection {self.id} is {self.state.value}"
             for placement in orders:
                 request = placement.request
@@ -637,7 +480,7 @@ class ConnectionActor:
         batch, self._outgoing = self._outgoing, []
         if not batch:
             return
-        self.ctx.records.orders_sending(
+        self.ctx.storage.orders_sending(
             [
                 LedgerRow(
                     p.request.client_order_id,

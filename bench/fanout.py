@@ -19,7 +19,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.copy_messages import Membership
 from bench.results import update_results
 from bench.timed_broker import Countdown, TimedBroker, live_engine
 from brokers.base import OrderRequest
@@ -29,8 +28,10 @@ from brokers.paper import PaperBroker
 from engine.app.logs import configure_logging
 from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig
 from engine.domain.copy_rule import copy_quantity
+from engine.domain.copying import Membership
+from engine.domain.ledger import LedgerRow
 from engine.domain.order_ids import OrderKind, client_order_id
-from engine.storage.records import LedgerRow, Records
+from engine.storage.records import Records
 from engine.storage.store import Store
 
 SYMBOL = "ESZ6"

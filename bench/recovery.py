@@ -18,7 +18,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.copy_messages import Membership
 from bench.results import update_results
 from bench.timed_broker import Countdown, TimedBroker, live_engine
 from brokers.base import OrderRequest
@@ -28,6 +27,7 @@ from brokers.paper import PaperBroker
 from engine.app.logs import configure_logging
 from engine.core.engine import Engine
 from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig
+from engine.domain.copying import Membership
 from engine.storage.store import Store
 
 SYMBOL = "ESZ6"

@@ -33,7 +33,6 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import trio
 
-from actors.copy_messages import Membership
 from bench.results import update_results
 from brokers.clock import WallClock
 from brokers.instruments import ContractTable
@@ -42,6 +41,7 @@ from brokers.tradovate.sim import RunningSim, SimRequest, serve_sim
 from engine.app.logs import configure_logging
 from engine.core.engine import Engine, EngineSettings
 from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig
+from engine.domain.copying import Membership
 from engine.storage.store import Store
 
 SYMBOL = "ESZ6"

@@ -19,13 +19,13 @@ from typing import Any, Protocol
 
 import pytest
 
-from actors.copy_messages import Membership
-from actors.risk import RiskStatus
 from brokers.clock import VirtualClock
 from brokers.instruments import ContractTable
 from brokers.paper import PaperBroker
 from engine.core.engine import Engine, EngineSettings
 from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig
+from engine.domain.copying import Membership
+from engine.domain.risk_status import RiskStatus
 from engine.host.address import Address
 from engine.storage.store import Store
 

@@ -20,7 +20,8 @@ import trio
 from starlette.types import Receive, Scope, Send
 
 from brokers.base import BrokerEvent, Fill
-from engine.storage.records import ActivityEntry, LedgerRow
+from engine.domain.activity import ActivityEntry
+from engine.domain.ledger import LedgerRow
 
 HISTORY = 500  # events kept for a reconnecting subscriber
 SUBSCRIBER_BUFFER = 1000

@@ -17,7 +17,7 @@ from engine.api import schemas
 from engine.core.engine import Engine
 from engine.core.setup_changes import AccountDeletion
 from engine.core.topology import DeletionPlan, GroupConfig, UnknownId
-from engine.storage.records import Kind, Level
+from engine.domain.activity import Kind, Level
 
 MAX_PAGE = 500
 

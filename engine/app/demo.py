@@ -24,11 +24,11 @@ from typing import Protocol
 import structlog
 import trio
 
-from actors.copy_messages import Membership
 from brokers.paper import PaperBroker, PaperBrokerError
 from engine.core.engine import Engine
 from engine.core.setup_changes import initial_state
 from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig, Topology
+from engine.domain.copying import Membership
 
 log = structlog.get_logger("engine.app.demo")
 

@@ -23,7 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from brokers.base import BrokerEvent, Fill
-from engine.storage.records import ActivityEntry, Kind, LedgerRow
+from engine.domain.activity import ActivityEntry, Kind
+from engine.domain.ledger import LedgerRow
 
 if TYPE_CHECKING:
     from engine.core.engine import Engine

@@ -4,11 +4,11 @@ left alone: after the first start, the setup changes through commands (the API, 
 
 from __future__ import annotations
 
-from actors.copy_messages import Membership
 from engine.app.config import Config
 from engine.core.engine import Engine
 from engine.core.setup_changes import initial_state
 from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig
+from engine.domain.copying import Membership
 
 
 def seed_from_config(engine: Engine, config: Config) -> None:

@@ -17,32 +17,16 @@ from typing import Any
 import structlog
 
 from actors import addresses, schedule
-from actors.account import AccountActor, AccountSettings, AccountView, Role, SetRole
-from actors.connection import (
-    ConnectionActor,
-    ConnectionSettings,
-    ConnectionState,
-    EventsPending,
-    Reconnect,
-    SessionInbox,
-    StartSession,
-    TakeOffline,
-)
-from actors.copy_messages import AddMember, Membership, RemoveMember
+from actors.account import AccountActor, AccountSettings, AccountView
+from actors.connection import ConnectionActor, ConnectionSettings, SessionInbox
 from actors.failure import InjectedFailure
 from actors.group import CopyGroupActor, GroupView
-from actors.risk import (
-    Flatten,
-    Lock,
-    LockReason,
-    RiskActor,
-    RiskSettings,
-    RiskStatus,
-    RiskView,
-    SetLimits,
-    SetMembership,
-    Unlock,
-)
+from actors.messages.account import SetRole
+from actors.messages.connection import EventsPending, Reconnect, StartSession, TakeOffline
+from actors.messages.group import AddMember, RemoveMember
+from actors.messages.risk import Flatten, Lock, SetLimits, SetMembership, Unlock
+from actors.messages.schedule import Track
+from actors.risk import RiskActor, RiskSettings, RiskView
 from brokers.base import (
     Broker,
     BrokerEvent,
@@ -65,14 +49,19 @@ from engine.core.topology import (
     GroupConfig,
     Topology,
 )
+from engine.domain.activity import Kind, Level
+from engine.domain.connections import ConnectionState
+from engine.domain.copying import Membership, PendingFill, Role
+from engine.domain.ledger import UnresolvedOrder
+from engine.domain.risk_status import LockReason, RiskStatus
 from engine.host import Runtime, Services, make_runtime
 from engine.host.address import Address
 from engine.host.base import ActorContext, Behaviour, Factory
 from engine.host.market import Market
 from engine.storage import durable
-from engine.storage.fanouts import PendingFill, decided_copies, pending_fills
+from engine.storage.fanouts import decided_copies, pending_fills
 from engine.storage.journal import JOURNAL_VERSION, Journal
-from engine.storage.records import Kind, Level, Records, UnresolvedOrder
+from engine.storage.records import Records
 from engine.storage.recovery import advance_counters
 from engine.storage.store import SCHEMA_VERSION, Store
 
@@ -429,7 +418,7 @@ class Engine:
         for account in plan.accounts:
             self.runtime.stop(addresses.account(account))
             self.runtime.stop(addresses.risk(account))
-            self.runtime.tell(schedule.ADDRESS, schedule.Track(account, on=False))
+            self.runtime.tell(schedule.ADDRESS, Track(account, on=False))
         for group in plan.groups:
             self.runtime.stop(addresses.group(group))
         self.runtime.stop(addresses.connection(connection))

@@ -18,10 +18,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from actors import addresses, schedule
-from actors.account import Role, SendPositions, SetRole
-from actors.connection import DetachAccount, StartSession
-from actors.copy_messages import Membership, RemoveMember, SetTerms
-from actors.risk import SetMembership
+from actors.messages.account import SendPositions, SetRole
+from actors.messages.connection import DetachAccount, StartSession
+from actors.messages.group import RemoveMember, SetTerms
+from actors.messages.risk import SetMembership
+from actors.messages.schedule import Track
 from engine.core import topology as topo
 from engine.core.topology import (
     AccountConfig,
@@ -30,8 +31,9 @@ from engine.core.topology import (
     GroupConfig,
     Topology,
 )
+from engine.domain.activity import Kind, Level
+from engine.domain.copying import Membership, Role
 from engine.storage.durable import delete_account_state
-from engine.storage.records import Kind, Level
 
 if TYPE_CHECKING:
     from engine.core.engine import Engine
@@ -103,7 +105,7 @@ def add_connection(
         # The risk actor first, as at a start: a new account tells it its book at once.
         for actor in (addresses.risk(a.id), addresses.account(a.id)):
             runtime.spawn(actor, engine.factory(actor), connection)
-        runtime.tell(schedule.ADDRESS, schedule.Track(a.id, on=True))
+        runtime.tell(schedule.ADDRESS, Track(a.id, on=True))
     runtime.tell(addresses.connection(connection), StartSession(False))
     engine.records.activity(
         Level.INFO,
@@ -157,7 +159,7 @@ def delete_account(engine: Engine, account: str) -> AccountDeletion:
     runtime.tell(addresses.connection(plan.connection), DetachAccount(account))
     runtime.stop(addresses.account(account))
     runtime.stop(addresses.risk(account))
-    runtime.tell(schedule.ADDRESS, schedule.Track(account, on=False))
+    runtime.tell(schedule.ADDRESS, Track(account, on=False))
     for group in plan.groups:
         runtime.stop(addresses.group(group))
     for group, _ in plan.memberships:

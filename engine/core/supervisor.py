@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 import structlog
 
 from actors import addresses
-from actors.account import SendBook, SendPositions
-from actors.connection import ResyncAccount
-from actors.risk import RepublishBands, SupervisorHold
+from actors.messages.account import SendBook, SendPositions
+from actors.messages.connection import ResyncAccount
+from actors.messages.risk import RepublishBands, SupervisorHold
+from engine.domain.activity import Kind, Level
 from engine.host.address import Address
-from engine.storage.records import Kind, Level
 
 if TYPE_CHECKING:
     from engine.core.engine import Engine

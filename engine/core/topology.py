@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from actors.copy_messages import Membership
+from engine.domain.copying import Membership
 from engine.storage.durable import delete_account_state
 from engine.storage.store import Store
 

@@ -48,7 +48,7 @@ class Holding(Protocol):
 
 
 class Book(Protocol):
-    """An account's book as priced here (actors.risk_messages.AccountChanged)."""
+    """An account's book as priced here (actors.messages.risk.AccountChanged)."""
 
     @property
     def positions(self) -> Mapping[str, Holding]: ...

@@ -15,16 +15,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import structlog
 
 from brokers.clock import Clock
 from engine.host.address import Address
 from engine.host.market import Market
-
-if TYPE_CHECKING:
-    from engine.storage.records import Records
+from engine.host.storage import Storage
 
 log = structlog.get_logger("engine.host")
 
@@ -67,13 +65,14 @@ class Services:
     """Everything outside the actors that a behaviour may use."""
 
     clock: Clock
-    records: Records
+    storage: Storage
     timers: TimerQueue = field(default_factory=TimerQueue)
     market: Market | None = None
 
 
 class ActorContext:
-    """The handle a behaviour holds: its address, tell, time and timers."""
+    """The handle a behaviour holds: its address, tell, time and timers, and the storage door
+    it saves and reads through."""
 
     __slots__ = ("address", "runtime", "services")
 
@@ -87,8 +86,8 @@ class ActorContext:
         return self.services.clock
 
     @property
-    def records(self) -> Records:
-        return self.services.records
+    def storage(self) -> Storage:
+        return self.services.storage
 
     @property
     def market(self) -> Market:
@@ -101,9 +100,6 @@ class ActorContext:
 
     def tell(self, to: Address, message: object) -> None:
         self.runtime.tell(to, message)
-
-    def tell_self(self, message: object) -> None:
-        self.runtime.tell(self.address, message)
 
     def schedule(self, delay: timedelta, to: Address, message: object) -> None:
         self.services.timers.schedule(self.now() + delay, to, message)

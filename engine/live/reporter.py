@@ -11,7 +11,8 @@ import structlog
 
 from brokers.base import Broker, BrokerEvent, BrokerSession, EventSink, Fill
 from engine.core.topology import Topology
-from engine.storage.records import ActivityEntry, LedgerRow, Level
+from engine.domain.activity import ActivityEntry, Level
+from engine.domain.ledger import LedgerRow
 
 log = structlog.get_logger("engine.live.runner")
 

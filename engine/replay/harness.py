@@ -18,7 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from actors.copy_messages import Membership
 from brokers.base import Broker
 from brokers.clock import VirtualClock
 from brokers.paper import PaperBroker, PaperBrokerError
@@ -27,6 +26,8 @@ from brokers.tradovate.sim.replay import SimBridge
 from engine.app.config import TRADOVATE_SIM
 from engine.core.engine import Engine, EngineSettings
 from engine.core.topology import AccountConfig, CommandRefused, ConnectionConfig, GroupConfig
+from engine.domain.activity import Kind, Level
+from engine.domain.copying import Membership
 from engine.replay import features
 from engine.replay.checks import Failure, evaluate
 from engine.replay.scenario import (
@@ -41,7 +42,6 @@ from engine.replay.scenario import (
     TradeStep,
 )
 from engine.storage.journal import Journal
-from engine.storage.records import Kind, Level
 from engine.storage.store import Store
 
 # Steps whose capability has not landed yet: the file is refused as a whole (exit 2).

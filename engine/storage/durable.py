@@ -1,9 +1,11 @@
 """The durable state each actor is rebuilt from after a restart (S7.2).
 
-Account figures and positions, and the risk actor's status, lock reason, high-water mark,
-switched-off triggers and flatten in flight. Actors write their state through these functions as
-it changes (queued to the store's single writer, in order); a restarted actor — after a crash of
-its own or of the whole engine — reads it back here, never from memory. Positions are then
+Account figures and positions, the risk actor's status, lock reason, high-water mark,
+switched-off triggers and flatten in flight (``engine.domain.state``), a connection's state and
+a membership's disable reason. Actors write their state through the storage door
+(``engine.storage.records.Records``), which calls these functions as it changes (queued to the
+store's single writer, in order); a restarted actor — after a crash of its own or of the whole
+engine — is built from what they read back here, never from memory. Positions are then
 trusted from the broker over the store once the session is back (ARCHITECTURE: reconcile first).
 """
 
@@ -12,41 +14,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
+from engine.domain.connections import ConnectionState
+from engine.domain.state import AccountState, FlattenRecord, RiskState
 from engine.storage.store import Store
-
-
-@dataclass(frozen=True, slots=True)
-class AccountState:
-    balance: Decimal
-    realized_daily: Decimal
-    realized_weekly: Decimal
-    positions: Mapping[str, tuple[int, Decimal]] = field(default_factory=dict)  # qty, reference
-
-
-@dataclass(frozen=True, slots=True)
-class FlattenRecord:
-    number: int
-    cause: str
-    purpose: str
-    failures: int
-    sends: Mapping[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class RiskState:
-    status: str
-    lock_reason: str
-    high_water: Decimal
-    triggers_off: tuple[str, ...] = ()
-    lock_triggers: tuple[str, ...] = ()
-    flatten: FlattenRecord | None = None
-    flattens: int = 0  # how many flattens this account has run (for their cause ids)
-    supervisor_hold: bool = False
-    version: int = 0  # one more at every save: the newer of the store and the status log wins
 
 
 def save_account(store: Store, account: str, state: AccountState) -> None:
@@ -165,6 +139,39 @@ def decode_risk(data: Mapping[str, Any]) -> RiskState:
         supervisor_hold=bool(data["supervisor_hold"]),
         version=int(data["version"]),
     )
+
+
+def save_connection(
+    store: Store,
+    connection: str,
+    state: ConnectionState,
+    *,
+    offline: bool,
+    token_expired: bool,
+    reconnects: int,
+    wait: bool = False,
+) -> None:
+    row = (state.value, int(offline), int(token_expired), reconnects, connection)
+
+    def update(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE connections SET state = ?, offline = ?, token_expired = ?, reconnects = ?"
+            " WHERE id = ?",
+            row,
+        )
+
+    store.write(update, wait=wait)
+
+
+def set_disable_reason(store: Store, group: str, account: str, reason: str) -> None:
+    row = (reason, group, account)
+
+    def update(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE memberships SET disable_reason = ? WHERE group_id = ? AND account = ?", row
+        )
+
+    store.write(update)
 
 
 def delete_account_state(conn: sqlite3.Connection, account: str) -> None:

@@ -15,8 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from actors.copy_messages import Membership
 from brokers import base
+from engine.domain.copying import Membership
 
 REDACTED = "[redacted]"
 SECRET_FIELDS = frozenset({"token"})

@@ -23,36 +23,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from actors.copy_messages import LeaderFilled
+from engine.domain.copying import LeaderFill, LoggedFill, PendingFill
+from engine.domain.order_ids import OrderKind, label
 from engine.storage.frames import FrameError, FrameLog, read_frames
 
 FanOutLogError = FrameError
 
 FILL, SETTLED, JOINED = "F", "S", "J"
-COPY_KIND = "copy"  # the ledger's kind of a copy order
+COPY_KIND = label(OrderKind.COPY)  # the ledger's kind of a copy order
 UNRESOLVED = frozenset({"sent", "unknown"})  # ledger statuses that say nothing of the outcome
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedFill:
-    group: str
-    fill: LeaderFilled
-    position: int  # where it stands in the log (which joins came before it)
-
-    @property
-    def cause(self) -> str:
-        """The cause every copy of this fill carries (S2.6)."""
-        return f"{self.fill.leader}:{self.fill.fill_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class PendingFill:
-    """A logged fill some followers never decided on, and the leader's position in its symbol
-    after the last fill the engine saw (to tell whether the leader traded while it was down)."""
-
-    fill: LoggedFill
-    followers: tuple[str, ...]
-    leader_after: int
 
 
 @dataclass(slots=True)
@@ -63,7 +42,7 @@ class FanOutRecord:
 
 
 class FanOutLog(FrameLog):
-    def leader_fill(self, group: str, fill: LeaderFilled) -> None:
+    def leader_fill(self, group: str, fill: LeaderFill) -> None:
         self.append(
             [
                 (
@@ -96,7 +75,7 @@ class FanOutLog(FrameLog):
                     record.fills.append(
                         LoggedFill(
                             str(group),
-                            LeaderFilled(
+                            LeaderFill(
                                 str(leader),
                                 str(fill_id),
                                 str(symbol),

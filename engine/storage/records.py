@@ -1,7 +1,9 @@
-"""What the engine writes down: the activity log, the order ledger, reconciliation records (S7).
+"""What the engine writes down: the activity log, the order ledger, reconciliation records (S7),
+and each actor's durable state.
 
-Actors call these methods; rows go to the store's writer thread. Listeners (the console log of
-``make run``, metrics, the event stream) see every record as it is written.
+:class:`Records` is the storage door actors are handed (``engine.host.storage.Storage``): they
+call these methods and hold no SQL; rows go to the store's writer thread. Listeners (the console
+log of ``make run``, metrics, the event stream) see every record as it is written.
 """
 
 from __future__ import annotations
@@ -9,81 +11,21 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from actors.copy_messages import LeaderFilled
 from brokers.clock import Clock
-from engine.domain.order_ids import OrderKind, attempt_of, kind_of
-from engine.storage.durable import RiskState
+from engine.domain.activity import ActivityEntry, Kind, Level
+from engine.domain.connections import ConnectionState
+from engine.domain.copying import LeaderFill
+from engine.domain.ledger import LedgerRow, UnresolvedOrder
+from engine.domain.order_ids import attempt_of, kind_of
+from engine.domain.state import AccountState, RiskState
+from engine.storage import durable
 from engine.storage.fanouts import FanOutLog
 from engine.storage.intents import IntentLog
 from engine.storage.status_log import StatusLog
 from engine.storage.store import Store
-
-
-class Level(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-
-class Kind(StrEnum):
-    """Activity kinds (S7.1)."""
-
-    COPY = "copy"
-    SKIP = "skip"
-    REJECTION = "rejection"
-    RECONCILIATION = "reconciliation"
-    BREACH = "breach"
-    FLATTEN = "flatten"
-    FLATTEN_FAILED = "flatten_failed"
-    LOCK = "lock"
-    UNLOCK = "unlock"
-    RESET = "reset"
-    STATE_CHANGE = "state_change"
-    DELETION = "deletion"
-    RESTART = "restart"
-    MANUAL_TRADE_FLATTENED = "manual_trade_flattened"
-    STALE_PRICES = "stale_prices"
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityEntry:
-    time: datetime
-    level: Level
-    kind: Kind
-    message: str
-    account: str | None = None
-    connection: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerRow:
-    """One order the engine is about to send: durable before it reaches the broker (S2.6)."""
-
-    client_order_id: str
-    account: str
-    connection: str
-    symbol: str
-    qty: int
-    order_type: str
-    kind: str
-    cause: str
-
-
-@dataclass(frozen=True, slots=True)
-class UnresolvedOrder:
-    """An order the engine sent and never heard back about (ledger status ``sent`` or
-    ``unknown`` at a start): its outcome is asked of the broker, never guessed (S2.6)."""
-
-    client_order_id: str
-    kind: OrderKind
-    cause: str
-    attempt: int
-
 
 Listener = Callable[[str, Any], None]
 
@@ -195,7 +137,7 @@ class Records:
 
     # -- fan-outs (S2.9) -----------------------------------------------------------------------
 
-    def leader_fill(self, group: str, fill: LeaderFilled) -> None:
+    def leader_fill(self, group: str, fill: LeaderFill) -> None:
         """Durable before the fan-out starts: a restart completes what a crash cut short."""
         self.fanouts.leader_fill(group, fill)
 
@@ -212,11 +154,40 @@ class Records:
         self.decided.add((cause, account))
         self.fanouts.settled(cause, account)
 
-    # -- risk status (S7.2) ---------------------------------------------------------------------
+    # -- actors' durable state (S7.2) -------------------------------------------------------------
 
     def risk_decided(self, account: str, state: RiskState) -> None:
         """A status or lock change: durable when this returns (``engine/status_log.py``)."""
         self.statuses.record(account, state)
+
+    def save_account(self, account: str, state: AccountState) -> None:
+        durable.save_account(self.store, account, state)
+
+    def save_risk(self, account: str, state: RiskState) -> None:
+        durable.save_risk(self.store, account, state)
+
+    def save_connection(
+        self,
+        connection: str,
+        state: ConnectionState,
+        *,
+        offline: bool,
+        token_expired: bool,
+        reconnects: int,
+        wait: bool = False,
+    ) -> None:
+        durable.save_connection(
+            self.store,
+            connection,
+            state,
+            offline=offline,
+            token_expired=token_expired,
+            reconnects=reconnects,
+            wait=wait,
+        )
+
+    def set_disable_reason(self, group: str, account: str, reason: str) -> None:
+        durable.set_disable_reason(self.store, group, account, reason)
 
     def close(self) -> None:
         self.intents.close()

@@ -17,7 +17,8 @@ to the store, and empties the log. Frames: ``[account, {risk state}]`` (``engine
 
 from __future__ import annotations
 
-from engine.storage.durable import RiskState, decode_risk, encode_risk
+from engine.domain.state import RiskState
+from engine.storage.durable import decode_risk, encode_risk
 from engine.storage.frames import FrameError, FrameLog, read_frames
 
 StatusLogError = FrameError

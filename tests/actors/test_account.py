@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.connection import ResyncAccount
-from actors.copy_messages import CopyOffer
+from actors.messages.account import CopyOffer
+from actors.messages.connection import ResyncAccount
 from brokers.base import (
     Fill,
     FillCorrected,

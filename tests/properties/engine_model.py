@@ -45,12 +45,12 @@ from typing import Any
 
 import structlog
 
-from actors.risk import RiskStatus
 from brokers.base import OrderType
 from brokers.instruments import map_symbol
 from engine.core import topology as topo
 from engine.domain.copy_rule import target
 from engine.domain.order_ids import attempt_of
+from engine.domain.risk_status import RiskStatus
 from engine.replay.harness import Harness
 from engine.replay.scenario import (
     AddFollowerStep,

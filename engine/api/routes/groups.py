@@ -5,13 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from actors.copy_messages import Membership
 from engine.api import schemas, views
 from engine.api.context import ApiContext
 from engine.api.errors import ApiError, body, query_bool
 from engine.api.operations import DRY_RUN, Operation, json_of
 from engine.core.engine import Engine
 from engine.core.topology import CommandRefused, GroupConfig
+from engine.domain.copying import Membership
 
 TAG = "groups"
 

@@ -21,7 +21,7 @@ from engine.api.operations import (
     Query,
     json_of,
 )
-from engine.storage.records import Kind, Level
+from engine.domain.activity import Kind, Level
 
 TAG = "records"
 

@@ -25,8 +25,6 @@ from typing import Any, Protocol, TypeVar
 import pytest
 import trio
 
-from actors.copy_messages import Membership
-from actors.risk import RiskStatus
 from brokers.base import BrokerEvent
 from brokers.clock import VirtualClock
 from brokers.instruments import ContractTable
@@ -37,6 +35,8 @@ from brokers.tradovate.sim.replay import SimBridge
 from brokers.tradovate.tokens import Token
 from engine.core.engine import Engine, EngineSettings
 from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig
+from engine.domain.copying import Membership
+from engine.domain.risk_status import RiskStatus
 from engine.storage.store import Store
 from tests.conftest import START
 

@@ -21,8 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors import addresses
-from actors.connection import PlaceOrders
-from actors.copy_messages import CopyOffer
+from actors.messages.account import CopyOffer
+from actors.messages.connection import PlaceOrders
 from brokers.base import Fill, OrderRequest
 from brokers.clock import VirtualClock
 from brokers.instruments import ContractTable

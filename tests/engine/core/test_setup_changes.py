@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from actors import addresses
-from actors.copy_messages import DisableMember
+from actors.messages.group import DisableMember
 from engine.core import topology as topo
 from engine.core.topology import CommandRefused, UnknownId
 from tests.conftest import ES, MES, MakeEngine, Rig, member

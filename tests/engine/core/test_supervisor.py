@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 
 from actors import addresses
-from actors.copy_messages import DisableMember
-from actors.risk import LIQUIDATE_ONLY_TEXT, LockReason, RiskStatus, RiskView, SetLimits
+from actors.messages.group import DisableMember
+from actors.messages.risk import SetLimits
+from actors.risk import LIQUIDATE_ONLY_TEXT, RiskView
 from engine.core.topology import CommandRefused, GroupConfig
+from engine.domain.risk_status import LockReason, RiskStatus
 from engine.host.address import Address
 from tests.conftest import ES, MakeEngine, Rig, member
 

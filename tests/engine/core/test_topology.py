@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from actors.copy_messages import Membership
 from engine.core import topology as topo
 from engine.core.topology import (
     AccountConfig,
@@ -20,6 +19,7 @@ from engine.core.topology import (
     Topology,
     UnknownId,
 )
+from engine.domain.copying import Membership
 from engine.storage.store import Store
 
 

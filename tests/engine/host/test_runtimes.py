@@ -65,7 +65,7 @@ class Probe:
             case ("defer", tag):
                 self.log.add(self.ctx.address, ("handled", tag))
                 self.ctx.defer(lambda: self.log.add(self.ctx.address, ("deferred", tag)))
-                self.ctx.tell_self(("later", tag))
+                self.ctx.tell(self.ctx.address, ("later", tag))
                 self.log.add(self.ctx.address, ("handler-end", tag))
             case ("schedule", int(seconds), what):
                 self.ctx.schedule(timedelta(seconds=seconds), self.ctx.address, ("timer", what))
@@ -82,7 +82,7 @@ def services(tmp_path: Path) -> Iterator[Services]:
     clock = VirtualClock(START)
     store = Store(tmp_path / "s.sqlite")
     records = Records(store, clock)
-    yield Services(clock=clock, records=records)
+    yield Services(clock=clock, storage=records)
     store.close()
     records.close()
 

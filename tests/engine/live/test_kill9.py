@@ -52,7 +52,8 @@ from brokers.instruments import ContractTable, map_symbol
 from brokers.paper import PaperBroker
 from engine.app import demo
 from engine.domain.copy_rule import target
-from engine.storage.durable import RiskState, decode_risk
+from engine.domain.state import RiskState
+from engine.storage.durable import decode_risk
 from engine.storage.frames import read_frames
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from actors.copy_messages import Membership
 from brokers.base import (
     AccountSnapshot,
     Fill,
@@ -28,6 +27,7 @@ from brokers.base import (
     TokenIssued,
     WorkingOrder,
 )
+from engine.domain.copying import Membership
 from engine.replay.harness import Harness
 from engine.replay.journal_replay import JournalError, replay_journal
 from engine.replay.scenario import load_scenario

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from brokers.clock import VirtualClock
-from engine.storage.records import LedgerRow, Records
+from engine.domain.ledger import LedgerRow
+from engine.storage.records import Records
 from engine.storage.recovery import advance_counters, used_numbers
 from engine.storage.store import Store
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.risk import LockReason, RiskStatus
-from engine.storage.durable import FlattenRecord, RiskState
+from engine.domain.risk_status import LockReason, RiskStatus
+from engine.domain.state import FlattenRecord, RiskState
 from engine.storage.frames import encode_frame
 from engine.storage.status_log import StatusLog, StatusLogError
 from tests.conftest import ES, MakeEngine, Rig

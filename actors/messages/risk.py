@@ -1,15 +1,17 @@
-"""Messages between an account and its risk actor (S5)."""
+"""Messages the RiskActor receives (S5, S6): from its account (orders to gate, the book, the
+outcome of each liquidation), from the connection (prices crossed a breach price), and
+commands from the engine and the supervisor. It is also told its connection's
+``StateChanged`` (``actors.messages.account``), passed on by the account."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 
 from engine.domain.order_ids import OrderKind
 
-# --- received by RiskActor ----------------------------------------------------------------------
+# --- from the AccountActor -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +56,6 @@ class AccountChanged:
 
 
 @dataclass(frozen=True, slots=True)
-class Evaluate:
-    """Prices crossed one of the account's precomputed breach prices: evaluate the triggers
-    against the extremes seen since the last look (S5.2)."""
-
-    ranges: Mapping[str, tuple[Decimal, Decimal]]
-
-
-@dataclass(frozen=True, slots=True)
 class ResetApplied:
     """The account has applied a reset to its figures; the risk actor applies it to locks."""
 
@@ -77,28 +71,64 @@ class LiquidationOutcome:
     reason: str
 
 
-# --- received by AccountActor -------------------------------------------------------------------
+# --- from the ConnectionActor ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class FlattenActive:
-    """Whether a flatten is in flight for the account (S3.2: reconciliation then sends
-    nothing)."""
+class Evaluate:
+    """Prices crossed one of the account's precomputed breach prices: evaluate the triggers
+    against the extremes seen since the last look (S5.2)."""
 
-    active: bool
+    ranges: Mapping[str, tuple[Decimal, Decimal]]
 
 
-@dataclass(frozen=True, slots=True)
-class ApplyReset:
-    """A scheduled reset (S5.8) is due: mark to market and roll the P&L figures."""
-
-    kind: str  # engine.domain.resets.ResetKind
-    at: datetime
+# --- from the engine, the supervisor and its own timers -----------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class GateDecision:
-    """The gate's answer: ``qty`` as allowed (0: not sent)."""
+class Lock:
+    pass
 
-    client_order_id: str
-    qty: int
+
+@dataclass(frozen=True, slots=True)
+class Unlock:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Flatten:
+    """S6: flatten the account (Cockpit command); changes no risk status."""
+
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class RepublishBands:
+    """From the supervisor: the connection was restarted and lost the breach prices."""
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorHold:
+    """Restart intensity exceeded for an actor of this account: LIQUIDATE_ONLY, no flatten."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetLimits:
+    """Change limits at run time; 0 turns a limit off (S5.2)."""
+
+    limits: Mapping[str, Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class SetMembership:
+    group: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryFlatten:
+    """Retry the flatten numbered ``flatten`` after its ``failures``-th failure (a timer)."""
+
+    flatten: int
+    failures: int
