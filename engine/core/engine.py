@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,7 +25,6 @@ from actors.messages.account import SetRole
 from actors.messages.connection import EventsPending, Reconnect, StartSession, TakeOffline
 from actors.messages.group import AddMember, RemoveMember
 from actors.messages.risk import Flatten, Lock, SetLimits, SetMembership, Unlock
-from actors.messages.schedule import Track
 from actors.risk import RiskActor, RiskSettings, RiskView
 from brokers.base import (
     Broker,
@@ -41,6 +40,7 @@ from brokers.clock import Clock, VirtualClock
 from brokers.instruments import ContractTable
 from engine.core import setup_changes
 from engine.core import topology as topo
+from engine.core.children import child_specs
 from engine.core.supervisor import Supervisor
 from engine.core.topology import (
     AccountConfig,
@@ -49,7 +49,7 @@ from engine.core.topology import (
     GroupConfig,
     Topology,
 )
-from engine.domain.activity import Kind, Level
+from engine.core.tree import ActorTree
 from engine.domain.connections import ConnectionState
 from engine.domain.copying import Membership, PendingFill, Role
 from engine.domain.ledger import UnresolvedOrder
@@ -58,9 +58,10 @@ from engine.host import Runtime, Services, make_runtime
 from engine.host.address import Address
 from engine.host.base import ActorContext, Behaviour, Factory
 from engine.host.market import Market
-from engine.storage import durable
+from engine.storage import durable, setup_rows
 from engine.storage.fanouts import decided_copies, pending_fills
 from engine.storage.journal import JOURNAL_VERSION, Journal
+from engine.storage.queries import Queries
 from engine.storage.records import Records
 from engine.storage.recovery import advance_counters
 from engine.storage.store import SCHEMA_VERSION, Store
@@ -111,7 +112,11 @@ class Engine:
         self.records = Records(store, clock)
         self.services = Services(clock, self.records)
         self.runtime: Runtime = make_runtime(settings.runtime, self.services, settings.threads)
-        self.supervisor = Supervisor(self)
+        self.queries = Queries(store)
+        self.tree = ActorTree(self.runtime, self.factory)
+        self.supervisor = Supervisor(
+            self.tree, clock, self.records, child_specs(self.tree, lambda: self.topology)
+        )
         self.runtime.failure_hook = self.supervisor.on_failure
         self.market = Market(self.runtime.tell)
         self.services.market = self.market
@@ -150,11 +155,11 @@ class Engine:
 
         def write(conn: sqlite3.Connection) -> None:
             for c in connections:
-                topo.insert_connection(conn, c)
+                setup_rows.insert_connection(conn, c)
             for a in accounts:
-                topo.insert_account(conn, a)
+                setup_rows.insert_account(conn, a)
             for g in groups:
-                topo.insert_group(conn, g)
+                setup_rows.insert_group(conn, g)
 
         self.store.write(write, wait=True)
         for g in groups:  # a group id used before may have logged fills: none are theirs
@@ -409,46 +414,14 @@ class Engine:
     def delete_connection(self, connection: str) -> topo.DeletionPlan:
         """S4: immediate, cascading, no order sent, records kept."""
         self._record("delete_connection", connection)
-        plan = self.topology.plan_delete_connection(connection)
-        self.store.write(lambda conn: topo.delete_cascade(conn, plan), wait=True)
-        self.topology.apply_deletion(plan)
-        session = self.sessions.pop(connection, None)
-        if session is not None:
-            session.close()
-        for account in plan.accounts:
-            self.runtime.stop(addresses.account(account))
-            self.runtime.stop(addresses.risk(account))
-            self.runtime.tell(schedule.ADDRESS, Track(account, on=False))
-        for group in plan.groups:
-            self.runtime.stop(addresses.group(group))
-        self.runtime.stop(addresses.connection(connection))
-        for group, account in plan.memberships:
-            self.runtime.tell(addresses.group(group), RemoveMember(account))
-        for _, account in plan.orphaned_followers:
-            self.runtime.tell(addresses.account(account), SetRole(Role()))
-            self.runtime.tell(addresses.risk(account), SetMembership(None))
-        summary = (
-            f"connection {connection} deleted with accounts {', '.join(plan.accounts) or 'none'}"
-            + (f"; groups removed: {', '.join(plan.groups)}" if plan.groups else "")
-            + (
-                f"; memberships removed: {', '.join(f'{a} from {g}' for g, a in plan.memberships)}"
-                if plan.memberships
-                else ""
-            )
-        )
-        self.records.activity(Level.INFO, Kind.DELETION, summary, connection=connection)
-        for account in plan.accounts:
-            self.records.activity(
-                Level.INFO, Kind.DELETION, f"account {account} deleted", account=account
-            )
-        return plan
+        return setup_changes.delete_connection(self._setup(), connection)
 
     # -- commands: groups ------------------------------------------------------------------------
 
     def add_follower(self, group: str, member: Membership) -> None:
         self._record("add_follower", group, member)
         self.topology.check_add_follower(group, member)
-        self.store.write(lambda conn: topo.insert_membership(conn, group, member), wait=True)
+        self.store.write(lambda conn: setup_rows.insert_membership(conn, group, member), wait=True)
         self.records.fanouts.joined(group, [member.account])  # earlier fills are not its
         self.topology.groups[group].members.append(member)
         self.runtime.tell(addresses.group(group), AddMember(member))
@@ -460,7 +433,7 @@ class Engine:
         config = self.topology.require_group(group)
         if not any(m.account == account for m in config.members):
             raise CommandRefused(f"account {account!r} does not follow group {group!r}")
-        self.store.write(lambda conn: topo.delete_membership(conn, group, account), wait=True)
+        self.store.write(lambda conn: setup_rows.delete_membership(conn, group, account), wait=True)
         config.members = [m for m in config.members if m.account != account]
         self.runtime.tell(addresses.group(group), RemoveMember(account))
         self.runtime.tell(addresses.account(account), SetRole(Role()))
@@ -482,7 +455,7 @@ class Engine:
         self._record("set_risk", account, dict(limits))
         config = self.topology.require_account(account)
         values = dict(limits)
-        self.store.write(lambda conn: topo.write_limits(conn, account, values), wait=True)
+        self.store.write(lambda conn: setup_rows.write_limits(conn, account, values), wait=True)
         config.limits.update(values)
         self.runtime.tell(addresses.risk(account), SetLimits(values))
 
@@ -506,31 +479,47 @@ class Engine:
         for account in accounts:
             self.runtime.tell(addresses.risk(account), Flatten(cause))
 
-    # -- commands: changing the setup while running (engine/setup_changes.py) --------------------
+    # -- commands: changing the setup while running (engine/core/setup_changes.py) ---------------
+
+    def _setup(self) -> setup_changes.Setup:
+        return setup_changes.Setup(
+            self.topology,
+            self.store,
+            self.records,
+            self.tree,
+            tuple(self.brokers),
+            self.started,
+            self._close_session,
+        )
+
+    def _close_session(self, connection: str) -> None:
+        session = self.sessions.pop(connection, None)
+        if session is not None:
+            session.close()
 
     def add_connection(self, connection: str, broker: str, accounts: Mapping[str, Decimal]) -> None:
         """A new login with its accounts (id → starting balance); limits come by ``set_risk``."""
         self._record("add_connection", connection, broker, dict(accounts))
-        setup_changes.add_connection(self, connection, broker, accounts)
+        setup_changes.add_connection(self._setup(), connection, broker, accounts)
 
-    def delete_account(self, account: str) -> setup_changes.AccountDeletion:
+    def delete_account(self, account: str) -> topo.AccountDeletion:
         """S4.2: immediate, cascading, no order sent, records kept."""
         self._record("delete_account", account)
-        return setup_changes.delete_account(self, account)
+        return setup_changes.delete_account(self._setup(), account)
 
     def add_group(self, group: str, leader: str, members: Iterable[Membership] = ()) -> None:
         members = list(members)
         self._record("add_group", group, leader, members)
-        setup_changes.add_group(self, group, leader, members)
+        setup_changes.add_group(self._setup(), group, leader, members)
 
     def delete_group(self, group: str) -> GroupConfig:
         self._record("delete_group", group)
-        return setup_changes.delete_group(self, group)
+        return setup_changes.delete_group(self._setup(), group)
 
     def update_follower(self, group: str, member: Membership) -> Membership:
         """New ratio, max_qty and symbol_map for a follower, from its next copy on."""
         self._record("update_follower", group, member)
-        return setup_changes.update_follower(self, group, member)
+        return setup_changes.update_follower(self._setup(), group, member)
 
     # -- failure injection (the crash scenario step) ----------------------------------------------
 
@@ -562,6 +551,53 @@ class Engine:
     def connection_state(self, connection: str) -> str | None:
         state: str | None = self._inspect(addresses.connection(connection), lambda c: c.state.value)
         return state
+
+    def connection_status(self, connection: str) -> tuple[str, bool] | None:
+        """The connection actor's state and whether it was taken offline (None: no actor)."""
+        status: tuple[str, bool] | None = self._inspect(
+            addresses.connection(connection), lambda c: (c.state.value, bool(c.offline))
+        )
+        return status
+
+    # The setup, copied: a reader on another thread (the API's) walks it while commands change
+    # the engine's own. Each ``require`` raises ``UnknownId``.
+
+    def topology_snapshot(self) -> Topology:
+        return self.topology.snapshot()
+
+    def connections(self) -> list[ConnectionConfig]:
+        return list(self.topology_snapshot().connections.values())
+
+    def accounts(self) -> list[AccountConfig]:
+        return list(self.topology_snapshot().accounts.values())
+
+    def groups(self) -> list[GroupConfig]:
+        return list(self.topology_snapshot().groups.values())
+
+    def connection(self, connection: str) -> ConnectionConfig:
+        return replace(self.topology.require_connection(connection))
+
+    def account(self, account: str) -> AccountConfig:
+        config = self.topology.require_account(account)
+        return replace(config, limits=dict(config.limits))
+
+    def group(self, group: str) -> GroupConfig:
+        config = self.topology.require_group(group)
+        return replace(config, members=list(config.members))
+
+    # -- health (metrics) --------------------------------------------------------------------------
+
+    def restarts(self) -> int:
+        """Actor restarts by the supervisor since this engine was built."""
+        return self.supervisor.total
+
+    def mailbox_depths(self) -> dict[str, int]:
+        """Messages queued or being handled, per actor thread."""
+        return self.runtime.mailbox_depths()
+
+    def dead_letters(self) -> int:
+        """Messages told to an actor that no longer existed."""
+        return self.runtime.dead_letters
 
 
 __all__ = ["Engine", "EngineSettings", "LockReason", "RiskStatus"]

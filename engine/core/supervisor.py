@@ -10,36 +10,57 @@ connection its risk actors for their breach prices and the broker for a fresh sn
 than ``intensity`` restarts of one actor within ``period`` escalate: its account (or the
 accounts it serves) is held in LIQUIDATE_ONLY — no new exposure, no flatten — with an ``error``
 activity entry, until a person unlocks it.
+
+The supervisor itself is the strategy and its counts; what each kind of actor re-links and
+holds is its child spec (``engine.core.children``), and it reaches the actors only through the
+tree it is handed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 import structlog
 
-from actors import addresses
-from actors.messages.account import SendBook, SendPositions
-from actors.messages.connection import ResyncAccount
-from actors.messages.risk import RepublishBands, SupervisorHold
+from brokers.clock import Clock
+from engine.core.tree import ActorTree
 from engine.domain.activity import Kind, Level
 from engine.host.address import Address
-
-if TYPE_CHECKING:
-    from engine.core.engine import Engine
+from engine.storage.records import Records
 
 log = structlog.get_logger("engine.core.supervisor")
 
-RESTARTABLE = frozenset({"connection", "account", "risk", "group"})
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """How one kind of actor is supervised (OTP's child specification): what to re-link after
+    it is restarted, and what to hold when its restarts exceed the intensity."""
+
+    kind: str
+    relink: Callable[[str], None]  # the actor's id
+    escalate: Callable[[str, str], None]  # the actor's id, the reason
 
 
 class Supervisor:
+    """One-for-one: a failed child alone is restarted; past ``intensity`` restarts within
+    ``period``, its spec escalates."""
+
     def __init__(
-        self, engine: Engine, intensity: int = 5, period: timedelta = timedelta(seconds=30)
+        self,
+        tree: ActorTree,
+        clock: Clock,
+        records: Records,
+        children: Iterable[ChildSpec],
+        intensity: int = 5,
+        period: timedelta = timedelta(seconds=30),
     ) -> None:
-        self.engine = engine
+        self.tree = tree
+        self.clock = clock
+        self.records = records
+        self.children = {spec.kind: spec for spec in children}
         self.intensity = intensity
         self.period = period
         self.restarts: dict[Address, deque[datetime]] = defaultdict(deque)
@@ -47,21 +68,21 @@ class Supervisor:
 
     def on_failure(self, address: Address, error: BaseException) -> None:
         kind, ident = address
-        engine = self.engine
-        if kind not in RESTARTABLE or not engine.runtime.exists(address):
+        spec = self.children.get(kind)
+        if spec is None or not self.tree.exists(address):
             log.error(
                 "failure outside the supervised tree", actor=f"{kind}:{ident}", error=repr(error)
             )
             return
-        now = engine.clock.now()
+        now = self.clock.now()
         history = self.restarts[address]
         history.append(now)
         while history and now - history[0] > self.period:
             history.popleft()
-        engine.runtime.restart(address, engine.factory(address))
+        self.tree.restart(address)
         self.total += 1
         account = ident if kind in ("account", "risk") else None
-        engine.records.activity(
+        self.records.activity(
             Level.ERROR,
             Kind.RESTART,
             f"{kind} actor {ident} failed ({error!r}); restarted from the store "
@@ -69,40 +90,15 @@ class Supervisor:
             account=account,
             connection=ident if kind == "connection" else None,
         )
-        self._relink(kind, ident)
+        spec.relink(ident)
         if len(history) > self.intensity:
-            self._escalate(kind, ident, len(history))
+            count = len(history)
+            reason = (
+                f"{kind} actor {ident} restarted {count} times in "
+                f"{self.period.total_seconds():g} s (limit {self.intensity})"
+            )
+            log.error("restart intensity exceeded", actor=f"{kind}:{ident}", restarts=count)
+            spec.escalate(ident, reason)
 
-    def _relink(self, kind: str, ident: str) -> None:
-        engine, tell = self.engine, self.engine.runtime.tell
-        topology = engine.topology
-        if kind == "account":
-            connection = topology.accounts[ident].connection
-            tell(addresses.connection(connection), ResyncAccount(ident))
-        elif kind == "risk":
-            tell(addresses.account(ident), SendBook())
-        elif kind == "group":
-            tell(addresses.account(topology.groups[ident].leader), SendPositions())
-        elif kind == "connection":
-            for account in topology.accounts_of(ident):
-                tell(addresses.risk(account), RepublishBands())
-                # A snapshot the old actor still waited for (or retried, S3.5) is asked for
-                # again: one request, however many accounts.
-                tell(addresses.connection(ident), ResyncAccount(account))
 
-    def _escalate(self, kind: str, ident: str, count: int) -> None:
-        topology = self.engine.topology
-        if kind in ("account", "risk"):
-            accounts = [ident]
-        elif kind == "connection":
-            accounts = topology.accounts_of(ident)
-        else:
-            group = topology.groups[ident]
-            accounts = [group.leader, *(m.account for m in group.members)]
-        reason = (
-            f"{kind} actor {ident} restarted {count} times in "
-            f"{self.period.total_seconds():g} s (limit {self.intensity})"
-        )
-        log.error("restart intensity exceeded", actor=f"{kind}:{ident}", restarts=count)
-        for account in accounts:
-            self.engine.runtime.tell(addresses.risk(account), SupervisorHold(reason))
+__all__ = ["ChildSpec", "Supervisor"]

@@ -1,20 +1,18 @@
 """Connections, accounts, groups and memberships: the configuration the actor tree is built from.
 
 Holds the rules that keep it whole (an account in at most one group, no group without its
-leader, no membership pointing at a missing account: S4.3) and the store rows behind it. A
-change is checked here first, written to the store in one transaction, and only then told to
-the actors.
+leader, no membership pointing at a missing account: S4.3) and what a deletion cascades to. A
+change is checked here first, written to the store in one transaction
+(``engine.storage.setup_rows``), and only then told to the actors.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass, replace
 
 from engine.domain.copying import Membership
-from engine.storage.durable import delete_account_state
+from engine.domain.setup import AccountConfig, ConnectionConfig, GroupConfig
+from engine.storage import setup_rows
 from engine.storage.store import Store
 
 
@@ -24,31 +22,6 @@ class CommandRefused(Exception):
 
 class UnknownId(CommandRefused):
     """A command names a connection, account or group that does not exist."""
-
-
-@dataclass
-class ConnectionConfig:
-    id: str
-    broker: str = "paper"
-    state: str = "connected"
-    offline: bool = False
-    token_expired: bool = False
-    reconnects: int = 0
-
-
-@dataclass
-class AccountConfig:
-    id: str
-    connection: str
-    balance: Decimal = Decimal(50000)
-    limits: dict[str, Decimal] = field(default_factory=dict)
-
-
-@dataclass
-class GroupConfig:
-    id: str
-    leader: str
-    members: list[Membership] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -62,11 +35,34 @@ class DeletionPlan:
     orphaned_followers: tuple[tuple[str, str], ...]  # (group, follower) of the removed groups
 
 
+@dataclass(frozen=True)
+class AccountDeletion:
+    """What deleting an account removes (S4.2): the groups it leads, whole, and its own
+    membership; the followers of those groups are left without a group."""
+
+    account: str
+    connection: str
+    groups: tuple[str, ...]
+    memberships: tuple[tuple[str, str], ...]  # (group, account) removed from surviving groups
+    orphaned_followers: tuple[tuple[str, str], ...]  # (group, follower) of the removed groups
+
+
 class Topology:
     def __init__(self) -> None:
         self.connections: dict[str, ConnectionConfig] = {}
         self.accounts: dict[str, AccountConfig] = {}
         self.groups: dict[str, GroupConfig] = {}
+
+    def snapshot(self) -> Topology:
+        """A copy to read on another thread while commands change this one: each table is
+        copied at once, then each entry (limits and members too)."""
+        copy = Topology()
+        copy.connections = {k: replace(c) for k, c in dict(self.connections).items()}
+        copy.accounts = {
+            k: replace(a, limits=dict(a.limits)) for k, a in dict(self.accounts).items()
+        }
+        copy.groups = {k: replace(g, members=list(g.members)) for k, g in dict(self.groups).items()}
+        return copy
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -166,6 +162,17 @@ class Topology:
         )
         return DeletionPlan(connection, tuple(sorted(doomed)), groups, memberships, orphaned)
 
+    def plan_delete_account(self, account: str) -> AccountDeletion:
+        config = self.require_account(account)
+        groups = tuple(g.id for g in self.groups.values() if g.leader == account)
+        memberships = tuple(
+            (g.id, account)
+            for g in self.groups.values()
+            if g.id not in groups and any(m.account == account for m in g.members)
+        )
+        orphaned = tuple((g, m.account) for g in groups for m in self.groups[g].members)
+        return AccountDeletion(account, config.connection, groups, memberships, orphaned)
+
     # -- changes (memory) ------------------------------------------------------------------------
 
     def apply_deletion(self, plan: DeletionPlan) -> None:
@@ -184,103 +191,25 @@ class Topology:
 
 
 def load(store: Store) -> Topology:
+    """The topology as the store holds it now."""
+    rows = setup_rows.load(store)
     topology = Topology()
-    for row in store.query("SELECT * FROM connections ORDER BY rowid"):
-        topology.connections[row["id"]] = ConnectionConfig(
-            row["id"],
-            row["broker"],
-            row["state"],
-            bool(row["offline"]),
-            bool(row["token_expired"]),
-            row["reconnects"],
-        )
-    for row in store.query("SELECT * FROM accounts ORDER BY rowid"):
-        topology.accounts[row["id"]] = AccountConfig(
-            row["id"], row["connection"], Decimal(row["balance"])
-        )
-    for row in store.query("SELECT * FROM risk_limits ORDER BY account, name"):
-        topology.accounts[row["account"]].limits[row["name"]] = Decimal(row["value"])
-    for row in store.query("SELECT * FROM groups ORDER BY rowid"):
-        topology.groups[row["id"]] = GroupConfig(row["id"], row["leader"])
-    for row in store.query("SELECT * FROM memberships ORDER BY group_id, position"):
-        topology.groups[row["group_id"]].members.append(
-            Membership(
-                account=row["account"],
-                ratio=Decimal(row["ratio"]),
-                max_qty=row["max_qty"],
-                symbol_map=tuple(sorted(json.loads(row["symbol_map"]).items()))
-                if row["symbol_map"]
-                else (),
-                disable_reason=row["disable_reason"],
-            )
-        )
+    topology.connections, topology.accounts, topology.groups = (
+        rows.connections,
+        rows.accounts,
+        rows.groups,
+    )
     return topology
 
 
-def insert_connection(conn: sqlite3.Connection, c: ConnectionConfig) -> None:
-    conn.execute(
-        "INSERT INTO connections (id, broker, state, offline, token_expired, reconnects)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (c.id, c.broker, c.state, int(c.offline), int(c.token_expired), c.reconnects),
-    )
-
-
-def insert_account(conn: sqlite3.Connection, a: AccountConfig) -> None:
-    conn.execute(
-        "INSERT INTO accounts (id, connection, balance) VALUES (?, ?, ?)",
-        (a.id, a.connection, str(a.balance)),
-    )
-    write_limits(conn, a.id, a.limits)
-
-
-def write_limits(conn: sqlite3.Connection, account: str, limits: dict[str, Decimal]) -> None:
-    for name, value in limits.items():
-        conn.execute(
-            "INSERT INTO risk_limits (account, name, value) VALUES (?, ?, ?)"
-            " ON CONFLICT(account, name) DO UPDATE SET value = excluded.value",
-            (account, name, str(value)),
-        )
-
-
-def insert_group(conn: sqlite3.Connection, g: GroupConfig) -> None:
-    conn.execute("INSERT INTO groups (id, leader) VALUES (?, ?)", (g.id, g.leader))
-    for member in g.members:
-        insert_membership(conn, g.id, member)
-
-
-def insert_membership(conn: sqlite3.Connection, group: str, m: Membership) -> None:
-    position = conn.execute(
-        "SELECT coalesce(max(position), 0) + 1 FROM memberships WHERE group_id = ?", (group,)
-    ).fetchone()[0]
-    conn.execute(
-        "INSERT INTO memberships (group_id, account, position, ratio, max_qty, symbol_map,"
-        " disable_reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            group,
-            m.account,
-            position,
-            str(m.ratio),
-            m.max_qty,
-            json.dumps(dict(m.symbol_map), sort_keys=True) if m.symbol_map else "",
-            m.disable_reason,
-        ),
-    )
-
-
-def delete_membership(conn: sqlite3.Connection, group: str, account: str) -> None:
-    conn.execute("DELETE FROM memberships WHERE group_id = ? AND account = ?", (group, account))
-
-
-def delete_cascade(conn: sqlite3.Connection, plan: DeletionPlan) -> None:
-    """S4: one transaction, so a crash mid-delete leaves all or nothing (S4.3)."""
-    for group in plan.groups:
-        conn.execute("DELETE FROM memberships WHERE group_id = ?", (group,))
-        conn.execute("DELETE FROM groups WHERE id = ?", (group,))
-    for group, account in plan.memberships:
-        delete_membership(conn, group, account)
-    for account in plan.accounts:
-        delete_account_state(conn, account)
-        conn.execute("DELETE FROM memberships WHERE account = ?", (account,))
-        conn.execute("DELETE FROM risk_limits WHERE account = ?", (account,))
-        conn.execute("DELETE FROM accounts WHERE id = ?", (account,))
-    conn.execute("DELETE FROM connections WHERE id = ?", (plan.connection,))
+__all__ = [
+    "AccountConfig",
+    "AccountDeletion",
+    "CommandRefused",
+    "ConnectionConfig",
+    "DeletionPlan",
+    "GroupConfig",
+    "Topology",
+    "UnknownId",
+    "load",
+]

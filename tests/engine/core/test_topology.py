@@ -1,5 +1,5 @@
 """The topology's rules (an account in at most one group, S4 deletion cascades, S4.3 nothing
-dangling) and its store rows."""
+dangling), and a cascade written to the store leaving it equal to memory."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from engine.core.topology import (
     AccountConfig,
     CommandRefused,
     ConnectionConfig,
+    DeletionPlan,
     GroupConfig,
     Topology,
     UnknownId,
 )
 from engine.domain.copying import Membership
+from engine.storage import setup_rows
 from engine.storage.store import Store
 
 
@@ -178,6 +180,36 @@ def test_s4_deleting_an_unknown_connection_is_refused() -> None:
         build().plan_delete_connection("c9")
 
 
+def test_s4_2_deleting_a_leader_account_removes_its_group_and_orphans_its_followers() -> None:
+    plan = build().plan_delete_account("LEAD")
+    assert plan.connection == "c1"
+    assert plan.groups == ("g1",)
+    assert plan.memberships == ()
+    assert plan.orphaned_followers == (("g1", "F1"), ("g1", "F3"))
+
+
+def test_s4_2_deleting_a_follower_account_removes_only_its_membership() -> None:
+    plan = build().plan_delete_account("FX")
+    assert (plan.groups, plan.memberships, plan.orphaned_followers) == ((), (("g2", "FX"),), ())
+    with pytest.raises(UnknownId, match="unknown account 'ghost'"):
+        build().plan_delete_account("ghost")
+
+
+def test_a_snapshot_is_not_changed_by_later_changes() -> None:
+    t = build()
+    t.accounts["F1"].limits["daily_loss"] = Decimal(1)
+    copy = t.snapshot()
+    t.groups["g1"].members.append(Membership("FREE", Decimal(1)))
+    t.accounts["F1"].limits["daily_loss"] = Decimal(2)
+    t.connections["c1"].state = "disconnected"
+    t.apply_deletion(t.plan_delete_connection("c3"))
+    assert [m.account for m in copy.groups["g1"].members] == ["F1", "F3"]
+    assert copy.accounts["F1"].limits == {"daily_loss": Decimal(1)}
+    assert copy.connections["c1"].state == "connected"
+    assert set(copy.connections) == {"c1", "c2", "c3"}
+    _assert_whole(copy)
+
+
 def _assert_whole(t: Topology) -> None:
     """S4.3: no group without its leader, no membership pointing at a missing account."""
     for group in t.groups.values():
@@ -188,7 +220,7 @@ def _assert_whole(t: Topology) -> None:
         assert account.connection in t.connections
 
 
-# --- store rows -----------------------------------------------------------------------------------
+# --- the cascade in the store (S4.3) -------------------------------------------------------------
 
 
 @pytest.fixture
@@ -201,11 +233,11 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def _save(store: Store, t: Topology) -> None:
     def write(conn: sqlite3.Connection) -> None:
         for c in t.connections.values():
-            topo.insert_connection(conn, c)
+            setup_rows.insert_connection(conn, c)
         for a in t.accounts.values():
-            topo.insert_account(conn, a)
+            setup_rows.insert_account(conn, a)
         for g in t.groups.values():
-            topo.insert_group(conn, g)
+            setup_rows.insert_group(conn, g)
 
     store.write(write, wait=True)
 
@@ -218,37 +250,15 @@ def _snapshot(t: Topology) -> tuple[object, object, object]:
     )
 
 
-def test_store_round_trip(store: Store) -> None:
-    t = build()
-    t.connections["c2"] = ConnectionConfig("c2", "paper", "reauth_required", True, True, 4)
-    t.accounts["F1"].balance = Decimal("12345.67")
-    t.accounts["F1"].limits = {"daily_loss": Decimal(500), "trailing_drawdown": Decimal("250.5")}
-    t.groups["g1"].members = [
-        Membership("F1", Decimal("1.5"), 3, (("ES", "MES"), ("NQ", "MNQ")), "locked manually"),
-        Membership("F3", Decimal("0.25")),
-    ]
-    _save(store, t)
-    loaded = topo.load(store)
-    assert _snapshot(loaded) == _snapshot(t)
-    assert list(loaded.groups["g1"].members) == list(t.groups["g1"].members)  # order kept
-
-
-def test_store_round_trip_keeps_membership_order_after_adding(store: Store) -> None:
-    t = build()
-    _save(store, t)
-    store.write(
-        lambda conn: topo.insert_membership(conn, "g1", Membership("FREE", Decimal(3))), wait=True
+def _delete(conn: sqlite3.Connection, plan: DeletionPlan) -> None:
+    """The rows ``setup_changes.delete_connection`` deletes, in its one transaction."""
+    setup_rows.delete_setup(
+        conn,
+        groups=plan.groups,
+        memberships=plan.memberships,
+        accounts=plan.accounts,
+        connection=plan.connection,
     )
-    members = [m.account for m in topo.load(store).groups["g1"].members]
-    assert members == ["F1", "F3", "FREE"]
-
-
-def test_write_limits_overwrites_a_limit(store: Store) -> None:
-    t = build()
-    _save(store, t)
-    store.write(lambda conn: topo.write_limits(conn, "F1", {"daily_loss": Decimal(100)}), wait=True)
-    store.write(lambda conn: topo.write_limits(conn, "F1", {"daily_loss": Decimal(0)}), wait=True)
-    assert topo.load(store).accounts["F1"].limits == {"daily_loss": Decimal(0)}
 
 
 @pytest.mark.parametrize("connection", ["c1", "c2", "c3"])
@@ -259,7 +269,7 @@ def test_s4_3_delete_cascade_leaves_the_store_whole_and_equal_to_memory(
     t.accounts["LEAD"].limits = {"daily_loss": Decimal(1)}
     _save(store, t)
     plan = t.plan_delete_connection(connection)
-    store.write(lambda conn: topo.delete_cascade(conn, plan), wait=True)
+    store.write(lambda conn: _delete(conn, plan), wait=True)
     t.apply_deletion(plan)
     loaded = topo.load(store)
     assert _snapshot(loaded) == _snapshot(t)
@@ -277,7 +287,7 @@ def test_s4_3_a_failing_delete_leaves_everything(store: Store) -> None:
     plan = t.plan_delete_connection("c1")
 
     def crash_midway(conn: sqlite3.Connection) -> None:
-        topo.delete_cascade(conn, plan)
+        _delete(conn, plan)
         raise RuntimeError("crash in the middle of the delete")
 
     with pytest.raises(RuntimeError):
