@@ -12,17 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import trio
 
 from brokers.clock import Clock
+from engine.api.events import EventHub
 from engine.app.authorizations import OAuthStates
-
-if TYPE_CHECKING:
-    from engine.api.events import EventHub
-    from engine.app.metrics import EngineMetrics
-    from engine.core.engine import Engine
+from engine.app.metrics import EngineMetrics
+from engine.core.engine import Engine
 
 T = TypeVar("T")
 

@@ -181,7 +181,7 @@ class _EngineCollector(Collector):
             "1 for each connection's current state (connected, reauth_required, disconnected)",
             labels=["connection", "state"],
         )
-        for connection in list(engine.topology.connections):
+        for connection in [c.id for c in engine.connections()]:
             try:
                 current = engine.connection_state(connection)
             except Exception:  # a connection deleted meanwhile, or a busy actor
@@ -194,20 +194,20 @@ class _EngineCollector(Collector):
         restarts = CounterMetricFamily(
             "mimik_actor_restarts", "Actor restarts by the supervisor", labels=[]
         )
-        restarts.add_metric([], float(engine.supervisor.total))
+        restarts.add_metric([], float(engine.restarts()))
         yield restarts
         depth = GaugeMetricFamily(
             "mimik_mailbox_depth",
             "Messages queued or being handled, per actor thread",
             labels=["thread"],
         )
-        for thread, value in engine.runtime.mailbox_depths().items():
+        for thread, value in engine.mailbox_depths().items():
             depth.add_metric([thread], float(value))
         yield depth
         dead = CounterMetricFamily(
             "mimik_dead_letters", "Messages told to an actor that no longer exists", labels=[]
         )
-        dead.add_metric([], float(engine.runtime.dead_letters))
+        dead.add_metric([], float(engine.dead_letters()))
         yield dead
         flight = GaugeMetricFamily(
             "mimik_orders_in_flight", "Orders sent whose outcome has not come back", labels=[]

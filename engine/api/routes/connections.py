@@ -11,7 +11,6 @@ from engine.api.context import ApiContext
 from engine.api.errors import ApiError, body, query_bool
 from engine.api.operations import DRY_RUN, Operation, json_of
 from engine.core.engine import Engine
-from engine.core.topology import UnknownId
 
 TAG = "connections"
 
@@ -60,9 +59,7 @@ async def reauthorize(request: Request, ctx: ApiContext) -> Response:
     """S1.2: a single-use ``state`` and the broker's authorize URL carrying it."""
     connection = _id(request)
     engine = ctx.engine
-    config = engine.topology.connections.get(connection)
-    if config is None:
-        raise UnknownId(f"unknown connection {connection!r}")
+    config = engine.connection(connection)
     broker = engine.brokers.get(config.broker)
     if broker is None:
         raise ApiError(409, "refused", f"no broker {config.broker!r} configured")
@@ -84,7 +81,7 @@ async def delete_connection(request: Request, ctx: ApiContext) -> Response:
     connection = _id(request)
     engine = ctx.engine
     if query_bool(request, "dry_run"):
-        plan = engine.topology.plan_delete_connection(connection)
+        plan = engine.topology_snapshot().plan_delete_connection(connection)
         return json_of(views.connection_deletion(plan, dry_run=True))
     plan = await ctx.command(engine.delete_connection, connection)
     return json_of(views.connection_deletion(plan, dry_run=False))

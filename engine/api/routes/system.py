@@ -106,7 +106,7 @@ async def oauth_callback(request: Request, ctx: ApiContext) -> Response:
         return _page(400, "Authorization refused", f"The broker said: {reason[:200]}")
     if not code:
         return _page(400, "Authorization refused", "The broker's answer has no code.")
-    config = ctx.engine.topology.connections.get(connection)
+    config = next((c for c in ctx.engine.connections() if c.id == connection), None)
     broker = ctx.engine.brokers.get(config.broker) if config is not None else None
     if config is None or broker is None:
         return _page(404, "Authorization refused", f"Connection {connection} no longer exists.")
