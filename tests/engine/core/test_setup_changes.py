@@ -1,6 +1,6 @@
-"""Setup changes while the engine runs (engine/setup_changes.py), on both runtimes: a new
-connection copies at once, deleting an account cascades as S4.2 says and survives a restart,
-groups come and go, a follower's new terms apply from the next fill (S2.2)."""
+"""Setup changes while the engine runs (engine/core/setup_changes.py), on both runtimes: a new
+connection copies at once, deleting a connection or an account cascades as S4.1/S4.2 say and
+survives a restart, groups come and go, a follower's new terms apply from the next fill (S2.2)."""
 
 from __future__ import annotations
 
@@ -58,6 +58,37 @@ def test_adding_a_connection_checks_first(tmp_path: Path, make_engine: MakeEngin
         rig.engine.add_connection("new", "paper", {"F1": Decimal(1)})
     assert "new" not in rig.engine.topology.connections
     assert {r["id"] for r in rig.rows("SELECT id FROM connections")} == {"lead", "f1", "f2"}
+
+
+def test_deleting_a_leaders_connection_cascades_stops_its_actors_and_survives_a_restart(
+    tmp_path: Path, make_engine: MakeEngine, runtime: str
+) -> None:
+    """S4.1: the connection's accounts go, and with LEAD the group it leads (S4.2); its session
+    is closed and its actors stopped; no order is sent (S4.5)."""
+    rig = make_engine(tmp_path, runtime)
+    rig.trade("LEAD", 1)
+    orders_before = len(rig.orders())
+    plan = rig.engine.delete_connection("lead")
+    rig.idle()
+    assert (plan.accounts, plan.groups) == (("LEAD",), ("g1",))
+    assert set(plan.orphaned_followers) == {("g1", "F1"), ("g1", "F2")}
+    assert "lead" not in rig.engine.sessions
+    for address in (
+        addresses.connection("lead"),
+        addresses.account("LEAD"),
+        addresses.risk("LEAD"),
+        addresses.group("g1"),
+    ):
+        assert not rig.engine.runtime.exists(address), address
+    assert _accounts(rig) == {"F1", "F2"}
+    assert _memberships(rig) == set()
+    assert len(rig.orders()) == orders_before
+    assert rig.position("F1") == 1  # positions are left as they are (S4.5)
+    assert rig.messages("LEAD", "deletion") == ["account LEAD deleted"]
+
+    rig.restart()
+    assert set(rig.engine.topology.connections) == {"f1", "f2"}
+    assert rig.engine.topology.groups == {}
 
 
 def test_deleting_a_leader_account_removes_its_group(
