@@ -117,7 +117,7 @@ class Link:
         self._kick = True  # attempt now, without waiting for a backoff
         self._changed = Wakeup()
         self._phase_changed = Wakeup()
-        self._serve_scope: trio.CancelScope | None = None
+        self._attempt_socket: TradovateSocket | None = None  # of the attempt under way
         self._lost_reported = False
         self._pending_loss: str | None = None
         self._expiry_reported = False
@@ -267,8 +267,8 @@ class Link:
         self._drop_socket()
 
     def _drop_socket(self) -> None:
-        if self._serve_scope is not None:
-            self._serve_scope.cancel()
+        if self._attempt_socket is not None:
+            self._attempt_socket.stop()
 
     # -- engine-clock timers -----------------------------------------------------------------------
 
@@ -399,33 +399,22 @@ class Link:
             timeout_s=self.settings.request_timeout_s,
             name=self.connection,
         )
-        ended: SocketClosed | None = None
+        problem: SocketClosed | None = None
         reached_live = False
-        async with trio.open_nursery() as nursery:
-            self._serve_scope = nursery.cancel_scope
-            ready = trio.Event()
 
-            async def serve() -> None:
-                nonlocal ended
-                try:
-                    await socket.run(ready.set)
-                except SocketClosed as closed:
-                    ended = closed
-                nursery.cancel_scope.cancel()
-
-            nursery.start_soon(serve)
-            await ready.wait()
+        async def while_up() -> None:
+            nonlocal problem, reached_live
             problem = await self._guard(self.owner.on_live(socket))
-            if problem is not None:
-                ended = ended or problem
-                nursery.cancel_scope.cancel()
-            else:
+            if problem is None:
                 reached_live = True
                 self._went_live(socket)
                 await trio.sleep_forever()
-        self._serve_scope = None
+
+        self._attempt_socket = socket
+        ended = await socket.serve(while_up)
+        self._attempt_socket = None
         self.socket = None
-        return self._after(ended, reached_live)
+        return self._after(ended or problem, reached_live)
 
     def _went_live(self, socket: TradovateSocket) -> None:
         self.socket = socket

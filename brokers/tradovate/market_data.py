@@ -231,21 +231,9 @@ class MarketData:
             name="md",
         )
         went_live = False
-        ended: SocketClosed | None = None
-        async with trio.open_nursery() as nursery:
-            ready = trio.Event()
 
-            async def serve() -> None:
-                nonlocal ended
-                try:
-                    await socket.run(ready.set)
-                except SocketClosed as closed:
-                    ended = closed
-                    log.warning("market-data socket closed", why=str(closed))
-                nursery.cancel_scope.cancel()
-
-            nursery.start_soon(serve)
-            await ready.wait()
+        async def while_up() -> None:
+            nonlocal went_live
             went_live = True
             self.socket, self.subscribed = socket, set()
             self._set_phase("live")
@@ -255,8 +243,7 @@ class MarketData:
                     if other is not None and other is not source:
                         # Its login is down (locked out, say): subscribe with a live one.
                         log.info("market data moves to another login", login=other.connection)
-                        nursery.cancel_scope.cancel()
-                        break
+                        return
                 self._subscribing = True
                 try:
                     for symbol in self._missing():
@@ -268,6 +255,10 @@ class MarketData:
                     retry = self._next_retry()
                     with trio.move_on_after(math.inf if retry is None else retry):
                         await self._wait_change()
+
+        ended = await socket.serve(while_up)
+        if ended is not None:
+            log.warning("market-data socket closed", why=str(ended))
         self.socket = None
         return went_live, ended
 
