@@ -8,7 +8,8 @@ whose heartbeat stops) and declares the socket dead when nothing at all arrived 
 ends by raising :class:`SocketClosed`: :class:`SocketUnauthorized` when the broker refused the
 token, :class:`BrokerClosed` when the broker ended it — a ``c[code,"reason"]`` frame or a
 ``shutdown`` event (``Maintenance``, ``ConnectionQuotaReached``, ``IPQuotaReached``), after
-which a reconnection waits a backoff.
+which a reconnection waits a backoff. :meth:`TradovateSocket.serve` runs it together with what
+its owner (the login's link, market data) does while it is up, and ends both when either ends.
 
 A request's answer may come in parts (``user/syncrequest`` with ``splitResponses``: several
 replies with the request's id): :meth:`TradovateSocket.request_parts` collects them until the
