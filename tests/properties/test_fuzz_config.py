@@ -26,7 +26,7 @@ from engine.app.config import Config, ConfigError, load_config, parse_config
 from engine.app.seeding import seed_from_config
 from engine.core.engine import Engine, EngineSettings
 from engine.storage.store import Store
-from tests.engine.test_config import FULL
+from tests.engine.app.test_config import FULL
 from tests.properties.engine_model import quiet_logs
 from tests.properties.profiles import property_settings, scaled
 
