@@ -560,19 +560,13 @@ class Engine:
         return status
 
     # The setup, copied: a reader on another thread (the API's) walks it while commands change
-    # the engine's own. Each ``require`` raises ``UnknownId``.
+    # the engine's own. ``connection``, ``account`` and ``group`` raise ``UnknownId``.
 
     def topology_snapshot(self) -> Topology:
         return self.topology.snapshot()
 
     def connections(self) -> list[ConnectionConfig]:
         return list(self.topology_snapshot().connections.values())
-
-    def accounts(self) -> list[AccountConfig]:
-        return list(self.topology_snapshot().accounts.values())
-
-    def groups(self) -> list[GroupConfig]:
-        return list(self.topology_snapshot().groups.values())
 
     def connection(self, connection: str) -> ConnectionConfig:
         return replace(self.topology.require_connection(connection))
