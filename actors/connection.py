@@ -2,8 +2,9 @@
 
 Owns the connection state (``connected`` / ``reauth_required`` / ``disconnected``), moved by the
 S1.4 transition table (``engine.domain.connections``), the broker session, and every request to
-the broker. Broker events come in here and go to the account they concern. A state change is told to every account under the
-connection, so a disconnect pauses exactly those accounts and nothing else.
+the broker. Broker events come in here and go to the account they concern. A state change is
+told to every account under the connection, so a disconnect pauses exactly those accounts and
+nothing else.
 
 Snapshots (S3.5): the broker's positions and working orders of every account are asked for
 after each return to ``connected`` and at the engine's start, one attempt at a time. Only a
