@@ -56,7 +56,7 @@ from engine.domain.state import RiskState
 from engine.storage.durable import decode_risk
 from engine.storage.frames import read_frames
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ITERATIONS = int(os.environ.get("KILL9_ITERATIONS", "6"))
 FINAL_DURATION = 3.0
 START_TIMEOUT = 20.0

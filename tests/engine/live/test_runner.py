@@ -35,7 +35,7 @@ from engine.app import demo
 from engine.storage.frames import encode_frame
 from tests.engine.engine_process import start_engine, stop_engine
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LOCK_MESSAGE = "another engine is running on {dir}/ (lock {dir}/engine.lock held)"
 
 

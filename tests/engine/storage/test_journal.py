@@ -35,7 +35,7 @@ from engine.storage.event_codec import REDACTED, WireError, decode, encode
 from engine.storage.frames import FrameError, FrameLog, encode_frame, read_frames
 from engine.storage.journal import read_journal
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 T0 = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
 
 
