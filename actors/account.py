@@ -212,6 +212,8 @@ class AccountActor:
             case SendPositions():
                 self._tell_group_positions()
             case SetRole(role=role):
+                if role.group != self.role.group:
+                    self._drop_offers(self.role.group, "this account no longer follows it")
                 self.role = role
             case _:
                 log.warning("unknown message", account=self.id, message=repr(message))
@@ -503,12 +505,37 @@ class AccountActor:
                 pending = self.pending_reconcile
                 if pending is not None and pending.group == group:
                     self.pending_reconcile = None  # toward a leader no longer confirmed
+                self._drop_offers(group, "the leader's connection changed state meanwhile")
             case FillCorrected():
                 self._fill_corrected(message)
             case PricesUnavailable(symbol=symbol, reason=reason):
                 self.unknowns.prices_unavailable(symbol, reason, self.book.position)
             case PricesRestored(symbol=symbol):
                 self.unknowns.prices_restored(symbol)
+
+    def _drop_offers(self, group: str | None, why: str) -> None:
+        """Copy offers of ``group`` still waiting for this account's snapshot are not decided:
+        the leader went through an outage (S2.1: its trades around it are left to the
+        reconciliation of its return) or the membership ended. Each is settled, so a restart
+        does not offer it again (S2.9)."""
+        if group is None:
+            return
+        kept: list[CopyOffer | RetryCopy] = []
+        storage = self.ctx.storage
+        for offer in self.pending_offers:
+            if not isinstance(offer, CopyOffer) or offer.group != group:
+                kept.append(offer)
+                continue
+            if storage.decide_copy(offer.cause, self.id):
+                storage.activity(
+                    Level.INFO,
+                    Kind.SKIP,
+                    f"copy of leader fill {offer.fill_id} not decided: it waited for this "
+                    f"account's positions, and {why} (group {group})",
+                    account=self.id,
+                )
+                storage.copy_settled(offer.cause, self.id)
+        self.pending_offers = kept
 
     def _snapshot_unknown(self, unknown: SnapshotUnknown) -> None:
         """S3.5: one warning per wait; a leader's group learns why its fan-out waits."""

@@ -546,6 +546,16 @@ FIXED = {
     "reauthorized_offline_connection_deaf_after_crash": (
         "s1_4_reauthorized_after_offline_keeps_its_session_through_a_crash"
     ),
+    # Completions of cut-short fan-outs waited at a follower for its snapshot and went out after
+    # the leader had been taken offline and the follower removed from the group.
+    # After a restart whose snapshot failed, the account priced its book at the last fill and
+    # the risk actor at no price: the high-water mark fell below equity (S5.1).
+    "risk_priced_apart_from_the_account": (
+        "s5_1_after_a_restart_the_risk_guard_prices_the_book_as_the_account_does"
+    ),
+    "held_copies_after_leader_went_down": (
+        "s2_1_copies_waiting_for_a_snapshot_are_dropped_when_the_leader_goes_down"
+    ),
 }
 
 REGRESSIONS = [pytest.param(LIBRARY / f"{stem}.toml", id=key) for key, stem in FIXED.items()]
