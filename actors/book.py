@@ -169,7 +169,7 @@ class Book:
         point_value = self.contracts.point_value
         return AccountChanged(
             positions={
-                s: Holding(p.qty, p.reference, point_value(s))
+                s: Holding(p.qty, p.reference, point_value(s), self.last_fill.get(s))
                 for s, p in self.positions.items()
                 if p.qty
             },

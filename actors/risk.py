@@ -261,9 +261,17 @@ class RiskActor:
 
     # -- S5.1 / S5.2: figures and triggers -----------------------------------------------------
 
+    def _last(self, symbol: str) -> Decimal | None:
+        """The price P&L is measured at: the market's, else the account's last fill price (the
+        account prices its book the same way)."""
+        price = self.ctx.market.last(symbol)
+        if price is None:
+            holding = self.book.positions.get(symbol)
+            return holding.last_fill if holding is not None else None
+        return price
+
     def _evaluate(self, ranges: Mapping[str, tuple[Decimal, Decimal]] | None = None) -> None:
-        market = self.ctx.market
-        fig = figures(self.book, market.last, ranges)
+        fig = figures(self.book, self._last, ranges)
         self.high_water = max(self.high_water, fig.equity_high)
         fired = breached(fig, self.high_water, self.limits, frozenset(self.off))
         if fired:
@@ -272,7 +280,7 @@ class RiskActor:
 
     def _publish_bands(self) -> None:
         bands = breach_prices(
-            self.book, self.ctx.market.last, self.high_water, self.limits, frozenset(self.off)
+            self.book, self._last, self.high_water, self.limits, frozenset(self.off)
         )
         if bands != self.bands:
             self.bands = bands
@@ -323,9 +331,7 @@ class RiskActor:
             self._transition(RiskEvent.RESET)
             self._enable_membership()
             if rebase:
-                self.high_water = (
-                    self.book.balance + figures(self.book, self.ctx.market.last).daily_low
-                )
+                self.high_water = self.book.balance + figures(self.book, self._last).daily_low
             self.ctx.storage.activity(
                 Level.INFO,
                 Kind.RESET,
@@ -462,7 +468,7 @@ class RiskActor:
             self._transition(RiskEvent.FLAT_CLEARED)  # nothing is being closed (a supervisor hold)
         for trigger in self.lock_triggers:
             if trigger is Trigger.TRAILING:
-                fig = figures(self.book, self.ctx.market.last)
+                fig = figures(self.book, self._last)
                 self.high_water = fig.equity_low
             else:
                 self.off.add(trigger)  # stays off until its reset or until set again

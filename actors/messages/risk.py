@@ -40,6 +40,9 @@ class Holding:
     qty: int
     reference: Decimal  # average entry price, or the last daily-reset mark
     point_value: Decimal
+    # The account's last fill price in the symbol: its price until the market has one, so the
+    # risk actor and the account price the book alike (S5.1).
+    last_fill: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
