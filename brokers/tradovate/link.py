@@ -422,6 +422,7 @@ class Link:
             self.owner.emit(SessionLost(self.connection, self._pending_loss))
             self._pending_loss = None
         self._lost_reported = False
+        self._kick = False  # live: an attempt asked for during this one is this one
         self._live_since = trio.current_time()
         self.reconnects += 1
         self._set_phase(Phase.LIVE)

@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from brokers.base import Quote, SessionLost, SessionRestored, Snapshot
+from brokers.tradovate.link import Phase
 from tests.brokers.tradovate.conftest import ES, Logins, logins, until
 
 BACKOFF = {"backoff_initial_s": 0.4, "backoff_max_s": 2.0}
@@ -111,3 +112,34 @@ async def test_a_market_data_shutdown_is_reconnected_after_a_backoff(tmp_path: P
             rig.sim.set_price(ES, Decimal(5003))
             await rig.broker.settled()
         assert Decimal(5003) in [q.last for q in rig.sink("alice").of(Quote)]
+
+
+@pytest.mark.trio
+async def test_a_reopen_during_a_connection_attempt_leaves_the_link_settled(
+    tmp_path: Path,
+) -> None:
+    """The engine reopens the session (a user's reconnect) while the link is already
+    connecting after an outage: once that attempt is live there is nothing left to attempt,
+    so the adapter settles. (A reopen then kept asking for an attempt the live link never
+    makes: ``settled`` waited for ever — found by the Tradovate safety property test.)"""
+    async with logins(tmp_path, {"alice": ["A1"]}, settings=BACKOFF) as rig:
+        session = rig.session("alice")
+        async with rig.broker.running():
+            await rig.broker.settled()
+            rig.sim.drop("alice")
+            await until(rig.broker, lambda: not session.live)
+            listed = len(rig.mine("alice", "account/list"))
+            # The attempt that comes up after the outage waits out a ticket on its way.
+            rig.sim.penalize_next("alice", 1, 0.5, endpoint="account/list")
+            rig.sim.restore("alice")
+            with trio.fail_after(5):
+                while len(rig.mine("alice", "account/list")) == listed:
+                    await trio.sleep(0.01)
+            assert session.link.phase is Phase.CONNECTING
+            session.open()
+            with trio.fail_after(5):
+                await rig.broker.settled()
+            assert session.live
+            assert session.link.stable()
+        kinds = [type(e) for e in rig.sink("alice").events if isinstance(e, SessionRestored)]
+        assert kinds == [SessionRestored, SessionRestored]
