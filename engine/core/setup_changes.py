@@ -141,19 +141,8 @@ def delete_connection(setup: Setup, connection: str) -> DeletionPlan:
     setup.store.write(write, wait=True)
     topology.apply_deletion(plan)
     setup.close_session(connection)
-    tree = setup.tree
-    for account in plan.accounts:
-        tree.stop(addresses.account(account))
-        tree.stop(addresses.risk(account))
-        tree.tell(schedule.ADDRESS, Track(account, on=False))
-    for group in plan.groups:
-        tree.stop(addresses.group(group))
-    tree.stop(addresses.connection(connection))
-    for group, account in plan.memberships:
-        tree.tell(addresses.group(group), RemoveMember(account))
-    for _, account in plan.orphaned_followers:
-        tree.tell(addresses.account(account), SetRole(Role()))
-        tree.tell(addresses.risk(account), SetMembership(None))
+    _take_down(setup.tree, plan.accounts, plan.groups, plan.memberships, plan.orphaned_followers)
+    setup.tree.stop(addresses.connection(connection))
     summary = (
         f"connection {connection} deleted with accounts {', '.join(plan.accounts) or 'none'}"
         + (f"; groups removed: {', '.join(plan.groups)}" if plan.groups else "")
@@ -169,6 +158,28 @@ def delete_connection(setup: Setup, connection: str) -> DeletionPlan:
             Level.INFO, Kind.DELETION, f"account {account} deleted", account=account
         )
     return plan
+
+
+def _take_down(
+    tree: ActorTree,
+    accounts: tuple[str, ...],
+    groups: tuple[str, ...],
+    memberships: tuple[tuple[str, str], ...],
+    orphaned: tuple[tuple[str, str], ...],
+) -> None:
+    """Stop the actors of deleted accounts and groups, take removed members out of the groups
+    that stay, and tell the followers of removed groups that they follow none (S4.3)."""
+    for account in accounts:
+        tree.stop(addresses.account(account))
+        tree.stop(addresses.risk(account))
+        tree.tell(schedule.ADDRESS, Track(account, on=False))
+    for group in groups:
+        tree.stop(addresses.group(group))
+    for group, account in memberships:
+        tree.tell(addresses.group(group), RemoveMember(account))
+    for _, follower in orphaned:
+        tree.tell(addresses.account(follower), SetRole(Role()))
+        tree.tell(addresses.risk(follower), SetMembership(None))
 
 
 # --- accounts (S4.2) ----------------------------------------------------------------------------
@@ -192,18 +203,8 @@ def delete_account(setup: Setup, account: str) -> AccountDeletion:
             m for m in topology.groups[group].members if m.account != account
         ]
     del topology.accounts[account]
-    tree = setup.tree
-    tree.tell(addresses.connection(plan.connection), DetachAccount(account))
-    tree.stop(addresses.account(account))
-    tree.stop(addresses.risk(account))
-    tree.tell(schedule.ADDRESS, Track(account, on=False))
-    for group in plan.groups:
-        tree.stop(addresses.group(group))
-    for group, _ in plan.memberships:
-        tree.tell(addresses.group(group), RemoveMember(account))
-    for _, follower in plan.orphaned_followers:
-        tree.tell(addresses.account(follower), SetRole(Role()))
-        tree.tell(addresses.risk(follower), SetMembership(None))
+    setup.tree.tell(addresses.connection(plan.connection), DetachAccount(account))
+    _take_down(setup.tree, (account,), plan.groups, plan.memberships, plan.orphaned_followers)
     summary = (
         f"account {account} deleted"
         + (f"; groups removed: {', '.join(plan.groups)}" if plan.groups else "")
