@@ -17,6 +17,9 @@ The example below is the whole schema; ``docs/operations.md`` explains each key:
     port = 8765
     public_url = ""          # the URL a browser reaches the engine at (OAuth redirects)
     max_body_bytes = 65536
+    tls_cert = ""            # PEM certificate chain and key: the API over https
+    tls_key = ""
+    insecure_http = false    # plain http on an address other than loopback, knowingly
 
     [log]
     terminal = "auto"        # auto | console | json
@@ -118,6 +121,10 @@ class ApiConfig(_Section):
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     public_url: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # A host other than loopback needs TLS, or insecure_http (engine/app/listening.py).
+    tls_cert: str = ""
+    tls_key: str = ""
+    insecure_http: bool = False
 
     @field_validator("public_url")
     @classmethod
@@ -375,6 +382,14 @@ class Config(_Section):
         demo_broker = self.broker.kind in DEMO_BROKERS
         demo = self.demo
         problems: list[str] = []
+        if bool(self.api.tls_cert) != bool(self.api.tls_key):
+            given, missing = (
+                ("tls_cert", "tls_key") if self.api.tls_cert else ("tls_key", "tls_cert")
+            )
+            problems.append(
+                f"api.{missing}: expected a file with api.{given} (the certificate and its key:"
+                " both, or neither)"
+            )
         if demo.setup and self.connections:
             problems.append(
                 "demo.setup: expected false when [[connections]] describe the setup"

@@ -47,6 +47,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--port", type=_port, default=None, help=f"the API's port (default {DEFAULT_PORT})"
     )
     parser.add_argument(
+        "--tls-cert",
+        default=None,
+        metavar="FILE",
+        help="serve the API over https with this PEM certificate chain (and --tls-key)",
+    )
+    parser.add_argument(
+        "--tls-key", default=None, metavar="FILE", help="the certificate's PEM private key"
+    )
+    parser.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="allow plain http on a --host other than loopback (warned at every start)",
+    )
+    parser.add_argument(
         "--seed", type=int, default=None, help="seed of the simulated market (default: random)"
     )
     parser.add_argument(
@@ -97,6 +111,9 @@ class Options:
     port_given: bool  # a busy default port falls back to a free one; a chosen one does not
     paper_state: Path | None = None
     signal_commands: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    insecure_http: bool = False
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, config: Config) -> Options:
@@ -117,6 +134,9 @@ class Options:
             paper_state = config.path(config.broker.state_file)
         data_dir = Path(args.data_dir) if args.data_dir is not None else config.data_path
         port_given = args.port is not None or "port" in config.api.model_fields_set
+        api = config.api
+        tls_cert = Path(args.tls_cert) if args.tls_cert else None
+        tls_key = Path(args.tls_key) if args.tls_key else None
         return cls(
             config=config,
             data_dir=data_dir,
@@ -129,6 +149,9 @@ class Options:
             port_given=port_given,
             paper_state=paper_state,
             signal_commands=bool(args.signal_commands),
+            tls_cert=tls_cert or (config.path(api.tls_cert) if api.tls_cert else None),
+            tls_key=tls_key or (config.path(api.tls_key) if api.tls_key else None),
+            insecure_http=bool(args.insecure_http) or api.insecure_http,
         )
 
 

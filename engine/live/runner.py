@@ -56,7 +56,7 @@ from engine.app.config import (
     TradovateSimConfig,
     load_config,
 )
-from engine.app.listening import ApiServer, BindError, listen
+from engine.app.listening import ApiServer, BindError, Tls, check_exposure, listen, tls_context
 from engine.app.logs import close_log_file, configure_logging
 from engine.app.metrics import EngineMetrics
 from engine.app.seeding import seed_from_config
@@ -155,7 +155,8 @@ class LiveRun:
             self.token, self.token_new = load_or_create_token(options.data_dir)
         except TokenError as error:
             raise RunError(str(error)) from None
-        self.api = ApiServer(self._listen())
+        tls = self._tls()
+        self.api = ApiServer(self._listen(), tls)
         broker = self._broker()
         path = options.data_dir / STORE_FILE
         try:
@@ -214,6 +215,31 @@ class LiveRun:
         self.started = True
         if self.paper is not None and self.config.demo_market:
             demo.publish(demo.PaperVenue(self.paper), self.market.quotes())
+
+    def _tls(self) -> Tls | None:
+        """The API's TLS files, checked; a host other than loopback served without them is
+        refused unless ``--insecure-http`` says so, and then warned of at every start."""
+        options = self.options
+        cert, key = options.tls_cert, options.tls_key
+        if (cert is None) != (key is None):
+            raise RunError(
+                "--tls-cert and --tls-key (api.tls_cert and api.tls_key) go together: the"
+                " certificate and its private key"
+            )
+        tls = Tls(cert, key) if cert is not None and key is not None else None
+        try:
+            if tls is not None:
+                tls_context(tls)
+            plain = check_exposure(options.host, tls, options.insecure_http)
+        except BindError as error:
+            raise RunError(str(error)) from None
+        if plain:
+            log.warning(
+                "the API is served over plain http beyond this machine (--insecure-http):"
+                " the token and every command cross the network unencrypted",
+                host=options.host,
+            )
+        return tls
 
     def _listen(self) -> socket.socket:
         options = self.options
