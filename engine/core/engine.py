@@ -58,11 +58,11 @@ from engine.host import Runtime, Services, make_runtime
 from engine.host.address import Address
 from engine.host.base import ActorContext, Behaviour, Factory
 from engine.host.market import Market
-from engine.storage import durable, setup_rows
+from engine.storage import compaction, durable, setup_rows
 from engine.storage.fanouts import decided_copies, pending_fills
 from engine.storage.journal import JOURNAL_VERSION, Journal
 from engine.storage.queries import Queries
-from engine.storage.records import Records
+from engine.storage.records import DecidedCopies, Records
 from engine.storage.recovery import advance_counters
 from engine.storage.store import SCHEMA_VERSION, Store
 
@@ -91,6 +91,12 @@ class EngineSettings:
     # Threads runtime: connections are dealt to this many threads (0: one thread each). With
     # one interpreter lock, more threads add hand-offs, not parallelism (decision 0001).
     threads: int = 4
+    # How long activity entries and answered orders are kept in the store (0: for ever).
+    activity_retention: timedelta | None = None
+    ledger_retention: timedelta | None = None
+
+
+PRUNE_EVERY = timedelta(hours=1)  # engine time between two prunings of the records
 
 
 class Engine:
@@ -124,7 +130,11 @@ class Engine:
         self.sessions: dict[str, BrokerSession] = {}
         self.inboxes: dict[str, SessionInbox] = {}
         self.journal = journal
+        if journal is not None:
+            journal.checkpoint = self._journal_checkpoint
         self.started = False
+        self._compacted = (0, 0, 0)  # the logs' sizes after their last compaction
+        self._pruned: datetime | None = None
         # What this start found unfinished (S2.6, S2.9), handed to the actors as they are
         # first built; a restart by the supervisor later never sees it.
         self._unresolved: dict[str, tuple[UnresolvedOrder, ...]] = {}
@@ -178,16 +188,9 @@ class Engine:
         advance_counters(self.store, self.records.intents)
         self.topology = topo.load(self.store)
         self._recover_fan_outs(reconcile)
+        self.compact()  # what the recovery read, a restart no longer needs
         if self.journal is not None:
-            self.journal.record(
-                "setup",
-                {
-                    "version": JOURNAL_VERSION,
-                    "schema": SCHEMA_VERSION,
-                    "reconcile": reconcile,
-                    "store": self.store.dump(JOURNALED_TABLES),
-                },
-            )
+            self.journal.record("setup", self._journal_setup(reconcile))
         for connection in self.topology.connections:
             self._spawn(addresses.connection(connection), connection)
         for account in self.topology.accounts.values():
@@ -237,7 +240,9 @@ class Engine:
         fan-outs a crash cut short (``engine/fanouts.py``)."""
         logged = self.records.fanouts.read()
         statuses = self.records.ledger_statuses()
-        self.records.decided = decided_copies(logged.settled, self.records.intents, statuses)
+        self.records.decided = DecidedCopies(
+            self.clock, decided_copies(logged.settled, self.records.intents, statuses)
+        )
         if not reconcile:
             return  # a first start: nothing was sent before
         self._unresolved = self.records.unresolved_orders()
@@ -251,6 +256,50 @@ class Engine:
                 group=group,
                 fills=[p.fill.fill.fill_id for p in pending],
             )
+
+    def _journal_setup(self, reconcile: bool) -> dict[str, Any]:
+        return {
+            "version": JOURNAL_VERSION,
+            "schema": SCHEMA_VERSION,
+            "reconcile": reconcile,
+            "store": self.store.dump(JOURNALED_TABLES),
+        }
+
+    def _journal_checkpoint(self) -> dict[str, Any]:
+        """What a journal segment begins with when the journal rotates while the engine runs:
+        the store as it is now, for a replay of the segments from there on."""
+        return {**self._journal_setup(False), "checkpoint": True}
+
+    # -- keeping it bounded: log compaction and record retention (decision 0013) ----------------
+
+    def compact(self) -> compaction.Compacted:
+        """Rewrite the intent, fan-out and status logs to what a restart still needs."""
+        groups = self.topology.snapshot().groups.values()
+        followers = {g.id: tuple(m.account for m in g.members) for g in groups}
+        done = compaction.compact(self.records, followers)
+        self._compacted = (done.intents[1], done.fanouts[1], done.statuses[1])
+        return done
+
+    def maintain(self) -> None:
+        """Compact the logs once one has grown past its threshold, and prune the records
+        past their retention (once an hour of engine time). Called by the live process every
+        few seconds, off the actors' threads; a long run on the virtual clock calls it too."""
+        if not self.started:
+            return
+        if compaction.due(zip(self.records.log_sizes(), self._compacted, strict=True)):
+            self.compact()
+        now = self.clock.now()
+        if self._pruned is not None and now - self._pruned < PRUNE_EVERY:
+            return
+        self._pruned = now
+        for table, keep in (
+            ("activity", self.settings.activity_retention),
+            ("orders", self.settings.ledger_retention),
+        ):
+            if keep:
+                removed = self.records.prune(table, now - keep)
+                if removed:
+                    log.info("records past their retention deleted", table=table, rows=removed)
 
     def stop(self) -> None:
         """Close every session and stop the actors (no graceful settling: see the live runner)."""

@@ -14,13 +14,18 @@ when the membership is made, tells which fills predate it.
 Frames: ``["F", group, leader, fill_id, symbol, before, after, fill_time]`` for a leader fill,
 ``["S", cause, account]`` for a settled offer, ``["J", group, account]`` for a follower joining.
 A torn last frame is dropped on open, like the intent log's (``engine/frames.py``).
+
+The log is compacted (``engine/storage/compaction.py``) to what a restart still needs
+(:func:`still_needed`): the fills not yet decided by every follower, the last fill of each
+leader and symbol, the decisions on those, and the last join of each follower.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from engine.domain.copying import LeaderFill, LoggedFill, PendingFill
@@ -67,34 +72,89 @@ class FanOutLog(FrameLog):
     def read(self) -> FanOutRecord:
         """What the log holds, in order."""
         frames, _ = read_frames(self.path)
-        record = FanOutRecord()
-        for offset, frame in enumerate(frames):
-            try:
-                if frame[0] == FILL:
-                    _, group, leader, fill_id, symbol, before, after, at = frame
-                    record.fills.append(
-                        LoggedFill(
-                            str(group),
-                            LeaderFill(
-                                str(leader),
-                                str(fill_id),
-                                str(symbol),
-                                int(before),
-                                int(after),
-                                datetime.fromisoformat(at),
-                            ),
-                            offset,
-                        )
+        return parse_fanouts(self.path, frames)
+
+
+def parse_fanouts(path: Path, frames: Sequence[Any]) -> FanOutRecord:
+    """The fills, settlements and joins in ``frames`` (of the fan-out log at ``path``)."""
+    record = FanOutRecord()
+    for offset, frame in enumerate(frames):
+        try:
+            if frame[0] == FILL:
+                _, group, leader, fill_id, symbol, before, after, at = frame
+                record.fills.append(
+                    LoggedFill(
+                        str(group),
+                        LeaderFill(
+                            str(leader),
+                            str(fill_id),
+                            str(symbol),
+                            int(before),
+                            int(after),
+                            datetime.fromisoformat(at),
+                        ),
+                        offset,
                     )
-                elif frame[0] == SETTLED:
-                    record.settled.add((str(frame[1]), str(frame[2])))
-                elif frame[0] == JOINED:
-                    record.joined[(str(frame[1]), str(frame[2]))] = offset
-                else:
-                    raise ValueError(f"unknown frame kind {frame[0]!r}")
-            except (TypeError, ValueError, IndexError) as error:
-                raise FanOutLogError(f"{self.path}: frame {offset + 1}: {error}") from None
-        return record
+                )
+            elif frame[0] == SETTLED:
+                record.settled.add((str(frame[1]), str(frame[2])))
+            elif frame[0] == JOINED:
+                record.joined[(str(frame[1]), str(frame[2]))] = offset
+            else:
+                raise ValueError(f"unknown frame kind {frame[0]!r}")
+        except (TypeError, ValueError, IndexError, KeyError) as error:
+            raise FanOutLogError(f"{path}: frame {offset + 1}: {error}") from None
+    return record
+
+
+def still_needed(
+    path: Path,
+    frames: Sequence[Any],
+    decided_elsewhere: Container[tuple[str, str]],
+    followers: Mapping[str, tuple[str, ...]],
+) -> list[Any]:
+    """The frames of the fan-out log a restart still needs (decision 0013), in their order:
+    each fill some follower — a member now, and already when the fill came — has not decided
+    on, and the last fill of each leader and symbol (a restart compares the leader's position
+    with it); after each kept fill, one settled frame per decision made on it, whether the log
+    or ``decided_elsewhere`` (copies whose order has an answer in the ledger) knows it; and the
+    last join of each follower to each group. Everything else is settled and goes."""
+    record = parse_fanouts(path, frames)
+    decided = _Either(record.settled, decided_elsewhere)
+    pending = pending_fills(record.fills, decided, followers, record.joined)
+    keep = {p.fill.position for found in pending.values() for p in found}
+    last: dict[tuple[str, str], int] = {}
+    for fill in record.fills:
+        last[(fill.fill.leader, fill.fill.symbol)] = fill.position
+    keep.update(last.values())
+    fills = {fill.position: fill for fill in record.fills}
+    members: dict[str, set[str]] = {}
+    for cause, account in record.settled:
+        members.setdefault(cause, set()).add(account)
+    out: list[Any] = []
+    for offset, frame in enumerate(frames):
+        if frame[0] == FILL and offset in keep:
+            out.append(frame)
+            fill = fills[offset]
+            candidates = members.get(fill.cause, set()) | set(followers.get(fill.group, ()))
+            out.extend(
+                (SETTLED, fill.cause, account)
+                for account in sorted(candidates)
+                if (fill.cause, account) in decided
+            )
+        elif frame[0] == JOINED and record.joined.get((str(frame[1]), str(frame[2]))) == offset:
+            out.append(frame)
+    return out
+
+
+class _Either:
+    """Decided when either set says so."""
+
+    def __init__(self, *sets: Container[tuple[str, str]]) -> None:
+        self.sets = sets
+
+    def __contains__(self, key: object) -> bool:
+        return any(key in found for found in self.sets)
 
 
 def decided_copies(
@@ -117,7 +177,7 @@ def decided_copies(
 
 def pending_fills(
     fills: Iterable[LoggedFill],
-    decided: set[tuple[str, str]],
+    decided: Container[tuple[str, str]],
     followers: Mapping[str, tuple[str, ...]],
     joined: Mapping[tuple[str, str], int],
 ) -> dict[str, list[PendingFill]]:
