@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.domain.order_ids import OrderKind
+from engine.domain.order_ids import OrderKind, label
+
+NOT_SENT = "not_sent"  # the ledger's status of an order held back (decision 0014)
+_UNLOGGED = frozenset({label(OrderKind.LIQUIDATE)})
+
+
+def sent_unlogged(kind: str) -> bool:
+    """Whether an order of ``kind`` (its ledger label) still goes out when its intent cannot be
+    made durable — a full disk, say (decision 0014). Only a liquidation: it closes whatever
+    the broker shows open in its contract, so sent again it closes nothing more, and a risk
+    breach must flatten whatever the disk does. Copies and reconciliations are held back."""
+    return kind in _UNLOGGED
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,10 @@ class Storage(Protocol):
 
     # -- the order ledger (S2.6) ---------------------------------------------------------------
 
-    def orders_sending(self, rows: Sequence[LedgerRow]) -> None:
-        """Make intents durable before they are sent."""
+    def orders_sending(self, rows: Sequence[LedgerRow]) -> bool:
+        """Make intents durable before they are sent. ``False``: they are not (the engine
+        cannot make its state durable); only the orders ``engine.domain.ledger.sent_unlogged``
+        allows go out, the rest are held back (decision 0014)."""
         ...
 
     def order_status(self, client_order_id: str, status: str, reason: str = "") -> None: ...
@@ -70,7 +72,8 @@ class Storage(Protocol):
     # -- actors' durable state (S7.2) ------------------------------------------------------------
 
     def risk_decided(self, account: str, state: RiskState) -> None:
-        """A status, lock or flatten change: durable when this returns."""
+        """A status, lock or flatten change: durable when this returns, unless the engine
+        cannot make its state durable (then written once it can; the actor acts on it)."""
         ...
 
     def save_account(self, account: str, state: AccountState) -> None: ...
@@ -86,8 +89,9 @@ class Storage(Protocol):
         token_expired: bool,
         reconnects: int,
         wait: bool = False,
-    ) -> None:
-        """``wait``: committed when this returns."""
+    ) -> bool:
+        """``wait``: committed when this returns ``True``; ``False`` when the engine cannot
+        make its state durable now (the change is then not saved)."""
         ...
 
     def set_disable_reason(self, group: str, account: str, reason: str) -> None: ...

@@ -5,10 +5,19 @@ single writer thread that owns the one writing connection (``sqlite3`` connectio
 shared between threads); writes queued together are committed in one transaction, so a
 fan-out's ledger rows cost one commit. Readers open their own connections (WAL lets them read
 while the writer writes). Nothing outside this module knows the store is SQLite.
+
+A batch the disk refuses (full, an I/O error) is rolled back whole and tried again, and again,
+until it commits: nothing queued is dropped, and what is queued behind it waits in order. The
+store's file counts as failing meanwhile (``engine/storage/durability.py``), so the engine holds
+new orders back and callers that wait for a commit are refused at once (:class:`NotDurable`)
+rather than left hanging. The store file is made 0600; SQLite gives its WAL and shared-memory
+files the same mode.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -17,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+
+from engine.storage.durability import DRILL, Durability, NotDurable, describe, disk_error
 
 log = structlog.get_logger("engine.storage.store")
 
@@ -103,11 +114,16 @@ class StoreError(Exception):
 Write = Callable[[sqlite3.Connection], Any]
 
 
+PENDING, CLAIMED, CANCELLED = 0, 1, 2  # a job's state, changed under Store._claims
+# Seconds between attempts at a batch the disk refused: soon at first, then every second.
+RETRY_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0)
+
+
 class _Job:
     """A unit of work for the writer: a function, or one SQL statement with its parameters
     (consecutive rows of the same statement are written with one ``executemany``)."""
 
-    __slots__ = ("done", "error", "fn", "params", "result", "sql")
+    __slots__ = ("done", "error", "fn", "params", "result", "sql", "state")
 
     def __init__(
         self, fn: Write | None, sql: str = "", params: Sequence[Any] = (), wait: bool = False
@@ -118,6 +134,7 @@ class _Job:
         self.done = threading.Event() if wait else None
         self.error: BaseException | None = None
         self.result: Any = None
+        self.state = PENDING
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -161,16 +178,35 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             raise
 
 
+def _roll_back(conn: sqlite3.Connection | None) -> sqlite3.Connection | None:
+    """Roll back what a refused batch left open; a connection that cannot is closed (the next
+    attempt opens another)."""
+    if conn is None:
+        return None
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+        return None
+    return conn
+
+
 class Store:
     """The engine's durable store. ``write`` queues work for the single writer thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, durability: Durability | None = None) -> None:
         self.path = path
+        self.durability = durability or Durability()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._readers = threading.local()
         self._started = threading.Event()
         self._open_error: BaseException | None = None
         self._closed = False
+        self._closing = threading.Event()
+        self._claims = threading.Lock()
+        self.unsaved = 0  # jobs given up at close because the disk refused them
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
         self._started.wait()
@@ -181,39 +217,110 @@ class Store:
 
     def _run(self) -> None:
         try:
+            conn: sqlite3.Connection | None = self._open()
+        except (StoreError, NotDurable) as error:
+            self._open_error = error
+            self._started.set()
+            return
+        self._started.set()
+        try:
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    break
+                batch = [job]
+                stop = False
+                while len(batch) < 5000:
+                    try:
+                        nxt = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stop = True
+                        break
+                    batch.append(nxt)
+                conn = self._commit_durably(conn, batch)
+                if stop:
+                    break
+        except BaseException as error:  # the writer never stops without saying so
+            self.durability.failed(self.path.name, f"the store writer stopped: {error!r}")
+            raise
+        finally:
+            if conn is not None:
+                conn.close()
+        if self.unsaved:
+            log.error("store closed with writes not saved", file=str(self.path),
+                      writes=self.unsaved)  # fmt: skip
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            DRILL.check_sqlite()
+            # Made 0600 before SQLite opens it: the WAL and shared-memory files take its mode.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
             conn = _connect(self.path)
             _check_file(conn, self.path)  # before anything writes to it
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             _migrate(conn, self.path)
-        except StoreError as error:
-            self._open_error = error
-            self._started.set()
-            return
-        except sqlite3.DatabaseError as error:
-            self._open_error = StoreError(f"{self.path}: cannot open the store: {error}")
-            self._started.set()
-            return
-        self._started.set()
+        except StoreError:
+            raise
+        except (sqlite3.DatabaseError, OSError) as error:
+            if disk_error(error):
+                raise NotDurable(f"{self.path}: {describe(error)}") from None
+            raise StoreError(f"{self.path}: cannot open the store: {describe(error)}") from None
+        return conn
+
+    def _reopen(self) -> sqlite3.Connection:
+        conn = _connect(self.path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _commit_durably(
+        self, conn: sqlite3.Connection | None, batch: list[_Job]
+    ) -> sqlite3.Connection | None:
+        """Commit ``batch``, trying again while the disk refuses it; jobs their waiters gave up
+        on meanwhile are left out. Once the store is closing, a refused batch is given up."""
+        failures = 0
         while True:
-            job = self._jobs.get()
-            if job is None:
-                break
-            batch = [job]
-            stop = False
-            while len(batch) < 5000:
-                try:
-                    nxt = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            self._commit(conn, batch)
-            if stop:
-                break
-        conn.close()
+            with self._claims:
+                batch = [job for job in batch if job.state != CANCELLED]
+                for job in batch:
+                    job.state = CLAIMED
+                    job.error = None
+            if not batch:
+                return conn
+            try:
+                DRILL.check_sqlite()
+                if conn is None:
+                    conn = self._reopen()
+                self._commit(conn, batch)
+            except Exception as error:
+                conn = _roll_back(conn)
+                with self._claims:
+                    for job in batch:
+                        job.state = PENDING
+                failures += 1
+                self.durability.failed(self.path.name, describe(error))
+                if self._closing.is_set():
+                    self._give_up(batch, error)
+                    return conn
+                self._closing.wait(RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1])
+                continue
+            for job in batch:
+                if job.done is not None:
+                    job.done.set()
+            if failures:
+                log.info("store writes committed again", file=str(self.path), attempts=failures)
+                self.durability.recovered(self.path.name)
+            return conn
+
+    def _give_up(self, batch: list[_Job], error: BaseException) -> None:
+        self.unsaved += len(batch)
+        for job in batch:
+            job.error = NotDurable(f"{self.path.name}: {describe(error)}")
+            if job.done is not None:
+                job.done.set()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         conn.execute("BEGIN")
@@ -230,9 +337,6 @@ class Store:
                 self._execute(conn, job, job.fn)
                 index += 1
         conn.execute("COMMIT")
-        for job in batch:
-            if job.done is not None:
-                job.done.set()
 
     def _execute_rows(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
         sql = jobs[0].sql
@@ -249,6 +353,8 @@ class Store:
         try:
             result = fn(conn)
         except Exception as error:
+            if disk_error(error):
+                raise  # the whole batch is rolled back and tried again
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
             if job is not None:
@@ -264,21 +370,34 @@ class Store:
 
     def write(self, fn: Write, *, wait: bool = False) -> Any:
         """Queue ``fn(conn)`` for the writer. With ``wait``, block until it is committed and
-        return its result (raising its error)."""
+        return its result (raising its error) — or raise :class:`NotDurable` as soon as the
+        engine cannot make its state durable, the job then withdrawn unless it is being
+        committed already (then its outcome is waited for)."""
         if self._closed:
             raise StoreError(f"{self.path}: the store is closed")
+        if wait:
+            self.durability.require()
         job = _Job(fn, wait=wait)
         self._jobs.put(job)
         if job.done is not None:
-            while not job.done.wait(1.0):
+            while not job.done.wait(0.1):
                 if not self._thread.is_alive():
                     raise StoreError(
                         f"{self.path}: the store writer stopped; nothing more is saved"
                     )
+                if not self.durability.ok and self._withdraw(job):
+                    self.durability.require()
             if job.error is not None:
                 raise job.error
             return job.result
         return None
+
+    def _withdraw(self, job: _Job) -> bool:
+        with self._claims:
+            if job.state != PENDING:
+                return False
+            job.state = CANCELLED
+            return True
 
     def append(self, sql: str, params: Sequence[Any]) -> None:
         """Queue one row for the writer (no wait): the cheap path for append-only records."""
@@ -287,9 +406,19 @@ class Store:
         self._jobs.put(_Job(None, sql, params))
 
     def flush(self) -> None:
-        """Wait until everything queued so far is committed."""
+        """Wait until everything queued so far is committed (:class:`NotDurable` while the
+        engine cannot make its state durable)."""
         if not self._closed:
             self.write(lambda conn: None, wait=True)
+
+    def caught_up(self) -> bool:
+        """:meth:`flush`, for a reader: ``False`` at once while the engine cannot make its
+        state durable, when the reader gets what is committed so far."""
+        try:
+            self.flush()
+        except NotDurable:
+            return False
+        return True
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
@@ -327,6 +456,7 @@ class Store:
         if self._closed:
             return
         self._closed = True
+        self._closing.set()  # a batch the disk refuses is given up now, not tried again
         self._jobs.put(None)
         self._thread.join(timeout=30)
         conn = getattr(self._readers, "conn", None)
