@@ -5,6 +5,11 @@ A frame is ``length (4 bytes) · crc32 (4 bytes) · msgpack payload``. Reading s
 torn last frame (a crash in the middle of a write) and the file is truncated there when it is
 opened for appending, with a warning naming the file and the byte; a bad frame with more data
 after it is corruption, reported with its offset, never skipped silently.
+
+A log that keeps only what a restart still needs is rewritten in place by
+:meth:`FrameLog.rewrite`: the frames to keep go to a new file, which is flushed to disk and
+renamed over the old one, so a crash at any point leaves either the old file or the new one,
+whole (decision 0013).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +44,11 @@ def encode_frame(payload: Any) -> bytes:
 def read_frames(path: Path) -> tuple[list[Any], int]:
     """Every whole frame in ``path`` and the offset just after the last good one."""
     data = path.read_bytes() if path.exists() else b""
+    return parse_frames(path, data)
+
+
+def parse_frames(path: Path, data: bytes) -> tuple[list[Any], int]:
+    """Every whole frame in ``data`` (the bytes of ``path``) and the offset after the last."""
     frames: list[Any] = []
     offset = 0
     while len(data) - offset >= HEADER.size:
@@ -133,6 +143,50 @@ class FrameLog:
                 self._cut(end)
             self._failing = False
 
+    def size(self) -> int:
+        """The bytes written so far."""
+        with self._lock:
+            return os.lseek(self._fd, 0, os.SEEK_CUR) if self._fd >= 0 else 0
+
+    def rewrite(self, keep: Callable[[list[Any]], Sequence[Any]]) -> tuple[int, int]:
+        """Replace the file by ``keep(frames)`` followed by whatever was appended meanwhile,
+        atomically: a new file is written, flushed to disk and renamed over this one. Appends
+        wait only for the short final step. Returns the sizes before and after."""
+        with self._lock:
+            if self._fd < 0:
+                raise FrameError(f"{self.path}: closed")
+            end = os.lseek(self._fd, 0, os.SEEK_CUR)
+        with self.path.open("rb") as source:
+            data = source.read(end)
+        frames, good = parse_frames(self.path, data)
+        if good != end:
+            raise FrameError(f"{self.path}: a frame cut short at byte {good} before the end")
+        body = b"".join(encode_frame(frame) for frame in keep(frames))
+        tmp = self.path.with_name(self.path.name + ".rewrite")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            _write_all(fd, body)
+            with self._lock:
+                if self._fd < 0:
+                    raise FrameError(f"{self.path}: closed")
+                now = os.lseek(self._fd, 0, os.SEEK_CUR)
+                if now > end:  # appended while the kept frames were chosen: kept as they are
+                    with self.path.open("rb") as source:
+                        source.seek(end)
+                        _write_all(fd, source.read(now - end))
+                os.fsync(fd)
+                os.replace(tmp, self.path)
+                _fsync_dir(self.path.parent)
+                old, self._fd = self._fd, fd
+                fd = -1
+                os.close(old)
+                size = os.lseek(self._fd, 0, os.SEEK_END)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+                tmp.unlink(missing_ok=True)
+        return end, size
+
     def truncate(self) -> None:
         """Empty the file (what it held is kept elsewhere now)."""
         with self._lock:
@@ -148,3 +202,18 @@ class FrameLog:
                 self._fd = -1
         if self.durability is not None:
             self.durability.unwatch(self.source)
+
+
+def _write_all(fd: int, blob: bytes) -> None:
+    view = memoryview(blob)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

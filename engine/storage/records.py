@@ -12,7 +12,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from engine.domain.connections import ConnectionState
 from engine.domain.copying import LeaderFill
 from engine.domain.ledger import NOT_SENT, LedgerRow, UnresolvedOrder, sent_unlogged
 from engine.domain.order_ids import attempt_of, kind_of
+from engine.domain.resets import next_reset
 from engine.domain.state import AccountState, RiskState
 from engine.storage import durable
 from engine.storage.durability import NotDurable
@@ -49,6 +50,41 @@ _INSERT_HELD = (
 )
 HELD_REASON = "held back: the engine could not make its intent durable"
 UNLOGGED_REASON = "sent without a durable intent (a liquidation; the engine's disk failed)"
+LOOKUP_CHUNK = 500  # client order ids looked up per query
+PRUNE_CHUNK = 5000  # rows looked at per store transaction when records are pruned
+
+
+class DecidedCopies:
+    """The (cause, follower) pairs whose copy decision is made, kept for the trading day they
+    were decided in and the next: an offer seen twice — a fan-out completed after a restart, a
+    fill a broker reports again — comes within that time, and the set stays bounded however
+    long the engine runs. The days turn at the resets (S5.8), on the engine clock."""
+
+    def __init__(self, clock: Clock, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        self._clock = clock
+        self._current: set[tuple[str, str]] = set(pairs)
+        self._previous: set[tuple[str, str]] = set()
+        self._until = next_reset(clock.now()).at
+
+    def _turn(self) -> None:
+        now = self._clock.now()
+        if now >= self._until:
+            self._previous, self._current = self._current, set()
+            self._until = next_reset(now).at
+
+    def __contains__(self, key: object) -> bool:
+        self._turn()
+        return key in self._current or key in self._previous
+
+    def add(self, key: tuple[str, str]) -> None:
+        self._turn()
+        self._current.add(key)
+
+    def __len__(self) -> int:
+        return len(self._current) + len(self._previous)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._current | self._previous)
 
 
 def _intent(r: LedgerRow) -> tuple[Any, ...]:
@@ -73,7 +109,7 @@ class Records:
         # (cause, follower) of every copy decided, durably before this run (filled in at
         # start) or in it: an offer seen twice — a fan-out completed after a restart, say —
         # is decided once (S2.6).
-        self.decided: set[tuple[str, str]] = set()
+        self.decided = DecidedCopies(clock)
         self.listeners: list[Listener] = []
 
     def _notify(self, topic: str, payload: Any) -> None:
@@ -152,8 +188,9 @@ class Records:
         between the two) goes into the ledger with status ``unknown``; it is never re-sent,
         and its outcome is what the broker's snapshot shows. Returns how many."""
         self.store.flush()
-        known = {row[0] for row in self.store.query("SELECT client_order_id FROM orders")}
-        missing = [tuple(frame) for frame in self.intents if frame and frame[0] not in known]
+        frames = [tuple(frame) for frame in self.intents if frame]
+        known = self.ledger_statuses(str(frame[0]) for frame in frames)
+        missing = [frame for frame in frames if frame[0] not in known]
         for intent in missing:
             *fields, at = intent
             self.store.append(_INSERT_ORDER, (*fields, "unknown", at, at))
@@ -161,14 +198,21 @@ class Records:
         return len(missing)
 
     def unresolved_orders(self) -> dict[str, tuple[UnresolvedOrder, ...]]:
-        """By account: every order of unknown outcome in the ledger, in the order sent."""
-        self.store.flush()
-        rows = self.store.query(
-            "SELECT client_order_id, account, cause FROM orders"
-            " WHERE status IN ('sent', 'unknown') ORDER BY rowid"
+        """By account: every order of unknown outcome in the ledger, in the order sent.
+
+        Only the orders of the intent log are looked at: a compaction keeps the intent of
+        every order without a final status (``engine/storage/compaction.py``), so the ledger's
+        older rows — all of them answered — are never read at a start."""
+        rows = sorted(
+            self._lookup(
+                "SELECT rowid, client_order_id, account, cause FROM orders"
+                " WHERE status IN ('sent', 'unknown') AND client_order_id IN ({})",
+                self._intent_ids(),
+            ),
+            key=lambda row: int(row[0]),
         )
         found: dict[str, list[UnresolvedOrder]] = {}
-        for coid, account, cause in rows:
+        for _, coid, account, cause in rows:
             kind = kind_of(coid)
             if kind is None:
                 continue
@@ -176,10 +220,29 @@ class Records:
             found.setdefault(account, []).append(order)
         return {account: tuple(orders) for account, orders in found.items()}
 
-    def ledger_statuses(self) -> dict[str, str]:
-        self.store.flush()
-        rows = self.store.query("SELECT client_order_id, status FROM orders")
+    def ledger_statuses(self, client_order_ids: Iterable[str] | None = None) -> dict[str, str]:
+        """The ledger's status of each of ``client_order_ids`` it has (default: the orders
+        of the intent log), looked up by key."""
+        coids = self._intent_ids() if client_order_ids is None else client_order_ids
+        rows = self._lookup(
+            "SELECT client_order_id, status FROM orders WHERE client_order_id IN ({})", coids
+        )
         return {str(coid): str(status) for coid, status in rows}
+
+    def _intent_ids(self) -> list[str]:
+        return [
+            str(frame[0]) for frame in self.intents if isinstance(frame, list | tuple) and frame
+        ]
+
+    def _lookup(self, sql: str, keys: Iterable[str]) -> list[sqlite3.Row]:
+        """``sql`` with its ``IN ({})`` filled with ``keys``, a chunk at a time."""
+        self.store.flush()
+        unique = list(dict.fromkeys(keys))
+        rows: list[sqlite3.Row] = []
+        for start in range(0, len(unique), LOOKUP_CHUNK):
+            chunk = unique[start : start + LOOKUP_CHUNK]
+            rows.extend(self.store.query(sql.format(", ".join("?" * len(chunk))), chunk))
+        return rows
 
     def order_status(self, client_order_id: str, status: str, reason: str = "") -> None:
         now = self.clock.now().isoformat()
@@ -275,6 +338,48 @@ class Records:
 
     def set_disable_reason(self, group: str, account: str, reason: str) -> None:
         durable.set_disable_reason(self.store, group, account, reason)
+
+    # -- keeping the logs and the records bounded ---------------------------------------------
+
+    def log_sizes(self) -> tuple[int, int, int]:
+        """The intent, fan-out and status logs' sizes in bytes."""
+        return self.intents.size(), self.fanouts.size(), self.statuses.size()
+
+    def prune(self, table: str, before: datetime) -> int:
+        """Delete the rows of ``activity`` or ``orders`` made before ``before`` (an order only
+        once it has a final status), oldest first, a chunk per store transaction so other
+        writes go in between. Returns how many went."""
+        if table == "activity":
+            scan = "SELECT seq, time FROM activity WHERE seq > ? ORDER BY seq LIMIT ?"
+            delete = "DELETE FROM activity WHERE seq > ? AND seq <= ?"
+        elif table == "orders":
+            scan = "SELECT rowid, created_at FROM orders WHERE rowid > ? ORDER BY rowid LIMIT ?"
+            delete = (
+                "DELETE FROM orders WHERE rowid > ? AND rowid <= ?"
+                " AND status NOT IN ('sent', 'unknown')"
+            )
+        else:
+            raise ValueError(f"no retention for {table!r}")
+        cutoff = before.isoformat()
+        after, removed = 0, 0
+        while True:
+            rows = self.store.query(scan, (after, PRUNE_CHUNK))
+            older: list[int] = []
+            for row in rows:  # the rows made before the cutoff, from the oldest on
+                if str(row[1]) >= cutoff:
+                    break
+                older.append(int(row[0]))
+            if not older:
+                return removed
+            low, high = after, older[-1]
+
+            def chunk(conn: sqlite3.Connection, low: int = low, high: int = high) -> int:
+                return int(conn.execute(delete, (low, high)).rowcount)
+
+            removed += int(self.store.write(chunk, wait=True))
+            if len(older) < len(rows) or len(rows) < PRUNE_CHUNK:
+                return removed
+            after = high
 
     def close(self) -> None:
         self.intents.close()
