@@ -25,11 +25,22 @@ The example below is the whole schema; ``docs/operations.md`` explains each key:
     terminal = "auto"        # auto | console | json
     level = "info"
     file = "engine.log"      # JSON lines, in the data directory
+    max_mb = 64              # rotated past this size (0: never, leave it to logrotate)
+    keep = 5                 # rotated files kept: engine.log.1 (newest) ... engine.log.5
 
     [engine]
     threads = 4
     max_copy_age_seconds = 10
     settle_seconds = 5
+
+    [journal]                # every event, for replay --journal (decision 0013)
+    segment_mb = 64          # a new segment past this size, and at each UTC day
+    retention_days = 14      # whole segments older than this are deleted (0: kept)
+    max_mb = 1024            # and the oldest while the journal is larger (0: no cap)
+
+    [records]                # in the store; 0 keeps them for ever
+    activity_retention_days = 0
+    ledger_retention_days = 0   # answered orders only
 
     [broker]
     kind = "paper"           # paper | tradovate | tradovate-sim (or: run --tradovate-sim)
@@ -140,6 +151,8 @@ class LogConfig(_Section):
     terminal: Literal["auto", "console", "json"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
     file: str = "engine.log"
+    max_mb: int = Field(default=64, ge=0, le=1024 * 1024)  # 0: never rotated by the engine
+    keep: int = Field(default=5, ge=1, le=1000)
 
     @field_validator("file")
     @classmethod
@@ -155,6 +168,21 @@ class EngineTuning(_Section):
     threads: int = Field(default=4, ge=0, le=64)
     max_copy_age_seconds: float = Field(default=10.0, gt=0, le=3600)
     settle_seconds: float = Field(default=5.0, ge=0, le=300)
+
+
+class JournalConfig(_Section):
+    """The journal's segments and how long they are kept (decision 0013); 0: no limit."""
+
+    segment_mb: int = Field(default=64, ge=1, le=1024 * 1024)
+    retention_days: float = Field(default=14.0, ge=0, le=36500)
+    max_mb: int = Field(default=1024, ge=0, le=1024 * 1024 * 1024)
+
+
+class RecordsConfig(_Section):
+    """How long activity entries and answered orders stay in the store; 0: for ever."""
+
+    activity_retention_days: float = Field(default=0.0, ge=0, le=36500)
+    ledger_retention_days: float = Field(default=0.0, ge=0, le=36500)
 
 
 class PaperBrokerConfig(_Section):
@@ -369,6 +397,8 @@ class Config(_Section):
     api: ApiConfig = ApiConfig()
     log: LogConfig = LogConfig()
     engine: EngineTuning = EngineTuning()
+    journal: JournalConfig = JournalConfig()
+    records: RecordsConfig = RecordsConfig()
     broker: BrokerConfig = PaperBrokerConfig()
     demo: DemoConfig = DemoConfig()
     connections: list[ConnectionSeed] = Field(default_factory=list)
@@ -580,8 +610,10 @@ __all__ = [
     "EngineTuning",
     "FollowerSeed",
     "GroupSeed",
+    "JournalConfig",
     "LogConfig",
     "PaperBrokerConfig",
+    "RecordsConfig",
     "TradovateConfig",
     "TradovateSimConfig",
     "check_host_url",

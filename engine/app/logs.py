@@ -6,6 +6,11 @@ caller did: a field whose *name* looks secret is replaced; a string holding a va
 with :data:`SECRETS` (the API token, a client secret, codes and ``state`` values in flight) has
 it replaced; and ``code=…``, ``token=…``, ``Bearer …`` patterns in any string are masked.
 Standard-library logging (the HTTP server's) goes through the same chain.
+
+The file in the data directory is rotated by the engine once it passes ``[log] max_mb``:
+``engine.log`` becomes ``engine.log.1``, the older ones move up a number, and the oldest past
+``[log] keep`` is deleted. ``max_mb = 0`` leaves rotation to the system (logrotate's
+``copytruncate``: the file is opened for appending).
 """
 
 from __future__ import annotations
@@ -89,24 +94,48 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
 
 class JsonFile:
     """Appends every event as one JSON line to a file (created 0600), whatever the terminal
-    shows. Writes are serialized: actor threads, trio and the HTTP server all log."""
+    shows. Writes are serialized: actor threads, trio and the HTTP server all log.
 
-    def __init__(self, path: Path) -> None:
+    Past ``max_bytes`` (0: never) the file is rotated: ``path.1`` is the newest of the ``keep``
+    earlier files kept."""
+
+    def __init__(self, path: Path, max_bytes: int = 0, keep: int = 5) -> None:
         self.path = path
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        self._file: IO[str] = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
+        self.max_bytes = max_bytes
+        self.keep = keep
         self._lock = threading.Lock()
+        self._file = self._open()
+        self._size = os.fstat(self._file.fileno()).st_size
+
+    def _open(self) -> IO[str]:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        return os.fdopen(fd, "a", encoding="utf-8", buffering=1)
 
     def __call__(
         self, _: Any, __: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        line = jsonlib.dumps(dict(event), default=str, ensure_ascii=False)
+        line = jsonlib.dumps(dict(event), default=str, ensure_ascii=False) + "\n"
         with self._lock:
             if not self._file.closed:
                 # A full disk must not stop the engine; the terminal still shows the line.
                 with contextlib.suppress(OSError):
-                    self._file.write(line + "\n")
+                    if self.max_bytes and self._size + len(line) > self.max_bytes and self._size:
+                        self._rotate()
+                    self._file.write(line)
+                    self._size += len(line.encode("utf-8"))
         return event
+
+    def _rotate(self) -> None:
+        """``path`` becomes ``path.1``, each older one moves up a number, the last goes."""
+        self._file.close()
+        rotated = [self.path.with_name(f"{self.path.name}.{n}") for n in range(self.keep + 1)]
+        rotated[self.keep].unlink(missing_ok=True)
+        for n in range(self.keep - 1, 0, -1):
+            if rotated[n].exists():
+                os.replace(rotated[n], rotated[n + 1])
+        os.replace(self.path, rotated[1])
+        self._file = self._open()
+        self._size = 0
 
     def close(self) -> None:
         with self._lock:
@@ -135,10 +164,16 @@ class _ToStructlog(logging.Handler):
 
 
 def configure_logging(
-    level: str = "info", *, json: bool | None = None, file: Path | None = None
+    level: str = "info",
+    *,
+    json: bool | None = None,
+    file: Path | None = None,
+    max_bytes: int = 0,
+    keep: int = 5,
 ) -> None:
     """Terminal lines (readable, or JSON when ``json`` or when stderr is not a terminal) and,
-    with ``file``, JSON lines appended to it."""
+    with ``file``, JSON lines appended to it, rotated past ``max_bytes`` (0: never) with
+    ``keep`` earlier files."""
     global _file_sink  # noqa: PLW0603 - logging is process-wide by nature
     numeric = logging.getLevelName(level.upper())
     use_json = not sys.stderr.isatty() if json is None else json
@@ -158,7 +193,7 @@ def configure_logging(
         redact,
     ]
     if file is not None:
-        _file_sink = JsonFile(file)
+        _file_sink = JsonFile(file, max_bytes, keep)
         processors.append(_file_sink)
     processors.append(renderer)
     structlog.configure(

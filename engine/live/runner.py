@@ -76,7 +76,7 @@ from engine.storage.datadir import (
 )
 from engine.storage.frames import FrameError
 from engine.storage.intents import IntentLogError
-from engine.storage.journal import Journal
+from engine.storage.journal import Journal, JournalLimits
 from engine.storage.store import Store, StoreError
 
 if TYPE_CHECKING:
@@ -100,6 +100,8 @@ __all__ = [
 STORE_FILE = "engine.sqlite"
 JOURNAL_FILE = "engine.journal"
 MAX_TIMER_WAIT = 0.1  # seconds between looks at the timer queue, at most
+MAINTAIN_EVERY = 10.0  # seconds between looks at the logs' sizes and the records' retention
+MB = 1024 * 1024
 STOP_TIMEOUT = 30.0  # seconds the whole stop may take before the process just exits
 API_STOP_TIMEOUT = 5.0  # seconds the HTTP server gets to finish open requests
 
@@ -150,6 +152,8 @@ class LiveRun:
             self.config.log.level,
             json=options.json,
             file=options.data_dir / log_file if log_file else None,
+            max_bytes=self.config.log.max_mb * MB,
+            keep=self.config.log.keep,
         )
         try:
             self.token, self.token_new = load_or_create_token(options.data_dir)
@@ -181,8 +185,10 @@ class LiveRun:
                     runtime="threads",
                     threads=tuning.threads,
                     max_copy_age=timedelta(seconds=tuning.max_copy_age_seconds),
+                    activity_retention=_days(self.config.records.activity_retention_days),
+                    ledger_retention=_days(self.config.records.ledger_retention_days),
                 ),
-                journal=Journal(options.data_dir / JOURNAL_FILE, self.clock),
+                journal=Journal(options.data_dir / JOURNAL_FILE, self.clock, self._journal()),
             )
             fresh = self._seed(engine)
         except (StoreError, IntentLogError) as error:
@@ -341,6 +347,7 @@ class LiveRun:
                         stopping.set()
 
                 nursery.start_soon(self._fire_timers)
+                nursery.start_soon(self._maintain)
                 served = trio.Event()
 
                 async def serve_api() -> None:
@@ -479,6 +486,22 @@ class LiveRun:
                 except Exception as error:  # a refused or failed command must not stop the run
                     log.error("command failed", command=name, error=str(error))
 
+    def _journal(self) -> JournalLimits:
+        journal = self.config.journal
+        return JournalLimits(journal.segment_mb * MB, journal.retention_days, journal.max_mb * MB)
+
+    async def _maintain(self) -> None:
+        """Every few seconds, off the trio thread: compact the logs past their threshold and
+        prune the records past their retention (``Engine.maintain``, decision 0013)."""
+        engine = self.engine
+        assert engine is not None
+        while True:
+            await trio.sleep(MAINTAIN_EVERY)
+            try:
+                await trio.to_thread.run_sync(engine.maintain)
+            except Exception as error:  # a failed compaction leaves the logs as they were
+                log.error("maintenance failed; tried again later", error=repr(error))
+
     async def _fire_timers(self) -> None:
         """Tell each timer message when it falls due on the wall clock (retries, backoff)."""
         engine = self.engine
@@ -535,6 +558,10 @@ class LiveRun:
             self.lock.release()
         if self.started:
             log.info("stopped")
+
+
+def _days(days: float) -> timedelta | None:
+    return timedelta(days=days) if days else None
 
 
 def _check_brokers(topology: Topology, kind: str, store: Path) -> None:

@@ -9,16 +9,16 @@ Recording is off the hot path: frames are encoded where the event enters and wri
 background thread every 50 ms (and at close), so a crash loses at most the last 50 ms of the
 journal — never engine state, which lives in the store and the intent log.
 
-The journal is a directory of segments (decision 0013), each named after its first sequence
-number and the instant it was begun: ``000000004711-20260105T150000Z.journal``. A segment
-begins with a frame a replay can start from: every start of the engine begins one with its
-``setup``; while running, the journal begins the next when the current one has grown past
-``segment_bytes`` or the day (UTC, on the engine clock) has changed, with a ``checkpoint``
-frame — the store as it is then, the same rows as a setup's. Whole segments past
-``retention_days`` or beyond ``max_bytes`` are deleted, oldest first; the segment being written
-never is. A start reads nothing of the segments but their names: the new segment's first
-number is placed past every number the last one can hold (its first number plus its size in
-bytes), so numbers only grow, with a gap at each start.
+The journal is a directory of segments (decision 0013), ``DATA/engine.journal/``, each named
+after its first sequence number and the instant it was begun:
+``000000004711-20260105T150000Z.journal``. A segment begins with a frame a replay can start
+from: every start of the engine begins one with its ``setup``; while running, the journal begins
+the next when the current one has grown past ``segment_bytes`` or the day (UTC, on the engine
+clock) has changed, with a ``checkpoint`` frame — the store as it is then, the same rows as a
+setup's. Whole segments past ``retention_days`` or beyond ``max_bytes`` are deleted, oldest
+first; the segment being written never is. A start reads nothing of the segments but their
+names: the new segment's first number is placed past every number the last one can hold (its
+first number plus its size in bytes), so numbers only grow, with a gap at each start.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ SETUP = "setup"  # a start: the store the engine was built from
 CHECKPOINT = "checkpoint"  # the store when a segment was begun while the engine ran
 JOURNAL_VERSION = 1  # the setup frame's layout; a reader refuses a newer one
 SUFFIX = ".journal"
+JOURNAL_NAME = "engine.journal"  # the segment directory, in a data directory
 _NAME = re.compile(r"^(?P<seq>\d{12})-(?P<at>\d{8}T\d{6}Z)\.journal$")
 _STAMP = "%Y%m%dT%H%M%SZ"
 MB = 1024 * 1024
@@ -297,16 +298,17 @@ def _first_instant(path: Path) -> datetime | None:
 
 def journal_files(path: Path) -> list[Path]:
     """The segment files a ``--journal PATH`` names, oldest first: one file, the segments of a
-    segment directory, or those of a data directory's journal (``DATA/journal/``, or an older
-    engine's ``DATA/engine.journal``)."""
+    segment directory, or those of a data directory's journal (``DATA/engine.journal/``, or
+    the single file an older engine wrote there)."""
     if path.is_file():
         return [path]
-    for directory in (path, path / "journal"):
+    inside = path / JOURNAL_NAME
+    if inside.is_file():
+        return [inside]
+    for directory in (path, inside):
         segments = list_segments(directory)
         if segments:
             return [s.path for s in segments]
-    if (path / "engine.journal").is_file():
-        return [path / "engine.journal"]
     raise FrameError(f"{path}: no journal there (no segment files {SUFFIX})")
 
 

@@ -133,3 +133,27 @@ def test_no_secret_reaches_the_log_of_a_run(tmp_path: Path) -> None:
     assert stop_engine(again) == 0
     assert engine.token not in (tmp_path / "stdout2.txt").read_text()
     assert engine.token not in (data / "engine.log").read_text()
+
+
+def test_the_log_file_is_rotated_past_its_size_keeping_the_newest(
+    tmp_path: Path, restore_logging: object
+) -> None:
+    """``[log] max_mb`` and ``keep``: the file never grows past its size; ``engine.log.1`` is
+    the newest earlier file, and no more than ``keep`` are kept (each 0600, as the log is)."""
+    path = tmp_path / "engine.log"
+    configure_logging("info", json=True, file=path, max_bytes=2000, keep=2)
+    log = structlog.get_logger("rotation")
+    for n in range(200):
+        log.info("line", n=n)
+    close_log_file()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["engine.log", "engine.log.1", "engine.log.2"]
+    for name in names:
+        assert (tmp_path / name).stat().st_size <= 2000
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+    newest = [json.loads(line)["n"] for line in path.read_text().splitlines()]
+    earlier = [
+        json.loads(line)["n"] for line in (tmp_path / "engine.log.1").read_text().splitlines()
+    ]
+    assert newest[-1] == 199
+    assert earlier[-1] + 1 == newest[0]
