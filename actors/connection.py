@@ -11,6 +11,11 @@ after each return to ``connected`` and at the engine's start, one attempt at a t
 successful answer that covers every account of the login confirms them; a failed or partial
 answer is unknown — the accounts are told so, nothing is decided from it, and it is asked for
 again on S5.6's schedule until it succeeds or the connection leaves ``connected``.
+
+Orders leave only once their intents are durable (S2.6). While the engine cannot make its state
+durable (a full disk, say) the batch's copies and reconciliations are held back — each told to
+its account as not sent — and only its liquidations go out (decision 0014); when the engine is
+healthy again each leader's connection reconciles its followers, as after a return (S3.1).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from actors.messages.connection import (
     AttachAccount,
     CancelWorking,
     DetachAccount,
+    DurabilityRestored,
     EventsPending,
     Placement,
     PlaceOrders,
@@ -69,7 +75,7 @@ from engine.domain.connections import (
     ConnectionState,
     token_expired_after,
 )
-from engine.domain.ledger import LedgerRow
+from engine.domain.ledger import LedgerRow, sent_unlogged
 from engine.host.base import ActorContext
 from engine.host.market import TicksPending
 
@@ -78,6 +84,7 @@ log = structlog.get_logger("actors.connection")
 # A snapshot attempt the broker has not answered (neither a snapshot nor a failure) by then is
 # unknown (S3.5), so that an answer lost on the way never leaves the accounts waiting for good.
 SNAPSHOT_TIMEOUT = timedelta(seconds=30)
+HELD_BACK = "held back: the engine cannot make its state durable"
 
 
 class SessionInbox:
@@ -176,6 +183,7 @@ class ConnectionActor:
                 | SnapshotTimedOut()
                 | Snapshot()
                 | SnapshotFailed()
+                | DurabilityRestored()
             ):
                 self._snapshots(message)
             case Fill() | OrderAccepted() | OrderRejected() | OrderDone():
@@ -279,8 +287,8 @@ class ConnectionActor:
         if after is connected and before is not connected:
             self._request_snapshot(reconcile=True)  # S1.3: every return triggers S3
 
-    def _persist(self, *, wait: bool = False) -> None:
-        self.ctx.storage.save_connection(
+    def _persist(self, *, wait: bool = False) -> bool:
+        return self.ctx.storage.save_connection(
             self.id,
             self.state,
             offline=self.offline,
@@ -315,6 +323,11 @@ class ConnectionActor:
             case SnapshotFailed():
                 if self._answers(message.request_id):
                     self._snapshot_failed(message.request_id, message.reason)
+            case DurabilityRestored():
+                # Orders were held back meanwhile: reconcile as after a return (S3.1), so a
+                # follower whose closing copy was held is brought back toward its leader.
+                if self.state is ConnectionState.CONNECTED and not self._closed:
+                    self._request_snapshot(reconcile=True)
 
     def _request_snapshot(
         self, *, reconcile: bool, start: bool = False, corrected: tuple[str, ...] = ()
@@ -337,11 +350,14 @@ class ConnectionActor:
         self.reconnects += 1
         # Committed before anything is sent for this return: the number names its
         # reconciliation orders (S2.6), and a restart must never reuse it.
-        self._persist(wait=True)
+        saved = self._persist(wait=True)
         request_id = f"{self.id}#{self.reconnects}"
         wanted.last = request_id
         wanted.since = wanted.since or request_id
         wanted.in_flight = True
+        if not saved:  # not asked: unknown, asked again on S5.6's schedule (S3.5)
+            self._snapshot_failed(request_id, "the engine cannot make its state durable")
+            return
         self.ctx.schedule(SNAPSHOT_TIMEOUT, self.ctx.address, SnapshotTimedOut(request_id))
         self.session.request_snapshot(request_id)
 
@@ -477,11 +493,12 @@ class ConnectionActor:
         self._outgoing.extend(orders)
 
     def _flush(self) -> None:
-        """Make a batch of intents durable in one transaction, then send them (S2.6)."""
+        """Make a batch of intents durable in one transaction, then send them (S2.6). If they
+        cannot be made durable, only the liquidations go out (decision 0014)."""
         batch, self._outgoing = self._outgoing, []
         if not batch:
             return
-        self.ctx.storage.orders_sending(
+        durable = self.ctx.storage.orders_sending(
             [
                 LedgerRow(
                     p.request.client_order_id,
@@ -497,4 +514,11 @@ class ConnectionActor:
             ]
         )
         for placement in batch:
-            self.session.place_order(placement.request)
+            request = placement.request
+            if durable or sent_unlogged(placement.kind):
+                self.session.place_order(request)
+            else:
+                self.ctx.tell(
+                    addresses.account(request.account),
+                    OrderNotSent(request.client_order_id, request.symbol, HELD_BACK),
+                )

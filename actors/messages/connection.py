@@ -103,5 +103,11 @@ class Shutdown:
 
 
 @dataclass(frozen=True, slots=True)
+class DurabilityRestored:
+    """The engine can make its state durable again after it could not (decision 0014): orders
+    were held back meanwhile, so reconcile as after a return (S3.1)."""
+
+
+@dataclass(frozen=True, slots=True)
 class EventsPending:
     """The session's inbox has events: take them, in order."""

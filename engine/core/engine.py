@@ -22,7 +22,13 @@ from actors.connection import ConnectionActor, ConnectionSettings, SessionInbox
 from actors.failure import InjectedFailure
 from actors.group import CopyGroupActor, GroupView
 from actors.messages.account import SetRole
-from actors.messages.connection import EventsPending, Reconnect, StartSession, TakeOffline
+from actors.messages.connection import (
+    DurabilityRestored,
+    EventsPending,
+    Reconnect,
+    StartSession,
+    TakeOffline,
+)
 from actors.messages.group import AddMember, RemoveMember
 from actors.messages.risk import Flatten, Lock, SetLimits, SetMembership, Unlock
 from actors.risk import RiskActor, RiskSettings, RiskView
@@ -50,6 +56,7 @@ from engine.core.topology import (
     Topology,
 )
 from engine.core.tree import ActorTree
+from engine.domain.activity import Kind, Level
 from engine.domain.connections import ConnectionState
 from engine.domain.copying import Membership, PendingFill, Role
 from engine.domain.ledger import UnresolvedOrder
@@ -59,6 +66,7 @@ from engine.host.address import Address
 from engine.host.base import ActorContext, Behaviour, Factory
 from engine.host.market import Market
 from engine.storage import compaction, durable, setup_rows
+from engine.storage.durability import Health
 from engine.storage.fanouts import decided_copies, pending_fills
 from engine.storage.journal import JOURNAL_VERSION, Journal
 from engine.storage.queries import Queries
@@ -116,6 +124,12 @@ class Engine:
         self.contracts = contracts
         self.settings = settings
         self.records = Records(store, clock)
+        # Whether state can be made durable (decision 0014): the store's, shared by its logs.
+        self.durability = store.durability
+        self.durability.clock = clock
+        self.durability.listeners.append(self._durability_changed)
+        if journal is not None and journal.durability is None:
+            journal.durability = self.durability
         self.services = Services(clock, self.records)
         self.runtime: Runtime = make_runtime(settings.runtime, self.services, settings.threads)
         self.queries = Queries(store)
@@ -284,8 +298,8 @@ class Engine:
         """Compact the logs once one has grown past its threshold, and prune the records
         past their retention (once an hour of engine time). Called by the live process every
         few seconds, off the actors' threads; a long run on the virtual clock calls it too."""
-        if not self.started:
-            return
+        if not self.started or not self.durability.ok:
+            return  # nothing is rewritten or deleted while the disk refuses writes
         if compaction.due(zip(self.records.log_sizes(), self._compacted, strict=True)):
             self.compact()
         now = self.clock.now()
@@ -306,7 +320,8 @@ class Engine:
         for session in self.sessions.values():
             session.close()
         self.runtime.shutdown()
-        self.store.flush()
+        if not self.store.caught_up():
+            log.error("stopping with state not durable", reason=self.durability.health().reason)
         self.records.close()
         if self.journal is not None:
             self.journal.close()
@@ -366,7 +381,7 @@ class Engine:
         the topology just loaded; a restart reads the store again."""
         if not self.started:
             return self.topology
-        self.store.flush()
+        self.store.caught_up()  # while the disk refuses writes: what is committed
         return topo.load(self.store)
 
     def _build_connection(self, ctx: ActorContext, connection: str) -> ConnectionActor:
@@ -641,6 +656,36 @@ class Engine:
     def dead_letters(self) -> int:
         """Messages told to an actor that no longer existed."""
         return self.runtime.dead_letters
+
+    def health(self) -> Health:
+        """Whether the engine can make its state durable; if not, why and since when."""
+        return self.durability.health()
+
+    def _durability_changed(self, before: Health, after: Health) -> None:
+        """Said in the activity log; once healthy again, every follower is reconciled (orders
+        were held back meanwhile, decision 0014)."""
+        if not after.ok:
+            self.records.activity(
+                Level.ERROR,
+                Kind.STATE_CHANGE,
+                f"the engine cannot make its state durable ({after.reason}): new orders are"
+                " held back, a risk breach still flattens",
+            )
+            return
+        lost = (self.clock.now() - before.since).total_seconds() if before.since else 0.0
+        log.info("state durable again", after_s=round(lost, 3))
+        self.records.activity(
+            Level.INFO,
+            Kind.STATE_CHANGE,
+            f"the engine makes its state durable again, after {lost:.1f} s: the orders held"
+            " back were not sent; every follower is reconciled toward its leader",
+        )
+        if self.started:
+            # A leader's return reconciles every follower of its group (S3.1): once each.
+            topology = self.topology_snapshot()
+            leaders = {topology.accounts[g.leader].connection for g in topology.groups.values()}
+            for connection in sorted(leaders):
+                self.runtime.tell(addresses.connection(connection), DurabilityRestored())
 
 
 __all__ = ["Engine", "EngineSettings", "LockReason", "RiskStatus"]

@@ -37,6 +37,7 @@ from typing import Any
 import structlog
 
 from brokers.clock import Clock
+from engine.storage.durability import Durability, NotDurable, describe
 from engine.storage.event_codec import WireError, encode
 from engine.storage.frames import (
     HEADER,
@@ -52,6 +53,7 @@ log = structlog.get_logger("engine.storage.journal")
 FLUSH_EVERY_S = 0.05
 # Frames kept in memory while the disk refuses them, written when it takes them again; past
 # this much, the oldest are given up (a gap in the journal, never in the engine's state).
+BACKLOG_BYTES = 64 * 1024 * 1024
 GAP = "gap"  # an event that could not be recorded
 SETUP = "setup"  # a start: the store the engine was built from
 CHECKPOINT = "checkpoint"  # the store when a segment was begun while the engine ran
@@ -109,15 +111,17 @@ class Journal:
         limits: JournalLimits | None = None,
         *,
         legacy: Path | None = None,
+        durability: Durability | None = None,
     ) -> None:
         self.path = path
         self.clock = clock
+        self.durability = durability  # told when the disk refuses a write, and when it is back
         self.limits = limits or JournalLimits()
         self.checkpoint: Callable[[], Any] | None = None
         _adopt_single_file(path, path)  # a file where the directory goes: an older journal
         if legacy is not None:
             _adopt_single_file(legacy, path)
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         segments = list_segments(path)
         last = segments[-1] if segments else None
         # Past every number the last segment can hold (a frame takes more than one byte).
@@ -158,9 +162,25 @@ class Journal:
                 blob, self._buffer = b"".join(self._buffer), []
                 first, self._first = self._first, None
             if blob:
-                self._write(blob, first)
+                try:
+                    self._write(blob, first)
+                except NotDurable:
+                    self._keep(blob, first)
+                    return
         if rotate and self._rotation_due():
             self.rotate()
+
+    def _keep(self, blob: bytes, first: tuple[int, datetime] | None) -> None:
+        """Frames the disk refused wait, ahead of newer ones, for the next flush."""
+        with self._lock:
+            pending = len(blob) + sum(len(b) for b in self._buffer)
+            if pending > BACKLOG_BYTES:
+                log.error("journal frames given up: the disk refused them too long",
+                          bytes=len(blob))  # fmt: skip
+                return
+            self._buffer.insert(0, blob)
+            if first is not None:
+                self._first = first
 
     def rotate(self) -> bool:
         """End the segment being written and begin the next with a checkpoint frame; then
@@ -181,10 +201,15 @@ class Journal:
                 self._seq += 1
                 seq, now = self._seq, self.clock.now()
                 frame = encode_frame([seq, now.isoformat(), CHECKPOINT, payload])
-            if blob:
-                self._write(blob, first)
-            self._close_segment()
-            self._write(frame, (seq, now))
+            try:
+                if blob:
+                    self._write(blob, first)
+                    blob, first = b"", None
+                self._close_segment()
+                self._write(frame, (seq, now))
+            except NotDurable:
+                self._keep(blob + frame, first or (seq, now))
+                return False
         self._expire()
         return True
 
@@ -203,7 +228,12 @@ class Journal:
             seq, started = first or (self._seq, self.clock.now())
             started = started.astimezone(UTC)
             path = self.path / segment_name(seq, started)
-            self._log = FrameLog(path)
+            try:
+                self._log = FrameLog(path, self.durability, source="journal")
+            except OSError as error:
+                if self.durability is not None:
+                    self.durability.failed("journal", describe(error))
+                raise NotDurable(f"{path.name}: {describe(error)}") from None
             self._segment = Segment(path, seq, started)
             self._written = self._log.size()
         self._log.write_bytes(blob)

@@ -123,7 +123,7 @@ class Queries:
         self._store = store
 
     def _query(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[Any]:
-        self._store.flush()
+        self._store.caught_up()  # while the disk refuses writes: what is committed so far
         return self._store.query(sql, params)
 
     # -- pages (newest first) ----------------------------------------------------------------------
