@@ -17,7 +17,7 @@ from pathlib import Path
 from engine.app.logs import SECRETS
 
 TOKEN_FILE = "api.token"
-PUBLIC_PATHS = frozenset({"/", "/index.html", "/favicon.ico", "/oauth/callback"})
+PUBLIC_PATHS = frozenset({"/", "/index.html", "/favicon.ico", "/oauth/callback", "/healthz"})
 PUBLIC_PREFIXES = ("/static/",)
 
 

@@ -214,6 +214,14 @@ class _EngineCollector(Collector):
         )
         flight.add_metric([], float(self.metrics.in_flight))
         yield flight
+        durable = GaugeMetricFamily(
+            "mimik_durable_ok",
+            "1 while the engine can make its state durable; 0 while it cannot (new orders"
+            " held back, decision 0014)",
+            labels=[],
+        )
+        durable.add_metric([], 1.0 if engine.health().ok else 0.0)
+        yield durable
 
 
 __all__ = ["EngineMetrics", "breach_reason", "rejection_reason"]
