@@ -89,6 +89,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep the paper broker's state in FILE across runs, as a real broker keeps it"
         " (default: the broker lives and dies with the process)",
     )
+    parser.add_argument(
+        "--new-store",
+        action="store_true",
+        help="begin again with a new store where the store is missing or empty but an engine's"
+        " history is there (it is moved aside into DATA/set-aside-<time>/, not deleted);"
+        " without it such a start is refused",
+    )
     # For tests: the demo leader trades every SECONDS instead of every 3-8 s.
     parser.add_argument(
         "--demo-interval", type=_positive_seconds, default=None, help=argparse.SUPPRESS
@@ -111,6 +118,7 @@ class Options:
     port_given: bool  # a busy default port falls back to a free one; a chosen one does not
     paper_state: Path | None = None
     signal_commands: bool = False
+    new_store: bool = False
     tls_cert: Path | None = None
     tls_key: Path | None = None
     insecure_http: bool = False
@@ -149,6 +157,7 @@ class Options:
             port_given=port_given,
             paper_state=paper_state,
             signal_commands=bool(args.signal_commands),
+            new_store=bool(args.new_store),
             tls_cert=tls_cert or (config.path(api.tls_cert) if api.tls_cert else None),
             tls_key=tls_key or (config.path(api.tls_key) if api.tls_key else None),
             insecure_http=bool(args.insecure_http) or api.insecure_http,

@@ -70,6 +70,7 @@ from engine.storage.datadir import (
     EXIT_SETUP,
     DataLock,
     RunError,
+    check_store_history,
     prepare_data_dir,
     remove_url,
     write_url,
@@ -155,6 +156,11 @@ class LiveRun:
             max_bytes=self.config.log.max_mb * MB,
             keep=self.config.log.keep,
         )
+        set_aside = check_store_history(
+            options.data_dir, new_store=options.new_store, now=self.clock.now()
+        )
+        if set_aside is not None:
+            log.warning("new store asked for: the earlier history was moved", to=str(set_aside))
         try:
             self.token, self.token_new = load_or_create_token(options.data_dir)
         except TokenError as error:

@@ -463,3 +463,59 @@ class Store:
         if conn is not None:
             conn.close()
             self._readers.conn = None
+
+
+def stored_schema(path: Path) -> int | None:
+    """The schema version of the store file at ``path``, read without writing a byte to it;
+    ``None`` where no store was ever made: no file, an empty file, or a database with no table
+    (a start that stopped before its first commit). A file that is not an engine store is a
+    :class:`StoreError`."""
+    try:
+        if path.stat().st_size == 0:
+            return None
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise StoreError(f"{path}: cannot read the store: {error.strerror or error}") from None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if not tables:
+                return None
+            _check_file(conn, path)
+            version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as error:
+        raise StoreError(f"{path}: cannot open the store: {error}") from None
+    return version
+
+
+def backup_store(source: Path, target: Path) -> int:
+    """Copy the store at ``source`` into the new file ``target`` (mode 0600) with SQLite's
+    online backup API, in one step: a consistent snapshot, taken while an engine writes (in WAL
+    mode a reader and the writer never wait for each other) or with none running; a write-ahead
+    log a killed engine left is part of it. The copy is checked and left as one file, without a
+    write-ahead log of its own. Returns its schema version."""
+    version = stored_schema(source)
+    if version is None:
+        raise StoreError(f"{source}: no store to back up (missing, or empty)")
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    try:
+        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        dst = sqlite3.connect(target, isolation_level=None)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode = DELETE")
+            checked = dst.execute("PRAGMA quick_check").fetchone()[0]
+            copied: int = dst.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            dst.close()
+            src.close()
+    except sqlite3.DatabaseError as error:
+        raise StoreError(f"{source}: the backup failed: {error}") from None
+    if checked != "ok":
+        raise StoreError(f"{source}: the backup's copy fails SQLite's check: {checked}")
+    return copied
