@@ -32,6 +32,7 @@ The example below is the whole schema; ``docs/operations.md`` explains each key:
     threads = 4
     max_copy_age_seconds = 10
     settle_seconds = 5
+    durability_timeout_seconds = 60
 
     [journal]                # every event, for replay --journal (decision 0013)
     segment_mb = 64          # a new segment past this size, and at each UTC day
@@ -168,6 +169,9 @@ class EngineTuning(_Section):
     threads: int = Field(default=4, ge=0, le=64)
     max_copy_age_seconds: float = Field(default=10.0, gt=0, le=3600)
     settle_seconds: float = Field(default=5.0, ge=0, le=300)
+    # How long the engine may go on without making its state durable (a full disk, an I/O
+    # error) before it exits for its service manager to restart it (decision 0014).
+    durability_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
 
 
 class JournalConfig(_Section):

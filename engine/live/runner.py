@@ -66,6 +66,7 @@ from engine.core.topology import Topology
 from engine.live.reporter import ObservedBroker, Reporter
 from engine.live.run_options import Options, add_arguments, version
 from engine.storage.datadir import (
+    EXIT_NOT_DURABLE,
     EXIT_REFUSED,
     EXIT_SETUP,
     DataLock,
@@ -75,9 +76,11 @@ from engine.storage.datadir import (
     remove_url,
     write_url,
 )
+from engine.storage.durability import Health, NotDurable, disk_error
 from engine.storage.frames import FrameError
 from engine.storage.intents import IntentLogError
 from engine.storage.journal import Journal, JournalLimits
+from engine.storage.preflight import check_room, tighten
 from engine.storage.store import Store, StoreError
 
 if TYPE_CHECKING:
@@ -104,6 +107,7 @@ MAX_TIMER_WAIT = 0.1  # seconds between looks at the timer queue, at most
 MAINTAIN_EVERY = 10.0  # seconds between looks at the logs' sizes and the records' retention
 MB = 1024 * 1024
 STOP_TIMEOUT = 30.0  # seconds the whole stop may take before the process just exits
+DURABILITY_POLL = 0.25  # seconds between looks at whether the disk takes writes again
 API_STOP_TIMEOUT = 5.0  # seconds the HTTP server gets to finish open requests
 
 
@@ -156,6 +160,7 @@ class LiveRun:
             max_bytes=self.config.log.max_mb * MB,
             keep=self.config.log.keep,
         )
+        check_room(options.data_dir)
         set_aside = check_store_history(
             options.data_dir, new_store=options.new_store, now=self.clock.now()
         )
@@ -200,9 +205,12 @@ class LiveRun:
         except (StoreError, IntentLogError) as error:
             raise RunError(str(error)) from None
         except (sqlite3.Error, OSError) as error:
-            raise RunError(f"{path}: {error}") from None
+            raise (
+                _not_durable(error) if disk_error(error) else RunError(f"{path}: {error}")
+            ) from None
         topology = engine.topology
         _check_brokers(topology, self.config.broker.kind, path)
+        _private(options.data_dir)
         log.info(
             "engine starting",
             data_dir=str(options.data_dir),
@@ -354,6 +362,7 @@ class LiveRun:
 
                 nursery.start_soon(self._fire_timers)
                 nursery.start_soon(self._maintain)
+                nursery.start_soon(self._watch_durability)
                 served = trio.Event()
 
                 async def serve_api() -> None:
@@ -521,6 +530,38 @@ class LiveRun:
             await trio.sleep(wait)
             engine.fire_due_timers()
 
+    async def _watch_durability(self) -> None:
+        """While the engine cannot make its state durable, probe what the disk refused; past
+        ``engine.durability_timeout_seconds`` of it, exit for the service manager to restart
+        the engine (decision 0014)."""
+        engine = self.engine
+        assert engine is not None
+        durability = engine.durability
+        timeout = self.config.engine.durability_timeout_seconds
+        while True:
+            await trio.sleep(DURABILITY_POLL)
+            if durability.ok:
+                continue
+            health = await trio.to_thread.run_sync(durability.poll)
+            if not health.ok and durability.lost_for() >= timeout:
+                self._exit_not_durable(health, timeout)
+
+    def _exit_not_durable(self, health: Health, timeout: float) -> None:
+        """One line, then out at once, as a ``kill -9`` would: nothing more can be saved, and
+        everything saved before is what a restart recovers from (docs/recovery.md)."""
+        engine = self.engine
+        unsaved = engine.records.unwritten_statuses() if engine is not None else []
+        log.error(
+            "exiting: state could not be made durable",
+            reason=health.reason,
+            since=health.since.isoformat() if health.since else None,
+            timeout_s=timeout,
+            exit_status=EXIT_NOT_DURABLE,
+            **({"risk_status_not_saved": unsaved} if unsaved else {}),
+        )
+        sys.stderr.flush()
+        os._exit(EXIT_NOT_DURABLE)
+
     @staticmethod
     async def _watch_signals(signals: AsyncIterator[int], stop: Callable[[str], None]) -> None:
         async for signum in signals:
@@ -563,7 +604,35 @@ class LiveRun:
                 remove_url(self.options.data_dir)
             self.lock.release()
         if self.started:
-            log.info("stopped")
+            if self.not_durable():
+                assert self.engine is not None
+                log.error(
+                    "stopped with state not saved",
+                    reason=self.engine.health().reason,
+                    exit_status=EXIT_NOT_DURABLE,
+                )
+            else:
+                log.info("stopped")
+
+    def not_durable(self) -> bool:
+        """Whether the engine could not make its state durable when it stopped."""
+        return self.engine is not None and not self.engine.health().ok
+
+
+def _private(data_dir: Path) -> None:
+    """Once the start is sure to go on: take off what others could read in the data
+    directory, saying what."""
+    tightened = tighten(data_dir)
+    if tightened:
+        log.info("data directory made private to its owner (0700, files 0600)", paths=tightened)
+
+
+def _not_durable(error: BaseException) -> RunError:
+    return RunError(
+        f"cannot start: state cannot be made durable ({error}); free space on the data"
+        " directory's disk (or mend it) and start again",
+        EXIT_NOT_DURABLE,
+    )
 
 
 def _days(days: float) -> timedelta | None:
@@ -606,9 +675,13 @@ def main(args: argparse.Namespace) -> int:
         run.close()
         print(error, file=sys.stderr)
         return error.code
+    except NotDurable as error:  # at the start: the store or a log refused its first writes
+        run.close()
+        print(_not_durable(error), file=sys.stderr)
+        return EXIT_NOT_DURABLE
     except KeyboardInterrupt:  # Ctrl-C before the signal watcher was up (during the start)
         log.info("stopping", reason="SIGINT")
     finally:
         run.close()
         close_log_file()
-    return EXIT_OK
+    return EXIT_NOT_DURABLE if run.not_durable() else EXIT_OK

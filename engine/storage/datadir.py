@@ -18,12 +18,14 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from engine.storage.durability import DISK_ERRNOS
 from engine.storage.frames import HEADER
 from engine.storage.journal import list_segments
 from engine.storage.store import StoreError, stored_schema
 
 EXIT_REFUSED = 1  # another engine holds the data directory
 EXIT_SETUP = 2  # the data directory, the store or the configuration cannot be used
+EXIT_NOT_DURABLE = 4  # state cannot be made durable: a full disk, an I/O error (decision 0014)
 EXIT_NO_STORE = 5  # the store is missing or empty beside an engine's history
 LOCK_FILE = "engine.lock"
 URL_FILE = "api.url"  # where the running engine's API listens, for the CLI
@@ -48,7 +50,7 @@ def prepare_data_dir(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise RunError(f"cannot use data directory {path}: not a directory")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as error:
         raise RunError(f"cannot create data directory {path}: {error.strerror or error}") from None
     if not os.access(path, os.W_OK | os.X_OK):
@@ -68,7 +70,7 @@ class DataLock:
 
     def acquire(self) -> None:
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as error:
             raise RunError(
                 f"cannot use data directory {self.data_dir}: cannot open {self.path}: "
@@ -84,8 +86,15 @@ class DataLock:
                     EXIT_REFUSED,
                 ) from None
             raise RunError(f"cannot lock {self.path}: {error.strerror or error}") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as error:
+            os.close(fd)
+            raise RunError(
+                f"cannot write {self.path}: {error.strerror or error}",
+                EXIT_NOT_DURABLE if error.errno in DISK_ERRNOS else EXIT_SETUP,
+            ) from None
         self._fd = fd
 
     def release(self) -> None:
@@ -227,7 +236,9 @@ def write_url(data_dir: Path, url: str) -> None:
     """Tell the CLI where the API listens (the port may have been chosen by the system)."""
     path = data_dir / URL_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(url + "\n", encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(url + "\n")
     tmp.replace(path)
 
 
@@ -245,6 +256,7 @@ def remove_url(data_dir: Path) -> None:
 
 
 __all__ = [
+    "EXIT_NOT_DURABLE",
     "EXIT_NO_STORE",
     "EXIT_REFUSED",
     "EXIT_SETUP",

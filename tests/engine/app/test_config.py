@@ -44,6 +44,7 @@ file = "run.log"
 threads = 2
 max_copy_age_seconds = 5
 settle_seconds = 3
+durability_timeout_seconds = 30
 
 [broker]
 kind = "paper"
@@ -102,6 +103,7 @@ def test_every_key(tmp_path: Path) -> None:
         "run.log",
     )
     assert config.engine.threads == 2
+    assert config.engine.durability_timeout_seconds == 30
     assert config.broker.kind == "paper"
     assert config.path(config.broker.state_file) == tmp_path / "broker.json"
     assert not config.demo_setup  # [[connections]] describe the setup
@@ -153,6 +155,8 @@ def test_seeds_an_empty_store(tmp_path: Path) -> None:
         ("[log]\nlevel = 'loud'", "log.level: expected 'debug', 'info', 'warning' or 'error'"),
         ("[log]\nfile = '../x.log'", "log.file: expected a file name in the data directory"),
         ("[engine]\nthreads = -1", "engine.threads: expected a value greater than or equal to 0"),
+        ("[engine]\ndurability_timeout_seconds = 0",
+         "engine.durability_timeout_seconds: expected a value greater than 0"),
         ("[broker]\nkind = 'ib'", 'broker.kind: expected kind = "paper", "tradovate"'),
         ("[broker]\nkind = 'tradovate'\nenvironment = 'prod'",
          "broker.environment: expected 'demo' or 'live' (got 'prod')"),
