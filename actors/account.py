@@ -52,6 +52,7 @@ from actors.messages.risk import (
     OrderIntent,
     ResetApplied,
 )
+from actors.recent import RecentIds
 from actors.resolution import Unresolved, unanswered
 from actors.unknowns import Unknowns
 from brokers.base import (
@@ -157,14 +158,16 @@ class AccountActor:
         # A leader's fills that came while its positions were unknown: fanned out once the
         # snapshot places them (fill id, symbol, quantity, time).
         self.unfanned: list[tuple[str, str, int, datetime]] = []
-        self.corrected_fills: set[str] = set()  # fills the broker withdrew (never counted)
+        self.corrected_fills = RecentIds()  # fills the broker withdrew (never counted)
         self.unknowns = Unknowns(self.id, ctx.storage)
         self.risk = addresses.risk(self.id)
         if state is not None:
             # The risk actor guards the remembered book at once, even before (or without) the
             # broker's snapshot: a connection down at a restart must not leave it unguarded.
             self.ctx.tell(self.risk, self.figures())
-        self.seen_fills: set[str] = set()
+        # Fills applied, by id, so one reported again is not counted twice: of this trading
+        # day and the one before (``actors/recent.py``), turned at each reset.
+        self.seen_fills = RecentIds()
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -272,6 +275,8 @@ class AccountActor:
     def _reset(self, reset: ApplyReset) -> None:
         """Mark to market and roll the P&L figures (``Book.reset``); the risk actor then
         applies the reset to its locks."""
+        self.seen_fills.turn()
+        self.corrected_fills.turn()
         self.book.reset(reset.kind, self.last_price)
         self._persist()
         self.ctx.tell(self.risk, ResetApplied(reset.kind, self.figures()))

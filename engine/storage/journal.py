@@ -62,6 +62,7 @@ SUFFIX = ".journal"
 JOURNAL_NAME = "engine.journal"  # the segment directory, in a data directory
 _NAME = re.compile(r"^(?P<seq>\d{12})-(?P<at>\d{8}T\d{6}Z)\.journal$")
 _STAMP = "%Y%m%dT%H%M%SZ"
+EXPIRE_EVERY = timedelta(hours=1)
 MB = 1024 * 1024
 
 
@@ -169,6 +170,8 @@ class Journal:
                     return
         if rotate and self._rotation_due():
             self.rotate()
+        elif rotate and self.clock.now() - self._expired >= EXPIRE_EVERY:
+            self._expire()
 
     def _keep(self, blob: bytes, first: tuple[int, datetime] | None) -> None:
         """Frames the disk refused wait, ahead of newer ones, for the next flush."""
@@ -245,7 +248,9 @@ class Journal:
         self._log, self._segment, self._written = None, None, 0
 
     def _expire(self) -> None:
-        """Delete whole segments past the retention, oldest first; never the one written."""
+        """Delete whole segments past the retention, oldest first; never the one written.
+        At each rotation, and every ``EXPIRE_EVERY`` of engine time between."""
+        self._expired = self.clock.now()
         limits = self.limits
         segments = list_segments(self.path)
         current = self._segment.path if self._segment is not None else None

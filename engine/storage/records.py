@@ -347,8 +347,8 @@ class Records:
 
     def prune(self, table: str, before: datetime) -> int:
         """Delete the rows of ``activity`` or ``orders`` made before ``before`` (an order only
-        once it has a final status), oldest first, a chunk per store transaction so other
-        writes go in between. Returns how many went."""
+        once it is done: not ``sent``, ``unknown`` or ``working``), oldest first, a chunk per
+        store transaction so other writes go in between. Returns how many went."""
         if table == "activity":
             scan = "SELECT seq, time FROM activity WHERE seq > ? ORDER BY seq LIMIT ?"
             delete = "DELETE FROM activity WHERE seq > ? AND seq <= ?"
@@ -356,7 +356,7 @@ class Records:
             scan = "SELECT rowid, created_at FROM orders WHERE rowid > ? ORDER BY rowid LIMIT ?"
             delete = (
                 "DELETE FROM orders WHERE rowid > ? AND rowid <= ?"
-                " AND status NOT IN ('sent', 'unknown')"
+                " AND status NOT IN ('sent', 'unknown', 'working')"
             )
         else:
             raise ValueError(f"no retention for {table!r}")
