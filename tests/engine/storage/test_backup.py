@@ -16,7 +16,13 @@ import pytest
 
 from engine.storage import backup as backup_module
 from engine.storage.backup import BackupError, read_backup, restore_backup, take_backup
-from engine.storage.datadir import DataLock, backup_files, check_store_history
+from engine.storage.datadir import (
+    EXIT_NO_STORE,
+    DataLock,
+    RunError,
+    backup_files,
+    check_store_history,
+)
 from engine.storage.frames import encode_frame, read_frames
 from engine.storage.store import SCHEMA_VERSION, Store, backup_store, stored_schema
 
@@ -228,3 +234,63 @@ def test_restore_never_overwrites_nor_enters_a_running_engine(data: Path, tmp_pa
     finally:
         lock.release()
     assert [p.name for p in backup_files(target) if p.exists()] == []
+
+
+def test_the_engine_s_lock_does_not_stand_in_the_way(data: Path, tmp_path: Path) -> None:
+    """A running engine holds the data directory's lock: a backup neither takes it nor waits."""
+    lock = DataLock(data)
+    lock.acquire()
+    try:
+        manifest = take_backup(data, tmp_path / "backup", NOW)
+    finally:
+        lock.release()
+    assert manifest.files[0].name == "engine.sqlite"
+
+
+def test_a_stopped_engine_s_data_dir_backs_up_too(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    store = Store(data / "engine.sqlite")
+    store.write(lambda conn: conn.execute("INSERT INTO counters VALUES ('y', 3)"), wait=True)
+    store.close()
+    (data / "engine.intents").write_bytes(encode_frame(["I", "C1"]))
+    take_backup(data, tmp_path / "backup", NOW)
+    restore_backup(tmp_path / "backup", tmp_path / "restored")
+    conn = sqlite3.connect(tmp_path / "restored" / "engine.sqlite")
+    assert conn.execute("SELECT value FROM counters WHERE name = 'y'").fetchone() == (3,)
+    conn.close()
+
+
+def _tableless(path: Path) -> None:
+    """A database file with pages but without a table (a start killed before its migration)."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute("DROP TABLE t")
+    conn.commit()
+    conn.close()
+    assert path.stat().st_size > 0
+
+
+def test_what_counts_as_no_store(tmp_path: Path) -> None:
+    """Missing, zero bytes, or a database without a table: no store was ever made there (a
+    start refuses that beside history); a store, or a file that is not one, is something."""
+    path = tmp_path / "engine.sqlite"
+    assert stored_schema(path) is None
+    path.write_bytes(b"")
+    assert stored_schema(path) is None
+    _tableless(path)
+    assert stored_schema(path) is None
+    path.unlink()
+    Store(path).close()
+    assert stored_schema(path) == SCHEMA_VERSION
+    history = tmp_path / "engine.intents"
+    history.write_bytes(encode_frame(["I", "C1"]))
+    assert check_store_history(tmp_path, new_store=False, now=NOW) is None
+    for name in ("engine.sqlite", "engine.sqlite-wal", "engine.sqlite-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    _tableless(path)
+    with pytest.raises(RunError) as refused:
+        check_store_history(tmp_path, new_store=False, now=NOW)
+    assert refused.value.code == EXIT_NO_STORE
+    assert f"{path} is empty, but {tmp_path}/ holds the history" in str(refused.value)
+    assert "(engine.intents: 1 intent)" in str(refused.value)
