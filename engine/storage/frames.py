@@ -101,16 +101,17 @@ class FrameLog:
         with self._lock:
             if self._fd < 0:
                 raise FrameError(f"{self.path}: closed")
-            start = os.lseek(self._fd, 0, os.SEEK_CUR)
+            written = 0
             try:
-                DRILL.check(self.path.name)
+                DRILL.check(self.source)
                 written = os.write(self._fd, blob)
                 while written < len(blob):
                     written += os.write(self._fd, blob[written:])
                 error: OSError | None = None
             except OSError as failure:
                 error = failure
-                self._cut(start)
+                if written:  # the part that landed goes again
+                    self._cut(back=written)
             was_failing, self._failing = self._failing, error is not None
         if error is not None:
             why = describe(error)
@@ -120,10 +121,12 @@ class FrameLog:
         if was_failing and self.durability is not None:
             self.durability.recovered(self.source)
 
-    def _cut(self, end: int) -> None:
-        """Drop whatever a failed write left after ``end`` (a best effort: shrinking a file
-        needs no space)."""
+    def _cut(self, *, back: int = 0, end: int | None = None) -> None:
+        """Drop the last ``back`` bytes a failed write left, or all after ``end`` (a best
+        effort: shrinking a file needs no space)."""
         try:
+            if end is None:
+                end = os.lseek(self._fd, 0, os.SEEK_CUR) - back
             os.ftruncate(self._fd, end)
             os.lseek(self._fd, end, os.SEEK_SET)
         except OSError as error:
@@ -137,10 +140,10 @@ class FrameLog:
                 return
             end = os.lseek(self._fd, 0, os.SEEK_CUR)
             try:
-                DRILL.check(self.path.name)
+                DRILL.check(self.source)
                 os.posix_fallocate(self._fd, end, PROBE_BYTES)
             finally:
-                self._cut(end)
+                self._cut(end=end)
             self._failing = False
 
     def size(self) -> int:
