@@ -485,8 +485,10 @@ class Engine:
     def add_follower(self, group: str, member: Membership) -> None:
         self._record("add_follower", group, member)
         self.topology.check_add_follower(group, member)
+        # Earlier fills are not its: said first, so a refused write leaves nothing half done
+        # (a join logged for a membership that was not made is harmless).
+        self.records.fanouts.joined(group, [member.account])
         self.store.write(lambda conn: setup_rows.insert_membership(conn, group, member), wait=True)
-        self.records.fanouts.joined(group, [member.account])  # earlier fills are not its
         self.topology.groups[group].members.append(member)
         self.runtime.tell(addresses.group(group), AddMember(member))
         self.runtime.tell(addresses.account(member.account), SetRole(Role(group, False)))

@@ -228,10 +228,11 @@ def add_group(setup: Setup, group: str, leader: str, members: Sequence[Membershi
     config = GroupConfig(group, leader, list(members))
     topology = setup.topology
     topology.check_new_group(config)
-    setup.store.write(lambda conn: setup_rows.insert_group(conn, config), wait=True)
     # A group id used before may have logged fills a restart would complete: none are these
-    # members' (S2.9).
+    # members' (S2.9). Logged before the group is written, so a write the disk refuses leaves
+    # nothing half done (a join logged for a group that was not made is harmless).
     setup.records.fanouts.joined(group, [m.account for m in members])
+    setup.store.write(lambda conn: setup_rows.insert_group(conn, config), wait=True)
     topology.groups[group] = config
     tree = setup.tree
     tree.spawn(addresses.group(group), topology.accounts[leader].connection)

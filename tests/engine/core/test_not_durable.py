@@ -19,7 +19,7 @@ from engine.domain.risk_status import RiskStatus
 from engine.storage import durability
 from engine.storage.durability import NotDurable
 from engine.storage.frames import read_frames
-from tests.conftest import ES, MakeEngine, Rig
+from tests.conftest import ES, MakeEngine, Rig, member
 
 
 def _until(rig: Rig, done: object) -> None:
@@ -82,3 +82,25 @@ def test_a_full_disk_holds_copies_back_and_a_breach_still_flattens(
     assert "durable again" in changes[1][1]
     reconciled = [r for r in rig.reconciliations("F2") if "reconcile:lead#" in r["cause"]]
     assert reconciled, rig.reconciliations("F2")
+
+
+def test_setup_changes_are_refused_whole_while_state_is_not_durable(
+    make_engine: MakeEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flag = tmp_path / "disk-full"
+    monkeypatch.setattr(durability.DRILL, "flag", flag)
+    rig = make_engine(tmp_path, groups=())
+    engine = rig.engine
+    flag.touch()
+    with pytest.raises(NotDurable):
+        engine.add_group("g2", "LEAD", [member("F1")])
+    with pytest.raises(NotDurable):
+        engine.set_risk("F1", {"daily_loss_limit": Decimal(100)})
+    assert "g2" not in engine.topology.groups
+    flag.unlink()
+    _until(rig, lambda: engine.health().ok)
+    assert not rig.rows("SELECT * FROM groups")  # nothing half made
+    assert not rig.rows("SELECT * FROM risk_limits")
+    engine.add_group("g2", "LEAD", [member("F1")])  # and made whole once it can be
+    rig.trade("LEAD", 1)
+    assert rig.broker_position("F1") == 1
