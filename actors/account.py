@@ -17,14 +17,14 @@ said once, by ``actors.unknowns``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import structlog
 
 from actors import addresses, reconciliation
-from actors.book import Book, Working
+from actors.book import Book, Prices, Working
 from actors.failure import InjectedFailure, fail
 from actors.messages.account import (
     ApplyReset,
@@ -48,6 +48,7 @@ from actors.messages.group import LeaderCorrected, LeaderFilled, LeaderUnknown, 
 from actors.messages.risk import (
     AccountChanged,
     GateOrder,
+    Holding,
     LiquidationOutcome,
     OrderIntent,
     ResetApplied,
@@ -74,6 +75,7 @@ from engine.domain.copy_rule import closing_part, copy_quantity
 from engine.domain.copying import LeaderFill, Role
 from engine.domain.ledger import UnresolvedOrder
 from engine.domain.order_ids import OrderKind, client_order_id, kind_of, label
+from engine.domain.positions import ZERO
 from engine.domain.state import AccountState
 from engine.host.base import ActorContext
 
@@ -104,6 +106,20 @@ class AccountView:
     working: int = 0
     # Positions confirmed by a snapshot since the connection last became connected (S3.5).
     positions_confirmed: bool = True
+    # The open positions with their pricing: ``unrealized`` again at later prices (``priced``).
+    holdings: Mapping[str, Holding] = field(default_factory=dict)
+
+    def priced(self, last: Prices) -> AccountView:
+        """This view with its unrealized P&L at the prices ``last`` gives (the market's now), as
+        the account prices its book: the market's price, else the account's last fill's."""
+        total = ZERO
+        for symbol, holding in self.holdings.items():
+            price = last(symbol)
+            if price is None:
+                price = holding.last_fill
+            if price is not None:
+                total += (price - holding.reference) * holding.qty * holding.point_value
+        return replace(self, unrealized=total)
 
     @property
     def daily_pnl(self) -> Decimal:
@@ -241,6 +257,7 @@ class AccountActor:
             role=self.role,
             working=len(book.working),
             positions_confirmed=self.synced,
+            holdings=book.holdings(),
         )
 
     def figures(self) -> AccountChanged:

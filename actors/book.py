@@ -164,15 +164,19 @@ class Book:
             {s: (p.qty, p.reference) for s, p in self.positions.items() if p.qty},
         )
 
+    def holdings(self) -> dict[str, Holding]:
+        """Every open position with what pricing it takes (S5.1)."""
+        point_value = self.contracts.point_value
+        return {
+            s: Holding(p.qty, p.reference, point_value(s), self.last_fill.get(s))
+            for s, p in self.positions.items()
+            if p.qty
+        }
+
     def figures(self, *, confirmed: bool) -> AccountChanged:
         """Everything the risk actor's S5.1 figures need."""
-        point_value = self.contracts.point_value
         return AccountChanged(
-            positions={
-                s: Holding(p.qty, p.reference, point_value(s), self.last_fill.get(s))
-                for s, p in self.positions.items()
-                if p.qty
-            },
+            positions=self.holdings(),
             realized_daily=self.realized_daily,
             realized_weekly=self.realized_weekly,
             balance=self.balance,

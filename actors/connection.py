@@ -138,6 +138,14 @@ class ConnectionSettings:
     reconnects: int
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionView:
+    """What the API and the metrics read of a connection."""
+
+    state: str
+    offline: bool
+
+
 class ConnectionActor:
     def __init__(
         self,
@@ -166,6 +174,9 @@ class ConnectionActor:
         self._closed = False
         # symbol -> account -> (low, high): prices at which the account's risk re-evaluates
         self.bands: dict[str, dict[str, tuple[Decimal | None, Decimal | None]]] = {}
+
+    def view(self) -> ConnectionView:
+        return ConnectionView(self.state.value, bool(self.offline))
 
     # -- dispatch ------------------------------------------------------------------------------
 

@@ -1,19 +1,25 @@
 """Read models of the API, built from the engine's reads and the store's queries.
 
-Called on a worker thread (``ApiContext.read``): each actor view is read between the actor's
-messages, so what a view shows is what the actor had, never a half-handled message. The topology
-is a copy (``Engine.topology_snapshot``); a command may change the engine's own meanwhile.
+Called on a worker thread (``ApiContext.read``). Each actor view is the one the actor published
+after its last batch of messages (``engine/host/views.py``): what the actor had between two
+messages, never a half-handled one, read at once however busy the actors are. What a command
+sets in the engine's own setup (membership terms, limits) is read from the setup, so a command's
+answer and the reads after it show it even before the actor has handled it. The topology is a
+copy (``Engine.topology_snapshot``); a command may change the engine's own meanwhile.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
+from actors.group import GroupView
 from engine.api import schemas
 from engine.core.engine import Engine
 from engine.core.topology import AccountDeletion, DeletionPlan, GroupConfig, Topology, UnknownId
 from engine.domain.activity import Kind, Level
+from engine.domain.copying import Membership
 from engine.storage.queries import Window
 
 MAX_PAGE = 500
@@ -79,7 +85,7 @@ def account_out(
         lock_reason=risk.lock_reason.value,
         flattening=risk.flattening,
         supervisor_hold=risk.supervisor_hold,
-        limits={k: str(v) for k, v in sorted(risk.limits.items())},
+        limits={k: str(v) for k, v in sorted(config.limits.items())},
         triggers_off=list(risk.triggers_off),
         membership=membership,
         copying=_copying(view.connection_state, risk.status.value, membership),
@@ -93,9 +99,7 @@ def _membership(engine: Engine, topology: Topology, account: str) -> schemas.Mem
     group, leads = found
     if leads:
         return schemas.Membership(group=group, role="leader")
-    view = engine.group_view(group)
-    members = view.members if view is not None else topology.groups[group].members
-    for m in members:
+    for m in topology.groups[group].members:
         if m.account == account:
             return schemas.Membership(
                 group=group,
@@ -103,9 +107,19 @@ def _membership(engine: Engine, topology: Topology, account: str) -> schemas.Mem
                 ratio=str(m.ratio),
                 max_qty=m.max_qty,
                 symbol_map=dict(m.symbol_map),
-                disable_reason=m.disable_reason,
+                disable_reason=_reason(engine.group_view(group), m),
             )
     return None
+
+
+def _reason(view: GroupView | None, member: Membership) -> str:
+    """A follower's disable reason: its group actor's (S5.3); the terms are the setup's, where
+    a command changes them first."""
+    if view is not None:
+        for m in view.members:
+            if m.account == member.account:
+                return m.disable_reason
+    return member.disable_reason
 
 
 def _copying(connection_state: str, status: str, membership: schemas.Membership | None) -> str:
@@ -139,13 +153,13 @@ def accounts_out(engine: Engine, connection: str | None = None) -> list[schemas.
 
 
 def limits_out(engine: Engine, account: str) -> schemas.Limits:
-    engine.account(account)  # raises UnknownId
+    config = engine.account(account)  # raises UnknownId
     risk = engine.risk_view(account)
     if risk is None:
         raise UnknownId(f"unknown account {account!r}")
     return schemas.Limits(
         account=account,
-        limits={k: str(v) for k, v in sorted(risk.limits.items())},
+        limits={k: str(v) for k, v in sorted(config.limits.items())},
         triggers_off=list(risk.triggers_off),
     )
 
@@ -153,7 +167,7 @@ def limits_out(engine: Engine, account: str) -> schemas.Limits:
 def group_out(engine: Engine, group: str) -> schemas.GroupOut:
     config = engine.group(group)
     view = engine.group_view(group)
-    members = view.members if view is not None else tuple(config.members)
+    members = [replace(m, disable_reason=_reason(view, m)) for m in config.members]
     return schemas.GroupOut(
         id=group,
         leader=config.leader,

@@ -2,7 +2,9 @@
 
 Commands (from the replay harness, the CLI, the control API) are checked against the topology,
 made durable, and then told to the actors; nothing outside the actors touches their state.
-Reads go through ``inspect``, which runs between an actor's messages.
+Reads return the view each actor published after its last batch of messages
+(``engine/host/views.py``): they never wait behind an actor's mailbox, and are exact once the
+engine is idle.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import structlog
 
 from actors import addresses, schedule
 from actors.account import AccountActor, AccountSettings, AccountView
-from actors.connection import ConnectionActor, ConnectionSettings, SessionInbox
+from actors.connection import ConnectionActor, ConnectionSettings, ConnectionView, SessionInbox
 from actors.failure import InjectedFailure
 from actors.group import CopyGroupActor, GroupView
 from actors.messages.account import SetRole
@@ -598,32 +600,30 @@ class Engine:
         self.runtime.tell(address, InjectedFailure())
 
     # -- reads -----------------------------------------------------------------------------------
-
-    def _inspect(self, address: Address, reader: Callable[[Any], Any]) -> Any:
-        return self.runtime.inspect(address, reader)
+    # Each actor's last published view: a lookup, answered whatever the actors have queued or a
+    # handler is blocked on. ``runtime.inspect`` reads an actor between its messages instead.
 
     def account_view(self, account: str) -> AccountView | None:
-        view: AccountView | None = self._inspect(addresses.account(account), lambda a: a.view())
-        return view
+        """The account as of its last batch of messages, priced at the market's prices now."""
+        view: AccountView | None = self.runtime.view(addresses.account(account))
+        return None if view is None else view.priced(self.market.last)
 
     def risk_view(self, account: str) -> RiskView | None:
-        view: RiskView | None = self._inspect(addresses.risk(account), lambda r: r.view())
+        view: RiskView | None = self.runtime.view(addresses.risk(account))
         return view
 
     def group_view(self, group: str) -> GroupView | None:
-        view: GroupView | None = self._inspect(addresses.group(group), lambda g: g.view())
+        view: GroupView | None = self.runtime.view(addresses.group(group))
         return view
 
     def connection_state(self, connection: str) -> str | None:
-        state: str | None = self._inspect(addresses.connection(connection), lambda c: c.state.value)
-        return state
+        view: ConnectionView | None = self.runtime.view(addresses.connection(connection))
+        return None if view is None else view.state
 
     def connection_status(self, connection: str) -> tuple[str, bool] | None:
         """The connection actor's state and whether it was taken offline (None: no actor)."""
-        status: tuple[str, bool] | None = self._inspect(
-            addresses.connection(connection), lambda c: (c.state.value, bool(c.offline))
-        )
-        return status
+        view: ConnectionView | None = self.runtime.view(addresses.connection(connection))
+        return None if view is None else (view.state, view.offline)
 
     # The setup, copied: a reader on another thread (the API's) walks it while commands change
     # the engine's own. ``connection``, ``account`` and ``group`` raise ``UnknownId``.

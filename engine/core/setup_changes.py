@@ -281,7 +281,7 @@ def update_follower(setup: Setup, group: str, member: Membership) -> Membership:
     if not any(m.account == member.account for m in config.members):
         raise CommandRefused(f"account {member.account!r} does not follow group {group!r}")
     setup.store.write(lambda conn: setup_rows.update_terms(conn, group, member), wait=True)
-    view: GroupView | None = setup.tree.inspect(addresses.group(group), lambda g: g.view())
+    view: GroupView | None = setup.tree.view(addresses.group(group))
     current = {m.account: m for m in (view.members if view is not None else config.members)}
     reason = current[member.account].disable_reason if member.account in current else ""
     updated = Membership(member.account, member.ratio, member.max_qty, member.symbol_map, reason)

@@ -40,5 +40,9 @@ class ActorTree:
         """Run ``reader`` on the actor between its messages (None if there is no such actor)."""
         return self._runtime.inspect(address, reader)
 
+    def view(self, address: Address) -> Any:
+        """The view the actor last published (None if there is no such actor): never waits."""
+        return self._runtime.view(address)
+
 
 __all__ = ["ActorTree"]

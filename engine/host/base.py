@@ -23,6 +23,7 @@ from brokers.clock import Clock
 from engine.host.address import Address
 from engine.host.market import Market
 from engine.host.storage import Storage
+from engine.host.views import Views
 
 log = structlog.get_logger("engine.host")
 
@@ -116,6 +117,8 @@ class Runtime(ABC):
         self.services = services
         self.failure_hook: FailureHook | None = None
         self.dead_letters = 0
+        # Each actor's last published view (``engine/host/views.py``): reads that never wait.
+        self.views = Views()
 
     @abstractmethod
     def spawn(self, address: Address, factory: Factory, placement: str) -> None:
@@ -141,7 +144,13 @@ class Runtime(ABC):
     @abstractmethod
     def inspect(self, address: Address, reader: Callable[[Any], Any]) -> Any:
         """Run ``reader`` on the behaviour at ``address`` between its messages; for callers
-        outside the actors (harness, API), never from inside a handler."""
+        outside the actors that need the state exactly between two messages (tests), never from
+        inside a handler. It waits behind every message queued for the actor: readers that must
+        answer at once (the API) read :attr:`views`."""
+
+    def view(self, address: Address) -> Any:
+        """The last view the actor at ``address`` published; ``None`` if there is no actor."""
+        return self.views.get(address)
 
     @abstractmethod
     def wait_idle(self, timeout: float = 30.0) -> None:

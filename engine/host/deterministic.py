@@ -1,5 +1,8 @@
 """One FIFO queue, one thread: every run of the same inputs delivers the same messages in the
-same order. The replay harness uses it by default and the property tests always."""
+same order. The replay harness uses it by default and the property tests always.
+
+The actors that handled messages publish their views (``engine/host/views.py``) when the queue
+is drained (``wait_idle``) and after each ``step``."""
 
 from __future__ import annotations
 
@@ -18,18 +21,24 @@ class DeterministicRuntime(Runtime):
         self._queue: deque[tuple[Address, object]] = deque()
         self._deferred: list[Callable[[], None]] = []
         self._draining = False
+        self._touched: dict[Address, Behaviour] = {}
 
     def spawn(self, address: Address, factory: Factory, placement: str) -> None:
         if address in self._actors:
             raise ValueError(f"actor {address} already exists")
-        self._actors[address] = factory(ActorContext(self, address))
+        behaviour = factory(ActorContext(self, address))
+        self.views.own(address, behaviour)
+        self._actors[address] = behaviour
 
     def restart(self, address: Address, factory: Factory) -> None:
         if address in self._actors:
-            self._actors[address] = factory(ActorContext(self, address))
+            behaviour = factory(ActorContext(self, address))
+            self.views.own(address, behaviour)
+            self._actors[address] = behaviour
 
     def stop(self, address: Address) -> None:
         self._actors.pop(address, None)
+        self.views.drop(address)
 
     def exists(self, address: Address) -> bool:
         return address in self._actors
@@ -59,6 +68,7 @@ class DeterministicRuntime(Runtime):
             return False
         to, message = self._queue.popleft()
         self._deliver(to, message)
+        self._publish()
         return True
 
     def lose(self) -> tuple[Address, object] | None:
@@ -71,6 +81,8 @@ class DeterministicRuntime(Runtime):
     def shutdown(self) -> None:
         self._queue.clear()
         self._actors.clear()
+        self._touched.clear()
+        self.views.clear()
 
     def _drain(self) -> None:
         if self._draining:
@@ -82,12 +94,19 @@ class DeterministicRuntime(Runtime):
                 self._deliver(to, message)
         finally:
             self._draining = False
+            self._publish()
+
+    def _publish(self) -> None:
+        if self._touched:
+            touched, self._touched = self._touched, {}
+            self.views.publish(touched.items())
 
     def _deliver(self, to: Address, message: object) -> None:
         actor = self._actors.get(to)
         if actor is None:
             self.dead_letters += 1
             return
+        self._touched[to] = actor
         try:
             actor.receive(message)
         except Exception as error:

@@ -6,6 +6,10 @@ their risk actors and the groups they lead share one thread, so a message betwee
 thread hop; a message to another placement is batched per destination and crosses threads once
 per batch. A fan-out to 20 followers on one login is one hop, not forty (see
 docs/decisions/0001-actor-placement.md).
+
+After each batch — its queue empty, its deferred work done, its messages to other threads sent —
+a thread publishes the view of every actor that handled a message in it (``engine/host/views.py``),
+before the batch counts as done: once ``wait_idle`` returns, every view is current.
 """
 
 from __future__ import annotations
@@ -45,12 +49,14 @@ class _Host:
     def drain(self) -> None:
         runtime = self.runtime
         handled = 0
+        touched: dict[Address, Behaviour] = {}
         while self.queue:
             to, message = self.queue.popleft()
             actor = self.actors.get(to)
             if actor is None:
                 runtime.dead_letters += 1
             else:
+                touched[to] = actor
                 try:
                     actor.receive(message)
                 except Exception as error:
@@ -63,6 +69,8 @@ class _Host:
                 # handled (one batch per destination), so a leader's fan-out never waits for
                 # the rest of its own thread's queue.
                 self._flush_outbox()
+        if touched:
+            runtime.views.publish(touched.items())
         runtime._done(handled, self.key)
 
     def _run_deferred(self) -> None:
@@ -147,18 +155,22 @@ class ThreadsRuntime(Runtime):
         placement = self._thread_key(placement)
         host = self._host(placement)
         behaviour = factory(ActorContext(self, address))
+        self.views.own(address, behaviour)
         host.actors[address] = behaviour
         self._placement[address] = placement
 
     def restart(self, address: Address, factory: Factory) -> None:
         key = self._placement.get(address)
         if key is not None:
-            self._host_objs[key].actors[address] = factory(ActorContext(self, address))
+            behaviour = factory(ActorContext(self, address))
+            self.views.own(address, behaviour)
+            self._host_objs[key].actors[address] = behaviour
 
     def stop(self, address: Address) -> None:
         key = self._placement.pop(address, None)
         if key is not None:
             self._host_objs[key].actors.pop(address, None)
+        self.views.drop(address)
 
     def exists(self, address: Address) -> bool:
         return address in self._placement
@@ -235,3 +247,4 @@ class ThreadsRuntime(Runtime):
         self._hosts.clear()
         self._host_objs.clear()
         self._placement.clear()
+        self.views.clear()

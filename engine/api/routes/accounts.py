@@ -23,15 +23,15 @@ def _id(request: Request) -> str:
 
 async def list_accounts(request: Request, ctx: ApiContext) -> Response:
     connection = query_text(request, "connection")
-    return json_of(await ctx.read(views.accounts_out, ctx.engine, connection))
+    return json_of(ctx.view(views.accounts_out, ctx.engine, connection))
 
 
 async def get_account(request: Request, ctx: ApiContext) -> Response:
-    return json_of(await ctx.read(views.account_out, ctx.engine, _id(request)))
+    return json_of(ctx.view(views.account_out, ctx.engine, _id(request)))
 
 
 async def get_limits(request: Request, ctx: ApiContext) -> Response:
-    return json_of(await ctx.read(views.limits_out, ctx.engine, _id(request)))
+    return json_of(ctx.view(views.limits_out, ctx.engine, _id(request)))
 
 
 def _set_limits(engine: Engine, account: str, limits: dict[str, Decimal]) -> schemas.Limits:

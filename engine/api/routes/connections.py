@@ -20,11 +20,11 @@ def _id(request: Request) -> str:
 
 
 async def list_connections(request: Request, ctx: ApiContext) -> Response:
-    return json_of(await ctx.read(views.connections_out, ctx.engine))
+    return json_of(ctx.view(views.connections_out, ctx.engine))
 
 
 async def get_connection(request: Request, ctx: ApiContext) -> Response:
-    return json_of(await ctx.read(views.connection_out, ctx.engine, _id(request)))
+    return json_of(ctx.view(views.connection_out, ctx.engine, _id(request)))
 
 
 def _add(engine: Engine, new: schemas.NewConnection) -> None:
@@ -40,7 +40,7 @@ async def add_connection(request: Request, ctx: ApiContext) -> Response:
     if len(set(ids)) != len(ids):
         raise ApiError(422, "invalid", "accounts: an account id is listed twice", "accounts")
     await ctx.command(_add, ctx.engine, new)
-    return json_of(await ctx.read(views.connection_out, ctx.engine, new.id), 201)
+    return json_of(ctx.view(views.connection_out, ctx.engine, new.id), 201)
 
 
 async def take_offline(request: Request, ctx: ApiContext) -> Response:

@@ -30,18 +30,18 @@ def _membership(follower: schemas.NewFollower) -> Membership:
 
 
 async def list_groups(request: Request, ctx: ApiContext) -> Response:
-    return json_of(await ctx.read(views.groups_out, ctx.engine))
+    return json_of(ctx.view(views.groups_out, ctx.engine))
 
 
 async def get_group(request: Request, ctx: ApiContext) -> Response:
-    return json_of(await ctx.read(views.group_out, ctx.engine, _id(request)))
+    return json_of(ctx.view(views.group_out, ctx.engine, _id(request)))
 
 
 async def create_group(request: Request, ctx: ApiContext) -> Response:
     new = await body(request, schemas.NewGroup, ctx.max_body_bytes)
     members = [_membership(f) for f in new.followers]
     await ctx.command(ctx.engine.add_group, new.id, new.leader, members)
-    return json_of(await ctx.read(views.group_out, ctx.engine, new.id), 201)
+    return json_of(ctx.view(views.group_out, ctx.engine, new.id), 201)
 
 
 async def delete_group(request: Request, ctx: ApiContext) -> Response:
@@ -59,7 +59,7 @@ async def add_follower(request: Request, ctx: ApiContext) -> Response:
     new = await body(request, schemas.NewFollower, ctx.max_body_bytes)
     ctx.engine.group(group)  # 404 before the command
     await ctx.command(ctx.engine.add_follower, group, _membership(new))
-    return json_of(await ctx.read(views.group_out, ctx.engine, group), 201)
+    return json_of(ctx.view(views.group_out, ctx.engine, group), 201)
 
 
 def _change(engine: Engine, group: str, account: str, change: schemas.FollowerChange) -> Membership:
