@@ -26,6 +26,10 @@ from hypercorn.utils import wrap_app
 from starlette.types import ASGIApp
 
 GRACEFUL_SECONDS = 2.0
+# A client that takes nothing of what it is sent for this long is dropped by the kernel
+# (TCP_USER_TIMEOUT, on every connection the socket accepts): an event-stream client that
+# never reads must not hold its connection, and the task writing to it, for ever.
+STALLED_CLIENT_SECONDS = 10.0
 
 
 class BindError(Exception):
@@ -93,6 +97,9 @@ def listen(host: str, port: int, who: str = "the API") -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux; inherited by accepted connections
+            stalled = round(STALLED_CLIENT_SECONDS * 1000)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, stalled)
         sock.bind((host, port))
         sock.listen(128)
     except OSError as error:

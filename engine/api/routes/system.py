@@ -67,7 +67,8 @@ async def flatten_all(request: Request, ctx: ApiContext) -> Response:
 
 async def events(request: Request, ctx: ApiContext) -> Response:
     """Server-Sent Events: activity, order, order_status, fill. A reconnecting client sends
-    ``Last-Event-ID`` (browsers do) and gets what it missed, if still in the short history."""
+    ``Last-Event-ID`` (browsers do) and gets what it missed, if still in the short history. A
+    client that falls 500 events behind is cut (its stream ends) and its slot freed."""
     raw = request.headers.get("last-event-id") or request.query_params.get("last_id")
     last_id: int | None = None
     if raw is not None:
@@ -75,10 +76,11 @@ async def events(request: Request, ctx: ApiContext) -> Response:
             last_id = int(raw)
         except ValueError:
             raise ApiError(422, "invalid", "last_id: expected an integer", "last_id") from None
-    receive = ctx.hub.subscribe(last_id)
-    if receive is None:
+    peer = request.client
+    subscription = ctx.hub.subscribe(last_id, f"{peer.host}:{peer.port}" if peer else "")
+    if subscription is None:
         raise ApiError(503, "unavailable", "the event stream is closed or full; retry later")
-    return EventStream(ctx.hub, receive)  # type: ignore[return-value]
+    return EventStream(ctx.hub, subscription)  # type: ignore[return-value]
 
 
 async def metrics(request: Request, ctx: ApiContext) -> Response:
