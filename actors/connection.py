@@ -16,6 +16,10 @@ Orders leave only once their intents are durable (S2.6). While the engine cannot
 durable (a full disk, say) the batch's copies and reconciliations are held back — each told to
 its account as not sent — and only its liquidations go out (decision 0014); when the engine is
 healthy again each leader's connection reconciles its followers, as after a return (S3.1).
+
+Once the engine begins to stop (``ActorContext.stopping``) nothing more is placed: an order
+decided after that is told to its account as not sent, before its intent is written, and a
+batch whose intents were being written as the stop began sends none of what is left of it.
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ from engine.domain.connections import (
     ConnectionState,
     token_expired_after,
 )
-from engine.domain.ledger import LedgerRow, sent_unlogged
+from engine.domain.ledger import NOT_SENT, LedgerRow, sent_unlogged
 from engine.host.base import ActorContext
 from engine.host.market import TicksPending
 
@@ -85,6 +89,7 @@ log = structlog.get_logger("actors.connection")
 # unknown (S3.5), so that an answer lost on the way never leaves the accounts waiting for good.
 SNAPSHOT_TIMEOUT = timedelta(seconds=30)
 HELD_BACK = "held back: the engine cannot make its state durable"
+STOPPING = "the engine is stopping"
 
 
 class SessionInbox:
@@ -490,8 +495,10 @@ class ConnectionActor:
     # -- orders ----------------------------------------------------------------------------------
 
     def _place(self, orders: tuple[Placement, ...]) -> None:
-        if self.state is not ConnectionState.CONNECTED or self._closed:
-            reason = f"connection {self.id} is {self.state.value}"
+        if self.ctx.stopping or self.state is not ConnectionState.CONNECTED or self._closed:
+            reason = (
+                STOPPING if self.ctx.stopping else f"connection {self.id} is {self.state.value}"
+            )
             for placement in orders:
                 request = placement.request
                 self.ctx.tell(
@@ -509,6 +516,9 @@ class ConnectionActor:
         batch, self._outgoing = self._outgoing, []
         if not batch:
             return
+        if self.ctx.stopping:  # the stop began since these were decided: no intent, no order
+            self._place(tuple(batch))
+            return
         durable = self.ctx.storage.orders_sending(
             [
                 LedgerRow(
@@ -524,7 +534,16 @@ class ConnectionActor:
                 for p in batch
             ]
         )
-        for placement in batch:
+        for sent, placement in enumerate(batch):
+            if self.ctx.stopping:
+                # The stop began while the intents were written: what is left is not sent, and
+                # recorded so in the ledger (never asked about at the next start).
+                unsent = batch[sent:]
+                log.warning("stopping: orders not sent", connection=self.id, orders=len(unsent))
+                for left in unsent:
+                    self.ctx.storage.order_status(left.request.client_order_id, NOT_SENT, STOPPING)
+                self._place(tuple(unsent))  # each told to its account as not sent
+                return
             request = placement.request
             if durable or sent_unlogged(placement.kind):
                 self.session.place_order(request)

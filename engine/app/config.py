@@ -31,7 +31,7 @@ The example below is the whole schema; ``docs/operations.md`` explains each key:
     [engine]
     threads = 4
     max_copy_age_seconds = 10
-    settle_seconds = 5
+    settle_seconds = 1.5     # how long a stop waits for answers to orders already sent
     durability_timeout_seconds = 60
 
     [journal]                # every event, for replay --journal (decision 0013)
@@ -168,7 +168,9 @@ class LogConfig(_Section):
 class EngineTuning(_Section):
     threads: int = Field(default=4, ge=0, le=64)
     max_copy_age_seconds: float = Field(default=10.0, gt=0, le=3600)
-    settle_seconds: float = Field(default=5.0, ge=0, le=300)
+    # How long a stop waits for answers to the orders already sent; the rest are recorded as
+    # unknown, for the next start to ask the broker about (S2.6).
+    settle_seconds: float = Field(default=1.5, ge=0, le=300)
     # How long the engine may go on without making its state durable (a full disk, an I/O
     # error) before it exits for its service manager to restart it (decision 0014).
     durability_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)

@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 
 from brokers.base import BrokerEvent, Fill
 from engine.domain.activity import ActivityEntry, Kind
-from engine.domain.ledger import LedgerRow
+from engine.domain.ledger import NOT_SENT, LedgerRow
 
 if TYPE_CHECKING:
     from engine.core.engine import Engine
@@ -33,7 +33,7 @@ FANOUT_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
 MAX_TRACKED = 4096  # leader fills and orders remembered for the latency and outcome labels
-FINAL_STATUSES = frozenset({"filled", "rejected", "done"})
+FINAL_STATUSES = frozenset({"filled", "rejected", "done", NOT_SENT})
 CONNECTION_STATES = ("connected", "reauth_required", "disconnected")
 
 
@@ -74,7 +74,7 @@ class EngineMetrics:
         )
         self.orders = Counter(
             "mimik_orders",
-            "Orders the engine sent, by kind and outcome (sent, filled, rejected, done)",
+            "Orders the engine sent, by kind and outcome (sent, filled, rejected, done, not_sent)",
             ["kind", "outcome"],
             registry=r,
         )

@@ -645,6 +645,22 @@ class Engine:
         config = self.topology.require_group(group)
         return replace(config, members=list(config.members))
 
+    # -- stopping (the live process's stop sequence: engine/live/runner.py) -----------------------
+
+    def stop_placing(self) -> None:
+        """The first step of a stop: from now on no order is placed. An order decided after
+        this is recorded as not sent, and none whose intent is written after it is sent."""
+        self.services.stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self.services.stopping.is_set()
+
+    def unanswered_unknown(self) -> None:
+        """The last step before the actors stop: orders sent whose answer has not come are
+        recorded ``unknown`` in the ledger; the next start asks the broker (S2.6)."""
+        self.records.unanswered_unknown("no answer before the engine stopped")
+
     # -- health (metrics) --------------------------------------------------------------------------
 
     def restarts(self) -> int:

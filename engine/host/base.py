@@ -63,12 +63,17 @@ class TimerQueue:
 
 @dataclass
 class Services:
-    """Everything outside the actors that a behaviour may use."""
+    """Everything outside the actors that a behaviour may use.
+
+    ``stopping`` is set once, first thing, when the engine begins to stop: from then on no
+    order is placed (every placement looks at it, the last time after its intent is written),
+    whatever the actors still have queued."""
 
     clock: Clock
     storage: Storage
     timers: TimerQueue = field(default_factory=TimerQueue)
     market: Market | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 class ActorContext:
@@ -98,6 +103,11 @@ class ActorContext:
 
     def now(self) -> datetime:
         return self.services.clock.now()
+
+    @property
+    def stopping(self) -> bool:
+        """The engine is stopping: place nothing more."""
+        return self.services.stopping.is_set()
 
     def tell(self, to: Address, message: object) -> None:
         self.runtime.tell(to, message)
@@ -161,7 +171,9 @@ class Runtime(ABC):
         """Messages queued or being handled, per thread that delivers them."""
 
     @abstractmethod
-    def shutdown(self) -> None: ...
+    def shutdown(self) -> None:
+        """Stop every actor. Messages still queued are dropped, not handled (the engine is
+        stopping: what they carried is the broker's to tell again at the next start)."""
 
     def fire_due_timers(self) -> int:
         """Tell every timer message due at the clock's now; returns how many fired."""

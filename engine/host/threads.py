@@ -10,21 +10,28 @@ docs/decisions/0001-actor-placement.md).
 After each batch — its queue empty, its deferred work done, its messages to other threads sent —
 a thread publishes the view of every actor that handled a message in it (``engine/host/views.py``),
 before the batch counts as done: once ``wait_idle`` returns, every view is current.
+
+``shutdown`` drops what is still queued instead of handling it, and waits a bounded time for the
+threads (daemon threads: one stuck in a broker call does not keep the process alive).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import pykka
+import structlog
 
 from engine.host.address import Address
 from engine.host.base import ActorContext, Behaviour, Factory, Runtime, Services
 
+log = structlog.get_logger("engine.host")
 _local = threading.local()
+SHUTDOWN_WAIT = 1.0  # seconds the threads get, all together, to finish at a shutdown
 
 
 class _Inspect:
@@ -52,6 +59,10 @@ class _Host:
         touched: dict[Address, Behaviour] = {}
         while self.queue:
             to, message = self.queue.popleft()
+            handled += 1
+            if runtime.halted:
+                runtime.dropped += 1
+                continue
             actor = self.actors.get(to)
             if actor is None:
                 runtime.dead_letters += 1
@@ -61,7 +72,6 @@ class _Host:
                     actor.receive(message)
                 except Exception as error:
                     runtime._failed(to, error)
-            handled += 1
             if not self.queue:
                 self._run_deferred()
             if self.outbox:
@@ -74,6 +84,9 @@ class _Host:
         runtime._done(handled, self.key)
 
     def _run_deferred(self) -> None:
+        if self.runtime.halted:
+            self.deferred.clear()
+            return
         while self.deferred:
             callbacks, self.deferred = self.deferred, []
             for callback in callbacks:
@@ -89,6 +102,8 @@ class _Host:
 
 class _HostActor(pykka.ThreadingActor):
     """The pykka thread of one placement."""
+
+    use_daemon_thread = True  # a thread stuck in a broker call must not keep the process up
 
     def __init__(self, host: _Host) -> None:
         super().__init__()
@@ -127,6 +142,8 @@ class ThreadsRuntime(Runtime):
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
         self._depth: dict[str, int] = {}  # per thread key: told and not yet handled
+        self.halted = False  # shutting down: queued messages are dropped, not handled
+        self.dropped = 0
 
     # -- placement ---------------------------------------------------------------------------
 
@@ -240,10 +257,20 @@ class ThreadsRuntime(Runtime):
             return {key: self._depth.get(key, 0) for key in self._host_objs}
 
     def shutdown(self) -> None:
-        for ref in list(self._hosts.values()):
+        self.halted = True
+        refs = list(self._hosts.items())
+        for _, ref in refs:
             ref.stop(block=False)
-        for ref in list(self._hosts.values()):
-            ref.actor_stopped.wait(5)
+        deadline = time.monotonic() + SHUTDOWN_WAIT
+        busy = [
+            key
+            for key, ref in refs
+            if not ref.actor_stopped.wait(max(0.0, deadline - time.monotonic()))
+        ]
+        if self.dropped:
+            log.info("messages dropped at the stop", messages=self.dropped)
+        if busy:
+            log.warning("actor threads still busy at the stop", threads=busy)
         self._hosts.clear()
         self._host_objs.clear()
         self._placement.clear()

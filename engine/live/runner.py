@@ -8,9 +8,12 @@ orders the engine sends for it, until Ctrl-C (or SIGTERM) stops it cleanly.
 trio owns the main loop: one nursery runs the engine's timers (on the wall clock), the API
 server, the market, the demo leader and the signal watcher. The actors run on pykka threads;
 trio reaches them only through the broker's events and ``tell`` (API commands run on worker
-threads, one at a time). On a signal: no more commands (503), the market and the demo leader
-stop, orders in flight get ``engine.settle_seconds`` to come back, the event streams end, the
-API server closes, then the actors, the journal and the store are flushed and closed. Exit 0.
+threads, one at a time). On a signal, first of all no order is placed any more (an order decided
+from then on is recorded as not sent); then no more commands (503), the market and the demo
+leader stop, the event streams end and the API server closes while the orders already sent get
+``engine.settle_seconds`` (1.5 s) to be answered; those still unanswered are recorded as
+``unknown`` (the next start asks the broker), the actors stop — what they still had queued is
+dropped — and the journal, the store and the logs are flushed and closed. Exit 0.
 
 ``--paper-state FILE`` keeps the paper broker's state in a file (``brokers/paper/state.py``), so
 the broker outlives the engine process like a real one: a restarted engine, even after a
@@ -32,6 +35,7 @@ import signal
 import socket
 import sqlite3
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from datetime import timedelta
@@ -108,7 +112,10 @@ MAINTAIN_EVERY = 10.0  # seconds between looks at the logs' sizes and the record
 MB = 1024 * 1024
 STOP_TIMEOUT = 30.0  # seconds the whole stop may take before the process just exits
 DURABILITY_POLL = 0.25  # seconds between looks at whether the disk takes writes again
-API_STOP_TIMEOUT = 5.0  # seconds the HTTP server gets to finish open requests
+# seconds the HTTP server gets, after the orders in flight settled, to finish open requests
+API_STOP_TIMEOUT = 0.25
+IDLE_AT_STOP = 0.25  # seconds the actors get to finish what they have queued, then it is dropped
+EXIT_GRACE = 0.5  # seconds the loop gets to finish once everything is closed (_exit_unless_done)
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -145,6 +152,7 @@ class LiveRun:
         self.stop_reason = "unknown"
         self.started = False
         self._closed = False
+        self._exit_timer: threading.Timer | None = None
 
     # -- start -----------------------------------------------------------------------------------
 
@@ -349,6 +357,8 @@ class LiveRun:
             if self.broker_running is not None:
                 await stack.enter_async_context(self.broker_running)
             await self._serve(engine, api, ctx)
+        if self._exit_timer is not None:
+            self._exit_timer.cancel()  # the loop finished: main() exits as usual
 
     async def _serve(self, engine: Engine, api: ApiServer, ctx: ApiContext) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -357,6 +367,7 @@ class LiveRun:
 
                 def stop(reason: str) -> None:
                     if not stopping.is_set():
+                        engine.stop_placing()  # first of all: no order leaves from here on
                         self.stop_reason = reason
                         stopping.set()
 
@@ -384,16 +395,19 @@ class LiveRun:
                     feeds.cancel_scope.cancel()
                 log.info("stopping", reason=self.stop_reason)
                 ctx.stop_accepting()
-                await self._settle()
                 self.hub.close()
-                api.stop()
+                api.stop()  # open requests finish while the orders in flight settle
+                await self._settle()
                 with trio.move_on_after(API_STOP_TIMEOUT):
-                    await served.wait()  # open requests finish before the actors stop
+                    await served.wait()
                 nursery.start_soon(self._ignore_signals, signals)
                 with trio.move_on_after(STOP_TIMEOUT):
                     # Off the trio thread, so a second Ctrl-C is heard (and ignored), and under a
                     # watchdog: a process that hangs on its way out is worse than one that exits.
                     await trio.to_thread.run_sync(self.close, abandon_on_cancel=True)
+                    self._exit_timer = _exit_unless_done(
+                        EXIT_NOT_DURABLE if self.not_durable() else EXIT_OK
+                    )
                     nursery.cancel_scope.cancel()
                     return
                 log.error("stop did not finish in time: exiting anyway", timeout_s=STOP_TIMEOUT)
@@ -467,14 +481,16 @@ class LiveRun:
         nursery.start_soon(lead)
 
     async def _settle(self) -> None:
-        """Orders in flight get ``engine.settle_seconds`` to come back from the broker."""
+        """Orders in flight get ``engine.settle_seconds`` to come back from the broker; those
+        still unanswered are recorded as ``unknown`` when the actors stop (``close``)."""
         seconds = self.config.engine.settle_seconds
         with trio.move_on_after(seconds):
             while self.metrics.in_flight > 0:
-                await trio.sleep(0.05)
+                await trio.sleep(0.02)
         if self.metrics.in_flight:
             log.warning(
-                "stopping with orders in flight",
+                "stopping with orders in flight: recorded as unknown, the next start asks"
+                " the broker",
                 orders=self.metrics.in_flight,
                 waited_s=seconds,
             )
@@ -591,9 +607,11 @@ class LiveRun:
                 self.api.close()  # a no-op once it has served: serving closes it
             if self.engine is not None:
                 try:
-                    self.engine.runtime.wait_idle(timeout=self.config.engine.settle_seconds + 1)
-                except TimeoutError as error:
+                    self.engine.runtime.wait_idle(timeout=IDLE_AT_STOP)
+                except TimeoutError as error:  # what is still queued is dropped by the stop
                     log.warning("stopping with work in flight", error=str(error))
+                if self.started:
+                    self.engine.unanswered_unknown()
                 self.engine.stop()
             if self.store is not None:
                 self.store.close()
@@ -637,6 +655,23 @@ def _not_durable(error: BaseException) -> RunError:
 
 def _days(days: float) -> timedelta | None:
     return timedelta(days=days) if days else None
+
+
+def _exit_unless_done(code: int) -> threading.Timer:
+    """Once the engine has stopped and everything is flushed and closed: if the loop has not
+    finished within ``EXIT_GRACE`` — an API connection stuck writing to a client that takes
+    nothing holds it until the kernel drops the client — exit without waiting for it."""
+
+    def exit_now() -> None:
+        log.warning("exiting without waiting for stuck connections", waited_s=EXIT_GRACE)
+        close_log_file()
+        sys.stderr.flush()
+        os._exit(code)
+
+    timer = threading.Timer(EXIT_GRACE, exit_now)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _check_brokers(topology: Topology, kind: str, store: Path) -> None:

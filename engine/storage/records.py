@@ -250,6 +250,17 @@ class Records:
         if self.listeners:
             self._notify("order_status", (client_order_id, status, reason))
 
+    def unanswered_unknown(self, reason: str) -> None:
+        """At a stop: every order sent whose answer has not come is recorded ``unknown``; the
+        next start asks the broker about each (S2.6). An answer that still comes before the
+        store closes is written after this, and stands."""
+        now = self.clock.now().isoformat()
+        self.store.append(
+            "UPDATE orders SET status = 'unknown', reason = ?, updated_at = ?"
+            " WHERE status = 'sent'",
+            (reason, now),
+        )
+
     # -- fan-outs (S2.9) -----------------------------------------------------------------------
 
     def leader_fill(self, group: str, fill: LeaderFill) -> None:
