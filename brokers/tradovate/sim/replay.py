@@ -126,6 +126,7 @@ class SimBridge:
         self._settings = {
             "autonomous_timers": False,
             "budget_burst": 1000,
+            "budget_per_s": 1000.0,
             "host_sync_burst": 1000,
             "host_renewal_burst": 1000,
             "backoff_initial_s": 0.02,
@@ -133,7 +134,10 @@ class SimBridge:
             "throttle_wait_s": 0.02,
             **(settings or {}),
         }
-        self._server = server or {}
+        # The server's watch for a client heartbeat that stops runs on real time, and keeps
+        # each socket the server ends (an outage's refused attempts included) open a second
+        # longer: the harness, which waits for every attempt, turns it off.
+        self._server = {"client_heartbeat_timeout_s": None, **(server or {})}
         self.connections: set[str] = set()
         self.events: deque[tuple[EventSink, BrokerEvent]] = deque()
         self._lock = threading.Lock()
@@ -303,9 +307,22 @@ class SimBridge:
             if held is not None and held[0] is session:
                 del self._deferred[session.connection]
 
+    def clear_faults(self) -> None:
+        """Forget every fault still to come: the server's planned ones and lock-outs, for
+        every login, and the snapshot failures (a held request then goes on as it is)."""
+        with self._lock:
+            self._snapshot_failures.clear()
+
+        def clear() -> None:
+            for faults in self._sim.faults.users.values():
+                faults.planned.clear()
+                faults.locked_out = False
+
+        self._call(clear)
+
     def _send_deferred(self) -> bool:
         """In the trio thread: send each held request whose session is live, with the error
-        planned for its sync; whether one was sent."""
+        planned for its sync if it is still to fail; whether one was sent."""
         sent = False
         with self._lock:
             for connection, (session, request_id) in list(self._deferred.items()):
@@ -315,9 +332,10 @@ class SimBridge:
                 if not session.live:
                     continue  # answered once the session is up again, or given up
                 del self._deferred[connection]
-                self._snapshot_failures[connection] -= 1
-                error = {"errorText": SNAPSHOT_REFUSED}
-                self._sim.answer_next(connection, SYNC, error)
+                if self._snapshot_failures.get(connection, 0) > 0:
+                    self._snapshot_failures[connection] -= 1
+                    error = {"errorText": SNAPSHOT_REFUSED}
+                    self._sim.answer_next(connection, SYNC, error)
                 session.request_snapshot(request_id)
                 sent = True
         return sent
