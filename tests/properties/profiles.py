@@ -46,6 +46,13 @@ SOAK = settings(
 )
 settings.register_profile("soak", SOAK)
 PROFILES = {"ci": CI, "soak": SOAK}
+# The Tradovate safety machine: each step is round trips on loopback sockets (and a settle step
+# many), so under ``ci`` fewer and shorter examples — about a minute on two cores; ``soak`` runs
+# it for about half an hour. No deadline: a hang fails on the suite's own timeout.
+TRADOVATE = {
+    "ci": settings(CI, max_examples=60, stateful_step_count=30, deadline=None),
+    "soak": settings(SOAK, max_examples=600, stateful_step_count=50),
+}
 
 SOAK_FACTOR = 30  # for the tests that size themselves with scaled()
 
@@ -70,6 +77,12 @@ def property_settings(**overrides: object) -> settings:
     if base is None:
         base = settings(settings.get_profile(name), print_blob=True)
     return settings(base, **overrides) if overrides else base  # type: ignore[arg-type]
+
+
+def tradovate_settings() -> settings:
+    """The Tradovate safety machine's settings under ``$HYPOTHESIS_PROFILE`` (any other
+    profile is used as given)."""
+    return TRADOVATE.get(profile_name()) or property_settings()
 
 
 def scaled(examples: int) -> int:
