@@ -26,6 +26,7 @@ import structlog
 from actors import addresses, reconciliation
 from actors.book import Book, Prices, Working
 from actors.failure import InjectedFailure, fail
+from actors.late_copies import split_waited, waited_too_long
 from actors.messages.account import (
     ApplyReset,
     AwaitingLeader,
@@ -429,22 +430,37 @@ class AccountActor:
         self._tell_risk()
         unfanned, self.unfanned = self.unfanned, []
         deferred, self.pending_reconcile = self.pending_reconcile, None
-        if self.role.group is not None:
+        group = self.role.group
+        if group is not None:
             known = self.book.held()
+            cause, start = synced.cause, synced.start
             if self.role.leader:
+                absorbed, unfanned = split_waited(unfanned, self.ctx.now(), self.max_copy_age)
+                if absorbed:
+                    reconcile, start = True, False
+                    self._waited("leader fills", len(absorbed), "its followers are")
                 # Where the leader stood before the fills still to fan out: the group learns
                 # that, then those fills, so each is copied as it happened (S2.2).
                 for _, symbol, qty, _ in unfanned:
                     known[symbol] = known.get(symbol, 0) - qty
+            elif waited_too_long(self.pending_offers, group, self.ctx.now(), self.max_copy_age):
+                held = sum(
+                    isinstance(o, CopyOffer) and o.group == group for o in self.pending_offers
+                )
+                self._drop_offers(group, "it waited longer than max_copy_age (S2.9)")
+                self._waited("copies of leader fills", held, "the account is")
+                if deferred is not None and deferred.group == group:
+                    deferred = None  # the reconciliation asked for here supersedes it
+                reconcile, start, cause = True, False, f"{synced.cause}+waited"
             self.ctx.tell(
-                addresses.group(self.role.group),
+                addresses.group(group),
                 MemberSynced(
                     account=self.id,
                     leader=self.role.leader,
                     positions={s: q for s, q in known.items() if q},
-                    cause=synced.cause,
+                    cause=cause,
                     reconcile=reconcile,
-                    start=synced.start,
+                    start=start,
                     reconciled=deferred is not None,
                 ),
             )
@@ -472,6 +488,18 @@ class AccountActor:
             filled = LeaderFill(self.id, fill_id, symbol, was, was + qty, time)
             self.ctx.storage.leader_fill(group, filled)
             self.ctx.tell(addresses.group(group), LeaderFilled(filled))
+
+    def _waited(self, what: str, count: int, who: str) -> None:
+        """S2.9 / S3.5: what waited for a confirmed position past max_copy_age is left to a
+        flatten-only reconciliation toward the leader's position (``actors/late_copies.py``)."""
+        self.ctx.storage.activity(
+            Level.WARNING,
+            Kind.RECONCILIATION,
+            f"{count} {what} waited longer than {self.max_copy_age.total_seconds():g} s for "
+            f"confirmed positions: not copied one by one; {who} reconciled flatten-only toward "
+            "the leader's position instead",
+            account=self.id,
+        )
 
     # -- S3.5: answers that are unknown ----------------------------------------------------------
 
