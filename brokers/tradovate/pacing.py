@@ -27,6 +27,9 @@ from datetime import datetime, timedelta
 import trio
 
 MIN_FACTOR = 1 / 64  # repeated 423s slow a login down to this fraction of its budget, no less
+# The jitter's own generator: the adapter's threads never move the process's global random state
+# (which a test drawing its examples, or a seeded demo, may depend on).
+_JITTER = random.Random()
 
 
 def doubling(initial: float, failures: int, ceiling: float) -> float:
@@ -38,7 +41,7 @@ def doubling(initial: float, failures: int, ceiling: float) -> float:
 def jittered(initial: float, failures: int, ceiling: float) -> float:
     """A reconnection's wait: :func:`doubling`, drawn at random from its upper half so logins
     that failed together do not come back together."""
-    return doubling(initial, failures, ceiling) * random.uniform(0.5, 1.0)
+    return doubling(initial, failures, ceiling) * _JITTER.uniform(0.5, 1.0)
 
 
 class RateBudget:
