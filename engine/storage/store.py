@@ -137,8 +137,8 @@ class _Job:
         self.state = PENDING
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True, timeout=30)
+def _connect(path: Path, *, same_thread: bool = True) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=same_thread, timeout=30)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 30000")
     return conn
@@ -201,6 +201,10 @@ class Store:
         self.durability = durability or Durability()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._readers = threading.local()
+        # Every thread's reader, for close: one left open would keep the WAL from being
+        # checkpointed and removed (a copy of the data directory then carries it whole).
+        self._all_readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         self._started = threading.Event()
         self._open_error: BaseException | None = None
         self._closed = False
@@ -423,9 +427,12 @@ class Store:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
         if conn is None:
-            conn = _connect(self.path)
+            # Used by this thread only; closed by whichever thread closes the store.
+            conn = _connect(self.path, same_thread=False)
             conn.row_factory = sqlite3.Row
             self._readers.conn = conn
+            with self._readers_lock:
+                self._all_readers.append(conn)
         return list(conn.execute(sql, params).fetchall())
 
     def dump(self, tables: tuple[str, ...]) -> dict[str, list[list[Any]]]:
@@ -459,10 +466,11 @@ class Store:
         self._closing.set()  # a batch the disk refuses is given up now, not tried again
         self._jobs.put(None)
         self._thread.join(timeout=30)
-        conn = getattr(self._readers, "conn", None)
-        if conn is not None:
+        self._readers.conn = None
+        with self._readers_lock:
+            readers, self._all_readers = self._all_readers, []
+        for conn in readers:
             conn.close()
-            self._readers.conn = None
 
 
 def stored_schema(path: Path) -> int | None:

@@ -262,3 +262,42 @@ def test_append_after_close_is_refused(tmp_path: Path) -> None:
     s.close()
     with pytest.raises(StoreError, match="closed"):
         s.append("INSERT INTO counters (name, value) VALUES (?, ?)", ("x", 1))
+
+
+def test_close_closes_every_threads_reader_so_the_wal_is_checkpointed_away(
+    tmp_path: Path,
+) -> None:
+    """A reader left open on another thread kept the WAL beside the store after close: a copy
+    of the store file alone then missed what the WAL held."""
+    path = tmp_path / "engine.sqlite"
+    store = Store(path)
+    store.write(
+        lambda conn: conn.execute(
+            "INSERT INTO activity (time, level, kind, message) VALUES ('t', 'info', 'copy', 'x')"
+        ),
+        wait=True,
+    )
+    readers = [
+        threading.Thread(target=store.query, args=("SELECT count(*) FROM activity",))
+        for _ in range(3)
+    ]
+    keep_alive = threading.Event()
+
+    def read_and_wait() -> None:
+        store.query("SELECT count(*) FROM activity")
+        keep_alive.wait(10)
+
+    held = threading.Thread(target=read_and_wait)  # still alive when the store closes
+    for thread in [*readers, held]:
+        thread.start()
+    for thread in readers:
+        thread.join()
+    store.close()
+    assert not path.with_name("engine.sqlite-wal").exists()
+    keep_alive.set()
+    held.join()
+    copy = sqlite3.connect(path)
+    try:
+        assert copy.execute("SELECT count(*) FROM activity").fetchone()[0] == 1
+    finally:
+        copy.close()
