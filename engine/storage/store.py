@@ -117,6 +117,7 @@ Write = Callable[[sqlite3.Connection], Any]
 PENDING, CLAIMED, CANCELLED = 0, 1, 2  # a job's state, changed under Store._claims
 # Seconds between attempts at a batch the disk refused: soon at first, then every second.
 RETRY_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0)
+READER_CLOSE_WAIT = 1.0  # seconds close waits for a thread still reading
 
 
 class _Job:
@@ -193,6 +194,28 @@ def _roll_back(conn: sqlite3.Connection | None) -> sqlite3.Connection | None:
     return conn
 
 
+class _Reader:
+    """One thread's read connection. Its lock is held while the thread reads, so the store's
+    close never closes a connection in use (SQLite would crash the process)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        conn.row_factory = sqlite3.Row
+        self.conn = conn
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def close(self) -> None:
+        if not self.lock.acquire(timeout=READER_CLOSE_WAIT):
+            log.warning("a store reader still busy at close: left open")
+            return
+        try:
+            if not self.closed:
+                self.closed = True
+                self.conn.close()
+        finally:
+            self.lock.release()
+
+
 class Store:
     """The engine's durable store. ``write`` queues work for the single writer thread."""
 
@@ -203,7 +226,7 @@ class Store:
         self._readers = threading.local()
         # Every thread's reader, for close: one left open would keep the WAL from being
         # checkpointed and removed (a copy of the data directory then carries it whole).
-        self._all_readers: list[sqlite3.Connection] = []
+        self._all_readers: list[_Reader] = []
         self._readers_lock = threading.Lock()
         self._started = threading.Event()
         self._open_error: BaseException | None = None
@@ -425,15 +448,19 @@ class Store:
         return True
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
-        if conn is None:
-            # Used by this thread only; closed by whichever thread closes the store.
-            conn = _connect(self.path, same_thread=False)
-            conn.row_factory = sqlite3.Row
-            self._readers.conn = conn
+        reader: _Reader | None = getattr(self._readers, "reader", None)
+        if reader is None:
+            reader = _Reader(_connect(self.path, same_thread=False))
+            self._readers.reader = reader
             with self._readers_lock:
-                self._all_readers.append(conn)
-        return list(conn.execute(sql, params).fetchall())
+                self._all_readers.append(reader)
+        with reader.lock:
+            if reader.closed:  # the store was closed under it: a read after that reopens
+                reader.conn, reader.closed = _connect(self.path, same_thread=False), False
+                reader.conn.row_factory = sqlite3.Row
+                with self._readers_lock:
+                    self._all_readers.append(reader)
+            return list(reader.conn.execute(sql, params).fetchall())
 
     def dump(self, tables: tuple[str, ...]) -> dict[str, list[list[Any]]]:
         """The rows of ``tables`` (column names first), to rebuild an engine elsewhere."""
@@ -466,11 +493,10 @@ class Store:
         self._closing.set()  # a batch the disk refuses is given up now, not tried again
         self._jobs.put(None)
         self._thread.join(timeout=30)
-        self._readers.conn = None
         with self._readers_lock:
             readers, self._all_readers = self._all_readers, []
-        for conn in readers:
-            conn.close()
+        for reader in readers:
+            reader.close()
 
 
 def stored_schema(path: Path) -> int | None:

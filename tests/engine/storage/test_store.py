@@ -281,10 +281,11 @@ def test_close_closes_every_threads_reader_so_the_wal_is_checkpointed_away(
         threading.Thread(target=store.query, args=("SELECT count(*) FROM activity",))
         for _ in range(3)
     ]
-    keep_alive = threading.Event()
+    keep_alive, has_read = threading.Event(), threading.Event()
 
     def read_and_wait() -> None:
         store.query("SELECT count(*) FROM activity")
+        has_read.set()
         keep_alive.wait(10)
 
     held = threading.Thread(target=read_and_wait)  # still alive when the store closes
@@ -292,6 +293,7 @@ def test_close_closes_every_threads_reader_so_the_wal_is_checkpointed_away(
         thread.start()
     for thread in readers:
         thread.join()
+    has_read.wait(10)
     store.close()
     assert not path.with_name("engine.sqlite-wal").exists()
     keep_alive.set()
@@ -301,3 +303,30 @@ def test_close_closes_every_threads_reader_so_the_wal_is_checkpointed_away(
         assert copy.execute("SELECT count(*) FROM activity").fetchone()[0] == 1
     finally:
         copy.close()
+
+
+def test_close_waits_for_a_read_in_progress_and_a_read_after_it_reopens(tmp_path: Path) -> None:
+    """Closing a connection another thread is reading on would crash the process: close waits
+    for the read; that thread's next read opens its connection again."""
+    store = Store(tmp_path / "engine.sqlite")
+    results: list[int] = []
+    go = threading.Event()
+
+    def read_twice() -> None:
+        results.append(
+            len(
+                store.query(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+                    " FROM n WHERE i < 200000) SELECT i FROM n"
+                )
+            )
+        )
+        go.wait(10)
+        results.append(len(store.query("SELECT 1")))
+
+    thread = threading.Thread(target=read_twice)
+    thread.start()
+    store.close()
+    go.set()
+    thread.join(10)
+    assert results == [200000, 1]
