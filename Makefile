@@ -24,6 +24,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -42,11 +43,17 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.risk
 	$(BIN)/python -m bench.recovery
 	$(BIN)/python -m bench.tradovate
+	$(BIN)/python -m bench.aged
+	$(BIN)/python -m bench.load
 
-# The property suite's long profile: many more examples, the seed and the example counts printed.
+# The property suite's long profile: many more examples, the seed and the example counts printed;
+# then thirty days of the demo at its rate on the virtual clock (tests/engine/test_long_run.py,
+# about 20 minutes), each day's sizes printed.
 soak: $(STAMP)
 	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest tests/properties tests/brokers/tradovate/test_wire_fuzz.py \
 		-q -s -p no:cacheprovider --hypothesis-show-statistics -o timeout=0
+	ENGINE_LONG_RUN_DAYS=30 ENGINE_LONG_RUN_RATE=demo $(BIN)/python -m pytest \
+		tests/engine/test_long_run.py -q -s -p no:cacheprovider -o timeout=0
 
 # The README's picture of the Cockpit, taken by the browser test in headless chromium (a real
 # engine, the demo copying); the test says why it skipped when no chromium is found.

@@ -1,58 +1,62 @@
 """AccountActor: one broker trading account.
 
-Owns positions and average prices, the engine's working orders, realized and unrealized P&L.
-Applies its fills and ticks and tells its RiskActor of every change. A leader's account tells
-its group of each fill (S2.1); a follower's account turns the group's copy offers into orders by
-the S2.2 rule, computed here against its own position, and sends them through its risk gate.
+Owns the account's book (``actors.book``: positions and average prices, the engine's working
+orders, realized and unrealized P&L). Applies its fills and ticks and tells its RiskActor of every
+change. A leader's account tells its group of each fill (S2.1); a follower's account turns the
+group's copy offers into orders by the S2.2 rule, computed here against its own position, and
+sends them through its risk gate.
 
 Unknown is not flat (S3.5): positions count as the broker's word only once a snapshot received
 since the connection last became connected confirmed them. Until then nothing is decided from
 them: a reconciliation and the copy offers wait for the snapshot, and a leader's fills are
-fanned out once their place in the confirmed position is known.
+fanned out once their place in the confirmed position is known. What a snapshot settles of the
+orders sent without an answer is ``actors.resolution``; what the broker could not confirm is
+said once, by ``actors.unknowns``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import structlog
 
-from actors import addresses
-from actors.backoff import backoff
-from actors.connection import (
-    CancelWorking,
-    ConnectionState,
+from actors import addresses, reconciliation
+from actors.book import Book, Prices, Working
+from actors.failure import InjectedFailure, fail
+from actors.late_copies import split_waited, waited_too_long
+from actors.messages.account import (
+    ApplyReset,
+    AwaitingLeader,
+    CopyOffer,
+    FlattenActive,
+    GateDecision,
+    LeaderUnconfirmed,
     OrderNotSent,
-    RefreshAccount,
+    ReconcileOrder,
+    RetryCopy,
+    SendBook,
+    SendPositions,
+    SetRole,
     SnapshotUnknown,
     StateChanged,
     Synced,
 )
-from actors.copy_messages import (
-    AwaitingLeader,
-    CopyOffer,
-    LeaderCorrected,
-    LeaderFilled,
-    LeaderUnconfirmed,
-    LeaderUnknown,
-    MemberSynced,
-    ReconcileOrder,
-)
-from actors.failure import InjectedFailure, fail
-from actors.risk_messages import (
+from actors.messages.connection import CancelWorking, RefreshAccount
+from actors.messages.group import LeaderCorrected, LeaderFilled, LeaderUnknown, MemberSynced
+from actors.messages.risk import (
     AccountChanged,
-    ApplyReset,
-    FlattenActive,
-    GateDecision,
     GateOrder,
     Holding,
     LiquidationOutcome,
     OrderIntent,
     ResetApplied,
 )
+from actors.recent import RecentIds
+from actors.resolution import Unresolved, unanswered
+from actors.unknowns import Unknowns
 from brokers.base import (
     AccountSnapshot,
     Fill,
@@ -60,66 +64,23 @@ from brokers.base import (
     OrderAccepted,
     OrderDone,
     OrderRejected,
-    OrderStatus,
     OrderType,
     PricesRestored,
     PricesUnavailable,
 )
-from engine.copy_rule import closing_part, copy_quantity, reconciliation_quantity, target
-from engine.durable import AccountState, save_account
-from engine.instruments import ContractTable, copies_root, map_symbol, split_symbol
-from engine.order_ids import OrderKind, client_order_id, kind_of
-from engine.positions import ZERO, Position
-from engine.records import Kind, Level, UnresolvedOrder
-from engine.runtime.base import ActorContext
+from brokers.instruments import ContractTable
+from engine.domain.activity import Kind, Level
+from engine.domain.backoff import backoff
+from engine.domain.connections import ConnectionState
+from engine.domain.copy_rule import closing_part, copy_quantity
+from engine.domain.copying import LeaderFill, Role
+from engine.domain.ledger import UnresolvedOrder
+from engine.domain.order_ids import OrderKind, client_order_id, kind_of, label
+from engine.domain.positions import ZERO
+from engine.domain.state import AccountState
+from engine.host.base import ActorContext
 
 log = structlog.get_logger("actors.account")
-
-
-@dataclass(slots=True)
-class Working:
-    """An order working at the broker (or on its way there) for this account."""
-
-    symbol: str
-    qty: int  # signed remaining; 0 for a liquidation
-    client_order_id: str | None
-    broker_order_id: str | None = None
-    kind: OrderKind | None = None
-    cause: str = ""
-    attempt: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class Role:
-    """How the account takes part in copying: leader of a group, follower of one, or neither."""
-
-    group: str | None = None
-    leader: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SetRole:
-    role: Role
-
-
-@dataclass(frozen=True, slots=True)
-class RetryCopy:
-    """S2.8: re-send a rejected closing copy (same cause, next attempt)."""
-
-    cause: str
-    symbol: str
-    qty: int
-    attempt: int
-
-
-@dataclass(frozen=True, slots=True)
-class SendBook:
-    """From a restarted risk actor: tell me your book again."""
-
-
-@dataclass(frozen=True, slots=True)
-class SendPositions:
-    """From a restarted group: tell me the leader's positions again (no reconciliation)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +105,22 @@ class AccountView:
     unrealized: Decimal
     role: Role
     working: int = 0
-    extra: Mapping[str, object] = field(default_factory=dict)
     # Positions confirmed by a snapshot since the connection last became connected (S3.5).
     positions_confirmed: bool = True
+    # The open positions with their pricing: ``unrealized`` again at later prices (``priced``).
+    holdings: Mapping[str, Holding] = field(default_factory=dict)
+
+    def priced(self, last: Prices) -> AccountView:
+        """This view with its unrealized P&L at the prices ``last`` gives (the market's now), as
+        the account prices its book: the market's price, else the account's last fill's."""
+        total = ZERO
+        for symbol, holding in self.holdings.items():
+            price = last(symbol)
+            if price is None:
+                price = holding.last_fill
+            if price is not None:
+                total += (price - holding.reference) * holding.qty * holding.point_value
+        return replace(self, unrealized=total)
 
     @property
     def daily_pnl(self) -> Decimal:
@@ -179,8 +153,7 @@ class AccountActor:
         self.contracts = contracts
         self.connection_state = connection_state
         self.role = role
-        self.positions: dict[str, Position] = {}
-        self.last_fill: dict[str, Decimal] = {}  # a price for P&L before any quote arrives
+        self.book = Book(contracts, settings.balance, state)
         self.flattening = False
         # Positions confirmed by a snapshot received since the connection last became
         # connected (S3.5); until then nothing is decided from them.
@@ -193,10 +166,8 @@ class AccountActor:
         self.confirmed = state is None
         self.pending_reconcile: ReconcileOrder | None = None
         # At an engine start: orders sent before the stop whose outcome the engine never
-        # heard, asked about by client order id in the first snapshot (S2.6); copies that
-        # never reached the broker, by cause, with the attempt that was lost.
-        self.unresolved = unresolved
-        self.lost_copies: dict[str, int] = {}
+        # heard, and copies that never reached the broker (S2.6).
+        self.unresolved = Unresolved(unresolved)
         # Copy offers and closing-copy retries waiting for the snapshot, in the order they
         # came: decided on the broker's confirmed position (S3.5), fan-outs a crash cut short
         # included (S2.9).
@@ -204,25 +175,16 @@ class AccountActor:
         # A leader's fills that came while its positions were unknown: fanned out once the
         # snapshot places them (fill id, symbol, quantity, time).
         self.unfanned: list[tuple[str, str, int, datetime]] = []
-        self.corrected_fills: set[str] = set()  # fills the broker withdrew (never counted)
-        self.unknown_warned = ""  # the wait (first attempt) last warned about, S3.5
-        self.leader_warned = ""  # the leader's wait last warned about, S3.5
-        self.unpriced: dict[str, str] = {}  # symbol -> why its prices are unavailable (S10.3)
-        self.unpriced_warned: set[str] = set()
-        self.working: dict[str, Working] = {}  # by client order id, else broker order id
-        self.balance = settings.balance
-        self.realized_daily = ZERO
-        self.realized_weekly = ZERO
+        self.corrected_fills = RecentIds()  # fills the broker withdrew (never counted)
+        self.unknowns = Unknowns(self.id, ctx.storage)
         self.risk = addresses.risk(self.id)
-        if state is not None:  # rebuilt from the store, never from memory (S7.2)
-            self.balance = state.balance
-            self.realized_daily = state.realized_daily
-            self.realized_weekly = state.realized_weekly
-            self.positions = {s: Position(q, r) for s, (q, r) in state.positions.items() if q}
+        if state is not None:
             # The risk actor guards the remembered book at once, even before (or without) the
             # broker's snapshot: a connection down at a restart must not leave it unguarded.
-            self.ctx.tell(self.risk, self.book())
-        self.seen_fills: set[str] = set()
+            self.ctx.tell(self.risk, self.figures())
+        # Fills applied, by id, so one reported again is not counted twice: of this trading
+        # day and the one before (``actors/recent.py``), turned at each reset.
+        self.seen_fills = RecentIds()
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -270,89 +232,43 @@ class AccountActor:
             case SendPositions():
                 self._tell_group_positions()
             case SetRole(role=role):
+                if role.group != self.role.group:
+                    self._drop_offers(self.role.group, "this account no longer follows it")
                 self.role = role
             case _:
                 log.warning("unknown message", account=self.id, message=repr(message))
 
     # -- figures -------------------------------------------------------------------------------
 
-    def position(self, symbol: str) -> int:
-        pos = self.positions.get(symbol)
-        return pos.qty if pos else 0
-
-    def projected(self, symbol: str) -> int:
-        """P of S2.2: the position once the engine's working orders in ``symbol`` have filled.
-        A working liquidation takes the position to zero whatever it is when it fills."""
-        base = self.position(symbol)
-        extra = 0
-        for order in self.working.values():
-            if order.symbol != symbol or order.kind is None:
-                continue
-            if order.kind is OrderKind.LIQUIDATE:
-                base = 0
-            else:
-                extra += order.qty
-        return base + extra
-
     def last_price(self, symbol: str) -> Decimal | None:
         price = self.ctx.market.last(symbol)
-        return price if price is not None else self.last_fill.get(symbol)
-
-    def unrealized(self) -> Decimal:
-        total = ZERO
-        for symbol, pos in self.positions.items():
-            total += pos.unrealized(self.last_price(symbol), self.contracts.point_value(symbol))
-        return total
+        return price if price is not None else self.book.last_fill.get(symbol)
 
     def view(self) -> AccountView:
+        book = self.book
         return AccountView(
             id=self.id,
             connection=self.connection,
             connection_state=self.connection_state.value,
-            positions={s: p.qty for s, p in sorted(self.positions.items()) if p.qty},
-            balance=self.balance,
-            realized_daily=self.realized_daily,
-            realized_weekly=self.realized_weekly,
-            unrealized=self.unrealized(),
+            positions={s: p.qty for s, p in sorted(book.positions.items()) if p.qty},
+            balance=book.balance,
+            realized_daily=book.realized_daily,
+            realized_weekly=book.realized_weekly,
+            unrealized=book.unrealized(self.last_price),
             role=self.role,
-            working=len(self.working),
+            working=len(book.working),
             positions_confirmed=self.synced,
+            holdings=book.holdings(),
         )
 
-    def book(self) -> AccountChanged:
-        point_value = self.contracts.point_value
-        return AccountChanged(
-            positions={
-                s: Holding(p.qty, p.reference, point_value(s))
-                for s, p in self.positions.items()
-                if p.qty
-            },
-            realized_daily=self.realized_daily,
-            realized_weekly=self.realized_weekly,
-            balance=self.balance,
-            liquidations={
-                w.symbol: w.client_order_id
-                for w in self.working.values()
-                if w.kind is OrderKind.LIQUIDATE and w.client_order_id
-            },
-            confirmed=self.confirmed,
-            working=sum(1 for w in self.working.values() if w.kind is not OrderKind.LIQUIDATE),
-        )
+    def figures(self) -> AccountChanged:
+        return self.book.figures(confirmed=self.confirmed)
 
     def _tell_risk(self) -> None:
-        self.ctx.tell(self.risk, self.book())
+        self.ctx.tell(self.risk, self.figures())
 
     def _persist(self) -> None:
-        save_account(
-            self.ctx.records.store,
-            self.id,
-            AccountState(
-                self.balance,
-                self.realized_daily,
-                self.realized_weekly,
-                {s: (p.qty, p.reference) for s, p in self.positions.items() if p.qty},
-            ),
-        )
+        self.ctx.storage.save_account(self.id, self.book.state())
 
     def _tell_group_positions(self) -> None:
         # Only positions a snapshot confirmed since the connection last became connected: a
@@ -366,7 +282,7 @@ class AccountActor:
                 MemberSynced(
                     account=self.id,
                     leader=True,
-                    positions={s: p.qty for s, p in self.positions.items() if p.qty},
+                    positions=self.book.held(),
                     cause="restart",
                     reconcile=False,
                 ),
@@ -375,22 +291,13 @@ class AccountActor:
     # -- S5.8: resets ------------------------------------------------------------------------------
 
     def _reset(self, reset: ApplyReset) -> None:
-        """Mark open positions to the last price (futures settle daily), roll realized into
-        the balance, and zero the period's figures."""
-        for symbol, pos in self.positions.items():
-            last = self.last_price(symbol)
-            if last is None or not pos.qty:
-                continue
-            marked = pos.unrealized(last, self.contracts.point_value(symbol))
-            self.realized_daily += marked
-            self.realized_weekly += marked
-            pos.reference = last
-        self.balance += self.realized_daily
-        self.realized_daily = ZERO
-        if reset.kind == "weekly":
-            self.realized_weekly = ZERO
+        """Mark to market and roll the P&L figures (``Book.reset``); the risk actor then
+        applies the reset to its locks."""
+        self.seen_fills.turn()
+        self.corrected_fills.turn()
+        self.book.reset(reset.kind, self.last_price)
         self._persist()
-        self.ctx.tell(self.risk, ResetApplied(reset.kind, self.book()))
+        self.ctx.tell(self.risk, ResetApplied(reset.kind, self.figures()))
 
     # -- S2: copying -----------------------------------------------------------------------------
 
@@ -401,29 +308,29 @@ class AccountActor:
             # completion, S2.9, likewise): the opening part then ages as any copy does.
             self.pending_offers.append(offer)
             return
-        records = self.ctx.records
-        if not records.decide_copy(offer.cause, self.id):
+        storage = self.ctx.storage
+        if not storage.decide_copy(offer.cause, self.id):
             return  # decided already: a completion of a fan-out that was not cut short here
         if not connected:
-            records.activity(
+            storage.activity(
                 Level.INFO,
                 Kind.SKIP,
                 f"copy of leader fill {offer.fill_id} skipped: connection {self.connection} "
                 f"is {self.connection_state.value}",
                 account=self.id,
             )
-            records.copy_settled(offer.cause, self.id)
+            storage.copy_settled(offer.cause, self.id)
             return
         symbol = offer.symbol
-        current = self.projected(symbol)
+        current = self.book.projected(symbol)
         qty = copy_quantity(offer.before, offer.after, current, offer.ratio, offer.max_qty)
         if qty == 0:
-            records.copy_settled(offer.cause, self.id)
+            storage.copy_settled(offer.cause, self.id)
             return
         closing = closing_part(current, qty)
         age = self.ctx.now() - offer.fill_time
         if qty != closing and age > self.max_copy_age:
-            self.ctx.records.activity(
+            storage.activity(
                 Level.INFO,
                 Kind.SKIP,
                 f"opening copy of leader fill {offer.fill_id} skipped: stale "
@@ -432,16 +339,17 @@ class AccountActor:
             )
             qty = closing
             if qty == 0:
-                records.copy_settled(offer.cause, self.id)
+                storage.copy_settled(offer.cause, self.id)
                 return
-        attempt = self.lost_copies.pop(offer.cause, 0) + 1
+        attempt = self.unresolved.next_attempt(offer.cause)
         self._request(OrderKind.COPY, offer.cause, symbol, qty, attempt=attempt)
 
     def _request(self, kind: OrderKind, cause: str, symbol: str, qty: int, attempt: int) -> None:
         coid = client_order_id(kind, cause, self.id, symbol, attempt)
-        if coid in self.working:
+        working = self.book.working
+        if coid in working:
             return
-        self.working[coid] = Working(symbol, qty, coid, None, kind, cause, attempt)
+        working[coid] = Working(symbol, qty, coid, None, kind, cause, attempt)
         self.ctx.tell(
             self.risk,
             GateOrder(
@@ -451,21 +359,21 @@ class AccountActor:
                     cause=cause,
                     symbol=symbol,
                     qty=qty,
-                    position=self.position(symbol),
-                    projected=self.projected(symbol) - qty,
+                    position=self.book.position(symbol),
+                    projected=self.book.projected(symbol) - qty,
                     attempt=attempt,
                 )
             ),
         )
 
     def _gate_decision(self, decision: GateDecision) -> None:
-        order = self.working.get(decision.client_order_id)
+        order = self.book.working.get(decision.client_order_id)
         if order is None:
             return
         if decision.qty == 0:
-            del self.working[decision.client_order_id]
+            del self.book.working[decision.client_order_id]
             if order.kind is OrderKind.COPY:
-                self.ctx.records.copy_settled(order.cause, self.id)
+                self.ctx.storage.copy_settled(order.cause, self.id)
         else:
             order.qty = decision.qty
 
@@ -475,7 +383,7 @@ class AccountActor:
         if not self.synced:
             self.pending_offers.append(retry)  # sized on the confirmed position (S3.5)
             return
-        current = self.projected(retry.symbol)
+        current = self.book.projected(retry.symbol)
         qty = closing_part(current, retry.qty)
         if qty == 0:
             return
@@ -491,34 +399,16 @@ class AccountActor:
             # once the snapshot is in, never on what the store remembered (S3.2).
             self.pending_reconcile = order
             return
-        symbol_map = dict(order.symbol_map)
-        targets: dict[str, int] = {}
-        for leader_symbol, qty in order.leader_positions.items():
-            mine = map_symbol(leader_symbol, symbol_map)
-            targets[mine] = targets.get(mine, 0) + target(qty, order.ratio, order.max_qty)
-        symbols = sorted({s for s, p in self.positions.items() if p.qty} | set(targets))
-        before: dict[str, int] = {}
-        wanted: dict[str, int] = {}
-        sent: dict[str, int] = {}
-        liquidating = self.flattening or any(
-            w.kind is OrderKind.LIQUIDATE for w in self.working.values()
+        planned = reconciliation.plan(
+            self.book, order, liquidating=self.flattening or self.book.liquidating()
         )
-        for symbol in symbols:
-            if not copies_root(split_symbol(symbol).root, symbol_map):
-                continue
-            current = self.projected(symbol)
-            goal = targets.get(symbol, 0)
-            before[symbol] = self.position(symbol)
-            wanted[symbol] = goal
-            if liquidating:
-                continue  # S3.2: the flatten in flight covers it
-            qty = reconciliation_quantity(current, goal)
-            if qty:
-                sent[symbol] = qty
-                self._request(OrderKind.RECONCILE, order.cause, symbol, qty, attempt=1)
-        self.ctx.records.reconciliation(self.id, self.connection, order.cause, before, wanted, sent)
-        described = ", ".join(f"{s} {q:+d}" for s, q in sent.items()) or "nothing sent"
-        self.ctx.records.activity(
+        for symbol, qty in planned.orders.items():
+            self._request(OrderKind.RECONCILE, order.cause, symbol, qty, attempt=1)
+        self.ctx.storage.reconciliation(
+            self.id, self.connection, order.cause, planned.before, planned.target, planned.orders
+        )
+        described = ", ".join(f"{s} {q:+d}" for s, q in planned.orders.items()) or "nothing sent"
+        self.ctx.storage.activity(
             Level.INFO,
             Kind.RECONCILIATION,
             f"flatten-only reconciliation toward the leader ({order.cause}): {described}",
@@ -529,47 +419,48 @@ class AccountActor:
         snapshot = synced.snapshot
         if not isinstance(snapshot, AccountSnapshot):
             return
-        positions: dict[str, Position] = {}
-        for symbol, info in snapshot.positions.items():
-            if info.qty:
-                positions[symbol] = Position(info.qty, info.avg_price)
-        self.positions = positions
-        kept = self._unanswered(snapshot)
-        for order in snapshot.working:
-            key = order.client_order_id or order.broker_order_id
-            kept[key] = Working(
-                order.symbol,
-                order.qty,
-                order.client_order_id,
-                order.broker_order_id,
-                kind_of(order.client_order_id),
-            )
-        self.working = kept
+        kept = unanswered(self.id, self.book.working, snapshot, self.ctx.storage)
+        self.book.confirm(snapshot, kept)
         self.synced = True
         self.confirmed = True
         reconcile, self.returned = synced.reconcile or self.returned, False
-        if self.unresolved:
-            self._resolve(snapshot)
+        if self.unresolved.orders:
+            self.unresolved.resolve(self.id, snapshot, self.ctx.storage)
         self._persist()
         self._tell_risk()
         unfanned, self.unfanned = self.unfanned, []
         deferred, self.pending_reconcile = self.pending_reconcile, None
-        if self.role.group is not None:
-            known = {s: p.qty for s, p in positions.items()}
+        group = self.role.group
+        if group is not None:
+            known = self.book.held()
+            cause, start = synced.cause, synced.start
             if self.role.leader:
+                absorbed, unfanned = split_waited(unfanned, self.ctx.now(), self.max_copy_age)
+                if absorbed:
+                    reconcile, start = True, False
+                    self._waited("leader fills", len(absorbed), "its followers are")
                 # Where the leader stood before the fills still to fan out: the group learns
                 # that, then those fills, so each is copied as it happened (S2.2).
                 for _, symbol, qty, _ in unfanned:
                     known[symbol] = known.get(symbol, 0) - qty
+            elif waited_too_long(self.pending_offers, group, self.ctx.now(), self.max_copy_age):
+                held = sum(
+                    isinstance(o, CopyOffer) and o.group == group for o in self.pending_offers
+                )
+                self._drop_offers(group, "it waited longer than max_copy_age (S2.9)")
+                self._waited("copies of leader fills", held, "the account is")
+                if deferred is not None and deferred.group == group:
+                    deferred = None  # the reconciliation asked for here supersedes it
+                reconcile, start, cause = True, False, f"{synced.cause}+waited"
             self.ctx.tell(
-                addresses.group(self.role.group),
+                addresses.group(group),
                 MemberSynced(
                     account=self.id,
                     leader=self.role.leader,
                     positions={s: q for s, q in known.items() if q},
-                    cause=synced.cause,
+                    cause=cause,
                     reconcile=reconcile,
-                    start=synced.start,
+                    start=start,
                     reconciled=deferred is not None,
                 ),
             )
@@ -583,7 +474,7 @@ class AccountActor:
                 self._retry(offer)
             else:
                 self._copy(offer)
-        self._warn_unpriced()
+        self.unknowns.warn_unpriced(self.book.position)
 
     def _fan_out(self, fills: list[tuple[str, str, int, datetime]], before: dict[str, int]) -> None:
         """Fan out a leader's fills that waited for the snapshot, each from where the
@@ -594,9 +485,21 @@ class AccountActor:
         for fill_id, symbol, qty, time in fills:
             was = before.get(symbol, 0)
             before[symbol] = was + qty
-            filled = LeaderFilled(self.id, fill_id, symbol, was, was + qty, time)
-            self.ctx.records.leader_fill(group, filled)
-            self.ctx.tell(addresses.group(group), filled)
+            filled = LeaderFill(self.id, fill_id, symbol, was, was + qty, time)
+            self.ctx.storage.leader_fill(group, filled)
+            self.ctx.tell(addresses.group(group), LeaderFilled(filled))
+
+    def _waited(self, what: str, count: int, who: str) -> None:
+        """S2.9 / S3.5: what waited for a confirmed position past max_copy_age is left to a
+        flatten-only reconciliation toward the leader's position (``actors/late_copies.py``)."""
+        self.ctx.storage.activity(
+            Level.WARNING,
+            Kind.RECONCILIATION,
+            f"{count} {what} waited longer than {self.max_copy_age.total_seconds():g} s for "
+            f"confirmed positions: not copied one by one; {who} reconciled flatten-only toward "
+            "the leader's position instead",
+            account=self.id,
+        )
 
     # -- S3.5: answers that are unknown ----------------------------------------------------------
 
@@ -614,7 +517,7 @@ class AccountActor:
         if self.unfanned:
             ids = ", ".join(fill_id for fill_id, _, _, _ in self.unfanned)
             self.unfanned = []
-            self.ctx.records.activity(
+            self.ctx.storage.activity(
                 Level.INFO,
                 Kind.SKIP,
                 f"leader fills {ids} not fanned out: they came while this account's positions "
@@ -644,62 +547,56 @@ class AccountActor:
             case SnapshotUnknown():
                 self._snapshot_unknown(message)
             case AwaitingLeader():
-                self._awaiting_leader(message)
+                connected = self.connection_state is ConnectionState.CONNECTED
+                # Not reconciled now (paused, or no longer its follower): its own return will be.
+                if connected and self.role == Role(message.group, False):
+                    self.unknowns.awaiting_leader(message)
             case LeaderUnconfirmed(group=group):
                 pending = self.pending_reconcile
                 if pending is not None and pending.group == group:
                     self.pending_reconcile = None  # toward a leader no longer confirmed
+                self._drop_offers(group, "the leader's connection changed state meanwhile")
             case FillCorrected():
                 self._fill_corrected(message)
             case PricesUnavailable(symbol=symbol, reason=reason):
-                if symbol not in self.unpriced:
-                    self.unpriced[symbol] = reason
-                    self._warn_unpriced()
+                self.unknowns.prices_unavailable(symbol, reason, self.book.position)
             case PricesRestored(symbol=symbol):
-                self._prices_restored(symbol)
+                self.unknowns.prices_restored(symbol)
+
+    def _drop_offers(self, group: str | None, why: str) -> None:
+        """Copy offers of ``group`` still waiting for this account's snapshot are not decided:
+        the leader went through an outage (S2.1: its trades around it are left to the
+        reconciliation of its return) or the membership ended. Each is settled, so a restart
+        does not offer it again (S2.9)."""
+        if group is None:
+            return
+        kept: list[CopyOffer | RetryCopy] = []
+        storage = self.ctx.storage
+        for offer in self.pending_offers:
+            if not isinstance(offer, CopyOffer) or offer.group != group:
+                kept.append(offer)
+                continue
+            if storage.decide_copy(offer.cause, self.id):
+                storage.activity(
+                    Level.INFO,
+                    Kind.SKIP,
+                    f"copy of leader fill {offer.fill_id} not decided: it waited for this "
+                    f"account's positions, and {why} (group {group})",
+                    account=self.id,
+                )
+                storage.copy_settled(offer.cause, self.id)
+        self.pending_offers = kept
 
     def _snapshot_unknown(self, unknown: SnapshotUnknown) -> None:
-        """S3.5: after the first failure of a wait, one warning saying what waits and why."""
-        if self.unknown_warned == unknown.since:
-            return
-        self.unknown_warned = unknown.since
-        if self.role.group is None:
-            waiting = "its book"
-        elif self.role.leader:
-            waiting = "the reconciliation of its followers" if unknown.reconcile else "its fan-out"
-        else:
-            waiting = "its reconciliation toward the leader" if unknown.reconcile else "its copies"
-        self.ctx.records.activity(
-            Level.WARNING,
-            Kind.RECONCILIATION,
-            f"positions of {self.id} unknown: the snapshot of connection {unknown.connection} "
-            f"failed ({unknown.reason}); nothing is decided from it — {waiting} waits for the "
-            f"broker's answer, asked again in {unknown.retry_in.total_seconds():g} s",
-            account=self.id,
-        )
-        if self.role.leader and self.role.group is not None:
+        """S3.5: one warning per wait; a leader's group learns why its fan-out waits."""
+        first = self.unknowns.snapshot_unknown(unknown, self.role)
+        if first and self.role.leader and self.role.group is not None:
             self.ctx.tell(
                 addresses.group(self.role.group),
                 LeaderUnknown(
                     self.id, unknown.connection, unknown.since, unknown.reason, unknown.reconcile
                 ),
             )
-
-    def _awaiting_leader(self, waiting: AwaitingLeader) -> None:
-        connected = self.connection_state is ConnectionState.CONNECTED
-        if not connected or self.role != Role(waiting.group, False):
-            return  # not reconciled now: its own return will be
-        if self.leader_warned == waiting.since:
-            return
-        self.leader_warned = waiting.since
-        self.ctx.records.activity(
-            Level.WARNING,
-            Kind.RECONCILIATION,
-            f"reconciliation toward leader {waiting.leader} waits: its positions are unknown "
-            f"(the snapshot of connection {waiting.connection} failed: {waiting.reason}); it "
-            "runs once, when the broker answers",
-            account=self.id,
-        )
 
     def _fill_corrected(self, event: FillCorrected) -> None:
         """The broker withdrew or corrected a fill: the book is no longer the broker's. It is
@@ -710,7 +607,7 @@ class AccountActor:
         self.corrected_fills.add(event.fill_id)
         self.seen_fills.add(event.fill_id)
         leader = self.role.leader and self.role.group is not None
-        self.ctx.records.activity(
+        self.ctx.storage.activity(
             Level.ERROR,
             Kind.RECONCILIATION,
             f"the broker corrected fill {event.fill_id} of {self.id} ({event.reason}): the "
@@ -725,95 +622,6 @@ class AccountActor:
         # The fresh answer (while the connection is down, its return's does as well).
         self.ctx.tell(addresses.connection(self.connection), RefreshAccount(self.id))
 
-    # -- S10.3: prices the broker does not give ----------------------------------------------------
-
-    def _warn_unpriced(self) -> None:
-        """One ``stale_prices`` warning per outage for each symbol held while it has none."""
-        for symbol, reason in self.unpriced.items():
-            if self.position(symbol) and symbol not in self.unpriced_warned:
-                self.unpriced_warned.add(symbol)
-                self.ctx.records.activity(
-                    Level.WARNING,
-                    Kind.STALE_PRICES,
-                    f"no prices for {symbol} ({reason}): the risk guard cannot see this "
-                    "account's P&L there",
-                    account=self.id,
-                )
-
-    def _prices_restored(self, symbol: str) -> None:
-        if self.unpriced.pop(symbol, None) is None:
-            return
-        if symbol in self.unpriced_warned:
-            self.unpriced_warned.discard(symbol)
-            self.ctx.records.activity(
-                Level.INFO,
-                Kind.STALE_PRICES,
-                f"prices for {symbol} are back: the risk guard sees this account's P&L there again",
-                account=self.id,
-            )
-
-    def _unanswered(self, snapshot: AccountSnapshot) -> dict[str, Working]:
-        """The orders sent that the broker has not answered yet, to keep beside its working
-        ones — less those the broker reports done: their answer was lost (the link dropped, or
-        a lookup of an unknown outcome failed), and the snapshot's positions hold their fills.
-        An order the broker does not report at all may still be on its way, and stays."""
-        # Those the broker answered are replaced by the snapshot's working orders.
-        unanswered = {k: w for k, w in self.working.items() if w.broker_order_id is None}
-        if not unanswered:
-            return unanswered  # the usual case: no need to read every order the broker reports
-        done = {
-            r.client_order_id: r.status
-            for r in snapshot.orders
-            if r.status is not OrderStatus.WORKING
-        }
-        kept: dict[str, Working] = {}
-        for key, order in unanswered.items():
-            status = done.get(order.client_order_id or "")
-            if status is None:
-                kept[key] = order
-                continue
-            self.ctx.records.order_status(key, status.value)
-            self.ctx.records.activity(
-                Level.WARNING,
-                Kind.RECONCILIATION,
-                f"order {key} ({order.symbol} {order.qty:+d}) is {status.value} at the broker;"
-                " its answer never came, the broker's positions stand",
-                account=self.id,
-            )
-        return kept
-
-    def _resolve(self, snapshot: AccountSnapshot) -> None:
-        """S2.6: each order of unknown outcome is looked up by its client order id among the
-        orders the broker knows. Known: its status goes in the ledger, and it is never sent
-        again. Unknown to the broker: it never arrived — a copy is then decided again, with
-        the next attempt number, when its fan-out is completed (S2.9); a liquidation or a
-        reconciliation is redone by the flatten in flight or this start's reconciliation."""
-        reports = {r.client_order_id: r for r in snapshot.orders}
-        records = self.ctx.records
-        unresolved, self.unresolved = self.unresolved, ()
-        for order in unresolved:
-            report = reports.get(order.client_order_id)
-            if report is None:
-                records.order_status(order.client_order_id, "not_received")
-                if order.kind is OrderKind.COPY:
-                    self.lost_copies[order.cause] = max(
-                        self.lost_copies.get(order.cause, 0), order.attempt
-                    )
-                outcome = "never reached the broker"
-            else:
-                records.order_status(order.client_order_id, report.status.value)
-                if order.kind is OrderKind.COPY:
-                    records.decide_copy(order.cause, self.id)
-                    self.lost_copies.pop(order.cause, None)
-                outcome = f"is {report.status.value} at the broker"
-            records.activity(
-                Level.INFO if report is not None else Level.WARNING,
-                Kind.RESTART,
-                f"order {order.client_order_id} sent before the restart, outcome unknown: "
-                f"{outcome}",
-                account=self.id,
-            )
-
     # -- broker events -------------------------------------------------------------------------
 
     def _fill(self, fill: Fill) -> None:
@@ -821,27 +629,14 @@ class AccountActor:
             return
         self.seen_fills.add(fill.fill_id)
         symbol = fill.symbol
-        before = self.position(symbol)
-        pos = self.positions.setdefault(symbol, Position())
-        realized = pos.apply(fill.qty, fill.price, self.contracts.point_value(symbol))
-        self.realized_daily += realized
-        self.realized_weekly += realized
-        self.last_fill[symbol] = fill.price
-        if pos.qty == 0:
-            del self.positions[symbol]
+        before = self.book.apply(fill)
         after = before + fill.qty
-        key = fill.client_order_id or fill.broker_order_id
         kind = kind_of(fill.client_order_id)
-        order = self.working.get(key)
-        if order is not None:
-            order.qty -= 0 if order.kind is OrderKind.LIQUIDATE else fill.qty
-            if fill.order_done:
-                del self.working[key]
         if self.role.leader and self.role.group is not None:
             if self.synced:  # the fan-out first: it is the hot path
-                filled = LeaderFilled(self.id, fill.fill_id, symbol, before, after, fill.time)
-                self.ctx.records.leader_fill(self.role.group, filled)
-                self.ctx.tell(addresses.group(self.role.group), filled)
+                filled = LeaderFill(self.id, fill.fill_id, symbol, before, after, fill.time)
+                self.ctx.storage.leader_fill(self.role.group, filled)
+                self.ctx.tell(addresses.group(self.role.group), LeaderFilled(filled))
             else:
                 # On an unknown position "before" and "after" mean nothing (S3.5): fanned
                 # out once the snapshot says where the leader stood.
@@ -853,27 +648,22 @@ class AccountActor:
                 self.risk, LiquidationOutcome(fill.client_order_id or "", symbol, "filled", "")
             )
         if kind is not None:
-            self.ctx.records.order_status(
+            self.ctx.storage.order_status(
                 fill.client_order_id or "", "filled" if fill.order_done else "partially_filled"
             )
-            self.ctx.records.activity(
+            self.ctx.storage.activity(
                 Level.INFO,
                 _FILL_KINDS[kind],
-                f"fill {fill.qty:+d} {symbol} @ {fill.price} ({_origin(kind)}); "
-                f"position {after:+d}",
+                f"fill {fill.qty:+d} {symbol} @ {fill.price} ({label(kind)}); position {after:+d}",
                 account=self.id,
             )
             if after == 0:
                 self._cancel_leftovers(symbol)  # S2.10
-        if self.unpriced:
-            self._warn_unpriced()
+        if self.unknowns.unpriced:
+            self.unknowns.warn_unpriced(self.book.position)
 
     def _cancel_leftovers(self, symbol: str) -> None:
-        leftovers = tuple(
-            w.broker_order_id
-            for w in self.working.values()
-            if w.symbol == symbol and w.kind is None and w.broker_order_id
-        )
+        leftovers = self.book.leftovers(symbol)
         if leftovers:
             self.ctx.tell(
                 addresses.connection(self.connection),
@@ -882,9 +672,9 @@ class AccountActor:
 
     def _accepted(self, event: OrderAccepted) -> None:
         key = event.client_order_id or event.broker_order_id
-        order = self.working.get(key)
+        order = self.book.working.get(key)
         if order is None:
-            self.working[key] = Working(
+            self.book.working[key] = Working(
                 event.symbol,
                 event.qty,
                 event.client_order_id,
@@ -897,9 +687,9 @@ class AccountActor:
             self._tell_risk()
 
     def _rejected(self, event: OrderRejected) -> None:
-        order = self.working.pop(event.client_order_id, None)
+        order = self.book.working.pop(event.client_order_id, None)
         kind = kind_of(event.client_order_id)
-        self.ctx.records.order_status(event.client_order_id, "rejected", event.reason)
+        self.ctx.storage.order_status(event.client_order_id, "rejected", event.reason)
         if kind is OrderKind.LIQUIDATE:
             symbol = order.symbol if order else ""
             self.ctx.tell(
@@ -909,12 +699,12 @@ class AccountActor:
             return
         if order is None:
             return
-        closing = closing_part(self.projected(order.symbol), order.qty)
+        closing = closing_part(self.book.projected(order.symbol), order.qty)
         retry = kind is OrderKind.COPY and closing != 0
-        self.ctx.records.activity(
+        self.ctx.storage.activity(
             Level.ERROR if retry else Level.WARNING,
             Kind.REJECTION,
-            f"broker rejected {_origin(kind)} order {order.qty:+d} {order.symbol}: {event.reason}"
+            f"broker rejected {label(kind)} order {order.qty:+d} {order.symbol}: {event.reason}"
             + (" — closing copy, retrying" if retry else ""),
             account=self.id,
         )
@@ -927,9 +717,9 @@ class AccountActor:
 
     def _done(self, event: OrderDone) -> None:
         key = event.client_order_id or event.broker_order_id
-        order = self.working.pop(key, None)
+        order = self.book.working.pop(key, None)
         if event.client_order_id:
-            self.ctx.records.order_status(event.client_order_id, "done", event.reason)
+            self.ctx.storage.order_status(event.client_order_id, "done", event.reason)
         self._tell_risk()
         if kind_of(event.client_order_id) is OrderKind.LIQUIDATE:
             symbol = order.symbol if order else ""
@@ -938,9 +728,9 @@ class AccountActor:
             )
 
     def _not_sent(self, event: OrderNotSent) -> None:
-        order = self.working.pop(event.client_order_id, None)
+        order = self.book.working.pop(event.client_order_id, None)
         if order is not None and order.kind is OrderKind.COPY:
-            self.ctx.records.copy_settled(order.cause, self.id)
+            self.ctx.storage.copy_settled(order.cause, self.id)
         self._tell_risk()
         if kind_of(event.client_order_id) is OrderKind.LIQUIDATE:
             self.ctx.tell(
@@ -948,7 +738,7 @@ class AccountActor:
                 LiquidationOutcome(event.client_order_id, event.symbol, "not_sent", event.reason),
             )
         else:
-            self.ctx.records.activity(
+            self.ctx.storage.activity(
                 Level.INFO,
                 Kind.SKIP,
                 f"order {event.client_order_id} not sent: {event.reason}",
@@ -961,12 +751,3 @@ _FILL_KINDS = {
     OrderKind.RECONCILE: Kind.RECONCILIATION,
     OrderKind.LIQUIDATE: Kind.FLATTEN,
 }
-
-
-def _origin(kind: OrderKind | None) -> str:
-    return {
-        OrderKind.COPY: "copy",
-        OrderKind.RECONCILE: "reconciliation",
-        OrderKind.LIQUIDATE: "liquidation",
-        None: "manual",
-    }[kind]

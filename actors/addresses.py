@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.runtime.base import Address
+from engine.host.address import Address
 
 
 def connection(connection_id: str) -> Address:

@@ -1,34 +1,60 @@
 """ConnectionActor: one broker login (S1).
 
-Owns the connection state (``connected`` / ``reauth_required`` / ``disconnected``) and the S1.4
-transition table, the broker session, and every request to the broker. Broker events come in
-here and go to the account they concern. A state change is told to every account under the
-connection, so a disconnect pauses exactly those accounts and nothing else.
+Owns the connection state (``connected`` / ``reauth_required`` / ``disconnected``), moved by the
+S1.4 transition table (``engine.domain.connections``), the broker session, and every request to
+the broker. Broker events come in here and go to the account they concern. A state change is
+told to every account under the connection, so a disconnect pauses exactly those accounts and
+nothing else.
 
 Snapshots (S3.5): the broker's positions and working orders of every account are asked for
 after each return to ``connected`` and at the engine's start, one attempt at a time. Only a
 successful answer that covers every account of the login confirms them; a failed or partial
 answer is unknown — the accounts are told so, nothing is decided from it, and it is asked for
 again on S5.6's schedule until it succeeds or the connection leaves ``connected``.
+
+Orders leave only once their intents are durable (S2.6). While the engine cannot make its state
+durable (a full disk, say) the batch's copies and reconciliations are held back — each told to
+its account as not sent — and only its liquidations go out (decision 0014); when the engine is
+healthy again each leader's connection reconciles its followers, as after a return (S3.1).
+
+Once the engine begins to stop (``ActorContext.stopping``) nothing more is placed: an order
+decided after that is told to its account as not sent, before its intent is written, and a
+batch whose intents were being written as the stop began sends none of what is left of it.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from enum import StrEnum
 
 import structlog
 
 from actors import addresses
-from actors.backoff import backoff
 from actors.failure import InjectedFailure, fail
-from actors.risk_messages import Evaluate
+from actors.messages.account import OrderNotSent, SnapshotUnknown, StateChanged, Synced
+from actors.messages.connection import (
+    AttachAccount,
+    CancelWorking,
+    DetachAccount,
+    DurabilityRestored,
+    EventsPending,
+    Placement,
+    PlaceOrders,
+    Reconnect,
+    RefreshAccount,
+    ResyncAccount,
+    RetrySnapshot,
+    SetBands,
+    Shutdown,
+    SnapshotTimedOut,
+    StartSession,
+    TakeOffline,
+)
+from actors.messages.risk import Evaluate
 from brokers.base import (
     BrokerSession,
     Fill,
@@ -36,7 +62,6 @@ from brokers.base import (
     OrderAccepted,
     OrderDone,
     OrderRejected,
-    OrderRequest,
     PricesRestored,
     PricesUnavailable,
     SessionLost,
@@ -46,188 +71,25 @@ from brokers.base import (
     TokenExpired,
     TokenIssued,
 )
-from engine.market import TicksPending
-from engine.records import Kind, LedgerRow, Level
-from engine.runtime.base import ActorContext
+from engine.domain.activity import Kind, Level
+from engine.domain.backoff import backoff
+from engine.domain.connections import (
+    TRANSITIONS,
+    ConnectionEvent,
+    ConnectionState,
+    token_expired_after,
+)
+from engine.domain.ledger import NOT_SENT, LedgerRow, sent_unlogged
+from engine.host.base import ActorContext
+from engine.host.market import TicksPending
 
 log = structlog.get_logger("actors.connection")
 
 # A snapshot attempt the broker has not answered (neither a snapshot nor a failure) by then is
 # unknown (S3.5), so that an answer lost on the way never leaves the accounts waiting for good.
 SNAPSHOT_TIMEOUT = timedelta(seconds=30)
-
-
-class ConnectionState(StrEnum):
-    CONNECTED = "connected"
-    REAUTH_REQUIRED = "reauth_required"
-    DISCONNECTED = "disconnected"
-
-
-class ConnectionEvent(StrEnum):
-    DISCONNECT = "disconnect"
-    TAKE_OFFLINE = "take_offline"
-    RECONNECT = "reconnect"
-    EXPIRE_TOKEN = "expire_token"
-    REAUTHORIZE = "reauthorize"
-
-
-C, R, D = ConnectionState.CONNECTED, ConnectionState.REAUTH_REQUIRED, ConnectionState.DISCONNECTED
-E = ConnectionEvent
-
-# S1.4: (state, event) -> next state. A pair not listed is a no-op (recorded as info).
-# "reconnect" from disconnected lands in reauth_required when the token expired meanwhile.
-TRANSITIONS: dict[tuple[ConnectionState, ConnectionEvent], ConnectionState] = {
-    (C, E.DISCONNECT): D,
-    (C, E.TAKE_OFFLINE): D,
-    (C, E.EXPIRE_TOKEN): R,
-    (C, E.REAUTHORIZE): C,
-    (D, E.TAKE_OFFLINE): D,
-    (D, E.RECONNECT): C,
-    (D, E.EXPIRE_TOKEN): D,
-    (D, E.REAUTHORIZE): C,
-    (R, E.TAKE_OFFLINE): D,
-    (R, E.REAUTHORIZE): C,
-}
-
-
-# --- messages this actor receives ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Placement:
-    """An order that passed its account's risk gate, with what the ledger needs to know."""
-
-    request: OrderRequest
-    kind: str
-    cause: str
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceOrders:
-    orders: tuple[Placement, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CancelWorking:
-    account: str
-    symbol: str | None = None
-    broker_order_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class TakeOffline:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Reconnect:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class StartSession:
-    """Sent once after the tree is built: open the session and learn the broker's positions.
-    ``reconcile`` says whether this start counts as the connection returning (S3.1)."""
-
-    reconcile: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SetBands:
-    """From a risk actor: the prices at which ``account`` must be evaluated again (S5.2)."""
-
-    account: str
-    bands: Mapping[str, tuple[Decimal | None, Decimal | None]]
-
-
-@dataclass(frozen=True, slots=True)
-class ResyncAccount:
-    """From the supervisor: a restarted account (or, for every account of the login, a
-    restarted connection) needs the broker's positions and orders."""
-
-    account: str
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshAccount:
-    """From an account whose fill the broker withdrew: a fresh snapshot, and reconcile it."""
-
-    account: str
-
-
-@dataclass(frozen=True, slots=True)
-class RetrySnapshot:
-    """A timer (S3.5, S5.6): ask again for the snapshot whose attempt ``after`` was unknown."""
-
-    after: str
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotTimedOut:
-    """A timer (S3.5): the attempt ``request`` got no answer in time — unknown, as an error."""
-
-    request: str
-
-
-@dataclass(frozen=True, slots=True)
-class AttachAccount:
-    account: str
-
-
-@dataclass(frozen=True, slots=True)
-class DetachAccount:
-    account: str
-
-
-@dataclass(frozen=True, slots=True)
-class Shutdown:
-    """The connection is deleted or the engine stops: close the session, send nothing more."""
-
-
-# --- messages this actor tells its accounts ------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StateChanged:
-    connection: str
-    state: ConnectionState
-
-
-@dataclass(frozen=True, slots=True)
-class OrderNotSent:
-    client_order_id: str
-    symbol: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Synced:
-    """The broker's positions and working orders for one account, after a (re)connect."""
-
-    snapshot: object  # brokers.base.AccountSnapshot
-    cause: str
-    reconcile: bool
-    start: bool = False  # the engine's start, when every connection returns at once
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotUnknown:
-    """S3.5: the broker's answer to the snapshot an account waits for was unknown (an error,
-    a time-out, a refused or partial answer); nothing is decided from it, and it is asked for
-    again in ``retry_in``. ``since`` names the first attempt of this wait (one warning each)."""
-
-    connection: str
-    since: str
-    reason: str
-    failures: int
-    retry_in: timedelta
-    reconcile: bool  # the answer waited for reconciles the account (S3.1)
-    start: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class EventsPending:
-    """The session's inbox has events: take them, in order."""
+HELD_BACK = "held back: the engine cannot make its state durable"
+STOPPING = "the engine is stopping"
 
 
 class SessionInbox:
@@ -281,6 +143,14 @@ class ConnectionSettings:
     reconnects: int
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionView:
+    """What the API and the metrics read of a connection."""
+
+    state: str
+    offline: bool
+
+
 class ConnectionActor:
     def __init__(
         self,
@@ -310,6 +180,9 @@ class ConnectionActor:
         # symbol -> account -> (low, high): prices at which the account's risk re-evaluates
         self.bands: dict[str, dict[str, tuple[Decimal | None, Decimal | None]]] = {}
 
+    def view(self) -> ConnectionView:
+        return ConnectionView(self.state.value, bool(self.offline))
+
     # -- dispatch ------------------------------------------------------------------------------
 
     def receive(self, message: object) -> None:
@@ -326,6 +199,7 @@ class ConnectionActor:
                 | SnapshotTimedOut()
                 | Snapshot()
                 | SnapshotFailed()
+                | DurabilityRestored()
             ):
                 self._snapshots(message)
             case Fill() | OrderAccepted() | OrderRejected() | OrderDone():
@@ -339,31 +213,33 @@ class ConnectionActor:
             case PlaceOrders():
                 self._place(message.orders)
             case CancelWorking():
-                if self.state is C and not self._closed:
+                if self.state is ConnectionState.CONNECTED and not self._closed:
                     self.session.cancel_working(
                         message.account, message.symbol, message.broker_order_ids
                     )
             case SessionLost():
-                self._event(E.DISCONNECT, message.reason)
+                self._event(ConnectionEvent.DISCONNECT, message.reason)
             case SessionRestored():
                 # The broker saying the session is up is news only if we thought it down.
-                if not self.offline and self.state is not C:
-                    self._event(E.RECONNECT, "session restored")
+                if not self.offline and self.state is not ConnectionState.CONNECTED:
+                    self._event(ConnectionEvent.RECONNECT, "session restored")
             case TokenExpired():
-                self._event(E.EXPIRE_TOKEN, "token expired")
+                self._event(ConnectionEvent.EXPIRE_TOKEN, "token expired")
             case TokenIssued():
-                self._event(E.REAUTHORIZE, "re-authorized with a fresh token")
+                self._event(ConnectionEvent.REAUTHORIZE, "re-authorized with a fresh token")
             case TakeOffline():
-                self._event(E.TAKE_OFFLINE, "taken offline by the user")
+                self._event(ConnectionEvent.TAKE_OFFLINE, "taken offline by the user")
             case Reconnect():
-                if self.state is not D:
-                    self._event(E.RECONNECT, "reconnect requested by the user")  # a no-op
+                if self.state is not ConnectionState.DISCONNECTED:
+                    self._event(
+                        ConnectionEvent.RECONNECT, "reconnect requested by the user"
+                    )  # a no-op
                     return
                 self.offline = False
                 self._persist()
                 self.session.open()  # the broker's SessionRestored drives the transition
             case StartSession(reconcile=reconcile):
-                if self.state is C:
+                if self.state is ConnectionState.CONNECTED:
                     self.session.open()
                     self._request_snapshot(reconcile=reconcile, start=True)
             case AttachAccount() | DetachAccount():
@@ -390,11 +266,10 @@ class ConnectionActor:
 
     def _event(self, event: ConnectionEvent, why: str) -> None:
         before = self.state
-        after = TRANSITIONS.get((before, event))
-        if event is E.EXPIRE_TOKEN:
-            self.token_expired = True
+        after = TRANSITIONS.get((before, event, self.token_expired))
+        self.token_expired = token_expired_after(event, self.token_expired)
         if after is None:
-            self.ctx.records.activity(
+            self.ctx.storage.activity(
                 Level.INFO,
                 Kind.STATE_CHANGE,
                 f"connection {self.id}: {event.value} while {before.value} changes nothing",
@@ -402,62 +277,55 @@ class ConnectionActor:
             )
             self._persist()
             return
-        if event is E.RECONNECT and self.token_expired:
-            after = R
-        if event is E.REAUTHORIZE:
-            self.token_expired = False
-        if after is C:
+        connected = ConnectionState.CONNECTED
+        if after is connected:
             self.offline = False  # back by reauthorize too: no longer taken offline
-        if event is E.TAKE_OFFLINE:
+        if event is ConnectionEvent.TAKE_OFFLINE:
             self.offline = True
             self.session.close()
-        if after is not C or before is not C:
+        if after is not connected or before is not connected:
             # S3.5: a snapshot still wanted is given up when the connection leaves; a return
             # asks afresh (answers to earlier attempts are then ignored).
             self._wanted = None
         self.state = after
         self._persist()
-        if after is C and before is not C:
+        if after is connected and before is not connected:
             self.session.open()
         if after is not before:
-            self.ctx.records.activity(
-                Level.INFO if after is C else Level.WARNING,
+            self.ctx.storage.activity(
+                Level.INFO if after is connected else Level.WARNING,
                 Kind.STATE_CHANGE,
                 f"connection {self.id}: {before.value} → {after.value} ({why})",
                 connection=self.id,
             )
             for account in self.accounts:
                 self.ctx.tell(addresses.account(account), StateChanged(self.id, after))
-        if after is C and before is not C:
+        if after is connected and before is not connected:
             self._request_snapshot(reconcile=True)  # S1.3: every return triggers S3
 
-    def _persist(self, *, wait: bool = False) -> None:
-        row = (
-            self.state.value,
-            int(self.offline),
-            int(self.token_expired),
-            self.reconnects,
+    def _persist(self, *, wait: bool = False) -> bool:
+        return self.ctx.storage.save_connection(
             self.id,
+            self.state,
+            offline=self.offline,
+            token_expired=self.token_expired,
+            reconnects=self.reconnects,
+            wait=wait,
         )
-
-        def update(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE connections SET state = ?, offline = ?, token_expired = ?, reconnects = ?"
-                " WHERE id = ?",
-                row,
-            )
-
-        self.ctx.records.store.write(update, wait=wait)
 
     # -- snapshots: the reconciliation trigger (S3.1) and unknown answers (S3.5) ----------------
 
     def _snapshots(self, message: object) -> None:
         match message:
             case ResyncAccount():
-                if self.state is C:
+                if self.state is ConnectionState.CONNECTED:
                     self._request_snapshot(reconcile=False)
             case RefreshAccount(account=account):
-                if self.state is C and not self._closed and account in self.accounts:
+                if (
+                    self.state is ConnectionState.CONNECTED
+                    and not self._closed
+                    and account in self.accounts
+                ):
                     self._request_snapshot(reconcile=False, corrected=(account,))
             case RetrySnapshot(after=after):
                 self._retry_snapshot(after)
@@ -471,6 +339,11 @@ class ConnectionActor:
             case SnapshotFailed():
                 if self._answers(message.request_id):
                     self._snapshot_failed(message.request_id, message.reason)
+            case DurabilityRestored():
+                # Orders were held back meanwhile: reconcile as after a return (S3.1), so a
+                # follower whose closing copy was held is brought back toward its leader.
+                if self.state is ConnectionState.CONNECTED and not self._closed:
+                    self._request_snapshot(reconcile=True)
 
     def _request_snapshot(
         self, *, reconcile: bool, start: bool = False, corrected: tuple[str, ...] = ()
@@ -493,11 +366,14 @@ class ConnectionActor:
         self.reconnects += 1
         # Committed before anything is sent for this return: the number names its
         # reconciliation orders (S2.6), and a restart must never reuse it.
-        self._persist(wait=True)
+        saved = self._persist(wait=True)
         request_id = f"{self.id}#{self.reconnects}"
         wanted.last = request_id
         wanted.since = wanted.since or request_id
         wanted.in_flight = True
+        if not saved:  # not asked: unknown, asked again on S5.6's schedule (S3.5)
+            self._snapshot_failed(request_id, "the engine cannot make its state durable")
+            return
         self.ctx.schedule(SNAPSHOT_TIMEOUT, self.ctx.address, SnapshotTimedOut(request_id))
         self.session.request_snapshot(request_id)
 
@@ -509,7 +385,7 @@ class ConnectionActor:
             wanted is not None
             and wanted.in_flight
             and wanted.last == request_id
-            and self.state is C
+            and self.state is ConnectionState.CONNECTED
             and not self._closed
         )
 
@@ -571,7 +447,7 @@ class ConnectionActor:
         wanted = self._wanted
         if wanted is None or wanted.in_flight or wanted.last != after:
             return  # answered, given up, or a timer of an earlier actor or wait
-        if self.state is not C or self._closed:
+        if self.state is not ConnectionState.CONNECTED or self._closed:
             return
         self._attempt()
 
@@ -619,8 +495,10 @@ class ConnectionActor:
     # -- orders ----------------------------------------------------------------------------------
 
     def _place(self, orders: tuple[Placement, ...]) -> None:
-        if self.state is not C or self._closed:
-            reason = f"connection {self.id} is {self.state.value}"
+        if self.ctx.stopping or self.state is not ConnectionState.CONNECTED or self._closed:
+            reason = (
+                STOPPING if self.ctx.stopping else f"connection {self.id} is {self.state.value}"
+            )
             for placement in orders:
                 request = placement.request
                 self.ctx.tell(
@@ -633,11 +511,15 @@ class ConnectionActor:
         self._outgoing.extend(orders)
 
     def _flush(self) -> None:
-        """Make a batch of intents durable in one transaction, then send them (S2.6)."""
+        """Make a batch of intents durable in one transaction, then send them (S2.6). If they
+        cannot be made durable, only the liquidations go out (decision 0014)."""
         batch, self._outgoing = self._outgoing, []
         if not batch:
             return
-        self.ctx.records.orders_sending(
+        if self.ctx.stopping:  # the stop began since these were decided: no intent, no order
+            self._place(tuple(batch))
+            return
+        durable = self.ctx.storage.orders_sending(
             [
                 LedgerRow(
                     p.request.client_order_id,
@@ -652,5 +534,21 @@ class ConnectionActor:
                 for p in batch
             ]
         )
-        for placement in batch:
-            self.session.place_order(placement.request)
+        for sent, placement in enumerate(batch):
+            if self.ctx.stopping:
+                # The stop began while the intents were written: what is left is not sent, and
+                # recorded so in the ledger (never asked about at the next start).
+                unsent = batch[sent:]
+                log.warning("stopping: orders not sent", connection=self.id, orders=len(unsent))
+                for left in unsent:
+                    self.ctx.storage.order_status(left.request.client_order_id, NOT_SENT, STOPPING)
+                self._place(tuple(unsent))  # each told to its account as not sent
+                return
+            request = placement.request
+            if durable or sent_unlogged(placement.kind):
+                self.session.place_order(request)
+            else:
+                self.ctx.tell(
+                    addresses.account(request.account),
+                    OrderNotSent(request.client_order_id, request.symbol, HELD_BACK),
+                )

@@ -12,35 +12,35 @@ it are told why.
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from dataclasses import dataclass, replace
 
 import structlog
 
 from actors import addresses
-from actors.connection import ConnectionState, StateChanged
-from actors.copy_messages import (
-    AddMember,
+from actors.failure import InjectedFailure, fail
+from actors.messages.account import (
     AwaitingLeader,
     CopyOffer,
+    LeaderUnconfirmed,
+    ReconcileOrder,
+    StateChanged,
+)
+from actors.messages.group import (
+    AddMember,
     DisableMember,
     EnableMember,
     LeaderCorrected,
     LeaderFilled,
-    LeaderUnconfirmed,
     LeaderUnknown,
-    Membership,
     MemberSynced,
-    ReconcileOrder,
     RemoveMember,
     SetTerms,
 )
-from actors.failure import InjectedFailure, fail
-from engine.fanouts import PendingFill
-from engine.instruments import map_symbol
-from engine.records import Kind, Level
-from engine.runtime.base import ActorContext
+from brokers.instruments import map_symbol
+from engine.domain.activity import Kind, Level
+from engine.domain.connections import ConnectionState
+from engine.domain.copying import LeaderFill, Membership, PendingFill
+from engine.host.base import ActorContext
 
 log = structlog.get_logger("actors.group")
 
@@ -86,8 +86,8 @@ class CopyGroupActor:
         match message:
             case InjectedFailure():
                 fail(f"group {self.id}")
-            case LeaderFilled():
-                self._fan_out(message)
+            case LeaderFilled(fill=fill):
+                self._fan_out(fill)
             case MemberSynced():
                 self._synced(message)
             case StateChanged(state=state):
@@ -122,12 +122,12 @@ class CopyGroupActor:
 
     # -- S2.1: fan-out ---------------------------------------------------------------------------
 
-    def _fan_out(self, fill: LeaderFilled) -> None:
+    def _fan_out(self, fill: LeaderFill) -> None:
         if fill.after:
             self.leader_positions[fill.symbol] = fill.after
         else:
             self.leader_positions.pop(fill.symbol, None)
-        cause = f"{fill.leader}:{fill.fill_id}"
+        cause = fill.cause
         tell = self.ctx.tell
         for member in self.members.values():
             # A disabled membership is still offered the fill: its account's gate decides and
@@ -135,7 +135,7 @@ class CopyGroupActor:
             tell(addresses.account(member.account), self._offer(member, cause, fill))
 
     def _offer(
-        self, member: Membership, cause: str, fill: LeaderFilled, completion: bool = False
+        self, member: Membership, cause: str, fill: LeaderFill, completion: bool = False
     ) -> CopyOffer:
         return CopyOffer(
             group=self.id,
@@ -163,7 +163,7 @@ class CopyGroupActor:
             fill = item.fill.fill
             now = self.leader_positions.get(fill.symbol, 0)
             if now != item.leader_after:
-                self.ctx.records.activity(
+                self.ctx.storage.activity(
                     Level.WARNING,
                     Kind.SKIP,
                     f"fan-out of leader fill {fill.fill_id} not completed after the restart: "
@@ -273,15 +273,4 @@ class CopyGroupActor:
         if member is None or member.disable_reason == reason:
             return
         self.members[account] = replace(member, disable_reason=reason)
-        row = (reason, self.id, account)
-
-        def update(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE memberships SET disable_reason = ? WHERE group_id = ? AND account = ?", row
-            )
-
-        self.ctx.records.store.write(update)
-
-
-def symbol_map_json(symbol_map: tuple[tuple[str, str], ...]) -> str:
-    return json.dumps(dict(symbol_map), sort_keys=True) if symbol_map else ""
+        self.ctx.storage.set_disable_reason(self.id, account, reason)

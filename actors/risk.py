@@ -1,49 +1,49 @@
 """RiskActor: the account's risk status, its gate, and its flatten (S5, S6).
 
-Owns the ``OK → LIQUIDATE_ONLY → LOCKED`` state machine as a transition table, the lock reason,
-and the one gate every order the engine sends for the account passes through. Orders leave for
-the broker from here, in the same FIFO as every status change, so no order decided after a
-breach can reach the broker as an opening order. Runs the flatten: cancel working orders,
-liquidate every open contract, retry on failure, and report flat.
+Owns the account's status in the ``OK → LIQUIDATE_ONLY → LOCKED`` state machine (its table is
+``engine.domain.risk_status``), the lock reason, and the one gate every order the engine sends
+for the account passes through. Orders leave for the broker from here, in the same FIFO as every
+status change, so no order decided after a breach can reach the broker as an opening order.
+Runs the flatten (``actors.flatten`` decides its steps): cancel working orders, liquidate every
+open contract, retry on failure, and report flat.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from decimal import Decimal
-from enum import StrEnum
 
 import structlog
 
 from actors import addresses
-from actors.connection import (
-    CancelWorking,
-    ConnectionState,
-    Placement,
-    PlaceOrders,
-    SetBands,
-    StateChanged,
-)
-from actors.copy_messages import DisableMember, EnableMember
 from actors.failure import InjectedFailure, fail
-from actors.risk_messages import (
+from actors.flatten import FlattenRun, Purpose, Step
+from actors.messages.account import FlattenActive, GateDecision, StateChanged
+from actors.messages.connection import CancelWorking, Placement, PlaceOrders, SetBands
+from actors.messages.group import DisableMember, EnableMember
+from actors.messages.risk import (
     AccountChanged,
     Evaluate,
-    FlattenActive,
-    GateDecision,
+    Flatten,
     GateOrder,
     LiquidationOutcome,
+    Lock,
     OrderIntent,
+    RepublishBands,
     ResetApplied,
+    RetryFlatten,
+    SetLimits,
+    SetMembership,
+    SupervisorHold,
+    Unlock,
 )
-from brokers.base import OrderRequest, OrderType
-from engine.copy_rule import closing_part
-from engine.durable import FlattenRecord, RiskState, save_risk
-from engine.order_ids import OrderKind, client_order_id
-from engine.records import Kind, Level
-from engine.risk_rules import (
+from brokers.base import OrderRequest
+from engine.domain.activity import Kind, Level
+from engine.domain.connections import ConnectionState
+from engine.domain.copy_rule import closing_part
+from engine.domain.order_ids import label
+from engine.domain.risk_rules import (
     DAILY_TRIGGERS,
     DESCRIPTIONS,
     Trigger,
@@ -51,123 +51,22 @@ from engine.risk_rules import (
     breached,
     figures,
 )
-from engine.runtime.base import ActorContext
+from engine.domain.risk_status import (
+    REASON_RANK,
+    TRANSITIONS,
+    LockReason,
+    RiskEvent,
+    RiskStatus,
+    escalated,
+    reason_for,
+)
+from engine.domain.state import FlattenRecord, RiskState
+from engine.host.base import ActorContext
 
 log = structlog.get_logger("actors.risk")
 
 LIQUIDATE_ONLY_TEXT = "Account is in LIQUIDATE_ONLY mode — only closing trades allowed."
 LOCKED_TEXT = "Account is LOCKED — no trades allowed."
-
-
-class RiskStatus(StrEnum):
-    OK = "OK"
-    LIQUIDATE_ONLY = "LIQUIDATE_ONLY"
-    LOCKED = "LOCKED"
-
-
-class LockReason(StrEnum):
-    NONE = ""
-    DAILY = "risk_breach_daily"
-    WEEKLY = "risk_breach_weekly"
-    MANUAL = "manual"
-
-
-REASON_RANK = {LockReason.NONE: 0, LockReason.DAILY: 1, LockReason.WEEKLY: 2, LockReason.MANUAL: 3}
-
-
-class RiskEvent(StrEnum):
-    BREACH = "breach"  # a trigger fired (S5.2)
-    LOCK_FLAT = "lock_flat"  # manual lock of a flat account (S5.7)
-    LOCK_OPEN = "lock_open"  # manual lock of an account with a position (S5.7)
-    UNLOCK = "unlock"  # manual unlock (S5.7)
-    FLAT_LOCKED = "flat_locked"  # the flatten finished and a lock reason stands (S5.3 step 6)
-    FLAT_CLEARED = "flat_cleared"  # the flatten finished, the reason was cleared meanwhile
-    RESET = "reset"  # a reset cleared the lock reason (S5.8)
-    HOLD = "hold"  # the supervisor gave up restarting an actor of the account: no new exposure
-
-
-OK, LQ, LK = RiskStatus.OK, RiskStatus.LIQUIDATE_ONLY, RiskStatus.LOCKED
-Ev = RiskEvent
-
-# Every (status, event) pair has a defined next status; tests walk the whole table.
-TRANSITIONS: Mapping[tuple[RiskStatus, RiskEvent], RiskStatus] = {
-    (OK, Ev.BREACH): LQ,
-    (OK, Ev.LOCK_FLAT): LK,
-    (OK, Ev.LOCK_OPEN): LQ,
-    (OK, Ev.UNLOCK): OK,
-    (OK, Ev.FLAT_LOCKED): OK,
-    (OK, Ev.FLAT_CLEARED): OK,
-    (OK, Ev.RESET): OK,
-    (OK, Ev.HOLD): LQ,
-    (LQ, Ev.BREACH): LQ,
-    (LQ, Ev.LOCK_FLAT): LQ,
-    (LQ, Ev.LOCK_OPEN): LQ,
-    (LQ, Ev.UNLOCK): LQ,  # OK once flat (FLAT_CLEARED)
-    (LQ, Ev.FLAT_LOCKED): LK,
-    (LQ, Ev.FLAT_CLEARED): OK,
-    (LQ, Ev.RESET): LQ,  # a reset never interrupts a liquidation
-    (LQ, Ev.HOLD): LQ,
-    (LK, Ev.BREACH): LK,
-    (LK, Ev.LOCK_FLAT): LK,
-    (LK, Ev.LOCK_OPEN): LK,
-    (LK, Ev.UNLOCK): OK,
-    (LK, Ev.FLAT_LOCKED): LK,
-    (LK, Ev.FLAT_CLEARED): LK,
-    (LK, Ev.RESET): OK,
-    (LK, Ev.HOLD): LK,
-}
-
-
-# --- messages this actor receives (besides the account's, in risk_messages) -----------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Lock:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Unlock:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Flatten:
-    """S6: flatten the account (Cockpit command); changes no risk status."""
-
-    cause: str
-
-
-@dataclass(frozen=True, slots=True)
-class RepublishBands:
-    """From the supervisor: the connection was restarted and lost the breach prices."""
-
-
-@dataclass(frozen=True, slots=True)
-class SupervisorHold:
-    """Restart intensity exceeded for an actor of this account: LIQUIDATE_ONLY, no flatten."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class SetLimits:
-    """Change limits at run time; 0 turns a limit off (S5.2)."""
-
-    limits: Mapping[str, Decimal]
-
-
-@dataclass(frozen=True, slots=True)
-class SetMembership:
-    group: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class RetryFlatten:
-    """Retry the flatten numbered ``flatten`` after its ``failures``-th failure (a timer)."""
-
-    flatten: int
-    failures: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,32 +80,6 @@ class RiskSettings:
     high_water: Decimal | None = None
 
 
-class Purpose(StrEnum):
-    COMMAND = "command"  # S6: no status change when flat
-    LOCK = "lock"  # S5.3 / S5.7: LOCKED (or OK) when flat
-
-
-@dataclass(slots=True)
-class FlattenRun:
-    number: int
-    cause: str
-    purpose: Purpose
-    failures: int = 0
-    backing_off: bool = False
-    waiting_connection: bool = False
-    sends: dict[str, int] = field(default_factory=dict)
-    restored: bool = False  # rebuilt after a restart: wait for the book before sending
-    cancelled: bool = False  # the account's working orders were cancelled for this flatten
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """A flatten's next step: cancel the working orders first, then these liquidations."""
-
-    cancel: bool
-    orders: tuple[Placement, ...]
-
-
 @dataclass(frozen=True, slots=True)
 class RiskView:
     account: str
@@ -218,10 +91,6 @@ class RiskView:
     high_water: Decimal
     triggers_off: tuple[str, ...]
     supervisor_hold: bool = False
-
-
-def _reason_for(triggers: list[Trigger]) -> LockReason:
-    return LockReason.DAILY if set(triggers) <= DAILY_TRIGGERS else LockReason.WEEKLY
 
 
 class RiskActor:
@@ -276,25 +145,13 @@ class RiskActor:
         self._flatten_numbers = state.flattens
         self.supervisor_hold = state.supervisor_hold
         if state.flatten is not None:
-            record = state.flatten
-            self.flatten = FlattenRun(
-                record.number,
-                record.cause,
-                Purpose(record.purpose),
-                record.failures,
-                sends=dict(record.sends),
-            )
-            self.flatten.restored = True
-            # A run that had sent liquidations had cancelled the working orders first; doing it
-            # again now would cancel its own liquidations still working at the broker.
-            self.flatten.cancelled = bool(record.sends)
-            if record.failures:
+            self.flatten = FlattenRun.restore(state.flatten)
+            if self.flatten.backing_off:
                 # Backing off when it stopped: the timer may be gone with the old process, so
                 # set one again (a timer that survived an in-place restart fires first; the
                 # later one then finds nothing to do).
-                self.flatten.backing_off = True
                 self._schedule_retry(self.flatten)
-        elif self.status is LQ and not self.supervisor_hold:
+        elif self.status is RiskStatus.LIQUIDATE_ONLY and not self.supervisor_hold:
             # LIQUIDATE_ONLY is only ever left by a flatten: a kill after the status was logged
             # and before its flatten was (nothing was sent yet) leaves none. Start it again, as
             # restored: it waits for the broker's book like any flatten brought back.
@@ -315,11 +172,7 @@ class RiskActor:
             high_water=self.high_water,
             triggers_off=tuple(sorted(t.value for t in self.off)),
             lock_triggers=tuple(sorted(t.value for t in self.lock_triggers)),
-            flatten=None
-            if run is None
-            else FlattenRecord(
-                run.number, run.cause, run.purpose.value, run.failures, dict(run.sends)
-            ),
+            flatten=None if run is None else run.record(),
             flattens=self._flatten_numbers,
             supervisor_hold=self.supervisor_hold,
             version=self._version,
@@ -340,8 +193,8 @@ class RiskActor:
             # and never cancels or sends its liquidations again. The status log has it at once
             # (one ``write``); the store row follows.
             if _decisive(state) != _decisive(self._saved):
-                self.ctx.records.risk_decided(self.account, state)
-            save_risk(self.ctx.records.store, self.account, state)
+                self.ctx.storage.risk_decided(self.account, state)
+            self.ctx.storage.save_risk(self.account, state)
             self._saved = state
 
     def receive(self, message: object) -> None:
@@ -376,13 +229,12 @@ class RiskActor:
                 self._start_flatten(cause, Purpose.COMMAND)
             case RetryFlatten(flatten=number, failures=failures):
                 run = self.flatten
-                if run is not None and run.number == number and run.failures == failures:
-                    run.backing_off = False
+                if run is not None and run.retry_due(number, failures):
                     self._drive()
             case StateChanged(state=state):
                 self.connected = state is ConnectionState.CONNECTED
                 if self.connected and self.flatten is not None:
-                    self.flatten.waiting_connection = False
+                    self.flatten.connection_returned()
                     self._drive()  # S5.6: sent the moment the connection returns
             case SetMembership(group=group):
                 self.group = group
@@ -409,9 +261,17 @@ class RiskActor:
 
     # -- S5.1 / S5.2: figures and triggers -----------------------------------------------------
 
+    def _last(self, symbol: str) -> Decimal | None:
+        """The price P&L is measured at: the market's, else the account's last fill price (the
+        account prices its book the same way)."""
+        price = self.ctx.market.last(symbol)
+        if price is None:
+            holding = self.book.positions.get(symbol)
+            return holding.last_fill if holding is not None else None
+        return price
+
     def _evaluate(self, ranges: Mapping[str, tuple[Decimal, Decimal]] | None = None) -> None:
-        market = self.ctx.market
-        fig = figures(self.book, market.last, ranges)
+        fig = figures(self.book, self._last, ranges)
         self.high_water = max(self.high_water, fig.equity_high)
         fired = breached(fig, self.high_water, self.limits, frozenset(self.off))
         if fired:
@@ -420,7 +280,7 @@ class RiskActor:
 
     def _publish_bands(self) -> None:
         bands = breach_prices(
-            self.book, self.ctx.market.last, self.high_water, self.limits, frozenset(self.off)
+            self.book, self._last, self.high_water, self.limits, frozenset(self.off)
         )
         if bands != self.bands:
             self.bands = bands
@@ -428,16 +288,16 @@ class RiskActor:
 
     def _breach(self, fired: list[Trigger], daily: Decimal, weekly: Decimal) -> None:
         """S5.3, in its order of effect; a breach in any status only escalates the reason."""
-        reason = _reason_for(fired)
+        reason = reason_for(fired)
         escalates = REASON_RANK[reason] > REASON_RANK[self.lock_reason]
-        if self.status is not OK and not escalates:
+        if self.status is not RiskStatus.OK and not escalates:
             return
         self.lock_triggers.update(fired)
         what = ", ".join(DESCRIPTIONS[t] for t in fired)
-        first = self.status is OK
+        first = self.status is RiskStatus.OK
         # 1 and 2 at once, in one handler: LIQUIDATE_ONLY and the flatten (which, with nothing
         # open, completes at once and must find the status it completes from).
-        self._transition(Ev.BREACH)
+        self._transition(RiskEvent.BREACH)
         self._raise_reason(reason)
         if first:  # committed with its flatten before anyone is told
             self._start_flatten(f"breach:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK)
@@ -449,7 +309,7 @@ class RiskActor:
             if first
             else f"lock reason raised to {self.lock_reason.value}"
         )
-        self.ctx.records.activity(
+        self.ctx.storage.activity(
             Level.WARNING,
             Kind.BREACH,
             f"{what} breached ({reason.value}): daily P&L {daily:.2f}, weekly P&L "
@@ -468,17 +328,19 @@ class RiskActor:
             rebase = Trigger.TRAILING in self.lock_triggers
             self.lock_reason = LockReason.NONE
             self.lock_triggers.clear()
-            self._transition(Ev.RESET)
+            self._transition(RiskEvent.RESET)
             self._enable_membership()
             if rebase:
-                self.high_water = (
-                    self.book.balance + figures(self.book, self.ctx.market.last).daily_low
-                )
-            self.ctx.records.activity(
+                self.high_water = self.book.balance + figures(self.book, self._last).daily_low
+            self.ctx.storage.activity(
                 Level.INFO,
                 Kind.RESET,
                 f"{reset.kind} reset cleared the lock"
-                + (" (OK once the flatten in flight is done)" if self.status is LQ else ""),
+                + (
+                    " (OK once the flatten in flight is done)"
+                    if self.status is RiskStatus.LIQUIDATE_ONLY
+                    else ""
+                ),
                 account=self.account,
             )
         self._evaluate()
@@ -499,8 +361,7 @@ class RiskActor:
 
     def _raise_reason(self, reason: LockReason) -> None:
         """Lock reasons only escalate (S5.2)."""
-        if REASON_RANK[reason] > REASON_RANK[self.lock_reason]:
-            self.lock_reason = reason
+        self.lock_reason = escalated(self.lock_reason, reason)
 
     def _is_flat(self) -> bool:
         """Nothing open, nothing closing, and nothing working that could still open: a held
@@ -517,7 +378,7 @@ class RiskActor:
 
     def _gate(self, intent: OrderIntent) -> None:
         account_addr = addresses.account(self.account)
-        if self.status is LK:
+        if self.status is RiskStatus.LOCKED:
             self._refuse(intent.client_order_id, intent.symbol, intent.qty, LOCKED_TEXT)
             return
         qty = intent.qty
@@ -525,7 +386,7 @@ class RiskActor:
         opening = qty - closing
         if intent.symbol in self.liquidating:
             closing = 0  # clipped against the flatten in flight: never through zero
-        if self.status is LQ:
+        if self.status is RiskStatus.LIQUIDATE_ONLY:
             if opening and not closing and intent.symbol not in self.liquidating:
                 self._refuse(intent.client_order_id, intent.symbol, qty, LIQUIDATE_ONLY_TEXT)
                 return
@@ -536,10 +397,10 @@ class RiskActor:
         else:
             allowed = closing + opening
         if allowed != qty:
-            self.ctx.records.activity(
+            self.ctx.storage.activity(
                 Level.INFO,
                 Kind.COPY,
-                f"{_name(intent.kind)} order {qty:+d} {intent.symbol} clipped to {allowed:+d}: "
+                f"{label(intent.kind)} order {qty:+d} {intent.symbol} clipped to {allowed:+d}: "
                 + ("flatten in flight" if intent.symbol in self.liquidating else self.status.value),
                 account=self.account,
             )
@@ -551,11 +412,11 @@ class RiskActor:
         request = OrderRequest(intent.client_order_id, self.account, intent.symbol, allowed)
         self.ctx.tell(
             self.connection,
-            PlaceOrders((Placement(request, _name(intent.kind), intent.cause),)),
+            PlaceOrders((Placement(request, label(intent.kind), intent.cause),)),
         )
 
     def _refuse(self, client_order_id: str, symbol: str, qty: int, text: str) -> None:
-        self.ctx.records.activity(
+        self.ctx.storage.activity(
             Level.WARNING,
             Kind.REJECTION,
             f"order {qty:+d} {symbol} rejected: {text}",
@@ -568,16 +429,16 @@ class RiskActor:
     def _lock(self) -> None:
         self._raise_reason(LockReason.MANUAL)
         flat = self._is_flat() and self.flatten is None
-        self._transition(Ev.LOCK_FLAT if flat else Ev.LOCK_OPEN)
+        self._transition(RiskEvent.LOCK_FLAT if flat else RiskEvent.LOCK_OPEN)
         self._persist()  # committed before anyone is told
         self._disable_membership("locked manually")
-        self.ctx.records.activity(
+        self.ctx.storage.activity(
             Level.WARNING,
             Kind.LOCK,
             "account locked manually" + ("" if flat else "; flattening first"),
             account=self.account,
         )
-        if self.status is LQ:
+        if self.status is RiskStatus.LIQUIDATE_ONLY:
             # Its flatten is committed before it sends; a kill before that leaves a
             # LIQUIDATE_ONLY with no flatten, which a restart flattens (``_restore``).
             self._start_flatten(f"lock:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK)
@@ -588,9 +449,9 @@ class RiskActor:
 
     def _hold(self, reason: str) -> None:
         self.supervisor_hold = True
-        self._transition(Ev.HOLD)
+        self._transition(RiskEvent.HOLD)
         self._persist()  # committed before anyone is told
-        self.ctx.records.activity(
+        self.ctx.storage.activity(
             Level.ERROR,
             Kind.RESTART,
             f"{reason}: account held in {self.status.value} (no new exposure) until unlocked",
@@ -598,27 +459,31 @@ class RiskActor:
         )
 
     def _unlock(self) -> None:
-        if self.status is OK and self.lock_reason is LockReason.NONE:
+        if self.status is RiskStatus.OK and self.lock_reason is LockReason.NONE:
             return
         self.lock_reason = LockReason.NONE
         self.supervisor_hold = False
-        self._transition(Ev.UNLOCK)  # while liquidating: OK once flat (FLAT_CLEARED)
-        if self.status is LQ and self.flatten is None:
-            self._transition(Ev.FLAT_CLEARED)  # nothing is being closed (a supervisor hold)
+        self._transition(RiskEvent.UNLOCK)  # while liquidating: OK once flat (FLAT_CLEARED)
+        if self.status is RiskStatus.LIQUIDATE_ONLY and self.flatten is None:
+            self._transition(RiskEvent.FLAT_CLEARED)  # nothing is being closed (a supervisor hold)
         for trigger in self.lock_triggers:
             if trigger is Trigger.TRAILING:
-                fig = figures(self.book, self.ctx.market.last)
+                fig = figures(self.book, self._last)
                 self.high_water = fig.equity_low
             else:
                 self.off.add(trigger)  # stays off until its reset or until set again
         self.lock_triggers.clear()
         self._enable_membership()
         self._publish_bands()  # the switched-off triggers move the breach prices
-        self.ctx.records.activity(
+        self.ctx.storage.activity(
             Level.INFO,
             Kind.UNLOCK,
             "account unlocked manually"
-            + (" (OK once the flatten in flight is done)" if self.status is LQ else ""),
+            + (
+                " (OK once the flatten in flight is done)"
+                if self.status is RiskStatus.LIQUIDATE_ONLY
+                else ""
+            ),
             account=self.account,
         )
 
@@ -647,7 +512,7 @@ class RiskActor:
         step = self._step()
         self._persist()
         self.ctx.tell(addresses.account(self.account), FlattenActive(True))
-        self.ctx.records.activity(
+        self.ctx.storage.activity(
             Level.INFO,
             Kind.FLATTEN,
             "flatten: cancel working orders, liquidate "
@@ -667,29 +532,11 @@ class RiskActor:
             self._send(step)
 
     def _step(self) -> Step | None:
-        """What the flatten does next, decided (its attempt numbers counted) but not yet sent;
-        ``None`` while it waits (a back-off, the connection, the broker's book)."""
+        """What the flatten does next, decided but not yet sent (``FlattenRun.step``)."""
         run = self.flatten
         if run is None:
             return None
-        if run.backing_off or run.waiting_connection or run.restored:
-            return None
-        if not self.connected:
-            run.waiting_connection = True
-            return None
-        # S5.3 step 1: every working order too, also when sent on return
-        cancel, run.cancelled = not run.cancelled, True
-        orders: list[Placement] = []
-        for symbol, qty in sorted(self.positions.items()):
-            if not qty or symbol in self.liquidating:
-                continue
-            attempt = run.sends.get(symbol, 0) + 1
-            run.sends[symbol] = attempt
-            coid = client_order_id(OrderKind.LIQUIDATE, run.cause, self.account, symbol, attempt)
-            self.liquidating[symbol] = coid
-            request = OrderRequest(coid, self.account, symbol, 0, OrderType.LIQUIDATE)
-            orders.append(Placement(request, "liquidation", run.cause))
-        return Step(cancel, tuple(orders))
+        return run.step(self.account, self.positions, self.liquidating, connected=self.connected)
 
     def _send(self, step: Step) -> None:
         """Carry out a step already persisted (:meth:`_persist`)."""
@@ -703,7 +550,7 @@ class RiskActor:
 
     def _schedule_retry(self, run: FlattenRun) -> None:
         self.ctx.schedule(
-            _retry_delay(run.failures), self.ctx.address, RetryFlatten(run.number, run.failures)
+            run.retry_delay(), self.ctx.address, RetryFlatten(run.number, run.failures)
         )
 
     def _flat(self) -> None:
@@ -712,11 +559,11 @@ class RiskActor:
         if run is None:
             return
         self.ctx.tell(addresses.account(self.account), FlattenActive(False))
-        self.ctx.records.activity(
+        self.ctx.storage.activity(
             Level.INFO, Kind.FLATTEN, "flatten complete: account flat", account=self.account
         )
-        if run.purpose is Purpose.LOCK and self.status is LQ:
-            self._transition(Ev.FLAT_LOCKED if self.lock_reason else Ev.FLAT_CLEARED)
+        if run.purpose is Purpose.LOCK and self.status is RiskStatus.LIQUIDATE_ONLY:
+            self._transition(RiskEvent.FLAT_LOCKED if self.lock_reason else RiskEvent.FLAT_CLEARED)
 
     def _account_changed(self, changed: AccountChanged) -> None:
         self.book = changed
@@ -729,9 +576,9 @@ class RiskActor:
         self._evaluate()
         if self.flatten is not None:
             self._drive()
-        elif self.status is LK and any(self.positions.values()):
+        elif self.status is RiskStatus.LOCKED and any(self.positions.values()):
             # S5.5: a manual trade opened exposure on a locked account: flatten at once
-            self.ctx.records.activity(
+            self.ctx.storage.activity(
                 Level.WARNING,
                 Kind.MANUAL_TRADE_FLATTENED,
                 "manual trade opened exposure on a LOCKED account: flattening it",
@@ -750,39 +597,20 @@ class RiskActor:
         if run is None:
             return
         if outcome.outcome == "rejected":
-            run.failures += 1
-            run.backing_off = True
-            delay = _backoff(run.failures)
-            self.ctx.records.activity(
+            delay = run.rejected()
+            self.ctx.storage.activity(
                 Level.ERROR,
                 Kind.FLATTEN_FAILED,
-                f"liquidation of {symbol} rejected: {outcome.reason}; retrying in {delay:g} s",
+                f"liquidation of {symbol} rejected: {outcome.reason}; retrying in "
+                f"{delay.total_seconds():g} s",
                 account=self.account,
             )
             self._schedule_retry(run)
             return
-        if outcome.outcome == "not_sent":
-            run.waiting_connection = not self.connected
-        if outcome.outcome == "done" and not self.book.confirmed:
-            # Nothing was open to liquidate, while the book still holds a position the broker
-            # has not confirmed (its snapshot is unknown, S3.5): liquidating it again would
-            # find nothing again, forever. The confirmed book, when it comes, drives the rest.
-            return
-        self._drive()
+        if run.answered(outcome.outcome, connected=self.connected, confirmed=self.book.confirmed):
+            self._drive()
 
 
 def _decisive(state: RiskState) -> tuple[str, str, FlattenRecord | None]:
     """What goes to the status log when it changes: the status, the reason, the flatten."""
     return state.status, state.lock_reason, state.flatten
-
-
-def _retry_delay(failures: int) -> timedelta:
-    return timedelta(seconds=_backoff(failures))
-
-
-def _backoff(failures: int) -> float:
-    return float(min(2 ** (failures - 1), 60))
-
-
-def _name(kind: OrderKind) -> str:
-    return {OrderKind.COPY: "copy", OrderKind.RECONCILE: "reconciliation"}.get(kind, "liquidation")

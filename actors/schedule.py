@@ -7,31 +7,20 @@ instant, in order, because the harness moves the virtual clock timer by timer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 
 from actors import addresses
-from actors.risk_messages import ApplyReset
-from engine.resets import Reset, next_reset, resets_between
-from engine.runtime.base import ActorContext
+from actors.messages.account import ApplyReset
+from actors.messages.schedule import ResetDue, Track
+from engine.domain.resets import Reset, next_reset, resets_between
+from engine.host.base import ActorContext
 
 log = structlog.get_logger("actors.schedule")
 
 ADDRESS = ("schedule", "resets")
 LAST_RESET = "last_reset"  # the instant of the last reset applied (or of the store's creation)
-
-
-@dataclass(frozen=True, slots=True)
-class ResetDue:
-    reset: Reset
-
-
-@dataclass(frozen=True, slots=True)
-class Track:
-    account: str
-    on: bool
 
 
 class ResetScheduleActor:
@@ -55,7 +44,7 @@ class ResetScheduleActor:
         self._persist(reset.at)
 
     def _persist(self, instant: datetime) -> None:
-        self.ctx.records.set_marker(LAST_RESET, instant)
+        self.ctx.storage.set_marker(LAST_RESET, instant)
 
     def _arm(self) -> None:
         upcoming = next_reset(self.ctx.now())

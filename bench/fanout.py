@@ -19,19 +19,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.copy_messages import Membership
 from bench.results import update_results
 from bench.timed_broker import Countdown, TimedBroker, live_engine
 from brokers.base import OrderRequest
+from brokers.clock import WallClock
+from brokers.instruments import ContractTable
 from brokers.paper import PaperBroker
-from engine.clock import WallClock
-from engine.copy_rule import copy_quantity
-from engine.instruments import ContractTable
-from engine.logs import configure_logging
-from engine.order_ids import OrderKind, client_order_id
-from engine.records import LedgerRow, Records
-from engine.store import Store
-from engine.topology import AccountConfig, ConnectionConfig, GroupConfig
+from engine.app.logs import configure_logging
+from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig
+from engine.domain.copy_rule import copy_quantity
+from engine.domain.copying import Membership
+from engine.domain.ledger import LedgerRow
+from engine.domain.order_ids import OrderKind, client_order_id
+from engine.storage.records import Records
+from engine.storage.store import Store
 
 SYMBOL = "ESZ6"
 SIZES = (1, 10, 20, 100, 1000)

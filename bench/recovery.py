@@ -18,17 +18,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.copy_messages import Membership
 from bench.results import update_results
 from bench.timed_broker import Countdown, TimedBroker, live_engine
 from brokers.base import OrderRequest
+from brokers.clock import WallClock
+from brokers.instruments import ContractTable
 from brokers.paper import PaperBroker
-from engine.clock import WallClock
-from engine.core import Engine
-from engine.instruments import ContractTable
-from engine.logs import configure_logging
-from engine.store import Store
-from engine.topology import AccountConfig, ConnectionConfig, GroupConfig
+from engine.app.logs import configure_logging
+from engine.core.engine import Engine
+from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig
+from engine.domain.copying import Membership
+from engine.storage.store import Store
 
 SYMBOL = "ESZ6"
 PER_LOGIN = 20

@@ -89,9 +89,56 @@ def write_table(data: dict[str, Any]) -> None:
             for r in tradovate
         ]
         lines.append("")
+    lines += _aged_table(data.get("aged")) + _load_table(data.get("load"))
     lines.append(f"Machine: {data.get('machine', '')}")
     lines += ["", END]
     text = README.read_text() if README.exists() else "# Benchmarks\n\n" + BEGIN + "\n" + END + "\n"
     head, _, rest = text.partition(BEGIN)
     _, _, tail = rest.partition(END)
     README.write_text(head + "\n".join(lines) + tail)
+
+
+def _aged_table(aged: dict[str, Any] | None) -> list[str]:
+    if not aged:
+        return []
+    rows = [
+        f"| {name} | {aged[name]['restart_s']} | {aged[name]['peak_rss_mb']} "
+        f"| {aged[name]['store_mb']} | {aged[name]['journal_mb']} |"
+        for name in ("fresh", "aged")
+    ]
+    return [
+        f"### Restart of an engine {aged['days']} days old against a fresh one (bench/aged.py)",
+        "",
+        "| engine | restart s | peak RSS MB | store MB | journal MB |",
+        "|:---|---:|---:|---:|---:|",
+        *rows,
+        "",
+        f"aged / fresh: restart **{aged['restart_ratio']}**, peak memory "
+        f"**{aged['peak_rss_ratio']}**",
+        "",
+    ]
+
+
+def _load_table(load: dict[str, Any] | None) -> list[str]:
+    if not load:
+        return []
+    reads = load["reads"]
+    stops = load["stops"]
+    return [
+        f"### Under load: GET /api/accounts while {reads['followers']} followers copy a leader "
+        "trading every millisecond (bench/load.py)",
+        "",
+        "| reads | leader fills | mailbox depth at the end | p50 ms | p99 ms | max ms |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {reads['reads']} | {reads['leader_fills']} | {reads['mailbox_depth_at_end']} "
+        f"| {reads['p50_ms']} | {reads['p99_ms']} | {reads['max_ms']} |",
+        "",
+        "SIGTERM → exit: "
+        + ", ".join(
+            f"{stop['seconds']} s (exit {stop['exit_code']}, orders written after the stop "
+            f"{stop['orders_written_after_stopping']}, of them at the broker "
+            f"{stop['of_them_at_the_broker']})"
+            for stop in stops
+        ),
+        "",
+    ]

@@ -27,12 +27,12 @@ from typing import Any
 from bench.results import update_results
 from bench.timed_broker import TimedBroker, live_engine
 from brokers.base import OrderRequest, OrderType
+from brokers.clock import WallClock
+from brokers.instruments import ContractTable
 from brokers.paper import PaperBroker
-from engine.clock import WallClock
-from engine.instruments import ContractTable
-from engine.logs import configure_logging
-from engine.store import Store
-from engine.topology import AccountConfig, ConnectionConfig
+from engine.app.logs import configure_logging
+from engine.core.topology import AccountConfig, ConnectionConfig
+from engine.storage.store import Store
 
 SYMBOL = "ESZ6"
 START = Decimal(5000)

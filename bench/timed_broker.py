@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable
 
 from brokers.base import Broker, BrokerSession, EventSink, OrderRequest
+from brokers.clock import Clock
+from brokers.instruments import ContractTable
 from brokers.paper import PaperBroker
-from engine.clock import Clock
-from engine.core import Engine, EngineSettings
-from engine.instruments import ContractTable
-from engine.store import Store
+from engine.core.engine import Engine, EngineSettings
+from engine.storage.store import Store
 
 OnPlaced = Callable[[OrderRequest, int], None]
 

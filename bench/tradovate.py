@@ -33,16 +33,16 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import trio
 
-from actors.copy_messages import Membership
 from bench.results import update_results
+from brokers.clock import WallClock
+from brokers.instruments import ContractTable
 from brokers.tradovate import TradovateBroker, TradovateSettings
 from brokers.tradovate.sim import RunningSim, SimRequest, serve_sim
-from engine.clock import WallClock
-from engine.core import Engine, EngineSettings
-from engine.instruments import ContractTable
-from engine.logs import configure_logging
-from engine.store import Store
-from engine.topology import AccountConfig, ConnectionConfig, GroupConfig
+from engine.app.logs import configure_logging
+from engine.core.engine import Engine, EngineSettings
+from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig
+from engine.domain.copying import Membership
+from engine.storage.store import Store
 
 SYMBOL = "ESZ6"
 SECRET_ENV = "BENCH_TRADOVATE_CLIENT_SECRET"  # handed to the child, never on its command line

@@ -1,14 +1,17 @@
-"""``python -m engine``: ``run`` the live engine, ``replay`` scenario files, or control a running
+"""``python -m engine``: ``run`` the live engine, ``replay`` scenario files, control a running
 engine through its API (``status``, ``connections``, ``accounts``, ``groups``, ``limits``,
-``flatten``, ``lock``, ``unlock``, ``activity``)."""
+``flatten``, ``lock``, ``unlock``, ``activity``), or ``backup`` and ``restore`` a data
+directory."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from engine import cli, live
-from engine.logs import configure_logging
+from engine.app.logs import configure_logging
+from engine.cli import backup as backup_cli
+from engine.cli import commands as cli
+from engine.live import runner as live
 from engine.replay import cli as replay_cli
 
 
@@ -20,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the engine until Ctrl-C")
     live.add_arguments(run)
     cli.add_commands(commands)
+    backup_cli.add_commands(commands)
     return parser
 
 
@@ -30,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         return replay_cli.main(args)
     if args.command == "run":
         return live.main(args)
+    if args.command in backup_cli.COMMANDS:
+        return backup_cli.main(args)
     return cli.main(args)
 
 

@@ -19,15 +19,15 @@ from typing import Any, Protocol
 
 import pytest
 
-from actors.copy_messages import Membership
-from actors.risk import RiskStatus
+from brokers.clock import VirtualClock
+from brokers.instruments import ContractTable
 from brokers.paper import PaperBroker
-from engine.clock import VirtualClock
-from engine.core import Engine, EngineSettings
-from engine.instruments import ContractTable
-from engine.runtime.base import Address
-from engine.store import Store
-from engine.topology import AccountConfig, ConnectionConfig, GroupConfig
+from engine.core.engine import Engine, EngineSettings
+from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig
+from engine.domain.copying import Membership
+from engine.domain.risk_status import RiskStatus
+from engine.host.address import Address
+from engine.storage.store import Store
 
 START = datetime(2026, 1, 6, 15, 0, tzinfo=UTC)  # a Tuesday, 09:00 in Chicago: no reset near
 ES, NQ, MES = "ESZ6", "NQZ6", "MESZ6"

@@ -14,13 +14,18 @@ and so does the ``OrderRejected`` that answers an order sent on a session that i
 
 State file: given ``state_file``, the broker survives its process like a remote one. It loads
 its book (positions with average prices, working and held orders, hold, reject_next and
-fail_snapshot settings, id counters, every client order id it accepted, the duplicate-id
+fail_snapshot settings, id counters, the client order ids it accepted, the duplicate-id
 rejections, last prices) from the file at construction and rewrites it after every change,
 atomically and with the lock held, *before* the events of that change reach a sink
 (:mod:`brokers.paper.state`). Events are then queued during a change and delivered, in order,
 once the file has it; a sink that calls back into the broker has the events of its call
 delivered after the ones already queued. Without a state file events go to the sinks at once,
 as they happen.
+
+Orders are remembered as a broker lists the day's orders (S2.6): the client order ids accepted
+and the order reports of the current UTC day and the one before; older ones are forgotten at
+the first order of a new day, unless still working. A broker process running for months keeps
+a bounded memory, and its state file a bounded size.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import urllib.parse
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -60,11 +66,11 @@ from brokers.base import (
     TokenIssued,
     WorkingOrder,
 )
+from brokers.clock import Clock
+from brokers.instruments import ContractTable, SymbolError
 from brokers.paper import state as state_file_format
 from brokers.paper.book import Book, PaperBrokerError, PaperOrder
 from brokers.paper.state import DuplicateRejection, PaperState
-from engine.clock import Clock
-from engine.instruments import ContractTable, SymbolError
 
 REJECT_SESSION_CLOSED = "SessionClosed"
 REJECT_UNAUTHORIZED = "Unauthorized"
@@ -94,6 +100,15 @@ def _check_id(value: object, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise PaperBrokerError(f"{what} must be a non-empty string, got {value!r}")
     return value
+
+
+def _check_count(connection: str, count: object, what: str) -> int:
+    """How many of the next requests of ``connection`` a harness control (``what``) applies to."""
+    _check_id(connection, "connection")
+    checked = _check_qty(count, f"{what} {connection}")
+    if checked < 0:
+        raise PaperBrokerError(f"{what} {connection}: count must be positive")
+    return checked
 
 
 class PaperSession(BrokerSession):
@@ -161,10 +176,12 @@ class PaperBroker(Broker):
         self._fills: OrderedDict[str, Fill] = OrderedDict()
         self._prices: dict[str, Decimal] = {}
         self._book = Book()
-        self._client_order_ids: set[str] = set()  # of every order the broker accepted
-        self._accepted: list[str] = []  # the same ids, in the order accepted
-        self._reports: dict[str, OrderReport] = {}  # every engine order by client order id
+        # Client order ids accepted, in order, with the day each was (of two days: above).
+        self._accepted: dict[str, date] = {}
+        self._reports: dict[str, OrderReport] = {}  # engine orders by client order id
         self._report_accounts: dict[str, str] = {}  # client order id -> account
+        self._report_days: dict[str, date] = {}  # client order id -> the day first reported
+        self._today = clock.now().date()
         self._duplicates: list[DuplicateRejection] = []
         self._order_seq = 0
         self._fill_seq = 0
@@ -188,8 +205,8 @@ class PaperBroker(Broker):
 
     @property
     def accepted_client_order_ids(self) -> tuple[str, ...]:
-        """Every client order id the broker accepted, in order (across reloads of a state
-        file)."""
+        """The client order ids the broker accepted, in order (across reloads of a state
+        file), of this day and the one before."""
         with self._lock:
             return tuple(self._accepted)
 
@@ -312,10 +329,7 @@ class PaperBroker(Broker):
 
     def reject_next(self, connection: str, count: int = 1) -> None:
         """The next ``count`` engine orders of ``connection`` are rejected (adds to any left)."""
-        _check_id(connection, "connection")
-        count = _check_qty(count, f"reject_next {connection}")
-        if count < 0:
-            raise PaperBrokerError(f"reject_next {connection}: count must be positive")
+        count = _check_count(connection, count, "reject_next")
         with self._change():
             self._reject_next[connection] = self._reject_next.get(connection, 0) + count
 
@@ -323,10 +337,7 @@ class PaperBroker(Broker):
         """The next ``count`` snapshot requests of ``connection`` that reach the broker are
         answered ``SnapshotFailed`` with a broker error (adds to any left): an answer that is
         unknown, never flat (SEMANTICS S3.5)."""
-        _check_id(connection, "connection")
-        count = _check_qty(count, f"fail_snapshot {connection}")
-        if count < 0:
-            raise PaperBrokerError(f"fail_snapshot {connection}: count must be positive")
+        count = _check_count(connection, count, "fail_snapshot")
         with self._change():
             self._fail_snapshot[connection] = self._fail_snapshot.get(connection, 0) + count
 
@@ -429,7 +440,8 @@ class PaperBroker(Broker):
             if reason is None and self._reject_next.get(connection, 0) > 0:
                 self._reject_next[connection] -= 1
                 reason = REJECT_FORCED
-            if reason is None and client_order_id in self._client_order_ids:
+            self._forget_old_orders()
+            if reason is None and client_order_id in self._accepted:
                 reason = REJECT_DUPLICATE
                 self._duplicates.append(
                     DuplicateRejection(
@@ -445,8 +457,7 @@ class PaperBroker(Broker):
                     self._report(client_order_id, account, None, OrderStatus.REJECTED)
                 self._send(session, OrderRejected(connection, account, client_order_id, reason))
                 return
-            self._client_order_ids.add(client_order_id)
-            self._accepted.append(client_order_id)
+            self._accepted[client_order_id] = self._today
             order = self._new_order(
                 client_order_id, connection, account, symbol, qty=qty, order_type=request.order_type
             )
@@ -474,17 +485,7 @@ class PaperBroker(Broker):
                 if wanted and order.broker_order_id not in wanted:
                     continue
                 self._book.remove_working(order.broker_order_id)
-                self._settle(order, OrderStatus.CANCELLED)
-                self._emit(
-                    order.connection,
-                    OrderDone(
-                        order.connection,
-                        order.account,
-                        order.client_order_id,
-                        order.broker_order_id,
-                        DONE_CANCELLED,
-                    ),
-                )
+                self._done(order, DONE_CANCELLED)
 
     def _request_snapshot(self, session: PaperSession, request_id: str) -> None:
         connection = session.connection
@@ -583,7 +584,7 @@ class PaperBroker(Broker):
             fail_snapshot=dict(self._fail_snapshot),
             links_down=sorted(self._links_down),
             tokens_invalid=sorted(self._tokens_invalid),
-            client_order_ids=self._accepted,
+            client_order_ids=list(self._accepted),
             duplicate_rejections=self._duplicates,
             orders=[(self._report_accounts[c], r) for c, r in self._reports.items()],
         )
@@ -605,8 +606,7 @@ class PaperBroker(Broker):
         self._fail_snapshot = dict(state.fail_snapshot)
         self._links_down = set(state.links_down)
         self._tokens_invalid = set(state.tokens_invalid)
-        self._accepted = list(state.client_order_ids)
-        self._client_order_ids = set(self._accepted)
+        self._accepted = dict.fromkeys(state.client_order_ids, self._today)
         self._duplicates = list(state.duplicate_rejections)
         for account, report in state.orders:
             self._report(report.client_order_id, account, report.broker_order_id, report.status)
@@ -724,6 +724,24 @@ class PaperBroker(Broker):
     ) -> None:
         self._reports[client_order_id] = OrderReport(client_order_id, broker_order_id, status)
         self._report_accounts[client_order_id] = account
+        self._report_days.setdefault(client_order_id, self._today)
+
+    def _forget_old_orders(self) -> None:
+        """At the first order of a new day: forget the ids and the reports of the days before
+        yesterday (a report of an order still working stays)."""
+        today = self._clock.now().date()
+        if today == self._today:
+            return
+        self._today = today
+        oldest = today - timedelta(days=1)
+        self._accepted = {c: d for c, d in self._accepted.items() if d >= oldest}
+        gone = [
+            coid
+            for coid, day in self._report_days.items()
+            if day < oldest and self._reports[coid].status is not OrderStatus.WORKING
+        ]
+        for coid in gone:
+            del self._reports[coid], self._report_accounts[coid], self._report_days[coid]
 
     def _settle(self, order: PaperOrder, status: OrderStatus) -> None:
         if order.client_order_id is not None and order.client_order_id in self._reports:

@@ -52,7 +52,7 @@ class PaperState:
     fail_snapshot: dict[str, int] = field(default_factory=dict)  # connection -> failures left
     links_down: list[str] = field(default_factory=list)
     tokens_invalid: list[str] = field(default_factory=list)
-    client_order_ids: list[str] = field(default_factory=list)  # every one accepted, in order
+    client_order_ids: list[str] = field(default_factory=list)  # accepted (two days), in order
     duplicate_rejections: list[DuplicateRejection] = field(default_factory=list)
     # Every engine order the broker has seen, by account: what a snapshot reports (S2.6).
     orders: list[tuple[str, OrderReport]] = field(default_factory=list)

@@ -20,6 +20,11 @@ Entry points:
 - ``brokers.tradovate.sim`` — a local Tradovate-compatible server (``serve_sim``) for tests,
   scenarios (``broker = "tradovate-sim"``), the bench and demos.
 
+Inside, imports point one way: ``broker`` → ``session`` → ``snapshots`` → ``stream``, and
+``broker``, ``session`` → ``market_data``. A part takes a protocol of what it uses of the part
+that made it (``SessionHost``, ``MarketDataHost``, ``StreamOwner``, ``SyncOwner``,
+``LinkOwner``), never the part itself.
+
 See docs/tradovate.md.
 """
 

@@ -31,6 +31,8 @@ import structlog
 import trio
 
 from brokers.base import AuthorizationError, Broker, EventSink, OrderRequest, Quote
+from brokers.clock import Clock
+from brokers.instruments import Contract
 from brokers.tradovate import entities, oauth
 from brokers.tradovate.activity import Activity
 from brokers.tradovate.contracts import ContractCache
@@ -41,8 +43,6 @@ from brokers.tradovate.session import TradovateSession
 from brokers.tradovate.settings import TradovateSettings
 from brokers.tradovate.socket import SocketClosed
 from brokers.tradovate.tokens import TokenStore, TokenStoreError
-from engine.clock import Clock
-from engine.instruments import Contract
 
 log = structlog.get_logger("brokers.tradovate")
 

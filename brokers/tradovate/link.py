@@ -29,7 +29,6 @@ nothing at all is sent, token renewal included, for ``rate_limit_cooldown`` of e
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -40,8 +39,9 @@ import structlog
 import trio
 
 from brokers.base import BrokerEvent, SessionLost, SessionRestored, TokenExpired
+from brokers.clock import Clock
 from brokers.tradovate import oauth
-from brokers.tradovate.pacing import RenewalPlanner
+from brokers.tradovate.pacing import RenewalPlanner, doubling, jittered
 from brokers.tradovate.rest import BrokerError, NoPermission, RateLimited, RestClient, Unauthorized
 from brokers.tradovate.settings import TradovateSettings
 from brokers.tradovate.socket import (
@@ -51,8 +51,8 @@ from brokers.tradovate.socket import (
     TradovateSocket,
 )
 from brokers.tradovate.tokens import Token, TokenStore, TokenStoreError
+from brokers.tradovate.wakeup import Wakeup
 from brokers.tradovate.wire import Push
-from engine.clock import Clock
 
 log = structlog.get_logger("brokers.tradovate")
 
@@ -115,9 +115,9 @@ class Link:
         self.socket: TradovateSocket | None = None
         self.reconnects = 0  # successful reconnections (for tests and metrics)
         self._kick = True  # attempt now, without waiting for a backoff
-        self._changed: trio.Event | None = None
-        self._phase_changed: trio.Event | None = None
-        self._serve_scope: trio.CancelScope | None = None
+        self._changed = Wakeup()
+        self._phase_changed = Wakeup()
+        self._attempt_socket: TradovateSocket | None = None  # of the attempt under way
         self._lost_reported = False
         self._pending_loss: str | None = None
         self._expiry_reported = False
@@ -147,28 +147,18 @@ class Link:
         return not (self._kick and self._may_connect())
 
     async def phase_change(self) -> None:
-        if self._phase_changed is None:
-            self._phase_changed = trio.Event()
-        event = self._phase_changed
-        await event.wait()
+        await self._phase_changed.wait()
 
     def _set_phase(self, phase: Phase) -> None:
         if phase is not self.phase:
             self.phase = phase
-            if self._phase_changed is not None:
-                self._phase_changed.set()
-                self._phase_changed = None
+            self._phase_changed.set()
 
     def _poke(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = None
+        self._changed.set()
 
     async def _wait_change(self) -> None:
-        if self._changed is None:
-            self._changed = trio.Event()
-        event = self._changed
-        await event.wait()
+        await self._changed.wait()
 
     # -- what the engine and the OAuth flow ask ----------------------------------------------------
 
@@ -277,8 +267,8 @@ class Link:
         self._drop_socket()
 
     def _drop_socket(self) -> None:
-        if self._serve_scope is not None:
-            self._serve_scope.cancel()
+        if self._attempt_socket is not None:
+            self._attempt_socket.stop()
 
     # -- engine-clock timers -----------------------------------------------------------------------
 
@@ -332,7 +322,13 @@ class Link:
             return False
         except BrokerError as error:
             self._renew_failures += 1
-            delay = min(RENEW_RETRY * 2 ** min(self._renew_failures - 1, 10), RENEW_RETRY_MAX)
+            delay = timedelta(
+                seconds=doubling(
+                    RENEW_RETRY.total_seconds(),
+                    self._renew_failures,
+                    RENEW_RETRY_MAX.total_seconds(),
+                )
+            )
             self._renew_at = now + delay
             log.warning(
                 "token renewal failed; will retry",
@@ -403,33 +399,22 @@ class Link:
             timeout_s=self.settings.request_timeout_s,
             name=self.connection,
         )
-        ended: SocketClosed | None = None
+        problem: SocketClosed | None = None
         reached_live = False
-        async with trio.open_nursery() as nursery:
-            self._serve_scope = nursery.cancel_scope
-            ready = trio.Event()
 
-            async def serve() -> None:
-                nonlocal ended
-                try:
-                    await socket.run(ready.set)
-                except SocketClosed as closed:
-                    ended = closed
-                nursery.cancel_scope.cancel()
-
-            nursery.start_soon(serve)
-            await ready.wait()
+        async def while_up() -> None:
+            nonlocal problem, reached_live
             problem = await self._guard(self.owner.on_live(socket))
-            if problem is not None:
-                ended = ended or problem
-                nursery.cancel_scope.cancel()
-            else:
+            if problem is None:
                 reached_live = True
                 self._went_live(socket)
                 await trio.sleep_forever()
-        self._serve_scope = None
+
+        self._attempt_socket = socket
+        ended = await socket.serve(while_up)
+        self._attempt_socket = None
         self.socket = None
-        return self._after(ended, reached_live)
+        return self._after(ended or problem, reached_live)
 
     def _went_live(self, socket: TradovateSocket) -> None:
         self.socket = socket
@@ -492,8 +477,8 @@ class Link:
         return max(self.settings.backoff_max_s, self.settings.dead_after_s)
 
     def _backoff(self) -> float:
-        ceiling: float = self.settings.backoff_initial_s * 2.0 ** min(self._failures - 1, 30)
-        return min(ceiling, self.settings.backoff_max_s) * random.uniform(0.5, 1.0)
+        settings = self.settings
+        return jittered(settings.backoff_initial_s, self._failures, settings.backoff_max_s)
 
     async def _guard(self, step: Awaitable[None]) -> SocketClosed | None:
         """Run a going-live step; what makes it fail becomes the reason the attempt ends."""

@@ -21,23 +21,24 @@ it on coming up — so the engine can say which accounts are blind (S10.3 ``stal
 from __future__ import annotations
 
 import math
-import random
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 import trio
 
-from brokers.base import PricesRestored, PricesUnavailable, Quote
+from brokers.base import BrokerEvent, PricesRestored, PricesUnavailable, Quote
+from brokers.clock import Clock
 from brokers.tradovate import entities
-from brokers.tradovate.rest import BrokerError, business_error
+from brokers.tradovate.contracts import ContractCache
+from brokers.tradovate.pacing import doubling, jittered
+from brokers.tradovate.rest import BrokerError, RestClient, business_error
+from brokers.tradovate.settings import TradovateSettings
 from brokers.tradovate.socket import BrokerClosed, SocketClosed, TradovateSocket
+from brokers.tradovate.wakeup import Wakeup
 from brokers.tradovate.wire import Push, Reply
-
-if TYPE_CHECKING:
-    from brokers.tradovate.broker import TradovateBroker
-    from brokers.tradovate.session import TradovateSession
 
 log = structlog.get_logger("brokers.tradovate")
 
@@ -56,19 +57,66 @@ class _Refusal:
     reason: str
 
 
+class TokenSource(Protocol):
+    def access_token(self) -> str | None: ...
+
+
+class Login(Protocol):
+    """What market data uses of a login's session: its token, its REST client, its sink."""
+
+    @property
+    def connection(self) -> str: ...
+
+    @property
+    def retired(self) -> bool: ...
+
+    @property
+    def live(self) -> bool: ...
+
+    @property
+    def link(self) -> TokenSource: ...
+
+    @property
+    def rest(self) -> RestClient: ...
+
+    def emit(self, event: BrokerEvent) -> None: ...
+
+
+class MarketDataHost(Protocol):
+    """What market data uses of the broker: its logins, the contract table, where quotes go."""
+
+    @property
+    def settings(self) -> TradovateSettings: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def contracts(self) -> ContractCache: ...
+
+    @property
+    def stats(self) -> Counter[str]: ...
+
+    def sessions(self) -> Sequence[Login]: ...
+
+    def quote_source(self) -> Login | None: ...
+
+    def deliver_quote(self, quote: Quote) -> None: ...
+
+
 class MarketData:
-    def __init__(self, broker: TradovateBroker) -> None:
+    def __init__(self, broker: MarketDataHost) -> None:
         self.broker = broker
         self.settings = broker.settings
         self.wanted: set[str] = set(self.settings.quote_symbols)
         self.subscribed: set[str] = set()
         self.refused: dict[str, _Refusal] = {}
-        self._told: dict[str, set[TradovateSession]] = {}  # symbol -> sessions told unavailable
+        self._told: dict[str, set[Login]] = {}  # symbol -> sessions told unavailable
         self._symbols: dict[int, str] = {}  # contract id -> symbol
         self.phase = "idle"  # idle, connecting, live, waiting
         self.socket: TradovateSocket | None = None
-        self._changed: trio.Event | None = None
-        self._progress: trio.Event | None = None
+        self._changed = Wakeup()
+        self._progress = Wakeup()
         self._subscribing = False
         self._last: dict[str, Quote] = {}
 
@@ -78,24 +126,17 @@ class MarketData:
             self.poke()
 
     def poke(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = None
+        self._changed.set()
 
     def _progressed(self) -> None:
-        if self._progress is not None:
-            self._progress.set()
-            self._progress = None
+        self._progress.set()
 
     def _set_phase(self, phase: str) -> None:
         self.phase = phase
         self._progressed()
 
     async def _wait_change(self) -> None:
-        if self._changed is None:
-            self._changed = trio.Event()
-        event = self._changed
-        await event.wait()
+        await self._changed.wait()
 
     def _missing(self) -> list[str]:
         """Symbols to subscribe now (a refused one once its retry is due)."""
@@ -112,13 +153,13 @@ class MarketData:
 
     # -- what the sessions hear --------------------------------------------------------------------
 
-    def session_live(self, session: TradovateSession) -> None:
+    def session_live(self, session: Login) -> None:
         """A session came up: it hears of the outages under way, then subscriptions go on."""
         for symbol in sorted(self.refused):
             self._tell_unavailable(session, symbol)
         self.poke()
 
-    def _tell_unavailable(self, session: TradovateSession, symbol: str) -> None:
+    def _tell_unavailable(self, session: Login, symbol: str) -> None:
         told = self._told.setdefault(symbol, set())
         if session in told or session.retired or not session.live:
             return
@@ -128,9 +169,8 @@ class MarketData:
     def _refuse(self, symbol: str, reason: str) -> None:
         previous = self.refused.get(symbol)
         failures = 1 if previous is None else previous.failures + 1
-        delay = min(
-            self.settings.quote_retry_initial_s * 2.0 ** min(failures - 1, 30),
-            self.settings.quote_retry_max_s,
+        delay = doubling(
+            self.settings.quote_retry_initial_s, failures, self.settings.quote_retry_max_s
         )
         self.refused[symbol] = _Refusal(failures, trio.current_time() + delay, reason)
         if previous is None:
@@ -174,16 +214,13 @@ class MarketData:
                 continue
             failures += 1
             self._set_phase("waiting")
-            ceiling: float = self.settings.backoff_initial_s * 2.0 ** min(failures - 1, 30)
-            delay = min(ceiling, self.settings.backoff_max_s) * random.uniform(0.5, 1.0)
+            delay = jittered(self.settings.backoff_initial_s, failures, self.settings.backoff_max_s)
             with trio.move_on_after(delay):
                 if isinstance(ended, BrokerClosed):
                     await trio.sleep_forever()  # the broker asked us to go: no early retry
                 await self._wait_change()  # a poke (a login came up) ends the wait early
 
-    async def _serve(
-        self, source: TradovateSession, token: str
-    ) -> tuple[bool, SocketClosed | None]:
+    async def _serve(self, source: Login, token: str) -> tuple[bool, SocketClosed | None]:
         socket = TradovateSocket(
             self.settings.md_url,
             token,
@@ -194,21 +231,9 @@ class MarketData:
             name="md",
         )
         went_live = False
-        ended: SocketClosed | None = None
-        async with trio.open_nursery() as nursery:
-            ready = trio.Event()
 
-            async def serve() -> None:
-                nonlocal ended
-                try:
-                    await socket.run(ready.set)
-                except SocketClosed as closed:
-                    ended = closed
-                    log.warning("market-data socket closed", why=str(closed))
-                nursery.cancel_scope.cancel()
-
-            nursery.start_soon(serve)
-            await ready.wait()
+        async def while_up() -> None:
+            nonlocal went_live
             went_live = True
             self.socket, self.subscribed = socket, set()
             self._set_phase("live")
@@ -218,8 +243,7 @@ class MarketData:
                     if other is not None and other is not source:
                         # Its login is down (locked out, say): subscribe with a live one.
                         log.info("market data moves to another login", login=other.connection)
-                        nursery.cancel_scope.cancel()
-                        break
+                        return
                 self._subscribing = True
                 try:
                     for symbol in self._missing():
@@ -231,12 +255,14 @@ class MarketData:
                     retry = self._next_retry()
                     with trio.move_on_after(math.inf if retry is None else retry):
                         await self._wait_change()
+
+        ended = await socket.serve(while_up)
+        if ended is not None:
+            log.warning("market-data socket closed", why=str(ended))
         self.socket = None
         return went_live, ended
 
-    async def _subscribe(
-        self, socket: TradovateSocket, source: TradovateSession, symbol: str
-    ) -> None:
+    async def _subscribe(self, socket: TradovateSocket, source: Login, symbol: str) -> None:
         try:
             contract_id = await self.broker.contracts.id_of(symbol, source.rest)
         except BrokerError as error:
@@ -303,11 +329,8 @@ class MarketData:
             return
 
     async def _next_progress(self) -> None:
-        if self._progress is None:
-            self._progress = trio.Event()
-        event = self._progress
         with trio.move_on_after(1.0):
-            await event.wait()
+            await self._progress.wait()
 
 
 def _check_subscribed(answer: Any) -> None:

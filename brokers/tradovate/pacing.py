@@ -9,6 +9,8 @@
   per IP address (``user/syncrequest``, ``auth/renewaccesstoken``), counting successful
   requests — a request that did not succeed gives its token back.
 - :class:`RenewalPlanner` spreads the token renewals of many logins on the engine clock.
+- :func:`doubling` and :func:`jittered`: the waits after failures (a renewal, a quote
+  subscription, a socket that would not come up or stay up).
 
 Time is trio's clock for the budgets (I/O pacing, not domain time) and the engine clock for the
 renewal plan (renewals are due at engine-clock instants).
@@ -16,6 +18,7 @@ renewal plan (renewals are due at engine-clock instants).
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -24,6 +27,21 @@ from datetime import datetime, timedelta
 import trio
 
 MIN_FACTOR = 1 / 64  # repeated 423s slow a login down to this fraction of its budget, no less
+# The jitter's own generator: the adapter's threads never move the process's global random state
+# (which a test drawing its examples, or a seeded demo, may depend on).
+_JITTER = random.Random()
+
+
+def doubling(initial: float, failures: int, ceiling: float) -> float:
+    """The wait after ``failures`` failures in a row: ``initial`` after the first, doubling
+    with each one after it, never more than ``ceiling``."""
+    return min(initial * 2.0 ** min(failures - 1, 30), ceiling)
+
+
+def jittered(initial: float, failures: int, ceiling: float) -> float:
+    """A reconnection's wait: :func:`doubling`, drawn at random from its upper half so logins
+    that failed together do not come back together."""
+    return doubling(initial, failures, ceiling) * _JITTER.uniform(0.5, 1.0)
 
 
 class RateBudget:

@@ -23,9 +23,10 @@ is looked up by ``clOrdId`` (S2.6).
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 import structlog
@@ -43,11 +44,15 @@ from brokers.base import (
     SnapshotFailed,
     TokenIssued,
 )
+from brokers.clock import Clock
 from brokers.tradovate import entities, snapshots
+from brokers.tradovate.activity import Activity
+from brokers.tradovate.contracts import ContractCache
 from brokers.tradovate.entities import EntityError, SyncData
 from brokers.tradovate.link import Link, Phase
+from brokers.tradovate.market_data import MarketData
 from brokers.tradovate.orders import OrderTracker
-from brokers.tradovate.pacing import RateBudget
+from brokers.tradovate.pacing import HostBudget, RateBudget, RenewalPlanner
 from brokers.tradovate.rest import (
     BadResponse,
     BrokerError,
@@ -61,13 +66,11 @@ from brokers.tradovate.rest import (
     Unauthorized,
     Unavailable,
 )
+from brokers.tradovate.settings import TradovateSettings
 from brokers.tradovate.socket import SocketClosed, TradovateSocket
 from brokers.tradovate.stream import PushStream
-from brokers.tradovate.tokens import Token
+from brokers.tradovate.tokens import Token, TokenStore
 from brokers.tradovate.wire import Push
-
-if TYPE_CHECKING:
-    from brokers.tradovate.broker import TradovateBroker
 
 log = structlog.get_logger("brokers.tradovate")
 
@@ -113,10 +116,47 @@ class _NewToken:
 _Command = _Place | _Cancel | _SnapshotRequest | _Open | _Close | _NewToken
 
 
+class SessionHost(Protocol):
+    """What a session uses of the broker that made it: what the logins share, and its trio loop."""
+
+    @property
+    def settings(self) -> TradovateSettings: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def tokens(self) -> TokenStore: ...
+
+    @property
+    def activity(self) -> Activity: ...
+
+    @property
+    def contracts(self) -> ContractCache: ...
+
+    @property
+    def host_budget(self) -> HostBudget: ...
+
+    @property
+    def renewals(self) -> RenewalPlanner: ...
+
+    @property
+    def stats(self) -> Counter[str]: ...
+
+    @property
+    def market_data(self) -> MarketData: ...
+
+    def liquidations(self, connection: str) -> dict[int, OrderRequest]:
+        """The connection's liquidations placed by this process."""
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` in the broker's trio loop soon (any thread)."""
+
+
 class TradovateSession(BrokerSession):
     def __init__(
         self,
-        broker: TradovateBroker,
+        broker: SessionHost,
         connection: str,
         accounts: tuple[str, ...],
         sink: EventSink,

@@ -19,21 +19,52 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 
 from brokers.base import AccountSnapshot, PositionInfo, Snapshot
 from brokers.tradovate import entities
 from brokers.tradovate.entities import SYNC_ENTITY_TYPES, EntityError, SyncData
-from brokers.tradovate.rest import BrokerError, business_error
+from brokers.tradovate.orders import OrderTracker
+from brokers.tradovate.rest import BrokerError, RestClient, business_error
 from brokers.tradovate.socket import SocketTimeout, TradovateSocket
+from brokers.tradovate.stream import PushStream, Shared
 from brokers.tradovate.wire import Reply
 
-if TYPE_CHECKING:
-    from brokers.tradovate.session import TradovateSession
-
 log = structlog.get_logger("brokers.tradovate")
+
+
+class SyncOwner(Protocol):
+    """What a sync and a snapshot use of the login's session."""
+
+    @property
+    def connection(self) -> str: ...
+
+    @property
+    def accounts(self) -> tuple[str, ...]: ...
+
+    @property
+    def broker(self) -> Shared: ...
+
+    @property
+    def user_id(self) -> int | None: ...
+
+    @property
+    def names(self) -> dict[int, str]:
+        """Account id -> name, of the session's accounts."""
+
+    @property
+    def account_ids(self) -> dict[str, int]: ...
+
+    @property
+    def rest(self) -> RestClient: ...
+
+    @property
+    def tracker(self) -> OrderTracker: ...
+
+    @property
+    def stream(self) -> PushStream: ...
 
 
 class SyncFailed(BrokerError):
@@ -43,7 +74,7 @@ class SyncFailed(BrokerError):
 SYNC = "user/syncrequest"
 
 
-def sync_body(session: TradovateSession) -> dict[str, Any]:
+def sync_body(session: SyncOwner) -> dict[str, Any]:
     body: dict[str, Any] = (
         {"users": [session.user_id]}
         if session.user_id is not None
@@ -68,7 +99,7 @@ def _complete(parts: list[Reply]) -> bool:
     return seen >= entities.SYNC_KEYS
 
 
-async def fetch(session: TradovateSession, socket: TradovateSocket) -> SyncData:
+async def fetch(session: SyncOwner, socket: TradovateSocket) -> SyncData:
     """The login's sync answer, complete, or :class:`SyncFailed` (or the REST client's errors:
     a lock-out, a refused token, the socket gone)."""
 
@@ -103,7 +134,7 @@ async def fetch(session: TradovateSession, socket: TradovateSocket) -> SyncData:
         raise SyncFailed(str(error)) from None
 
 
-async def sync(session: TradovateSession, socket: TradovateSocket) -> SyncData:
+async def sync(session: SyncOwner, socket: TradovateSocket) -> SyncData:
     """Ask for the login's state; teach it to the order tracker, the positions to the stream and
     the held contracts to market data. An answer that is not a complete sync raises."""
     data = await fetch(session, socket)
@@ -127,7 +158,7 @@ async def sync(session: TradovateSession, socket: TradovateSocket) -> SyncData:
     return data
 
 
-async def snapshot(session: TradovateSession, request_id: str, data: SyncData) -> Snapshot:
+async def snapshot(session: SyncOwner, request_id: str, data: SyncData) -> Snapshot:
     """The engine's view of every account of the session, from a sync answer."""
     accounts: dict[str, AccountSnapshot] = {}
     for name in session.accounts:

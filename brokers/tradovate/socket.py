@@ -8,7 +8,8 @@ whose heartbeat stops) and declares the socket dead when nothing at all arrived 
 ends by raising :class:`SocketClosed`: :class:`SocketUnauthorized` when the broker refused the
 token, :class:`BrokerClosed` when the broker ended it — a ``c[code,"reason"]`` frame or a
 ``shutdown`` event (``Maintenance``, ``ConnectionQuotaReached``, ``IPQuotaReached``), after
-which a reconnection waits a backoff.
+which a reconnection waits a backoff. :meth:`TradovateSocket.serve` runs it together with what
+its owner (the login's link, market data) does while it is up, and ends both when either ends.
 
 A request's answer may come in parts (``user/syncrequest`` with ``splitResponses``: several
 replies with the request's id): :meth:`TradovateSocket.request_parts` collects them until the
@@ -116,6 +117,7 @@ class TradovateSocket:
         self._ended: BrokerClosed | None = None  # how the broker ended the socket, if it did
         self._split_done: set[int] = set()  # split requests answered or given up
         self.frames = 0  # frames received (for tests and metrics)
+        self._serving: trio.CancelScope | None = None
 
     @property
     def live(self) -> bool:
@@ -150,6 +152,35 @@ class TradovateSocket:
             self._fail_pending(self._dead or "socket closed")
             with trio.CancelScope(shield=True):
                 await stream.aclose()
+
+    async def serve(self, while_up: Callable[[], Awaitable[None]]) -> SocketClosed | None:
+        """:meth:`run` the socket and, once it is authorized, ``while_up``: both end when one
+        does (the socket dies or the broker ends it; ``while_up`` returns), or on :meth:`stop`.
+        Returns why the socket ended, ``None`` when it did not end by itself."""
+        ended: SocketClosed | None = None
+        async with trio.open_nursery() as nursery:
+            self._serving = nursery.cancel_scope
+            ready = trio.Event()
+
+            async def run() -> None:
+                nonlocal ended
+                try:
+                    await self.run(ready.set)
+                except SocketClosed as closed:
+                    ended = closed
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(run)
+            await ready.wait()
+            await while_up()
+            nursery.cancel_scope.cancel()
+        self._serving = None
+        return ended
+
+    def stop(self) -> None:
+        """End :meth:`serve` (trio thread); nothing if it is not serving."""
+        if self._serving is not None:
+            self._serving.cancel()
 
     async def _session(
         self, stream: Any, host: str, resource: str, on_ready: Callable[[], None] | None

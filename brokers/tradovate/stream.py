@@ -26,29 +26,77 @@ be trusted to be complete, the socket is dropped, and the engine reconciles once
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import structlog
 
-from brokers.base import FillCorrected
+from brokers.base import BrokerEvent, FillCorrected
 from brokers.tradovate import entities
+from brokers.tradovate.contracts import ContractCache
 from brokers.tradovate.entities import EntityError, TvFill, TvOrder, TvOrderVersion, TvPosition
-from brokers.tradovate.rest import BrokerError, NotFound
+from brokers.tradovate.orders import OrderTracker
+from brokers.tradovate.rest import BrokerError, NotFound, RestClient
 from brokers.tradovate.socket import SocketClosed
 from brokers.tradovate.wire import Push
-
-if TYPE_CHECKING:
-    from brokers.tradovate.session import TradovateSession
 
 log = structlog.get_logger("brokers.tradovate")
 
 Piece = TvOrder | TvOrderVersion | TvFill
 
 
+class QuoteWants(Protocol):
+    def want(self, symbol: str) -> None:
+        """Quotes of ``symbol`` are needed (a contract held or traded)."""
+
+
+class Shared(Protocol):
+    """What a login's stream and sync use of the broker: the contract table, the counters, and
+    the quotes wanted."""
+
+    @property
+    def contracts(self) -> ContractCache: ...
+
+    @property
+    def stats(self) -> Counter[str]: ...
+
+    @property
+    def market_data(self) -> QuoteWants: ...
+
+
+class StreamOwner(Protocol):
+    """What the stream uses of its login's session."""
+
+    @property
+    def connection(self) -> str: ...
+
+    @property
+    def broker(self) -> Shared: ...
+
+    @property
+    def tracker(self) -> OrderTracker: ...
+
+    @property
+    def names(self) -> dict[int, str]:
+        """Account id -> name, of the session's accounts."""
+
+    @property
+    def account_ids(self) -> dict[str, int]: ...
+
+    @property
+    def in_flight(self) -> dict[str, int]:
+        """Orders sent and not answered, by account."""
+
+    @property
+    def rest(self) -> RestClient: ...
+
+    def emit(self, event: BrokerEvent) -> None: ...
+
+
 class PushStream:
-    def __init__(self, session: TradovateSession) -> None:
+    def __init__(self, session: StreamOwner) -> None:
         self.session = session
         self._net: dict[tuple[int, int], int] = {}  # (account id, contract id) -> position
         self._held: dict[int, list[Piece]] = {}  # pieces of orders held back, by order id

@@ -27,7 +27,8 @@ from engine.api.errors import ApiError, problem
 from engine.api.openapi import build_openapi
 from engine.api.operations import Operation
 from engine.api.routes import accounts, connections, groups, records, system
-from engine.topology import CommandRefused, UnknownId
+from engine.core.topology import CommandRefused, UnknownId
+from engine.storage.durability import NotDurable
 
 log = structlog.get_logger("engine.api")
 
@@ -58,6 +59,8 @@ def _endpoint(op: Operation, ctx: ApiContext) -> Any:
             return problem(409, "refused", str(error))
         except Stopping:
             return problem(503, "stopping", "the engine is stopping and takes no more commands")
+        except NotDurable as error:
+            return problem(503, "not_durable", f"{error}; try again once it is healthy")
         except Exception:
             log.exception("api request failed", method=op.method, path=op.path)
             return problem(500, "internal", "the engine could not handle this request")

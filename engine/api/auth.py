@@ -14,10 +14,10 @@ import secrets
 import stat
 from pathlib import Path
 
-from engine.logs import SECRETS
+from engine.app.logs import SECRETS
 
 TOKEN_FILE = "api.token"
-PUBLIC_PATHS = frozenset({"/", "/index.html", "/favicon.ico", "/oauth/callback"})
+PUBLIC_PATHS = frozenset({"/", "/index.html", "/favicon.ico", "/oauth/callback", "/healthz"})
 PUBLIC_PREFIXES = ("/static/",)
 
 

@@ -1,7 +1,8 @@
 """What the control API's handlers share: the engine and the way to reach it from trio.
 
-The actors run on threads; a handler never blocks the trio loop on them. Reads (``inspect``, the
-store) run on a worker thread (:meth:`ApiContext.read`); commands too, one at a time
+The actors run on threads; a handler never blocks the trio loop on them. Reads of the actors'
+published views run on the loop (:meth:`ApiContext.view`: they never wait); reads of the store
+on a worker thread (:meth:`ApiContext.read`); commands too, one at a time
 (:meth:`ApiContext.command`), so two requests can never interleave their checks and changes of
 the topology — the engine's commands are written to be called by one caller at a time, as the
 replay harness calls them. Once the process is stopping, commands are refused (503).
@@ -12,17 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import trio
 
-from engine.clock import Clock
-from engine.oauth import OAuthStates
-
-if TYPE_CHECKING:
-    from engine.api.events import EventHub
-    from engine.core import Engine
-    from engine.metrics import EngineMetrics
+from brokers.clock import Clock
+from engine.api.events import EventHub
+from engine.app.authorizations import OAuthStates
+from engine.app.metrics import EngineMetrics
+from engine.core.engine import Engine
 
 T = TypeVar("T")
 
@@ -51,8 +50,14 @@ class ApiContext:
         return f"{self.public_url}/oauth/callback"
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a read of the engine (views, the store) on a worker thread."""
+        """Run a read that may wait (the store's records) on a worker thread."""
         return await trio.to_thread.run_sync(fn, *args)
+
+    def view(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a read of the actors' published views and the setup, here on the loop: it never
+        waits (a lookup per actor, ``engine/host/views.py``), and a hop to a worker thread
+        would cost more than the read itself when the actors' threads are busy."""
+        return fn(*args)
 
     async def command(self, fn: Callable[..., T], *args: Any) -> T:
         """Run an engine command on a worker thread, one command at a time."""

@@ -1,8 +1,9 @@
 """Errors of the control API, and reading what a request sends, strictly.
 
-Every error is a JSON :class:`~engine.api.schemas.Problem`: 400 malformed JSON, 401 no token, 404
-unknown id or path, 405 wrong method, 409 a command the rules forbid (the reason as the
-engine words it), 413 body too large, 422 a wrong field (named), 503 the engine is stopping.
+Every error is a JSON :class:`~engine.api.schemas.Problem`: 400 malformed JSON (or a number
+longer than any field takes), 401 no token, 404 unknown id or path, 405 wrong method, 409 a
+command the rules forbid (the reason as the engine words it), 413 body too large, 422 a wrong
+field (named), 503 the engine is stopping.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from engine.config_errors import describe_errors
+from engine.app.config_errors import describe_errors
 
 M = TypeVar("M", bound=BaseModel)
+MAX_NUMBER_CHARS = 40  # no field takes a longer number (money is at most 10**12, 2 decimals)
 E = TypeVar("E", bound=Enum)
 
 
@@ -99,9 +101,32 @@ async def read_json(request: Request, limit: int) -> Any:
     if not raw.strip():
         raise ApiError(400, "malformed_json", "the request needs a JSON body")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_int=_parse_int, parse_float=_parse_float)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {error}") from None
+
+
+def _too_long(text: str) -> ApiError:
+    return ApiError(
+        400,
+        "number_too_long",
+        f"the body has a number of {len(text)} characters ({text[:12]}...); no field takes one"
+        f" longer than {MAX_NUMBER_CHARS}",
+    )
+
+
+def _parse_int(text: str) -> int:
+    """Checked before ``int()``: Python refuses to convert more than 4,300 digits, and a
+    number that long is never a value any field takes."""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _too_long(text)
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _too_long(text)
+    return float(text)
 
 
 def _too_large(limit: int) -> ApiError:
@@ -199,6 +224,7 @@ def query_text(request: Request, name: str, max_length: int = 128) -> str | None
 
 
 __all__ = [
+    "MAX_NUMBER_CHARS",
     "ApiError",
     "body",
     "invalid",

@@ -2,28 +2,40 @@
 
 The hub listens where the engine already publishes — the records' listeners (activity entries,
 orders written, order outcomes) and the broker's events (fills) — on whatever thread that is,
-and hands each event to the trio loop (``TrioToken.run_sync_soon``; the callback never raises).
-There every subscriber gets it through its own bounded channel; one that cannot keep up is cut
-off (its browser reconnects with ``Last-Event-ID`` and gets what it missed from a short
-history). Events carry no token or code: only records and fills.
+and hands them to the trio loop in batches (one ``TrioToken.run_sync_soon`` for whatever came
+since the loop last took them; the callback never raises). There every subscriber gets each
+event through its own queue of at most ``SUBSCRIBER_BUFFER`` events. A client whose queue is
+full does not keep up — or does not read at all — and is cut: its slot is freed at once (the
+limit of ``MAX_SUBSCRIBERS`` streams counts only clients that take what they are sent), a
+warning names it, and its response ends; a browser reconnects with ``Last-Event-ID`` and gets
+what it missed from the short history. A client that reads nothing at all cannot even take the
+end of its response: the kernel drops its connection once it has taken nothing for
+``engine.app.listening.STALLED_CLIENT_SECONDS``. Events carry no token or code: only records
+and fills.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import structlog
 import trio
 from starlette.types import Receive, Scope, Send
 
 from brokers.base import BrokerEvent, Fill
-from engine.records import ActivityEntry, LedgerRow
+from engine.domain.activity import ActivityEntry
+from engine.domain.ledger import LedgerRow
+
+log = structlog.get_logger("engine.api")
 
 HISTORY = 500  # events kept for a reconnecting subscriber
-SUBSCRIBER_BUFFER = 1000
+# Events queued for one client; one further behind than the history could not catch up anyway.
+SUBSCRIBER_BUFFER = HISTORY
 MAX_SUBSCRIBERS = 64
 HEARTBEAT_SECONDS = 15.0
 
@@ -76,14 +88,28 @@ def fill_data(fill: Fill) -> dict[str, Any]:
     }
 
 
+class Subscription:
+    """One client's stream: its queue of events, and ``cut`` once the hub gave up on it."""
+
+    def __init__(self, client: str) -> None:
+        self.client = client
+        self.queue, self.events = trio.open_memory_channel[Event](SUBSCRIBER_BUFFER)
+        self.cut = trio.Event()
+
+
 class EventHub:
     def __init__(self) -> None:
         self._token: trio.lowlevel.TrioToken | None = None
-        self._subscribers: set[trio.MemorySendChannel[Event]] = set()
+        self._subscribers: set[Subscription] = set()
         self._history: deque[Event] = deque(maxlen=HISTORY)
         self._next_id = 1
         self._closed = False
-        self.dropped = 0
+        # Events submitted from other threads, taken by the loop in one callback.
+        self._incoming: deque[tuple[str, dict[str, Any]]] = deque()
+        self._incoming_lock = threading.Lock()
+        self._scheduled = False
+        self.dropped = 0  # clients cut for not keeping up
+        self.streams = 0  # responses still open, cut or not (a cut one ends on its own)
 
     def attach(self) -> None:
         """Called inside the trio loop that serves the API."""
@@ -111,14 +137,27 @@ class EventHub:
         token = self._token
         if token is None or self._closed:
             return
+        with self._incoming_lock:
+            self._incoming.append((kind, data))
+            if self._scheduled:
+                return  # the loop has yet to take the earlier ones: it takes this too
+            self._scheduled = True
         try:
-            token.run_sync_soon(self._publish, kind, data)
-        except trio.RunFinishedError:
-            pass
-        except Exception:  # an event must never break an actor or the broker
-            self.dropped += 1
+            token.run_sync_soon(self._take)
+        except Exception:  # the loop is gone; an event must never break an actor or the broker
+            with self._incoming_lock:
+                self._incoming.clear()
+                self._scheduled = False
 
     # -- on the trio thread -------------------------------------------------------------------
+
+    def _take(self) -> None:
+        with self._incoming_lock:
+            incoming = list(self._incoming)
+            self._incoming.clear()
+            self._scheduled = False
+        for kind, data in incoming:
+            self._publish(kind, data)
 
     def _publish(self, kind: str, data: dict[str, Any]) -> None:
         if self._closed:
@@ -126,35 +165,50 @@ class EventHub:
         event = Event(self._next_id, kind, data)
         self._next_id += 1
         self._history.append(event)
-        for channel in list(self._subscribers):
+        for subscription in list(self._subscribers):
             try:
-                channel.send_nowait(event)
-            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-                self._subscribers.discard(channel)
-                channel.close()
-                self.dropped += 1
+                subscription.queue.send_nowait(event)
+            except trio.WouldBlock:
+                self._cut(subscription)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._subscribers.discard(subscription)  # its stream has ended
 
-    def subscribe(self, last_id: int | None = None) -> trio.MemoryReceiveChannel[Event] | None:
-        """A new subscriber's channel, primed with the events after ``last_id``; ``None`` when
-        the hub is closed or full."""
+    def _cut(self, subscription: Subscription) -> None:
+        """A client whose queue is full: its slot is freed now and its stream ends."""
+        self._subscribers.discard(subscription)
+        subscription.queue.close()
+        subscription.cut.set()
+        self.dropped += 1
+        log.warning(
+            "event stream cut: the client does not keep up",
+            client=subscription.client,
+            queued=SUBSCRIBER_BUFFER,
+            streams=len(self._subscribers),
+        )
+
+    def subscribe(self, last_id: int | None = None, client: str = "") -> Subscription | None:
+        """A new client's stream, primed with the events after ``last_id``; ``None`` when the
+        hub is closed or ``MAX_SUBSCRIBERS`` clients are taking events."""
         if self._closed or len(self._subscribers) >= MAX_SUBSCRIBERS:
             return None
-        send, receive = trio.open_memory_channel[Event](SUBSCRIBER_BUFFER)
+        subscription = Subscription(client)
         if last_id is not None:
-            for event in self._history:
+            for event in list(self._history)[-SUBSCRIBER_BUFFER:]:
                 if event.id > last_id:
-                    send.send_nowait(event)
-        self._subscribers.add(send)
-        return receive
+                    subscription.queue.send_nowait(event)
+        self._subscribers.add(subscription)
+        return subscription
 
-    def unsubscribe(self, receive: trio.MemoryReceiveChannel[Event]) -> None:
-        receive.close()
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """The client's stream has ended: its slot is free."""
+        self._subscribers.discard(subscription)
+        subscription.events.close()
 
     def close(self) -> None:
         """The process is stopping: every stream ends."""
         self._closed = True
-        for channel in list(self._subscribers):
-            channel.close()
+        for subscription in list(self._subscribers):
+            subscription.queue.close()
         self._subscribers.clear()
 
     @property
@@ -168,13 +222,16 @@ class EventHub:
 class EventStream:
     """The ``text/event-stream`` response of one subscriber, as a plain ASGI response: events
     as they come, a comment every ``HEARTBEAT_SECONDS`` so proxies and browsers keep the
-    connection open; it ends when the client goes or the hub closes, and always unsubscribes."""
+    connection open; it ends when the client goes, the hub cuts it or the hub closes, and
+    always unsubscribes."""
 
-    def __init__(self, hub: EventHub, receive: trio.MemoryReceiveChannel[Event]) -> None:
+    def __init__(self, hub: EventHub, subscription: Subscription) -> None:
         self.hub = hub
-        self.events = receive
+        self.subscription = subscription
+        self.events = subscription.events
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.hub.streams += 1
         try:
             await send(
                 {
@@ -196,6 +253,7 @@ class EventStream:
             )
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._until_disconnect, receive, nursery.cancel_scope)
+                nursery.start_soon(self._until_cut, nursery.cancel_scope)
                 await self._pump(send)
                 nursery.cancel_scope.cancel()
             with trio.CancelScope(shield=True), trio.move_on_after(1):
@@ -203,7 +261,8 @@ class EventStream:
         except OSError:
             pass  # the client went away mid-write
         finally:
-            self.hub.unsubscribe(self.events)
+            self.hub.unsubscribe(self.subscription)
+            self.hub.streams -= 1
 
     async def _pump(self, send: Send) -> None:
         while True:
@@ -223,5 +282,19 @@ class EventStream:
             pass
         scope.cancel()
 
+    async def _until_cut(self, scope: trio.CancelScope) -> None:
+        """Cut: what is still queued is not sent; the response ends (a client that reads takes
+        the end and reconnects; one that does not is dropped by the kernel)."""
+        await self.subscription.cut.wait()
+        scope.cancel()
 
-__all__ = ["Event", "EventHub", "EventStream", "activity_data", "fill_data", "order_data"]
+
+__all__ = [
+    "Event",
+    "EventHub",
+    "EventStream",
+    "Subscription",
+    "activity_data",
+    "fill_data",
+    "order_data",
+]

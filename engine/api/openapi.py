@@ -20,7 +20,7 @@ ERROR_TEXT = {
     409: "The rules forbid this command; the message says why",
     413: "Body too large",
     422: "A field is wrong; `field` names it",
-    503: "The engine is stopping (or the event stream is full)",
+    503: "The engine is stopping or cannot make its state durable (or the event stream is full)",
     504: "The broker did not answer in time",
 }
 
@@ -95,7 +95,12 @@ def _operation(op: Operation, components: _Components) -> dict[str, Any]:
         codes.add(404)
     for code in sorted(codes):
         entry: dict[str, Any] = {"description": ERROR_TEXT.get(code, "Error")}
-        entry["content"] = {"text/html": {"schema": {"type": "string"}}} if op.public else problem
+        if op.public and op.media == "application/json":
+            entry["content"] = content  # a public JSON answer says why in its own body
+        else:
+            entry["content"] = (
+                {"text/html": {"schema": {"type": "string"}}} if op.public else problem
+            )
         responses[str(code)] = entry
     out: dict[str, Any] = {
         "operationId": op.operation_id,

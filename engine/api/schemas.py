@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engine.config import ID_PATTERN, check_symbol_map
-from engine.risk_rules import LIMIT_NAMES
+from engine.app.config import ID_PATTERN, check_symbol_map
+from engine.domain.risk_rules import LIMIT_NAMES
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="1-64 letters, digits, . _ -")]
 Ratio = Annotated[
@@ -270,11 +270,22 @@ class OrderPage(Response):
     next_before: int | None
 
 
+class Health(Response):
+    """Whether the engine can make its state durable (decision 0014); if not, why (the first
+    write that failed: the file and the error) and since when. While it cannot, new orders are
+    held back and the process exits after ``engine.durability_timeout_seconds``."""
+
+    ok: bool
+    reason: str = ""
+    since: str | None = None
+
+
 class Status(Response):
     version: str
     started_at: str
     now: str
     stopping: bool
+    health: Health
     connections: int
     accounts: int
     groups: int
@@ -296,6 +307,7 @@ __all__ = [
     "FollowerTerms",
     "GroupDeletion",
     "GroupOut",
+    "Health",
     "Limits",
     "LimitsChange",
     "Membership",

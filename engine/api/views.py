@@ -1,23 +1,26 @@
-"""Read models of the API, built from the engine's views and the store.
+"""Read models of the API, built from the engine's reads and the store's queries.
 
-Called on a worker thread (``ApiContext.read``): each ``inspect`` runs between an actor's
-messages, so what a view shows is what the actor had, never a half-handled message. The topology
-is copied before it is walked; a command may change it meanwhile.
+Called on a worker thread (``ApiContext.read``). Each actor view is the one the actor published
+after its last batch of messages (``engine/host/views.py``): what the actor had between two
+messages, never a half-handled one, read at once however busy the actors are. What a command
+sets in the engine's own setup (membership terms, limits) is read from the setup, so a command's
+answer and the reads after it show it even before the actor has handled it. The topology is a
+copy (``Engine.topology_snapshot``); a command may change the engine's own meanwhile.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from actors import addresses
+from actors.group import GroupView
 from engine.api import schemas
-from engine.core import Engine
-from engine.records import Kind, Level
-from engine.setup_changes import AccountDeletion
-from engine.topology import DeletionPlan, GroupConfig, UnknownId
+from engine.core.engine import Engine
+from engine.core.topology import AccountDeletion, DeletionPlan, GroupConfig, Topology, UnknownId
+from engine.domain.activity import Kind, Level
+from engine.domain.copying import Membership
+from engine.storage.queries import Window
 
 MAX_PAGE = 500
 
@@ -26,13 +29,14 @@ def _money(value: Decimal) -> str:
     return str(value.quantize(Decimal("0.01"))) if value.is_finite() else str(value)
 
 
-def connection_out(engine: Engine, connection: str) -> schemas.ConnectionOut:
-    config = engine.topology.require_connection(connection)
-    seen: tuple[str, bool] | None = engine.runtime.inspect(
-        addresses.connection(connection), lambda c: (c.state.value, bool(c.offline))
-    )
+def connection_out(
+    engine: Engine, connection: str, topology: Topology | None = None
+) -> schemas.ConnectionOut:
+    topology = engine.topology_snapshot() if topology is None else topology
+    config = topology.require_connection(connection)
+    seen = engine.connection_status(connection)
     state, offline = seen if seen is not None else (config.state, config.offline)
-    accounts = [a.id for a in list(engine.topology.accounts.values()) if a.connection == connection]
+    accounts = topology.accounts_of(connection)
     return schemas.ConnectionOut(
         id=config.id,
         broker=config.broker,
@@ -44,24 +48,25 @@ def connection_out(engine: Engine, connection: str) -> schemas.ConnectionOut:
 
 def connections_out(engine: Engine) -> list[schemas.ConnectionOut]:
     out = []
-    for connection in list(engine.topology.connections):
+    topology = engine.topology_snapshot()
+    for connection in topology.connections:
         try:
-            out.append(connection_out(engine, connection))
+            out.append(connection_out(engine, connection, topology))
         except UnknownId:
             continue  # deleted meanwhile
     return out
 
 
-def account_out(engine: Engine, account: str) -> schemas.AccountOut:
-    topology = engine.topology
+def account_out(
+    engine: Engine, account: str, topology: Topology | None = None
+) -> schemas.AccountOut:
+    topology = engine.topology_snapshot() if topology is None else topology
     config = topology.require_account(account)
     view = engine.account_view(account)
     risk = engine.risk_view(account)
     if view is None or risk is None:
         raise UnknownId(f"unknown account {account!r}")
-    membership = _membership(engine, account)
-    daily = view.realized_daily + view.unrealized
-    weekly = view.realized_weekly + view.unrealized
+    membership = _membership(engine, topology, account)
     return schemas.AccountOut(
         id=account,
         connection=config.connection,
@@ -72,31 +77,29 @@ def account_out(engine: Engine, account: str) -> schemas.AccountOut:
         realized_daily=_money(view.realized_daily),
         realized_weekly=_money(view.realized_weekly),
         unrealized=_money(view.unrealized),
-        daily_pnl=_money(daily),
-        weekly_pnl=_money(weekly),
-        equity=_money(view.balance + daily),
+        daily_pnl=_money(view.daily_pnl),
+        weekly_pnl=_money(view.weekly_pnl),
+        equity=_money(view.equity),
         high_water=_money(risk.high_water),
         risk_status=risk.status.value,
         lock_reason=risk.lock_reason.value,
         flattening=risk.flattening,
         supervisor_hold=risk.supervisor_hold,
-        limits={k: str(v) for k, v in sorted(risk.limits.items())},
+        limits={k: str(v) for k, v in sorted(config.limits.items())},
         triggers_off=list(risk.triggers_off),
         membership=membership,
         copying=_copying(view.connection_state, risk.status.value, membership),
     )
 
 
-def _membership(engine: Engine, account: str) -> schemas.Membership | None:
-    found = engine.topology.group_of(account)
+def _membership(engine: Engine, topology: Topology, account: str) -> schemas.Membership | None:
+    found = topology.group_of(account)
     if found is None:
         return None
     group, leads = found
     if leads:
         return schemas.Membership(group=group, role="leader")
-    view = engine.group_view(group)
-    members = view.members if view is not None else engine.topology.groups[group].members
-    for m in members:
+    for m in topology.groups[group].members:
         if m.account == account:
             return schemas.Membership(
                 group=group,
@@ -104,9 +107,19 @@ def _membership(engine: Engine, account: str) -> schemas.Membership | None:
                 ratio=str(m.ratio),
                 max_qty=m.max_qty,
                 symbol_map=dict(m.symbol_map),
-                disable_reason=m.disable_reason,
+                disable_reason=_reason(engine.group_view(group), m),
             )
     return None
+
+
+def _reason(view: GroupView | None, member: Membership) -> str:
+    """A follower's disable reason: its group actor's (S5.3); the terms are the setup's, where
+    a command changes them first."""
+    if view is not None:
+        for m in view.members:
+            if m.account == member.account:
+                return m.disable_reason
+    return member.disable_reason
 
 
 def _copying(connection_state: str, status: str, membership: schemas.Membership | None) -> str:
@@ -128,32 +141,33 @@ def _copying(connection_state: str, status: str, membership: schemas.Membership 
 
 def accounts_out(engine: Engine, connection: str | None = None) -> list[schemas.AccountOut]:
     out = []
-    for config in list(engine.topology.accounts.values()):
+    topology = engine.topology_snapshot()
+    for config in topology.accounts.values():
         if connection is not None and config.connection != connection:
             continue
         try:
-            out.append(account_out(engine, config.id))
+            out.append(account_out(engine, config.id, topology))
         except UnknownId:
             continue
     return out
 
 
 def limits_out(engine: Engine, account: str) -> schemas.Limits:
-    engine.topology.require_account(account)
+    config = engine.account(account)  # raises UnknownId
     risk = engine.risk_view(account)
     if risk is None:
         raise UnknownId(f"unknown account {account!r}")
     return schemas.Limits(
         account=account,
-        limits={k: str(v) for k, v in sorted(risk.limits.items())},
+        limits={k: str(v) for k, v in sorted(config.limits.items())},
         triggers_off=list(risk.triggers_off),
     )
 
 
 def group_out(engine: Engine, group: str) -> schemas.GroupOut:
-    config = engine.topology.require_group(group)
+    config = engine.group(group)
     view = engine.group_view(group)
-    members = view.members if view is not None else tuple(config.members)
+    members = [replace(m, disable_reason=_reason(view, m)) for m in config.members]
     return schemas.GroupOut(
         id=group,
         leader=config.leader,
@@ -173,7 +187,7 @@ def group_out(engine: Engine, group: str) -> schemas.GroupOut:
 
 def groups_out(engine: Engine) -> list[schemas.GroupOut]:
     out = []
-    for group in list(engine.topology.groups):
+    for group in engine.topology_snapshot().groups:
         try:
             out.append(group_out(engine, group))
         except UnknownId:
@@ -218,30 +232,6 @@ def group_deletion(config: GroupConfig, *, dry_run: bool) -> schemas.GroupDeleti
 # --- records (S7) -------------------------------------------------------------------------------
 
 
-def _page_where(
-    filters: dict[str, str | None],
-    since: datetime | None,
-    until: datetime | None,
-    before: int | None,
-) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column, value in filters.items():
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if since is not None:
-        clauses.append("time >= ?")
-        params.append(since.isoformat())
-    if until is not None:
-        clauses.append("time < ?")
-        params.append(until.isoformat())
-    if before is not None:
-        clauses.append("seq < ?")
-        params.append(before)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
 def activity_page(
     engine: Engine,
     *,
@@ -254,43 +244,26 @@ def activity_page(
     before: int | None = None,
     limit: int = 100,
 ) -> schemas.ActivityPage:
-    engine.store.flush()
-    where, params = _page_where(
-        {
-            "account": account,
-            "connection": connection,
-            "level": level.value if level else None,
-            "kind": kind.value if kind else None,
-        },
-        since,
-        until,
-        before,
-    )
-    rows = engine.store.query(
-        f"SELECT * FROM activity{where} ORDER BY seq DESC LIMIT ?", [*params, limit + 1]
+    page = engine.queries.activity(
+        Window(since, until, before, limit),
+        account=account,
+        connection=connection,
+        level=level.value if level else None,
+        kind=kind.value if kind else None,
     )
     items = [
         schemas.ActivityOut(
-            seq=r["seq"],
-            time=r["time"],
-            level=r["level"],
-            kind=r["kind"],
-            account=r["account"],
-            connection=r["connection"],
-            message=r["message"],
+            seq=r.seq,
+            time=r.time,
+            level=r.level,
+            kind=r.kind,
+            account=r.account,
+            connection=r.connection,
+            message=r.message,
         )
-        for r in rows[:limit]
+        for r in page.items
     ]
-    more = len(rows) > limit
-    return schemas.ActivityPage(items=items, next_before=items[-1].seq if more else None)
-
-
-def _positions(text: str) -> dict[str, int]:
-    try:
-        value = json.loads(text)
-    except (TypeError, ValueError):
-        return {}
-    return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    return schemas.ActivityPage(items=items, next_before=page.next_before)
 
 
 def reconciliation_page(
@@ -302,26 +275,21 @@ def reconciliation_page(
     before: int | None = None,
     limit: int = 100,
 ) -> schemas.ReconciliationPage:
-    engine.store.flush()
-    where, params = _page_where({"account": account}, since, until, before)
-    rows = engine.store.query(
-        f"SELECT * FROM reconciliations{where} ORDER BY seq DESC LIMIT ?", [*params, limit + 1]
-    )
+    page = engine.queries.reconciliations(Window(since, until, before, limit), account=account)
     items = [
         schemas.ReconciliationOut(
-            seq=r["seq"],
-            time=r["time"],
-            account=r["account"],
-            connection=r["connection"],
-            cause=r["cause"],
-            before=_positions(r["before"]),
-            target=_positions(r["target"]),
-            orders=_positions(r["orders"]),
+            seq=r.seq,
+            time=r.time,
+            account=r.account,
+            connection=r.connection,
+            cause=r.cause,
+            before=r.before,
+            target=r.target,
+            orders=r.orders,
         )
-        for r in rows[:limit]
+        for r in page.items
     ]
-    more = len(rows) > limit
-    return schemas.ReconciliationPage(items=items, next_before=items[-1].seq if more else None)
+    return schemas.ReconciliationPage(items=items, next_before=page.next_before)
 
 
 def order_page(
@@ -334,50 +302,31 @@ def order_page(
     before: int | None = None,
     limit: int = 100,
 ) -> schemas.OrderPage:
-    engine.store.flush()
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column, value in (("account", account), ("status", status)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if since is not None:
-        clauses.append("created_at >= ?")
-        params.append(since.isoformat())
-    if until is not None:
-        clauses.append("created_at < ?")
-        params.append(until.isoformat())
-    if before is not None:
-        clauses.append("rowid < ?")
-        params.append(before)
-    where = " WHERE " + " AND ".join(clauses) if clauses else ""
-    rows = engine.store.query(
-        f"SELECT rowid AS seq, * FROM orders{where} ORDER BY rowid DESC LIMIT ?",
-        [*params, limit + 1],
+    page = engine.queries.orders(
+        Window(since, until, before, limit), account=account, status=status
     )
     items = [
         schemas.OrderOut(
-            client_order_id=r["client_order_id"],
-            account=r["account"],
-            connection=r["connection"],
-            symbol=r["symbol"],
-            qty=r["qty"],
-            order_type=r["order_type"],
-            kind=r["kind"],
-            cause=r["cause"],
-            status=r["status"],
-            reason=r["reason"] or None,
-            created_at=r["created_at"],
-            updated_at=r["updated_at"],
+            client_order_id=r.client_order_id,
+            account=r.account,
+            connection=r.connection,
+            symbol=r.symbol,
+            qty=r.qty,
+            order_type=r.order_type,
+            kind=r.kind,
+            cause=r.cause,
+            status=r.status,
+            reason=r.reason or None,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
         )
-        for r in rows[:limit]
+        for r in page.items
     ]
-    more = len(rows) > limit
-    return schemas.OrderPage(items=items, next_before=rows[limit - 1]["seq"] if more else None)
+    return schemas.OrderPage(items=items, next_before=page.next_before)
 
 
 def counts(engine: Engine) -> tuple[int, int, int]:
-    t = engine.topology
+    t = engine.topology_snapshot()
     return len(t.connections), len(t.accounts), len(t.groups)
 
 

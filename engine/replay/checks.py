@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from engine.core import Engine
+from engine.core.engine import Engine
+from engine.domain.activity import Kind
 from engine.replay.scenario import Expectation
 
 TOLERANCE = Decimal("0.005")
@@ -31,7 +32,6 @@ class Failure:
 
 def evaluate(engine: Engine, step: int, expect: Expectation) -> list[Failure]:
     engine.wait_idle()
-    engine.store.flush()
     reader = {"account": _account, "connection": _connection, "group": _group}[expect.subject]
     failures: list[Failure] = []
     for key, expected in expect.checks:
@@ -55,7 +55,7 @@ def _equal_number(expected: Any, actual: Any) -> bool:
 
 def _account(engine: Engine, expect: Expectation, key: str, expected: Any) -> tuple[str, Any, bool]:
     account = expect.id
-    exists = account in engine.topology.accounts
+    exists = account in engine.topology_snapshot().accounts
     if key == "exists":
         return key, exists, exists == expected
     view = engine.account_view(account) if exists else None
@@ -82,35 +82,24 @@ def _account(engine: Engine, expect: Expectation, key: str, expected: Any) -> tu
         actual_figure = _figure(view, risk, key)
         return key, actual_figure, _equal_number(expected, actual_figure)
     if key == "orders_sent":
-        rows = engine.store.query("SELECT count(*) FROM orders WHERE account = ?", (account,))
-        return key, rows[0][0], rows[0][0] == expected
+        sent = engine.queries.orders_sent(account)
+        return key, sent, sent == expected
     if key == "reconciliations":
-        rows = engine.store.query(
-            "SELECT count(*) FROM reconciliations WHERE account = ?", (account,)
-        )
-        return key, rows[0][0], rows[0][0] == expected
+        count = engine.queries.reconciliation_count(account)
+        return key, count, count == expected
     if key == "last_rejection":
-        rows = engine.store.query(
-            "SELECT message FROM activity WHERE account = ? AND kind = 'rejection'"
-            " ORDER BY seq DESC LIMIT 1",
-            (account,),
-        )
-        last = rows[0][0] if rows else ""
-        return key, last, bool(rows) and str(expected) in last
+        message = engine.queries.last_message(account, Kind.REJECTION.value)
+        last = message or ""
+        return key, last, message is not None and str(expected) in last
     if key == "activity":
         return _activity(engine, expect, str(expected))
     return key, "unknown key", False
 
 
 def _activity(engine: Engine, expect: Expectation, wanted: str) -> tuple[str, Any, bool]:
-    sql = "SELECT kind, message, level FROM activity WHERE account = ?"
-    params: list[Any] = [expect.id]
-    if expect.level:
-        sql += " AND level = ?"
-        params.append(expect.level)
-    rows = engine.store.query(sql, params)
+    rows = engine.queries.activity_of(expect.id, expect.level or None)
     needle = wanted.lower()
-    matching = sum(1 for row in rows if row[0] == wanted or needle in row[1].lower())
+    matching = sum(1 for row in rows if row.kind == wanted or needle in row.message.lower())
     name = f"activity[{expect.level}]" if expect.level else "activity"
     if expect.count is not None:
         return f"{name}.count", matching, matching == expect.count
@@ -120,7 +109,7 @@ def _activity(engine: Engine, expect: Expectation, wanted: str) -> tuple[str, An
 
 
 def _copying(engine: Engine, account: str, connection_state: str) -> tuple[str, str]:
-    found = engine.topology.membership(account)
+    found = engine.topology_snapshot().membership(account)
     if found is None:
         return "none", ""
     group, _ = found
@@ -146,7 +135,7 @@ def _figure(view: Any, risk: Any, key: str) -> Decimal | None:
 def _connection(
     engine: Engine, expect: Expectation, key: str, expected: Any
 ) -> tuple[str, Any, bool]:
-    exists = expect.id in engine.topology.connections
+    exists = expect.id in engine.topology_snapshot().connections
     if key == "exists":
         return key, exists, exists == expected
     state = engine.connection_state(expect.id) if exists else None
@@ -154,7 +143,7 @@ def _connection(
 
 
 def _group(engine: Engine, expect: Expectation, key: str, expected: Any) -> tuple[str, Any, bool]:
-    config = engine.topology.groups.get(expect.id)
+    config = engine.topology_snapshot().groups.get(expect.id)
     if key == "exists":
         return key, config is not None, (config is not None) == expected
     if config is None:

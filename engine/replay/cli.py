@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--journal",
         metavar="FILE",
-        help="re-run a recorded live session (engine.journal) and report its final state",
+        help="re-run a recorded live session (engine.storage.journal) and report its final state",
     )
     parser.add_argument("--json", metavar="REPORT.json", help="write the report as JSON")
     parser.add_argument(

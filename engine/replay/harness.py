@@ -18,17 +18,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from actors.copy_messages import Membership
 from brokers.base import Broker
+from brokers.clock import VirtualClock
 from brokers.paper import PaperBroker, PaperBrokerError
 from brokers.tradovate.sim import SimError
 from brokers.tradovate.sim.replay import SimBridge
-from engine.clock import VirtualClock
-from engine.config import TRADOVATE_SIM
-from engine.core import Engine, EngineSettings
-from engine.journal import Journal
-from engine.records import Kind, Level
-from engine.replay import features
+from engine.app.config import TRADOVATE_SIM
+from engine.core.engine import Engine, EngineSettings
+from engine.core.topology import AccountConfig, CommandRefused, ConnectionConfig, GroupConfig
+from engine.domain.activity import Kind, Level
+from engine.domain.copying import Membership
 from engine.replay.checks import Failure, evaluate
 from engine.replay.scenario import (
     Expectation,
@@ -37,12 +36,11 @@ from engine.replay.scenario import (
     PriceStep,
     Scenario,
     ScenarioError,
-    SetRiskStep,
     Step,
     TradeStep,
 )
-from engine.store import Store
-from engine.topology import AccountConfig, CommandRefused, ConnectionConfig, GroupConfig
+from engine.storage.journal import Journal
+from engine.storage.store import Store
 
 # Steps whose capability has not landed yet: the file is refused as a whole (exit 2).
 UNSUPPORTED_ACTIONS: dict[str, str] = {}
@@ -70,12 +68,6 @@ def check_supported(scenario: Scenario) -> None:
                 f"step {step.index}: {step.action}",
                 f"not supported yet ({UNSUPPORTED_ACTIONS[step.action]})",
             )
-        value = step.value
-        if isinstance(value, SetRiskStep) and any(v for _, v in value.limits):
-            _no_triggers(scenario, f"step {step.index}: set_risk")
-    for index, account in enumerate(scenario.accounts, 1):
-        if any(account.risk.given().values()):
-            _no_triggers(scenario, f"[[account]] {index} ({account.id}): risk")
     for connection in scenario.connections:
         if connection.broker not in ("paper", TRADOVATE_SIM):
             raise ScenarioError(
@@ -83,11 +75,6 @@ def check_supported(scenario: Scenario) -> None:
                 f"[[connection]] ({connection.id}): broker",
                 f"not supported yet (broker {connection.broker!r})",
             )
-
-
-def _no_triggers(scenario: Scenario, place: str) -> None:
-    if not features.RISK_TRIGGERS:
-        raise ScenarioError(scenario.file, place, "not supported yet (automatic risk triggers)")
 
 
 def _membership(spec: FollowerSpec) -> Membership:

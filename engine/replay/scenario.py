@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from engine.instruments import Contract, ContractTable
+from brokers.instruments import Contract, ContractTable
 from engine.replay.scenario_fields import (
     Invalid,
     Where,

@@ -13,7 +13,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from engine.instruments import ContractTable, SymbolError, split_symbol
+from brokers.instruments import ContractTable, SymbolError, split_symbol
 
 
 class Invalid(Exception):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from engine.instruments import ContractTable
+from brokers.instruments import ContractTable
 from engine.replay.scenario_fields import (
     Invalid,
     Where,

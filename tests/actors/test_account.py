@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.connection import ResyncAccount
-from actors.copy_messages import CopyOffer
+from actors.messages.account import CopyOffer
+from actors.messages.connection import ResyncAccount
 from brokers.base import (
     Fill,
     FillCorrected,
@@ -22,9 +22,9 @@ from brokers.base import (
     PricesRestored,
     PricesUnavailable,
 )
-from engine.copy_rule import target
-from engine.runtime.deterministic import DeterministicRuntime
-from engine.topology import GroupConfig
+from engine.core.topology import GroupConfig
+from engine.domain.copy_rule import target
+from engine.host.deterministic import DeterministicRuntime
 from tests.conftest import ES, MES, NQ, MakeEngine, Rig, member
 
 D = Decimal
@@ -587,6 +587,41 @@ def test_s3_5_offers_waiting_for_an_answer_are_skipped_when_the_connection_leave
     rig.idle()
     rig.advance(1)
     assert rig.position("F1") == 0  # S2.5: nothing replayed
+    assert rig.order_qtys("F1", None) == []
+
+
+def test_s2_1_offers_waiting_for_an_answer_are_dropped_when_the_leader_goes_down(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    rig = one_follower(make_engine, tmp_path, runtime)
+    rig.broker.drop("f1")
+    rig.idle()
+    unknown_return(rig, "f1", failures=2)
+    rig.trade("LEAD", 1)  # waits at F1 for its snapshot
+    assert rig.order_qtys("F1") == []
+    rig.engine.take_offline("lead")  # the leader goes down before the answer comes
+    rig.idle()
+    skips = rig.messages("F1", "skip")
+    assert len(skips) == 1
+    assert "leader's connection changed state meanwhile" in skips[0]
+    rig.advance(3)  # the answer: nothing is copied while the leader is down (S2.1)
+    assert rig.order_qtys("F1", None) == []
+    assert rig.position("F1") == 0
+
+
+def test_offers_waiting_for_an_answer_are_dropped_when_the_membership_ends(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    rig = one_follower(make_engine, tmp_path)
+    rig.broker.drop("f1")
+    rig.idle()
+    unknown_return(rig, "f1", failures=2)
+    rig.trade("LEAD", 1)
+    rig.engine.remove_follower("g1", "F1")
+    rig.idle()
+    (skip,) = rig.messages("F1", "skip")
+    assert "no longer follows it" in skip
+    rig.advance(3)
     assert rig.order_qtys("F1", None) == []
 
 

@@ -1,71 +1,20 @@
-"""RiskActor through the real engine: the ``OK → LIQUIDATE_ONLY → LOCKED`` table (total, and
-pair by pair), the S5.4 / S5.5 gate, manual lock and unlock (S5.7), the flatten and its retries
-(S5.3, S5.6), and flatten commands that change no status (S6)."""
+"""RiskActor through the real engine: the S5.4 / S5.5 gate, manual lock and unlock (S5.7), the
+flatten and its retries (S5.3, S5.6), and flatten commands that change no status (S6). Its
+``OK → LIQUIDATE_ONLY → LOCKED`` table is walked pair by pair in
+tests/engine/domain/test_risk_status.py."""
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
-from actors.risk import (
-    LIQUIDATE_ONLY_TEXT,
-    LOCKED_TEXT,
-    TRANSITIONS,
-    LockReason,
-    RiskEvent,
-    RiskStatus,
-)
-from engine.topology import AccountConfig, GroupConfig
+from actors.risk import LIQUIDATE_ONLY_TEXT, LOCKED_TEXT
+from engine.core.topology import AccountConfig, GroupConfig
+from engine.domain.risk_status import LockReason, RiskStatus
 from tests.conftest import ES, NQ, MakeEngine, Rig, member
 
 D = Decimal
-OK, LQ, LK = RiskStatus.OK, RiskStatus.LIQUIDATE_ONLY, RiskStatus.LOCKED
-Ev = RiskEvent
-
-# What SEMANTICS.md S5 says each (status, event) leads to.
-SPEC: dict[tuple[RiskStatus, RiskEvent], RiskStatus] = {
-    (OK, Ev.BREACH): LQ,  # S5.3 step 2
-    (OK, Ev.LOCK_FLAT): LK,  # S5.7: a flat account becomes LOCKED at once
-    (OK, Ev.LOCK_OPEN): LQ,  # S5.7: with a position it goes through S5.3 first
-    (OK, Ev.UNLOCK): OK,
-    (OK, Ev.FLAT_LOCKED): OK,  # an S6 flatten finishing changes no status
-    (OK, Ev.FLAT_CLEARED): OK,
-    (OK, Ev.RESET): OK,
-    (LQ, Ev.BREACH): LQ,  # already liquidating; the reason may escalate
-    (LQ, Ev.LOCK_FLAT): LQ,  # S5.7: the reason becomes manual, the flatten goes on
-    (LQ, Ev.LOCK_OPEN): LQ,
-    (LQ, Ev.UNLOCK): LQ,  # S5.7: OK once flat
-    (LQ, Ev.FLAT_LOCKED): LK,  # S5.3 step 6
-    (LQ, Ev.FLAT_CLEARED): OK,  # S5.8: the reset cleared the reason; OK once flat
-    (LQ, Ev.RESET): LQ,  # S5.8: a reset never interrupts a liquidation
-    (LK, Ev.BREACH): LK,  # S5.2: evaluated in every status; the reason may escalate
-    (LK, Ev.LOCK_FLAT): LK,
-    (LK, Ev.LOCK_OPEN): LK,  # S5.5: stays LOCKED while a manual trade is flattened
-    (LK, Ev.UNLOCK): OK,  # S5.7
-    (LK, Ev.FLAT_LOCKED): LK,  # S5.5
-    (LK, Ev.FLAT_CLEARED): LK,
-    (LK, Ev.RESET): OK,  # S5.8: the reset cleared the lock
-    # ARCHITECTURE (Supervisor): past the restart intensity, no new exposure, no flatten
-    (OK, Ev.HOLD): LQ,
-    (LQ, Ev.HOLD): LQ,
-    (LK, Ev.HOLD): LK,  # already refusing everything
-}
-
-
-def test_s5_the_transition_table_is_total() -> None:
-    pairs = set(itertools.product(RiskStatus, RiskEvent))
-    assert set(TRANSITIONS) == pairs
-    assert len(pairs) == 24
-    assert set(SPEC) == pairs
-
-
-@pytest.mark.parametrize(("status", "event"), list(SPEC))
-def test_s5_transition_pair(status: RiskStatus, event: RiskEvent) -> None:
-    assert TRANSITIONS[(status, event)] is SPEC[(status, event)]
 
 
 def test_s5_gate_texts_are_exact() -> None:
@@ -108,7 +57,7 @@ def liquidating_f1(make_engine: MakeEngine, tmp_path: Path, runtime: str, reject
     rig.broker.reject_next("f1", rejects)
     rig.engine.lock("F1")
     rig.idle()
-    assert rig.status("F1") is LQ
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY
     return rig
 
 
@@ -121,7 +70,7 @@ def test_s5_7_ok_lock_flat_locks_at_once(
     rig = rig_for(make_engine, tmp_path, runtime)
     rig.engine.lock("F1")
     rig.idle()
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     assert reason(rig, "F1") is LockReason.MANUAL
     assert not flattening(rig, "F1")
     locks = rig.activity("F1", "lock")
@@ -138,7 +87,7 @@ def test_s5_7_ok_lock_open_flattens_then_locks(
     rig.trade("F1", 1, NQ)  # a second contract of its own
     rig.engine.lock("F1")
     rig.idle()
-    assert rig.status("F1") is LK  # OK → LIQUIDATE_ONLY → (flat) LOCKED
+    assert rig.status("F1") is RiskStatus.LOCKED  # OK → LIQUIDATE_ONLY → (flat) LOCKED
     assert reason(rig, "F1") is LockReason.MANUAL
     assert rig.broker.positions("F1") == {}
     view = rig.engine.account_view("F1")
@@ -149,7 +98,7 @@ def test_s5_7_ok_lock_open_flattens_then_locks(
     assert all(r["client_order_id"].startswith("L") for r in rows)
     assert all(r["status"] == "filled" for r in rows)
     assert any("flatten complete" in m for m in rig.messages("F1", "flatten"))
-    assert rig.status("F2") is OK
+    assert rig.status("F2") is RiskStatus.OK
 
 
 def test_s5_3_liquidate_only_is_observable_while_the_flatten_is_in_flight(
@@ -160,11 +109,11 @@ def test_s5_3_liquidate_only_is_observable_while_the_flatten_is_in_flight(
     rig.broker.hold("f1")
     rig.engine.lock("F1")
     rig.idle()
-    assert rig.status("F1") is LQ
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY
     assert flattening(rig, "F1")
     rig.broker.release("f1")
     rig.idle()
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     assert not flattening(rig, "F1")
 
 
@@ -176,7 +125,7 @@ def test_s5_7_locked_unlock_restores_ok_and_copying(
     rig.idle()
     rig.engine.unlock("F1")
     rig.idle()
-    assert rig.status("F1") is OK
+    assert rig.status("F1") is RiskStatus.OK
     assert reason(rig, "F1") is LockReason.NONE
     assert disable_reason(rig, "F1") == ""
     assert len(rig.activity("F1", "unlock")) == 1
@@ -188,7 +137,7 @@ def test_s5_7_ok_unlock_changes_nothing(make_engine: MakeEngine, tmp_path: Path)
     rig = rig_for(make_engine, tmp_path)
     rig.engine.unlock("F1")
     rig.idle()
-    assert rig.status("F1") is OK
+    assert rig.status("F1") is RiskStatus.OK
     assert rig.activity("F1", "unlock") == []
 
 
@@ -199,7 +148,7 @@ def test_s5_7_locked_lock_again_stays_locked_and_manual(
     rig.engine.lock("F1")
     rig.engine.lock("F1")
     rig.idle()
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     assert reason(rig, "F1") is LockReason.MANUAL
     assert rig.orders("F1") == []
 
@@ -210,10 +159,10 @@ def test_s5_7_liquidating_lock_again_stays_liquidate_only(
     rig = liquidating_f1(make_engine, tmp_path, runtime)
     rig.engine.lock("F1")
     rig.idle()
-    assert rig.status("F1") is LQ
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY
     assert reason(rig, "F1") is LockReason.MANUAL
     rig.advance(1)
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
 
 
 def test_s5_7_liquidating_unlock_is_ok_once_flat(
@@ -222,11 +171,11 @@ def test_s5_7_liquidating_unlock_is_ok_once_flat(
     rig = liquidating_f1(make_engine, tmp_path, runtime)
     rig.engine.unlock("F1")
     rig.idle()
-    assert rig.status("F1") is LQ  # still liquidating
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY  # still liquidating
     assert reason(rig, "F1") is LockReason.NONE
     rig.advance(1)  # the retry flattens
     assert rig.position("F1") == 0
-    assert rig.status("F1") is OK  # FLAT_CLEARED
+    assert rig.status("F1") is RiskStatus.OK  # FLAT_CLEARED
     assert disable_reason(rig, "F1") == ""
 
 
@@ -284,7 +233,7 @@ def test_s5_4_liquidate_only_clips_a_crossing_copy_at_zero(
     assert "-5" in clipped[0]
     assert "-2" in clipped[0]
     rig.advance(1)
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     assert rig.position("F1") == 0
 
 
@@ -297,7 +246,7 @@ def test_s5_5_a_manual_trade_on_a_locked_account_is_flattened_at_once(
     rig.trade("F1", 3)  # by hand, at the broker
     assert rig.position("F1") == 0
     assert rig.broker_position("F1") == 0
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     flattened = rig.activity("F1", "manual_trade_flattened")
     assert [r["level"] for r in flattened] == ["warning"]
 
@@ -318,7 +267,7 @@ def test_s5_6_a_rejected_liquidation_is_retried_after_1_2_4_seconds(
     def attempts() -> int:
         return len(rig.orders("F1", "liquidation"))
 
-    assert rig.status("F1") is LQ
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY
     assert attempts() == 1
     failed = rig.activity("F1", "flatten_failed")
     assert [r["level"] for r in failed] == ["error"]
@@ -333,11 +282,11 @@ def test_s5_6_a_rejected_liquidation_is_retried_after_1_2_4_seconds(
     rig.advance(0.1)  # t = 3 s
     assert attempts() == 3
     assert "retrying in 4 s" in rig.messages("F1", "flatten_failed")[-1]
-    assert rig.status("F1") is LQ  # stays LIQUIDATE_ONLY while failing
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY  # stays LIQUIDATE_ONLY while failing
     rig.advance(4)  # t = 7 s: the fourth attempt fills
     assert attempts() == 4
     assert rig.position("F1") == rig.broker_position("F1") == 0
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     rows = rig.orders("F1", "liquidation")
     assert [r["status"] for r in rows] == ["rejected", "rejected", "rejected", "filled"]
     assert [r["created_at"] for r in rows] == [
@@ -355,14 +304,14 @@ def test_s5_6_a_flatten_waits_for_the_connection_and_goes_out_when_it_returns(
     rig.idle()
     rig.engine.lock("F1")
     rig.idle()
-    assert rig.status("F1") is LQ
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY
     assert rig.orders("F1", "liquidation") == []
     rig.advance(30)
     assert rig.broker_position("F1") == 1  # nothing sent while down
     rig.engine.reconnect("f1")
     rig.idle()
     assert rig.broker_position("F1") == 0
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
 
 
 def test_s3_5_a_flatten_on_an_unconfirmed_book_liquidates_once_and_waits_for_the_answer(
@@ -381,12 +330,14 @@ def test_s3_5_a_flatten_on_an_unconfirmed_book_liquidates_once_and_waits_for_the
     rig.engine.reconnect("f1")  # the flatten goes out at once (S5.6); the answer is unknown
     rig.idle()
     assert [r["reason"] for r in rig.orders("F1", "liquidation")] == ["nothing to liquidate"]
-    assert rig.status("F1") is LQ  # not called flat on an unconfirmed book either
+    assert (
+        rig.status("F1") is RiskStatus.LIQUIDATE_ONLY
+    )  # not called flat on an unconfirmed book either
     assert flattening(rig, "F1")
     rig.advance(1)
-    assert rig.status("F1") is LQ
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY
     rig.advance(2)  # the answer: flat, so LOCKED, without another liquidation
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     assert len(rig.orders("F1", "liquidation")) == 1
     assert rig.broker_position("F1") == 0
 
@@ -407,7 +358,7 @@ def test_s6_flatten_account_changes_no_status(
     assert rig.broker.positions("F1") == {}
     assert stop not in [w.broker_order_id for w in rig.broker.working_orders("F1")]
     assert rig.broker.working_orders("F1") == []  # cancels every working order
-    assert rig.status("F1") is OK
+    assert rig.status("F1") is RiskStatus.OK
     assert reason(rig, "F1") is LockReason.NONE
     assert not flattening(rig, "F1")
     assert disable_reason(rig, "F1") == ""
@@ -425,7 +376,7 @@ def test_s6_flatten_group_flattens_leader_and_followers_without_flipping_anyone(
     for account in ("LEAD", "F1", "F2"):
         assert rig.position(account) == 0, account
         assert rig.broker_position(account) == 0, account
-        assert rig.status(account) is OK
+        assert rig.status(account) is RiskStatus.OK
 
 
 def test_s6_flatten_group_with_a_held_follower_does_not_flip_it(
@@ -440,7 +391,7 @@ def test_s6_flatten_group_with_a_held_follower_does_not_flip_it(
     rig.idle()
     for account in ("LEAD", "F1", "F2"):
         assert rig.broker_position(account) == 0, account
-        assert rig.status(account) is OK
+        assert rig.status(account) is RiskStatus.OK
 
 
 def test_s6_flatten_all_flattens_every_account(
@@ -459,14 +410,14 @@ def test_s6_flatten_all_flattens_every_account(
     rig.idle()
     for account in ("LEAD", "F1", "SOLO"):
         assert rig.broker.positions(account) == {}, account
-        assert rig.status(account) is OK
+        assert rig.status(account) is RiskStatus.OK
 
 
 def test_s6_flatten_of_a_flat_account_is_harmless(make_engine: MakeEngine, tmp_path: Path) -> None:
     rig = rig_for(make_engine, tmp_path)
     rig.engine.flatten_account("F2")
     rig.idle()
-    assert rig.status("F2") is OK
+    assert rig.status("F2") is RiskStatus.OK
     assert not flattening(rig, "F2")
     assert rig.orders("F2") == []
 
@@ -485,7 +436,7 @@ def test_set_risk_updates_the_limits_in_the_actor_and_the_store(
     assert view.limits.get("daily_loss_limit") == D(5000)
     rows = rig.rows("SELECT name, value FROM risk_limits WHERE account = 'F1'")
     assert [(r["name"], D(r["value"])) for r in rows] == [("daily_loss_limit", D(5000))]
-    assert rig.status("F1") is OK
+    assert rig.status("F1") is RiskStatus.OK
 
 
 # --- BREACH and RESET through the real path (S5.2, S5.3, S5.8) ------------------------------------
@@ -514,7 +465,7 @@ def test_s5_3_ok_breach_flattens_and_locks_with_the_daily_reason(
 ) -> None:
     rig = breach_rig(make_engine, tmp_path, runtime, daily_loss_limit=1000)
     rig.price(ES, 4980)  # −1000: daily_pnl ≤ −D
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     assert reason(rig, "F1") is LockReason.DAILY
     assert rig.broker_position("F1") == 0
     view = rig.engine.account_view("F1")
@@ -525,8 +476,8 @@ def test_s5_3_ok_breach_flattens_and_locks_with_the_daily_reason(
     breaches = rig.activity("F1", "breach")
     assert [r["level"] for r in breaches] == ["warning"]  # exactly one (step 5)
     assert disable_reason(rig, "F1")  # step 3
-    assert rig.status("F2") is OK  # F2 has no limits
-    assert rig.status("LEAD") is OK
+    assert rig.status("F2") is RiskStatus.OK  # F2 has no limits
+    assert rig.status("LEAD") is RiskStatus.OK
 
 
 def test_s5_2_a_spike_that_comes_back_still_breaches(
@@ -537,10 +488,10 @@ def test_s5_2_a_spike_that_comes_back_still_breaches(
     rig.broker.set_price(ES, D(4979))
     rig.broker.set_price(ES, D(5000))
     rig.idle()
-    assert rig.status("F1") is LQ
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY
     rig.broker.release("f1")
     rig.idle()
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     assert rig.broker_position("F1") == 0
 
 
@@ -550,12 +501,12 @@ def test_s5_2_a_weekly_breach_during_a_daily_lock_makes_it_weekly(
     rig = breach_rig(make_engine, tmp_path, runtime, daily_loss_limit=1000, weekly_loss_limit=1500)
     rig.broker.hold("f1")
     rig.price(ES, 4980)  # daily breach at −1000
-    assert rig.status("F1") is LQ
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY
     assert reason(rig, "F1") is LockReason.DAILY
     rig.price(ES, 4960)  # −2000 before the flatten fills
     rig.broker.release("f1")
     rig.idle()
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     assert reason(rig, "F1") is LockReason.WEEKLY  # escalated, never weakened
 
 
@@ -564,11 +515,11 @@ def test_s5_8_locked_reset_clears_a_daily_lock(
 ) -> None:
     rig = breach_rig(make_engine, tmp_path, runtime, daily_loss_limit=1000)
     rig.price(ES, 4980)
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     rig.engine.advance_to(RESET_AT - timedelta(seconds=1))
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     rig.engine.advance_to(RESET_AT)
-    assert rig.status("F1") is OK  # (LOCKED, reset) → OK
+    assert rig.status("F1") is RiskStatus.OK  # (LOCKED, reset) → OK
     assert reason(rig, "F1") is LockReason.NONE
     assert disable_reason(rig, "F1") == ""
     view = rig.engine.account_view("F1")
@@ -584,12 +535,12 @@ def test_s5_8_a_reset_never_interrupts_a_liquidation(
     rig = breach_rig(make_engine, tmp_path, runtime, daily_loss_limit=1000)
     rig.broker.hold("f1")
     rig.price(ES, 4980)
-    assert rig.status("F1") is LQ
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY
     rig.engine.advance_to(RESET_AT)
-    assert rig.status("F1") is LQ  # (LIQUIDATE_ONLY, reset) → LIQUIDATE_ONLY
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY  # (LIQUIDATE_ONLY, reset) → LIQUIDATE_ONLY
     rig.broker.release("f1")
     rig.idle()
-    assert rig.status("F1") is OK  # its reason was cleared: OK once flat, not LOCKED
+    assert rig.status("F1") is RiskStatus.OK  # its reason was cleared: OK once flat, not LOCKED
 
 
 def test_s5_8_manual_locks_survive_resets(
@@ -599,9 +550,9 @@ def test_s5_8_manual_locks_survive_resets(
     rig.engine.lock("F1")
     rig.idle()
     rig.engine.advance_to(RESET_AT + timedelta(days=7))  # daily and weekly resets
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     assert reason(rig, "F1") is LockReason.MANUAL
-    assert rig.status("F2") is OK  # (OK, reset) → OK
+    assert rig.status("F2") is RiskStatus.OK  # (OK, reset) → OK
 
 
 def test_s5_7_unlock_keeps_the_trigger_off_until_the_limit_is_set_again(
@@ -609,21 +560,21 @@ def test_s5_7_unlock_keeps_the_trigger_off_until_the_limit_is_set_again(
 ) -> None:
     rig = breach_rig(make_engine, tmp_path, runtime, daily_loss_limit=1000)
     rig.price(ES, 4980)
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     rig.engine.unlock("F1")
     rig.idle()
-    assert rig.status("F1") is OK
+    assert rig.status("F1") is RiskStatus.OK
     view = rig.engine.account_view("F1")
     assert view is not None
     assert view.realized_daily == D(-1000)  # unlocking changes no P&L figure
     rig.trade("LEAD", 1)  # copying resumes: F1 +1 at 4980
     assert rig.position("F1") == 1
     rig.price(ES, 4970)  # daily_pnl −1500: the limit that locked it is off
-    assert rig.status("F1") is OK
+    assert rig.status("F1") is RiskStatus.OK
     rig.engine.set_risk("F1", {"daily_loss_limit": D(1000)})  # re-armed
     rig.idle()
     rig.price(ES, 4969)
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     assert rig.broker_position("F1") == 0
 
 
@@ -635,7 +586,7 @@ def test_s5_4_a_closing_copy_against_a_flatten_in_flight_sends_nothing_and_is_no
     rig.broker.hold("f1")
     rig.engine.lock("F1")  # the liquidation stays working
     rig.idle()
-    assert rig.status("F1") is LQ
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY
     copies = len(rig.orders("F1", "copy"))
     rig.trade("LEAD", -1)
     # P counts the working liquidation as flat, so the exit sends nothing (or is clipped to
@@ -645,7 +596,7 @@ def test_s5_4_a_closing_copy_against_a_flatten_in_flight_sends_nothing_and_is_no
     rig.broker.release("f1")
     rig.idle()
     assert rig.broker_position("F1") == 0  # flat, never through zero
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
 
 
 def test_s7_2_a_restart_brings_back_statuses_reasons_and_disabled_memberships(
@@ -655,10 +606,10 @@ def test_s7_2_a_restart_brings_back_statuses_reasons_and_disabled_memberships(
     rig.trade("LEAD", 1)
     rig.engine.lock("F1")
     rig.idle()
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     reason_before = disable_reason(rig, "F1")
     rig.restart(reconcile=True)
-    assert rig.status("F1") is LK
+    assert rig.status("F1") is RiskStatus.LOCKED
     assert reason(rig, "F1") is LockReason.MANUAL
     assert disable_reason(rig, "F1") == reason_before
     assert rig.position("F2") == 1
@@ -702,7 +653,7 @@ def test_s5_3_a_leaders_breach_flatten_fans_out_to_its_followers(
     )
     rig.trade("LEAD", 1)
     rig.price(ES, 4980)
-    assert rig.status("LEAD") is LK
+    assert rig.status("LEAD") is RiskStatus.LOCKED
     for account in ("LEAD", "F1", "F2"):
         assert rig.broker_position(account) == 0, account
-    assert rig.status("F1") is rig.status("F2") is OK
+    assert rig.status("F1") is rig.status("F2") is RiskStatus.OK

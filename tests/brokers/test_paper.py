@@ -40,6 +40,8 @@ from brokers.base import (
     TokenIssued,
     WorkingOrder,
 )
+from brokers.clock import VirtualClock
+from brokers.instruments import ContractTable
 from brokers.paper import (
     REJECT_DUPLICATE,
     REJECT_FORCED,
@@ -51,8 +53,6 @@ from brokers.paper import (
     PaperSession,
 )
 from brokers.paper.book import Position, apply_fill
-from engine.clock import VirtualClock
-from engine.instruments import ContractTable
 
 START = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
 ES = "ESZ6"

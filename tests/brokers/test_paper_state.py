@@ -35,10 +35,10 @@ from brokers.base import (
     TokenExpired,
     WorkingOrder,
 )
+from brokers.clock import VirtualClock
+from brokers.instruments import ContractTable
 from brokers.paper import REJECT_DUPLICATE, REJECT_FORCED, PaperBroker, PaperBrokerError
 from brokers.paper.state import DuplicateRejection
-from engine.clock import VirtualClock
-from engine.instruments import ContractTable
 
 START = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
 ES = "ESZ6"

@@ -45,13 +45,12 @@ from typing import Any
 
 import structlog
 
-from actors.risk import RiskStatus
 from brokers.base import OrderType
-from engine import durable
-from engine import topology as topo
-from engine.copy_rule import target
-from engine.instruments import map_symbol
-from engine.order_ids import attempt_of
+from brokers.instruments import map_symbol
+from engine.core import topology as topo
+from engine.domain.copy_rule import target
+from engine.domain.order_ids import attempt_of
+from engine.domain.risk_status import RiskStatus
 from engine.replay.harness import Harness
 from engine.replay.scenario import (
     AddFollowerStep,
@@ -65,6 +64,7 @@ from engine.replay.scenario import (
     Step,
     TradeStep,
 )
+from engine.storage import durable
 
 ES, MES = "ESZ6", "MESZ6"
 SYMBOLS = (ES, MES)
@@ -762,6 +762,30 @@ class EngineChecker:
         self._check_fills_once(after, where)
         self._check_topology(after, where)
         self._check_figures(after, where)
+        self._check_views(where)
+
+    def _check_views(self, where: str) -> None:
+        """Every read above went through the views the actors publish after each batch of
+        messages (engine/host/views.py): once the engine is idle they are exactly what each
+        actor holds, read between its messages."""
+        engine = self.engine
+        runtime = engine.runtime
+        memory: topo.Topology = engine.topology
+        addresses = (
+            [("connection", c) for c in memory.connections]
+            + [(kind, a) for a in memory.accounts for kind in ("account", "risk")]
+            + [("group", g) for g in memory.groups]
+        )
+        for address in addresses:
+            held = runtime.inspect(address, lambda actor: actor.view())
+            published = runtime.view(address)
+            if address[0] == "account" and published is not None:
+                published = published.priced(engine.market.last)
+            if published != held:
+                raise InvariantViolation(
+                    f"{where}: {address[0]} {address[1]}: published view {published} != the"
+                    f" actor's {held}"
+                )
 
     def _check_locked_orders(self, before: Observed, after: Observed, where: str) -> None:
         """S5.5 / S5.7 / S5.3 step 1: a LOCKED account has no copy or reconciliation order

@@ -34,7 +34,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from engine.replay.harness import run_scenario
 from engine.replay.scenario import (
     DEFAULT_START,
     AccountSpec,
@@ -52,6 +51,7 @@ from engine.replay.scenario import (
     SetRiskStep,
     Step,
     TradeStep,
+    load_scenario,
     parse_scenario,
 )
 from tests.properties.engine_model import (
@@ -513,440 +513,69 @@ def test_a_failing_sequence_is_written_as_a_scenario_file_that_parses_back(
 
 # --- engine bugs the machine found ----------------------------------------------------------------
 #
-# Each is a scenario file, replayed through the same checker (every invariant after every step)
-# and then its own ``expect`` steps; each one was an engine bug, fixed, and kept so it stays
-# fixed.
-
-RISK_ACTOR_BLIND_AFTER_RESTART = """
-name = "a restart while an account's connection is down keeps its risk actor guarding the book"
-description = "S5.1 / S5.2 / S7.2. Found as 'high water 50000 < equity 51000'; fixed in 2adf0b2."
-
-[[connection]]
-id = "lead"
-
-[[connection]]
-id = "f1"
-
-[[account]]
-id = "LEAD"
-connection = "lead"
-
-[[account]]
-id = "F1"
-connection = "f1"
-risk = { daily_loss_limit = 500 }
-
-[[group]]
-id = "g1"
-leader = "LEAD"
-followers = [{ account = "F1" }]
-
-[[step]]
-price = { symbol = "ESZ6", last = 5000 }
-
-[[step]]
-trade = { account = "F1", symbol = "ESZ6", side = "buy", qty = 1 }
-
-[[step]]
-disconnect = "f1"
-
-[[step]]
-restart = true
-
-[[step]]
-price = { symbol = "ESZ6", last = 5020 }
-
-[[step]]
-expect = { account = "F1", equity = 51000, high_water = 51000 }
-
-[[step]]
-price = { symbol = "ESZ6", last = 4980 }
-
-[[step]]
-expect = { account = "F1", daily_pnl = -1000, status = "LIQUIDATE_ONLY" }
-"""
-
-# Engine bug E3, fixed in 9e3408a (a flatten is complete only when nothing is open, closing
-# or working, so it liquidates again): actors/risk.py RiskActor._gate clips every closing
-# order in a symbol with a liquidation in flight to 0 ("flatten in flight"), and
-# AccountActor.projected counts every working order as surviving that liquidation; but the
-# broker fills in the order sent, so a liquidation cannot close an opening copy sent after
-# it. The closing copy was dropped, and the follower was left holding what the leader closed.
-FLATTEN_CLIP_LEAVES_FOLLOWER_LONG = r'''
-name = "a closing copy is not clipped against a liquidation that cannot cover the copy it closes"
-description = """S5.4 / S6 / S2.2. F1's flatten rests at the broker (held) when the leader \
-opens 1 more and then closes 2: F1's opening copy +1 goes out behind the liquidation, and its \
-closing copy -1 is clipped to 0 against the flatten in flight, although the liquidation sent \
-before the +1 cannot close it. Filled in order, F1 ends long 1 while the leader is flat."""
-
-[[connection]]
-id = "lead"
-
-[[connection]]
-id = "f1"
-
-[[account]]
-id = "LEAD"
-connection = "lead"
-
-[[account]]
-id = "F1"
-connection = "f1"
-
-[[group]]
-id = "g1"
-leader = "LEAD"
-followers = [{ account = "F1" }]
-
-[[step]]
-price = { symbol = "ESZ6", last = 5000 }
-
-[[step]]
-trade = { account = "LEAD", symbol = "ESZ6", side = "buy", qty = 1 }
-
-[[step]]
-hold = "f1"
-
-[[step]]
-flatten_account = "F1"
-
-[[step]]
-trade = { account = "LEAD", symbol = "ESZ6", side = "buy", qty = 1 }
-
-[[step]]
-trade = { account = "LEAD", symbol = "ESZ6", side = "sell", qty = 2 }
-
-[[step]]
-release = "f1"
-
-[[step]]
-expect = { account = "LEAD", flat = true }
-
-[[step]]
-expect = { account = "F1", flat = true }
-'''
-
-# Engine bug E4, fixed in b39928c / 9e3408a: actors/risk.py RiskActor._lock took an
-# account with no position straight to LOCKED (LOCK_FLAT) without cancelling the engine's
-# orders still working for it; a copy accepted before the lock then filled into the LOCKED
-# account. (Its fill is then
-# flattened as "a manual trade", S5.5, but the liquidation can fail; here it is rejected.)
-LOCK_LEAVES_COPY_WORKING = r'''
-name = "a manual lock cancels the copies still working for the account"
-description = """S5.5 / S5.7 / S5.3 step 1. F1 has no position but a copy +1 resting at the \
-broker (held) when it is locked: it goes LOCKED at once and the copy stays; released, it fills \
-into the LOCKED account, whose liquidation is then rejected. F1 is left LOCKED and long."""
-
-[[connection]]
-id = "lead"
-
-[[connection]]
-id = "f1"
-
-[[account]]
-id = "LEAD"
-connection = "lead"
-
-[[account]]
-id = "F1"
-connection = "f1"
-
-[[group]]
-id = "g1"
-leader = "LEAD"
-followers = [{ account = "F1", ratio = 0.5 }]
-
-[[step]]
-price = { symbol = "ESZ6", last = 5000 }
-
-[[step]]
-hold = "f1"
-
-[[step]]
-trade = { account = "LEAD", symbol = "ESZ6", side = "buy", qty = 2 }
-
-[[step]]
-reject_next = { connection = "f1", count = 1 }
-
-[[step]]
-lock = "F1"
-
-[[step]]
-release = "f1"
-
-[[step]]
-expect = { account = "F1", status = "LOCKED", flat = true }
-'''
-
-# Engine bug E5, fixed in b39928c: actors/connection.py ConnectionActor.__init__ calls open_session
-# (engine/core.py Engine._open_session) whatever the connection's stored state; a connection
-# the user took offline (the engine closed its session; the broker's link is up) comes back
-# from an engine restart, or from a supervisor restart of its actor, with a live session while
-# the actor says "disconnected". Its fills reach the account actors directly (the session's
-# sink routes order events past the connection actor) and a leader's are fanned out (S1.4,
-# S2.1).
-OFFLINE_CONNECTION_LIVE_AFTER_RESTART = r'''
-name = "a connection taken offline stays offline across a restart"
-description = """S1.4 / S2.1. The leader's connection is taken offline; after an engine \
-restart the leader trades: the engine still shows the connection disconnected, yet it applies \
-the fill and copies it to F1."""
-
-[[connection]]
-id = "lead"
-
-[[connection]]
-id = "f1"
-
-[[account]]
-id = "LEAD"
-connection = "lead"
-
-[[account]]
-id = "F1"
-connection = "f1"
-
-[[group]]
-id = "g1"
-leader = "LEAD"
-followers = [{ account = "F1" }]
-
-[[step]]
-price = { symbol = "ESZ6", last = 5000 }
-
-[[step]]
-take_offline = "lead"
-
-[[step]]
-restart = true
-
-[[step]]
-trade = { account = "LEAD", symbol = "ESZ6", side = "buy", qty = 1 }
-
-[[step]]
-expect = { connection = "lead", state = "disconnected" }
-
-[[step]]
-expect = { account = "F1", flat = true, orders_sent = 0 }
-
-[[step]]
-expect = { account = "LEAD", flat = true }
-'''
-
-OFFLINE_CONNECTION_LIVE_AFTER_CONNECTION_CRASH = r'''
-name = "a connection taken offline stays offline when its actor is restarted"
-description = """S1.4 / S2.1. The leader's connection is taken offline; its connection actor \
-crashes and the supervisor restarts it; the leader trades: the engine still shows the \
-connection disconnected, yet it applies the fill and copies it to F1."""
-
-[[connection]]
-id = "lead"
-
-[[connection]]
-id = "f1"
-
-[[account]]
-id = "LEAD"
-connection = "lead"
-
-[[account]]
-id = "F1"
-connection = "f1"
-
-[[group]]
-id = "g1"
-leader = "LEAD"
-followers = [{ account = "F1" }]
-
-[[step]]
-price = { symbol = "ESZ6", last = 5000 }
-
-[[step]]
-take_offline = "lead"
-
-[[step]]
-crash = { actor = "connection", id = "lead" }
-
-[[step]]
-trade = { account = "LEAD", symbol = "ESZ6", side = "buy", qty = 1 }
-
-[[step]]
-expect = { connection = "lead", state = "disconnected" }
-
-[[step]]
-expect = { account = "F1", flat = true, orders_sent = 0 }
-
-[[step]]
-expect = { account = "LEAD", flat = true }
-'''
-
-# Engine bug E6, fixed in b39928c: actors/risk.py RiskActor._unlock re-based high_water
-# after a trailing drawdown lock (and switched the other triggers off) but did not call
-# _publish_bands, so the connection kept comparing ticks with the old breach prices: equity
-# climbed above the new high-water mark unseen, and the trailing drawdown was measured from a
-# stale mark.
-UNLOCK_LEAVES_BANDS_STALE = r'''
-name = "after an unlock re-bases the high-water mark, it follows equity again"
-description = """S5.1 / S5.7. F1's trailing drawdown fires while its liquidation rests at the \
-broker; the unlock re-bases high_water to equity (50250); the price then rises 10 points and \
-high_water must follow equity to 50750."""
-
-[[connection]]
-id = "lead"
-
-[[connection]]
-id = "f1"
-
-[[account]]
-id = "LEAD"
-connection = "lead"
-
-[[account]]
-id = "F1"
-connection = "f1"
-risk = { trailing_drawdown = 750 }
-
-[[group]]
-id = "g1"
-leader = "LEAD"
-followers = [{ account = "F1" }]
-
-[[step]]
-price = { symbol = "ESZ6", last = 5000 }
-
-[[step]]
-hold = "f1"
-
-[[step]]
-trade = { account = "F1", symbol = "ESZ6", side = "buy", qty = 1 }
-
-[[step]]
-price = { symbol = "ESZ6", last = 5020 }
-
-[[step]]
-price = { symbol = "ESZ6", last = 5005 }
-
-[[step]]
-expect = { account = "F1", status = "LIQUIDATE_ONLY", high_water = 51000, equity = 50250 }
-
-[[step]]
-unlock = "F1"
-
-[[step]]
-expect = { account = "F1", high_water = 50250 }
-
-[[step]]
-price = { symbol = "ESZ6", last = 5015 }
-
-[[step]]
-expect = { account = "F1", equity = 50750, high_water = 50750 }
-'''
-
-
-# Engine bug E7, fixed (came with the E5 fix): actors/connection.py
-# ConnectionActor._event clears nothing when reauthorize brings a connection the user took
-# offline back to connected — only the reconnect command resets ``offline``. The actor built
-# anew after a crash (ConnectionActor.__init__: ``if self.offline: self.session.close()``)
-# therefore shows the connection connected with its session closed: fills are not delivered,
-# nothing is copied, and nothing says so. (An engine restart reopens it: StartSession.)
-REAUTHORIZED_OFFLINE_CONNECTION_DEAF_AFTER_CRASH = """
-name = "a connection re-authorized after being taken offline keeps its session through a crash"
-description = \"\"\"S1.4 / S7.2. The leader's connection is taken offline, then re-authorized \
-(disconnected to connected); its connection actor crashes and is rebuilt from the store. The \
-leader's next trade must reach the engine and be copied to F1.\"\"\"
-
-[[connection]]
-id = "lead"
-
-[[connection]]
-id = "f1"
-
-[[account]]
-id = "LEAD"
-connection = "lead"
-
-[[account]]
-id = "F1"
-connection = "f1"
-
-[[group]]
-id = "g1"
-leader = "LEAD"
-followers = [{ account = "F1" }]
-
-[[step]]
-price = { symbol = "ESZ6", last = 5000 }
-
-[[step]]
-take_offline = "lead"
-
-[[step]]
-reauthorize = "lead"
-
-[[step]]
-crash = { actor = "connection", id = "lead" }
-
-[[step]]
-trade = { account = "LEAD", symbol = "ESZ6", side = "buy", qty = 1 }
-
-[[step]]
-expect = { connection = "lead", state = "connected" }
-
-[[step]]
-expect = { account = "LEAD", position = 1, symbol = "ESZ6" }
-
-[[step]]
-expect = { account = "F1", position = 1, symbol = "ESZ6" }
-"""
-
-
-LOCK_HELD_WHILE_DOWN = (
-    Path(__file__).resolve().parents[2]
-    / "scenarios"
-    / "s5_3_lock_held_while_down_waits_for_the_brokers_positions.toml"
-).read_text(encoding="utf-8")
-
-# Found when fail_snapshot joined the machine (S3.5): a flatten on a book the broker had not
-# confirmed re-sent its liquidation each time the broker found nothing to liquidate, without end.
-FLATTEN_ON_UNKNOWN_BOOK = (
-    Path(__file__).resolve().parents[2]
-    / "scenarios"
-    / "s3_5_flatten_on_an_unknown_book_liquidates_once_then_waits_for_the_answer.toml"
-).read_text(encoding="utf-8")
-
-REGRESSIONS = [
-    pytest.param(RISK_ACTOR_BLIND_AFTER_RESTART, id="risk_actor_blind_after_restart"),
-    pytest.param(FLATTEN_ON_UNKNOWN_BOOK, id="flatten_on_unknown_book_liquidates_once"),
-    pytest.param(LOCK_HELD_WHILE_DOWN, id="lock_held_while_down_waits_for_the_snapshot"),
-    pytest.param(
-        FLATTEN_CLIP_LEAVES_FOLLOWER_LONG,
-        id="flatten_clip_leaves_follower_long",
+# Each is a scenario file of the library, named after the rule it checks, its history in its
+# opening comment; the library run (tests/replay/test_library.py, ``make scenarios``) replays it
+# under both runtimes. Here it goes through the same checker as the machine — every invariant
+# after every step — and then its own ``expect`` steps. Each one was an engine bug, fixed, and
+# kept so it stays fixed. A failure the machine writes to ``scenarios/regressions/`` joins them
+# once fixed: moved into the library under the name of the rule it breaks, and listed here.
+
+LIBRARY = Path(__file__).resolve().parents[2] / "scenarios"
+
+FIXED = {
+    "risk_actor_blind_after_restart": (
+        "s7_2_restart_while_down_keeps_the_risk_actor_guarding_the_book"
     ),
-    pytest.param(
-        LOCK_LEAVES_COPY_WORKING,
-        id="lock_leaves_copy_working",
+    # Found when fail_snapshot joined the machine (S3.5): a flatten on a book the broker had not
+    # confirmed re-sent its liquidation each time the broker found nothing to liquidate.
+    "flatten_on_unknown_book_liquidates_once": (
+        "s3_5_flatten_on_an_unknown_book_liquidates_once_then_waits_for_the_answer"
     ),
-    pytest.param(
-        OFFLINE_CONNECTION_LIVE_AFTER_RESTART,
-        id="offline_connection_live_after_restart",
+    "lock_held_while_down_waits_for_the_snapshot": (
+        "s5_3_lock_held_while_down_waits_for_the_brokers_positions"
     ),
-    pytest.param(
-        OFFLINE_CONNECTION_LIVE_AFTER_CONNECTION_CRASH,
-        id="offline_connection_live_after_connection_crash",
+    "flatten_clip_leaves_follower_long": (
+        "s5_4_closing_copy_not_clipped_against_a_liquidation_that_cannot_cover_it"
     ),
-    pytest.param(
-        UNLOCK_LEAVES_BANDS_STALE,
-        id="unlock_leaves_bands_stale",
+    "lock_leaves_copy_working": "s5_7_manual_lock_cancels_copies_still_working",
+    "offline_connection_live_after_restart": "s1_4_taken_offline_stays_offline_across_a_restart",
+    "offline_connection_live_after_connection_crash": (
+        "s1_4_taken_offline_stays_offline_when_its_actor_restarts"
     ),
-    pytest.param(
-        REAUTHORIZED_OFFLINE_CONNECTION_DEAF_AFTER_CRASH,
-        id="reauthorized_offline_connection_deaf_after_crash",
+    "unlock_leaves_bands_stale": "s5_7_unlock_rebased_high_water_follows_equity_again",
+    "reauthorized_offline_connection_deaf_after_crash": (
+        "s1_4_reauthorized_after_offline_keeps_its_session_through_a_crash"
     ),
-]
+    # Completions of cut-short fan-outs waited at a follower for its snapshot and went out after
+    # the leader had been taken offline and the follower removed from the group.
+    # After a restart whose snapshot failed, the account priced its book at the last fill and
+    # the risk actor at no price: the high-water mark fell below equity (S5.1).
+    "risk_priced_apart_from_the_account": (
+        "s5_1_after_a_restart_the_risk_guard_prices_the_book_as_the_account_does"
+    ),
+    "held_copies_after_leader_went_down": (
+        "s2_1_copies_waiting_for_a_snapshot_are_dropped_when_the_leader_goes_down"
+    ),
+    # Found by the Tradovate machine (test_tradovate_safety): fills that waited for a late
+    # answer were replayed one by one, their closing parts sent and their opening parts skipped
+    # as stale, so a follower was reduced, even closed, while its leader held what it held.
+    "late_leader_answer_reduced_follower": (
+        "s3_5_a_late_leader_answer_never_reduces_a_follower_at_its_target"
+    ),
+    "late_leader_answer_closed_follower": (
+        "s3_5_fills_netting_to_nothing_while_the_leader_is_unknown_leave_the_follower_as_it_was"
+    ),
+    "late_follower_answer_closed_it": (
+        "s3_5_copies_that_waited_for_a_followers_late_answer_never_close_it"
+    ),
+}
+
+REGRESSIONS = [pytest.param(LIBRARY / f"{stem}.toml", id=key) for key, stem in FIXED.items()]
 
 
-def replay_with_checks(text: str, data_dir: Path) -> None:
+def replay_with_checks(path: Path, data_dir: Path) -> None:
     """Replay a scenario file through the checker, then assert its ``expect`` steps."""
-    scenario = parse_scenario(text, "regression.toml")
+    scenario = load_scenario(path)
     with quiet_logs():
         checker = EngineChecker(scenario, data_dir, group=GROUP)
         try:
@@ -963,19 +592,9 @@ def replay_with_checks(text: str, data_dir: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("text", REGRESSIONS)
-def test_regression(text: str, tmp_path: Path) -> None:
-    replay_with_checks(text, tmp_path)
-
-
-@pytest.mark.parametrize("text", REGRESSIONS)
-def test_regression_on_threads(text: str) -> None:
-    with quiet_logs():
-        result = run_scenario(parse_scenario(text, "regression.toml"), "threads")
-    assert result.ok, "; ".join(
-        f"step {f.step}: {f.check}: expected {f.expected!r}, got {f.actual!r}"
-        for f in result.failures
-    )
+@pytest.mark.parametrize("path", REGRESSIONS)
+def test_regression(path: Path, tmp_path: Path) -> None:
+    replay_with_checks(path, tmp_path)
 
 
 STOP_LEFT_WORKING = """

@@ -19,14 +19,14 @@ from typing import Any
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
+from brokers.clock import VirtualClock
+from brokers.instruments import ContractTable
 from brokers.paper import PaperBroker
-from engine.clock import VirtualClock
-from engine.config import Config, ConfigError, load_config, parse_config
-from engine.core import Engine, EngineSettings
-from engine.instruments import ContractTable
-from engine.seeding import seed_from_config
-from engine.store import Store
-from tests.engine.test_config import FULL
+from engine.app.config import Config, ConfigError, load_config, parse_config
+from engine.app.seeding import seed_from_config
+from engine.core.engine import Engine, EngineSettings
+from engine.storage.store import Store
+from tests.engine.app.test_config import FULL
 from tests.properties.engine_model import quiet_logs
 from tests.properties.profiles import property_settings, scaled
 

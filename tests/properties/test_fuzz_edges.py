@@ -32,14 +32,15 @@ from hypothesis import assume, event, example, given
 from hypothesis import strategies as st
 
 from brokers.base import BrokerEvent, OrderAccepted, OrderRejected, OrderRequest, OrderType
+from brokers.clock import VirtualClock
+from brokers.instruments import ContractTable
 from brokers.paper import PaperBroker, PaperBrokerError
 from brokers.paper.broker import PaperSession
-from engine.clock import VirtualClock
-from engine.frames import HEADER, FrameError, encode_frame, read_frames
-from engine.instruments import ContractTable
 from engine.replay.harness import Harness
 from engine.replay.journal_replay import JournalError, replay_journal
 from engine.replay.scenario import parse_scenario
+from engine.storage.frames import HEADER, FrameError, encode_frame, read_frames
+from engine.storage.journal import journal_files
 from tests.properties.engine_model import quiet_logs
 from tests.properties.profiles import hit_known_bugs, property_settings, scaled
 
@@ -370,7 +371,8 @@ def real_journal() -> bytes:
         harness.setup()
         harness.run()
         harness.close()
-        return path.read_bytes()
+        # One file of every segment, as an older engine's single-file journal was.
+        return b"".join(segment.read_bytes() for segment in journal_files(path))
 
 
 def frame_spans(data: bytes) -> list[tuple[int, int]]:

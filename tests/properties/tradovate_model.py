@@ -37,8 +37,8 @@ from typing import Any
 
 from brokers.tradovate.sim import RunningSim
 from brokers.tradovate.sim.replay import SimBridge
-from engine.copy_rule import target
-from engine.order_ids import attempt_of
+from engine.domain.copy_rule import target
+from engine.domain.order_ids import attempt_of
 from engine.replay.scenario import Scenario, Step, TradeStep
 from tests.properties.engine_model import (
     ES,
@@ -59,20 +59,15 @@ RENEW = "auth/renewaccesstoken"
 TICKET_S = 0.01  # a penalty ticket's p-time: waited out in real time
 MAX_TICKETS = 5  # the adapter's max_penalty_retries: more tickets than this fail the request
 
-# Engine bugs this machine found that are still open, and what each is. While one is open its
-# regression test in test_tradovate_safety is a strict xfail, and the checker looks past it
-# (``tolerated``) unless $ENGINE_PROPERTIES_KNOWN_BUGS=hit; fixed, its key leaves
-# OPEN_KNOWN_BUGS and the xfail mark its regression.
-KNOWN_BUGS = {
-    "E8": "copies that waited for an answer are replayed late: a leader's fills made while its "
-    "positions were unknown are offered once its answer comes, each where it happened, after a "
-    "reconciliation toward where the leader stood before them; when the answer came more than "
-    "max_copy_age after a fill, the closing parts still go (never stale, S2.9) but the opening "
-    "parts are skipped — so a follower is reduced below t(L_now), even flat while the leader "
-    "holds what it held (S3.5: never closed because its leader's snapshot failed; S3.1/S3.2: "
-    "reconciled toward t(L_now), nothing sent when it is there)",
-}
-OPEN_KNOWN_BUGS = frozenset({"E8"})
+# Engine bugs this machine finds while they are open, and what each is: its regression is a
+# strict xfail, and the checker looks past it (``tolerated``) unless
+# $ENGINE_PROPERTIES_KNOWN_BUGS=hit. Fixed, a bug's key leaves both and its regression becomes a
+# scenario file (``test_engine_invariants.FIXED``). None is open: E8 (fills that waited for a
+# late answer replayed with their closing parts sent and their opening parts stale) is fixed,
+# its scenarios are s3_5_a_late_leader_answer_*, s3_5_fills_netting_to_nothing_* and
+# s3_5_copies_that_waited_for_a_followers_late_answer_*.
+KNOWN_BUGS: dict[str, str] = {}
+OPEN_KNOWN_BUGS: frozenset[str] = frozenset()
 
 # Faults after which an untouched follower still holds exactly t(L): waited out, or read the
 # same however the broker frames it (S2.2 holds through them).
@@ -281,8 +276,6 @@ class TradovateChecker(EngineChecker):
             want = target(lead, member.ratio, member.max_qty)
             closing = abs(end) < abs(start) or _sign(end) == -_sign(start) != 0
             beyond = start >= want > end or start <= want < end
-            if closing and beyond and self._known_bug_e8(account, rows, activity):
-                continue
             if closing and beyond:
                 sent = ", ".join(
                     f"{r.kind} {r.qty:+d} ({r.status})" for r in rows if r.account == account
@@ -306,20 +299,6 @@ class TradovateChecker(EngineChecker):
         if after.leader is not None and after.leader not in up:
             return
         super()._check_unknown_is_not_flat(after, [r for r in rows if r.account in up], where)
-
-    def _known_bug_e8(self, account: str, rows: list[LedgerRow], activity: list[Any]) -> bool:
-        """Known bug E8, when tolerated: in the step, an opening copy of the follower was
-        skipped as stale, or it was reconciled and a copy that would have brought it back was
-        refused by the broker."""
-        if "E8" not in self.tolerated:
-            return False
-        stale = any(
-            row["account"] == account and "skipped: stale" in row["message"] for row in activity
-        )
-        mine = [r for r in rows if r.account == account]
-        reconciled = any(r.kind == "reconciliation" for r in mine)
-        refused = any(r.kind == "copy" and r.status == "rejected" for r in mine)
-        return stale or (reconciled and refused)
 
     def _check_once(self, activity: list[Any], where: str) -> None:
         """S2.6 at the local server: no client order id on two of its orders, and every one it

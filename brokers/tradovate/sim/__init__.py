@@ -37,14 +37,14 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
+from brokers.clock import Clock, WallClock
+from brokers.instruments import ContractTable
 from brokers.tradovate.settings import TradovateSettings
 from brokers.tradovate.sim.auth import SimAuth
 from brokers.tradovate.sim.exchange import SimError, SimExchange
 from brokers.tradovate.sim.faults import Faults, endpoint_of
 from brokers.tradovate.sim.hub import NOT_ENTITLED, SyncShape
 from brokers.tradovate.sim.server import SimRequest, SimServer
-from engine.clock import Clock, WallClock
-from engine.instruments import ContractTable
 
 
 def _urls(base_url: str) -> dict[str, str]:

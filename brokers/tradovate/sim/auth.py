@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from brokers.clock import Clock
 from brokers.tradovate.sim.book import stamp
-from engine.clock import Clock
 
 CODE_LIFETIME = timedelta(minutes=10)
 

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from brokers.clock import Clock
+from brokers.instruments import ContractTable, SymbolError
 from brokers.tradovate.sim.book import (
     SimAccount,
     SimContract,
@@ -27,8 +29,6 @@ from brokers.tradovate.sim.book import (
     SimUser,
     stamp,
 )
-from engine.clock import Clock
-from engine.instruments import ContractTable, SymbolError
 
 PropsListener = Callable[[int, str, str, dict[str, Any]], None]  # user, entity, event, entity
 QuoteListener = Callable[[SimContract, Decimal], None]

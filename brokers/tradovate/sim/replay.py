@@ -40,13 +40,13 @@ import httpx
 import trio
 
 from brokers.base import Broker, BrokerEvent, BrokerSession, EventSink, OrderRequest
+from brokers.clock import VirtualClock
+from brokers.instruments import ContractTable
 from brokers.tradovate.broker import TradovateBroker
 from brokers.tradovate.callback import CallbackListener, serve_callback
 from brokers.tradovate.link import Phase
 from brokers.tradovate.session import TradovateSession
 from brokers.tradovate.sim import RunningSim, SimError, serve_sim
-from engine.clock import VirtualClock
-from engine.instruments import ContractTable
 
 T = TypeVar("T")
 MAX_SETTLE_ROUNDS = 10_000

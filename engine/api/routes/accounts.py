@@ -12,8 +12,7 @@ from engine.api import schemas, views
 from engine.api.context import ApiContext
 from engine.api.errors import ApiError, body, query_bool, query_text
 from engine.api.operations import CONNECTION, DRY_RUN, Operation, json_of
-from engine.core import Engine
-from engine.setup_changes import plan_delete_account
+from engine.core.engine import Engine
 
 TAG = "accounts"
 
@@ -24,20 +23,20 @@ def _id(request: Request) -> str:
 
 async def list_accounts(request: Request, ctx: ApiContext) -> Response:
     connection = query_text(request, "connection")
-    return json_of(await ctx.read(views.accounts_out, ctx.engine, connection))
+    return json_of(ctx.view(views.accounts_out, ctx.engine, connection))
 
 
 async def get_account(request: Request, ctx: ApiContext) -> Response:
-    return json_of(await ctx.read(views.account_out, ctx.engine, _id(request)))
+    return json_of(ctx.view(views.account_out, ctx.engine, _id(request)))
 
 
 async def get_limits(request: Request, ctx: ApiContext) -> Response:
-    return json_of(await ctx.read(views.limits_out, ctx.engine, _id(request)))
+    return json_of(ctx.view(views.limits_out, ctx.engine, _id(request)))
 
 
 def _set_limits(engine: Engine, account: str, limits: dict[str, Decimal]) -> schemas.Limits:
     engine.set_risk(account, limits)
-    config = engine.topology.require_account(account)
+    config = engine.account(account)
     risk = engine.risk_view(account)
     still_off = [t for t in (risk.triggers_off if risk else ()) if t not in limits]
     return schemas.Limits(
@@ -54,7 +53,7 @@ async def set_limits(request: Request, ctx: ApiContext) -> Response:
     limits = {k: v for k, v in change.model_dump().items() if v is not None}
     if not limits:
         raise ApiError(422, "invalid", "body: give at least one limit to set", None)
-    ctx.engine.topology.require_account(account)
+    ctx.engine.account(account)  # 404 before the command
     return json_of(await ctx.command(_set_limits, ctx.engine, account, limits))
 
 
@@ -83,7 +82,7 @@ async def delete_account(request: Request, ctx: ApiContext) -> Response:
     account = _id(request)
     engine = ctx.engine
     if query_bool(request, "dry_run"):
-        plan = plan_delete_account(engine.topology, account)
+        plan = engine.topology_snapshot().plan_delete_account(account)
         return json_of(views.account_deletion(plan, dry_run=True))
     plan = await ctx.command(engine.delete_account, account)
     return json_of(views.account_deletion(plan, dry_run=False))

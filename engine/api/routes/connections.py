@@ -10,8 +10,7 @@ from engine.api import schemas, views
 from engine.api.context import ApiContext
 from engine.api.errors import ApiError, body, query_bool
 from engine.api.operations import DRY_RUN, Operation, json_of
-from engine.core import Engine
-from engine.topology import UnknownId
+from engine.core.engine import Engine
 
 TAG = "connections"
 
@@ -21,11 +20,11 @@ def _id(request: Request) -> str:
 
 
 async def list_connections(request: Request, ctx: ApiContext) -> Response:
-    return json_of(await ctx.read(views.connections_out, ctx.engine))
+    return json_of(ctx.view(views.connections_out, ctx.engine))
 
 
 async def get_connection(request: Request, ctx: ApiContext) -> Response:
-    return json_of(await ctx.read(views.connection_out, ctx.engine, _id(request)))
+    return json_of(ctx.view(views.connection_out, ctx.engine, _id(request)))
 
 
 def _add(engine: Engine, new: schemas.NewConnection) -> None:
@@ -41,7 +40,7 @@ async def add_connection(request: Request, ctx: ApiContext) -> Response:
     if len(set(ids)) != len(ids):
         raise ApiError(422, "invalid", "accounts: an account id is listed twice", "accounts")
     await ctx.command(_add, ctx.engine, new)
-    return json_of(await ctx.read(views.connection_out, ctx.engine, new.id), 201)
+    return json_of(ctx.view(views.connection_out, ctx.engine, new.id), 201)
 
 
 async def take_offline(request: Request, ctx: ApiContext) -> Response:
@@ -60,9 +59,7 @@ async def reauthorize(request: Request, ctx: ApiContext) -> Response:
     """S1.2: a single-use ``state`` and the broker's authorize URL carrying it."""
     connection = _id(request)
     engine = ctx.engine
-    config = engine.topology.connections.get(connection)
-    if config is None:
-        raise UnknownId(f"unknown connection {connection!r}")
+    config = engine.connection(connection)
     broker = engine.brokers.get(config.broker)
     if broker is None:
         raise ApiError(409, "refused", f"no broker {config.broker!r} configured")
@@ -84,7 +81,7 @@ async def delete_connection(request: Request, ctx: ApiContext) -> Response:
     connection = _id(request)
     engine = ctx.engine
     if query_bool(request, "dry_run"):
-        plan = engine.topology.plan_delete_connection(connection)
+        plan = engine.topology_snapshot().plan_delete_connection(connection)
         return json_of(views.connection_deletion(plan, dry_run=True))
     plan = await ctx.command(engine.delete_connection, connection)
     return json_of(views.connection_deletion(plan, dry_run=False))

@@ -5,13 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from actors.copy_messages import Membership
 from engine.api import schemas, views
 from engine.api.context import ApiContext
 from engine.api.errors import ApiError, body, query_bool
 from engine.api.operations import DRY_RUN, Operation, json_of
-from engine.core import Engine
-from engine.topology import CommandRefused, GroupConfig
+from engine.core.engine import Engine
+from engine.core.topology import CommandRefused, GroupConfig
+from engine.domain.copying import Membership
 
 TAG = "groups"
 
@@ -30,25 +30,25 @@ def _membership(follower: schemas.NewFollower) -> Membership:
 
 
 async def list_groups(request: Request, ctx: ApiContext) -> Response:
-    return json_of(await ctx.read(views.groups_out, ctx.engine))
+    return json_of(ctx.view(views.groups_out, ctx.engine))
 
 
 async def get_group(request: Request, ctx: ApiContext) -> Response:
-    return json_of(await ctx.read(views.group_out, ctx.engine, _id(request)))
+    return json_of(ctx.view(views.group_out, ctx.engine, _id(request)))
 
 
 async def create_group(request: Request, ctx: ApiContext) -> Response:
     new = await body(request, schemas.NewGroup, ctx.max_body_bytes)
     members = [_membership(f) for f in new.followers]
     await ctx.command(ctx.engine.add_group, new.id, new.leader, members)
-    return json_of(await ctx.read(views.group_out, ctx.engine, new.id), 201)
+    return json_of(ctx.view(views.group_out, ctx.engine, new.id), 201)
 
 
 async def delete_group(request: Request, ctx: ApiContext) -> Response:
     """The group goes; its accounts stay and copy nothing. No order is sent."""
     group = _id(request)
     if query_bool(request, "dry_run"):
-        config = ctx.engine.topology.require_group(group)
+        config = ctx.engine.group(group)
         return json_of(views.group_deletion(config, dry_run=True))
     removed: GroupConfig = await ctx.command(ctx.engine.delete_group, group)
     return json_of(views.group_deletion(removed, dry_run=False))
@@ -57,13 +57,13 @@ async def delete_group(request: Request, ctx: ApiContext) -> Response:
 async def add_follower(request: Request, ctx: ApiContext) -> Response:
     group = _id(request)
     new = await body(request, schemas.NewFollower, ctx.max_body_bytes)
-    ctx.engine.topology.require_group(group)
+    ctx.engine.group(group)  # 404 before the command
     await ctx.command(ctx.engine.add_follower, group, _membership(new))
-    return json_of(await ctx.read(views.group_out, ctx.engine, group), 201)
+    return json_of(ctx.view(views.group_out, ctx.engine, group), 201)
 
 
 def _change(engine: Engine, group: str, account: str, change: schemas.FollowerChange) -> Membership:
-    config = engine.topology.require_group(group)
+    config = engine.group(group)
     current = next((m for m in config.members if m.account == account), None)
     if current is None:
         raise CommandRefused(f"account {account!r} does not follow group {group!r}")
@@ -101,7 +101,7 @@ async def change_follower(request: Request, ctx: ApiContext) -> Response:
 
 
 def _require_follower(engine: Engine, group: str, account: str) -> None:
-    config = engine.topology.require_group(group)
+    config = engine.group(group)
     if not any(m.account == account for m in config.members):
         raise ApiError(
             404, "not_found", f"account {account!r} does not follow group {group!r}", "account"

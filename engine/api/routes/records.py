@@ -21,7 +21,7 @@ from engine.api.operations import (
     Query,
     json_of,
 )
-from engine.records import Kind, Level
+from engine.domain.activity import Kind, Level
 
 TAG = "records"
 
@@ -77,7 +77,7 @@ KIND = Query("kind", {"type": "string", "enum": [k.value for k in Kind]})
 STATUS = Query(
     "status",
     {"type": "string", "minLength": 1, "maxLength": 128},
-    "sent, partially_filled, filled, rejected, done, unknown",
+    "sent, partially_filled, filled, rejected, done, unknown, not_received, not_sent",
 )
 PAGING = (SINCE, UNTIL, BEFORE, LIMIT)
 OPERATIONS = [

@@ -16,10 +16,19 @@ from engine.api.context import ApiContext
 from engine.api.errors import ApiError
 from engine.api.events import EventStream
 from engine.api.operations import Operation, Query, json_of
-from engine.oauth import OAuthStateError
+from engine.app.authorizations import OAuthStateError
 
 log = structlog.get_logger("engine.api")
 EXCHANGE_TIMEOUT = 30.0  # seconds the broker gets to exchange a code
+
+
+def _health(ctx: ApiContext) -> schemas.Health:
+    health = ctx.engine.health()
+    return schemas.Health(
+        ok=health.ok,
+        reason=health.reason,
+        since=health.since.isoformat() if health.since is not None else None,
+    )
 
 
 async def status(request: Request, ctx: ApiContext) -> Response:
@@ -30,6 +39,7 @@ async def status(request: Request, ctx: ApiContext) -> Response:
             started_at=(ctx.started_at or ctx.clock.now()).isoformat(),
             now=ctx.clock.now().isoformat(),
             stopping=not ctx.accepting,
+            health=_health(ctx),
             connections=connections,
             accounts=accounts,
             groups=groups,
@@ -37,6 +47,16 @@ async def status(request: Request, ctx: ApiContext) -> Response:
             api_url=ctx.public_url,
         )
     )
+
+
+async def healthz(request: Request, ctx: ApiContext) -> Response:
+    """200 while the engine can make its state durable and is not stopping, else 503 with
+    the reason: for a service manager's or a load balancer's health check. Answered on the
+    trio thread from memory, so a busy engine still answers."""
+    health = _health(ctx)
+    if health.ok and not ctx.accepting:
+        health = schemas.Health(ok=False, reason="the engine is stopping")
+    return json_of(health, 200 if health.ok else 503)
 
 
 async def flatten_all(request: Request, ctx: ApiContext) -> Response:
@@ -47,7 +67,8 @@ async def flatten_all(request: Request, ctx: ApiContext) -> Response:
 
 async def events(request: Request, ctx: ApiContext) -> Response:
     """Server-Sent Events: activity, order, order_status, fill. A reconnecting client sends
-    ``Last-Event-ID`` (browsers do) and gets what it missed, if still in the short history."""
+    ``Last-Event-ID`` (browsers do) and gets what it missed, if still in the short history. A
+    client that falls 500 events behind is cut (its stream ends) and its slot freed."""
     raw = request.headers.get("last-event-id") or request.query_params.get("last_id")
     last_id: int | None = None
     if raw is not None:
@@ -55,10 +76,11 @@ async def events(request: Request, ctx: ApiContext) -> Response:
             last_id = int(raw)
         except ValueError:
             raise ApiError(422, "invalid", "last_id: expected an integer", "last_id") from None
-    receive = ctx.hub.subscribe(last_id)
-    if receive is None:
+    peer = request.client
+    subscription = ctx.hub.subscribe(last_id, f"{peer.host}:{peer.port}" if peer else "")
+    if subscription is None:
         raise ApiError(503, "unavailable", "the event stream is closed or full; retry later")
-    return EventStream(ctx.hub, receive)  # type: ignore[return-value]
+    return EventStream(ctx.hub, subscription)  # type: ignore[return-value]
 
 
 async def metrics(request: Request, ctx: ApiContext) -> Response:
@@ -106,7 +128,7 @@ async def oauth_callback(request: Request, ctx: ApiContext) -> Response:
         return _page(400, "Authorization refused", f"The broker said: {reason[:200]}")
     if not code:
         return _page(400, "Authorization refused", "The broker's answer has no code.")
-    config = ctx.engine.topology.connections.get(connection)
+    config = next((c for c in ctx.engine.connections() if c.id == connection), None)
     broker = ctx.engine.brokers.get(config.broker) if config is not None else None
     if config is None or broker is None:
         return _page(404, "Authorization refused", f"Connection {connection} no longer exists.")
@@ -129,8 +151,18 @@ async def oauth_callback(request: Request, ctx: ApiContext) -> Response:
 
 OPERATIONS = [
     Operation(
-        "GET", "/api/status", status, "The engine: version, uptime, counts, stopping", "engine",
+        "GET", "/api/status", status,
+        "The engine: version, uptime, health, counts, stopping", "engine",
         response=schemas.Status,
+    ),
+    Operation(
+        "GET", "/healthz", healthz,
+        "Health check: 200 while state is durable and the engine runs, else 503 and why",
+        "engine",
+        response=schemas.Health, errors=(503,), public=True,
+        description="No bearer token: it says whether the engine can make its state durable,"
+        " and if not why and since when — nothing secret. 503 while the engine cannot (a"
+        " full disk, an I/O error) or is stopping.",
     ),
     Operation(
         "POST", "/api/flatten", flatten_all, "Flatten All: every account (S6)", "engine",

@@ -25,19 +25,19 @@ from typing import Any, Protocol, TypeVar
 import pytest
 import trio
 
-from actors.copy_messages import Membership
-from actors.risk import RiskStatus
 from brokers.base import BrokerEvent
+from brokers.clock import VirtualClock
+from brokers.instruments import ContractTable
 from brokers.tradovate import TradovateBroker
 from brokers.tradovate.session import TradovateSession
 from brokers.tradovate.sim import RunningSim, SimRequest, serve_sim
 from brokers.tradovate.sim.replay import SimBridge
 from brokers.tradovate.tokens import Token
-from engine.clock import VirtualClock
-from engine.core import Engine, EngineSettings
-from engine.instruments import ContractTable
-from engine.store import Store
-from engine.topology import AccountConfig, ConnectionConfig, GroupConfig
+from engine.core.engine import Engine, EngineSettings
+from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig
+from engine.domain.copying import Membership
+from engine.domain.risk_status import RiskStatus
+from engine.storage.store import Store
 from tests.conftest import START
 
 ES, NQ = "ESZ6", "NQZ6"

@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from brokers.base import AuthorizationError, SessionRestored, TokenExpired, TokenIssued
+from brokers.clock import VirtualClock
 from brokers.tradovate import TradovateBroker, TradovateSettings
 from brokers.tradovate.callback import CallbackListener, serve_callback
 from brokers.tradovate.sim import RunningSim, serve_sim
-from engine.clock import VirtualClock
 from tests.brokers.tradovate.conftest import Recorder
 from tests.conftest import START
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from actors.risk import RiskStatus
 from brokers.tradovate.sim.exchange import REJECT_FORCED
-from engine.topology import AccountConfig, GroupConfig
+from engine.core.topology import AccountConfig, GroupConfig
+from engine.domain.risk_status import RiskStatus
 from tests.brokers.tradovate.conftest import ES, NQ, MakeTv, member
 
 

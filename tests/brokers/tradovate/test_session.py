@@ -28,12 +28,12 @@ from brokers.base import (
     Snapshot,
     WorkingOrder,
 )
+from brokers.clock import VirtualClock
 from brokers.tradovate import TradovateBroker
 from brokers.tradovate.pacing import RateBudget
 from brokers.tradovate.session import SESSION_CLOSED
 from brokers.tradovate.sim import RunningSim, serve_sim
 from brokers.tradovate.tokens import Token
-from engine.clock import VirtualClock
 from tests.brokers.tradovate.conftest import Recorder
 from tests.conftest import START
 

@@ -16,8 +16,8 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
+from brokers.clock import VirtualClock
 from brokers.tradovate.sim import RunningSim, serve_sim
-from engine.clock import VirtualClock
 from tests.brokers.tradovate.conftest import ES, issue_token
 from tests.conftest import START
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from engine.api import ApiContext, EventHub, build_app
-from engine.metrics import EngineMetrics
-from engine.oauth import OAuthStates
+from engine.app.authorizations import OAuthStates
+from engine.app.metrics import EngineMetrics
 from tests.conftest import MakeEngine, Rig
 
 TOKEN = "test-token-0123456789abcdef"

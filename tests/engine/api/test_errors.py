@@ -114,3 +114,43 @@ async def test_the_engine_goes_on_after_bad_input(api: ApiRig) -> None:
     api.rig.trade("LEAD", 1)
     assert api.rig.position("F1") == 1
     assert len(await api.get("/api/accounts")) == 3
+
+
+HUGE = "1" + "0" * 4300  # 4,301 digits: past Python's int-from-string limit
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        f'{{"ratio": {HUGE}}}'.encode(),
+        f'{{"max_qty": -{HUGE}}}'.encode(),
+        f'{{"balance": {HUGE}.5}}'.encode(),
+        f"[{HUGE}]".encode(),
+        b'{"max_qty": 1' + b"0" * 40 + b"}",
+    ],
+)
+async def test_an_overlong_number_is_a_400_not_a_crash(api: ApiRig, content: bytes) -> None:
+    for op in BODY_OPERATIONS:
+        response = await api.http.request(op.method, _concrete(op.path), content=content)
+        where = f"{op.method} {op.path}: {response.text}"
+        assert response.status_code == 400, where
+        problem = response.json()
+        assert problem["error"] == "number_too_long", where
+        assert "no field takes one longer than 40" in problem["message"], where
+
+
+@pytest.mark.parametrize(
+    "terms",
+    [
+        {"account": "F2", "max_qty": 10**12},
+        {"account": "F2", "ratio": 1e308},
+        {"account": "F2", "ratio": HUGE},  # a string: read as a decimal, and out of bounds
+        {"account": "F2", "max_qty": HUGE},
+    ],
+)
+async def test_numbers_out_of_bounds_name_their_field(api: ApiRig, terms: dict[str, Any]) -> None:
+    await api.call("DELETE", "/api/groups/g1/followers/F2", status=200)
+    response = await api.http.post("/api/groups/g1/followers", json=terms)
+    assert response.status_code == 422, response.text
+    field = next(name for name in terms if name != "account")
+    assert response.json()["field"] == field

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from engine.api import build_app
-from engine.metrics import EngineMetrics
+from engine.app.metrics import EngineMetrics
 from tests.conftest import MakeEngine
 from tests.engine.api.conftest import AUTH, make_context
 

@@ -1,0 +1,190 @@
+"""An account's book: positions and average prices, the engine's working orders, the projected
+position (S2.2's P), fills applied to both, and realized and unrealized P&L (S5.1, S5.8).
+
+A plain class the AccountActor owns; it tells nobody and writes nothing. Prices come from the
+caller, as a function of the symbol (the market's last price, else the last fill's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from actors.messages.risk import AccountChanged, Holding
+from brokers.base import AccountSnapshot, Fill
+from brokers.instruments import ContractTable
+from engine.domain.order_ids import OrderKind, kind_of
+from engine.domain.positions import ZERO, Position
+from engine.domain.state import AccountState
+
+Prices = Callable[[str], Decimal | None]
+
+
+@dataclass(slots=True)
+class Working:
+    """An order working at the broker (or on its way there) for this account."""
+
+    symbol: str
+    qty: int  # signed remaining; 0 for a liquidation
+    client_order_id: str | None
+    broker_order_id: str | None = None
+    kind: OrderKind | None = None
+    cause: str = ""
+    attempt: int = 1
+
+
+class Book:
+    def __init__(
+        self, contracts: ContractTable, balance: Decimal, state: AccountState | None = None
+    ) -> None:
+        self.contracts = contracts
+        self.positions: dict[str, Position] = {}
+        self.last_fill: dict[str, Decimal] = {}  # a price for P&L before any quote arrives
+        self.working: dict[str, Working] = {}  # by client order id, else broker order id
+        self.balance = balance
+        self.realized_daily = ZERO
+        self.realized_weekly = ZERO
+        if state is not None:  # rebuilt from the store, never from memory (S7.2)
+            self.balance = state.balance
+            self.realized_daily = state.realized_daily
+            self.realized_weekly = state.realized_weekly
+            self.positions = {s: Position(q, r) for s, (q, r) in state.positions.items() if q}
+
+    # -- positions ---------------------------------------------------------------------------
+
+    def position(self, symbol: str) -> int:
+        pos = self.positions.get(symbol)
+        return pos.qty if pos else 0
+
+    def held(self) -> dict[str, int]:
+        """Every open position's quantity, by symbol."""
+        return {s: p.qty for s, p in self.positions.items() if p.qty}
+
+    def projected(self, symbol: str) -> int:
+        """P of S2.2: the position once the engine's working orders in ``symbol`` have filled.
+        A working liquidation takes the position to zero whatever it is when it fills."""
+        base = self.position(symbol)
+        extra = 0
+        for order in self.working.values():
+            if order.symbol != symbol or order.kind is None:
+                continue
+            if order.kind is OrderKind.LIQUIDATE:
+                base = 0
+            else:
+                extra += order.qty
+        return base + extra
+
+    def apply(self, fill: Fill) -> int:
+        """Apply a fill to its position, the period's realized P&L and the working order it
+        fills; returns the position in its symbol before it."""
+        symbol = fill.symbol
+        before = self.position(symbol)
+        pos = self.positions.setdefault(symbol, Position())
+        realized = pos.apply(fill.qty, fill.price, self.contracts.point_value(symbol))
+        self.realized_daily += realized
+        self.realized_weekly += realized
+        self.last_fill[symbol] = fill.price
+        if pos.qty == 0:
+            del self.positions[symbol]
+        key = fill.client_order_id or fill.broker_order_id
+        order = self.working.get(key)
+        if order is not None:
+            order.qty -= 0 if order.kind is OrderKind.LIQUIDATE else fill.qty
+            if fill.order_done:
+                del self.working[key]
+        return before
+
+    def confirm(self, snapshot: AccountSnapshot, unanswered: Mapping[str, Working]) -> None:
+        """The broker's word replaces the book: its positions, and its working orders beside
+        ``unanswered`` (orders sent that it has not answered yet)."""
+        self.positions = {
+            symbol: Position(info.qty, info.avg_price)
+            for symbol, info in snapshot.positions.items()
+            if info.qty
+        }
+        working = dict(unanswered)
+        for order in snapshot.working:
+            key = order.client_order_id or order.broker_order_id
+            working[key] = Working(
+                order.symbol,
+                order.qty,
+                order.client_order_id,
+                order.broker_order_id,
+                kind_of(order.client_order_id),
+            )
+        self.working = working
+
+    # -- working orders ------------------------------------------------------------------------
+
+    def liquidating(self) -> bool:
+        return any(w.kind is OrderKind.LIQUIDATE for w in self.working.values())
+
+    def leftovers(self, symbol: str) -> tuple[str, ...]:
+        """Orders in ``symbol`` the engine did not send (a trader's stop, a target), by broker
+        order id: cancelled once the position is flat (S2.10)."""
+        return tuple(
+            w.broker_order_id
+            for w in self.working.values()
+            if w.symbol == symbol and w.kind is None and w.broker_order_id
+        )
+
+    # -- P&L (S5.1) and resets (S5.8) ----------------------------------------------------------
+
+    def unrealized(self, last_price: Prices) -> Decimal:
+        total = ZERO
+        for symbol, pos in self.positions.items():
+            total += pos.unrealized(last_price(symbol), self.contracts.point_value(symbol))
+        return total
+
+    def reset(self, kind: str, last_price: Prices) -> None:
+        """Mark open positions to the last price (futures settle daily), roll realized into
+        the balance, and zero the period's figures."""
+        for symbol, pos in self.positions.items():
+            last = last_price(symbol)
+            if last is None or not pos.qty:
+                continue
+            marked = pos.unrealized(last, self.contracts.point_value(symbol))
+            self.realized_daily += marked
+            self.realized_weekly += marked
+            pos.reference = last
+        self.balance += self.realized_daily
+        self.realized_daily = ZERO
+        if kind == "weekly":
+            self.realized_weekly = ZERO
+
+    # -- what others are told ------------------------------------------------------------------
+
+    def state(self) -> AccountState:
+        """What is durable of the book (S7.2)."""
+        return AccountState(
+            self.balance,
+            self.realized_daily,
+            self.realized_weekly,
+            {s: (p.qty, p.reference) for s, p in self.positions.items() if p.qty},
+        )
+
+    def holdings(self) -> dict[str, Holding]:
+        """Every open position with what pricing it takes (S5.1)."""
+        point_value = self.contracts.point_value
+        return {
+            s: Holding(p.qty, p.reference, point_value(s), self.last_fill.get(s))
+            for s, p in self.positions.items()
+            if p.qty
+        }
+
+    def figures(self, *, confirmed: bool) -> AccountChanged:
+        """Everything the risk actor's S5.1 figures need."""
+        return AccountChanged(
+            positions=self.holdings(),
+            realized_daily=self.realized_daily,
+            realized_weekly=self.realized_weekly,
+            balance=self.balance,
+            liquidations={
+                w.symbol: w.client_order_id
+                for w in self.working.values()
+                if w.kind is OrderKind.LIQUIDATE and w.client_order_id
+            },
+            confirmed=confirmed,
+            working=sum(1 for w in self.working.values() if w.kind is not OrderKind.LIQUIDATE),
+        )

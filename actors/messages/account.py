@@ -1,0 +1,165 @@
+"""Messages the AccountActor receives: from its connection (state, snapshots, orders not
+sent), its group (copy offers, reconciliations, the leader's state), its risk actor (gate
+decisions, the flatten in flight), the reset schedule, the supervisor and the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from engine.domain.connections import ConnectionState
+from engine.domain.copying import Role
+
+# --- from the ConnectionActor ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    """The login's connection changed state (S1.4). The account passes it on to its risk actor
+    and, for a leader, to its group."""
+
+    connection: str
+    state: ConnectionState
+
+
+@dataclass(frozen=True, slots=True)
+class OrderNotSent:
+    client_order_id: str
+    symbol: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Synced:
+    """The broker's positions and working orders for one account, after a (re)connect."""
+
+    snapshot: object  # brokers.base.AccountSnapshot
+    cause: str
+    reconcile: bool
+    start: bool = False  # the engine's start, when every connection returns at once
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotUnknown:
+    """S3.5: the broker's answer to the snapshot an account waits for was unknown (an error,
+    a time-out, a refused or partial answer); nothing is decided from it, and it is asked for
+    again in ``retry_in``. ``since`` names the first attempt of this wait (one warning each)."""
+
+    connection: str
+    since: str
+    reason: str
+    failures: int
+    retry_in: timedelta
+    reconcile: bool  # the answer waited for reconciles the account (S3.1)
+    start: bool = False
+
+
+# --- from the CopyGroupActor -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingLeader:
+    """S3.5: this follower waits to be reconciled toward a leader whose snapshot failed."""
+
+    group: str
+    leader: str
+    connection: str
+    since: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderUnconfirmed:
+    """The leader's positions are no longer confirmed (its connection changed state, or a fill
+    of it was corrected): a reconciliation toward them that waits for this follower's own
+    snapshot is dropped; the leader's next confirmed answer reconciles it again."""
+
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class CopyOffer:
+    """One leader fill offered to one follower, with that membership's terms (S2.2, S2.3)."""
+
+    group: str
+    cause: str  # the leader fill, for the client order id (S2.6)
+    fill_id: str
+    leader_symbol: str
+    symbol: str  # mapped (S2.3)
+    before: int
+    after: int
+    ratio: Decimal
+    max_qty: int | None
+    fill_time: datetime
+    # Offered again at a start because a crash cut the fan-out short (S2.9): decided once
+    # the follower's broker position is confirmed, never before.
+    completion: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileOrder:
+    """Reconcile flatten-only toward the leader's current net positions (S3)."""
+
+    group: str
+    cause: str
+    leader_positions: Mapping[str, int]
+    ratio: Decimal
+    max_qty: int | None
+    symbol_map: tuple[tuple[str, str], ...]
+
+
+# --- from the RiskActor and the reset schedule -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FlattenActive:
+    """Whether a flatten is in flight for the account (S3.2: reconciliation then sends
+    nothing)."""
+
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GateDecision:
+    """The gate's answer: ``qty`` as allowed (0: not sent)."""
+
+    client_order_id: str
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyReset:
+    """A scheduled reset (S5.8) is due: mark to market and roll the P&L figures."""
+
+    kind: str  # engine.domain.resets.ResetKind
+    at: datetime
+
+
+# --- from itself, the supervisor and the engine ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryCopy:
+    """S2.8: re-send a rejected closing copy (same cause, next attempt)."""
+
+    cause: str
+    symbol: str
+    qty: int
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendBook:
+    """From a restarted risk actor: tell me your book again."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendPositions:
+    """From a restarted group: tell me the leader's positions again (no reconciliation)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetRole:
+    role: Role

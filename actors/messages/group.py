@@ -1,0 +1,92 @@
+"""Messages the CopyGroupActor receives (S2, S3): its leader's fills, state and snapshots, its
+members' returns, and membership changes from the risk actors and the engine. The group is
+also told its leader connection's ``StateChanged`` (``actors.messages.account``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from engine.domain.copying import LeaderFill, Membership
+
+# --- from the accounts of the group ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderFilled:
+    """A fill on the group's leader, to fan out (S2.1)."""
+
+    fill: LeaderFill
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSynced:
+    """An account of the group learned its broker positions after its connection returned
+    (S3.1). For the leader, ``positions`` is ``L_now``."""
+
+    account: str
+    leader: bool
+    positions: Mapping[str, int]
+    cause: str
+    reconcile: bool = True  # False at a first start: learn L_now, send nothing
+    start: bool = False  # every connection returns at once: the leader's sync reconciles all
+    # A follower ran, at this snapshot, a reconciliation toward the leader that had waited for
+    # its positions: its return is reconciled already (S3.3: one record).
+    reconciled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderUnknown:
+    """S3.5: the snapshot the group's leader waits for was unknown (``since`` names the first
+    attempt of that wait); followers waiting to be reconciled toward it are told why."""
+
+    leader: str
+    connection: str
+    since: str
+    reason: str
+    reconcile: bool  # the answer waited for reconciles every follower (a return, a start)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderCorrected:
+    """The broker withdrew or corrected a fill of the leader: its positions are unknown until
+    a fresh snapshot, and then every follower is reconciled toward them."""
+
+    leader: str
+    fill_id: str
+
+
+# --- from risk actors and the engine -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DisableMember:
+    """S5.3 step 3: the follower's account is locked or liquidating; say why on its membership."""
+
+    account: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnableMember:
+    """The lock that disabled the membership was released (unlock or reset)."""
+
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddMember:
+    membership: Membership
+
+
+@dataclass(frozen=True, slots=True)
+class SetTerms:
+    """A follower's new ratio, max_qty and symbol_map; its disable reason stays the group's
+    own (``membership.disable_reason`` is ignored)."""
+
+    membership: Membership
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveMember:
+    account: str

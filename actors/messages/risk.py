@@ -1,0 +1,137 @@
+"""Messages the RiskActor receives (S5, S6): from its account (orders to gate, the book, the
+outcome of each liquidation), from the connection (prices crossed a breach price), and
+commands from the engine and the supervisor. It is also told its connection's
+``StateChanged`` (``actors.messages.account``), passed on by the account."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from engine.domain.order_ids import OrderKind
+
+# --- from the AccountActor -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    client_order_id: str
+    kind: OrderKind
+    cause: str
+    symbol: str
+    qty: int  # signed
+    position: int  # filled position in the symbol
+    projected: int  # position once the engine's other working orders fill (S2.2's P)
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class GateOrder:
+    """Pass ``intent`` through the risk gate (S5.4, S5.5) and on to the broker."""
+
+    intent: OrderIntent
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """One open position as the risk actor needs it to price P&L (S5.1)."""
+
+    qty: int
+    reference: Decimal  # average entry price, or the last daily-reset mark
+    point_value: Decimal
+    # The account's last fill price in the symbol: its price until the market has one, so the
+    # risk actor and the account price the book alike (S5.1).
+    last_fill: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChanged:
+    """The account's book changed (fill, sync, reset): everything S5.1's figures need."""
+
+    positions: Mapping[str, Holding]
+    realized_daily: Decimal
+    realized_weekly: Decimal
+    balance: Decimal
+    liquidations: Mapping[str, str] = field(default_factory=dict)  # symbol -> working coid
+    confirmed: bool = True  # positions and working orders confirmed by the broker
+    working: int = 0  # orders other than liquidations still working: they could still fill
+
+
+@dataclass(frozen=True, slots=True)
+class ResetApplied:
+    """The account has applied a reset to its figures; the risk actor applies it to locks."""
+
+    kind: str  # engine.domain.resets.ResetKind
+    figures: AccountChanged
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationOutcome:
+    client_order_id: str
+    symbol: str
+    outcome: str  # "filled" | "done" | "rejected" | "not_sent"
+    reason: str
+
+
+# --- from the ConnectionActor ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluate:
+    """Prices crossed one of the account's precomputed breach prices: evaluate the triggers
+    against the extremes seen since the last look (S5.2)."""
+
+    ranges: Mapping[str, tuple[Decimal, Decimal]]
+
+
+# --- from the engine, the supervisor and its own timers -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Unlock:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Flatten:
+    """S6: flatten the account (Cockpit command); changes no risk status."""
+
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class RepublishBands:
+    """From the supervisor: the connection was restarted and lost the breach prices."""
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorHold:
+    """Restart intensity exceeded for an actor of this account: LIQUIDATE_ONLY, no flatten."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetLimits:
+    """Change limits at run time; 0 turns a limit off (S5.2)."""
+
+    limits: Mapping[str, Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class SetMembership:
+    group: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryFlatten:
+    """Retry the flatten numbered ``flatten`` after its ``failures``-th failure (a timer)."""
+
+    flatten: int
+    failures: int

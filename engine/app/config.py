@@ -1,0 +1,630 @@
+"""The engine's configuration: one TOML file, validated by pydantic, every error naming its key.
+
+``python -m engine run`` works with no file at all: the defaults are the demo (paper broker,
+simulated market, demo setup, API on 127.0.0.1:8765, data in ``./data``). A file changes what it
+names and nothing else. Relative paths in a file are relative to the file's directory.
+
+Secrets are never read from this file: a broker's client secret comes from an environment
+variable or from a file in the data directory readable by its owner only (mode 0600). There is
+no password anywhere — a connection is authorized on the broker's own OAuth page (S1.2).
+
+The example below is the whole schema; ``docs/operations.md`` explains each key::
+
+    data_dir = "data"
+
+    [api]
+    host = "127.0.0.1"
+    port = 8765
+    public_url = ""          # the URL a browser reaches the engine at (OAuth redirects)
+    max_body_bytes = 65536
+    tls_cert = ""            # PEM certificate chain and key: the API over https
+    tls_key = ""
+    insecure_http = false    # plain http on an address other than loopback, knowingly
+
+    [log]
+    terminal = "auto"        # auto | console | json
+    level = "info"
+    file = "engine.log"      # JSON lines, in the data directory
+    max_mb = 64              # rotated past this size (0: never, leave it to logrotate)
+    keep = 5                 # rotated files kept: engine.log.1 (newest) ... engine.log.5
+
+    [engine]
+    threads = 4
+    max_copy_age_seconds = 10
+    settle_seconds = 1.5     # how long a stop waits for answers to orders already sent
+    durability_timeout_seconds = 60
+
+    [journal]                # every event, for replay --journal (decision 0013)
+    segment_mb = 64          # a new segment past this size, and at each UTC day
+    retention_days = 14      # whole segments older than this are deleted (0: kept)
+    max_mb = 1024            # and the oldest while the journal is larger (0: no cap)
+
+    [records]                # in the store; 0 keeps them for ever
+    activity_retention_days = 0
+    ledger_retention_days = 0   # answered orders only
+
+    [broker]
+    kind = "paper"           # paper | tradovate | tradovate-sim (or: run --tradovate-sim)
+
+    [demo]
+    setup = true             # seed the demo setup into an empty store
+    market = true            # simulated prices (paper broker or local Tradovate server)
+    leader = "DEMO-LEAD"     # the account whose trades are simulated ("" for none)
+
+    [[connections]]          # seed an empty store with your own setup instead of the demo
+    id = "prop"
+
+    [[accounts]]
+    id = "F1"
+    connection = "prop"
+    limits = { daily_loss_limit = "1000" }
+
+    [[groups]]
+    id = "main"
+    leader = "LEAD"
+    followers = [{ account = "F1", ratio = "1", max_qty = 4, symbol_map = { ES = "MES" } }]
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from brokers.instruments import BUILTIN_CONTRACTS
+from engine.app.config_errors import (
+    ID_FORM,
+    SECRET_INPUT,
+    format_errors,
+    key_name,
+    one_line,
+    unknown_key,
+)
+from engine.domain.risk_rules import LIMIT_NAMES
+
+DEFAULT_PORT = 8765
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# A key naming a secret is refused wherever it is (``token``, ``client_secret``, ``password``),
+# unless it is a URL or says where a secret lives (``token_url``, ``client_secret_env``).
+SECRET_WORDS = re.compile(
+    r"password|passwd|passphrase|secret|token|api_?key|private_?key|credential", re.IGNORECASE
+)
+SECRET_PLACES = re.compile(r"[_-](?:url|env|file)$", re.IGNORECASE)
+TRADOVATE_SIM = "tradovate-sim"
+DEMO_BROKERS = ("paper", TRADOVATE_SIM)  # where the demo setup, market and leader can run
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``errors`` holds one line per problem."""
+
+    def __init__(self, source: str, errors: Sequence[str]) -> None:
+        self.source = source
+        self.errors = [one_line(e) for e in errors]
+        super().__init__("\n".join(f"{source}: {e}" for e in self.errors))
+
+
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
+PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=18)]
+NonNegativeDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=18)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    public_url: str = ""
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # A host other than loopback needs TLS, or insecure_http (engine/app/listening.py).
+    tls_cert: str = ""
+    tls_key: str = ""
+    insecure_http: bool = False
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+            raise PydanticCustomError(
+                "url", 'expected an http(s) URL such as "https://engine.example.com"'
+            )
+        return value.rstrip("/")
+
+
+class LogConfig(_Section):
+    terminal: Literal["auto", "console", "json"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    file: str = "engine.log"
+    max_mb: int = Field(default=64, ge=0, le=1024 * 1024)  # 0: never rotated by the engine
+    keep: int = Field(default=5, ge=1, le=1000)
+
+    @field_validator("file")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if value and (Path(value).name != value or value in (".", "..")):
+            raise PydanticCustomError(
+                "file_name", "expected a file name in the data directory (no '/'), or \"\""
+            )
+        return value
+
+
+class EngineTuning(_Section):
+    threads: int = Field(default=4, ge=0, le=64)
+    max_copy_age_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # How long a stop waits for answers to the orders already sent; the rest are recorded as
+    # unknown, for the next start to ask the broker about (S2.6).
+    settle_seconds: float = Field(default=1.5, ge=0, le=300)
+    # How long the engine may go on without making its state durable (a full disk, an I/O
+    # error) before it exits for its service manager to restart it (decision 0014).
+    durability_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+
+class JournalConfig(_Section):
+    """The journal's segments and how long they are kept (decision 0013); 0: no limit."""
+
+    segment_mb: int = Field(default=64, ge=1, le=1024 * 1024)
+    retention_days: float = Field(default=14.0, ge=0, le=36500)
+    max_mb: int = Field(default=1024, ge=0, le=1024 * 1024 * 1024)
+
+
+class RecordsConfig(_Section):
+    """How long activity entries and answered orders stay in the store; 0: for ever."""
+
+    activity_retention_days: float = Field(default=0.0, ge=0, le=36500)
+    ledger_retention_days: float = Field(default=0.0, ge=0, le=36500)
+
+
+class PaperBrokerConfig(_Section):
+    kind: Literal["paper"] = "paper"
+    state_file: str = ""
+
+
+HOST_KEYS = ("rest_url", "ws_url", "md_url", "auth_url", "token_url")
+SOCKET_KEYS = ("ws_url", "md_url")
+_NO_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
+_USERINFO = re.compile(r"^[^:/?#]*://[^/?#]*@")
+
+
+def check_host_url(value: str, key: str) -> str:
+    """``value`` as the host URL ``key`` of ``[broker]``: https (wss for the sockets) anywhere,
+    plain http (ws) only on a loopback address, where nothing leaves the machine."""
+    secure, plain = ("wss", "ws") if key in SOCKET_KEYS else ("https", "http")
+    article = "an" if secure == "https" else "a"
+    expected = f"expected {article} {secure}:// URL, or {plain}:// on a loopback address"
+    if _USERINFO.match(value):  # checked first: the message must not quote a password
+        raise PydanticCustomError(
+            SECRET_INPUT,
+            "expected a URL without a user name or password (secrets and passwords are never"
+            " read from the config file)",
+        )
+    if _NO_SPACE.search(value) or not value.startswith((f"{secure}://", f"{plain}://")):
+        raise PydanticCustomError("host_url", expected)
+    try:
+        parts = urlsplit(value)
+        host, _ = parts.hostname, parts.port
+    except ValueError:  # a port out of range, an unclosed '['
+        raise PydanticCustomError("host_url", "expected a URL with a valid host and port") from None
+    if not host or (parts.scheme == plain and not _is_loopback(host)):
+        raise PydanticCustomError("host_url", expected)
+    if "#" in value:
+        raise PydanticCustomError("host_url", "expected a URL without a '#' fragment")
+    if key == "rest_url" and "?" in value:
+        raise PydanticCustomError(
+            "host_url", "expected a URL without a '?' query (the REST paths are appended to it)"
+        )
+    return value
+
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+PositiveCount = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class TradovateBudgets(_Section):
+    """How hard the engine may push Tradovate (``[broker.budgets]``); a key left out keeps the
+    adapter's default (``docs/tradovate.md`` lists them). Per login: a token bucket of
+    ``login_burst`` requests refilled at ``login_per_s`` with at most ``max_concurrent`` in
+    flight. Per host (shared by every login of this engine, for the endpoints Tradovate limits
+    per IP address): ``host_sync_*`` for ``user/syncrequest``, ``host_renewal_*`` for
+    ``auth/renewaccesstoken``. The rest are waits, in seconds."""
+
+    login_burst: PositiveCount | None = None
+    login_per_s: PositiveFloat | None = None
+    max_concurrent: PositiveCount | None = None
+    host_sync_burst: PositiveCount | None = None
+    host_sync_per_hour: PositiveFloat | None = None
+    host_renewal_burst: PositiveCount | None = None
+    host_renewal_per_hour: PositiveFloat | None = None
+    renewal_spacing_s: PositiveFloat | None = None
+    max_ticket_wait_s: PositiveFloat | None = None
+    throttle_wait_s: PositiveFloat | None = None
+    throttle_period_s: PositiveFloat | None = None
+    rate_limit_cooldown_s: PositiveFloat | None = None
+    quote_retry_initial_s: PositiveFloat | None = None
+    quote_retry_max_s: PositiveFloat | None = None
+
+    def settings(self) -> dict[str, object]:
+        """The keys set, as the adapter's ``TradovateSettings`` fields."""
+        renamed = {
+            "login_burst": "budget_burst",
+            "login_per_s": "budget_per_s",
+            "renewal_spacing_s": "renewal_spacing",
+            "rate_limit_cooldown_s": "rate_limit_cooldown",
+        }
+        durations = {"renewal_spacing", "rate_limit_cooldown"}
+        out: dict[str, object] = {}
+        for key, value in self.model_dump(exclude_none=True).items():
+            field = renamed.get(key, key)
+            out[field] = timedelta(seconds=value) if field in durations else value
+        return out
+
+
+class TradovateConfig(_Section):
+    """Tradovate's real API; the client id and secret are read from the environment (or the
+    secret from a 0600 file in the data directory) when the engine starts."""
+
+    kind: Literal["tradovate"]
+    environment: Literal["demo", "live"] = "demo"
+    client_id_env: str = "TRADOVATE_CLIENT_ID"
+    client_secret_env: str = "TRADOVATE_CLIENT_SECRET"
+    client_secret_file: str = ""
+    # Another Tradovate-compatible server than the environment's (a partner sandbox, a
+    # conformance server); "" keeps the environment's own host.
+    rest_url: str = ""
+    ws_url: str = ""
+    md_url: str = ""
+    auth_url: str = ""
+    token_url: str = ""
+    budgets: TradovateBudgets = TradovateBudgets()
+
+    @field_validator(*HOST_KEYS)
+    @classmethod
+    def _host(cls, value: str, info: ValidationInfo) -> str:
+        return check_host_url(value, str(info.field_name)) if value else value
+
+    @property
+    def hosts(self) -> dict[str, str]:
+        """The overridden hosts, by their ``TradovateSettings`` field (the same names)."""
+        return {key: url for key in HOST_KEYS if (url := getattr(self, key))}
+
+
+class TradovateSimConfig(_Section):
+    """The local Tradovate-compatible server the project ships for tests and demos, started by
+    the engine in its own process. Loopback only: its authorize page signs in whoever asks."""
+
+    kind: Literal["tradovate-sim"]
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+
+    @field_validator("host")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        if not _is_loopback(value):
+            raise PydanticCustomError(
+                "loopback",
+                'expected a loopback address ("127.0.0.1", "::1" or "localhost"): the local'
+                " Tradovate server signs in whoever reaches it, so it serves this machine only",
+            )
+        return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+BrokerConfig = Annotated[
+    PaperBrokerConfig | TradovateConfig | TradovateSimConfig, Field(discriminator="kind")
+]
+
+
+class DemoConfig(_Section):
+    setup: bool | None = None  # default: on when no [[connections]] are given
+    market: bool | None = None  # default: on with the paper broker
+    leader: str | None = None  # default: the demo leader when the demo setup is on
+    seed: int | None = None
+    leader_interval_seconds: tuple[float, float] = (3.0, 8.0)
+
+    @field_validator("leader_interval_seconds")
+    @classmethod
+    def _interval(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not (0 < low <= high <= 3600):
+            raise PydanticCustomError(
+                "interval", "expected [low, high] seconds with 0 < low <= high <= 3600"
+            )
+        return value
+
+
+class ConnectionSeed(_Section):
+    id: Id
+    broker: str | None = None  # default: broker.kind
+
+
+class AccountSeed(_Section):
+    id: Id
+    connection: Id
+    balance: NonNegativeDecimal = Decimal(50000)
+    limits: dict[str, NonNegativeDecimal] = Field(default_factory=dict)
+
+    @field_validator("limits")
+    @classmethod
+    def _limit_names(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for name in value:
+            if name not in LIMIT_NAMES:
+                raise PydanticCustomError(
+                    "limit_name",
+                    "unknown limit '{name}'; expected one of: {names}",
+                    {"name": name, "names": ", ".join(LIMIT_NAMES)},
+                )
+        return value
+
+
+class FollowerSeed(_Section):
+    account: Id
+    ratio: PositiveDecimal = Decimal(1)
+    max_qty: int | None = Field(default=None, ge=1, le=100_000)
+    symbol_map: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("symbol_map")
+    @classmethod
+    def _roots(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_symbol_map(value)
+
+
+class GroupSeed(_Section):
+    id: Id
+    leader: Id
+    followers: list[FollowerSeed] = Field(default_factory=list)
+
+
+class Config(_Section):
+    data_dir: str = "data"
+    api: ApiConfig = ApiConfig()
+    log: LogConfig = LogConfig()
+    engine: EngineTuning = EngineTuning()
+    journal: JournalConfig = JournalConfig()
+    records: RecordsConfig = RecordsConfig()
+    broker: BrokerConfig = PaperBrokerConfig()
+    demo: DemoConfig = DemoConfig()
+    connections: list[ConnectionSeed] = Field(default_factory=list)
+    accounts: list[AccountSeed] = Field(default_factory=list)
+    groups: list[GroupSeed] = Field(default_factory=list)
+    # Where relative paths are taken from (the file's directory); not a key of the file.
+    base_dir: Path = Field(default=Path(), exclude=True)
+
+    def problems(self) -> list[str]:
+        """What is wrong across keys (pydantic checks each key by itself)."""
+        demo_broker = self.broker.kind in DEMO_BROKERS
+        demo = self.demo
+        problems: list[str] = []
+        if bool(self.api.tls_cert) != bool(self.api.tls_key):
+            given, missing = (
+                ("tls_cert", "tls_key") if self.api.tls_cert else ("tls_key", "tls_cert")
+            )
+            problems.append(
+                f"api.{missing}: expected a file with api.{given} (the certificate and its key:"
+                " both, or neither)"
+            )
+        if demo.setup and self.connections:
+            problems.append(
+                "demo.setup: expected false when [[connections]] describe the setup"
+                " (both would seed the store; choose one)"
+            )
+        for key, value in (("setup", demo.setup), ("market", demo.market), ("leader", demo.leader)):
+            if value and not demo_broker:
+                problems.append(
+                    f'demo.{key}: needs broker.kind = "paper" or "{TRADOVATE_SIM}" (it is'
+                    f' "{self.broker.kind}"); set it to false or ""'
+                )
+        connections = [c.id for c in self.connections]
+        accounts: set[str] = set()
+        for i, c in enumerate(self.connections):
+            if connections.index(c.id) != i:
+                problems.append(f"connections[{i}].id: {c.id!r} is used twice")
+            if c.broker is not None and c.broker != self.broker.kind:
+                problems.append(
+                    f"connections[{i}].broker: expected {self.broker.kind!r} (the configured"
+                    f" broker.kind), got {c.broker!r}"
+                )
+        for i, a in enumerate(self.accounts):
+            if a.connection not in connections:
+                problems.append(
+                    f"accounts[{i}].connection: expected the id of a [[connections]] entry,"
+                    f" got {a.connection!r}"
+                )
+            if a.id in accounts:
+                problems.append(f"accounts[{i}].id: {a.id!r} is used twice")
+            accounts.add(a.id)
+        in_group: set[str] = set()
+        groups: set[str] = set()
+        for i, g in enumerate(self.groups):
+            if g.id in groups:
+                problems.append(f"groups[{i}].id: {g.id!r} is used twice")
+            groups.add(g.id)
+            members = [("leader", g.leader)] + [
+                (f"followers[{j}].account", f.account) for j, f in enumerate(g.followers)
+            ]
+            for key, account in members:
+                if account not in accounts:
+                    problems.append(
+                        f"groups[{i}].{key}: expected the id of an [[accounts]] entry,"
+                        f" got {account!r}"
+                    )
+                elif account in in_group:
+                    problems.append(
+                        f"groups[{i}].{key}: account {account!r} is already in a group;"
+                        " an account belongs to at most one group"
+                    )
+                in_group.add(account)
+        return problems
+
+    # -- what the defaults come to ----------------------------------------------------------------
+
+    @property
+    def demo_setup(self) -> bool:
+        if self.demo.setup is not None:
+            return self.demo.setup
+        return self.broker.kind in DEMO_BROKERS and not self.connections
+
+    @property
+    def demo_market(self) -> bool:
+        if self.demo.market is not None:
+            return self.demo.market
+        return self.broker.kind in DEMO_BROKERS
+
+    def demo_leader(self, default: str) -> str:
+        if self.demo.leader is not None:
+            return self.demo.leader
+        return default if self.demo_setup else ""
+
+    def path(self, value: str) -> Path:
+        """A path of the file, relative to the file's directory."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def data_path(self) -> Path:
+        return self.path(self.data_dir)
+
+
+def check_symbol_map(value: Mapping[str, str]) -> dict[str, str]:
+    """Roots on both sides must be in the contract table (``ES = "MES"``)."""
+    for source, target in value.items():
+        for root in (source, target):
+            if root not in BUILTIN_CONTRACTS:
+                raise PydanticCustomError(
+                    "root",
+                    "unknown instrument root '{root}'; expected one of: {roots}",
+                    {"root": root, "roots": ", ".join(sorted(BUILTIN_CONTRACTS))},
+                )
+    return dict(value)
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def load_config(path: Path | None, *, broker: str | None = None) -> Config:
+    """The configuration in ``path`` (or the defaults); raises :class:`ConfigError`.
+
+    ``broker`` is a ``broker.kind`` given on the command line (``run --tradovate-sim``): it
+    replaces the file's ``[broker]``, keeping its keys when the kind is the same."""
+    if path is None:
+        return parse_config({}, "(command line)", broker=broker) if broker else Config()
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, ["no such file"]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(source, [f"cannot read it: {error}"]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(source, [f"not valid TOML: {error}"]) from None
+    return parse_config(raw, source, base_dir=path.resolve().parent, broker=broker)
+
+
+def parse_config(
+    raw: Mapping[str, Any],
+    source: str,
+    *,
+    base_dir: Path = Path(),
+    broker: str | None = None,
+) -> Config:
+    if broker is not None:
+        given = raw.get("broker")
+        kept = given if isinstance(given, Mapping) and given.get("kind") == broker else {}
+        raw = {**raw, "broker": {**kept, "kind": broker}}
+    secrets = list(_secret_keys(raw, ""))
+    if secrets:
+        raise ConfigError(
+            source,
+            [
+                f"{key}: secrets and passwords are never read from the config file; a broker"
+                " secret comes from an environment variable or a 0600 file in the data"
+                " directory (see broker.client_secret_env)"
+                for key in secrets
+            ],
+        )
+    if "base_dir" in raw:
+        raise ConfigError(source, [f"base_dir: {unknown_key(Config)}"])
+    try:
+        config = Config.model_validate({**raw, "base_dir": base_dir})
+    except ValidationError as error:
+        raise ConfigError(source, format_errors(error, Config)) from None
+    problems = config.problems()
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether ``key`` names a secret (``token``, ``refresh_token``, ``client_secret``), not a
+    URL or the place a secret is kept (``token_url``, ``client_secret_env``, ``..._file``)."""
+    return bool(SECRET_WORDS.search(key)) and not SECRET_PLACES.search(key)
+
+
+def _secret_keys(raw: Any, prefix: str) -> list[str]:
+    found: list[str] = []
+    if isinstance(raw, Mapping):
+        for key, value in raw.items():
+            name = f"{prefix}.{key_name(key)}" if prefix else key_name(key)
+            if isinstance(key, str) and is_secret_key(key):
+                found.append(name)
+            found.extend(_secret_keys(value, name))
+    elif isinstance(raw, list):
+        for index, value in enumerate(raw):
+            found.extend(_secret_keys(value, f"{prefix}[{index}]"))
+    return found
+
+
+__all__ = [
+    "DEFAULT_PORT",
+    "DEMO_BROKERS",
+    "HOST_KEYS",
+    "ID_FORM",
+    "ID_PATTERN",
+    "TRADOVATE_SIM",
+    "AccountSeed",
+    "ApiConfig",
+    "BrokerConfig",
+    "Config",
+    "ConfigError",
+    "ConnectionSeed",
+    "DemoConfig",
+    "EngineTuning",
+    "FollowerSeed",
+    "GroupSeed",
+    "JournalConfig",
+    "LogConfig",
+    "PaperBrokerConfig",
+    "RecordsConfig",
+    "TradovateConfig",
+    "TradovateSimConfig",
+    "check_host_url",
+    "check_symbol_map",
+    "is_secret_key",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,43 @@
+"""What the activity log says (S7.1): a level, a kind, and the entry a listener sees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Level(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class Kind(StrEnum):
+    """Activity kinds (S7.1)."""
+
+    COPY = "copy"
+    SKIP = "skip"
+    REJECTION = "rejection"
+    RECONCILIATION = "reconciliation"
+    BREACH = "breach"
+    FLATTEN = "flatten"
+    FLATTEN_FAILED = "flatten_failed"
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    RESET = "reset"
+    STATE_CHANGE = "state_change"
+    DELETION = "deletion"
+    RESTART = "restart"
+    MANUAL_TRADE_FLATTENED = "manual_trade_flattened"
+    STALE_PRICES = "stale_prices"
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityEntry:
+    time: datetime
+    level: Level
+    kind: Kind
+    message: str
+    account: str | None = None
+    connection: str | None = None

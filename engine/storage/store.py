@@ -1,0 +1,555 @@
+"""The SQLite store: configuration, the order ledger, and the append-only records.
+
+One file in the data directory, WAL mode, schema migrations in code. Every write goes through a
+single writer thread that owns the one writing connection (``sqlite3`` connections must not be
+shared between threads); writes queued together are committed in one transaction, so a
+fan-out's ledger rows cost one commit. Readers open their own connections (WAL lets them read
+while the writer writes). Nothing outside this module knows the store is SQLite.
+
+A batch the disk refuses (full, an I/O error) is rolled back whole and tried again, and again,
+until it commits: nothing queued is dropped, and what is queued behind it waits in order. The
+store's file counts as failing meanwhile (``engine/storage/durability.py``), so the engine holds
+new orders back and callers that wait for a commit are refused at once (:class:`NotDurable`)
+rather than left hanging. The store file is made 0600; SQLite gives its WAL and shared-memory
+files the same mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from engine.storage.durability import DRILL, Durability, NotDurable, describe, disk_error
+
+log = structlog.get_logger("engine.storage.store")
+
+SCHEMA_VERSION = 4
+APPLICATION_ID = 0x4D494D4B  # "MIMK": refuses to open a foreign SQLite file as a store
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE connections (
+        id TEXT PRIMARY KEY, broker TEXT NOT NULL, state TEXT NOT NULL,
+        offline INTEGER NOT NULL DEFAULT 0, token_expired INTEGER NOT NULL DEFAULT 0,
+        reconnects INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY, connection TEXT NOT NULL REFERENCES connections(id),
+        balance TEXT NOT NULL
+    );
+    CREATE TABLE risk_limits (
+        account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (account, name)
+    );
+    CREATE TABLE groups (
+        id TEXT PRIMARY KEY, leader TEXT NOT NULL UNIQUE REFERENCES accounts(id)
+    );
+    CREATE TABLE memberships (
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        account TEXT NOT NULL UNIQUE REFERENCES accounts(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL, ratio TEXT NOT NULL, max_qty INTEGER,
+        symbol_map TEXT NOT NULL DEFAULT '', disable_reason TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (group_id, account)
+    );
+    CREATE TABLE orders (
+        client_order_id TEXT PRIMARY KEY, account TEXT NOT NULL, connection TEXT NOT NULL,
+        symbol TEXT NOT NULL, qty INTEGER NOT NULL, order_type TEXT NOT NULL,
+        kind TEXT NOT NULL, cause TEXT NOT NULL, status TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    );
+    CREATE INDEX orders_by_account ON orders(account);
+    CREATE TABLE activity (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, level TEXT NOT NULL,
+        account TEXT, connection TEXT, kind TEXT NOT NULL, message TEXT NOT NULL
+    );
+    CREATE INDEX activity_by_account ON activity(account);
+    CREATE TABLE reconciliations (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, account TEXT NOT NULL,
+        connection TEXT NOT NULL, cause TEXT NOT NULL, before TEXT NOT NULL,
+        target TEXT NOT NULL, orders TEXT NOT NULL
+    );
+    CREATE INDEX reconciliations_by_account ON reconciliations(account);
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    """,
+    2: """
+    CREATE TABLE markers (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    3: """
+    CREATE TABLE account_state (
+        account TEXT PRIMARY KEY, balance TEXT NOT NULL, realized_daily TEXT NOT NULL,
+        realized_weekly TEXT NOT NULL
+    );
+    CREATE TABLE positions (
+        account TEXT NOT NULL, symbol TEXT NOT NULL, qty INTEGER NOT NULL,
+        reference TEXT NOT NULL, PRIMARY KEY (account, symbol)
+    );
+    CREATE TABLE risk_state (
+        account TEXT PRIMARY KEY, status TEXT NOT NULL, lock_reason TEXT NOT NULL,
+        high_water TEXT NOT NULL, triggers_off TEXT NOT NULL, lock_triggers TEXT NOT NULL,
+        flatten TEXT NOT NULL, flattens INTEGER NOT NULL, supervisor_hold INTEGER NOT NULL
+    );
+    """,
+    4: """
+    ALTER TABLE risk_state ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    """,
+}
+
+
+def _single(sql: str, params: Sequence[Any]) -> Write:
+    return lambda conn: conn.execute(sql, params)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used: the message says which file and why."""
+
+
+Write = Callable[[sqlite3.Connection], Any]
+
+
+PENDING, CLAIMED, CANCELLED = 0, 1, 2  # a job's state, changed under Store._claims
+# Seconds between attempts at a batch the disk refused: soon at first, then every second.
+RETRY_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0)
+READER_CLOSE_WAIT = 1.0  # seconds close waits for a thread still reading
+
+
+class _Job:
+    """A unit of work for the writer: a function, or one SQL statement with its parameters
+    (consecutive rows of the same statement are written with one ``executemany``)."""
+
+    __slots__ = ("done", "error", "fn", "params", "result", "sql", "state")
+
+    def __init__(
+        self, fn: Write | None, sql: str = "", params: Sequence[Any] = (), wait: bool = False
+    ) -> None:
+        self.fn = fn
+        self.sql = sql
+        self.params = params
+        self.done = threading.Event() if wait else None
+        self.error: BaseException | None = None
+        self.result: Any = None
+        self.state = PENDING
+
+
+def _connect(path: Path, *, same_thread: bool = True) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=same_thread, timeout=30)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def _check_file(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a foreign or newer file without writing a byte to it."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if app_id == 0 and tables:
+        raise StoreError(f"{path}: not an engine store (a foreign SQLite database); left untouched")
+    if app_id not in (0, APPLICATION_ID):
+        raise StoreError(
+            f"{path}: not an engine store (application id {app_id:#x}); left untouched"
+        )
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: store schema version {version} is newer than this engine's "
+            f"({SCHEMA_VERSION}); upgrade the engine, the file was left untouched"
+        )
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[target].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _roll_back(conn: sqlite3.Connection | None) -> sqlite3.Connection | None:
+    """Roll back what a refused batch left open; a connection that cannot is closed (the next
+    attempt opens another)."""
+    if conn is None:
+        return None
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+        return None
+    return conn
+
+
+class _Reader:
+    """One thread's read connection. Its lock is held while the thread reads, so the store's
+    close never closes a connection in use (SQLite would crash the process)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        conn.row_factory = sqlite3.Row
+        self.conn = conn
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def close(self) -> None:
+        if not self.lock.acquire(timeout=READER_CLOSE_WAIT):
+            log.warning("a store reader still busy at close: left open")
+            return
+        try:
+            if not self.closed:
+                self.closed = True
+                self.conn.close()
+        finally:
+            self.lock.release()
+
+
+class Store:
+    """The engine's durable store. ``write`` queues work for the single writer thread."""
+
+    def __init__(self, path: Path, durability: Durability | None = None) -> None:
+        self.path = path
+        self.durability = durability or Durability()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._readers = threading.local()
+        # Every thread's reader, for close: one left open would keep the WAL from being
+        # checkpointed and removed (a copy of the data directory then carries it whole).
+        self._all_readers: list[_Reader] = []
+        self._readers_lock = threading.Lock()
+        self._started = threading.Event()
+        self._open_error: BaseException | None = None
+        self._closed = False
+        self._closing = threading.Event()
+        self._claims = threading.Lock()
+        self.unsaved = 0  # jobs given up at close because the disk refused them
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._thread.start()
+        self._started.wait()
+        if self._open_error is not None:
+            raise self._open_error
+
+    # -- writer thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            conn: sqlite3.Connection | None = self._open()
+        except (StoreError, NotDurable) as error:
+            self._open_error = error
+            self._started.set()
+            return
+        self._started.set()
+        try:
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    break
+                batch = [job]
+                stop = False
+                while len(batch) < 5000:
+                    try:
+                        nxt = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stop = True
+                        break
+                    batch.append(nxt)
+                conn = self._commit_durably(conn, batch)
+                if stop:
+                    break
+        except BaseException as error:  # the writer never stops without saying so
+            self.durability.failed(self.path.name, f"the store writer stopped: {error!r}")
+            raise
+        finally:
+            if conn is not None:
+                conn.close()
+        if self.unsaved:
+            log.error("store closed with writes not saved", file=str(self.path),
+                      writes=self.unsaved)  # fmt: skip
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            DRILL.check_sqlite()
+            # Made 0600 before SQLite opens it: the WAL and shared-memory files take its mode.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+            conn = _connect(self.path)
+            _check_file(conn, self.path)  # before anything writes to it
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            _migrate(conn, self.path)
+        except StoreError:
+            raise
+        except (sqlite3.DatabaseError, OSError) as error:
+            if disk_error(error):
+                raise NotDurable(f"{self.path}: {describe(error)}") from None
+            raise StoreError(f"{self.path}: cannot open the store: {describe(error)}") from None
+        return conn
+
+    def _reopen(self) -> sqlite3.Connection:
+        conn = _connect(self.path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _commit_durably(
+        self, conn: sqlite3.Connection | None, batch: list[_Job]
+    ) -> sqlite3.Connection | None:
+        """Commit ``batch``, trying again while the disk refuses it; jobs their waiters gave up
+        on meanwhile are left out. Once the store is closing, a refused batch is given up."""
+        failures = 0
+        while True:
+            with self._claims:
+                batch = [job for job in batch if job.state != CANCELLED]
+                for job in batch:
+                    job.state = CLAIMED
+                    job.error = None
+            if not batch:
+                return conn
+            try:
+                DRILL.check_sqlite()
+                if conn is None:
+                    conn = self._reopen()
+                self._commit(conn, batch)
+            except Exception as error:
+                conn = _roll_back(conn)
+                with self._claims:
+                    for job in batch:
+                        job.state = PENDING
+                failures += 1
+                self.durability.failed(self.path.name, describe(error))
+                if self._closing.is_set():
+                    self._give_up(batch, error)
+                    return conn
+                self._closing.wait(RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1])
+                continue
+            for job in batch:
+                if job.done is not None:
+                    job.done.set()
+            if failures:
+                log.info("store writes committed again", file=str(self.path), attempts=failures)
+                self.durability.recovered(self.path.name)
+            return conn
+
+    def _give_up(self, batch: list[_Job], error: BaseException) -> None:
+        self.unsaved += len(batch)
+        for job in batch:
+            job.error = NotDurable(f"{self.path.name}: {describe(error)}")
+            if job.done is not None:
+                job.done.set()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        conn.execute("BEGIN")
+        index = 0
+        while index < len(batch):
+            job = batch[index]
+            if job.fn is None:
+                end = index + 1
+                while end < len(batch) and batch[end].fn is None and batch[end].sql == job.sql:
+                    end += 1
+                self._execute_rows(conn, batch[index:end])
+                index = end
+            else:
+                self._execute(conn, job, job.fn)
+                index += 1
+        conn.execute("COMMIT")
+
+    def _execute_rows(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+        sql = jobs[0].sql
+        rows = [j.params for j in jobs]
+        if len(jobs) > 1 and self._execute(conn, None, lambda c: c.executemany(sql, rows)):
+            return
+        for job in jobs:  # one at a time, so one bad row cannot lose its neighbours
+            self._execute(conn, job, _single(sql, job.params))
+
+    @staticmethod
+    def _execute(conn: sqlite3.Connection, job: _Job | None, fn: Write) -> bool:
+        """Run ``fn`` in a savepoint; on error roll it back alone and report it to the job."""
+        conn.execute("SAVEPOINT job")
+        try:
+            result = fn(conn)
+        except Exception as error:
+            if disk_error(error):
+                raise  # the whole batch is rolled back and tried again
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            if job is not None:
+                job.error = error
+                log.error("store write failed", error=repr(error))
+            return False
+        conn.execute("RELEASE job")
+        if job is not None:
+            job.result = result
+        return True
+
+    # -- API ---------------------------------------------------------------------------------
+
+    def write(self, fn: Write, *, wait: bool = False) -> Any:
+        """Queue ``fn(conn)`` for the writer. With ``wait``, block until it is committed and
+        return its result (raising its error) — or raise :class:`NotDurable` as soon as the
+        engine cannot make its state durable, the job then withdrawn unless it is being
+        committed already (then its outcome is waited for)."""
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+        if wait:
+            self.durability.require()
+        job = _Job(fn, wait=wait)
+        self._jobs.put(job)
+        if job.done is not None:
+            while not job.done.wait(0.1):
+                if not self._thread.is_alive():
+                    raise StoreError(
+                        f"{self.path}: the store writer stopped; nothing more is saved"
+                    )
+                if not self.durability.ok and self._withdraw(job):
+                    self.durability.require()
+            if job.error is not None:
+                raise job.error
+            return job.result
+        return None
+
+    def _withdraw(self, job: _Job) -> bool:
+        with self._claims:
+            if job.state != PENDING:
+                return False
+            job.state = CANCELLED
+            return True
+
+    def append(self, sql: str, params: Sequence[Any]) -> None:
+        """Queue one row for the writer (no wait): the cheap path for append-only records."""
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+        self._jobs.put(_Job(None, sql, params))
+
+    def flush(self) -> None:
+        """Wait until everything queued so far is committed (:class:`NotDurable` while the
+        engine cannot make its state durable)."""
+        if not self._closed:
+            self.write(lambda conn: None, wait=True)
+
+    def caught_up(self) -> bool:
+        """:meth:`flush`, for a reader: ``False`` at once while the engine cannot make its
+        state durable, when the reader gets what is committed so far."""
+        try:
+            self.flush()
+        except NotDurable:
+            return False
+        return True
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        reader: _Reader | None = getattr(self._readers, "reader", None)
+        if reader is None:
+            reader = _Reader(_connect(self.path, same_thread=False))
+            self._readers.reader = reader
+            with self._readers_lock:
+                self._all_readers.append(reader)
+        with reader.lock:
+            if reader.closed:  # the store was closed under it: a read after that reopens
+                reader.conn, reader.closed = _connect(self.path, same_thread=False), False
+                reader.conn.row_factory = sqlite3.Row
+                with self._readers_lock:
+                    self._all_readers.append(reader)
+            return list(reader.conn.execute(sql, params).fetchall())
+
+    def dump(self, tables: tuple[str, ...]) -> dict[str, list[list[Any]]]:
+        """The rows of ``tables`` (column names first), to rebuild an engine elsewhere."""
+        self.flush()
+        out: dict[str, list[list[Any]]] = {}
+        for table in tables:
+            rows = self.query(f"SELECT * FROM {table} ORDER BY rowid")
+            columns = [d[0] for d in self._reader_description(table)]
+            out[table] = [columns, *([row[c] for c in columns] for row in rows)]
+        return out
+
+    def _reader_description(self, table: str) -> list[tuple[str]]:
+        return [(row["name"],) for row in self.query(f"PRAGMA table_info({table})")]
+
+    def restore(self, dump: dict[str, list[list[Any]]]) -> None:
+        """Insert rows written by :meth:`dump` into this (empty) store, in one transaction."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            for table, (columns, *rows) in dump.items():
+                marks = ", ".join("?" for _ in columns)
+                names = ", ".join(columns)
+                conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+        self.write(write, wait=True)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._closing.set()  # a batch the disk refuses is given up now, not tried again
+        self._jobs.put(None)
+        self._thread.join(timeout=30)
+        with self._readers_lock:
+            readers, self._all_readers = self._all_readers, []
+        for reader in readers:
+            reader.close()
+
+
+def stored_schema(path: Path) -> int | None:
+    """The schema version of the store file at ``path``, read without writing a byte to it;
+    ``None`` where no store was ever made: no file, an empty file, or a database with no table
+    (a start that stopped before its first commit). A file that is not an engine store is a
+    :class:`StoreError`."""
+    try:
+        if path.stat().st_size == 0:
+            return None
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise StoreError(f"{path}: cannot read the store: {error.strerror or error}") from None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if not tables:
+                return None
+            _check_file(conn, path)
+            version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as error:
+        raise StoreError(f"{path}: cannot open the store: {error}") from None
+    return version
+
+
+def backup_store(source: Path, target: Path) -> int:
+    """Copy the store at ``source`` into the new file ``target`` (mode 0600) with SQLite's
+    online backup API, in one step: a consistent snapshot, taken while an engine writes (in WAL
+    mode a reader and the writer never wait for each other) or with none running; a write-ahead
+    log a killed engine left is part of it. The copy is checked and left as one file, without a
+    write-ahead log of its own. Returns its schema version."""
+    version = stored_schema(source)
+    if version is None:
+        raise StoreError(f"{source}: no store to back up (missing, or empty)")
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    try:
+        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        dst = sqlite3.connect(target, isolation_level=None)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode = DELETE")
+            checked = dst.execute("PRAGMA quick_check").fetchone()[0]
+            copied: int = dst.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            dst.close()
+            src.close()
+    except sqlite3.DatabaseError as error:
+        raise StoreError(f"{source}: the backup failed: {error}") from None
+    if checked != "ok":
+        raise StoreError(f"{source}: the backup's copy fails SQLite's check: {checked}")
+    return copied

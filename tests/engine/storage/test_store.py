@@ -1,0 +1,332 @@
+"""The SQLite store: schema migrations, WAL, refusing files that are not (or not yet) ours, and
+the single writer that batches jobs into one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.storage.store import APPLICATION_ID, SCHEMA_VERSION, Store, StoreError
+
+TABLES = {
+    "connections",
+    "accounts",
+    "risk_limits",
+    "groups",
+    "memberships",
+    "orders",
+    "activity",
+    "reconciliations",
+    "counters",
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "engine.sqlite")
+    yield s
+    s.close()
+
+
+def _insert_counter(name: str, value: int) -> object:
+    def job(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO counters (name, value) VALUES (?, ?)", (name, value))
+
+    return job
+
+
+def _counters(store: Store) -> dict[str, int]:
+    return {r["name"]: r["value"] for r in store.query("SELECT name, value FROM counters")}
+
+
+def _foreign_file(path: Path) -> bytes:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (text TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('keep me')")
+    conn.commit()
+    conn.close()
+    return path.read_bytes()
+
+
+def _newer_store_file(path: Path) -> bytes:
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 41}")
+    conn.execute("CREATE TABLE future (x)")
+    conn.commit()
+    conn.close()
+    return path.read_bytes()
+
+
+# --- migrations and pragmas -----------------------------------------------------------------------
+
+
+def test_migrations_create_the_schema(store: Store) -> None:
+    names = {r["name"] for r in store.query("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert names >= TABLES
+    assert store.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+    assert store.query("PRAGMA application_id")[0][0] == APPLICATION_ID
+
+
+def test_the_store_is_in_wal_mode(store: Store) -> None:
+    assert store.query("PRAGMA journal_mode")[0][0] == "wal"
+
+
+def test_foreign_keys_are_enforced(store: Store) -> None:
+    def orphan(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO accounts (id, connection, balance) VALUES ('A', 'nope', '0')")
+
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write(orphan, wait=True)
+
+
+def test_reopening_keeps_data_and_does_not_migrate_again(tmp_path: Path) -> None:
+    path = tmp_path / "engine.sqlite"
+    first = Store(path)
+    first.write(_insert_counter("kept", 7), wait=True)  # type: ignore[arg-type]
+    first.close()
+    second = Store(path)
+    try:
+        assert _counters(second) == {"kept": 7}
+        assert second.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+        assert second.query("PRAGMA journal_mode")[0][0] == "wal"
+    finally:
+        second.close()
+
+
+# --- refusing files -------------------------------------------------------------------------------
+
+
+def test_a_foreign_sqlite_file_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "someone-elses.sqlite"
+    _foreign_file(path)
+    with pytest.raises(StoreError) as info:
+        Store(path)
+    assert str(path) in str(info.value)
+    assert "not an engine store" in str(info.value)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT text FROM notes").fetchall() == [("keep me",)]
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == 0
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
+def test_a_foreign_sqlite_file_is_left_byte_for_byte_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "someone-elses.sqlite"
+    before = _foreign_file(path)
+    with pytest.raises(StoreError):
+        Store(path)
+    assert path.read_bytes() == before
+
+
+def test_a_store_from_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.sqlite"
+    _newer_store_file(path)
+    with pytest.raises(StoreError) as info:
+        Store(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert f"version {SCHEMA_VERSION + 41}" in message
+    assert "newer" in message
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 41
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert tables == {"future"}  # no migration ran on it
+    finally:
+        conn.close()
+
+
+def test_a_newer_store_is_left_byte_for_byte_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "future.sqlite"
+    before = _newer_store_file(path)
+    with pytest.raises(StoreError):
+        Store(path)
+    assert path.read_bytes() == before
+
+
+def test_a_file_with_another_application_id_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA application_id = 1234")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="application id 0x4d2"):
+        Store(path)
+
+
+def test_a_file_that_is_not_sqlite_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError) as info:
+        Store(path)
+    assert str(path) in str(info.value)
+
+
+# --- write, flush, query --------------------------------------------------------------------------
+
+
+def test_write_flush_query(store: Store) -> None:
+    for n in range(5):
+        store.write(_insert_counter(f"c{n}", n))  # type: ignore[arg-type]
+    store.flush()
+    assert _counters(store) == {f"c{n}": n for n in range(5)}
+
+
+def test_write_with_wait_returns_the_result_and_raises_the_error(store: Store) -> None:
+    def count(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO counters (name, value) VALUES ('x', 1)")
+        value: int = conn.execute("SELECT count(*) FROM counters").fetchone()[0]
+        return value
+
+    assert store.write(count, wait=True) == 1
+
+    def boom(conn: sqlite3.Connection) -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        store.write(boom, wait=True)
+
+
+def test_a_failing_write_job_does_not_lose_the_other_jobs_in_its_batch(store: Store) -> None:
+    gate = threading.Event()
+    entered = threading.Event()
+
+    def blocker(conn: sqlite3.Connection) -> None:
+        entered.set()
+        assert gate.wait(10)
+
+    def failing(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO counters (name, value) VALUES ('failed-half', 1)")
+        raise RuntimeError("this job fails after writing")
+
+    store.write(blocker)
+    assert entered.wait(10)
+    # The writer is busy: these three are queued together and committed as one batch.
+    store.write(_insert_counter("before", 1))  # type: ignore[arg-type]
+    store.write(failing)
+    store.write(_insert_counter("after", 2))  # type: ignore[arg-type]
+    gate.set()
+    store.flush()
+    assert _counters(store) == {"before": 1, "after": 2}  # the failed job's own row rolled back
+
+
+def test_a_write_after_close_is_refused(tmp_path: Path) -> None:
+    s = Store(tmp_path / "engine.sqlite")
+    s.close()
+    with pytest.raises(StoreError, match="closed"):
+        s.write(lambda conn: None)
+    s.flush()  # a no-op once closed
+    s.close()  # idempotent
+
+
+def test_queries_see_committed_writes_from_another_thread(store: Store) -> None:
+    store.write(_insert_counter("main", 1), wait=True)  # type: ignore[arg-type]
+    seen: list[dict[str, int]] = []
+    thread = threading.Thread(target=lambda: seen.append(_counters(store)))
+    thread.start()
+    thread.join(10)
+    assert seen == [{"main": 1}]
+
+
+def test_appended_rows_are_written_and_a_bad_row_does_not_lose_its_neighbours(
+    store: Store,
+) -> None:
+    gate = threading.Event()
+    entered = threading.Event()
+
+    def blocker(conn: sqlite3.Connection) -> None:
+        entered.set()
+        assert gate.wait(10)
+
+    sql = "INSERT INTO counters (name, value) VALUES (?, ?)"
+    store.write(blocker)
+    assert entered.wait(10)
+    store.append(sql, ("a", 1))
+    store.append(sql, ("b", 2))
+    store.append(sql, ("a", 3))  # duplicate key: this row alone fails
+    store.append(sql, ("c", 4))
+    gate.set()
+    store.flush()
+    assert _counters(store) == {"a": 1, "b": 2, "c": 4}
+
+
+def test_append_after_close_is_refused(tmp_path: Path) -> None:
+    s = Store(tmp_path / "engine.sqlite")
+    s.close()
+    with pytest.raises(StoreError, match="closed"):
+        s.append("INSERT INTO counters (name, value) VALUES (?, ?)", ("x", 1))
+
+
+def test_close_closes_every_threads_reader_so_the_wal_is_checkpointed_away(
+    tmp_path: Path,
+) -> None:
+    """A reader left open on another thread kept the WAL beside the store after close: a copy
+    of the store file alone then missed what the WAL held."""
+    path = tmp_path / "engine.sqlite"
+    store = Store(path)
+    store.write(
+        lambda conn: conn.execute(
+            "INSERT INTO activity (time, level, kind, message) VALUES ('t', 'info', 'copy', 'x')"
+        ),
+        wait=True,
+    )
+    readers = [
+        threading.Thread(target=store.query, args=("SELECT count(*) FROM activity",))
+        for _ in range(3)
+    ]
+    keep_alive, has_read = threading.Event(), threading.Event()
+
+    def read_and_wait() -> None:
+        store.query("SELECT count(*) FROM activity")
+        has_read.set()
+        keep_alive.wait(10)
+
+    held = threading.Thread(target=read_and_wait)  # still alive when the store closes
+    for thread in [*readers, held]:
+        thread.start()
+    for thread in readers:
+        thread.join()
+    has_read.wait(10)
+    store.close()
+    assert not path.with_name("engine.sqlite-wal").exists()
+    keep_alive.set()
+    held.join()
+    copy = sqlite3.connect(path)
+    try:
+        assert copy.execute("SELECT count(*) FROM activity").fetchone()[0] == 1
+    finally:
+        copy.close()
+
+
+def test_close_waits_for_a_read_in_progress_and_a_read_after_it_reopens(tmp_path: Path) -> None:
+    """Closing a connection another thread is reading on would crash the process: close waits
+    for the read; that thread's next read opens its connection again."""
+    store = Store(tmp_path / "engine.sqlite")
+    results: list[int] = []
+    go = threading.Event()
+
+    def read_twice() -> None:
+        results.append(
+            len(
+                store.query(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+                    " FROM n WHERE i < 200000) SELECT i FROM n"
+                )
+            )
+        )
+        go.wait(10)
+        results.append(len(store.query("SELECT 1")))
+
+    thread = threading.Thread(target=read_twice)
+    thread.start()
+    store.close()
+    go.set()
+    thread.join(10)
+    assert results == [200000, 1]
