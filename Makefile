@@ -29,8 +29,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Both cores: the suite's tests are spread over one worker per core (pytest-xdist).
 unit: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 scenarios: $(STAMP)
 	$(BIN)/python -m engine replay scenarios
