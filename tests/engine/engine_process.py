@@ -66,3 +66,18 @@ def stop_engine(engine: EngineProcess) -> int:
     except subprocess.TimeoutExpired:
         engine.proc.kill()
         return engine.proc.wait()
+
+
+def run_for_a_second(data: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``engine run`` on ``data`` for one second (any port, JSON logs), to its exit: its status
+    and what it printed."""
+    return subprocess.run(
+        [sys.executable, "-m", "engine", "run", "--data-dir", str(data), "--port", "0",
+         "--log-format", "json", "--duration", "1", *extra],
+        check=False,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip

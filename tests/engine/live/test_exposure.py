@@ -9,30 +9,15 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from engine.app.config import ConfigError, parse_config
-from tests.engine.engine_process import start_engine, stop_engine
+from tests.engine.engine_process import run_for_a_second, start_engine, stop_engine
 
-ROOT = Path(__file__).resolve().parents[3]
 EXPOSED = "0.0.0.0"  # every address of the machine
-
-
-def _run(data: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engine", "run", "--data-dir", str(data), "--port", "0",
-         "--log-format", "json", "--duration", "1", *extra],
-        check=False,
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )  # fmt: skip
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
@@ -64,11 +49,11 @@ def _last_line(result: subprocess.CompletedProcess[str]) -> str:
 def test_a_host_beyond_loopback_without_tls_is_refused(tmp_path: Path, where: str) -> None:
     data = tmp_path / "data"
     if where == "command line":
-        result = _run(data, "--host", EXPOSED)
+        result = run_for_a_second(data, "--host", EXPOSED)
     else:
         config = tmp_path / "engine.toml"
         config.write_text(f'[api]\nhost = "{EXPOSED}"\n')
-        result = _run(data, "--config", str(config))
+        result = run_for_a_second(data, "--config", str(config))
     assert result.returncode == 2, result.stderr
     line = _last_line(result)
     assert line.startswith(f"api.host '{EXPOSED}' is not a loopback address"), line
@@ -125,7 +110,7 @@ def test_plain_http_beyond_loopback_is_warned_of_at_every_start(tmp_path: Path) 
     config = tmp_path / "engine.toml"
     config.write_text(f'[api]\nhost = "{EXPOSED}"\ninsecure_http = true\n')
     for extra in (("--host", EXPOSED, "--insecure-http"), ("--config", str(config))):
-        result = _run(data, *extra)
+        result = run_for_a_second(data, *extra)
         assert result.returncode == 0, result.stderr
         warnings = [
             line
@@ -137,7 +122,7 @@ def test_plain_http_beyond_loopback_is_warned_of_at_every_start(tmp_path: Path) 
 
 
 def test_loopback_needs_nothing_more(tmp_path: Path) -> None:
-    result = _run(tmp_path / "data", "--host", "127.0.0.1")
+    result = run_for_a_second(tmp_path / "data", "--host", "127.0.0.1")
     assert result.returncode == 0, result.stderr
     assert "plain http" not in result.stderr
 
@@ -145,21 +130,21 @@ def test_loopback_needs_nothing_more(tmp_path: Path) -> None:
 def test_unusable_tls_files_are_one_line(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
     data = tmp_path / "data"
-    alone = _run(data, "--host", EXPOSED, "--tls-cert", str(cert))
+    alone = run_for_a_second(data, "--host", EXPOSED, "--tls-cert", str(cert))
     assert alone.returncode == 2
     assert "--tls-cert and --tls-key" in _last_line(alone)
 
     wrong = tmp_path / "wrong.pem"
     wrong.write_text("not a key\n")
     wrong.chmod(0o600)
-    mismatched = _run(data, "--tls-cert", str(cert), "--tls-key", str(wrong))
+    mismatched = run_for_a_second(data, "--tls-cert", str(cert), "--tls-key", str(wrong))
     assert mismatched.returncode == 2
     line = _last_line(mismatched)
     assert line.startswith(f"TLS: cannot use {cert} with {wrong}: "), line
     assert "expected a PEM certificate chain and its PEM private key" in line
 
     key.chmod(0o644)
-    readable = _run(data, "--tls-cert", str(cert), "--tls-key", str(key))
+    readable = run_for_a_second(data, "--tls-cert", str(cert), "--tls-key", str(key))
     assert readable.returncode == 2
     assert _last_line(readable) == f"TLS: {key}: the private key is readable by anyone (chmod 600)"
 

@@ -7,29 +7,13 @@ from __future__ import annotations
 import hashlib
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from engine.storage.datadir import EXIT_NO_STORE, count_frames
-from tests.engine.engine_process import start_engine, stop_engine
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _run(data: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engine", "run", "--data-dir", str(data), "--port", "0",
-         "--log-format", "json", "--duration", "1", *extra],
-        check=False,
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )  # fmt: skip
+from tests.engine.engine_process import run_for_a_second, start_engine, stop_engine
 
 
 def _history(data: Path) -> dict[str, str]:
@@ -75,7 +59,7 @@ def test_a_lost_store_beside_history_is_refused(ran: Path, tmp_path: Path, damag
     before = _history(data)
     intents = count_frames(data / "engine.intents")
 
-    result = _run(data)
+    result = run_for_a_second(data)
 
     assert result.returncode == EXIT_NO_STORE, result.stderr
     assert "Traceback" not in result.stderr
@@ -96,7 +80,7 @@ def test_new_store_moves_the_history_aside_and_begins_again(ran: Path, tmp_path:
     (data / "engine.sqlite").unlink()
     before = _history(data)
 
-    result = _run(data, "--new-store")
+    result = run_for_a_second(data, "--new-store")
 
     assert result.returncode == 0, result.stderr
     aside = [p for p in data.iterdir() if p.name.startswith("set-aside-")]
@@ -106,7 +90,7 @@ def test_new_store_moves_the_history_aside_and_begins_again(ran: Path, tmp_path:
     assert '"store_state": "new, demo setup written"' in result.stderr
     assert "the earlier history was moved" in result.stderr
     # The new store is in use now: --new-store again is refused, and nothing more is moved.
-    again = _run(data, "--new-store")
+    again = run_for_a_second(data, "--new-store")
     assert again.returncode == 2, again.stderr
     assert (
         again.stderr.strip()
@@ -114,11 +98,11 @@ def test_new_store_moves_the_history_aside_and_begins_again(ran: Path, tmp_path:
         .startswith(f"--new-store: {data / 'engine.sqlite'} is a store in use")
     )
     assert [p for p in data.iterdir() if p.name.startswith("set-aside-")] == aside
-    assert _run(data).returncode == 0  # and without it, the engine goes on
+    assert run_for_a_second(data).returncode == 0  # and without it, the engine goes on
 
 
 def test_a_fresh_data_dir_starts_as_ever(tmp_path: Path) -> None:
-    result = _run(tmp_path / "data")
+    result = run_for_a_second(tmp_path / "data")
     assert result.returncode == 0, result.stderr
     assert '"store_state": "new, demo setup written"' in result.stderr
     assert not [p for p in (tmp_path / "data").iterdir() if p.name.startswith("set-aside-")]
