@@ -82,7 +82,8 @@ class DataLock:
             os.close(fd)
             if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise RunError(
-                    f"another engine is running on {self.data_dir}/ (lock {self.path} held)",
+                    f"another engine is running on {self.data_dir}/ ({self._holder()},"
+                    f" holding the lock {self.path})",
                     EXIT_REFUSED,
                 ) from None
             raise RunError(f"cannot lock {self.path}: {error.strerror or error}") from None
@@ -97,10 +98,25 @@ class DataLock:
             ) from None
         self._fd = fd
 
+    def _holder(self) -> str:
+        """The running engine as its lock file names it: the process id it wrote there."""
+        return f"process {holder_pid(self.data_dir) or 'id unknown'}"
+
     def release(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)  # closing the only descriptor releases the flock
+
+
+def holder_pid(data_dir: Path) -> int | None:
+    """The process id the engine holding ``data_dir`` wrote into its lock file; ``None`` when the
+    file is missing, unreadable or not yet written (a start that has the lock but has not
+    written its id)."""
+    try:
+        text = (data_dir / LOCK_FILE).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
 
 
 # --- what is in it -------------------------------------------------------------------------------
@@ -273,6 +289,7 @@ __all__ = [
     "check_store_history",
     "count_frames",
     "history_files",
+    "holder_pid",
     "is_journal",
     "prepare_data_dir",
     "read_url",

@@ -36,7 +36,9 @@ from engine.storage.frames import encode_frame
 from tests.engine.engine_process import start_engine, stop_engine
 
 ROOT = Path(__file__).resolve().parents[3]
-LOCK_MESSAGE = "another engine is running on {dir}/ (lock {dir}/engine.lock held)"
+LOCK_MESSAGE = (
+    "another engine is running on {dir}/ (process {pid}, holding the lock {dir}/engine.lock)"
+)
 
 
 def _command(data_dir: Path, *extra: str) -> list[str]:
@@ -214,7 +216,7 @@ def test_second_engine_on_the_same_data_dir_is_refused(
 
     second = _run_once(tmp_path)
     assert second.returncode == 1
-    assert second.stderr.strip() == LOCK_MESSAGE.format(dir=tmp_path)
+    assert second.stderr.strip() == LOCK_MESSAGE.format(dir=tmp_path, pid=first.proc.pid)
     assert first.proc.poll() is None, "the first engine must keep running"
 
     first.proc.send_signal(signal.SIGTERM)
