@@ -99,9 +99,7 @@ def test_exactly_20_percent_away_is_near(limit: Trigger, fig: AccountFigures) ->
         (Trigger.WEEKLY_PROFIT, figures(weekly="1000"), figures(weekly="1000.01")),
     ],
 )
-def test_at_the_limit_is_breached(
-    limit: Trigger, at: AccountFigures, past: AccountFigures
-) -> None:
+def test_at_the_limit_is_breached(limit: Trigger, at: AccountFigures, past: AccountFigures) -> None:
     """S5.2: "exactly at" counts."""
     hit = one(at, limit, "1000")
     assert (hit.distance, hit.standing) == (D(0), Standing.BREACHED)
