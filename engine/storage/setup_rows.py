@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 from engine.domain.copying import Membership
 from engine.domain.setup import AccountConfig, ConnectionConfig, GroupConfig
 from engine.storage.durable import delete_account_state
-from engine.storage.store import Store
+from engine.storage.store import SCHEMA_VERSION, Store, StoreError, stored_schema
 
 
 def symbol_map_json(symbol_map: Iterable[tuple[str, str]]) -> str:
@@ -40,8 +41,35 @@ class SetupRows:
 
 
 def load(store: Store) -> SetupRows:
+    return _rows(store.query)
+
+
+def read_setup(path: Path) -> SetupRows | None:
+    """The setup in the store file at ``path``, read without writing a byte to it and without an
+    engine (``python -m engine setup diff`` with none running); ``None`` where no store was ever
+    made. Raises :class:`StoreError` for a file that is not a store of this engine's schema."""
+    version = stored_schema(path)
+    if version is None:
+        return None
+    if version != SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: the store is of schema {version}, this engine's is {SCHEMA_VERSION}:"
+            " start the engine once on it (it upgrades the store), then try again"
+        )
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            conn.row_factory = sqlite3.Row
+            return _rows(lambda sql: list(conn.execute(sql).fetchall()))
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as error:
+        raise StoreError(f"{path}: cannot read the store: {error}") from None
+
+
+def _rows(query: Callable[[str], list[sqlite3.Row]]) -> SetupRows:
     rows = SetupRows()
-    for row in store.query("SELECT * FROM connections ORDER BY rowid"):
+    for row in query("SELECT * FROM connections ORDER BY rowid"):
         rows.connections[row["id"]] = ConnectionConfig(
             row["id"],
             row["broker"],
@@ -50,15 +78,15 @@ def load(store: Store) -> SetupRows:
             bool(row["token_expired"]),
             row["reconnects"],
         )
-    for row in store.query("SELECT * FROM accounts ORDER BY rowid"):
+    for row in query("SELECT * FROM accounts ORDER BY rowid"):
         rows.accounts[row["id"]] = AccountConfig(
             row["id"], row["connection"], Decimal(row["balance"])
         )
-    for row in store.query("SELECT * FROM risk_limits ORDER BY account, name"):
+    for row in query("SELECT * FROM risk_limits ORDER BY account, name"):
         rows.accounts[row["account"]].limits[row["name"]] = Decimal(row["value"])
-    for row in store.query("SELECT * FROM groups ORDER BY rowid"):
+    for row in query("SELECT * FROM groups ORDER BY rowid"):
         rows.groups[row["id"]] = GroupConfig(row["id"], row["leader"])
-    for row in store.query("SELECT * FROM memberships ORDER BY group_id, position"):
+    for row in query("SELECT * FROM memberships ORDER BY group_id, position"):
         rows.groups[row["group_id"]].members.append(
             Membership(
                 account=row["account"],
@@ -172,6 +200,7 @@ __all__ = [
     "insert_group",
     "insert_membership",
     "load",
+    "read_setup",
     "symbol_map_json",
     "symbol_map_of",
     "update_terms",
