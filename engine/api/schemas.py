@@ -137,6 +137,21 @@ class Membership(Response):
     disable_reason: str = ""
 
 
+class LimitDistanceOut(Response):
+    limit: LimitName
+    value: str = Field(description="the limit as set")
+    distance: str = Field(
+        description="money left before the limit is hit: more loss before a loss limit, more"
+        " profit before a profit target, equity above the trailing drawdown's floor; 0 or less:"
+        " hit"
+    )
+    standing: Literal["ok", "near", "breached", "halted", "off"] = Field(
+        description="near: within 20 % of the limit; breached: at or past it; halted: the"
+        " account is LIQUIDATE_ONLY or LOCKED; off: switched off until its reset by a manual"
+        " unlock"
+    )
+
+
 class AccountOut(Response):
     id: str
     connection: str
@@ -157,6 +172,9 @@ class AccountOut(Response):
     supervisor_hold: bool
     limits: dict[str, str]
     triggers_off: list[str]
+    limit_distances: list[LimitDistanceOut] = Field(
+        description="each limit set, in the order of docs/risk.md, and the distance to it"
+    )
     membership: Membership | None
     copying: str = Field(description="copying, leader, paused: …, disabled: …, not in a group")
 
@@ -308,6 +326,7 @@ __all__ = [
     "GroupDeletion",
     "GroupOut",
     "Health",
+    "LimitDistanceOut",
     "Limits",
     "LimitsChange",
     "Membership",

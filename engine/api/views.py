@@ -10,19 +10,30 @@ copy (``Engine.topology_snapshot``); a command may change the engine's own meanw
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
+from actors.account import AccountView
 from actors.group import GroupView
+from actors.risk import RiskView
 from engine.api import schemas
 from engine.core.engine import Engine
 from engine.core.topology import AccountDeletion, DeletionPlan, GroupConfig, Topology, UnknownId
 from engine.domain.activity import Kind, Level
 from engine.domain.copying import Membership
+from engine.domain.limit_distances import AccountFigures, limit_distances
+from engine.domain.risk_status import RiskStatus
 from engine.storage.queries import Window
 
 MAX_PAGE = 500
+
+
+def plain(value: Decimal) -> str:
+    """A decimal as the user wrote it, never in exponent form: ``1e3`` entered is ``1000``,
+    ``1000.50`` stays ``1000.50``. Exact (``str`` would give ``1E+3``; no float on the way)."""
+    return format(value, "f")
 
 
 def _money(value: Decimal) -> str:
@@ -85,11 +96,30 @@ def account_out(
         lock_reason=risk.lock_reason.value,
         flattening=risk.flattening,
         supervisor_hold=risk.supervisor_hold,
-        limits={k: str(v) for k, v in sorted(config.limits.items())},
+        limits={k: plain(v) for k, v in sorted(config.limits.items())},
         triggers_off=list(risk.triggers_off),
+        limit_distances=_limit_distances(view, risk, config.limits),
         membership=membership,
         copying=_copying(view.connection_state, risk.status.value, membership),
     )
+
+
+def _limit_distances(
+    view: AccountView, risk: RiskView, limits: Mapping[str, Decimal]
+) -> list[schemas.LimitDistanceOut]:
+    """Each limit of the setup's (what a command set first) and the distance to it, on the
+    account's figures at the market's prices now."""
+    figures = AccountFigures(view.daily_pnl, view.weekly_pnl, view.equity, risk.high_water)
+    halted = risk.status is not RiskStatus.OK
+    return [
+        schemas.LimitDistanceOut(
+            limit=d.limit.value,
+            value=format(d.value, "f"),
+            distance=_money(d.distance),
+            standing=d.standing.value,
+        )
+        for d in limit_distances(figures, limits, off=risk.triggers_off, halted=halted)
+    ]
 
 
 def _membership(engine: Engine, topology: Topology, account: str) -> schemas.Membership | None:
@@ -104,7 +134,7 @@ def _membership(engine: Engine, topology: Topology, account: str) -> schemas.Mem
             return schemas.Membership(
                 group=group,
                 role="follower",
-                ratio=str(m.ratio),
+                ratio=plain(m.ratio),
                 max_qty=m.max_qty,
                 symbol_map=dict(m.symbol_map),
                 disable_reason=_reason(engine.group_view(group), m),
@@ -159,7 +189,7 @@ def limits_out(engine: Engine, account: str) -> schemas.Limits:
         raise UnknownId(f"unknown account {account!r}")
     return schemas.Limits(
         account=account,
-        limits={k: str(v) for k, v in sorted(config.limits.items())},
+        limits={k: plain(v) for k, v in sorted(config.limits.items())},
         triggers_off=list(risk.triggers_off),
     )
 
@@ -174,7 +204,7 @@ def group_out(engine: Engine, group: str) -> schemas.GroupOut:
         followers=[
             schemas.FollowerOut(
                 account=m.account,
-                ratio=str(m.ratio),
+                ratio=plain(m.ratio),
                 max_qty=m.max_qty,
                 symbol_map=dict(m.symbol_map),
                 disable_reason=m.disable_reason,
@@ -345,5 +375,6 @@ __all__ = [
     "groups_out",
     "limits_out",
     "order_page",
+    "plain",
     "reconciliation_page",
 ]

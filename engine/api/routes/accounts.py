@@ -41,7 +41,7 @@ def _set_limits(engine: Engine, account: str, limits: dict[str, Decimal]) -> sch
     still_off = [t for t in (risk.triggers_off if risk else ()) if t not in limits]
     return schemas.Limits(
         account=account,
-        limits={k: str(v) for k, v in sorted(config.limits.items())},
+        limits={k: views.plain(v) for k, v in sorted(config.limits.items())},
         triggers_off=still_off,  # setting a limit re-arms it (S5.7)
     )
 

@@ -92,7 +92,7 @@ async def change_follower(request: Request, ctx: ApiContext) -> Response:
     return json_of(
         schemas.FollowerOut(
             account=m.account,
-            ratio=str(m.ratio),
+            ratio=views.plain(m.ratio),
             max_qty=m.max_qty,
             symbol_map=dict(m.symbol_map),
             disable_reason=m.disable_reason,

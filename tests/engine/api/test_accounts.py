@@ -4,6 +4,7 @@ flatten (S6), delete (S4.2)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -54,6 +55,37 @@ async def test_limits_get_and_set(api: ApiRig) -> None:
     assert got["limits"] == {"daily_loss_limit": "1000", "trailing_drawdown": "500"}
     api.rig.restart()  # durable (S7.2)
     assert api.rig.engine.topology.accounts["F1"].limits["daily_loss_limit"] == Decimal(1000)
+
+
+async def test_account_shows_the_distance_to_each_limit(api: ApiRig) -> None:
+    """Each limit set (S5.2) and the money left before it: near within 20 %, breached at it,
+    the others halted once the account is LIQUIDATE_ONLY or LOCKED (S5.3)."""
+    assert (await api.get("/api/accounts/F1"))["limit_distances"] == []
+    limits = {"daily_loss_limit": "1000", "daily_profit_target": "600", "trailing_drawdown": 2000}
+    await api.call("PUT", "/api/accounts/F1/limits", limits, status=200)
+    api.idle()
+    api.rig.trade("LEAD", 2)
+    api.rig.price(ES, Decimal(4992))  # −8 points on 2 ES: −800, 200 left of 1000
+
+    def shown(account: Any) -> list[tuple[str, ...]]:
+        return [tuple(d.values()) for d in account["limit_distances"]]
+
+    account = await api.get("/api/accounts/F1")
+    assert account["daily_pnl"] == "-800.00"
+    assert shown(account) == [
+        ("daily_loss_limit", "1000", "200.00", "near"),
+        ("daily_profit_target", "600", "1400.00", "ok"),
+        ("trailing_drawdown", "2000", "1200.00", "ok"),
+    ]
+    api.rig.price(ES, Decimal(4990))  # −1000: the daily loss limit is hit, exactly at it
+    account = await api.get("/api/accounts/F1")
+    assert (account["risk_status"], account["daily_pnl"]) == ("LOCKED", "-1000.00")
+    assert shown(account) == [
+        ("daily_loss_limit", "1000", "0.00", "breached"),
+        ("daily_profit_target", "600", "1600.00", "halted"),
+        ("trailing_drawdown", "2000", "1000.00", "halted"),
+    ]
+    assert (await api.get("/api/accounts/F2"))["limit_distances"] == []
 
 
 @pytest.mark.parametrize(
