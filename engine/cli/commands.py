@@ -26,8 +26,10 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from engine.app.config import DEFAULT_PORT
+from engine.cli.limit_table import limits_table
 from engine.cli.tables import (
     accounts_table,
+    activity_line,
     activity_table,
     connections_table,
     describe_deletion,
@@ -54,8 +56,16 @@ class CliError(Exception):
 
 
 class Client:
-    def __init__(self, url: str, token: str, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        transport: httpx.BaseTransport | None = None,
+        *,
+        token_source: str = "",
+    ) -> None:
         self.url = url.rstrip("/")
+        self.token_source = token_source  # where the token was read, for a refused one
         self.http = httpx.Client(
             base_url=self.url,
             headers={"Authorization": f"Bearer {token}"},
@@ -74,13 +84,23 @@ class Client:
             data = {"message": response.text}
         if response.status_code >= 400:
             message = data.get("message") if isinstance(data, dict) else None
+            if response.status_code == 401:
+                raise CliError(self._refused_token(message))
             raise CliError(f"{response.status_code}: {message or response.reason_phrase}")
         return data
+
+    def _refused_token(self, message: str | None) -> str:
+        """A 401: the token was sent and not taken; say where it came from, so the user knows
+        which file or variable to mend (a missing token never gets this far)."""
+        source = f" (read from {self.token_source})" if self.token_source else ""
+        return f"401: token not accepted by the engine at {self.url}{source}: {message or ''}"
 
     def stream(self, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """Server-Sent Events as (kind, data), until interrupted."""
         try:
             with self.http.stream("GET", path, timeout=httpx.Timeout(TIMEOUT, read=None)) as r:
+                if r.status_code == 401:
+                    raise CliError(self._refused_token("the event stream was refused"))
                 if r.status_code >= 400:
                     raise CliError(f"{r.status_code}: the event stream was refused")
                 kind, data = "message", ""
@@ -110,6 +130,7 @@ def connect(args: argparse.Namespace) -> Client:
         url = f"http://127.0.0.1:{DEFAULT_PORT}"
     token = os.environ.get("MIMIK_TOKEN", "").strip()
     token_file = Path(args.token_file) if args.token_file else data_dir / "api.token"
+    source = "the environment variable MIMIK_TOKEN" if token else str(token_file)
     if not token:
         try:
             token = token_file.read_text(encoding="utf-8").strip()
@@ -119,7 +140,7 @@ def connect(args: argparse.Namespace) -> Client:
                 " pass --data-dir, --token-file or set MIMIK_TOKEN",
                 EXIT_USAGE,
             ) from None
-    return Client(url, token)
+    return Client(url, token, token_source=source)
 
 
 # --- confirmation -------------------------------------------------------------------------------
@@ -156,6 +177,8 @@ def cmd_status(client: Client, args: argparse.Namespace, out: TextIO) -> Any:
     connections_table(connections, out)
     out.write("\n")
     accounts_table(accounts, out)
+    out.write("\n")
+    limits_table(accounts, out)
     return None
 
 
@@ -316,18 +339,17 @@ def cmd_activity(client: Client, args: argparse.Namespace, out: TextIO) -> Any:
     page = client.call("GET", f"/api/activity?{urlencode(query)}")
     if args.json and not args.follow:
         return page
+    widths: list[int] = []
     if not args.json:
-        activity_table(list(reversed(page["items"])), out)
+        widths = activity_table(list(reversed(page["items"])), out)
     if args.follow:
+        # The stream carries every entry; the live part keeps to the same filters as the
+        # history part (the ones that mean something live: who, level and kind).
+        wanted = {k: query[k] for k in ("account", "connection", "level", "kind") if k in query}
         for kind, data in client.stream("/api/events"):
-            if kind != "activity":
+            if kind != "activity" or any(data.get(k) != v for k, v in wanted.items()):
                 continue
-            if args.json:
-                out.write(json.dumps(data) + "\n")
-            else:
-                who = data.get("account") or data.get("connection") or "engine"
-                out.write(f"{data['time'][:19].replace('T', ' ')}  {data['level']:<7}  "
-                          f"{data['kind']:<14}  {who}  {data['message']}\n")  # fmt: skip
+            out.write((json.dumps(data) if args.json else activity_line(data, widths)) + "\n")
             out.flush()
     return None
 

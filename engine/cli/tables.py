@@ -5,18 +5,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from engine.domain.activity import Kind, Level
 
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], out: TextIO) -> None:
-    cells = [[str(h) for h in headers]] + [
-        ["—" if c in (None, "") else str(c) for c in r] for r in rows
-    ]
+
+def table(
+    rows: Sequence[Sequence[Any]],
+    headers: Sequence[str],
+    out: TextIO,
+    min_widths: Sequence[int] = (),
+) -> list[int]:
+    """Write ``rows`` under ``headers``; returns the column widths, at least ``min_widths``."""
+    cells = [[str(h) for h in headers]] + [[_cell(c) for c in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    widths = [max(w, m) for w, m in zip(widths, (*min_widths, *[0] * len(widths)), strict=False)]
     for index, row in enumerate(cells):
-        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+        out.write(_line(row, widths) + "\n")
         if index == 0:
             out.write("  ".join("-" * w for w in widths) + "\n")
     if not rows:
         out.write("(none)\n")
+    return widths
+
+
+def _cell(value: Any) -> str:
+    return "—" if value in (None, "") else str(value)
+
+
+def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
 
 def positions_text(positions: dict[str, int]) -> str:
@@ -72,16 +88,30 @@ def groups_table(groups: list[dict[str, Any]], out: TextIO) -> None:
     table(rows, ("GROUP", "ACCOUNT", "ROLE", "RATIO", "MAX QTY", "SYMBOL MAP", "DISABLED"), out)
 
 
-def activity_table(items: list[dict[str, Any]], out: TextIO) -> None:
-    table(
-        [
-            (i["time"][:19].replace("T", " "), i["level"], i["kind"],
-             i["account"] or i["connection"] or "engine", i["message"])
-            for i in items
-        ],
+# Wide enough for any level and kind, and for most account ids: the lines ``activity --follow``
+# prints after the table stay under its columns.
+ACTIVITY_MIN_WIDTHS = (19, max(map(len, Level)), max(map(len, Kind)), 12)
+
+
+def _activity_row(item: dict[str, Any]) -> tuple[str, ...]:
+    who = item.get("account") or item.get("connection") or "engine"
+    row = (item["time"][:19].replace("T", " "), item["level"], item["kind"], who, item["message"])
+    return tuple(_cell(c) for c in row)
+
+
+def activity_table(items: list[dict[str, Any]], out: TextIO) -> list[int]:
+    """The entries as a table; returns its column widths, for :func:`activity_line`."""
+    return table(
+        [_activity_row(i) for i in items],
         ("TIME (UTC)", "LEVEL", "KIND", "WHO", "MESSAGE"),
         out,
-    )  # fmt: skip
+        ACTIVITY_MIN_WIDTHS,
+    )
+
+
+def activity_line(item: dict[str, Any], widths: Sequence[int]) -> str:
+    """One live entry, its columns under those of :func:`activity_table`'s ``widths``."""
+    return _line(_activity_row(item), widths)
 
 
 def describe_deletion(plan: dict[str, Any], out: TextIO) -> None:
@@ -102,6 +132,7 @@ def describe_deletion(plan: dict[str, Any], out: TextIO) -> None:
 
 __all__ = [
     "accounts_table",
+    "activity_line",
     "activity_table",
     "connections_table",
     "describe_deletion",

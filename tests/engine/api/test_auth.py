@@ -39,6 +39,19 @@ async def test_every_call_needs_the_token(api: ApiRig) -> None:
 
 
 @pytest.mark.trio
+async def test_a_wrong_token_is_told_apart_from_a_missing_one(api: ApiRig) -> None:
+    api.http.headers.pop("Authorization", None)
+    missing = (await api.http.get("/api/accounts")).json()["message"]
+    wrong = await api.http.get("/api/accounts", headers={"Authorization": "Bearer wrong-token"})
+    assert wrong.status_code == 401
+    assert wrong.json()["error"] == "unauthorized"
+    assert wrong.json()["message"].startswith("token not accepted")
+    assert missing.startswith("this call needs Authorization: Bearer <token>")
+    assert "api.token" in wrong.json()["message"]
+    assert "api.token" in missing
+
+
+@pytest.mark.trio
 async def test_page_schema_and_callback_need_no_token(api: ApiRig) -> None:
     api.http.headers.pop("Authorization", None)
     assert (await api.http.get("/")).status_code == 200

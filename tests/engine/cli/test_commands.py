@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +18,7 @@ import pytest
 
 from engine.__main__ import build_parser
 from engine.cli.commands import main as cli_main
-from tests.engine.engine_process import EngineProcess, start_engine, stop_engine
+from tests.engine.engine_process import ROOT, EngineProcess, start_engine, stop_engine
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +147,109 @@ def test_failures_are_one_line(
     )
     assert cli_main(args, out=io.StringIO()) == 2
     assert "cannot reach the engine at http://127.0.0.1:9" in capsys.readouterr().err
+
+
+# --- through the entry point, as a shell runs it ---------------------------------------------
+
+
+def cli(
+    engine: EngineProcess, *argv: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *argv, "--data-dir", str(engine.data_dir)],
+        check=False,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_decimal_limits_are_shown_as_entered(engine: EngineProcess) -> None:
+    done = cli(
+        engine, "limits", "DEMO-F1", "weekly_profit_target=1e5", "daily_profit_target=2500.50"
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert ["weekly_profit_target", "100000"] in rows
+    assert ["daily_profit_target", "2500.50"] in rows
+    shown = json.loads(cli(engine, "limits", "DEMO-F1", "--json").stdout)
+    assert shown["limits"]["weekly_profit_target"] == "100000"
+    account = json.loads(cli(engine, "accounts", "show", "DEMO-F1", "--json").stdout)
+    assert account["limits"]["weekly_profit_target"] == "100000"
+    assert (
+        cli(engine, "groups", "set-follower", "demo", "DEMO-F1", "--ratio", "1e0").returncode == 0
+    )
+    groups = json.loads(cli(engine, "groups", "--json").stdout)
+    terms = next(f for g in groups if g["id"] == "demo" for f in g["followers"]
+                 if f["account"] == "DEMO-F1")  # fmt: skip
+    assert terms["ratio"] == "1"
+
+
+def test_a_closed_pipe_ends_the_command_quietly(engine: EngineProcess) -> None:
+    """``accounts show X | head -1``: the reader is gone before the output is written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "engine", "accounts", "show", "DEMO-F1",
+             "--data-dir", str(engine.data_dir)],
+            check=False,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 128 + signal.SIGPIPE  # what a shell shows for `... | head -1`
+
+
+def test_a_wrong_token_is_named_with_where_it_was_read(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "old.token"
+    token_file.write_text("not-the-engine-s-token-0123456789\n")
+    done = cli(engine, "status", "--token-file", str(token_file))
+    assert done.returncode == 1
+    assert "token not accepted" in done.stderr
+    assert f"read from {token_file}" in done.stderr
+    done = cli(engine, "status", env={"MIMIK_TOKEN": "not-the-engine-s-token-0123456789"})
+    assert done.returncode == 1
+    assert "token not accepted" in done.stderr
+    assert "MIMIK_TOKEN" in done.stderr
+    missing = cli(engine, "status", "--token-file", str(tmp_path / "none.token"))
+    assert missing.returncode == 2
+    assert "token not accepted" not in missing.stderr
+    assert "no API token" in missing.stderr
+
+
+def test_follow_keeps_to_the_filters_and_the_columns(engine: EngineProcess) -> None:
+    """The demo leader trades every second: its copies are activity of every follower, and
+    only DEMO-F1's may come out, under the header's columns."""
+    command = [sys.executable, "-m", "engine", "activity", "--account", "DEMO-F1", "--kind",
+               "copy", "--limit", "1", "--follow", "--data-dir", str(engine.data_dir)]  # fmt: skip
+    with subprocess.Popen(
+        command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+    ) as follow:
+        assert follow.stdout is not None
+        try:
+            header = follow.stdout.readline()
+            lines = [follow.stdout.readline() for _ in range(2)]  # the rule and the history row
+            live = [follow.stdout.readline() for _ in range(4)]
+        finally:
+            follow.send_signal(signal.SIGINT)
+            follow.wait(timeout=30)
+    assert lines[0].startswith("----")
+    columns = {name: header.index(name) for name in ("LEVEL", "KIND", "WHO", "MESSAGE")}
+    for line in live:
+        assert line[columns["LEVEL"] - 2 : columns["LEVEL"]] == "  ", line
+        assert line[columns["LEVEL"] :].split()[0] in ("info", "warning", "error"), line
+        assert line[columns["KIND"] :].split()[0] == "copy", line
+        assert line[columns["WHO"] :].split()[0] == "DEMO-F1", line
+        assert line[columns["MESSAGE"] - 2 : columns["MESSAGE"]] == "  ", line
