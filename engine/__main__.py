@@ -1,16 +1,19 @@
 """``python -m engine``: ``run`` the live engine, ``replay`` scenario files, control a running
 engine through its API (``status``, ``connections``, ``accounts``, ``groups``, ``limits``,
-``flatten``, ``lock``, ``unlock``, ``activity``), or ``backup`` and ``restore`` a data
-directory."""
+``flatten``, ``lock``, ``unlock``, ``activity``, the ``paper`` desk), or ``backup`` and
+``restore`` a data directory."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 from engine.app.logs import configure_logging
 from engine.cli import backup as backup_cli
 from engine.cli import commands as cli
+from engine.cli import paper as paper_cli
 from engine.live import runner as live
 from engine.replay import cli as replay_cli
 
@@ -24,11 +27,30 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_arguments(run)
     cli.add_commands(commands)
     backup_cli.add_commands(commands)
+    paper_cli.add_commands(commands)
     return parser
+
+
+# A reader that went away (``... | head -1``): the status a shell shows for a command ended by
+# SIGPIPE, as ``yes | head -1`` reports it.
+EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        code = _dispatch(args)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is then caught below
+    except BrokenPipeError:
+        # Whatever is still buffered goes nowhere, quietly: the reader wanted no more of it.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_PIPE_CLOSED
+    return code
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "replay":
         configure_logging(level="critical")  # the report is the output; failures are in it
         return replay_cli.main(args)
@@ -36,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return live.main(args)
     if args.command in backup_cli.COMMANDS:
         return backup_cli.main(args)
+    if args.command == paper_cli.COMMAND:
+        return paper_cli.main(args)
     return cli.main(args)
 
 

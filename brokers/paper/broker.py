@@ -273,13 +273,19 @@ class PaperBroker(Broker):
         with self._lock:
             return self._prices.get(symbol)
 
+    def prices(self) -> dict[str, Decimal]:
+        """The last price of every symbol that has one."""
+        with self._lock:
+            return dict(self._prices)
+
     def trade(
         self, account: str, symbol: str, qty: int, fills: tuple[int, ...] | None = None
-    ) -> None:
+    ) -> tuple[Fill, ...]:
         """The account's owner trades at the broker: a market order filled at ``last``.
 
         ``fills`` splits it into parts (positive, or signed like ``qty``; summing to ``|qty|``),
-        one ``Fill`` each. The position changes whether or not the session is delivering.
+        one ``Fill`` each, returned. The position changes whether or not the session is
+        delivering.
         """
         qty = _check_qty(qty, f"trade {account} {symbol}")
         parts = self._split(qty, fills)
@@ -293,8 +299,10 @@ class PaperBroker(Broker):
                 None, connection, account, symbol, qty=qty, order_type=OrderType.MARKET
             )
             self._emit_accepted(order)
-            for index, part in enumerate(parts):
+            return tuple(
                 self._execute(order, part, price, order_done=index == len(parts) - 1)
+                for index, part in enumerate(parts)
+            )
 
     def place_manual_working(self, account: str, symbol: str, qty: int) -> str:
         """A resting order the trader placed by hand (a stop, say); it never fills by itself."""
@@ -684,7 +692,7 @@ class PaperBroker(Broker):
             return
         self._execute(order, qty, price, order_done=True)
 
-    def _execute(self, order: PaperOrder, qty: int, price: Decimal, *, order_done: bool) -> None:
+    def _execute(self, order: PaperOrder, qty: int, price: Decimal, *, order_done: bool) -> Fill:
         self._book.fill(order.account, order.symbol, qty, price)
         self._fill_seq += 1
         fill = Fill(
@@ -705,6 +713,7 @@ class PaperBroker(Broker):
         if len(self._fills) > FILLS_KEPT:
             self._fills.popitem(last=False)
         self._emit(order.connection, fill)
+        return fill
 
     def _done(self, order: PaperOrder, reason: str) -> None:
         self._settle(order, OrderStatus.CANCELLED)

@@ -26,7 +26,7 @@ from engine.api.context import ApiContext, Stopping
 from engine.api.errors import ApiError, problem
 from engine.api.openapi import build_openapi
 from engine.api.operations import Operation
-from engine.api.routes import accounts, connections, groups, records, system
+from engine.api.routes import accounts, connections, groups, paper, records, system
 from engine.core.topology import CommandRefused, UnknownId
 from engine.storage.durability import NotDurable
 
@@ -38,6 +38,7 @@ OPERATIONS: list[Operation] = [
     *groups.OPERATIONS,
     *records.OPERATIONS,
     *system.OPERATIONS,
+    *paper.OPERATIONS,
 ]
 STATIC = Path(str(resources.files("engine.api") / "static"))
 SECURITY_HEADERS = [
@@ -138,12 +139,19 @@ class Guard:
             await send(message)
 
         try:
-            if not (is_public(path) or path == "/openapi.json") and not self._authorized(scope):
+            header = self._authorization(scope)
+            if not (is_public(path) or path == "/openapi.json") and not bearer_ok(
+                header, self.ctx.token
+            ):
                 response = problem(
                     401,
                     "unauthorized",
-                    "this call needs Authorization: Bearer <token> (the token is in the data"
-                    " directory's api.token)",
+                    (
+                        "this call needs Authorization: Bearer <token>"
+                        if not (header or "").strip()
+                        else "token not accepted: it is not this engine's"
+                    )
+                    + " (the token is in the data directory's api.token)",
                     headers={"WWW-Authenticate": "Bearer"},
                 )
                 await response(scope, receive, send_with_headers)
@@ -156,11 +164,13 @@ class Guard:
                     method if len(method) <= 8 else "other", f"{status_seen // 100}xx"
                 ).inc()
 
-    def _authorized(self, scope: Scope) -> bool:
+    @staticmethod
+    def _authorization(scope: Scope) -> str | None:
+        """The request's ``Authorization`` header; ``None`` when it sent none."""
         for name, value in scope.get("headers", []):
             if name == b"authorization":
-                return bearer_ok(value.decode("latin-1"), self.ctx.token)
-        return False
+                return str(value.decode("latin-1"))
+        return None
 
 
 __all__ = ["OPERATIONS", "STATIC", "Guard", "build_app"]

@@ -21,6 +21,7 @@ from brokers.clock import Clock
 from engine.api.events import EventHub
 from engine.app.authorizations import OAuthStates
 from engine.app.metrics import EngineMetrics
+from engine.app.paper_desk import PaperDesk
 from engine.core.engine import Engine
 
 T = TypeVar("T")
@@ -42,6 +43,7 @@ class ApiContext:
     max_body_bytes: int = 64 * 1024
     version: str = "0"
     started_at: datetime | None = None
+    desk: PaperDesk | None = None  # the paper trading desk, on a paper-broker engine only
     accepting: bool = True
     _lock: trio.Lock | None = field(default=None, repr=False)
 

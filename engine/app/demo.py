@@ -146,6 +146,16 @@ class Market:
             if price is not None and price > 0:
                 self._prices[instrument.symbol] = price
 
+    def move(self, symbol: str, last: Decimal) -> dict[str, Decimal] | None:
+        """Put the instrument ``symbol`` is (or mirrors) at ``last``, for the walk to go on from
+        there: its quotes now (it and its mirrors), or ``None`` when the walk has no such
+        symbol (a price set by hand at the paper desk, :mod:`engine.app.paper_desk`)."""
+        for instrument in self._instruments:
+            if symbol == instrument.symbol or symbol in instrument.mirrors:
+                self._prices[instrument.symbol] = last
+                return dict.fromkeys((instrument.symbol, *instrument.mirrors), last)
+        return None
+
     def step(self) -> dict[str, Decimal]:
         """Move every price by a few ticks (never below 100 ticks) and return the quotes."""
         for instrument in self._instruments:

@@ -63,6 +63,7 @@ from engine.app.config import (
 from engine.app.listening import ApiServer, BindError, Tls, check_exposure, listen, tls_context
 from engine.app.logs import close_log_file, configure_logging
 from engine.app.metrics import EngineMetrics
+from engine.app.paper_desk import PaperDesk
 from engine.app.seeding import seed_from_config
 from engine.app.tradovate_setup import BrokerSetupError, local_tradovate, tradovate_broker
 from engine.core.engine import Engine, EngineSettings
@@ -352,6 +353,7 @@ class LiveRun:
             max_body_bytes=self.config.api.max_body_bytes,
             version=version(),
             started_at=self.clock.now(),
+            desk=self._desk(engine),
         )
         async with AsyncExitStack() as stack:
             if self.broker_running is not None:
@@ -359,6 +361,14 @@ class LiveRun:
             await self._serve(engine, api, ctx)
         if self._exit_timer is not None:
             self._exit_timer.cancel()  # the loop finished: main() exits as usual
+
+    def _desk(self, engine: Engine) -> PaperDesk | None:
+        """The paper trading desk, on the paper broker only; it moves the simulated market's
+        walk when one runs."""
+        if self.paper is None:
+            return None
+        market = self.market if self.config.demo_market else None
+        return PaperDesk(engine, self.paper, self.contracts, market, self.config.broker.kind)
 
     async def _serve(self, engine: Engine, api: ApiServer, ctx: ApiContext) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

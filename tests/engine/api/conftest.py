@@ -1,5 +1,5 @@
 """The control API in process: the real engine (threads runtime, paper broker, virtual clock)
-behind the real ASGI app, called through httpx's ASGI transport under trio.
+with its paper desk behind the real ASGI app, called through httpx's ASGI transport under trio.
 
 ``api`` is a trio fixture; after a command, ``api.idle()`` waits for the actors to settle before
 the test reads what they did.
@@ -18,6 +18,7 @@ import pytest
 from engine.api import ApiContext, EventHub, build_app
 from engine.app.authorizations import OAuthStates
 from engine.app.metrics import EngineMetrics
+from engine.app.paper_desk import PaperDesk
 from tests.conftest import MakeEngine, Rig
 
 TOKEN = "test-token-0123456789abcdef"
@@ -67,6 +68,7 @@ def make_context(rig: Rig, metrics: EngineMetrics | None = None) -> ApiContext:
         max_body_bytes=16 * 1024,
         version="test",
         started_at=rig.clock.now(),
+        desk=PaperDesk(engine, rig.broker, engine.contracts),  # a paper engine has its desk
     )
 
 
