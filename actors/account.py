@@ -23,7 +23,7 @@ from decimal import Decimal
 
 import structlog
 
-from actors import addresses, reconciliation
+from actors import addresses, reconciliation, sync
 from actors.book import Book, Prices, Working
 from actors.failure import InjectedFailure, fail
 from actors.late_copies import split_waited, waited_too_long
@@ -43,6 +43,7 @@ from actors.messages.account import (
     SnapshotUnknown,
     StateChanged,
     Synced,
+    SyncOrder,
 )
 from actors.messages.connection import CancelWorking, RefreshAccount
 from actors.messages.group import LeaderCorrected, LeaderFilled, LeaderUnknown, MemberSynced
@@ -78,6 +79,7 @@ from engine.domain.ledger import UnresolvedOrder
 from engine.domain.order_ids import OrderKind, client_order_id, kind_of, label
 from engine.domain.positions import ZERO
 from engine.domain.state import AccountState
+from engine.domain.sync_rule import FollowerState
 from engine.host.base import ActorContext
 
 log = structlog.get_logger("actors.account")
@@ -109,6 +111,10 @@ class AccountView:
     positions_confirmed: bool = True
     # The open positions with their pricing: ``unrealized`` again at later prices (``priced``).
     holdings: Mapping[str, Holding] = field(default_factory=dict)
+    # What a sync's preview is computed on (S6.2): the positions once the engine's orders
+    # still working have filled, and whether a flatten is in flight.
+    projected: Mapping[str, int] = field(default_factory=dict)
+    flattening: bool = False
 
     def priced(self, last: Prices) -> AccountView:
         """This view with its unrealized P&L at the prices ``last`` gives (the market's now), as
@@ -208,6 +214,8 @@ class AccountActor:
                 self._not_sent(message)
             case ReconcileOrder():
                 self._reconcile(message)
+            case SyncOrder():
+                self._sync(message)
             case Synced():
                 self._synced(message)
             case (
@@ -259,6 +267,13 @@ class AccountActor:
             working=len(book.working),
             positions_confirmed=self.synced,
             holdings=book.holdings(),
+            projected=self._follower_state().projected,
+            flattening=self.flattening or book.liquidating(),
+        )
+
+    def _follower_state(self) -> FollowerState:
+        return sync.follower_state(
+            self.book, self.connection, self.connection_state.value, self.synced, self.flattening
         )
 
     def figures(self) -> AccountChanged:
@@ -414,6 +429,16 @@ class AccountActor:
             f"flatten-only reconciliation toward the leader ({order.cause}): {described}",
             account=self.id,
         )
+
+    # -- S6.2: the user's sync -------------------------------------------------------------------
+
+    def _sync(self, order: SyncOrder) -> None:
+        """Toward ``t(L)``, opening if needed, on confirmed positions only (S3.5); each order
+        passes the gate."""
+        planned = sync.plan(self._follower_state(), order)
+        sync.record(self.ctx.storage, self.id, self.connection, order, planned)
+        for symbol, qty in planned.orders.items():
+            self._request(OrderKind.SYNC, order.cause, symbol, qty, attempt=1)
 
     def _synced(self, synced: Synced) -> None:
         snapshot = synced.snapshot
@@ -750,4 +775,5 @@ _FILL_KINDS = {
     OrderKind.COPY: Kind.COPY,
     OrderKind.RECONCILE: Kind.RECONCILIATION,
     OrderKind.LIQUIDATE: Kind.FLATTEN,
+    OrderKind.SYNC: Kind.RECONCILIATION,
 }

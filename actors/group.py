@@ -24,6 +24,7 @@ from actors.messages.account import (
     LeaderUnconfirmed,
     ReconcileOrder,
     StateChanged,
+    SyncOrder,
 )
 from actors.messages.group import (
     AddMember,
@@ -35,6 +36,7 @@ from actors.messages.group import (
     MemberSynced,
     RemoveMember,
     SetTerms,
+    SyncMember,
 )
 from brokers.instruments import map_symbol
 from engine.domain.activity import Kind, Level
@@ -51,6 +53,9 @@ class GroupView:
     leader: str
     members: tuple[Membership, ...]
     leader_positions: dict[str, int]
+    # Whether its broker confirmed ``leader_positions`` since its connection last became
+    # connected (S3.5): a sync's target is computed only from confirmed ones (S6.2).
+    leader_confirmed: bool = False
 
 
 class CopyGroupActor:
@@ -90,6 +95,8 @@ class CopyGroupActor:
                 self._fan_out(fill)
             case MemberSynced():
                 self._synced(message)
+            case SyncMember():
+                self._sync(message)
             case StateChanged(state=state):
                 self._leader_unconfirmed(reconcile_all=state is ConnectionState.CONNECTED)
             case LeaderCorrected():
@@ -117,7 +124,11 @@ class CopyGroupActor:
 
     def view(self) -> GroupView:
         return GroupView(
-            self.id, self.leader, tuple(self.members.values()), dict(self.leader_positions)
+            self.id,
+            self.leader,
+            tuple(self.members.values()),
+            dict(self.leader_positions),
+            self.leader_confirmed,
         )
 
     # -- S2.1: fan-out ---------------------------------------------------------------------------
@@ -263,6 +274,33 @@ class CopyGroupActor:
                 ratio=member.ratio,
                 max_qty=member.max_qty,
                 symbol_map=member.symbol_map,
+            ),
+        )
+
+    # -- S6.2: the user's sync ---------------------------------------------------------------------
+
+    def _sync(self, sync: SyncMember) -> None:
+        """The follower's target comes from the leader's confirmed positions only (S3.5): while
+        they are unknown the follower is told so, and sends nothing."""
+        member = self.members.get(sync.account)
+        if member is None:
+            self.ctx.storage.activity(
+                Level.WARNING,
+                Kind.SKIP,
+                f"sync of {sync.account} not done: it no longer follows group {self.id}",
+                account=sync.account,
+            )
+            return
+        self.ctx.tell(
+            addresses.account(sync.account),
+            SyncOrder(
+                group=self.id,
+                cause=sync.cause,
+                leader_positions=dict(self.leader_positions) if self.leader_confirmed else None,
+                ratio=member.ratio,
+                max_qty=member.max_qty,
+                symbol_map=member.symbol_map,
+                expect=sync.expect,
             ),
         )
 

@@ -110,6 +110,20 @@ class ReconcileOrder:
     symbol_map: tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class SyncOrder:
+    """From the group: the user's sync (S6.2) toward the leader's net positions, None when its
+    broker has not confirmed them (S3.5)."""
+
+    group: str
+    cause: str
+    leader_positions: Mapping[str, int] | None
+    ratio: Decimal
+    max_qty: int | None
+    symbol_map: tuple[tuple[str, str], ...]
+    expect: Mapping[str, int] | None = None
+
+
 # --- from the RiskActor and the reset schedule -------------------------------------------------
 
 

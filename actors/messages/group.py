@@ -90,3 +90,16 @@ class SetTerms:
 @dataclass(frozen=True, slots=True)
 class RemoveMember:
     account: str
+
+
+# --- from the engine (the user's sync command, S6.2) -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SyncMember:
+    """Bring a follower to ``t(L)`` of the leader's confirmed position (S6.2). ``expect``: the
+    orders the user was shown and confirmed; when the plan differs now, nothing is sent."""
+
+    account: str
+    cause: str
+    expect: Mapping[str, int] | None = None

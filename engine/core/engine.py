@@ -31,7 +31,7 @@ from actors.messages.connection import (
     StartSession,
     TakeOffline,
 )
-from actors.messages.group import AddMember, RemoveMember
+from actors.messages.group import AddMember, RemoveMember, SyncMember
 from actors.messages.risk import Flatten, Lock, SetLimits, SetMembership, Unlock
 from actors.risk import RiskActor, RiskSettings, RiskView
 from brokers.base import (
@@ -46,7 +46,7 @@ from brokers.base import (
 )
 from brokers.clock import Clock, VirtualClock
 from brokers.instruments import ContractTable
-from engine.core import setup_changes
+from engine.core import setup_changes, sync_preview
 from engine.core import topology as topo
 from engine.core.children import child_specs
 from engine.core.supervisor import Supervisor
@@ -546,6 +546,43 @@ class Engine:
         cause = f"flatten:{number}"
         for account in accounts:
             self.runtime.tell(addresses.risk(account), Flatten(cause))
+
+    # -- commands: sync (S6.2), shown first by engine/core/sync_preview.py -----------------------
+
+    def sync(self, account: str, expect: Mapping[str, int] | None = None) -> None:
+        """Bring a follower to its leader's target; ``expect``: the orders the user was shown
+        (the follower sends nothing if its plan differs by then)."""
+        self._record("sync", account, None if expect is None else dict(expect))
+        group = sync_preview.group_of(self.topology, account)
+        cause = f"sync:{self.records.next_number('sync_command')}"
+        self.runtime.tell(addresses.group(group), SyncMember(account, cause, expect))
+
+    def sync_group(self, group: str, expect: Mapping[str, Mapping[str, int]] | None = None) -> None:
+        """Every follower of the group; ``expect`` by follower (one missing from it was not
+        shown, and is expected to send nothing)."""
+        shown = None if expect is None else {a: dict(o) for a, o in expect.items()}
+        self._record("sync_group", group, shown)
+        config = self.topology.require_group(group)
+        cause = f"sync:{self.records.next_number('sync_command')}"
+        for member in config.members:
+            orders = None if shown is None else shown.get(member.account, {})
+            self.runtime.tell(addresses.group(group), SyncMember(member.account, cause, orders))
+
+    def plan_sync(self, account: str) -> sync_preview.SyncPreview:
+        """What ``sync`` would send now, from the actors' last published views."""
+        topology = self.topology_snapshot()
+        group = sync_preview.group_of(topology, account)
+        return sync_preview.preview(
+            topology,
+            account,
+            self.account_view(account),
+            self.risk_view(account),
+            self.group_view(group),
+        )
+
+    def plan_sync_group(self, group: str) -> list[sync_preview.SyncPreview]:
+        members = self.group(group).members
+        return [self.plan_sync(member.account) for member in members]
 
     # -- commands: changing the setup while running (engine/core/setup_changes.py) ---------------
 

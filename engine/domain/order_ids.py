@@ -2,8 +2,8 @@
 
 The same cause, account, contract and attempt always give the same id, so an order re-sent
 after a crash is recognisable by the broker and by the ledger; nothing is ever placed twice.
-The id names its kind in its first letter (C copy, R reconciliation, L liquidation), which is
-how an account tells the risk actor's liquidations from copies without a lookup.
+The id names its kind in its first letter (C copy, R reconciliation, L liquidation, S sync),
+which is how an account tells the risk actor's liquidations from copies without a lookup.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ class OrderKind(StrEnum):
     COPY = "C"
     RECONCILE = "R"
     LIQUIDATE = "L"
+    SYNC = "S"  # the user's sync command (S6.2)
 
 
 _LABELS = {
     OrderKind.COPY: "copy",
     OrderKind.RECONCILE: "reconciliation",
     OrderKind.LIQUIDATE: "liquidation",
+    OrderKind.SYNC: "sync",
 }
 
 

@@ -197,6 +197,8 @@ class Harness:
             "flatten_account": engine.flatten_account,
             "flatten_group": engine.flatten_group,
             "flatten_all": lambda _: engine.flatten_all(),
+            "sync": engine.sync,  # confirmed: the orders shown are not checked again
+            "sync_group": engine.sync_group,
             "lock": engine.lock,
             "unlock": engine.unlock,
             "set_risk": lambda v: engine.set_risk(v.account, dict(v.limits)),

@@ -62,6 +62,8 @@ COMMANDS = frozenset(
         "flatten_account",
         "flatten_group",
         "flatten_all",
+        "sync",
+        "sync_group",
         "inject_failure",
         "add_connection",
         "delete_account",

@@ -455,6 +455,8 @@ ACTIONS: Mapping[str, Callable[[object, Where, Declared], object]] = {
     "flatten_account": _ref_action("account"),
     "flatten_group": _ref_action("group"),
     "flatten_all": _flag,
+    "sync": _ref_action("account"),
+    "sync_group": _ref_action("group"),
     "lock": _ref_action("account"),
     "unlock": _ref_action("account"),
     "set_risk": _set_risk,

@@ -1,0 +1,75 @@
+"""The user's ``sync`` of a follower, in its account actor (S6.2).
+
+The orders come from ``engine.domain.sync_rule`` — the rule the preview a person confirms is
+computed with — on the follower's own book: its broker positions, the engine's orders still
+working for it, whether the broker confirmed them (S3.5), and whether a flatten is in flight.
+Each order then passes the risk gate like any other (rejected in ``LIQUIDATE_ONLY`` and
+``LOCKED``). One reconciliation record per sync is written, also when nothing is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from actors.book import Book
+from actors.messages.account import SyncOrder
+from engine.domain.activity import Kind, Level
+from engine.domain.sync_rule import FollowerState, SyncPlan, SyncTerms, describe_orders, plan_sync
+from engine.host.storage import Storage
+
+
+def follower_state(
+    book: Book, connection: str, state: str, confirmed: bool, flattening: bool
+) -> FollowerState:
+    symbols = set(book.held()) | {w.symbol for w in book.working.values()}
+    return FollowerState(
+        connection=connection,
+        connection_state=state,
+        confirmed=confirmed,
+        flattening=flattening or book.liquidating(),
+        positions=book.held(),
+        projected={s: book.projected(s) for s in sorted(symbols)},
+    )
+
+
+def plan(follower: FollowerState, order: SyncOrder) -> SyncPlan:
+    """The orders to send; none when the plan is not the one the user confirmed (the leader or
+    the follower traded in between): they confirmed those orders, not these."""
+    terms = SyncTerms(order.ratio, order.max_qty, order.symbol_map)
+    planned = plan_sync(follower, order.leader_positions, terms)
+    if planned.skip or order.expect is None or _same(order.expect, planned.orders):
+        return planned
+    return replace(
+        planned,
+        orders={},
+        skip=f"the orders changed since they were shown (shown: {describe_orders(order.expect)};"
+        f" now: {describe_orders(planned.orders)}) — run sync again to see them",
+    )
+
+
+def _same(shown: Mapping[str, int], now: Mapping[str, int]) -> bool:
+    return {s: q for s, q in shown.items() if q} == {s: q for s, q in now.items() if q}
+
+
+def record(
+    storage: Storage, account: str, connection: str, order: SyncOrder, planned: SyncPlan
+) -> None:
+    """The S3.3 record (its cause ``sync:N`` is its reason) and the activity entry."""
+    storage.reconciliation(
+        account, connection, order.cause, planned.before, planned.target, planned.orders
+    )
+    if planned.skip:
+        storage.activity(
+            Level.WARNING,
+            Kind.SKIP,
+            f"sync toward the leader ({order.cause}): nothing sent — {planned.skip}",
+            account=account,
+        )
+        return
+    storage.activity(
+        Level.INFO,
+        Kind.RECONCILIATION,
+        f"sync toward the leader ({order.cause}): {describe_orders(planned.orders)}",
+        account=account,
+    )
