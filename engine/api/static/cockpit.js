@@ -5,12 +5,14 @@
 // the live event stream is read with fetch (EventSource cannot send headers). The page asks
 // for confirmation before every command that closes positions or removes something, and shows
 // the cascade a delete would cause (the API itself is immediate, as the help article says).
+// Each account row shows its limits and the money left before each; on a paper-broker engine a
+// desk panel trades by hand and sets prices; a follower's Sync shows its orders before sending.
 "use strict";
 
 const TOKEN_KEY = "mimik.token";
 const POLL_MS = 2000;
 const FEED_MAX = 200;
-const state = { token: null, lastEventId: null, refreshTimer: null, streamAbort: null, poller: null };
+const state = { token: null, lastEventId: null, refreshTimer: null, streamAbort: null, poller: null, desk: false };
 
 // --- small helpers -----------------------------------------------------------------------------
 
@@ -43,6 +45,53 @@ function positionsText(positions) {
   const entries = Object.entries(positions || {});
   if (!entries.length) return "flat";
   return entries.map(([symbol, qty]) => `${qty > 0 ? "+" : ""}${qty} ${symbol}`).join(", ");
+}
+
+// --- limits in sight: each limit set and the money left before it (AccountOut.limit_distances) -
+
+const LIMIT_SHORT = {
+  daily_loss_limit: "daily loss", daily_profit_target: "daily target", trailing_drawdown: "trailing",
+  weekly_loss_limit: "weekly loss", weekly_profit_target: "weekly target",
+};
+const STANDING_RANK = { ok: 0, off: 0, near: 1, halted: 2, breached: 2 };
+const STANDING_WORDS = {
+  ok: "more than 20 % of it left",
+  near: "near: within 20 % of it",
+  breached: "breached: at it or past it",
+  halted: "the account is halted (LIQUIDATE_ONLY or LOCKED)",
+  off: "off until its reset: unlocked by hand",
+};
+
+function amount(text) {
+  return Number(text).toLocaleString(undefined, { maximumFractionDigits: 2 });
+}
+
+function limitText(d) {
+  const left = d.standing === "off" ? "off" : Number(d.distance) <= 0 ? "hit" : `${amount(d.distance)} left`;
+  return `${LIMIT_SHORT[d.limit] || d.limit} ${amount(d.value)} · ${left}`;
+}
+
+function limitTitle(d) {
+  const name = d.limit.replaceAll("_", " ");
+  return `${name} ${d.value}: ${d.distance} left before it is hit; ${STANDING_WORDS[d.standing] || d.standing}`;
+}
+
+// The worst standing of an account's limits: breached or halted (red) over near (amber).
+function worstStanding(distances) {
+  let worst = "ok";
+  for (const d of distances) if (STANDING_RANK[d.standing] > STANDING_RANK[worst]) worst = d.standing;
+  return worst;
+}
+
+function limitsCell(account) {
+  const distances = account.limit_distances || [];
+  if (!distances.length) return el("td", { class: "limits muted", text: "no limits" });
+  const parts = [];
+  distances.forEach((d, i) => {
+    if (i) parts.push(" ");
+    parts.push(el("span", { class: "limit", dataLimit: d.limit, dataStanding: d.standing, title: limitTitle(d), text: limitText(d) }));
+  });
+  return el("td", { class: "limits", dataStanding: worstStanding(distances) }, parts);
 }
 
 function notice(text, bad = false) {
@@ -93,11 +142,16 @@ async function command(method, path, body, done) {
 
 // --- confirmation and edit dialogs -------------------------------------------------------------
 
-function confirmDialog(title, body) {
+// options: ok (the confirm button's text), canConfirm (false: nothing to confirm, Close only).
+function confirmDialog(title, body, options = {}) {
   const dialog = $("#confirm");
   $("#confirm-title").textContent = title;
   const holder = $("#confirm-body");
   holder.replaceChildren(...(Array.isArray(body) ? body : [body]));
+  const canConfirm = options.canConfirm !== false;
+  $("#confirm-ok").textContent = options.ok || "Confirm";
+  $("#confirm-ok").hidden = !canConfirm;
+  $("#confirm-cancel").textContent = canConfirm ? "Cancel" : "Close";
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
     dialog.returnValue = "cancel";
@@ -179,13 +233,15 @@ function renderConnections(connections) {
 function renderAccounts(accounts) {
   const rows = accounts.map((a) => {
     const locked = a.risk_status !== "OK" || a.lock_reason;
-    return el("tr", { dataAccount: a.id },
+    const follower = a.membership && a.membership.role === "follower";
+    return el("tr", { dataAccount: a.id, dataStanding: worstStanding(a.limit_distances || []) },
       el("td", { text: a.id }),
       el("td", { text: a.connection }),
       el("td", { class: "pos" + (Object.keys(a.positions).length ? "" : " flat"), dataPosition: positionsText(a.positions), text: positionsText(a.positions) }),
       el("td", { class: "num" }, money(a.daily_pnl)),
       el("td", { class: "num" }, money(a.weekly_pnl)),
       el("td", { class: "num" }, money(a.equity)),
+      limitsCell(a),
       el("td", {}, el("span", { class: "badge risk", dataState: a.risk_status, text: a.risk_status })),
       el("td", { class: "lock-reason", text: a.lock_reason || "—" }),
       el("td", { class: "copying", text: a.copying }),
@@ -198,6 +254,8 @@ function renderAccounts(accounts) {
         " ",
         el("button", { dataAction: "limits", text: "Limits", onclick: () => editLimits(a) }),
         " ",
+        follower ? el("button", { dataAction: "sync", text: "Sync", title: "Bring it in line with its leader's position (S6.2): shows the orders first", onclick: () => syncAccount(a.id) }) : null,
+        follower ? " " : null,
         el("button", { class: "danger", dataAction: "delete-account", text: "Delete", onclick: () => confirmDelete("account", a.id, `/api/accounts/${enc(a.id)}`) }),
       ));
   });
@@ -248,8 +306,11 @@ function feedItem(kind, data, fresh) {
   } else {
     return null;
   }
+  const fill = kind === "activity" && data.fill
+    ? el("a", { href: "#", class: "fill-link", dataFill: data.fill, title: "the leader's fill and every follower's copy of it", text: `fill ${data.fill}`, onclick: (event) => { event.preventDefault(); showFill(data.fill); } })
+    : null;
   return el("li", { class: fresh ? "fresh" : "", dataKind: label, dataLevel: level },
-    el("span", { class: "t", text: time }), el("span", { class: "k", text: label }), el("span", { class: "m", text }));
+    el("span", { class: "t", text: time }), el("span", { class: "k", text: label }), el("span", { class: "m", text }), fill);
 }
 
 function prependFeed(node) {
@@ -314,6 +375,41 @@ async function editLimits(account) {
   if (Object.keys(body).length) await command("PUT", `/api/accounts/${enc(account.id)}/limits`, body, "limits saved");
 }
 
+// Sync (S6.2): the follower's orders toward its leader's position, shown first (a dry run) and
+// sent only on confirm, with the orders shown as "expect": the engine sends nothing if its plan
+// has changed since.
+function signed(qty) { return `${qty > 0 ? "+" : ""}${qty}`; }
+
+function syncBody(plan) {
+  const symbols = [...new Set([...Object.keys(plan.orders), ...Object.keys(plan.targets), ...Object.keys(plan.positions)])].sort();
+  const parts = [el("p", { class: "sync-message", text: plan.message })];
+  if (symbols.length) {
+    parts.push(el("table", { class: "sync-orders" },
+      el("thead", {}, el("tr", {}, ["Symbol", "Position → target", "Order"].map((h) => el("th", { text: h })))),
+      el("tbody", {}, symbols.map((symbol) => el("tr", { dataSymbol: symbol },
+        el("td", { text: symbol }),
+        el("td", { text: `${signed(plan.positions[symbol] || 0)} → ${signed(plan.targets[symbol] || 0)}` }),
+        el("td", { class: "sync-order", text: plan.orders[symbol] ? signed(plan.orders[symbol]) : "—" }),
+      )))));
+  }
+  if (plan.skip) parts.push(el("p", { class: "sync-skip error", text: `Nothing is sent: ${plan.skip}` }));
+  if (plan.gate) parts.push(el("p", { class: "sync-gate error", text: `The risk gate: ${plan.gate}` }));
+  return parts;
+}
+
+async function syncAccount(account) {
+  let plan;
+  try { plan = await api("POST", `/api/accounts/${enc(account)}/sync?dry_run=true`); } catch (error) {
+    if (error.status !== 401) notice(error.message, true);
+    return;
+  }
+  const sends = !plan.skip && Object.keys(plan.orders).length > 0;
+  const title = `Sync ${account} with its leader (group ${plan.group})?`;
+  if (await confirmDialog(title, syncBody(plan), { ok: "Send these orders", canConfirm: sends })) {
+    await command("POST", `/api/accounts/${enc(account)}/sync`, { expect: plan.orders });
+  }
+}
+
 async function addFollower(group) {
   const values = await editDialog(`Add a follower to ${group}`, [
     { name: "account", label: "Account" },
@@ -345,6 +441,86 @@ async function removeFollower(group, account) {
   }
 }
 
+// --- the paper desk: only on a paper-broker engine (GET /api/paper answers 409 on a real one) ---
+
+async function loadDesk() {
+  let desk;
+  try { desk = await api("GET", "/api/paper"); } catch (error) {
+    state.desk = false;
+    $("#paper").hidden = true;
+    return;
+  }
+  state.desk = true;
+  $("#paper").hidden = false;
+  const select = $("#paper-trade select[name=account]");
+  if (Array.from(select.options, (o) => o.value).join() !== desk.accounts.join()) {
+    const chosen = select.value;
+    select.replaceChildren(...desk.accounts.map((a) => el("option", { value: a, text: a })));
+    if (desk.accounts.includes(chosen)) select.value = chosen;
+  }
+  const symbols = Object.keys(desk.prices).sort();
+  $("#paper-symbols").replaceChildren(...symbols.map((sym) => el("option", { value: sym })));
+  $("#paper-prices").textContent = symbols.length
+    ? `Last prices: ${symbols.map((sym) => `${sym} ${desk.prices[sym]}`).join(" · ")}${desk.market ? " (the simulated market walks on from a price set)" : ""}`
+    : "No prices yet: set a symbol's price before trading it.";
+}
+
+// The desk's answer (or the API's refusal, which names the field at fault) under the forms.
+async function deskAnswer(call) {
+  const out = $("#paper-result");
+  try {
+    const answer = await call;
+    out.textContent = answer.message;
+    out.classList.remove("error");
+    scheduleRefresh(100);
+    loadDesk();
+    return answer;
+  } catch (error) {
+    if (error.status === 401) return null;
+    out.textContent = error.message;
+    out.classList.add("error");
+    return null;
+  }
+}
+
+function wholeNumber(text) {
+  const value = String(text || "").trim();
+  return /^[0-9]+$/.test(value) ? Number(value) : value;
+}
+
+async function paperTrade(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const body = {
+    account: form.get("account"), side: form.get("side"),
+    qty: wholeNumber(form.get("qty")), symbol: String(form.get("symbol") || "").trim().toUpperCase(),
+  };
+  await deskAnswer(api("POST", "/api/paper/trade", body));
+}
+
+async function paperPrice(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const body = { symbol: String(form.get("symbol") || "").trim().toUpperCase(), last: String(form.get("last") || "").trim() };
+  await deskAnswer(api("POST", "/api/paper/price", body));
+}
+
+// --- one leader fill: its entry and every follower's copy, skip or rejection of it -------------
+
+async function showFill(key) {
+  let page;
+  try { page = await api("GET", `/api/activity?fill=${enc(key)}&limit=500`); } catch (error) {
+    if (error.status !== 401) notice(error.message, true);
+    return;
+  }
+  const items = [...page.items].reverse();  // oldest first: the leader's fill, then its copies
+  const list = el("ol", { id: "fill-entries" }, items.map((item) =>
+    el("li", { dataKind: item.kind, dataLevel: item.level, dataAccount: item.account || "" },
+      `${item.time.slice(11, 19)} ${item.account || item.connection || "engine"}: ${item.message}`)));
+  const body = items.length ? list : el("p", { class: "muted", text: "No entry of this fill is kept any more." });
+  await confirmDialog(`Leader fill ${key}`, body, { canConfirm: false });
+}
+
 // --- refresh and the live stream ---------------------------------------------------------------
 
 async function refresh() {
@@ -356,6 +532,7 @@ async function refresh() {
     renderConnections(connections);
     renderAccounts(accounts);
     renderGroups(groups);
+    if (state.desk) loadDesk();
     $("#clock").textContent = `engine ${status.version} · ${status.now.slice(0, 19).replace("T", " ")} UTC`;
     setStatus(status.stopping ? "down" : "live", status.stopping ? "stopping" : "live");
   } catch (error) {
@@ -453,6 +630,7 @@ async function start(token) {
   $("#cockpit").hidden = false;
   await refresh();
   if (!state.token) return;
+  await loadDesk();
   try { await loadActivity(); } catch { /* the stream fills it */ }
   stream();
   if (!state.poller) state.poller = setInterval(() => { if (state.token) refresh(); }, POLL_MS);
@@ -478,6 +656,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const done = await command("POST", "/api/connections", { id: form.get("id"), broker: form.get("broker"), accounts }, `connection ${form.get("id")} added`);
     if (done) event.target.reset();
   });
+  $("#paper-trade").addEventListener("submit", paperTrade);
+  $("#paper-price").addEventListener("submit", paperPrice);
   $("#add-group").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = new FormData(event.target);

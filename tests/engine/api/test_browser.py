@@ -1,6 +1,8 @@
 """The Cockpit in a real headless browser (chromium, driven over the DevTools protocol) against a
 real engine process: the page loads, a copy shows up live in the activity feed, and pressing
-Flatten Group (and confirming) takes every account of the group flat.
+Flatten Group (and confirming) takes every account of the group flat; on the paper desk a
+hand-made trade and prices take a follower near its limit and past it, its row showing the limit
+and the money left; a follower's Sync shows its orders before it sends them.
 
 Skipped when no chromium binary is found (``.ci/run`` installs Debian's ``chromium``; set
 ``CHROMIUM`` to use another). ``COCKPIT_SCREENSHOT=FILE`` also saves a screenshot of the page
@@ -9,13 +11,15 @@ once a copy is on it — ``make screenshot`` uses it for the README.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 
-from tests.engine.api.cdp import browser, find_chromium, open_page
+from tests.engine.api.cdp import Page, browser, find_chromium, open_page
 from tests.engine.engine_process import start_engine, stop_engine
 
 CHROMIUM = find_chromium()
@@ -74,5 +78,107 @@ async def test_cockpit_shows_a_copy_live_and_flattens_a_group(tmp_path: Path) ->
             assert flat == ["flat"] * 4
             notice = await page.evaluate("document.querySelector('#notice').textContent")
             assert "flattening" in notice
+    finally:
+        assert stop_engine(engine) == 0
+
+
+# The demo setup with no simulated leader and no market: every trade and price is the desk's.
+DESK_CONFIG = """
+[demo]
+leader = ""
+market = false
+"""
+F1 = "document.querySelector('#accounts tr[data-account=\"DEMO-F1\"]')"
+F1_LIMIT = f"{F1}.querySelector('.limit[data-limit=\"daily_loss_limit\"]')"
+
+
+async def _desk(page: Page, form: str, **values: str) -> str:
+    """Fill one of the desk's forms as a person would, submit it, and return the answer shown."""
+    await page.evaluate("document.querySelector('#paper-result').textContent = ''")
+    fill = "; ".join(
+        f"document.querySelector('#{form} [name={name}]').value = {json.dumps(value)}"
+        for name, value in values.items()
+    )
+    await page.evaluate(f"{fill}; document.querySelector('#{form}').requestSubmit()")
+    answer: str = await page.wait_for(
+        "document.querySelector('#paper-result').textContent", 10, f"the desk's answer to {form}"
+    )
+    return answer
+
+
+@pytest.mark.trio
+async def test_a_breach_made_on_the_paper_desk_shows_on_the_row_with_its_limit(
+    tmp_path: Path,
+) -> None:
+    assert CHROMIUM is not None
+    config = tmp_path / "desk.toml"
+    config.write_text(DESK_CONFIG, encoding="utf-8")
+    engine = start_engine(tmp_path / "data", "--config", str(config))
+    auth = {"Authorization": f"Bearer {engine.token}"}
+    try:
+        async with httpx.AsyncClient(base_url=engine.url, headers=auth) as http:
+            limits = {"daily_loss_limit": "250"}
+            answer = await http.put("/api/accounts/DEMO-F1/limits", json=limits)
+            assert answer.status_code == 200, answer.text
+        async with browser(CHROMIUM, tmp_path / "profile") as ws:
+            page = await open_page(ws, f"{engine.url}/#token={engine.token}")
+            await page.wait_for(
+                f"!document.querySelector('#paper').hidden && {ROWS}.length === 4"
+                " && document.querySelector('#paper-trade select[name=account]').options.length",
+                20,
+                "the desk panel on a paper-broker engine",
+            )
+            accounts = await page.evaluate(
+                "[...document.querySelectorAll('#paper-trade select[name=account] option')]"
+                ".map(o => o.value)"
+            )
+            assert accounts == ["DEMO-F1", "DEMO-F2", "DEMO-F3", "DEMO-LEAD"]
+
+            # A refusal is the API's own line, naming the field.
+            refused = await _desk(page, "paper-price", symbol="ESZ6", last="-1")
+            assert refused.startswith("last: ")
+            assert await page.evaluate("document.querySelector('#paper-result').className")
+
+            assert await _desk(page, "paper-price", symbol="ESZ6", last="5000") == "ESZ6 at 5000"
+            bought = await _desk(
+                page, "paper-trade", account="DEMO-LEAD", side="buy", qty="2", symbol="ESZ6"
+            )
+            assert bought.startswith("DEMO-LEAD bought 2 ESZ6 at 5000")
+            await page.wait_for(
+                f"{F1}.querySelector('.pos').textContent === '+2 ESZ6'", 10, "the copy on F1"
+            )
+            await page.wait_for(
+                f"{F1_LIMIT}.textContent === 'daily loss 250 · 250 left'", 10, "the limit shown"
+            )
+            title = await page.evaluate(f"{F1_LIMIT}.title")
+            assert title.startswith("daily loss limit 250: 250")
+
+            # 2.25 points down on +2 ES is 225 lost: 25 left, within 20 % of 250: amber.
+            await _desk(page, "paper-price", symbol="ESZ6", last="4997.75")
+            await page.wait_for(
+                f"{F1}.dataset.standing === 'near' && {F1_LIMIT}.textContent", 10, "amber"
+            )
+            assert await page.evaluate(f"{F1_LIMIT}.textContent") == "daily loss 250 · 25 left"
+            colour = await page.evaluate(f"getComputedStyle({F1_LIMIT}).color")
+            assert colour == "rgb(210, 153, 34)"  # --warn
+
+            # Past it: the guard flattens and locks F1; the row says the limit is hit, in red.
+            await _desk(page, "paper-price", symbol="ESZ6", last="4990")
+            await page.wait_for(
+                f"{F1}.dataset.standing === 'breached'"
+                f" && {F1}.querySelector('.risk').textContent === 'LOCKED'",
+                10,
+                "the breach on F1's row",
+            )
+            assert await page.evaluate(f"{F1_LIMIT}.textContent") == "daily loss 250 · hit"
+            colour = await page.evaluate(f"getComputedStyle({F1_LIMIT}).color")
+            assert colour == "rgb(248, 81, 73)"  # --bad
+            leader_row = "document.querySelector('#accounts tr[data-account=\"DEMO-LEAD\"]')"
+            assert await page.evaluate(f"{leader_row}.querySelector('.limits').textContent") == (
+                "no limits"
+            )
+            assert not await page.evaluate(
+                f"{leader_row}.querySelector('button[data-action=sync]')"
+            )  # a leader has nothing to sync with
     finally:
         assert stop_engine(engine) == 0

@@ -58,6 +58,11 @@ def test_the_page_has_every_action_the_issue_names() -> None:
         ("POST", "/api/accounts/{account}/lock"),
         ("POST", "/api/accounts/{account}/unlock"),
         ("GET", "/api/events"),
+        ("GET", "/api/paper"),
+        ("POST", "/api/paper/trade"),
+        ("POST", "/api/paper/price"),
+        ("POST", "/api/accounts/{account}/sync"),
+        ("GET", "/api/activity"),
     }
     covered = {
         (op.method, op.path)
@@ -69,6 +74,16 @@ def test_the_page_has_every_action_the_issue_names() -> None:
     }  # fmt: skip
     assert wanted <= covered
     assert "dry_run=true" in SCRIPT  # the cascade is shown before a delete (decision 0008)
+    # a sync is shown (dry run) before it is sent, and sent with the orders shown
+    assert "/sync?dry_run=true`" in SCRIPT
+    assert "{ expect: plan.orders }" in SCRIPT
+    assert "/api/activity?fill=" in SCRIPT  # a leader fill's entries, from an entry's link
+
+
+def test_the_paper_desk_is_hidden_until_the_engine_has_one() -> None:
+    """The panel shows only when GET /api/paper answers (409 on a real broker: no panel)."""
+    assert re.search(r'<section id="paper" hidden>', PAGE)
+    assert '$("#paper").hidden = false' in SCRIPT
 
 
 def test_every_element_the_script_looks_up_is_in_the_page() -> None:
