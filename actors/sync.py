@@ -9,13 +9,17 @@ Each order then passes the risk gate like any other (rejected in ``LIQUIDATE_ONL
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
-
 from actors.book import Book
 from actors.messages.account import SyncOrder
 from engine.domain.activity import Kind, Level
-from engine.domain.sync_rule import FollowerState, SyncPlan, SyncTerms, describe_orders, plan_sync
+from engine.domain.sync_rule import (
+    FollowerState,
+    SyncPlan,
+    SyncTerms,
+    as_shown,
+    describe_orders,
+    plan_sync,
+)
 from engine.host.storage import Storage
 
 
@@ -34,22 +38,9 @@ def follower_state(
 
 
 def plan(follower: FollowerState, order: SyncOrder) -> SyncPlan:
-    """The orders to send; none when the plan is not the one the user confirmed (the leader or
-    the follower traded in between): they confirmed those orders, not these."""
+    """The orders to send; none when the plan is not the one the user confirmed."""
     terms = SyncTerms(order.ratio, order.max_qty, order.symbol_map)
-    planned = plan_sync(follower, order.leader_positions, terms)
-    if planned.skip or order.expect is None or _same(order.expect, planned.orders):
-        return planned
-    return replace(
-        planned,
-        orders={},
-        skip=f"the orders changed since they were shown (shown: {describe_orders(order.expect)};"
-        f" now: {describe_orders(planned.orders)}) — run sync again to see them",
-    )
-
-
-def _same(shown: Mapping[str, int], now: Mapping[str, int]) -> bool:
-    return {s: q for s, q in shown.items() if q} == {s: q for s, q in now.items() if q}
+    return as_shown(plan_sync(follower, order.leader_positions, terms), order.expect)
 
 
 def record(

@@ -26,7 +26,7 @@ from engine.api.context import ApiContext, Stopping
 from engine.api.errors import ApiError, problem
 from engine.api.openapi import build_openapi
 from engine.api.operations import Operation
-from engine.api.routes import accounts, connections, groups, paper, records, system
+from engine.api.routes import accounts, connections, groups, paper, records, sync, system
 from engine.core.topology import CommandRefused, UnknownId
 from engine.storage.durability import NotDurable
 
@@ -39,6 +39,7 @@ OPERATIONS: list[Operation] = [
     *records.OPERATIONS,
     *system.OPERATIONS,
     *paper.OPERATIONS,
+    *sync.OPERATIONS,
 ]
 STATIC = Path(str(resources.files("engine.api") / "static"))
 SECURITY_HEADERS = [

@@ -79,8 +79,9 @@ def invalid(errors: ValidationError, model: type[BaseModel], where: str = "") ->
     )
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The request's JSON body; 413 past ``limit`` bytes, 400 when it is not JSON."""
+async def read_json(request: Request, limit: int, *, required: bool = True) -> Any:
+    """The request's JSON body; 413 past ``limit`` bytes, 400 when it is not JSON; an empty
+    object for an empty body when none is ``required``."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -98,6 +99,8 @@ async def read_json(request: Request, limit: int) -> Any:
                 raise _too_large(limit)
             chunks.append(chunk)
     raw = b"".join(chunks)
+    if not raw.strip() and not required:
+        return {}
     if not raw.strip():
         raise ApiError(400, "malformed_json", "the request needs a JSON body")
     try:
@@ -134,7 +137,15 @@ def _too_large(limit: int) -> ApiError:
 
 
 async def body(request: Request, model: type[M], limit: int) -> M:
-    data = await read_json(request, limit)
+    return _validated(await read_json(request, limit), model)
+
+
+async def optional_body(request: Request, model: type[M], limit: int) -> M:
+    """As :func:`body`, and an empty body is the model's defaults."""
+    return _validated(await read_json(request, limit, required=False), model)
+
+
+def _validated(data: Any, model: type[M]) -> M:
     if not isinstance(data, dict):
         raise ApiError(
             422,

@@ -82,6 +82,8 @@ def _operation(op: Operation, components: _Components) -> dict[str, Any]:
     else:
         content = {op.media: {"schema": {"type": "string"}}}
     responses[str(op.status)] = {"description": "OK", "content": content}
+    for status in op.also:
+        responses[str(status)] = {"description": "OK", "content": content}
     codes = set(op.errors)
     if not op.public:
         codes.add(401)
@@ -113,7 +115,7 @@ def _operation(op: Operation, components: _Components) -> dict[str, Any]:
         out["description"] = op.description
     if op.body is not None:
         out["requestBody"] = {
-            "required": True,
+            "required": not op.body_optional,
             "content": {"application/json": {"schema": components.ref(op.body, "validation")}},
         }
     if op.public:

@@ -39,6 +39,8 @@ class Operation:
     media: str = "application/json"
     command: bool = False  # refused with 503 while the engine stops
     description: str = ""
+    body_optional: bool = False  # an empty body is the body model's defaults
+    also: tuple[int, ...] = ()  # other success statuses with the same answer (a dry run's 200)
 
     @property
     def operation_id(self) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from brokers.instruments import SymbolError, split_symbol
 from engine.app.config import ID_PATTERN, check_symbol_map
 from engine.domain.risk_rules import LIMIT_NAMES
 
@@ -311,6 +312,73 @@ class Status(Response):
     api_url: str
 
 
+# --- sync (S6.2) --------------------------------------------------------------------------------
+
+MAX_ORDER_QTY = 100_000
+MAX_SYNC_SYMBOLS = 50
+MAX_SYNC_FOLLOWERS = 500
+
+
+def _symbols(orders: dict[str, int]) -> dict[str, int]:
+    """Each key a futures symbol (``ESZ6``): the error names the symbol, in the field's line."""
+    for symbol in orders:
+        if len(symbol) > 16:
+            raise ValueError(f"{symbol[:16]!r}...: a symbol has at most 16 characters")
+        try:
+            split_symbol(symbol)
+        except SymbolError as error:
+            raise ValueError(str(error)) from None
+    return orders
+
+
+OrderQty = Annotated[
+    int,
+    Field(strict=True, ge=-MAX_ORDER_QTY, le=MAX_ORDER_QTY, description="+ buys, - sells"),
+]
+SyncOrders = Annotated[
+    dict[str, OrderQty],
+    Field(max_length=MAX_SYNC_SYMBOLS, description='by symbol, e.g. {"ESZ6": 4}'),
+    AfterValidator(_symbols),
+]
+
+
+class SyncExpect(Request):
+    """The orders the user was shown (``{"ESZ6": 4}``); the follower sends nothing if its plan
+    differs by the time it acts. Without it, the orders planned then go."""
+
+    expect: SyncOrders | None = None
+
+
+class SyncGroupExpect(Request):
+    """The orders shown, by follower; a follower missing from it is expected to send nothing."""
+
+    expect: Annotated[dict[Id, SyncOrders], Field(max_length=MAX_SYNC_FOLLOWERS)] | None = None
+
+
+class SyncOut(Response):
+    """What a sync of one follower sends (S6.2): its positions, its targets ``t(L)`` and the
+    orders between them, or why nothing is sent."""
+
+    account: str
+    group: str
+    connection: str
+    connection_state: str
+    risk_status: str
+    positions: dict[str, int]
+    targets: dict[str, int]
+    orders: dict[str, int]
+    skip: str = Field(description='"" when the orders go; else why nothing is sent')
+    gate: str = Field(description='"" or what the risk gate would refuse (S5.4, S5.5)')
+    dry_run: bool
+    message: str
+
+
+class SyncGroupOut(Response):
+    group: str
+    dry_run: bool
+    followers: list[SyncOut]
+
+
 __all__ = [
     "AccountDeletion",
     "AccountOut",
@@ -340,4 +408,8 @@ __all__ = [
     "ReconciliationOut",
     "ReconciliationPage",
     "Status",
+    "SyncExpect",
+    "SyncGroupExpect",
+    "SyncGroupOut",
+    "SyncOut",
 ]

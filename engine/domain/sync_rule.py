@@ -10,7 +10,7 @@ connection is not connected, or whose flatten is in flight gets nothing, and the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from brokers.instruments import copies_root, map_symbol, split_symbol
@@ -94,6 +94,24 @@ def plan_sync(
     if follower.flattening:
         return SyncPlan(positions, goals, {}, "a flatten is in flight for it (S6.1)")
     return SyncPlan(positions, goals, orders)
+
+
+def as_shown(planned: SyncPlan, shown: Mapping[str, int] | None) -> SyncPlan:
+    """``planned``, or nothing to send when its orders are not the ``shown`` ones the user
+    confirmed (the leader or the follower traded in between): they confirmed those orders, not
+    these. ``None``: nothing was shown, the orders planned go."""
+    if planned.skip or shown is None or _same(shown, planned.orders):
+        return planned
+    return replace(
+        planned,
+        orders={},
+        skip=f"the orders changed since they were shown (shown: {describe_orders(shown)};"
+        f" now: {describe_orders(planned.orders)}) — run sync again to see them",
+    )
+
+
+def _same(shown: Mapping[str, int], now: Mapping[str, int]) -> bool:
+    return {s: q for s, q in shown.items() if q} == {s: q for s, q in now.items() if q}
 
 
 def describe_orders(orders: Mapping[str, int]) -> str:

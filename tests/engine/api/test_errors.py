@@ -38,6 +38,8 @@ def _concrete(path: str) -> str:
 )
 async def test_bad_bodies_get_4xx(api: ApiRig, content: bytes, status: int, error: str) -> None:
     for op in BODY_OPERATIONS:
+        if op.body_optional and not content:
+            continue  # an empty body is the body's defaults (a sync's, say: no orders expected)
         response = await api.http.request(op.method, _concrete(op.path), content=content)
         where = f"{op.method} {op.path}: {response.text}"
         assert response.status_code == status, where
