@@ -14,6 +14,7 @@ from engine.app.logs import configure_logging
 from engine.cli import backup as backup_cli
 from engine.cli import commands as cli
 from engine.cli import paper as paper_cli
+from engine.cli import sync as sync_cli
 from engine.live import runner as live
 from engine.replay import cli as replay_cli
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_commands(commands)
     backup_cli.add_commands(commands)
     paper_cli.add_commands(commands)
+    sync_cli.add_commands(commands)
     return parser
 
 
@@ -60,6 +62,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return backup_cli.main(args)
     if args.command == paper_cli.COMMAND:
         return paper_cli.main(args)
+    if args.command == sync_cli.COMMAND:
+        return sync_cli.main(args)
     return cli.main(args)
 
 
