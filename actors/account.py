@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import structlog
@@ -26,7 +26,7 @@ import structlog
 from actors import addresses, reconciliation, sync
 from actors.book import Book, Prices, Working
 from actors.failure import InjectedFailure, fail
-from actors.late_copies import split_waited, waited_too_long
+from actors.late_copies import HeldFill, split_waited, waited_too_long
 from actors.messages.account import (
     ApplyReset,
     AwaitingLeader,
@@ -76,7 +76,7 @@ from engine.domain.connections import ConnectionState
 from engine.domain.copy_rule import closing_part, copy_quantity
 from engine.domain.copying import LeaderFill, Role
 from engine.domain.ledger import UnresolvedOrder
-from engine.domain.order_ids import OrderKind, client_order_id, kind_of, label
+from engine.domain.order_ids import OrderKind, client_order_id, kind_of, label, leader_fill_of
 from engine.domain.positions import ZERO
 from engine.domain.state import AccountState
 from engine.domain.sync_rule import FollowerState
@@ -179,8 +179,8 @@ class AccountActor:
         # included (S2.9).
         self.pending_offers: list[CopyOffer | RetryCopy] = []
         # A leader's fills that came while its positions were unknown: fanned out once the
-        # snapshot places them (fill id, symbol, quantity, time).
-        self.unfanned: list[tuple[str, str, int, datetime]] = []
+        # snapshot places them (fill id, symbol, quantity, time, price).
+        self.unfanned: list[HeldFill] = []
         self.corrected_fills = RecentIds()  # fills the broker withdrew (never counted)
         self.unknowns = Unknowns(self.id, ctx.storage)
         self.risk = addresses.risk(self.id)
@@ -333,6 +333,7 @@ class AccountActor:
                 f"copy of leader fill {offer.fill_id} skipped: connection {self.connection} "
                 f"is {self.connection_state.value}",
                 account=self.id,
+                fill=offer.cause,
             )
             storage.copy_settled(offer.cause, self.id)
             return
@@ -351,6 +352,7 @@ class AccountActor:
                 f"opening copy of leader fill {offer.fill_id} skipped: stale "
                 f"({age.total_seconds():.1f} s old, limit {self.max_copy_age.total_seconds():g} s)",
                 account=self.id,
+                fill=offer.cause,
             )
             qty = closing
             if qty == 0:
@@ -466,7 +468,7 @@ class AccountActor:
                     self._waited("leader fills", len(absorbed), "its followers are")
                 # Where the leader stood before the fills still to fan out: the group learns
                 # that, then those fills, so each is copied as it happened (S2.2).
-                for _, symbol, qty, _ in unfanned:
+                for _, symbol, qty, _, _ in unfanned:
                     known[symbol] = known.get(symbol, 0) - qty
             elif waited_too_long(self.pending_offers, group, self.ctx.now(), self.max_copy_age):
                 held = sum(
@@ -501,16 +503,16 @@ class AccountActor:
                 self._copy(offer)
         self.unknowns.warn_unpriced(self.book.position)
 
-    def _fan_out(self, fills: list[tuple[str, str, int, datetime]], before: dict[str, int]) -> None:
+    def _fan_out(self, fills: list[HeldFill], before: dict[str, int]) -> None:
         """Fan out a leader's fills that waited for the snapshot, each from where the
         confirmed position places it (``before``: the position ahead of the first one)."""
         group = self.role.group
         if group is None:
             return
-        for fill_id, symbol, qty, time in fills:
+        for fill_id, symbol, qty, time, price in fills:
             was = before.get(symbol, 0)
             before[symbol] = was + qty
-            filled = LeaderFill(self.id, fill_id, symbol, was, was + qty, time)
+            filled = LeaderFill(self.id, fill_id, symbol, was, was + qty, time, price)
             self.ctx.storage.leader_fill(group, filled)
             self.ctx.tell(addresses.group(group), LeaderFilled(filled))
 
@@ -540,7 +542,7 @@ class AccountActor:
         connected = state is ConnectionState.CONNECTED
         self.returned = connected
         if self.unfanned:
-            ids = ", ".join(fill_id for fill_id, _, _, _ in self.unfanned)
+            ids = ", ".join(fill_id for fill_id, *_ in self.unfanned)
             self.unfanned = []
             self.ctx.storage.activity(
                 Level.INFO,
@@ -608,6 +610,7 @@ class AccountActor:
                     f"copy of leader fill {offer.fill_id} not decided: it waited for this "
                     f"account's positions, and {why} (group {group})",
                     account=self.id,
+                    fill=offer.cause,
                 )
                 storage.copy_settled(offer.cause, self.id)
         self.pending_offers = kept
@@ -654,18 +657,22 @@ class AccountActor:
             return
         self.seen_fills.add(fill.fill_id)
         symbol = fill.symbol
+        order = self.book.working.get(fill.client_order_id or fill.broker_order_id)
+        cause = "" if order is None else order.cause  # the leader fill a copy copies
         before = self.book.apply(fill)
         after = before + fill.qty
         kind = kind_of(fill.client_order_id)
         if self.role.leader and self.role.group is not None:
             if self.synced:  # the fan-out first: it is the hot path
-                filled = LeaderFill(self.id, fill.fill_id, symbol, before, after, fill.time)
+                filled = LeaderFill(
+                    self.id, fill.fill_id, symbol, before, after, fill.time, fill.price
+                )
                 self.ctx.storage.leader_fill(self.role.group, filled)
                 self.ctx.tell(addresses.group(self.role.group), LeaderFilled(filled))
             else:
                 # On an unknown position "before" and "after" mean nothing (S3.5): fanned
                 # out once the snapshot says where the leader stood.
-                self.unfanned.append((fill.fill_id, symbol, fill.qty, fill.time))
+                self.unfanned.append((fill.fill_id, symbol, fill.qty, fill.time, fill.price))
         self._persist()
         self._tell_risk()  # the risk actor sees the new book before the liquidation's outcome
         if kind is OrderKind.LIQUIDATE and fill.order_done:
@@ -681,6 +688,7 @@ class AccountActor:
                 _FILL_KINDS[kind],
                 f"fill {fill.qty:+d} {symbol} @ {fill.price} ({label(kind)}); position {after:+d}",
                 account=self.id,
+                fill=leader_fill_of(kind, cause),
             )
             if after == 0:
                 self._cancel_leftovers(symbol)  # S2.10
@@ -732,6 +740,7 @@ class AccountActor:
             f"broker rejected {label(kind)} order {order.qty:+d} {order.symbol}: {event.reason}"
             + (" — closing copy, retrying" if retry else ""),
             account=self.id,
+            fill=leader_fill_of(kind, order.cause),
         )
         if retry:
             self.ctx.schedule(
@@ -768,6 +777,7 @@ class AccountActor:
                 Kind.SKIP,
                 f"order {event.client_order_id} not sent: {event.reason}",
                 account=self.id,
+                fill=None if order is None else leader_fill_of(order.kind, order.cause),
             )
 
 

@@ -144,6 +144,10 @@ class CopyGroupActor:
             # A disabled membership is still offered the fill: its account's gate decides and
             # records each rejection (S5.3 step 3).
             tell(addresses.account(member.account), self._offer(member, cause, fill))
+        # The leader fill in the history, once (S7.1): each follower's entry it causes names it.
+        self.ctx.storage.activity(
+            Level.INFO, Kind.COPY, fill.describe(), account=self.leader, fill=cause
+        )
 
     def _offer(
         self, member: Membership, cause: str, fill: LeaderFill, completion: bool = False
@@ -181,6 +185,7 @@ class CopyGroupActor:
                     f"the leader's {fill.symbol} position is {now:+d}, not "
                     f"{item.leader_after:+d} — it traded while the engine was down",
                     account=self.leader,
+                    fill=item.fill.cause,
                 )
                 continue
             for account in item.followers:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from actors.messages.account import CopyOffer, RetryCopy
 
-# A leader fill that waited: (fill id, symbol, signed qty, fill time).
-HeldFill = tuple[str, str, int, datetime]
+# A leader fill that waited: (fill id, symbol, signed qty, fill time, price).
+HeldFill = tuple[str, str, int, datetime, Decimal]
 
 
 def split_waited(
@@ -28,7 +29,7 @@ def split_waited(
     """The leader's held fills, as (left to the reconciliation, fanned out): every fill up to
     the last one older than ``max_age``, then the rest, in order."""
     last = -1
-    for index, (_, _, _, time) in enumerate(fills):
+    for index, (_, _, _, time, _) in enumerate(fills):
         if now - time > max_age:
             last = index
     return list(fills[: last + 1]), list(fills[last + 1 :])

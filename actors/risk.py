@@ -42,7 +42,7 @@ from brokers.base import OrderRequest
 from engine.domain.activity import Kind, Level
 from engine.domain.connections import ConnectionState
 from engine.domain.copy_rule import closing_part
-from engine.domain.order_ids import label
+from engine.domain.order_ids import label, leader_fill_of
 from engine.domain.risk_rules import (
     DAILY_TRIGGERS,
     DESCRIPTIONS,
@@ -379,7 +379,7 @@ class RiskActor:
     def _gate(self, intent: OrderIntent) -> None:
         account_addr = addresses.account(self.account)
         if self.status is RiskStatus.LOCKED:
-            self._refuse(intent.client_order_id, intent.symbol, intent.qty, LOCKED_TEXT)
+            self._refuse(intent, intent.qty, LOCKED_TEXT)
             return
         qty = intent.qty
         closing = closing_part(intent.projected, qty)
@@ -388,10 +388,10 @@ class RiskActor:
             closing = 0  # clipped against the flatten in flight: never through zero
         if self.status is RiskStatus.LIQUIDATE_ONLY:
             if opening and not closing and intent.symbol not in self.liquidating:
-                self._refuse(intent.client_order_id, intent.symbol, qty, LIQUIDATE_ONLY_TEXT)
+                self._refuse(intent, qty, LIQUIDATE_ONLY_TEXT)
                 return
             if opening and closing_part(intent.projected, qty) == 0:
-                self._refuse(intent.client_order_id, intent.symbol, qty, LIQUIDATE_ONLY_TEXT)
+                self._refuse(intent, qty, LIQUIDATE_ONLY_TEXT)
                 return
             allowed = closing
         else:
@@ -403,6 +403,7 @@ class RiskActor:
                 f"{label(intent.kind)} order {qty:+d} {intent.symbol} clipped to {allowed:+d}: "
                 + ("flatten in flight" if intent.symbol in self.liquidating else self.status.value),
                 account=self.account,
+                fill=leader_fill_of(intent.kind, intent.cause),
             )
         if allowed != qty:
             self.ctx.tell(account_addr, GateDecision(intent.client_order_id, allowed))
@@ -415,14 +416,15 @@ class RiskActor:
             PlaceOrders((Placement(request, label(intent.kind), intent.cause),)),
         )
 
-    def _refuse(self, client_order_id: str, symbol: str, qty: int, text: str) -> None:
+    def _refuse(self, intent: OrderIntent, qty: int, text: str) -> None:
         self.ctx.storage.activity(
             Level.WARNING,
             Kind.REJECTION,
-            f"order {qty:+d} {symbol} rejected: {text}",
+            f"order {qty:+d} {intent.symbol} rejected: {text}",
             account=self.account,
+            fill=leader_fill_of(intent.kind, intent.cause),
         )
-        self.ctx.tell(addresses.account(self.account), GateDecision(client_order_id, 0))
+        self.ctx.tell(addresses.account(self.account), GateDecision(intent.client_order_id, 0))
 
     # -- S5.7: manual lock and unlock ------------------------------------------------------------
 

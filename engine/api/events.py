@@ -59,6 +59,7 @@ def activity_data(entry: ActivityEntry) -> dict[str, Any]:
         "account": entry.account,
         "connection": entry.connection,
         "message": entry.message,
+        "fill": entry.fill,
     }
 
 

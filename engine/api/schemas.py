@@ -246,6 +246,9 @@ class ActivityOut(Response):
     account: str | None
     connection: str | None
     message: str
+    fill: str | None = Field(
+        description="the leader fill the entry belongs to, LEADER:fill id (a copy order's cause)"
+    )
 
 
 class ReconciliationOut(Response):

@@ -269,6 +269,7 @@ def activity_page(
     connection: str | None = None,
     level: Level | None = None,
     kind: Kind | None = None,
+    fill: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     before: int | None = None,
@@ -280,6 +281,7 @@ def activity_page(
         connection=connection,
         level=level.value if level else None,
         kind=kind.value if kind else None,
+        fill=fill,
     )
     items = [
         schemas.ActivityOut(
@@ -290,6 +292,7 @@ def activity_page(
             account=r.account,
             connection=r.connection,
             message=r.message,
+            fill=r.fill,
         )
         for r in page.items
     ]

@@ -329,6 +329,7 @@ def cmd_activity(client: Client, args: argparse.Namespace, out: TextIO) -> Any:
             "connection": args.connection,
             "level": args.level,
             "kind": args.kind,
+            "fill": args.fill,
             "since": args.since,
             "until": args.until,
             "before": args.before,
@@ -344,8 +345,9 @@ def cmd_activity(client: Client, args: argparse.Namespace, out: TextIO) -> Any:
         widths = activity_table(list(reversed(page["items"])), out)
     if args.follow:
         # The stream carries every entry; the live part keeps to the same filters as the
-        # history part (the ones that mean something live: who, level and kind).
-        wanted = {k: query[k] for k in ("account", "connection", "level", "kind") if k in query}
+        # history part (the ones that mean something live: who, level, kind and leader fill).
+        live = ("account", "connection", "level", "kind", "fill")
+        wanted = {k: query[k] for k in live if k in query}
         for kind, data in client.stream("/api/events"):
             if kind != "activity" or any(data.get(k) != v for k, v in wanted.items()):
                 continue
@@ -480,6 +482,9 @@ def _add_risk_commands(commands: Any) -> None:
     p.add_argument("--connection")
     p.add_argument("--level", choices=("info", "warning", "error"))
     p.add_argument("--kind")
+    p.add_argument(
+        "--fill", metavar="KEY", help="one leader fill's entries (LEADER:fill id, as shown)"
+    )
     p.add_argument("--since", help="ISO instant with offset")
     p.add_argument("--until")
     p.add_argument("--before", type=int)

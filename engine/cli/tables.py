@@ -95,7 +95,10 @@ ACTIVITY_MIN_WIDTHS = (19, max(map(len, Level)), max(map(len, Kind)), 12)
 
 def _activity_row(item: dict[str, Any]) -> tuple[str, ...]:
     who = item.get("account") or item.get("connection") or "engine"
-    row = (item["time"][:19].replace("T", " "), item["level"], item["kind"], who, item["message"])
+    message = item["message"]
+    if item.get("fill"):  # the leader fill it belongs to: the key ``activity --fill`` takes
+        message = f"{message}  [fill {item['fill']}]"
+    row = (item["time"][:19].replace("T", " "), item["level"], item["kind"], who, message)
     return tuple(_cell(c) for c in row)
 
 

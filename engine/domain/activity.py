@@ -41,3 +41,5 @@ class ActivityEntry:
     message: str
     account: str | None = None
     connection: str | None = None
+    # The leader fill it belongs to, ``LEADER:fill id`` (the cause its copies carry, S2.6).
+    fill: str | None = None

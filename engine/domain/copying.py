@@ -39,11 +39,18 @@ class LeaderFill:
     before: int
     after: int
     fill_time: datetime
+    price: Decimal | None = None  # as the broker reported it (not kept in the fan-out log)
 
     @property
     def cause(self) -> str:
         """The cause every copy of this fill carries (S2.6)."""
         return f"{self.leader}:{self.fill_id}"
+
+    def describe(self) -> str:
+        """The leader's activity entry for it: ``LEAD filled +2 ESZ6 at 5000.25 (fill 17)``."""
+        at = "" if self.price is None else f" at {self.price}"
+        qty = self.after - self.before
+        return f"{self.leader} filled {qty:+d} {self.symbol}{at} (fill {self.fill_id})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,12 @@ def label(kind: OrderKind | None) -> str:
     return "manual" if kind is None else _LABELS[kind]
 
 
+def leader_fill_of(kind: OrderKind | None, cause: str) -> str | None:
+    """The leader fill an order of ``kind`` with ``cause`` copies (``LEADER:fill id``, the key
+    its activity entries carry): a copy's cause is that fill; other orders copy none."""
+    return cause if kind is OrderKind.COPY and cause else None
+
+
 def client_order_id(kind: OrderKind, cause: str, account: str, symbol: str, attempt: int) -> str:
     digest = hashlib.blake2b(f"{cause}|{account}|{symbol}".encode(), digest_size=8).hexdigest()
     return f"{kind.value}{digest}-{attempt}"

@@ -29,7 +29,12 @@ class Storage(Protocol):
         *,
         account: str | None = None,
         connection: str | None = None,
-    ) -> None: ...
+        fill: str | None = None,
+    ) -> None:
+        """``fill``: the leader fill the entry belongs to, ``LEADER:fill id`` (the cause every
+        copy of it carries): the leader's own entry, and each follower's copy, skip or
+        rejection it caused."""
+        ...
 
     # -- the order ledger (S2.6) ---------------------------------------------------------------
 

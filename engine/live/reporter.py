@@ -11,7 +11,7 @@ import structlog
 
 from brokers.base import Broker, BrokerEvent, BrokerSession, EventSink, Fill
 from engine.core.topology import Topology
-from engine.domain.activity import ActivityEntry, Level
+from engine.domain.activity import ActivityEntry, Kind, Level
 from engine.domain.ledger import LedgerRow
 
 log = structlog.get_logger("engine.live.runner")
@@ -92,6 +92,8 @@ class Reporter:
         )
 
     def _activity(self, entry: ActivityEntry) -> None:
+        if entry.kind is Kind.COPY and entry.fill is not None and entry.account in self.leaders:
+            return  # the leader fill's own entry: logged as "leader fill" when the broker said
         level = {Level.INFO: "info", Level.WARNING: "warning", Level.ERROR: "error"}[entry.level]
         who = entry.account or entry.connection or "engine"
         self.emit(

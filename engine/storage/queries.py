@@ -45,6 +45,7 @@ class ActivityRecord:
     account: str | None
     connection: str | None
     message: str
+    fill: str | None = None  # the leader fill it belongs to, ``LEADER:fill id``
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ def _activity(row: Mapping[str, Any]) -> ActivityRecord:
         account=row["account"],
         connection=row["connection"],
         message=row["message"],
+        fill=row["fill"],
     )
 
 
@@ -136,9 +138,17 @@ class Queries:
         connection: str | None = None,
         level: str | None = None,
         kind: str | None = None,
+        fill: str | None = None,
     ) -> Page[ActivityRecord]:
-        """The activity log (S7.1)."""
-        filters = {"account": account, "connection": connection, "level": level, "kind": kind}
+        """The activity log (S7.1); ``fill``: the entries of one leader fill (``LEADER:fill
+        id``) — the leader's own and each follower's copy, skip or rejection it caused."""
+        filters = {
+            "account": account,
+            "connection": connection,
+            "level": level,
+            "kind": kind,
+            "fill": fill,
+        }
         where, params = _where(filters, window, time="time", seq="seq")
         rows = self._query(
             f"SELECT * FROM activity{where} ORDER BY seq DESC LIMIT ?", [*params, window.limit + 1]

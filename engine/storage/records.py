@@ -34,8 +34,8 @@ from engine.storage.store import Store
 Listener = Callable[[str, Any], None]
 
 _INSERT_ACTIVITY = (
-    "INSERT INTO activity (time, level, account, connection, kind, message)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO activity (time, level, account, connection, kind, message, fill)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_ORDER = (
     "INSERT INTO orders (client_order_id, account, connection, symbol, qty,"
@@ -126,14 +126,18 @@ class Records:
         *,
         account: str | None = None,
         connection: str | None = None,
+        fill: str | None = None,
     ) -> None:
+        """``fill``: the leader fill the entry belongs to (``LEADER:fill id``), if any."""
         now = self.clock.now()
         self.store.append(
             _INSERT_ACTIVITY,
-            (now.isoformat(), level.value, account, connection, kind.value, message),
+            (now.isoformat(), level.value, account, connection, kind.value, message, fill),
         )
         if self.listeners:
-            self._notify("activity", ActivityEntry(now, level, kind, message, account, connection))
+            self._notify(
+                "activity", ActivityEntry(now, level, kind, message, account, connection, fill)
+            )
 
     # -- order ledger (S2.6) -----------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from engine.storage.durability import DRILL, Durability, NotDurable, describe, d
 
 log = structlog.get_logger("engine.storage.store")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 APPLICATION_ID = 0x4D494D4B  # "MIMK": refuses to open a foreign SQLite file as a store
 
 MIGRATIONS: dict[int, str] = {
@@ -99,6 +99,13 @@ MIGRATIONS: dict[int, str] = {
     """,
     4: """
     ALTER TABLE risk_state ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    """,
+    # The leader fill an entry belongs to (``LEADER:fill id``, a copy order's cause): the
+    # leader's own entry and each follower's copy, skip or rejection it caused. Entries from
+    # before carry none.
+    5: """
+    ALTER TABLE activity ADD COLUMN fill TEXT;
+    CREATE INDEX activity_by_fill ON activity(fill) WHERE fill IS NOT NULL;
     """,
 }
 

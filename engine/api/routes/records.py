@@ -46,6 +46,7 @@ async def list_activity(request: Request, ctx: ApiContext) -> Response:
         connection=query_text(request, "connection"),
         level=query_enum(request, "level", Level),
         kind=query_enum(request, "kind", Kind),
+        fill=query_text(request, "fill", MAX_FILL_KEY),
         **_window(request),  # type: ignore[arg-type]
     )
     return json_of(await ctx.read(read))
@@ -74,6 +75,12 @@ async def list_orders(request: Request, ctx: ApiContext) -> Response:
 
 LEVEL = Query("level", {"type": "string", "enum": [lv.value for lv in Level]})
 KIND = Query("kind", {"type": "string", "enum": [k.value for k in Kind]})
+MAX_FILL_KEY = 300  # an account id and a broker fill id
+FILL = Query(
+    "fill",
+    {"type": "string", "minLength": 1, "maxLength": MAX_FILL_KEY},
+    "one leader fill, LEADER:fill id: its own entry and every follower entry it caused",
+)
 STATUS = Query(
     "status",
     {"type": "string", "minLength": 1, "maxLength": 128},
@@ -85,10 +92,11 @@ OPERATIONS = [
         "GET",
         "/api/activity",
         list_activity,
-        "Activity log (S7.1), newest first, filtered by account, connection, level, kind, time",
+        "Activity log (S7.1), newest first, filtered by account, connection, level, kind, "
+        "leader fill, time",
         TAG,
         response=schemas.ActivityPage,
-        query=(ACCOUNT, CONNECTION, LEVEL, KIND, *PAGING),
+        query=(ACCOUNT, CONNECTION, LEVEL, KIND, FILL, *PAGING),
         errors=(422,),
     ),
     Operation(

@@ -81,6 +81,34 @@ async def test_a_copy_is_streamed_live(api: ApiRig) -> None:
     assert ids == sorted(ids)
 
 
+async def test_activity_events_name_the_leader_fill(api: ApiRig) -> None:
+    """S7.1: the leader fill's entry and each follower's copy entry carry its key live."""
+    async with (
+        served(api) as url,
+        httpx.AsyncClient(base_url=url, headers=AUTH) as http,
+        http.stream("GET", "/api/events") as response,
+    ):
+        await trio.to_thread.run_sync(api.rig.trade, "LEAD", 1)
+        seen: dict[str | None, str | None] = {}
+        fields: dict[str, str] = {}
+        with trio.fail_after(10):
+            async for line in response.aiter_lines():
+                name, _, value = line.partition(":")
+                if line and name in ("event", "data"):
+                    fields[name] = value.strip()
+                elif not line and "data" in fields:
+                    data = json.loads(fields["data"])
+                    if fields.get("event") == "activity" and data["kind"] == "copy":
+                        seen[data["account"]] = data["fill"]
+                    fields = {}
+                    if len(seen) == 3:
+                        api.ctx.hub.close()  # the stream ends, as at a stop
+    cause = seen["LEAD"]
+    assert cause is not None
+    assert cause.startswith("LEAD:")
+    assert seen == {"LEAD": cause, "F1": cause, "F2": cause}
+
+
 async def test_broker_fills_become_fill_events() -> None:
     """In a live run the broker wrapper shows the hub every fill, the leader's included."""
     hub = EventHub()

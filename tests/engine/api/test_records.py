@@ -44,6 +44,30 @@ async def test_activity_filters(api: ApiRig) -> None:
     assert len(since) == len((await api.get("/api/activity?limit=500"))["items"])
 
 
+async def test_the_entries_of_one_leader_fill(api: ApiRig) -> None:
+    """S7.1: the leader fill is an entry of the leader's (kind copy); each follower's copy
+    names it by the key its copy orders carry as their cause (S2.6)."""
+    api.rig.trade("LEAD", 1)
+    api.rig.trade("LEAD", 1)
+    causes = [o["cause"] for o in (await api.get("/api/orders?account=F1"))["items"]]
+    newest, oldest = causes
+    leader = (await api.get("/api/activity?account=LEAD"))["items"]
+    assert [(i["kind"], i["fill"]) for i in leader] == [("copy", newest), ("copy", oldest)]
+    assert leader[1]["message"].startswith(f"LEAD filled +1 {ES} ")
+    query = oldest.replace(":", "%3A")
+    entries = (await api.get(f"/api/activity?fill={query}"))["items"]
+    assert {i["fill"] for i in entries} == {oldest}
+    assert sorted((i["account"], i["kind"]) for i in entries) == [
+        ("F1", "copy"),
+        ("F2", "copy"),
+        ("LEAD", "copy"),
+    ]
+    assert entries[-1]["account"] == "LEAD"  # newest first: the leader's entry came first
+    locks = (await api.get("/api/activity?kind=lock"))["items"]
+    assert all(i["fill"] is None for i in locks)
+    assert (await api.get("/api/activity?fill=LEAD%3Anone"))["items"] == []
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
@@ -56,6 +80,8 @@ async def test_activity_filters(api: ApiRig) -> None:
         ("since=yesterday", "since"),
         ("since=2026-01-01T00:00:00", "since"),
         ("account=", "account"),
+        ("fill=", "fill"),
+        ("fill=" + "x" * 301, "fill"),
     ],
 )
 async def test_bad_queries_name_the_field(api: ApiRig, query: str, field: str) -> None:

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,32 @@ def test_activity(engine: EngineProcess) -> None:
     assert text.splitlines()[0].split()[:3] == ["TIME", "(UTC)", "LEVEL"]
     page = run_json(engine, "activity", "--kind", "lock")
     assert all(i["kind"] == "lock" for i in page["items"])
+
+
+def _copied_leader_fill(engine: EngineProcess) -> str:
+    """A demo leader fill DEMO-F1 has copied, waiting for the demo leader's next trade."""
+    for _ in range(600):
+        page = run_json(engine, "activity", "--account", "DEMO-F1", "--kind", "copy")
+        keys = [i["fill"] for i in page["items"] if i["fill"]]
+        if keys:
+            return str(keys[0])
+        time.sleep(0.1)
+    raise AssertionError("the demo leader's fills were not copied to DEMO-F1")
+
+
+def test_activity_of_one_leader_fill(engine: EngineProcess) -> None:
+    """S7.1: a leader fill is an entry of the leader's; --fill lists it with what it caused."""
+    key = _copied_leader_fill(engine)
+    assert key.startswith("DEMO-LEAD:")
+    page = run_json(engine, "activity", "--fill", key)
+    assert {i["fill"] for i in page["items"]} == {key}
+    who = {(i["account"], i["kind"]) for i in page["items"]}
+    assert {("DEMO-LEAD", "copy"), ("DEMO-F1", "copy")} <= who
+    code, text = run(engine, "activity", "--fill", key)
+    assert code == 0
+    rows = text.splitlines()[2:]
+    assert len(rows) == len(page["items"])
+    assert all(row.endswith(f"[fill {key}]") for row in rows)
 
 
 def test_failures_are_one_line(

@@ -69,6 +69,24 @@ def test_activity_filters_and_the_per_account_reads(
     assert [e.kind for e in queries.activity_of("F1", "info")] == ["copy"]
 
 
+def test_activity_of_one_leader_fill(rig: tuple[Records, Queries, VirtualClock]) -> None:
+    """S7.1: a leader fill's own entry and each follower entry it caused carry its key."""
+    records, queries, _ = rig
+    records.activity(Level.INFO, Kind.COPY, "LEAD filled +1 ESZ6", account="LEAD", fill="LEAD:1")
+    records.activity(Level.INFO, Kind.COPY, "LEAD filled +1 ESZ6", account="LEAD", fill="LEAD:2")
+    records.activity(Level.INFO, Kind.COPY, "fill +1 ESZ6", account="F1", fill="LEAD:1")
+    records.activity(Level.INFO, Kind.SKIP, "skipped", account="F2", fill="LEAD:1")
+    records.activity(Level.INFO, Kind.LOCK, "locked", account="F2")
+    page = queries.activity(Window(), fill="LEAD:1")
+    assert [(e.account, e.kind, e.fill) for e in page.items] == [
+        ("F2", "skip", "LEAD:1"),
+        ("F1", "copy", "LEAD:1"),
+        ("LEAD", "copy", "LEAD:1"),
+    ]
+    assert [e.fill for e in queries.activity_of("F2")] == ["LEAD:1", None]
+    assert queries.activity(Window(), fill="LEAD:9").items == []
+
+
 def test_orders_and_reconciliations(rig: tuple[Records, Queries, VirtualClock]) -> None:
     records, queries, _ = rig
     records.orders_sending([_order(1, "F1"), _order(2, "F1"), _order(3, "F2")])

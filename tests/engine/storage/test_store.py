@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.storage.store import APPLICATION_ID, SCHEMA_VERSION, Store, StoreError
+from engine.storage.store import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Store, StoreError
 
 TABLES = {
     "connections",
@@ -96,6 +96,45 @@ def test_reopening_keeps_data_and_does_not_migrate_again(tmp_path: Path) -> None
         assert second.query("PRAGMA journal_mode")[0][0] == "wal"
     finally:
         second.close()
+
+
+def _store_of_schema(path: Path, version: int) -> None:
+    """A store file as an engine of schema ``version`` left it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for target in range(1, version + 1):
+        conn.executescript(MIGRATIONS[target])
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.close()
+
+
+def test_a_store_of_schema_4_upgrades_its_activity_log_to_name_leader_fills(
+    tmp_path: Path,
+) -> None:
+    """S7.1: entries written before the upgrade are kept and name no leader fill; new ones can."""
+    path = tmp_path / "engine.sqlite"
+    _store_of_schema(path, 4)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(
+        "INSERT INTO activity (time, level, account, connection, kind, message)"
+        " VALUES ('2026-01-05T09:00:00-06:00', 'info', 'F1', NULL, 'copy', 'before')"
+    )
+    conn.close()
+    store = Store(path)
+    try:
+        assert store.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+        store.append(
+            "INSERT INTO activity (time, level, account, connection, kind, message, fill)"
+            " VALUES ('2026-01-05T09:00:01-06:00', 'info', 'F1', NULL, 'copy', 'after', ?)",
+            ("LEAD:7",),
+        )
+        store.flush()
+        rows = store.query("SELECT message, fill FROM activity ORDER BY seq")
+        assert [(r["message"], r["fill"]) for r in rows] == [("before", None), ("after", "LEAD:7")]
+        indexes = store.query("SELECT name FROM sqlite_master WHERE type = 'index'")
+        assert "activity_by_fill" in {r["name"] for r in indexes}
+    finally:
+        store.close()
 
 
 # --- refusing files -------------------------------------------------------------------------------
