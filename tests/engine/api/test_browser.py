@@ -92,6 +92,10 @@ F1 = "document.querySelector('#accounts tr[data-account=\"DEMO-F1\"]')"
 F1_LIMIT = f"{F1}.querySelector('.limit[data-limit=\"daily_loss_limit\"]')"
 
 
+def _row(account: str) -> str:
+    return f"document.querySelector('#accounts tr[data-account=\"{account}\"]')"
+
+
 async def _desk(page: Page, form: str, **values: str) -> str:
     """Fill one of the desk's forms as a person would, submit it, and return the answer shown."""
     await page.evaluate("document.querySelector('#paper-result').textContent = ''")
@@ -180,5 +184,42 @@ async def test_a_breach_made_on_the_paper_desk_shows_on_the_row_with_its_limit(
             assert not await page.evaluate(
                 f"{leader_row}.querySelector('button[data-action=sync]')"
             )  # a leader has nothing to sync with
+
+            # F2's owner closes it by hand; Sync shows the order back to its target first.
+            await _desk(page, "paper-trade", account="DEMO-F2", side="sell", qty="4", symbol="ESZ6")
+            await page.wait_for(f"{_row('DEMO-F2')}.querySelector('.pos').textContent === 'flat'",
+                                10, "F2 flat")  # fmt: skip
+            await page.evaluate(
+                f"{_row('DEMO-F2')}.querySelector('button[data-action=sync]').click()"
+            )
+            shown = await page.wait_for(
+                "document.querySelector('#confirm').open && [...document.querySelectorAll("
+                "'#confirm-body .sync-orders tbody tr')]"
+                ".map(r => [...r.cells].map(c => c.textContent).join(' | '))",
+                10,
+                "the sync dialog with its orders",
+            )
+            assert shown == ["ESZ6 | 0 → +4 | +4"]  # symbol, position → target, order
+            message = await page.evaluate("document.querySelector('.sync-message').textContent")
+            assert message.startswith("DEMO-F2: would send")
+            await page.evaluate("document.querySelector('#confirm-ok').click()")
+            await page.wait_for(
+                f"{_row('DEMO-F2')}.querySelector('.pos').textContent === '+4 ESZ6'", 10, "synced"
+            )
+            assert (
+                await page.evaluate("document.querySelector('#notice').textContent")
+            ).startswith("DEMO-F2: sending")
+
+            # The leader's fill links to every copy of it.
+            link = "document.querySelector('#activity .fill-link')"
+            await page.wait_for(f"!!{link}", 10, "an entry of a leader fill with its link")
+            await page.evaluate(f"{link}.click()")
+            entries = await page.wait_for(
+                "document.querySelector('#confirm').open && [...document.querySelectorAll("
+                "'#fill-entries li')].map(li => li.dataset.account)",
+                10,
+                "the fill's entries",
+            )
+            assert set(entries) >= {"DEMO-LEAD", "DEMO-F1", "DEMO-F2", "DEMO-F3"}
     finally:
         assert stop_engine(engine) == 0
