@@ -1,7 +1,8 @@
 """``python -m engine``: ``run`` the live engine, ``replay`` scenario files, control a running
 engine through its API (``status``, ``connections``, ``accounts``, ``groups``, ``limits``,
-``flatten``, ``lock``, ``unlock``, ``activity``, the ``paper`` desk), or ``backup`` and
-``restore`` a data directory."""
+``flatten``, ``lock``, ``unlock``, ``activity``, the ``paper`` desk, ``setup diff|apply`` a
+configuration file, the ``cockpit``'s address), or ``backup`` and ``restore`` a data
+directory."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import sys
 
 from engine.app.logs import configure_logging
 from engine.cli import backup as backup_cli
+from engine.cli import cockpit as cockpit_cli
 from engine.cli import commands as cli
 from engine.cli import paper as paper_cli
+from engine.cli import setup as setup_cli
 from engine.cli import sync as sync_cli
 from engine.live import runner as live
 from engine.replay import cli as replay_cli
@@ -30,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     backup_cli.add_commands(commands)
     paper_cli.add_commands(commands)
     sync_cli.add_commands(commands)
+    setup_cli.add_commands(commands)
+    cockpit_cli.add_commands(commands)
     return parser
 
 
@@ -64,6 +69,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return paper_cli.main(args)
     if args.command == sync_cli.COMMAND:
         return sync_cli.main(args)
+    if args.command == setup_cli.COMMAND:
+        return setup_cli.main(args)
+    if args.command == cockpit_cli.COMMAND:
+        return cockpit_cli.main(args)
     return cli.main(args)
 
 

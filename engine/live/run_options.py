@@ -122,6 +122,7 @@ class Options:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     insecure_http: bool = False
+    config_file: Path | None = None  # --config, as given: named in the hints the start logs
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, config: Config) -> Options:
@@ -161,6 +162,7 @@ class Options:
             tls_cert=tls_cert or (config.path(api.tls_cert) if api.tls_cert else None),
             tls_key=tls_key or (config.path(api.tls_key) if api.tls_key else None),
             insecure_http=bool(args.insecure_http) or api.insecure_http,
+            config_file=Path(args.config) if args.config else None,
         )
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shlex
 import signal
 import socket
 import sqlite3
@@ -65,6 +66,7 @@ from engine.app.logs import close_log_file, configure_logging
 from engine.app.metrics import EngineMetrics
 from engine.app.paper_desk import PaperDesk
 from engine.app.seeding import seed_from_config
+from engine.app.setup_diff import compare, setup_of_config, setup_of_topology
 from engine.app.tradovate_setup import BrokerSetupError, local_tradovate, tradovate_broker
 from engine.core.engine import Engine, EngineSettings
 from engine.core.topology import Topology
@@ -287,8 +289,7 @@ class LiveRun:
         """Seed an empty store from the config or the demo; what happened, in words ("" when
         the store already had a setup)."""
         if engine.topology.connections:
-            if self.config.connections:
-                log.info("the store already has a setup: [[connections]] in the config ignored")
+            self._compare_setup(engine)
             return ""
         if self.config.connections:
             seed_from_config(engine, self.config)
@@ -297,6 +298,36 @@ class LiveRun:
             demo.seed_if_empty(engine, self.config.broker.kind)
             return "new, demo setup written"
         return "new, empty"
+
+    def _compare_setup(self, engine: Engine) -> None:
+        """The store has a setup and the store is the truth (decision 0017): each key where the
+        file says otherwise is a warning naming both values, never dropped in silence."""
+        wanted = setup_of_config(self.config)
+        if wanted is None:
+            return
+        plan = compare(wanted, setup_of_topology(engine.topology))
+        if not plan.differences:
+            log.info("the store already has a setup: the configuration's is the same")
+            return
+        for difference in plan.differences:
+            log.warning(
+                "the configuration differs from the store: the store's value is in use",
+                key=difference.key,
+                file=difference.file,
+                store=difference.store,
+                **({"cannot_apply": difference.why_not} if difference.why_not else {}),
+            )
+        config = self.options.config_file
+        log.warning(
+            "to make the store the configuration's, with the engine running:"
+            f" python -m engine setup apply {shlex.quote(str(config)) if config else 'FILE'}"
+            f"{self._data_dir_option()} (it shows each change first and asks)",
+            differences=len(plan.differences),
+        )
+
+    def _data_dir_option(self) -> str:
+        data_dir = self.options.data_dir
+        return "" if data_dir == Path("data") else f" --data-dir {shlex.quote(str(data_dir))}"
 
     def _broker(self) -> Broker:
         config = self.config.broker
@@ -427,9 +458,13 @@ class LiveRun:
     def _announce(self, url: str) -> None:
         write_url(self.options.data_dir, url)
         log.info("engine started", pid=os.getpid(), api=url, stop=self._stop_hint())
-        if self.options.json and not sys.stdout.isatty():
-            return  # machine-read output stays JSON lines; the token is in its file
         token_file = self.options.data_dir / "api.token"
+        if not sys.stdout.isatty():
+            # Output kept in a file or read by a program: the address is logged without its
+            # token (never in a log or a file), with where the token is and the command that
+            # prints the whole address.
+            log.info("Cockpit", address=f"{url}/", sign_in=self._sign_in_hint(token_file))
+            return
         if self.token_new:
             # Shown once, to the person at the terminal (stdout): never in a log line or file.
             print(f"Cockpit: {url}/#token={self.token}", flush=True)
@@ -442,6 +477,12 @@ class LiveRun:
                 " press Re-authorize in the Cockpit, then Sign in as the connection's name)",
                 flush=True,
             )
+
+    def _sign_in_hint(self, token_file: Path) -> str:
+        return (
+            f"the API token is in {token_file} (mode 0600); python -m engine"
+            f" cockpit{self._data_dir_option()} prints the address with it"
+        )
 
     def _stop_hint(self) -> str:
         return "after --duration" if self.options.duration else "Ctrl-C"

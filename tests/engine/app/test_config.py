@@ -395,3 +395,22 @@ def test_no_host_override_keeps_the_environments_hosts() -> None:
             parse_config({"broker": {"kind": kind, "rest_url": "https://x/v1"}}, "engine.toml")
         (line,) = caught.value.errors
         assert line.startswith("broker.rest_url: unknown key; expected one of: ")
+
+
+def test_the_operations_guides_example_is_taken_as_it_is(tmp_path: Path) -> None:
+    """docs/operations.md's example configuration, copied as-is into a file, is one the engine
+    starts on: every key, its own setup seeding the store (the demo's off), its leader traded by
+    the simulated market."""
+    guide = (Path(__file__).resolve().parents[3] / "docs" / "operations.md").read_text()
+    section = guide[guide.index("## Configuration") :]
+    start = section.index("```toml\n") + len("```toml\n")
+    path = tmp_path / "engine.toml"
+    path.write_text(section[start : section.index("```\n", start)])
+    config = load_config(path)
+    assert [c.id for c in config.connections] == ["lead", "prop"]
+    assert [a.id for a in config.accounts] == ["LEAD", "F1"]
+    assert [(g.leader, [f.account for f in g.followers]) for g in config.groups] == [
+        ("LEAD", ["F1"])
+    ]
+    assert not config.demo_setup
+    assert config.demo_leader("DEMO-LEAD") == "LEAD"
