@@ -51,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
     if not args.paths:
         print("ERROR replay: give scenario PATHs or --journal FILE", file=sys.stderr)
         return EXIT_INVALID
-    invalid = False
+    invalid = 0  # files with errors: nothing in them runs, each counts as failed
     scenarios: list[Scenario] = []
     try:
         paths = collect_paths(list(args.paths))
@@ -63,8 +63,11 @@ def main(args: argparse.Namespace) -> int:
             scenario = load_scenario(path)
             check_supported(scenario)
         except ScenarioError as error:
-            print(f"ERROR {error}", file=sys.stderr)
-            invalid = True
+            # Every error of the file, each with its place, in the report itself: read in
+            # order with the PASS and FAIL lines, before the summary, however it is captured.
+            for each in error.errors:
+                print(f"ERROR {each}")
+            invalid += 1
             continue
         scenarios.append(scenario)
 
@@ -80,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
             )
         sys.stdout.flush()
     passed = sum(r.ok for r in results)
-    print(f"{passed} passed, {len(results) - passed} failed")
+    print(f"{passed} passed, {len(results) - passed + invalid} failed")
     if args.json:
         Path(args.json).write_text(
             json.dumps([report_entry(r) for r in results], indent=2, sort_keys=False) + "\n"

@@ -2,23 +2,27 @@
 
 The whole file is checked before anything runs. Any problem raises :class:`ScenarioError`, whose
 message names the file, the place (``step 7: trade.qty``, ``[[group]] 2 (g2): followers``) and
-what is wrong. Numbers are parsed exactly, as :class:`~decimal.Decimal`.
+what is wrong; its ``errors`` hold every problem the file has, each entry and step checked on its
+own (an entry with a problem still declares its id, so what refers to it is not wrong too).
+Numbers are parsed exactly, as :class:`~decimal.Decimal`.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from brokers.instruments import Contract, ContractTable
 from engine.replay.scenario_fields import (
     Invalid,
+    Problems,
     Where,
     as_choice,
     as_id,
@@ -84,13 +88,17 @@ _TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
 class ScenarioError(Exception):
-    """An invalid scenario file; ``str()`` is ``<file>: <place>: <what is wrong>``."""
+    """An invalid scenario file; ``str()`` is ``<file>: <place>: <what is wrong>`` of its first
+    problem, ``errors`` every problem it has (this one first), in the file's order."""
 
-    def __init__(self, file: str, place: str, problem: str) -> None:
+    def __init__(
+        self, file: str, place: str, problem: str, more: tuple[ScenarioError, ...] = ()
+    ) -> None:
         super().__init__(f"{file}: {place}: {problem}")
         self.file = file
         self.place = place
         self.problem = problem
+        self.errors: tuple[ScenarioError, ...] = (self, *more)
 
 
 @dataclass(frozen=True)
@@ -200,53 +208,93 @@ def parse_scenario(text: str, file: str) -> Scenario:
     try:
         return _scenario(data, file)
     except Invalid as exc:
-        raise ScenarioError(file, str(exc.place), exc.problem) from None
+        first, *rest = (ScenarioError(file, str(e.place), e.problem) for e in exc.every())
+        raise ScenarioError(file, first.place, first.problem, tuple(rest)) from None
+
+
+T = TypeVar("T")
 
 
 def _scenario(data: dict[str, Any], file: str) -> Scenario:
+    problems = Problems()
     top = Where()
-    check_keys(data, top, TOP_KEYS, ("name",))
-    name = as_id(data["name"], top.key("name"))
-    description = as_str(data.get("description", ""), top.key("description"))
+    problems.check(check_keys, data, top, TOP_KEYS, ("name",))
+    name = problems.check(as_id, data["name"], top.key("name")) if "name" in data else None
+    description = problems.check(as_str, data.get("description", ""), top.key("description"))
     start = DEFAULT_START
     if "start" in data:
-        start = as_offset_datetime(data["start"], top.key("start"))
-    instruments = tuple(_instrument(t, w) for t, w in _entries(data, "instrument", "root"))
-    _no_duplicates([i.root for i in instruments], data, "instrument", "root")
-    contracts = ContractTable(Contract(i.root, i.point_value, i.tick_size) for i in instruments)
-    connections = tuple(_connection(t, w) for t, w in _entries(data, "connection"))
-    _no_duplicates([c.id for c in connections], data, "connection")
-    connection_ids = frozenset(c.id for c in connections)
-    accounts = tuple(_account(t, w, connection_ids) for t, w in _entries(data, "account"))
-    _no_duplicates([a.id for a in accounts], data, "account")
-    account_ids = frozenset(a.id for a in accounts)
-    declared = Declared(contracts, connection_ids, account_ids, frozenset(), start)
-    groups = tuple(_group(t, w, declared) for t, w in _entries(data, "group"))
-    _no_duplicates([g.id for g in groups], data, "group")
-    declared = replace(declared, groups=frozenset(g.id for g in groups))
-    _one_group_each(groups)
-    steps = parse_steps(table_list(data.get("step", []), top.key("step"), "[[step]]"), declared)
-    return Scenario(
-        name, description, file, start, instruments, connections, accounts, groups, steps
+        start = problems.check(as_offset_datetime, data["start"], top.key("start")) or start
+    # An entry with a problem still declares its id (an instrument: its root, with stand-in
+    # values the file never runs with), so what refers to it is not reported as well.
+    instruments = _read(problems, data, "instrument", _instrument, "root")
+    stand_ins = [InstrumentSpec(root, Decimal(1), Decimal(1)) for root in instruments[1]]
+    contracts = ContractTable(
+        Contract(i.root, i.point_value, i.tick_size) for i in (*instruments[0], *stand_ins)
     )
+    connections = _read(problems, data, "connection", _connection)
+    connection_ids = frozenset(c.id for c in connections[0]) | frozenset(connections[1])
+    accounts = _read(problems, data, "account", partial(_account, connections=connection_ids))
+    account_ids = frozenset(a.id for a in accounts[0]) | frozenset(accounts[1])
+    declared = Declared(contracts, connection_ids, account_ids, frozenset(), start)
+    groups = _read(problems, data, "group", partial(_group, declared=declared))
+    declared = replace(declared, groups=frozenset(g.id for g in groups[0]) | set(groups[1]))
+    problems.check(_one_group_each, groups[0])
+    steps = problems.check(_steps, data, top, declared)
+    problems.raise_any()
+    return Scenario(
+        name or "",
+        description or "",
+        file,
+        start,
+        instruments[0],
+        connections[0],
+        accounts[0],
+        groups[0],
+        steps or (),
+    )
+
+
+def _steps(data: dict[str, Any], top: Where, declared: Declared) -> tuple[Step, ...]:
+    return parse_steps(table_list(data.get("step", []), top.key("step"), "[[step]]"), declared)
+
+
+def _read(
+    problems: Problems,
+    data: dict[str, Any],
+    kind: str,
+    read: Callable[[dict[str, Any], Where], T],
+    id_key: str = "id",
+) -> tuple[tuple[T, ...], tuple[str, ...]]:
+    """Every ``[[kind]]`` entry, each read on its own: the ones read, and the ids of those with
+    a problem (still declared); an id declared twice is a problem."""
+    entries = problems.check(_entries, data, kind, id_key) or []
+    read_ones: list[T] = []
+    failed: list[str] = []
+    seen: set[str] = set()
+    for tbl, where in entries:
+        ident = tbl.get(id_key)
+        if isinstance(ident, str) and ident:
+            if ident in seen:
+                problems.add(where.key(id_key), f'{kind} "{ident}" is declared twice')
+            seen.add(ident)
+        entry = problems.check(read, tbl, where)
+        if entry is not None:
+            read_ones.append(entry)
+        elif isinstance(ident, str) and ident:
+            failed.append(ident)
+    return tuple(read_ones), tuple(failed)
 
 
 def _entries(
     data: dict[str, Any], kind: str, id_key: str = "id"
-) -> Iterator[tuple[dict[str, Any], Where]]:
+) -> list[tuple[dict[str, Any], Where]]:
     """Each ``[[kind]]`` table with its place, ``[[kind]] N (id)``, the id shown when it is one."""
+    found = []
     for number, tbl in enumerate(table_list(data.get(kind, []), Where(kind), f"[[{kind}]]"), 1):
         ident = tbl.get(id_key)
         label = f" ({ident})" if isinstance(ident, str) and ident else ""
-        yield tbl, Where(f"[[{kind}]] {number}{label}")
-
-
-def _no_duplicates(ids: list[str], data: dict[str, Any], kind: str, id_key: str = "id") -> None:
-    seen: set[str] = set()
-    for ident, (_, where) in zip(ids, _entries(data, kind, id_key), strict=True):
-        if ident in seen:
-            raise Invalid(where.key(id_key), f'{kind} "{ident}" is declared twice')
-        seen.add(ident)
+        found.append((tbl, Where(f"[[{kind}]] {number}{label}")))
+    return found
 
 
 def _instrument(tbl: dict[str, Any], where: Where) -> InstrumentSpec:
@@ -268,7 +316,7 @@ def _connection(tbl: dict[str, Any], where: Where) -> ConnectionSpec:
     )
 
 
-def _account(tbl: dict[str, Any], where: Where, connections: frozenset[str]) -> AccountSpec:
+def _account(tbl: dict[str, Any], where: Where, *, connections: frozenset[str]) -> AccountSpec:
     check_keys(tbl, where, ("id", "connection", "balance", "risk"), ("id", "connection"))
     ident = as_id(tbl["id"], where.key("id"))
     connection = as_ref(tbl["connection"], where.key("connection"), connections, "connection")
@@ -282,21 +330,27 @@ def _account(tbl: dict[str, Any], where: Where, connections: frozenset[str]) -> 
     return AccountSpec(ident, connection, balance, RiskLimits(**limits))
 
 
-def _group(tbl: dict[str, Any], where: Where, declared: Declared) -> GroupSpec:
+def _group(tbl: dict[str, Any], where: Where, *, declared: Declared) -> GroupSpec:
     check_keys(tbl, where, ("id", "leader", "followers"), ("id", "leader"))
-    ident = as_id(tbl["id"], where.key("id"))
-    leader = as_ref(tbl["leader"], where.key("leader"), declared.accounts, "account")
-    followers_where = where.key("followers")
-    entries = table_list(tbl.get("followers", []), followers_where, '[{ account = "F1" }, ...]')
-    followers = tuple(
-        parse_follower(entry, followers_where.item(number), declared)
-        for number, entry in enumerate(entries, start=1)
+    problems = Problems()
+    ident = problems.check(as_id, tbl["id"], where.key("id"))
+    leader = problems.check(
+        as_ref, tbl["leader"], where.key("leader"), declared.accounts, "account"
     )
-    return GroupSpec(ident, leader, followers)
+    followers_where = where.key("followers")
+    example = '[{ account = "F1" }, ...]'
+    entries = problems.check(table_list, tbl.get("followers", []), followers_where, example)
+    followers = [
+        problems.check(parse_follower, entry, followers_where.item(number), declared)
+        for number, entry in enumerate(entries or [], start=1)
+    ]
+    problems.raise_any()
+    return GroupSpec(ident or "", leader or "", tuple(f for f in followers if f is not None))
 
 
 def _one_group_each(groups: tuple[GroupSpec, ...]) -> None:
     """SEMANTICS: an account belongs to at most one group, as its leader or as one follower."""
+    problems = Problems()
     member_of: dict[str, str] = {}
     for number, group in enumerate(groups, start=1):
         where = Where(f"[[group]] {number} ({group.id})")
@@ -307,11 +361,13 @@ def _one_group_each(groups: tuple[GroupSpec, ...]) -> None:
         ]
         for account, place, role in places:
             if role == "follow" and account == group.leader:
-                raise Invalid(place, f'account "{account}" leads this group and cannot follow it')
-            if account in member_of:
-                raise Invalid(
+                problems.add(place, f'account "{account}" leads this group and cannot follow it')
+            elif account in member_of:
+                problems.add(
                     place,
                     f'account "{account}" is already in group "{member_of[account]}"; '
                     "an account belongs to at most one group",
                 )
-            member_of[account] = group.id
+            else:
+                member_of[account] = group.id
+    problems.raise_any()

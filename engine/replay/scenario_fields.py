@@ -2,27 +2,61 @@
 
 Every reader takes a TOML value and the :class:`Where` it came from, returns the value in the type
 the scenario model wants, or raises :class:`Invalid` naming the place and what is wrong. The
-loader turns :class:`Invalid` into a ``ScenarioError`` carrying the file name.
+loader turns :class:`Invalid` into a ``ScenarioError`` carrying the file name. A part that reads
+several independent things (a file's entries, a step's keys) gathers their problems in
+:class:`Problems`, so the file's author sees every one at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from brokers.instruments import ContractTable, SymbolError, split_symbol
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 
 class Invalid(Exception):
-    """A scenario value is wrong; ``place`` says where, ``problem`` says what."""
+    """A scenario value is wrong; ``place`` says where, ``problem`` says what; ``more``: the
+    further problems found beside it, in the file's order."""
 
-    def __init__(self, place: Where, problem: str) -> None:
+    def __init__(self, place: Where, problem: str, more: Sequence[Invalid] = ()) -> None:
         super().__init__(f"{place}: {problem}")
         self.place = place
         self.problem = problem
+        self.more = tuple(more)
+
+    def every(self) -> tuple[Invalid, ...]:
+        return (self, *self.more)
+
+
+class Problems:
+    """The problems of the independent parts read so far; :meth:`raise_any` raises them as one
+    :class:`Invalid`, the first with the rest as its ``more``."""
+
+    def __init__(self) -> None:
+        self.found: list[Invalid] = []
+
+    def check(self, read: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | None:
+        """``read(...)``, or ``None`` when it found a problem (kept)."""
+        try:
+            return read(*args, **kwargs)
+        except Invalid as exc:
+            self.found.extend(exc.every())
+            return None
+
+    def add(self, place: Where, problem: str) -> None:
+        self.found.append(Invalid(place, problem))
+
+    def raise_any(self) -> None:
+        if self.found:
+            first, *rest = self.found
+            raise Invalid(first.place, first.problem, rest)
 
 
 @dataclass(frozen=True)
@@ -77,14 +111,19 @@ def check_keys(
     allowed: Iterable[str],
     required: Iterable[str] = (),
 ) -> None:
-    """Reject unknown keys first (a typo is the likeliest cause of a missing one), then gaps."""
+    """Reject every unknown key; then, if there was none (a typo is the likeliest cause of a
+    missing key), every required key missing."""
     allowed = tuple(allowed)
+    problems = Problems()
     for name in tbl:
         if name not in allowed:
-            raise Invalid(where.key(name), f"unknown key (expected one of: {', '.join(allowed)})")
-    for name in required:
-        if name not in tbl:
-            raise Invalid(where.key(name), "required key is missing")
+            expected = ", ".join(allowed)
+            problems.add(where.key(name), f"unknown key '{name}' (expected one of: {expected})")
+    if not problems.found:
+        for name in required:
+            if name not in tbl:
+                problems.add(where.key(name), "required key is missing")
+    problems.raise_any()
 
 
 def as_str(value: object, where: Where) -> str:

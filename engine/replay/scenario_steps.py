@@ -12,6 +12,7 @@ from typing import Any
 from brokers.instruments import ContractTable
 from engine.replay.scenario_fields import (
     Invalid,
+    Problems,
     Where,
     as_bool,
     as_choice,
@@ -191,22 +192,36 @@ def parse_follower(
 
 
 def parse_steps(steps: list[dict[str, Any]], declared: Declared) -> tuple[Step, ...]:
+    """Every step, each checked on its own: the problems of all of them are raised together
+    (an invalid step does not move the virtual time)."""
     parsed: list[Step] = []
+    problems = Problems()
     now = declared.start
     for index, tbl in enumerate(steps, start=1):
-        where = Where(f"step {index}")
-        for name in tbl:
-            if name not in ACTIONS:
-                raise Invalid(where.key(name), "unknown key (not an action)")
-        if not tbl:
-            raise Invalid(where, "has no action key")
-        if len(tbl) > 1:
-            raise Invalid(where, f"has more than one action key ({', '.join(tbl)})")
-        ((action, raw),) = tbl.items()
-        value = ACTIONS[action](raw, where.key(action), declared)
-        now = _time_after(action, value, now, where.key(action))
-        parsed.append(Step(index, action, value))
+        step = problems.check(_step, index, tbl, now, declared)
+        if step is not None:
+            parsed.append(step[0])
+            now = step[1]
+    problems.raise_any()
     return tuple(parsed)
+
+
+def _step(
+    index: int, tbl: dict[str, Any], now: datetime, declared: Declared
+) -> tuple[Step, datetime]:
+    where = Where(f"step {index}")
+    problems = Problems()
+    for name in tbl:
+        if name not in ACTIONS:
+            problems.add(where.key(name), f"unknown key '{name}' (not an action)")
+    problems.raise_any()
+    if not tbl:
+        raise Invalid(where, "has no action key")
+    if len(tbl) > 1:
+        raise Invalid(where, f"has more than one action key ({', '.join(tbl)})")
+    ((action, raw),) = tbl.items()
+    value = ACTIONS[action](raw, where.key(action), declared)
+    return Step(index, action, value), _time_after(action, value, now, where.key(action))
 
 
 def _time_after(action: str, value: object, now: datetime, where: Where) -> datetime:
@@ -402,18 +417,22 @@ def _expect(raw: object, where: Where, declared: Declared) -> Expectation:
     ident = as_ref(tbl[subject], where.key(subject), declared.ids(subject), subject)
     allowed = SUBJECT_KEYS[subject]
     values: dict[str, object] = {}
+    problems = Problems()
     for key, value in tbl.items():
         if key == subject:
             continue
         if key not in allowed:
-            article = "an" if subject == "account" else "a"
+            what = f"{'an' if subject == 'account' else 'a'} {subject} expectation"
             known = any(key in keys for keys in SUBJECT_KEYS.values())
-            problem = "not a key" if known else "unknown key:"
-            raise Invalid(
-                where.key(key),
-                f"{problem} {article} {subject} expectation has (it has: {', '.join(allowed)})",
+            problem = (
+                f"'{key}' is not a key {what} has" if known else f"unknown key '{key}' in {what}"
             )
-        values[key] = _check(key, value, where.key(key), declared)
+            problems.add(where.key(key), f"{problem} (it has: {', '.join(allowed)})")
+            continue
+        checked = problems.check(_check, key, value, where.key(key), declared)
+        if checked is not None:
+            values[key] = checked
+    problems.raise_any()
     if ("symbol" in values) != ("position" in values):
         given, needed = ("symbol", "position") if "symbol" in values else ("position", "symbol")
         raise Invalid(where.key(given), f"needs {needed} with it")
