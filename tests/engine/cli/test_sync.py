@@ -184,6 +184,43 @@ async def test_s6_2_a_group_sync_shows_every_follower_and_sends_the_orders_shown
     assert sync_records(api) == [("F1", json.dumps({ES: 2})), ("F2", "{}")]
 
 
+class TradesBeforeSending(Client):
+    """The follower's owner buys one by hand after the orders were shown, before they go."""
+
+    def __init__(self, api: ApiRig) -> None:
+        super().__init__("http://engine.test", TOKEN, TrioBridge(build_app(api.ctx)))
+        self.rig = api.rig
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        if body is not None:
+            self.rig.trade("F1", 1)
+        return super().call(method, path, body)
+
+
+async def test_orders_that_changed_since_shown_are_not_sent(api: ApiRig) -> None:
+    short_follower(api)
+    args = build_parser().parse_args(["sync", "F1", "--yes"])
+    out, err = io.StringIO(), io.StringIO()
+
+    def run() -> int:
+        with contextlib.redirect_stderr(err):
+            return sync_main(args, out=out, client=TradesBeforeSending(api))
+
+    assert await trio.to_thread.run_sync(run) == 1
+    api.idle()
+    skip = (
+        f"the orders changed since they were shown (shown: {ES} +2; now: {ES} +1) — run sync"
+        " again to see them"
+    )
+    assert out.getvalue().splitlines()[-1] == f"F1: nothing sent — {skip}"
+    assert err.getvalue() == (
+        "nothing sent for F1: the orders are not the ones shown any more; run sync again to see"
+        " them\n"
+    )
+    assert api.rig.position("F1") == 1
+    assert sync_records(api) == [("F1", "{}")]
+
+
 async def test_json_prints_the_apis_answer(api: ApiRig) -> None:
     short_follower(api)
     code, text, _ = await cli(api, "F1", "--yes", "--json")
