@@ -135,7 +135,9 @@ def place(tmp_path: Path) -> Iterator[Place]:
     (tmp_path / ".venv").symlink_to(ROOT / ".venv")
     (tmp_path / "scenarios").symlink_to(ROOT / "scenarios")
     (tmp_path / "srv" / "mimik" / "data").mkdir(parents=True)  # a server's service directory
-    engine = start_engine(tmp_path / "data")
+    # The demo leader trades once a minute, not every half second: a command that shows orders
+    # and then sends them as shown (sync) must not see the leader trade in between.
+    engine = start_engine(tmp_path / "data", "--demo-interval", "60")
     env = {
         **os.environ,
         "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
