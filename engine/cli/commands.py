@@ -493,7 +493,17 @@ def _add_risk_commands(commands: Any) -> None:
     _common(p)
 
 
-def main(args: argparse.Namespace, out: TextIO | None = None, client: Client | None = None) -> int:
+def run_handler(
+    handler: Handler,
+    args: argparse.Namespace,
+    out: TextIO | None = None,
+    client: Client | None = None,
+    *,
+    interrupted: str | None = None,
+) -> int:
+    """One command against the running engine: connect, run ``handler``, print its result as
+    JSON with ``--json``; a failure is one line on stderr and its exit code. Ctrl-C ends it with
+    0, or with ``interrupted`` printed and the refused code when the command was asking."""
     out = out or sys.stdout
     try:
         client = client or connect(args)
@@ -501,17 +511,24 @@ def main(args: argparse.Namespace, out: TextIO | None = None, client: Client | N
         print(error, file=sys.stderr)
         return error.code
     try:
-        result = HANDLERS[args.command](client, args, out)
+        result = handler(client, args, out)
         if args.json and result is not None:
             out.write(json.dumps(result, indent=2) + "\n")
     except CliError as error:
         print(error, file=sys.stderr)
         return error.code
     except KeyboardInterrupt:
-        return 0
+        if interrupted is None:
+            return 0
+        print(f"\n{interrupted}", file=sys.stderr)
+        return EXIT_REFUSED
     finally:
         client.close()
     return 0
 
 
-__all__ = ["ALL_COMMANDS", "CliError", "Client", "add_commands", "main"]
+def main(args: argparse.Namespace, out: TextIO | None = None, client: Client | None = None) -> int:
+    return run_handler(HANDLERS[args.command], args, out, client)
+
+
+__all__ = ["ALL_COMMANDS", "CliError", "Client", "Handler", "add_commands", "main", "run_handler"]

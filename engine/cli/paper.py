@@ -12,11 +12,9 @@ message is printed), 2 the engine cannot be reached or the command line is wrong
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any, TextIO
 
-from engine.cli.commands import Client, CliError, _common, connect
+from engine.cli.commands import Client, _common, run_handler
 from engine.cli.tables import table
 
 COMMAND = "paper"
@@ -74,22 +72,7 @@ def add_commands(commands: Any) -> None:
 
 
 def main(args: argparse.Namespace, out: TextIO | None = None, client: Client | None = None) -> int:
-    out = out or sys.stdout
-    try:
-        client = client or connect(args)
-    except CliError as error:
-        print(error, file=sys.stderr)
-        return error.code
-    try:
-        result = HANDLERS[args.action](client, args, out)
-        if args.json:
-            out.write(json.dumps(result, indent=2) + "\n")
-    except CliError as error:
-        print(error, file=sys.stderr)
-        return error.code
-    finally:
-        client.close()
-    return 0
+    return run_handler(HANDLERS[args.action], args, out, client)
 
 
 __all__ = ["COMMAND", "add_commands", "main"]

@@ -21,18 +21,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any, TextIO
 
 from engine.cli.commands import (
-    EXIT_REFUSED,
     EXIT_USAGE,
     Client,
     CliError,
     _common,
     _path,
     confirm,
-    connect,
+    run_handler,
 )
 from engine.cli.tables import table
 
@@ -126,25 +124,7 @@ def add_commands(commands: Any) -> None:
 
 
 def main(args: argparse.Namespace, out: TextIO | None = None, client: Client | None = None) -> int:
-    out = out or sys.stdout
-    try:
-        client = client or connect(args)
-    except CliError as error:
-        print(error, file=sys.stderr)
-        return error.code
-    try:
-        result = run(client, args, out)
-        if args.json:
-            out.write(json.dumps(result, indent=2) + "\n")
-    except CliError as error:
-        print(error, file=sys.stderr)
-        return error.code
-    except KeyboardInterrupt:
-        print("\ncancelled, nothing sent", file=sys.stderr)
-        return EXIT_REFUSED
-    finally:
-        client.close()
-    return 0
+    return run_handler(run, args, out, client, interrupted="cancelled, nothing sent")
 
 
 __all__ = ["COMMAND", "add_commands", "main", "orders_table"]
