@@ -49,6 +49,19 @@ class ApiRig:
         return await self.call("POST", path, body, status=status)
 
 
+def short_follower(api: ApiRig) -> None:
+    """S2.5: F1 misses the leader's buy of 2 while its connection is down; the flatten-only
+    reconciliation on its return (S3.2) leaves it flat, short of t(2) = 2 (one record)."""
+    rig = api.rig
+    rig.broker.drop("f1")
+    rig.idle()
+    rig.trade("LEAD", 2)
+    rig.engine.reconnect("f1")
+    rig.idle()
+    assert (rig.position("F1"), rig.position("F2")) == (0, 2)
+    assert len(rig.reconciliations("F1")) == 1
+
+
 def make_context(rig: Rig, metrics: EngineMetrics | None = None) -> ApiContext:
     hub = EventHub()
     hub.attach()

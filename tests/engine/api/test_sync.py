@@ -13,25 +13,12 @@ import pytest
 
 from engine.domain.risk_status import RiskStatus
 from tests.conftest import ES
-from tests.engine.api.conftest import ApiRig
+from tests.engine.api.conftest import ApiRig, short_follower
 
 pytestmark = pytest.mark.trio
 
 F1_SYNC = "/api/accounts/F1/sync"
 LOCKED = "Account is LOCKED — no trades allowed."
-
-
-def short_follower(api: ApiRig) -> None:
-    """S2.5: F1 misses the leader's buy of 2 while its connection is down; the flatten-only
-    reconciliation on its return (S3.2) leaves it flat, short of t(2) = 2."""
-    rig = api.rig
-    rig.broker.drop("f1")
-    rig.idle()
-    rig.trade("LEAD", 2)
-    rig.engine.reconnect("f1")
-    rig.idle()
-    assert (rig.position("F1"), rig.position("F2")) == (0, 2)
-    assert len(rig.reconciliations("F1")) == 1
 
 
 def records(api: ApiRig, account: str) -> list[tuple[str, dict[str, int], dict[str, int]]]:

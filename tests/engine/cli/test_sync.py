@@ -22,7 +22,7 @@ from engine.api import build_app
 from engine.cli.commands import Client
 from engine.cli.sync import main as sync_main
 from tests.conftest import ES, MakeEngine
-from tests.engine.api.conftest import TOKEN, ApiRig, make_context
+from tests.engine.api.conftest import TOKEN, ApiRig, make_context, short_follower
 
 pytestmark = pytest.mark.trio
 
@@ -63,18 +63,6 @@ async def cli(api: ApiRig, *argv: str) -> tuple[int, str, str]:
     code = await trio.to_thread.run_sync(run)
     api.idle()
     return code, out.getvalue(), err.getvalue()
-
-
-def short_follower(api: ApiRig) -> None:
-    """S2.5: F1 misses the leader's buy of 2 while its connection is down; the flatten-only
-    reconciliation on its return (S3.2) leaves it flat, short of t(2) = 2."""
-    rig = api.rig
-    rig.broker.drop("f1")
-    rig.idle()
-    rig.trade("LEAD", 2)
-    rig.engine.reconnect("f1")
-    rig.idle()
-    assert (rig.position("F1"), rig.position("F2")) == (0, 2)
 
 
 def sync_records(api: ApiRig) -> list[tuple[str, str]]:
