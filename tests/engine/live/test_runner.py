@@ -491,6 +491,10 @@ def test_the_demo_runs_on_the_local_tradovate_server(tmp_path: Path) -> None:
                 demo.LEADER_CONNECTION: "reauth_required",
                 demo.PROP_CONNECTION: "reauth_required",
             }
+            # No paper desk on a real broker's engine: trades and prices are the broker's.
+            desk = http.post("/api/paper/price", json={"symbol": "ESZ6", "last": "4990"})
+            assert desk.status_code == 409, desk.text
+            assert "tradovate-sim" in desk.json()["message"]
             time.sleep(0.6)  # a leader interval: nothing is traded before its login is up
             assert not _events(records(), "leader fill")
             travelled = [
