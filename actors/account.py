@@ -79,7 +79,6 @@ from engine.domain.ledger import UnresolvedOrder
 from engine.domain.order_ids import OrderKind, client_order_id, kind_of, label, leader_fill_of
 from engine.domain.positions import ZERO
 from engine.domain.state import AccountState
-from engine.domain.sync_rule import FollowerState
 from engine.host.base import ActorContext
 
 log = structlog.get_logger("actors.account")
@@ -253,12 +252,15 @@ class AccountActor:
         return price if price is not None else self.book.last_fill.get(symbol)
 
     def view(self) -> AccountView:
+        """Published after every message the actor handles (a copy's too): nothing here is
+        computed that the book does not hold ready while no order works."""
         book = self.book
+        positions = {s: p.qty for s, p in sorted(book.positions.items()) if p.qty}
         return AccountView(
             id=self.id,
             connection=self.connection,
             connection_state=self.connection_state.value,
-            positions={s: p.qty for s, p in sorted(book.positions.items()) if p.qty},
+            positions=positions,
             balance=book.balance,
             realized_daily=book.realized_daily,
             realized_weekly=book.realized_weekly,
@@ -267,13 +269,8 @@ class AccountActor:
             working=len(book.working),
             positions_confirmed=self.synced,
             holdings=book.holdings(),
-            projected=self._follower_state().projected,
+            projected=book.projection() if book.working else positions,
             flattening=self.flattening or book.liquidating(),
-        )
-
-    def _follower_state(self) -> FollowerState:
-        return sync.follower_state(
-            self.book, self.connection, self.connection_state.value, self.synced, self.flattening
         )
 
     def figures(self) -> AccountChanged:
@@ -437,7 +434,10 @@ class AccountActor:
     def _sync(self, order: SyncOrder) -> None:
         """Toward ``t(L)``, opening if needed, on confirmed positions only (S3.5); each order
         passes the gate."""
-        planned = sync.plan(self._follower_state(), order)
+        state = sync.follower_state(
+            self.book, self.connection, self.connection_state.value, self.synced, self.flattening
+        )
+        planned = sync.plan(state, order)
         sync.record(self.ctx.storage, self.id, self.connection, order, planned)
         for symbol, qty in planned.orders.items():
             self._request(OrderKind.SYNC, order.cause, symbol, qty, attempt=1)

@@ -75,6 +75,20 @@ class Book:
                 extra += order.qty
         return base + extra
 
+    def projection(self) -> dict[str, int]:
+        """:meth:`projected` of every symbol held or with a working order, in one pass (the
+        held positions themselves while nothing works)."""
+        projected = self.held()
+        for order in self.working.values():
+            if order.kind is None:
+                continue
+            if order.kind is OrderKind.LIQUIDATE:
+                projected[order.symbol] = 0
+        for order in self.working.values():
+            if order.kind is not None and order.kind is not OrderKind.LIQUIDATE:
+                projected[order.symbol] = projected.get(order.symbol, 0) + order.qty
+        return projected
+
     def apply(self, fill: Fill) -> int:
         """Apply a fill to its position, the period's realized P&L and the working order it
         fills; returns the position in its symbol before it."""

@@ -26,14 +26,13 @@ from engine.host.storage import Storage
 def follower_state(
     book: Book, connection: str, state: str, confirmed: bool, flattening: bool
 ) -> FollowerState:
-    symbols = set(book.held()) | {w.symbol for w in book.working.values()}
     return FollowerState(
         connection=connection,
         connection_state=state,
         confirmed=confirmed,
         flattening=flattening or book.liquidating(),
         positions=book.held(),
-        projected={s: book.projected(s) for s in sorted(symbols)},
+        projected=book.projection(),
     )
 
 

@@ -58,6 +58,9 @@ def test_p_counts_the_engines_working_orders_and_a_liquidation_takes_it_to_zero(
     assert b.projected(ES) == 2  # flat once the liquidation fills, plus the copy still working
     assert b.projected(NQ) == 0
     assert b.liquidating()
+    b.working["C2"] = Working(NQ, -1, "C2", None, OrderKind.COPY)
+    assert b.projection() == {ES: 2, NQ: -1}  # every symbol's P in one pass
+    assert b.projection() == {s: b.projected(s) for s in (ES, NQ)}
 
 
 def test_a_fill_reduces_its_working_order_and_ends_it_when_done() -> None:
