@@ -41,7 +41,7 @@ from actors.messages.risk import (
 from brokers.base import OrderRequest
 from engine.domain.activity import Kind, Level
 from engine.domain.connections import ConnectionState
-from engine.domain.copy_rule import closing_part
+from engine.domain.gate import gate
 from engine.domain.order_ids import label, leader_fill_of
 from engine.domain.risk_rules import (
     DAILY_TRIGGERS,
@@ -64,9 +64,6 @@ from engine.domain.state import FlattenRecord, RiskState
 from engine.host.base import ActorContext
 
 log = structlog.get_logger("actors.risk")
-
-LIQUIDATE_ONLY_TEXT = "Account is in LIQUIDATE_ONLY mode — only closing trades allowed."
-LOCKED_TEXT = "Account is LOCKED — no trades allowed."
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,24 +375,14 @@ class RiskActor:
 
     def _gate(self, intent: OrderIntent) -> None:
         account_addr = addresses.account(self.account)
-        if self.status is RiskStatus.LOCKED:
-            self._refuse(intent, intent.qty, LOCKED_TEXT)
-            return
         qty = intent.qty
-        closing = closing_part(intent.projected, qty)
-        opening = qty - closing
-        if intent.symbol in self.liquidating:
-            closing = 0  # clipped against the flatten in flight: never through zero
-        if self.status is RiskStatus.LIQUIDATE_ONLY:
-            if opening and not closing and intent.symbol not in self.liquidating:
-                self._refuse(intent, qty, LIQUIDATE_ONLY_TEXT)
-                return
-            if opening and closing_part(intent.projected, qty) == 0:
-                self._refuse(intent, qty, LIQUIDATE_ONLY_TEXT)
-                return
-            allowed = closing
-        else:
-            allowed = closing + opening
+        verdict = gate(
+            self.status, intent.projected, qty, liquidating=intent.symbol in self.liquidating
+        )
+        if verdict.refusal:
+            self._refuse(intent, qty, verdict.refusal)
+            return
+        allowed = verdict.allowed
         if allowed != qty:
             self.ctx.storage.activity(
                 Level.INFO,

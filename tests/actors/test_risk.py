@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from actors.risk import LIQUIDATE_ONLY_TEXT, LOCKED_TEXT
 from engine.core.topology import AccountConfig, GroupConfig
+from engine.domain.gate import LIQUIDATE_ONLY_TEXT, LOCKED_TEXT
 from engine.domain.risk_status import LockReason, RiskStatus
 from tests.conftest import ES, NQ, MakeEngine, Rig, member
 

@@ -20,8 +20,9 @@ import pytest
 from actors import addresses
 from actors.messages.group import DisableMember
 from actors.messages.risk import SetLimits
-from actors.risk import LIQUIDATE_ONLY_TEXT, RiskView
+from actors.risk import RiskView
 from engine.core.topology import CommandRefused, GroupConfig
+from engine.domain.gate import LIQUIDATE_ONLY_TEXT
 from engine.domain.risk_status import LockReason, RiskStatus
 from engine.host.address import Address
 from tests.conftest import ES, MakeEngine, Rig, member
