@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from actors.account import AccountView
 from actors.group import GroupView
-from actors.risk import LIQUIDATE_ONLY_TEXT, LOCKED_TEXT, RiskView
+from actors.risk import RiskView
 from engine.core.topology import CommandRefused, Topology
-from engine.domain.copy_rule import closing_part
+from engine.domain.gate import gate
 from engine.domain.risk_status import RiskStatus
 from engine.domain.sync_rule import FollowerState, SyncPlan, SyncTerms, plan_sync
 
@@ -88,18 +88,22 @@ def preview(
 
 
 def _gate(plan: SyncPlan, state: FollowerState, status: RiskStatus) -> str:
-    if not plan.orders:
-        return ""
-    if status is RiskStatus.LOCKED:
-        return f"every order would be rejected: {LOCKED_TEXT}"
-    if status is RiskStatus.LIQUIDATE_ONLY:
-        opening = [
-            s
-            for s, q in plan.orders.items()
-            if closing_part(state.projected.get(s, state.positions.get(s, 0)), q) != q
-        ]
-        if opening:
-            return f"orders that open or add ({', '.join(opening)}) would be rejected: " + (
-                LIQUIDATE_ONLY_TEXT
-            )
-    return ""
+    """What the risk gate would do to the orders, judged as the risk actor judges them
+    (S5.4, S5.5); empty when every order passes whole."""
+    refused: list[str] = []
+    clipped: list[str] = []
+    text = ""
+    for symbol, qty in plan.orders.items():
+        verdict = gate(status, state.projected.get(symbol, state.positions.get(symbol, 0)), qty)
+        if verdict.refusal:
+            refused.append(symbol)
+            text = verdict.refusal
+        elif verdict.allowed != qty:
+            clipped.append(f"{symbol} to {verdict.allowed:+d}")
+    said = []
+    if refused:
+        which = "every order" if len(refused) == len(plan.orders) else f"{', '.join(refused)}"
+        said.append(f"{which} would be rejected: {text}")
+    if clipped:
+        said.append(f"clipped to what closes ({', '.join(clipped)}): {status.value}")
+    return "; ".join(said)
