@@ -55,11 +55,9 @@ def preview(
 ) -> SyncPreview:
     group_id = group_of(topology, account)
     config = topology.require_account(account)
-    members = group.members if group is not None else topology.groups[group_id].members
-    member = next(
-        (m for m in members if m.account == account),
-        next(m for m in topology.groups[group_id].members if m.account == account),
-    )
+    # The terms the group actor will send with (its view), the setup's until it has one.
+    members = (*(group.members if group is not None else ()), *topology.groups[group_id].members)
+    member = next(m for m in members if m.account == account)
     if view is None or group is None:
         # Its actors are being built (the setup just changed): nothing is known of it yet.
         state = FollowerState(config.connection, "unknown", False, False, {}, {})
