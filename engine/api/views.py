@@ -23,17 +23,12 @@ from engine.core.engine import Engine
 from engine.core.topology import AccountDeletion, DeletionPlan, GroupConfig, Topology, UnknownId
 from engine.domain.activity import Kind, Level
 from engine.domain.copying import Membership
+from engine.domain.decimals import plain
 from engine.domain.limit_distances import AccountFigures, limit_distances
 from engine.domain.risk_status import RiskStatus
 from engine.storage.queries import Window
 
 MAX_PAGE = 500
-
-
-def plain(value: Decimal) -> str:
-    """A decimal as the user wrote it, never in exponent form: ``1e3`` entered is ``1000``,
-    ``1000.50`` stays ``1000.50``. Exact (``str`` would give ``1E+3``; no float on the way)."""
-    return format(value, "f")
 
 
 def _money(value: Decimal) -> str:
@@ -114,7 +109,7 @@ def _limit_distances(
     return [
         schemas.LimitDistanceOut(
             limit=d.limit.value,
-            value=format(d.value, "f"),
+            value=plain(d.value),
             distance=_money(d.distance),
             standing=d.standing.value,
         )
@@ -378,6 +373,5 @@ __all__ = [
     "groups_out",
     "limits_out",
     "order_page",
-    "plain",
     "reconciliation_page",
 ]

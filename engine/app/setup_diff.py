@@ -24,6 +24,7 @@ from decimal import Decimal
 
 from engine.app.config import Config, is_secret_key
 from engine.core.topology import Topology
+from engine.domain.decimals import plain
 from engine.domain.risk_rules import LIMIT_NAMES
 from engine.storage.setup_rows import SetupRows
 
@@ -242,7 +243,7 @@ class SetLimits:
     deletes = False
 
     def describe(self) -> str:
-        text = ", ".join(f"{k}={_decimal(v)}" for k, v in self.limits.items())
+        text = ", ".join(f"{k}={plain(v)}" for k, v in self.limits.items())
         return f"limits of {self.account}: {text} (at once)"
 
 
@@ -405,7 +406,7 @@ def _followers(
             continue
         changed = False
         for name, want, have in (
-            ("ratio", _decimal(follower.ratio), _decimal(found.ratio)),
+            ("ratio", plain(follower.ratio), plain(found.ratio)),
             ("max_qty", _max_qty(follower.max_qty), _max_qty(found.max_qty)),
             ("symbol_map", _symbol_map(follower.symbol_map), _symbol_map(found.symbol_map)),
         ):
@@ -420,13 +421,8 @@ def _followers(
 # --- values in words ------------------------------------------------------------------------------
 
 
-def _decimal(value: Decimal) -> str:
-    """As entered, in plain digits: ``1000``, never ``1E+3``."""
-    return f"{value:f}"
-
-
 def _limit(value: Decimal | None) -> str:
-    return "off" if value is None else _decimal(value)
+    return "off" if value is None else plain(value)
 
 
 def _max_qty(value: int | None) -> str:
@@ -439,7 +435,7 @@ def _symbol_map(pairs: tuple[tuple[str, str], ...]) -> str:
 
 def _terms(follower: Follower) -> str:
     return (
-        f"ratio {_decimal(follower.ratio)}, max_qty {_max_qty(follower.max_qty)}, symbol_map"
+        f"ratio {plain(follower.ratio)}, max_qty {_max_qty(follower.max_qty)}, symbol_map"
         f" {_symbol_map(follower.symbol_map)}"
     )
 
@@ -450,7 +446,7 @@ def _connection_text(setup: Setup, cid: str) -> str:
 
 
 def _account_text(account: Account) -> str:
-    limits = ", ".join(f"{k}={_decimal(v)}" for k, v in account.limits.items()) or "none"
+    limits = ", ".join(f"{k}={plain(v)}" for k, v in account.limits.items()) or "none"
     return f"on {account.connection}, limits {limits}"
 
 

@@ -55,6 +55,7 @@ from engine.app.setup_diff import (
 from engine.cli.commands import EXIT_USAGE, Client, CliError, _common, confirm
 from engine.cli.commands import connect as connect_api
 from engine.cli.tables import describe_deletion, table
+from engine.domain.decimals import plain
 from engine.storage.datadir import STORE_FILE, read_url
 from engine.storage.setup_rows import read_setup
 from engine.storage.store import StoreError
@@ -179,14 +180,10 @@ def _path(*parts: str) -> str:
     return "/" + "/".join(quote(p, safe="") for p in parts)
 
 
-def _plain(value: Decimal) -> str:
-    return f"{value:f}"
-
-
 def _follower_body(follower: Follower) -> dict[str, Any]:
     body: dict[str, Any] = {
         "account": follower.account,
-        "ratio": _plain(follower.ratio),
+        "ratio": plain(follower.ratio),
         "symbol_map": dict(follower.symbol_map),
     }
     if follower.max_qty is not None:
@@ -216,8 +213,8 @@ def apply_step(client: Client, step: Step) -> None:
         accounts = [
             {
                 "id": a.id,
-                "balance": _plain(a.balance),
-                "limits": {k: _plain(v) for k, v in a.limits.items()},
+                "balance": plain(a.balance),
+                "limits": {k: plain(v) for k, v in a.limits.items()},
             }
             for a in step.accounts
         ]
@@ -238,7 +235,7 @@ def apply_step(client: Client, step: Step) -> None:
         client.call("PATCH", _path("api", "groups", step.group, "followers", step.follower.account),
                     change)  # fmt: skip
     elif isinstance(step, SetLimits):
-        limits = {k: _plain(v) for k, v in step.limits.items()}
+        limits = {k: plain(v) for k, v in step.limits.items()}
         client.call("PUT", _path("api", "accounts", step.account, "limits"), limits)
 
 

@@ -13,6 +13,7 @@ from engine.api.context import ApiContext
 from engine.api.errors import ApiError, body, query_bool, query_text
 from engine.api.operations import CONNECTION, DRY_RUN, Operation, json_of
 from engine.core.engine import Engine
+from engine.domain.decimals import plain
 
 TAG = "accounts"
 
@@ -41,7 +42,7 @@ def _set_limits(engine: Engine, account: str, limits: dict[str, Decimal]) -> sch
     still_off = [t for t in (risk.triggers_off if risk else ()) if t not in limits]
     return schemas.Limits(
         account=account,
-        limits={k: views.plain(v) for k, v in sorted(config.limits.items())},
+        limits={k: plain(v) for k, v in sorted(config.limits.items())},
         triggers_off=still_off,  # setting a limit re-arms it (S5.7)
     )
 

@@ -12,6 +12,7 @@ from engine.api.operations import DRY_RUN, Operation, json_of
 from engine.core.engine import Engine
 from engine.core.topology import CommandRefused, GroupConfig
 from engine.domain.copying import Membership
+from engine.domain.decimals import plain
 
 TAG = "groups"
 
@@ -92,7 +93,7 @@ async def change_follower(request: Request, ctx: ApiContext) -> Response:
     return json_of(
         schemas.FollowerOut(
             account=m.account,
-            ratio=views.plain(m.ratio),
+            ratio=plain(m.ratio),
             max_qty=m.max_qty,
             symbol_map=dict(m.symbol_map),
             disable_reason=m.disable_reason,
