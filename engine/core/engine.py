@@ -572,17 +572,21 @@ class Engine:
         """What ``sync`` would send now, from the actors' last published views."""
         topology = self.topology_snapshot()
         group = sync_preview.group_of(topology, account)
-        return sync_preview.preview(
-            topology,
-            account,
-            self.account_view(account),
-            self.risk_view(account),
-            self.group_view(group),
-        )
+        return self._preview(topology, group, self.group_view(group), account)
 
     def plan_sync_group(self, group: str) -> list[sync_preview.SyncPreview]:
-        members = self.group(group).members
-        return [self.plan_sync(member.account) for member in members]
+        """``plan_sync`` of every follower, on one copy of the setup and of the group's view."""
+        topology = self.topology_snapshot()
+        members = topology.require_group(group).members
+        view = self.group_view(group)
+        return [self._preview(topology, group, view, m.account) for m in members]
+
+    def _preview(
+        self, topology: Topology, group: str, view: GroupView | None, account: str
+    ) -> sync_preview.SyncPreview:
+        return sync_preview.preview(
+            topology, account, group, self.account_view(account), self.risk_view(account), view
+        )
 
     # -- commands: changing the setup while running (engine/core/setup_changes.py) ---------------
 

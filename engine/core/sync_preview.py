@@ -49,11 +49,12 @@ def group_of(topology: Topology, account: str) -> str:
 def preview(
     topology: Topology,
     account: str,
+    group_id: str,
     view: AccountView | None,
     risk: RiskView | None,
     group: GroupView | None,
 ) -> SyncPreview:
-    group_id = group_of(topology, account)
+    """``account``, a follower of ``group_id`` (:func:`group_of`), with its actors' views."""
     config = topology.require_account(account)
     # The terms the group actor will send with (its view), the setup's until it has one.
     members = (*(group.members if group is not None else ()), *topology.groups[group_id].members)
