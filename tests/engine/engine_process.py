@@ -3,6 +3,7 @@ API on a free port (read from ``DATA/api.url``), stopped with SIGINT as a person
 
 from __future__ import annotations
 
+import io
 import signal
 import subprocess
 import sys
@@ -11,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from engine.__main__ import build_parser
+from engine.cli.commands import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,3 +85,12 @@ def run_for_a_second(data: Path, *extra: str) -> subprocess.CompletedProcess[str
         text=True,
         timeout=60,
     )  # fmt: skip
+
+
+def run_cli(engine: EngineProcess, *argv: str) -> tuple[int, str]:
+    """A CLI command (``python -m engine ARGV``) against ``engine``, in this process: its exit
+    status and what it printed."""
+    args = build_parser().parse_args([*argv, "--data-dir", str(engine.data_dir)])
+    out = io.StringIO()
+    code = cli_main(args, out=out)
+    return code, out.getvalue()

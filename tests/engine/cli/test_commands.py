@@ -19,7 +19,7 @@ import pytest
 
 from engine.__main__ import build_parser
 from engine.cli.commands import main as cli_main
-from tests.engine.engine_process import ROOT, EngineProcess, start_engine, stop_engine
+from tests.engine.engine_process import ROOT, EngineProcess, run_cli, start_engine, stop_engine
 
 
 @pytest.fixture(scope="module")
@@ -29,21 +29,14 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
     assert stop_engine(process) == 0
 
 
-def run(engine: EngineProcess, *argv: str) -> tuple[int, str]:
-    args = build_parser().parse_args([*argv, "--data-dir", str(engine.data_dir)])
-    out = io.StringIO()
-    code = cli_main(args, out=out)
-    return code, out.getvalue()
-
-
 def run_json(engine: EngineProcess, *argv: str) -> Any:
-    code, text = run(engine, *argv, "--json")
+    code, text = run_cli(engine, *argv, "--json")
     assert code == 0, text
     return json.loads(text)
 
 
 def test_status_is_a_table(engine: EngineProcess) -> None:
-    code, text = run(engine, "status")
+    code, text = run_cli(engine, "status")
     assert code == 0
     assert "running at http://127.0.0.1:" in text
     lines = text.splitlines()
@@ -56,78 +49,80 @@ def test_status_is_a_table(engine: EngineProcess) -> None:
 
 
 def test_connections(engine: EngineProcess) -> None:
-    code, text = run(engine, "connections")
+    code, text = run_cli(engine, "connections")
     assert code == 0
     assert "demo-lead" in text
-    code, text = run(engine, "connections", "add", "cli-conn", "--account", "CLI-A=10000")
+    code, text = run_cli(engine, "connections", "add", "cli-conn", "--account", "CLI-A=10000")
     assert (code, text.strip()) == (0, "connection cli-conn added")
     listed = run_json(engine, "connections")
     assert {"id": "cli-conn", "broker": "paper", "state": "connected", "offline": False,
             "accounts": ["CLI-A"]} in listed  # fmt: skip
-    assert run(engine, "connections", "offline", "cli-conn")[0] == 0
-    code, text = run(engine, "connections", "reauthorize", "cli-conn")
+    assert run_cli(engine, "connections", "offline", "cli-conn")[0] == 0
+    code, text = run_cli(engine, "connections", "reauthorize", "cli-conn")
     assert code == 0
     assert "/oauth/callback?" in text
-    assert run(engine, "connections", "reconnect", "cli-conn")[0] == 0
+    assert run_cli(engine, "connections", "reconnect", "cli-conn")[0] == 0
 
 
 def test_delete_asks_first(engine: EngineProcess, capsys: pytest.CaptureFixture[str]) -> None:
-    run(engine, "connections", "add", "doomed", "--account", "DOOMED-1")
-    code, text = run(engine, "connections", "delete", "doomed", "--dry-run")
+    run_cli(engine, "connections", "add", "doomed", "--account", "DOOMED-1")
+    code, text = run_cli(engine, "connections", "delete", "doomed", "--dry-run")
     assert code == 0
     assert "accounts deleted: DOOMED-1" in text
     assert "No order is sent" in text
-    code, _ = run(engine, "connections", "delete", "doomed")  # stdin is not a terminal here
+    code, _ = run_cli(engine, "connections", "delete", "doomed")  # stdin is not a terminal here
     assert code == 2
     assert "pass --yes" in capsys.readouterr().err
     assert any(c["id"] == "doomed" for c in run_json(engine, "connections"))
-    code, text = run(engine, "connections", "delete", "doomed", "--yes")
+    code, text = run_cli(engine, "connections", "delete", "doomed", "--yes")
     assert code == 0
     assert "connection doomed deleted" in text
     assert not any(c["id"] == "doomed" for c in run_json(engine, "connections"))
 
 
 def test_groups_and_followers(engine: EngineProcess) -> None:
-    run(engine, "connections", "add", "gconn", "--account", "G-LEAD", "--account", "G-F1")
-    code, text = run(engine, "groups", "create", "cli-group", "--leader", "G-LEAD")
+    run_cli(engine, "connections", "add", "gconn", "--account", "G-LEAD", "--account", "G-F1")
+    code, text = run_cli(engine, "groups", "create", "cli-group", "--leader", "G-LEAD")
     assert (code, text.strip()) == (0, "group cli-group created")
-    code, _ = run(engine, "groups", "add-follower", "cli-group", "G-F1", "--ratio", "2",
+    code, _ = run_cli(engine, "groups", "add-follower", "cli-group", "G-F1", "--ratio", "2",
                   "--max-qty", "3", "--map", "ES=MES")  # fmt: skip
     assert code == 0
-    code, text = run(engine, "groups")
+    code, text = run_cli(engine, "groups")
     assert code == 0
     row = next(line for line in text.splitlines() if " G-F1 " in f" {line} ")
     assert row.split()[:5] == ["cli-group", "G-F1", "follower", "2", "3"]
     assert "ES→MES" in row
-    assert run(engine, "groups", "set-follower", "cli-group", "G-F1", "--ratio", "1")[0] == 0
+    assert run_cli(engine, "groups", "set-follower", "cli-group", "G-F1", "--ratio", "1")[0] == 0
     group = next(g for g in run_json(engine, "groups") if g["id"] == "cli-group")
     assert group["followers"][0]["ratio"] == "1"
     assert group["followers"][0]["max_qty"] == 3  # not given: unchanged
-    assert run(engine, "groups", "remove-follower", "cli-group", "G-F1")[0] == 0
-    assert run(engine, "groups", "delete", "cli-group", "--yes")[0] == 0
+    assert run_cli(engine, "groups", "remove-follower", "cli-group", "G-F1")[0] == 0
+    assert run_cli(engine, "groups", "delete", "cli-group", "--yes")[0] == 0
 
 
 def test_limits_lock_unlock_flatten(
     engine: EngineProcess, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, text = run(engine, "limits", "DEMO-F1", "daily_loss_limit=5000", "weekly_loss_limit=9000")
+    code, text = run_cli(
+        engine, "limits", "DEMO-F1", "daily_loss_limit=5000", "weekly_loss_limit=9000"
+    )
     assert code == 0
     assert ["daily_loss_limit", "5000"] in [line.split() for line in text.splitlines()]
-    code, _ = run(engine, "limits", "DEMO-F1", "max_loss=1")
+    code, _ = run_cli(engine, "limits", "DEMO-F1", "max_loss=1")
     assert code == 1
     assert "max_loss" in capsys.readouterr().err
-    assert run(engine, "lock", "DEMO-F3")[0] == 0
+    assert run_cli(engine, "lock", "DEMO-F3")[0] == 0
     account = run_json(engine, "accounts", "show", "DEMO-F3")
     assert account["lock_reason"] == "manual"
-    assert run(engine, "unlock", "DEMO-F3")[0] == 0
-    assert run(engine, "flatten", "account", "DEMO-F1")[0] == 0
-    assert run(engine, "flatten", "group", "demo")[0] == 0
-    assert run(engine, "flatten", "all")[0] == 2  # no one to answer the question
-    assert run(engine, "flatten", "all", "--yes")[0] == 0
+    assert run_cli(engine, "unlock", "DEMO-F3")[0] == 0
+    assert run_cli(engine, "flatten", "account", "DEMO-F1")[0] == 0
+    assert run_cli(engine, "flatten", "group", "demo")[0] == 0
+    assert run_cli(engine, "flatten", "all")[0] == 2  # no one to answer the question
+    assert run_cli(engine, "flatten", "all", "--yes")[0] == 0
 
 
 def test_activity(engine: EngineProcess) -> None:
-    code, text = run(engine, "activity", "--limit", "5")
+    code, text = run_cli(engine, "activity", "--limit", "5")
     assert code == 0
     assert text.splitlines()[0].split()[:3] == ["TIME", "(UTC)", "LEVEL"]
     page = run_json(engine, "activity", "--kind", "lock")
@@ -153,7 +148,7 @@ def test_activity_of_one_leader_fill(engine: EngineProcess) -> None:
     assert {i["fill"] for i in page["items"]} == {key}
     who = {(i["account"], i["kind"]) for i in page["items"]}
     assert {("DEMO-LEAD", "copy"), ("DEMO-F1", "copy")} <= who
-    code, text = run(engine, "activity", "--fill", key)
+    code, text = run_cli(engine, "activity", "--fill", key)
     assert code == 0
     rows = text.splitlines()[2:]
     assert len(rows) == len(page["items"])
@@ -163,7 +158,7 @@ def test_activity_of_one_leader_fill(engine: EngineProcess) -> None:
 def test_failures_are_one_line(
     engine: EngineProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(engine, "lock", "NOPE")[0] == 1
+    assert run_cli(engine, "lock", "NOPE")[0] == 1
     assert "404: unknown account 'NOPE'" in capsys.readouterr().err
     args = build_parser().parse_args(["status", "--data-dir", str(tmp_path)])
     assert cli_main(args, out=io.StringIO()) == 2

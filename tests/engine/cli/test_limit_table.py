@@ -9,10 +9,8 @@ from typing import Any
 
 import pytest
 
-from engine.__main__ import build_parser
-from engine.cli.commands import main as cli_main
 from engine.cli.limit_table import AMBER, RED, RESET, limits_table
-from tests.engine.engine_process import EngineProcess, start_engine, stop_engine
+from tests.engine.engine_process import EngineProcess, run_cli, start_engine, stop_engine
 
 
 @pytest.fixture(scope="module")
@@ -20,13 +18,6 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
     process = start_engine(tmp_path_factory.mktemp("cli-limits") / "data")
     yield process
     assert stop_engine(process) == 0
-
-
-def run(engine: EngineProcess, *argv: str) -> tuple[int, str]:
-    args = build_parser().parse_args([*argv, "--data-dir", str(engine.data_dir)])
-    out = io.StringIO()
-    code = cli_main(args, out=out)
-    return code, out.getvalue()
 
 
 def limit_rows(text: str) -> list[list[str]]:
@@ -46,21 +37,21 @@ def limit_rows(text: str) -> list[list[str]]:
 
 
 def test_status_shows_each_limit_and_the_money_left(engine: EngineProcess) -> None:
-    assert run(engine, "connections", "add", "lim-conn", "--account", "LIM-A=25000")[0] == 0
-    code, text = run(engine, "status")
+    assert run_cli(engine, "connections", "add", "lim-conn", "--account", "LIM-A=25000")[0] == 0
+    code, text = run_cli(engine, "status")
     assert code == 0
     assert not [r for r in limit_rows(text) if r[0] == "LIM-A"]  # no limit set, none shown
     limits = ("daily_loss_limit=1000", "trailing_drawdown=1500.50", "weekly_profit_target=1000")
-    assert run(engine, "limits", "LIM-A", *limits)[0] == 0
-    code, text = run(engine, "status")
+    assert run_cli(engine, "limits", "LIM-A", *limits)[0] == 0
+    code, text = run_cli(engine, "status")
     assert code == 0
     assert [r for r in limit_rows(text) if r[0] == "LIM-A"] == [
         ["LIM-A", "daily loss limit", "1000", "1000.00", "ok"],
         ["LIM-A", "trailing drawdown", "1500.50", "1500.50", "ok"],
         ["LIM-A", "weekly profit target", "1000", "1000.00", "ok"],
     ]
-    assert run(engine, "lock", "LIM-A")[0] == 0  # flat: LOCKED at once (S5.7)
-    code, text = run(engine, "status")
+    assert run_cli(engine, "lock", "LIM-A")[0] == 0  # flat: LOCKED at once (S5.7)
+    code, text = run_cli(engine, "status")
     assert [r[4] for r in limit_rows(text) if r[0] == "LIM-A"] == ["HALTED: LOCKED"] * 3
 
 
