@@ -7,6 +7,14 @@ token, one or more accounts). Requests never block waiting for the broker's answ
 therefore cannot tell the paper broker from a real one.
 
 Quantities are signed integers (buy > 0, sell < 0); prices are :class:`~decimal.Decimal`.
+
+Working orders (S8): limit, stop and stop-limit orders with a time in force; a bracket is an
+entry whose stop-loss and take-profit legs (one cancelling the other) work once it fills, for its
+filled quantity (Tradovate ``placeOSO``); a standalone OCO pair is two orders of which the first
+to fill cancels the other (``placeOCO``). The broker reports each order as it is accepted
+(:class:`OrderAccepted`, legs included, linked by broker order id), changed
+(:class:`OrderUpdated`: modified, or a leg made active by its entry's fill), filled
+(:class:`Fill`) and ended (:class:`OrderDone`).
 """
 
 from __future__ import annotations
@@ -22,17 +30,97 @@ from enum import StrEnum
 class OrderType(StrEnum):
     MARKET = "market"
     LIQUIDATE = "liquidate"  # close whatever is open in the contract when it executes
+    LIMIT = "limit"  # fills at its price or better (S8.10)
+    STOP = "stop"  # becomes a market order once ``last`` reaches its stop
+    STOP_LIMIT = "stop_limit"  # becomes a limit at its price once ``last`` reaches its stop
+
+    @property
+    def working(self) -> bool:
+        """Whether an order of this type rests at the broker until the market reaches it."""
+        return self in _RESTING
+
+
+_RESTING = frozenset({OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT})
+
+
+class TimeInForce(StrEnum):
+    DAY = "day"  # ends at the close of the trading day
+    GTC = "gtc"  # good till cancelled
+
+
+class LegRole(StrEnum):
+    """Which leg of a bracket or of an OCO pair an order is."""
+
+    STOP = "stop"  # the stop-loss
+    TARGET = "target"  # the take-profit
+
+
+def check_terms(order_type: OrderType, price: Decimal | None, stop: Decimal | None) -> str | None:
+    """What is wrong with an order's prices for its type, or ``None``: a limit needs ``price``,
+    a stop needs ``stop``, a stop-limit both; a market order or a liquidation neither. Prices
+    must be positive and finite."""
+    needs_price = order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+    needs_stop = order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+    for name, value, needed in (("price", price, needs_price), ("stop", stop, needs_stop)):
+        if needed and value is None:
+            return f"a {order_type.value} order needs a {name}"
+        if not needed and value is not None:
+            return f"a {order_type.value} order has no {name}"
+        if value is not None and (not value.is_finite() or value <= 0):
+            return f"{name} {value} is not a positive price"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class LegRequest:
+    """A bracket's leg or an OCO pair's second order, sent with the order it belongs to. Its
+    side is the entry's opposite for a bracket leg and the first order's own for an OCO pair;
+    its quantity follows the order it belongs to."""
+
+    client_order_id: str
+    role: LegRole
+    order_type: OrderType  # limit, stop or stop_limit
+    price: Decimal | None = None
+    stop: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """One order the engine sends. ``client_order_id`` is deterministic from its cause (S2.6)."""
+    """One order the engine sends. ``client_order_id`` is deterministic from its cause (S2.6).
+
+    A working order (limit, stop, stop-limit) carries its prices and time in force. With
+    ``bracket`` it is a bracket's entry and the legs work once it fills, for its filled quantity;
+    with ``oco`` it and that order form a standalone OCO pair (``role`` names its own leg)."""
 
     client_order_id: str
     account: str
     symbol: str
     qty: int  # signed; ignored for a liquidation
     order_type: OrderType = OrderType.MARKET
+    price: Decimal | None = None
+    stop: Decimal | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    bracket: tuple[LegRequest, ...] = ()
+    oco: LegRequest | None = None
+    role: LegRole | None = None
+
+    def client_order_ids(self) -> tuple[str, ...]:
+        """Every client order id this request places: its own and its legs'."""
+        legs = self.bracket if self.oco is None else (*self.bracket, self.oco)
+        return (self.client_order_id, *(leg.client_order_id for leg in legs))
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyRequest:
+    """A change to a working order: its total quantity (unsigned, never below what has filled),
+    its price or its stop price; ``None`` keeps a value as it is."""
+
+    account: str
+    broker_order_id: str
+    client_order_id: str | None = None
+    qty: int | None = None
+    price: Decimal | None = None
+    stop: Decimal | None = None
 
 
 # --- events -------------------------------------------------------------------------------------
@@ -47,6 +135,42 @@ class OrderAccepted:
     symbol: str
     qty: int  # signed; 0 for a liquidation (its size is known only when it fills)
     order_type: OrderType
+    price: Decimal | None = None
+    stop: Decimal | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    role: LegRole | None = None  # a bracket's or an OCO pair's leg
+    parent: str | None = None  # a bracket leg: its entry's broker order id
+    oco: str | None = None  # the broker order id of the order it cancels when it fills
+    active: bool = True  # a bracket leg works only once its entry fills (then OrderUpdated)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdated:
+    """A working order changed at the broker: modified (quantity, price, stop), or a bracket
+    leg made active, or resized, by its entry's fill. ``qty`` is the signed quantity still
+    working, ``filled`` the unsigned quantity filled so far."""
+
+    connection: str
+    account: str
+    client_order_id: str | None
+    broker_order_id: str
+    symbol: str
+    qty: int
+    price: Decimal | None = None
+    stop: Decimal | None = None
+    active: bool = True
+    filled: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyRejected:
+    """The broker refused a modification; the order stands as it was."""
+
+    connection: str
+    account: str
+    broker_order_id: str
+    client_order_id: str | None
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +222,14 @@ class WorkingOrder:
     symbol: str
     qty: int  # signed remaining quantity; 0 for a liquidation
     order_type: OrderType
+    price: Decimal | None = None
+    stop: Decimal | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    role: LegRole | None = None
+    parent: str | None = None
+    oco: str | None = None
+    active: bool = True
+    filled: int = 0  # unsigned quantity filled so far
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +254,7 @@ class OrderReport:
     client_order_id: str
     broker_order_id: str | None
     status: OrderStatus
+    filled: int = 0  # unsigned quantity filled
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +352,8 @@ class TokenIssued:
 
 BrokerEvent = (
     OrderAccepted
+    | OrderUpdated
+    | ModifyRejected
     | OrderRejected
     | Fill
     | OrderDone
@@ -241,7 +376,13 @@ class BrokerSession(ABC):
 
     @abstractmethod
     def place_order(self, order: OrderRequest) -> None:
-        """Send an order; ``OrderAccepted``/``OrderRejected`` then ``Fill`` events follow."""
+        """Send an order (a bracket or an OCO pair with its legs, in one request);
+        ``OrderAccepted`` (one per order placed) or ``OrderRejected`` (one per client order id
+        of the request), then ``Fill``/``OrderUpdated``/``OrderDone`` events follow."""
+
+    def modify_order(self, request: ModifyRequest) -> None:
+        """Change a working order; ``OrderUpdated`` or ``ModifyRejected`` follows."""
+        raise NotImplementedError(f"{type(self).__name__} cannot modify orders yet")
 
     @abstractmethod
     def cancel_working(

@@ -7,6 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
+
+
+class CopyMode(StrEnum):
+    """How a follower copies its leader (S8.1): ``fills`` turns each leader fill into a market
+    order (S2); ``orders`` mirrors the leader's working orders and brackets as working orders
+    at the follower's broker, and matches fills (S8.4)."""
+
+    FILLS = "fills"
+    ORDERS = "orders"
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +28,7 @@ class Membership:
     max_qty: int | None = None
     symbol_map: tuple[tuple[str, str], ...] = ()
     disable_reason: str = ""
+    copy: CopyMode = CopyMode.FILLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +51,9 @@ class LeaderFill:
     after: int
     fill_time: datetime
     price: Decimal | None = None  # as the broker reported it (not kept in the fan-out log)
+    # The broker id of the leader's order it filled (S8.4 matches mirror fills by it);
+    # ``None`` where unknown (a fill fanned out again after a restart).
+    order_id: str | None = None
 
     @property
     def cause(self) -> str:
