@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from engine.domain.copying import Membership
+from engine.domain.copying import CopyMode, Membership
 from engine.domain.setup import AccountConfig, ConnectionConfig, GroupConfig
 from engine.storage.durable import delete_account_state
 from engine.storage.store import SCHEMA_VERSION, Store, StoreError, stored_schema
@@ -94,6 +94,7 @@ def _rows(query: Callable[[str], list[sqlite3.Row]]) -> SetupRows:
                 max_qty=row["max_qty"],
                 symbol_map=symbol_map_of(row["symbol_map"]),
                 disable_reason=row["disable_reason"],
+                copy=CopyMode(row["copy"]),
             )
         )
     return rows
@@ -140,7 +141,7 @@ def insert_membership(conn: sqlite3.Connection, group: str, m: Membership) -> No
     ).fetchone()[0]
     conn.execute(
         "INSERT INTO memberships (group_id, account, position, ratio, max_qty, symbol_map,"
-        " disable_reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " disable_reason, copy) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             group,
             m.account,
@@ -149,16 +150,18 @@ def insert_membership(conn: sqlite3.Connection, group: str, m: Membership) -> No
             m.max_qty,
             symbol_map_json(m.symbol_map),
             m.disable_reason,
+            m.copy.value,
         ),
     )
 
 
 def update_terms(conn: sqlite3.Connection, group: str, m: Membership) -> None:
-    """A follower's new ratio, max_qty and symbol_map; its disable reason is left as it is."""
+    """A follower's new ratio, max_qty, symbol_map and copy mode; its disable reason is left as
+    it is."""
     conn.execute(
-        "UPDATE memberships SET ratio = ?, max_qty = ?, symbol_map = ?"
+        "UPDATE memberships SET ratio = ?, max_qty = ?, symbol_map = ?, copy = ?"
         " WHERE group_id = ? AND account = ?",
-        (str(m.ratio), m.max_qty, symbol_map_json(m.symbol_map), group, m.account),
+        (str(m.ratio), m.max_qty, symbol_map_json(m.symbol_map), m.copy.value, group, m.account),
     )
 
 

@@ -31,7 +31,7 @@ from engine.storage.durability import DRILL, Durability, NotDurable, describe, d
 
 log = structlog.get_logger("engine.storage.store")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 APPLICATION_ID = 0x4D494D4B  # "MIMK": refuses to open a foreign SQLite file as a store
 
 MIGRATIONS: dict[int, str] = {
@@ -106,6 +106,11 @@ MIGRATIONS: dict[int, str] = {
     5: """
     ALTER TABLE activity ADD COLUMN fill TEXT;
     CREATE INDEX activity_by_fill ON activity(fill) WHERE fill IS NOT NULL;
+    """,
+    # A follower's copy mode (S8.1): "fills" or "orders". Memberships from before copy fills,
+    # as they always did.
+    6: """
+    ALTER TABLE memberships ADD COLUMN copy TEXT NOT NULL DEFAULT 'fills';
     """,
 }
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.domain.copying import Membership
+from engine.domain.copying import CopyMode, Membership
 from engine.domain.setup import AccountConfig, ConnectionConfig, GroupConfig
 from engine.storage import setup_rows
 from engine.storage.setup_rows import SetupRows
@@ -46,7 +46,7 @@ def build() -> SetupRows:
         "LEAD",
         [
             Membership("F1", Decimal("1.5"), 3, (("ES", "MES"), ("NQ", "MNQ")), "locked manually"),
-            Membership("F3", Decimal("0.25")),
+            Membership("F3", Decimal("0.25"), copy=CopyMode.ORDERS),
         ],
     )
     return rows
@@ -98,6 +98,15 @@ def test_update_terms_keeps_the_disable_reason(store: Store) -> None:
     store.write(lambda conn: setup_rows.update_terms(conn, "g1", terms), wait=True)
     f1 = setup_rows.load(store).groups["g1"].members[0]
     assert f1 == Membership("F1", Decimal(2), None, (("YM", "MYM"),), "locked manually")
+
+
+def test_update_terms_changes_the_copy_mode(store: Store) -> None:
+    """S8.1: the copy mode is a term like the ratio, changed both ways."""
+    _save(store, build())
+    for mode in (CopyMode.FILLS, CopyMode.ORDERS):
+        terms = Membership("F3", Decimal("0.25"), copy=mode)
+        store.write(lambda conn, t=terms: setup_rows.update_terms(conn, "g1", t), wait=True)
+        assert setup_rows.load(store).groups["g1"].members[1].copy is mode
 
 
 def test_delete_setup_removes_groups_memberships_accounts_and_the_connection(

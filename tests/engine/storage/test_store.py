@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.domain.copying import CopyMode, Membership
+from engine.storage import setup_rows
 from engine.storage.store import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Store, StoreError
 
 TABLES = {
@@ -133,6 +135,36 @@ def test_a_store_of_schema_4_upgrades_its_activity_log_to_name_leader_fills(
         assert [(r["message"], r["fill"]) for r in rows] == [("before", None), ("after", "LEAD:7")]
         indexes = store.query("SELECT name FROM sqlite_master WHERE type = 'index'")
         assert "activity_by_fill" in {r["name"] for r in indexes}
+    finally:
+        store.close()
+
+
+def test_a_store_of_schema_5_upgrades_its_memberships_to_copy_fills(tmp_path: Path) -> None:
+    """S8.1: a membership from before copy modes copies fills, as it did; a new one can copy
+    orders."""
+    path = tmp_path / "engine.sqlite"
+    _store_of_schema(path, 5)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(
+        "INSERT INTO connections (id, broker, state) VALUES ('c', 'paper', 'connected');"
+        "INSERT INTO accounts (id, connection, balance) VALUES ('L', 'c', '50000');"
+        "INSERT INTO accounts (id, connection, balance) VALUES ('F1', 'c', '50000');"
+        "INSERT INTO groups (id, leader) VALUES ('g', 'L');"
+        "INSERT INTO memberships (group_id, account, position, ratio) VALUES ('g', 'F1', 1, '2');"
+    )
+    conn.close()
+    store = Store(path)
+    try:
+        assert store.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+        member = setup_rows.load(store).groups["g"].members[0]
+        assert (member.account, member.ratio, member.copy) == ("F1", 2, CopyMode.FILLS)
+        store.write(
+            lambda c: setup_rows.update_terms(
+                c, "g", Membership("F1", member.ratio, copy=CopyMode.ORDERS)
+            ),
+            wait=True,
+        )
+        assert setup_rows.load(store).groups["g"].members[0].copy is CopyMode.ORDERS
     finally:
         store.close()
 
