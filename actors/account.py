@@ -90,6 +90,7 @@ class AccountSettings:
     connection: str
     balance: Decimal
     max_copy_age: timedelta = timedelta(seconds=10)
+    mirror_grace: timedelta = timedelta(seconds=2)  # S8.4
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,7 @@ JOURNALED_TABLES = (
 class EngineSettings:
     runtime: str = "deterministic"
     max_copy_age: timedelta = timedelta(seconds=10)
+    mirror_grace: timedelta = timedelta(seconds=2)  # S8.4: how long a mirror may fill late
     # Threads runtime: connections are dealt to this many threads (0: one thread each). With
     # one interpreter lock, more threads add hand-offs, not parallelism (decision 0001).
     threads: int = 4
@@ -399,7 +400,9 @@ class Engine:
     def _build_account(self, ctx: ActorContext, account: str) -> AccountActor:
         current = self._current()
         a = current.accounts[account]
-        settings = AccountSettings(a.id, a.connection, a.balance, self.settings.max_copy_age)
+        settings = AccountSettings(
+            a.id, a.connection, a.balance, self.settings.max_copy_age, self.settings.mirror_grace
+        )
         state = ConnectionState(current.connections[a.connection].state)
         found = current.group_of(account)
         role = Role() if found is None else Role(found[0], found[1])
