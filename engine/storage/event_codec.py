@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from brokers import base
-from engine.domain.copying import Membership
+from engine.domain.copying import CopyMode, Membership
 
 REDACTED = "[redacted]"
 SECRET_FIELDS = frozenset({"token"})
@@ -48,6 +48,9 @@ CLASSES: dict[str, type] = {
 ENUMS: dict[str, type[enum.Enum]] = {
     "OrderType": base.OrderType,
     "OrderStatus": base.OrderStatus,
+    "TimeInForce": base.TimeInForce,
+    "LegRole": base.LegRole,
+    "CopyMode": CopyMode,
 }
 
 
@@ -80,6 +83,18 @@ def encode(value: Any) -> Any:
     raise WireError(f"cannot encode {type(value).__name__}")
 
 
+def _enum_of(f: dataclasses.Field[Any]) -> type[enum.Enum] | None:
+    """The registered enum a field holds (``OrderType``, ``LegRole | None``), if any."""
+    return ENUMS.get(str(f.type).removesuffix(" | None"))
+
+
+def _member(enum_type: type[enum.Enum], value: str) -> enum.Enum:
+    try:
+        return enum_type(value)
+    except ValueError:
+        raise WireError(f"not a {enum_type.__name__}: {value!r}") from None
+
+
 def decode(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | str):
         return value
@@ -107,14 +122,18 @@ def decode(value: Any) -> Any:
         enum_type = ENUMS.get(value[1])
         if enum_type is None:
             raise WireError(f"unknown enum {value[1]!r}")
-        return enum_type(value[2])
+        return _member(enum_type, value[2])
     if value and value[0] == "C" and len(value) == 3:
         cls = CLASSES.get(value[1])
         if cls is None or not isinstance(value[2], dict):
             raise WireError(f"unknown class {value[1]!r}")
         kwargs = {k: decode(v) for k, v in value[2].items()}
         for f in dataclasses.fields(cls):
-            if isinstance(kwargs.get(f.name), list):
-                kwargs[f.name] = tuple(kwargs[f.name])
+            field_value = kwargs.get(f.name)
+            if isinstance(field_value, list):
+                kwargs[f.name] = tuple(field_value)
+            elif isinstance(field_value, str) and _enum_of(f) is not None:
+                # A string enum is written as its string: back to the field's enum.
+                kwargs[f.name] = _member(_enum_of(f), field_value)
         return cls(**kwargs)
     return [decode(v) for v in value]

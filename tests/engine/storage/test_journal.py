@@ -15,6 +15,7 @@ from brokers.base import (
     AccountSnapshot,
     Fill,
     FillCorrected,
+    LegRole,
     OrderAccepted,
     OrderReport,
     OrderStatus,
@@ -24,10 +25,11 @@ from brokers.base import (
     PricesUnavailable,
     Snapshot,
     SnapshotFailed,
+    TimeInForce,
     TokenIssued,
     WorkingOrder,
 )
-from engine.domain.copying import Membership
+from engine.domain.copying import CopyMode, Membership
 from engine.replay.harness import Harness
 from engine.replay.journal_replay import JournalError, replay_journal
 from engine.replay.scenario import load_scenario
@@ -88,6 +90,34 @@ def test_wire_round_trips_every_broker_event() -> None:
     ]
     for event in events:
         assert decode(encode(event)) == event
+
+
+def test_string_enums_come_back_as_their_enums() -> None:
+    """A membership's copy mode and an order's type, tif and leg role are string enums, written
+    as their strings: decoded, they are the enums again (setup rows store ``copy.value``)."""
+    member = decode(encode(Membership("F1", Decimal(2), copy=CopyMode.ORDERS)))
+    assert member.copy is CopyMode.ORDERS
+    accepted = OrderAccepted(
+        "c",
+        "A",
+        "C1-1",
+        "O2",
+        "ESZ6",
+        -1,
+        OrderType.STOP,
+        stop=Decimal(4990),
+        tif=TimeInForce.GTC,
+        role=LegRole.STOP,
+    )
+    decoded = decode(encode(accepted))
+    assert (decoded.order_type, decoded.tif, decoded.role) == (
+        OrderType.STOP,
+        TimeInForce.GTC,
+        LegRole.STOP,
+    )
+    assert type(decoded.role) is LegRole
+    with pytest.raises(WireError, match="not a CopyMode"):
+        decode(["C", "Membership", {"account": "F1", "ratio": ["D", "1"], "copy": "all"}])
 
 
 def test_tokens_never_reach_the_wire() -> None:
