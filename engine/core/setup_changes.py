@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from actors import addresses, schedule
@@ -23,6 +23,7 @@ from actors.messages.connection import DetachAccount, StartSession
 from actors.messages.group import RemoveMember, SetTerms
 from actors.messages.risk import SetMembership
 from actors.messages.schedule import Track
+from brokers.instruments import ContractTable
 from engine.core.topology import (
     AccountConfig,
     AccountDeletion,
@@ -34,7 +35,8 @@ from engine.core.topology import (
 )
 from engine.core.tree import ActorTree
 from engine.domain.activity import Kind, Level
-from engine.domain.copying import Membership, Role
+from engine.domain.copying import CopyMode, Membership, Role
+from engine.domain.price_scale import price_scale_problem
 from engine.storage import setup_rows
 from engine.storage.records import Records
 from engine.storage.store import Store
@@ -44,7 +46,8 @@ from engine.storage.store import Store
 class Setup:
     """What a setup change works on, handed over by the engine for each command: the topology
     and the store rows behind it, the actor tree, the activity log, the brokers configured,
-    whether the engine runs, and how to close a connection's broker session."""
+    whether the engine runs, how to close a connection's broker session, and the contract
+    table (a follower's terms are checked against it)."""
 
     topology: Topology
     store: Store
@@ -53,6 +56,21 @@ class Setup:
     brokers: Collection[str]
     running: bool
     close_session: Callable[[str], None]
+    contracts: ContractTable = field(default_factory=ContractTable)
+
+
+def check_terms(contracts: ContractTable, member: Membership) -> None:
+    """S8.2: a follower copying orders maps only roots of the same price scale."""
+    if member.copy is not CopyMode.ORDERS:
+        return
+    for root in (r for pair in member.symbol_map for r in pair):
+        if root not in contracts:
+            raise CommandRefused(f"symbol_map: root {root!r} is not in the contract table")
+    problem = price_scale_problem(
+        member.copy, member.symbol_map, lambda root: contracts.contract(root).tick_size
+    )
+    if problem is not None:
+        raise CommandRefused(f"follower {member.account}: {problem}")
 
 
 def _require_running(setup: Setup) -> None:
@@ -228,6 +246,8 @@ def add_group(setup: Setup, group: str, leader: str, members: Sequence[Membershi
     config = GroupConfig(group, leader, list(members))
     topology = setup.topology
     topology.check_new_group(config)
+    for member in members:
+        check_terms(setup.contracts, member)
     # A group id used before may have logged fills a restart would complete: none are these
     # members' (S2.9). Logged before the group is written, so a write the disk refuses leaves
     # nothing half done (a join logged for a group that was not made is harmless).
@@ -251,7 +271,7 @@ def add_group(setup: Setup, group: str, leader: str, members: Sequence[Membershi
 
 
 def _enabled(member: Membership) -> Membership:
-    return Membership(member.account, member.ratio, member.max_qty, member.symbol_map)
+    return replace(member, disable_reason="")
 
 
 def delete_group(setup: Setup, group: str) -> GroupConfig:
@@ -273,18 +293,19 @@ def delete_group(setup: Setup, group: str) -> GroupConfig:
 
 
 def update_follower(setup: Setup, group: str, member: Membership) -> Membership:
-    """New terms (ratio, max_qty, symbol_map) for an existing follower; its disable reason
-    stays the group actor's own (``SetTerms``), whatever it became since the view read here.
-    Applies from the next leader fill; nothing is sent now."""
+    """New terms (ratio, max_qty, symbol_map, copy mode) for an existing follower; its disable
+    reason stays the group actor's own (``SetTerms``), whatever it became since the view read
+    here. Applies from the next leader fill or order; nothing is sent now."""
     _require_running(setup)
     config = setup.topology.require_group(group)
     if not any(m.account == member.account for m in config.members):
         raise CommandRefused(f"account {member.account!r} does not follow group {group!r}")
+    check_terms(setup.contracts, member)
     setup.store.write(lambda conn: setup_rows.update_terms(conn, group, member), wait=True)
     view: GroupView | None = setup.tree.view(addresses.group(group))
     current = {m.account: m for m in (view.members if view is not None else config.members)}
     reason = current[member.account].disable_reason if member.account in current else ""
-    updated = Membership(member.account, member.ratio, member.max_qty, member.symbol_map, reason)
+    updated = replace(member, disable_reason=reason)
     config.members = [updated if m.account == member.account else m for m in config.members]
     setup.tree.tell(addresses.group(group), SetTerms(updated))
     setup.records.activity(
@@ -292,7 +313,7 @@ def update_follower(setup: Setup, group: str, member: Membership) -> Membership:
         Kind.STATE_CHANGE,
         f"follower {member.account} of group {group}: ratio {member.ratio}, max_qty "
         f"{member.max_qty if member.max_qty is not None else 'none'}, symbol_map "
-        f"{dict(member.symbol_map) or 'none'}",
+        f"{dict(member.symbol_map) or 'none'}, copy {member.copy}",
         account=member.account,
     )
     return updated
@@ -303,6 +324,7 @@ __all__ = [
     "add_connection",
     "add_group",
     "check_add_connection",
+    "check_terms",
     "delete_account",
     "delete_connection",
     "delete_group",

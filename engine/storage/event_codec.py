@@ -130,10 +130,11 @@ def decode(value: Any) -> Any:
         kwargs = {k: decode(v) for k, v in value[2].items()}
         for f in dataclasses.fields(cls):
             field_value = kwargs.get(f.name)
+            enum_type = _enum_of(f)
             if isinstance(field_value, list):
                 kwargs[f.name] = tuple(field_value)
-            elif isinstance(field_value, str) and _enum_of(f) is not None:
+            elif isinstance(field_value, str) and enum_type is not None:
                 # A string enum is written as its string: back to the field's enum.
-                kwargs[f.name] = _member(_enum_of(f), field_value)
+                kwargs[f.name] = _member(enum_type, field_value)
         return cls(**kwargs)
     return [decode(v) for v in value]

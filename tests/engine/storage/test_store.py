@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -157,7 +158,7 @@ def test_a_store_of_schema_5_upgrades_its_memberships_to_copy_fills(tmp_path: Pa
     try:
         assert store.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
         member = setup_rows.load(store).groups["g"].members[0]
-        assert (member.account, member.ratio, member.copy) == ("F1", 2, CopyMode.FILLS)
+        assert (member.account, member.ratio, member.copy) == ("F1", Decimal(2), CopyMode.FILLS)
         store.write(
             lambda c: setup_rows.update_terms(
                 c, "g", Membership("F1", member.ratio, copy=CopyMode.ORDERS)
