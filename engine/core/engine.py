@@ -178,6 +178,8 @@ class Engine:
             staged.accounts[account.id] = account
         for group in groups:
             staged.check_new_group(group)
+            for member in group.members:
+                setup_changes.check_terms(self.contracts, member)
             staged.groups[group.id] = group
 
         def write(conn: sqlite3.Connection) -> None:
@@ -490,6 +492,7 @@ class Engine:
     def add_follower(self, group: str, member: Membership) -> None:
         self._record("add_follower", group, member)
         self.topology.check_add_follower(group, member)
+        setup_changes.check_terms(self.contracts, member)
         # Earlier fills are not its: said first, so a refused write leaves nothing half done
         # (a join logged for a membership that was not made is harmless).
         self.records.fanouts.joined(group, [member.account])
@@ -602,6 +605,7 @@ class Engine:
             tuple(self.brokers),
             self.started,
             self._close_session,
+            self.contracts,
         )
 
     def _close_session(self, connection: str) -> None:
@@ -629,7 +633,7 @@ class Engine:
         return setup_changes.delete_group(self._setup(), group)
 
     def update_follower(self, group: str, member: Membership) -> Membership:
-        """New ratio, max_qty and symbol_map for a follower, from its next copy on."""
+        """New ratio, max_qty, symbol_map and copy mode for a follower, from its next copy on."""
         self._record("update_follower", group, member)
         return setup_changes.update_follower(self._setup(), group, member)
 
