@@ -62,7 +62,9 @@ The example below is the whole schema; ``docs/operations.md`` explains each key:
     [[groups]]
     id = "main"
     leader = "LEAD"
-    followers = [{ account = "F1", ratio = "1", max_qty = 4, symbol_map = { ES = "MES" } }]
+    followers = [            # copy = "fills" (the default) or "orders" (S8.1)
+        { account = "F1", ratio = "1", max_qty = 4, symbol_map = { ES = "MES" }, copy = "orders" },
+    ]
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -96,6 +99,8 @@ from engine.app.config_errors import (
     one_line,
     unknown_key,
 )
+from engine.domain.copying import CopyMode, Membership
+from engine.domain.price_scale import price_scale_problem
 from engine.domain.risk_rules import LIMIT_NAMES
 
 DEFAULT_PORT = 8765
@@ -385,11 +390,34 @@ class FollowerSeed(_Section):
     ratio: PositiveDecimal = Decimal(1)
     max_qty: int | None = Field(default=None, ge=1, le=100_000)
     symbol_map: dict[str, str] = Field(default_factory=dict)
+    # S8.1: the key is ``copy`` (``copy_mode`` here: pydantic models have a ``copy`` method).
+    copy_mode: CopyMode = Field(default=CopyMode.FILLS, alias="copy")
 
     @field_validator("symbol_map")
     @classmethod
     def _roots(cls, value: dict[str, str]) -> dict[str, str]:
         return check_symbol_map(value)
+
+    @model_validator(mode="after")
+    def _price_scale(self) -> FollowerSeed:
+        problem = price_scale_problem(
+            self.copy_mode,
+            self.symbol_map.items(),
+            lambda root: BUILTIN_CONTRACTS[root].tick_size,
+        )
+        if problem is not None:
+            raise PydanticCustomError("price_scale", "{problem}", {"problem": problem})
+        return self
+
+    def membership(self) -> Membership:
+        """The follower's terms as the engine keeps them."""
+        return Membership(
+            self.account,
+            self.ratio,
+            self.max_qty,
+            tuple(sorted(self.symbol_map.items())),
+            copy=self.copy_mode,
+        )
 
 
 class GroupSeed(_Section):

@@ -132,7 +132,7 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
 def unknown_key(model: type[BaseModel] | None) -> str:
     if model is None:
         return "unknown key"
-    keys = [k for k, f in model.model_fields.items() if not f.exclude]
+    keys = [f.alias or k for k, f in model.model_fields.items() if not f.exclude]
     return f"unknown key; expected one of: {', '.join(keys)}"
 
 

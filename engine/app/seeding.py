@@ -8,7 +8,6 @@ from engine.app.config import Config
 from engine.core.engine import Engine
 from engine.core.setup_changes import initial_state
 from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig
-from engine.domain.copying import Membership
 
 
 def seed_from_config(engine: Engine, config: Config) -> None:
@@ -26,10 +25,7 @@ def seed_from_config(engine: Engine, config: Config) -> None:
         GroupConfig(
             g.id,
             g.leader,
-            [
-                Membership(f.account, f.ratio, f.max_qty, tuple(sorted(f.symbol_map.items())))
-                for f in g.followers
-            ],
+            [f.membership() for f in g.followers],
         )
         for g in config.groups
     ]

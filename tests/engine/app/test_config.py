@@ -23,6 +23,7 @@ from engine.app.config import (
 from engine.app.config_errors import key_name
 from engine.app.seeding import seed_from_config
 from engine.core.engine import Engine, EngineSettings
+from engine.domain.copying import CopyMode
 from engine.storage.store import Store
 from tests.conftest import START
 
@@ -76,7 +77,9 @@ limits = { daily_loss_limit = "1000", trailing_drawdown = 2000 }
 [[groups]]
 id = "main"
 leader = "LEAD"
-followers = [{ account = "F1", ratio = "0.5", max_qty = 3, symbol_map = { ES = "MES" } }]
+followers = [
+    { account = "F1", ratio = "0.5", max_qty = 3, symbol_map = { ES = "MES" }, copy = "orders" },
+]
 """
 
 
@@ -135,10 +138,11 @@ def test_seeds_an_empty_store(tmp_path: Path) -> None:
         assert topology.accounts["F1"].balance == Decimal(25000)
         assert topology.accounts["F1"].limits["daily_loss_limit"] == Decimal(1000)
         member = topology.groups["main"].members[0]
-        assert (member.ratio, member.max_qty, member.symbol_map) == (
+        assert (member.ratio, member.max_qty, member.symbol_map, member.copy) == (
             Decimal("0.5"),
             3,
             (("ES", "MES"),),
+            CopyMode.ORDERS,
         )
     finally:
         engine.stop()
@@ -178,6 +182,14 @@ def test_seeds_an_empty_store(tmp_path: Path) -> None:
         ("[[connections]]\nid = 'c'\n[[accounts]]\nid = 'A'\nconnection = 'c'\n"
          "[[groups]]\nid = 'g'\nleader = 'A'\nfollowers = [{ account = 'B', "
          "symbol_map = { ES = 'XX' } }]", "unknown instrument root 'XX'"),
+        ("[[connections]]\nid = 'c'\n[[accounts]]\nid = 'A'\nconnection = 'c'\n"
+         "[[groups]]\nid = 'g'\nleader = 'A'\nfollowers = [{ account = 'B', copy = 'all' }]",
+         "groups[0].followers[0].copy: expected 'fills' or 'orders' (got 'all')"),
+        ("[[connections]]\nid = 'c'\n[[accounts]]\nid = 'A'\nconnection = 'c'\n"
+         "[[groups]]\nid = 'g'\nleader = 'A'\nfollowers = [{ account = 'B', "
+         "copy = 'orders', symbol_map = { ES = 'CL' } }]",
+         "groups[0].followers[0]: copy = \"orders\" copies prices unchanged, so symbol_map "
+         "ES → CL needs roots of the same price scale: ES ticks 0.25, CL ticks 0.01"),
         ("[demo]\nsetup = true\n[[connections]]\nid = 'c'", "demo.setup: expected false"),
         ("password = 'hunter2'", "password: secrets and passwords are never read"),
         ("data_dir = 5", "data_dir: expected a string (got 5)"),
