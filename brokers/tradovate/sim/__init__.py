@@ -5,6 +5,9 @@
         ...                                   # point a TradovateBroker at it
         sim.set_price("ESZ6", Decimal(5000))  # a quote on the md socket
         sim.trade("ACC1", "ESZ6", 2)          # the account's owner trades by hand
+        placed = sim.place_working("ACC1", "ESZ6", 1, OrderType.LIMIT, price=Decimal(4990),
+                                   bracket_stop=Decimal(4980), bracket_target=Decimal(5010))
+        sim.modify("ACC1", placed.stop, stop=Decimal(4985))
         sim.drop("alice")                     # an outage: sockets closed, new ones refused
         sim.restore("alice")
 
@@ -37,6 +40,7 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
+from brokers.base import OrderType, TimeInForce, WorkingOrder
 from brokers.clock import Clock, WallClock
 from brokers.instruments import ContractTable
 from brokers.tradovate.settings import TradovateSettings
@@ -45,6 +49,7 @@ from brokers.tradovate.sim.exchange import SimError, SimExchange
 from brokers.tradovate.sim.faults import Faults, endpoint_of
 from brokers.tradovate.sim.hub import NOT_ENTITLED, SyncShape
 from brokers.tradovate.sim.server import SimRequest, SimServer
+from brokers.tradovate.sim.working import PlacedOrder
 
 
 def _urls(base_url: str) -> dict[str, str]:
@@ -121,6 +126,69 @@ class RunningSim:
 
     def position(self, account: str, symbol: str) -> int:
         return self.exchange.position(account, symbol)
+
+    # The owner's working orders, as the trader places them in the Tradovate app (S8): the same
+    # calls as the paper broker's. Ids are the server's order ids, as strings.
+
+    def place_working(
+        self,
+        account: str,
+        symbol: str,
+        qty: int,
+        order_type: OrderType,
+        *,
+        price: Decimal | None = None,
+        stop: Decimal | None = None,
+        tif: TimeInForce = TimeInForce.DAY,
+        bracket_stop: Decimal | None = None,
+        bracket_target: Decimal | None = None,
+    ) -> PlacedOrder:
+        """A limit, stop or stop-limit order (or a market one), with a bracket when
+        ``bracket_stop``/``bracket_target`` are given (``placeoso``)."""
+        return self.exchange.place_working(
+            account,
+            symbol,
+            qty,
+            order_type,
+            price=price,
+            stop=stop,
+            tif=tif,
+            bracket_stop=bracket_stop,
+            bracket_target=bracket_target,
+        )
+
+    def place_oco(
+        self,
+        account: str,
+        symbol: str,
+        qty: int,
+        *,
+        stop: Decimal,
+        target: Decimal,
+        tif: TimeInForce = TimeInForce.DAY,
+    ) -> PlacedOrder:
+        """An OCO pair (``placeoco``): a stop at ``stop`` and a limit at ``target``, both of
+        ``qty``'s side; ``entry`` is ``None``."""
+        return self.exchange.place_oco(account, symbol, qty, stop=stop, target=target, tif=tif)
+
+    def modify(
+        self,
+        account: str,
+        order_id: str,
+        *,
+        qty: int | None = None,
+        price: Decimal | None = None,
+        stop: Decimal | None = None,
+    ) -> None:
+        """Change a working order (``qty`` the new total); ``None`` keeps a value."""
+        self.exchange.modify(account, order_id, qty=qty, price=price, stop=stop)
+
+    def cancel(self, account: str, order_id: str) -> None:
+        """Cancel an order: an entry's suspended legs and an OCO sibling go with it."""
+        self.exchange.cancel(account, order_id)
+
+    def working_orders(self, account: str) -> list[WorkingOrder]:
+        return self.exchange.working_orders(account)
 
     def hold(self, user: str) -> None:
         self.exchange.hold(user)
@@ -373,4 +441,12 @@ async def serve_sim(
             shutdown.set()
 
 
-__all__ = ["RunningSim", "SimError", "SimExchange", "SimRequest", "serve_sim", "sim_settings"]
+__all__ = [
+    "PlacedOrder",
+    "RunningSim",
+    "SimError",
+    "SimExchange",
+    "SimRequest",
+    "serve_sim",
+    "sim_settings",
+]

@@ -45,6 +45,11 @@ def handle(
         return 200, [o.entity() for o in exchange.orders_of(user_id)]
     if path == "orderversion/list":
         return 200, [o.version_entity() for o in exchange.orders_of(user_id)]
+    if path == "orderversion/deps":
+        order = exchange.orders.get(_int(params.get("masterid")) or -1)
+        if order is None or order.account_id not in mine:
+            return 200, []
+        return 200, [order.version_entity()]
     if path == "command/list":
         return 200, [o.command_entity() for o in exchange.orders_of(user_id)]
     if path == "fill/list":
@@ -80,6 +85,9 @@ def _snapshot(exchange: SimExchange, user_id: int, body: Mapping[str, Any]) -> d
 
 POSTS = {
     "order/placeorder": SimExchange.place_order,
+    "order/placeoso": SimExchange.place_oso_order,
+    "order/placeoco": SimExchange.place_oco_order,
+    "order/modifyorder": SimExchange.modify_order,
     "order/liquidateposition": SimExchange.liquidate_position,
     "order/cancelorder": SimExchange.cancel_order,
     "cashbalance/getcashbalancesnapshot": _snapshot,

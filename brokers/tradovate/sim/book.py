@@ -101,10 +101,15 @@ class SimOrder:
     liquidation: bool = False
     price: Decimal | None = None
     stop_price: Decimal | None = None
-    status: str = "Working"
+    status: str = "Working"  # Suspended: a bracket leg waiting for its entry's fill
     filled: int = 0
     command_id: int = 0
     text: str = ""
+    tif: str = "Day"  # Day or GTC
+    parent_id: int | None = None  # a bracket leg: its entry
+    oco_id: int | None = None  # the order this one cancels when it fills
+    triggered: bool = False  # a stop-limit whose stop was reached: a limit now
+    version_id: int = 0  # the current orderVersion (a new one per modification)
 
     @property
     def remaining(self) -> int:
@@ -112,10 +117,16 @@ class SimOrder:
 
     @property
     def working(self) -> bool:
+        """Working at the market (a suspended bracket leg is not, yet)."""
         return self.status == "Working"
 
+    @property
+    def live(self) -> bool:
+        """Not ended: working, or a bracket leg suspended until its entry fills."""
+        return self.status in ("Working", "Suspended")
+
     def entity(self) -> dict[str, Any]:
-        return {
+        entity: dict[str, Any] = {
             "id": self.id,
             "accountId": self.account_id,
             "contractId": self.contract_id,
@@ -124,14 +135,35 @@ class SimOrder:
             "ordStatus": self.status,
             "admin": False,
         }
+        if self.parent_id is not None:
+            entity["parentId"] = self.parent_id
+        if self.oco_id is not None:
+            entity["ocoId"] = self.oco_id
+        return entity
+
+    def execution_entity(self, report_id: int, exec_type: str, at: datetime) -> dict[str, Any]:
+        """An ``executionReport``: what happened to the order (``execType``) and where it stands."""
+        return {
+            "id": report_id,
+            "commandId": self.command_id,
+            "accountId": self.account_id,
+            "contractId": self.contract_id,
+            "timestamp": stamp(at),
+            "orderId": self.id,
+            "execType": exec_type,
+            "ordStatus": self.status,
+            "action": "Buy" if self.side > 0 else "Sell",
+            "cumQty": self.filled,
+            "leavesQty": max(self.remaining, 0) if self.live else 0,
+        }
 
     def version_entity(self) -> dict[str, Any]:
         version: dict[str, Any] = {
-            "id": self.id,
+            "id": self.version_id or self.id,
             "orderId": self.id,
             "orderQty": self.qty,
             "orderType": self.order_type,
-            "timeInForce": "Day",
+            "timeInForce": self.tif,
         }
         if self.price is not None:
             version["price"] = self.price

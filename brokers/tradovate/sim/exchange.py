@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from brokers.base import OrderType, TimeInForce, WorkingOrder
 from brokers.clock import Clock
 from brokers.instruments import ContractTable, SymbolError
+from brokers.tradovate.sim import working
 from brokers.tradovate.sim.book import (
     SimAccount,
     SimContract,
@@ -34,7 +36,7 @@ PropsListener = Callable[[int, str, str, dict[str, Any]], None]  # user, entity,
 QuoteListener = Callable[[SimContract, Decimal], None]
 
 REJECT_FORCED = "Rejected by the local server (reject_next)"
-ORDER_TYPES = ("Market", "Limit", "Stop", "StopLimit")
+ORDER_TYPES = working.ORDER_TYPES
 # How a refusal is worded: Tradovate answers business errors in these shapes (HTTP 200).
 REJECT_SHAPES = ("failureReason", "failureText", "errorText", "violations")
 # The sync answer's lists, by the entity type that asks for them (``entityTypes``).
@@ -109,6 +111,8 @@ class SimExchange:
                 ("fill", 50_000),
                 ("command", 70_000),
                 ("position", 90_000),
+                ("version", 200_000),
+                ("report", 300_000),
             )
         }
 
@@ -217,48 +221,18 @@ class SimExchange:
     # -- REST commands (answers are Tradovate's JSON) ----------------------------------------------
 
     def place_order(self, user_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
-        account = self._body_account(user_id, body)
-        if isinstance(account, dict):
-            return account
-        action = body.get("action")
-        if action not in ("Buy", "Sell"):
-            return violation("action must be Buy or Sell")
-        qty = body.get("orderQty")
-        if isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0:
-            return violation("orderQty must be a positive integer")
-        order_type = body.get("orderType", "Market")
-        if order_type not in ORDER_TYPES:
-            return violation(f"orderType must be one of {', '.join(ORDER_TYPES)}")
-        symbol = body.get("symbol")
-        contract = self.contract(symbol) if isinstance(symbol, str) else None
-        if contract is None:
-            return failure("UnknownReason", f"Unknown contract {symbol!r}")
-        price = _price(body.get("price"))
-        stop = _price(body.get("stopPrice"))
-        if order_type in ("Limit", "StopLimit") and price is None:
-            return violation("price is required for a limit order")
-        if order_type in ("Stop", "StopLimit") and stop is None:
-            return violation("stopPrice is required for a stop order")
-        forced = self._forced_refusal(user_id)
-        if forced is not None:
-            return forced
-        if order_type == "Market" and contract.id not in self.prices:
-            return failure("NoQuote", f"No quote for {contract.name}")
-        cl = body.get("clOrdId")
-        order = self._new_order(
-            account,
-            contract,
-            1 if action == "Buy" else -1,
-            qty,
-            order_type,
-            cl_ord_id=cl if isinstance(cl, str) and cl else None,
-            automated=bool(body.get("isAutomated")),
-            price=price,
-            stop_price=stop,
-        )
-        self._announce(order)
-        self._start(order)
-        return self._accepted(user_id, order)
+        return working.place(self, user_id, body)
+
+    def place_oso_order(self, user_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
+        """An entry with its bracket (``bracket1``, ``bracket2``), suspended until it fills."""
+        return working.place(self, user_id, body, "oso")
+
+    def place_oco_order(self, user_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Two orders (the body's and ``other``): the first to fill cancels the other."""
+        return working.place(self, user_id, body, "oco")
+
+    def modify_order(self, user_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
+        return working.modify(self, user_id, body)
 
     def liquidate_position(self, user_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
         account = self._body_account(user_id, body)
@@ -273,7 +247,7 @@ class SimExchange:
             return forced
         for order in list(self.orders.values()):
             same = order.account_id == account.id and order.contract_id == contract.id
-            if same and order.working and not order.liquidation:
+            if same and order.live and not order.liquidation:
                 self._cancel(order)
         net = self._position(account.id, contract.id).net_pos
         if net and contract.id not in self.prices and user_id not in self.held:
@@ -296,7 +270,7 @@ class SimExchange:
         order = self.orders.get(order_id) if isinstance(order_id, int) else None
         if order is None or self.accounts[order.account_id].user_id != user_id:
             return failure("UnknownReason", f"Unknown order {order_id!r}")
-        if not order.working:
+        if not order.live:
             return failure("UnknownReason", f"Order {order.id} is {order.status}, not working")
         self._cancel(order)
         answer: dict[str, Any] = {"commandId": self._next("command")}
@@ -351,6 +325,80 @@ class SimExchange:
         )
         self._announce(order)
         return order.id
+
+    def place_working(
+        self,
+        account: str,
+        symbol: str,
+        qty: int,
+        order_type: OrderType,
+        *,
+        price: Decimal | None = None,
+        stop: Decimal | None = None,
+        tif: TimeInForce = TimeInForce.DAY,
+        bracket_stop: Decimal | None = None,
+        bracket_target: Decimal | None = None,
+    ) -> working.PlacedOrder:
+        """The owner places a working order by hand (a bracket with a leg's price given)."""
+        try:
+            return working.place_owner(
+                self,
+                account,
+                symbol,
+                qty,
+                order_type,
+                price=price,
+                stop=stop,
+                tif=tif,
+                bracket_stop=bracket_stop,
+                bracket_target=bracket_target,
+            )
+        except working.OwnerError as error:
+            raise SimError(str(error)) from None
+
+    def place_oco(
+        self,
+        account: str,
+        symbol: str,
+        qty: int,
+        *,
+        stop: Decimal,
+        target: Decimal,
+        tif: TimeInForce = TimeInForce.DAY,
+    ) -> working.PlacedOrder:
+        """The owner places an OCO pair by hand: a stop and a limit, same side and quantity."""
+        try:
+            return working.place_owner_oco(
+                self, account, symbol, qty, stop=stop, target=target, tif=tif
+            )
+        except working.OwnerError as error:
+            raise SimError(str(error)) from None
+
+    def modify(
+        self,
+        account: str,
+        order_id: str,
+        *,
+        qty: int | None = None,
+        price: Decimal | None = None,
+        stop: Decimal | None = None,
+    ) -> None:
+        """The owner changes a working order by hand."""
+        try:
+            working.modify_owner(self, account, order_id, qty=qty, price=price, stop=stop)
+        except working.OwnerError as error:
+            raise SimError(str(error)) from None
+
+    def cancel(self, account: str, order_id: str) -> None:
+        """The owner cancels an order by hand (with what is linked to it)."""
+        try:
+            working.cancel_owner(self, account, order_id)
+        except working.OwnerError as error:
+            raise SimError(str(error)) from None
+
+    def working_orders(self, account: str) -> list[WorkingOrder]:
+        """The account's orders not ended, suspended bracket legs included (active=False)."""
+        return working.working_orders(self, self.account(account).id)
 
     def hold(self, user_name: str) -> None:
         self.held.add(self.user(user_name).id)
@@ -500,6 +548,7 @@ class SimExchange:
         liquidation: bool = False,
         price: Decimal | None = None,
         stop_price: Decimal | None = None,
+        tif: str = "Day",
     ) -> SimOrder:
         order = SimOrder(
             self._next("order"),
@@ -515,6 +564,8 @@ class SimExchange:
             price=price,
             stop_price=stop_price,
             command_id=self._next("command"),
+            tif=tif,
+            version_id=self._next("version"),
         )
         self.orders[order.id] = order
         return order
@@ -531,6 +582,11 @@ class SimExchange:
         self._push(order, "command", "Created", order.command_entity())
         self._push(order, "order", "Created", order.entity())
         self._push(order, "orderVersion", "Created", order.version_entity())
+        self._report(order, "New")
+
+    def _report(self, order: SimOrder, exec_type: str) -> None:
+        report = order.execution_entity(self._next("report"), exec_type, self.clock.now())
+        self._push(order, "executionReport", "Created", report)
 
     def _start(self, order: SimOrder) -> None:
         """A new engine order: rest it (held user, limit, stop) or execute it now."""
@@ -558,10 +614,13 @@ class SimExchange:
             self._maybe_trigger(order, price)
 
     def _maybe_trigger(self, order: SimOrder, price: Decimal) -> None:
+        """Work ``order`` against ``price`` (the last trade), as S8.10 says: a market order and
+        a triggered stop fill at it; a limit — a triggered stop-limit too — fills at its own
+        price once the market reaches it."""
         if order.order_type == "Market":
             self._execute(order, order.remaining, price)
             return
-        if order.order_type in ("Stop", "StopLimit"):
+        if order.order_type in ("Stop", "StopLimit") and not order.triggered:
             assert order.stop_price is not None
             reached = price >= order.stop_price if order.side > 0 else price <= order.stop_price
             if not reached:
@@ -569,9 +628,10 @@ class SimExchange:
             if order.order_type == "Stop":
                 self._execute(order, order.remaining, price)
                 return
+            order.triggered = True
         assert order.price is not None
         if (order.side > 0 and price <= order.price) or (order.side < 0 and price >= order.price):
-            self._execute(order, order.remaining, price)
+            self._execute(order, order.remaining, order.price)
 
     def _execute(self, order: SimOrder, qty: int, price: Decimal) -> None:
         contract = self.contracts[order.contract_id]
@@ -595,15 +655,18 @@ class SimExchange:
             self._push(
                 order, "cashBalance", "Updated", account.cash_entity(self.open_pnl(account.id))
             )
+        working.after_fill(self, order)
 
     def _cancel(self, order: SimOrder) -> None:
         if order.id in self.held_queue:
             self.held_queue.remove(order.id)
         self._set_status(order, "Canceled")
+        working.after_cancel(self, order)
 
     def _set_status(self, order: SimOrder, status: str) -> None:
         order.status = status
         self._push(order, "order", "Updated", order.entity())
+        self._report(order, {"Working": "Triggered", "Filled": "Trade"}.get(status, status))
 
     def _position(self, account_id: int, contract_id: int) -> SimPosition:
         key = (account_id, contract_id)
@@ -615,13 +678,3 @@ class SimExchange:
 
     def timestamp(self) -> str:
         return stamp(self.clock.now())
-
-
-def _price(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        price = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return price if price.is_finite() and price > 0 else None
