@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from brokers.instruments import SymbolError, split_symbol
 from engine.app.config import ID_PATTERN, check_symbol_map
+from engine.domain.copying import CopyMode
 from engine.domain.risk_rules import LIMIT_NAMES
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="1-64 letters, digits, . _ -")]
@@ -32,6 +33,12 @@ LimitName = Literal[
     "weekly_profit_target",
 ]
 assert set(LimitName.__args__) == set(LIMIT_NAMES)  # type: ignore[attr-defined]
+# A follower's copy mode (S8.1). The JSON key is ``copy``; in the models it is ``copy_mode``
+# (pydantic models have a ``copy`` method).
+COPY_DESCRIPTION = (
+    "fills: each leader fill becomes a market order (S2); orders: the leader's working orders"
+    " and brackets are mirrored at the follower's broker (S8)"
+)
 
 
 class Request(BaseModel):
@@ -61,6 +68,7 @@ class FollowerTerms(Request):
     ratio: Ratio = Decimal(1)
     max_qty: MaxQty | None = None
     symbol_map: dict[str, str] = Field(default_factory=dict, max_length=20)
+    copy_mode: CopyMode = Field(default=CopyMode.FILLS, alias="copy", description=COPY_DESCRIPTION)
 
     @field_validator("symbol_map")
     @classmethod
@@ -79,6 +87,7 @@ class FollowerChange(Request):
     max_qty: MaxQty | None = None
     clear_max_qty: bool = False
     symbol_map: dict[str, str] | None = Field(None, max_length=20)
+    copy_mode: CopyMode | None = Field(default=None, alias="copy", description=COPY_DESCRIPTION)
 
     @field_validator("symbol_map")
     @classmethod
@@ -130,12 +139,17 @@ class ConnectionOut(Response):
 
 
 class Membership(Response):
+    model_config = ConfigDict(frozen=True, serialize_by_alias=True)
+
     group: str
     role: Literal["leader", "follower"]
     ratio: str | None = None
     max_qty: int | None = None
     symbol_map: dict[str, str] = Field(default_factory=dict)
     disable_reason: str = ""
+    copy_mode: CopyMode | None = Field(
+        default=None, alias="copy", description=f"a follower's copy mode: {COPY_DESCRIPTION}"
+    )
 
 
 class LimitDistanceOut(Response):
@@ -187,11 +201,14 @@ class Limits(Response):
 
 
 class FollowerOut(Response):
+    model_config = ConfigDict(frozen=True, serialize_by_alias=True)
+
     account: str
     ratio: str
     max_qty: int | None
     symbol_map: dict[str, str]
     disable_reason: str
+    copy_mode: CopyMode = Field(alias="copy", description=COPY_DESCRIPTION)
 
 
 class GroupOut(Response):

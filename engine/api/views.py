@@ -133,6 +133,7 @@ def _membership(engine: Engine, topology: Topology, account: str) -> schemas.Mem
                 max_qty=m.max_qty,
                 symbol_map=dict(m.symbol_map),
                 disable_reason=_reason(engine.group_view(group), m),
+                copy=m.copy,
             )
     return None
 
@@ -189,6 +190,17 @@ def limits_out(engine: Engine, account: str) -> schemas.Limits:
     )
 
 
+def follower_out(member: Membership) -> schemas.FollowerOut:
+    return schemas.FollowerOut(
+        account=member.account,
+        ratio=plain(member.ratio),
+        max_qty=member.max_qty,
+        symbol_map=dict(member.symbol_map),
+        disable_reason=member.disable_reason,
+        copy=member.copy,
+    )
+
+
 def group_out(engine: Engine, group: str) -> schemas.GroupOut:
     config = engine.group(group)
     view = engine.group_view(group)
@@ -196,16 +208,7 @@ def group_out(engine: Engine, group: str) -> schemas.GroupOut:
     return schemas.GroupOut(
         id=group,
         leader=config.leader,
-        followers=[
-            schemas.FollowerOut(
-                account=m.account,
-                ratio=plain(m.ratio),
-                max_qty=m.max_qty,
-                symbol_map=dict(m.symbol_map),
-                disable_reason=m.disable_reason,
-            )
-            for m in members
-        ],
+        followers=[follower_out(m) for m in members],
         leader_positions=dict(view.leader_positions) if view is not None else {},
     )
 

@@ -12,7 +12,6 @@ from engine.api.operations import DRY_RUN, Operation, json_of
 from engine.core.engine import Engine
 from engine.core.topology import CommandRefused, GroupConfig
 from engine.domain.copying import Membership
-from engine.domain.decimals import plain
 
 TAG = "groups"
 
@@ -27,6 +26,7 @@ def _membership(follower: schemas.NewFollower) -> Membership:
         follower.ratio,
         follower.max_qty,
         tuple(sorted(follower.symbol_map.items())),
+        copy=follower.copy_mode,
     )
 
 
@@ -76,12 +76,13 @@ def _change(engine: Engine, group: str, account: str, change: schemas.FollowerCh
         tuple(sorted(change.symbol_map.items()))
         if change.symbol_map is not None
         else current.symbol_map,
+        copy=change.copy_mode if change.copy_mode is not None else current.copy,
     )
     return engine.update_follower(group, updated)
 
 
 async def change_follower(request: Request, ctx: ApiContext) -> Response:
-    """New ratio, max_qty or symbol_map, from the follower's next copy on."""
+    """New ratio, max_qty, symbol_map or copy mode, from the follower's next copy on."""
     group, account = _id(request), str(request.path_params["account"])
     change = await body(request, schemas.FollowerChange, ctx.max_body_bytes)
     if change.clear_max_qty and change.max_qty is not None:
@@ -90,15 +91,7 @@ async def change_follower(request: Request, ctx: ApiContext) -> Response:
         )
     _require_follower(ctx.engine, group, account)
     m = await ctx.command(_change, ctx.engine, group, account, change)
-    return json_of(
-        schemas.FollowerOut(
-            account=m.account,
-            ratio=plain(m.ratio),
-            max_qty=m.max_qty,
-            symbol_map=dict(m.symbol_map),
-            disable_reason=m.disable_reason,
-        )
-    )
+    return json_of(views.follower_out(m))
 
 
 def _require_follower(engine: Engine, group: str, account: str) -> None:
@@ -162,19 +155,21 @@ OPERATIONS = [
         "POST",
         f"{_PATH}/followers",
         add_follower,
-        "Add a follower with its ratio, max_qty and symbol_map",
+        "Add a follower with its ratio, max_qty, symbol_map and copy mode",
         TAG,
         body=schemas.NewFollower,
         response=schemas.GroupOut,
         status=201,
         errors=(404, 409),
         command=True,
+        description="copy = \"orders\" with a symbol_map between roots of different tick sizes"
+        " is refused (409, S8.2).",
     ),
     Operation(
         "PATCH",
         _FOLLOWER,
         change_follower,
-        "Change a follower's ratio, max_qty or symbol_map",
+        "Change a follower's ratio, max_qty, symbol_map or copy mode",
         TAG,
         body=schemas.FollowerChange,
         response=schemas.FollowerOut,

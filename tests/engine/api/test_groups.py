@@ -25,9 +25,9 @@ async def test_list_and_get(api: ApiRig) -> None:
             "leader": "LEAD",
             "followers": [
                 {"account": "F1", "ratio": "1", "max_qty": None, "symbol_map": {},
-                 "disable_reason": ""},
+                 "disable_reason": "", "copy": "fills"},
                 {"account": "F2", "ratio": "1", "max_qty": None, "symbol_map": {},
-                 "disable_reason": ""},
+                 "disable_reason": "", "copy": "fills"},
             ],
             "leader_positions": {},
         }
@@ -74,6 +74,8 @@ async def test_an_account_belongs_to_one_group(api: ApiRig) -> None:
         ({"account": "X", "max_qty": "lots"}, "max_qty"),
         ({"account": "X", "symbol_map": {"ES": "ZZ"}}, "symbol_map"),
         ({"account": "X", "colour": "red"}, "colour"),
+        ({"account": "X", "copy": "all"}, "copy"),
+        ({"account": "X", "copy_mode": "orders"}, "copy_mode"),
         ({"ratio": "1"}, "account"),
     ],
 )
@@ -94,6 +96,7 @@ async def test_add_change_and_remove_a_follower(api: ApiRig) -> None:
         "max_qty": 4,
         "symbol_map": {},
         "disable_reason": "",
+        "copy": "fills",
     }
     changed = await api.call(
         "PATCH", "/api/groups/g1/followers/F2", {"ratio": "2", "clear_max_qty": True}, status=200
@@ -138,3 +141,45 @@ async def test_delete_group_dry_run_then_for_real(api: ApiRig) -> None:
     assert await api.get("/api/groups") == []
     api.rig.trade("LEAD", 1)
     assert api.rig.position("F1", ES) == 0
+
+
+async def test_a_follower_copies_fills_or_orders(api: ApiRig) -> None:
+    """S8.1: the copy mode is a term of the membership, set when it is added and changed like
+    the ratio; the group, the follower and the account all show it."""
+    await api.call("DELETE", "/api/groups/g1/followers/F2", status=200)
+    api.idle()
+    body = {"account": "F2", "copy": "orders", "symbol_map": {"ES": "MES"}}
+    group = await api.post("/api/groups/g1/followers", body, status=201)
+    assert group["followers"][-1]["copy"] == "orders"
+    account = await api.get("/api/accounts/F2")
+    assert account["membership"]["copy"] == "orders"
+    changed = await api.call("PATCH", "/api/groups/g1/followers/F2", {"copy": "fills"}, status=200)
+    assert (changed["copy"], changed["symbol_map"]) == ("fills", {"ES": "MES"})
+    changed = await api.call("PATCH", "/api/groups/g1/followers/F2", {"ratio": "2"}, status=200)
+    assert changed["copy"] == "fills"  # kept when another term changes
+    assert (await api.get("/api/groups/g1"))["followers"][-1]["copy"] == "fills"
+    assert (await api.get("/api/accounts/LEAD"))["membership"]["copy"] is None
+
+
+async def test_orders_mode_refuses_a_map_between_price_scales(api: ApiRig) -> None:
+    """S8.2: mirrors carry the leader's prices, so a follower copying orders maps only roots of
+    the same tick size; refused when the membership is set, naming both roots and their ticks."""
+    problem = await api.call(
+        "PATCH", "/api/groups/g1/followers/F1", {"copy": "orders", "symbol_map": {"ES": "CL"}},
+        status=409,
+    )  # fmt: skip
+    assert "symbol_map ES → CL" in problem["message"]
+    assert "ES ticks 0.25, CL ticks 0.01" in problem["message"]
+    follower = (await api.get("/api/groups/g1"))["followers"][0]
+    assert (follower["copy"], follower["symbol_map"]) == ("fills", {})  # nothing changed
+    await api.call("PATCH", "/api/groups/g1/followers/F1", {"symbol_map": {"ES": "CL"}}, status=200)
+    problem = await api.call("PATCH", "/api/groups/g1/followers/F1", {"copy": "orders"}, status=409)
+    assert "ES ticks 0.25, CL ticks 0.01" in problem["message"]
+    await api.call("DELETE", "/api/groups/g1/followers/F2", status=200)
+    api.idle()
+    body = {"account": "F2", "copy": "orders", "symbol_map": {"NQ": "CL"}}
+    problem = await api.post("/api/groups/g1/followers", body, status=409)
+    assert "NQ ticks 0.25, CL ticks 0.01" in problem["message"]
+    body["symbol_map"] = {"NQ": "MNQ"}
+    group = await api.post("/api/groups/g1/followers", body, status=201)
+    assert group["followers"][-1]["copy"] == "orders"
