@@ -24,6 +24,7 @@ from decimal import Decimal
 
 from engine.app.config import Config, is_secret_key
 from engine.core.topology import Topology
+from engine.domain.copying import CopyMode
 from engine.domain.decimals import plain
 from engine.domain.risk_rules import LIMIT_NAMES
 from engine.storage.setup_rows import SetupRows
@@ -42,6 +43,7 @@ class Follower:
     ratio: Decimal = Decimal(1)
     max_qty: int | None = None
     symbol_map: tuple[tuple[str, str], ...] = ()
+    copy: CopyMode = CopyMode.FILLS
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,13 @@ def setup_of_config(config: Config) -> Setup | None:
                 g.id,
                 g.leader,
                 tuple(
-                    Follower(f.account, f.ratio, f.max_qty, tuple(sorted(f.symbol_map.items())))
+                    Follower(
+                        f.account,
+                        f.ratio,
+                        f.max_qty,
+                        tuple(sorted(f.symbol_map.items())),
+                        f.copy_mode,
+                    )
                     for f in g.followers
                 ),
             )
@@ -118,7 +126,7 @@ def setup_of_topology(topology: Topology | SetupRows) -> Setup:
                 g.id,
                 g.leader,
                 tuple(
-                    Follower(m.account, m.ratio, m.max_qty, tuple(sorted(m.symbol_map)))
+                    Follower(m.account, m.ratio, m.max_qty, tuple(sorted(m.symbol_map)), m.copy)
                     for m in g.members
                 ),
             )
@@ -409,6 +417,7 @@ def _followers(
             ("ratio", plain(follower.ratio), plain(found.ratio)),
             ("max_qty", _max_qty(follower.max_qty), _max_qty(found.max_qty)),
             ("symbol_map", _symbol_map(follower.symbol_map), _symbol_map(found.symbol_map)),
+            ("copy", follower.copy.value, found.copy.value),
         ):
             same = follower.ratio == found.ratio if name == "ratio" else want == have
             if not same:
@@ -436,7 +445,7 @@ def _symbol_map(pairs: tuple[tuple[str, str], ...]) -> str:
 def _terms(follower: Follower) -> str:
     return (
         f"ratio {plain(follower.ratio)}, max_qty {_max_qty(follower.max_qty)}, symbol_map"
-        f" {_symbol_map(follower.symbol_map)}"
+        f" {_symbol_map(follower.symbol_map)}, copy {follower.copy}"
     )
 
 

@@ -55,6 +55,7 @@ from engine.app.setup_diff import (
 from engine.cli.commands import EXIT_USAGE, Client, CliError, _common, confirm
 from engine.cli.commands import connect as connect_api
 from engine.cli.tables import describe_deletion, table
+from engine.domain.copying import CopyMode
 from engine.domain.decimals import plain
 from engine.storage.datadir import STORE_FILE, read_url
 from engine.storage.setup_rows import read_setup
@@ -110,6 +111,7 @@ def setup_of_api(client: Client) -> Setup:
                         Decimal(f["ratio"]),
                         f["max_qty"],
                         tuple(sorted(f["symbol_map"].items())),
+                        CopyMode(f["copy"]),
                     )
                     for f in g["followers"]
                 ),
@@ -185,6 +187,7 @@ def _follower_body(follower: Follower) -> dict[str, Any]:
         "account": follower.account,
         "ratio": plain(follower.ratio),
         "symbol_map": dict(follower.symbol_map),
+        "copy": follower.copy.value,
     }
     if follower.max_qty is not None:
         body["max_qty"] = follower.max_qty

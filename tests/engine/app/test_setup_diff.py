@@ -25,7 +25,7 @@ from engine.app.setup_diff import (
     setup_of_topology,
 )
 from engine.core.topology import Topology
-from engine.domain.copying import Membership
+from engine.domain.copying import CopyMode, Membership
 from engine.domain.setup import AccountConfig, ConnectionConfig, GroupConfig
 
 
@@ -220,6 +220,27 @@ def test_changed_terms_are_one_difference_each_and_one_change() -> None:
     assert plan.steps == (SetFollower("main", Follower("F1", Decimal(2), None, (("ES", "MES"),))),)
 
 
+def test_a_changed_copy_mode_is_one_difference_and_one_change() -> None:
+    """S8.1: the copy mode is a term like the ratio: compared, shown, and changed."""
+    file = file_setup(
+        PROP,
+        LEAD_F1,
+        [{"id": "main", "leader": "LEAD", "followers": [{"account": "F1", "copy": "orders"}]}],
+    )
+    store = store_setup(
+        ["prop"],
+        {"LEAD": ("prop", {}), "F1": ("prop", {"daily_loss_limit": "500"})},
+        {"main": ("LEAD", [Membership("F1", Decimal(1))])},
+    )
+    plan = compare(file, store)
+    assert [(d.key, d.file, d.store) for d in plan.differences] == [
+        ("groups[main].followers[F1].copy", "orders", "fills")
+    ]
+    assert plan.steps == (SetFollower("main", Follower("F1", copy=CopyMode.ORDERS)),)
+    assert plan.steps[0].describe().endswith("symbol_map none, copy orders")
+    assert compare(store, store).differences == ()
+
+
 def test_a_new_leader_makes_the_group_anew() -> None:
     file = file_setup(PROP, LEAD_F1, [{"id": "main", "leader": "F1"}])
     store = store_setup(
@@ -246,7 +267,7 @@ def test_a_new_group_is_created_with_its_followers() -> None:
     assert [(d.key, d.file, d.store) for d in plan.differences] == [
         (
             "groups[main]",
-            "leader LEAD, followers F1 (ratio 1, max_qty none, symbol_map none)",
+            "leader LEAD, followers F1 (ratio 1, max_qty none, symbol_map none, copy fills)",
             "(absent)",
         )
     ]

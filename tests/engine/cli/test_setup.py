@@ -133,6 +133,26 @@ def test_a_limit_edited_in_the_file_is_warned_listed_and_applied(tmp_path: Path)
     assert warnings == []
 
 
+def test_a_follower_copy_mode_edited_in_the_file_is_listed_and_applied(tmp_path: Path) -> None:
+    """S8.1: the copy mode is a follower's term like the ratio: diffed against the store file
+    and the running engine, and applied through the API."""
+    data, config = seeded(tmp_path)
+    config.write_text(SETUP.replace('{ account = "F1" }', '{ account = "F1", copy = "orders" }'))
+    row = ["groups[main].followers[F1].copy", "orders", "fills"]
+    stopped = setup_cli(data, "diff", str(config))
+    assert stopped.returncode == 1, stopped.stderr
+    assert row in [line.split() for line in stopped.stdout.splitlines()]
+    engine = start(data, config)
+    try:
+        applied = setup_cli(data, "apply", str(config), "--yes")
+        assert applied.returncode == 0, applied.stderr
+        assert "symbol_map none, copy orders" in applied.stdout
+        assert account(engine, "F1")["membership"]["copy"] == "orders"
+        assert setup_cli(data, "diff", str(config)).returncode == 0
+    finally:
+        assert stop_engine(engine) == 0
+
+
 def test_a_deletion_is_shown_and_asked_before_it_is_applied(tmp_path: Path) -> None:
     data, config = seeded(tmp_path)
     without_f2 = SETUP.replace('[[accounts]]\nid = "F2"\nconnection = "prop"\n', "").replace(
