@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import structlog
@@ -27,6 +27,7 @@ from actors import addresses, reconciliation, sync
 from actors.book import Book, Prices, Working
 from actors.failure import InjectedFailure, fail
 from actors.late_copies import HeldFill, split_waited, waited_too_long
+from actors.leader_orders import LeaderOrders
 from actors.messages.account import (
     ApplyReset,
     AwaitingLeader,
@@ -34,6 +35,9 @@ from actors.messages.account import (
     FlattenActive,
     GateDecision,
     LeaderUnconfirmed,
+    MirrorGraceEnded,
+    MirrorOffer,
+    MirrorRestore,
     OrderNotSent,
     ReconcileOrder,
     RetryCopy,
@@ -46,7 +50,13 @@ from actors.messages.account import (
     SyncOrder,
 )
 from actors.messages.connection import CancelWorking, RefreshAccount
-from actors.messages.group import LeaderCorrected, LeaderFilled, LeaderUnknown, MemberSynced
+from actors.messages.group import (
+    LeaderCorrected,
+    LeaderFilled,
+    LeaderOrdersChanged,
+    LeaderUnknown,
+    MemberSynced,
+)
 from actors.messages.risk import (
     AccountChanged,
     GateOrder,
@@ -55,6 +65,7 @@ from actors.messages.risk import (
     OrderIntent,
     ResetApplied,
 )
+from actors.mirrors import Mirrors
 from actors.recent import RecentIds
 from actors.resolution import Unresolved, unanswered
 from actors.unknowns import Unknowns
@@ -62,10 +73,12 @@ from brokers.base import (
     AccountSnapshot,
     Fill,
     FillCorrected,
+    ModifyRejected,
     OrderAccepted,
     OrderDone,
     OrderRejected,
     OrderType,
+    OrderUpdated,
     PricesRestored,
     PricesUnavailable,
 )
@@ -76,9 +89,11 @@ from engine.domain.connections import ConnectionState
 from engine.domain.copy_rule import closing_part, copy_quantity
 from engine.domain.copying import LeaderFill, Role
 from engine.domain.ledger import UnresolvedOrder
+from engine.domain.mirroring import LeaderOrder
 from engine.domain.order_ids import OrderKind, client_order_id, kind_of, label, leader_fill_of
 from engine.domain.positions import ZERO
 from engine.domain.state import AccountState
+from engine.domain.working import WorkingLine
 from engine.host.base import ActorContext
 
 log = structlog.get_logger("actors.account")
@@ -115,6 +130,8 @@ class AccountView:
     # still working have filled, and whether a flatten is in flight.
     projected: Mapping[str, int] = field(default_factory=dict)
     flattening: bool = False
+    # Each order working at the broker, with the leader order a mirror mirrors (S8).
+    orders: tuple[WorkingLine, ...] = ()
 
     def priced(self, last: Prices) -> AccountView:
         """This view with its unrealized P&L at the prices ``last`` gives (the market's now), as
@@ -191,6 +208,10 @@ class AccountActor:
         # Fills applied, by id, so one reported again is not counted twice: of this trading
         # day and the one before (``actors/recent.py``), turned at each reset.
         self.seen_fills = RecentIds()
+        # Orders mode (S8): a leader's working orders as its group mirrors them, and a
+        # follower's mirrors of its leader's.
+        self.leader_orders = LeaderOrders()
+        self.mirrors = Mirrors(self, settings.mirror_grace)
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -210,6 +231,10 @@ class AccountActor:
                 self._done(message)
             case GateDecision():
                 self._gate_decision(message)
+            case OrderUpdated() | ModifyRejected():
+                self._changed(message)
+            case MirrorOffer() | MirrorRestore() | MirrorGraceEnded():
+                self.mirrors.receive(message)
             case OrderNotSent():
                 self._not_sent(message)
             case ReconcileOrder():
@@ -272,6 +297,7 @@ class AccountActor:
             holdings=book.holdings(),
             projected=book.projection() if book.working else positions,
             flattening=self.flattening or book.liquidating(),
+            orders=self.mirrors.lines() if book.working else (),
         )
 
     def figures(self) -> AccountChanged:
@@ -335,6 +361,15 @@ class AccountActor:
             )
             storage.copy_settled(offer.cause, self.id)
             return
+        if offer.mirrored and self.mirrors.leader_fill(offer):
+            storage.copy_settled(offer.cause, self.id)  # its mirror's fills are the copy (S8.4)
+            return
+        self.copy_at_market(offer)
+
+    def copy_at_market(self, offer: CopyOffer) -> None:
+        """S2.2: the leader fill as one market order (fills mode, or orders mode for a fill of
+        a leader order that has no mirror here, S8.4)."""
+        storage = self.ctx.storage
         symbol = offer.symbol
         current = self.book.projected(symbol)
         qty = copy_quantity(offer.before, offer.after, current, offer.ratio, offer.max_qty)
@@ -358,6 +393,29 @@ class AccountActor:
                 return
         attempt = self.unresolved.next_attempt(offer.cause)
         self._request(OrderKind.COPY, offer.cause, symbol, qty, attempt=attempt)
+
+    def send_owed(self, cause: str, symbol: str, qty: int, fill_time: datetime) -> None:
+        """S8.4: what a mirror did not fill of a leader fill's share goes out at market once
+        its remainder is cancelled; its opening part only within ``max_copy_age``."""
+        closing = closing_part(self.book.projected(symbol), qty)
+        age = self.ctx.now() - fill_time
+        if qty != closing and age > self.max_copy_age:
+            self.ctx.storage.activity(
+                Level.INFO,
+                Kind.SKIP,
+                f"opening part of {qty:+d} {symbol} still owed after the mirror's grace skipped:"
+                f" stale ({age.total_seconds():.1f} s old, limit "
+                f"{self.max_copy_age.total_seconds():g} s)",
+                account=self.id,
+                fill=cause,
+            )
+            qty = closing
+        if qty:
+            attempt = self.unresolved.next_attempt(cause)
+            self._request(OrderKind.COPY, cause, symbol, qty, attempt=attempt)
+
+    def send_reconcile(self, cause: str, symbol: str, qty: int) -> None:
+        self._request(OrderKind.RECONCILE, cause, symbol, qty, attempt=1)
 
     def _request(self, kind: OrderKind, cause: str, symbol: str, qty: int, attempt: int) -> None:
         coid = client_order_id(kind, cause, self.id, symbol, attempt)
@@ -385,6 +443,8 @@ class AccountActor:
         order = self.book.working.get(decision.client_order_id)
         if order is None:
             return
+        if order.kind is OrderKind.MIRROR:
+            self.mirrors.gate_clipped(decision.client_order_id, decision.qty)
         if decision.qty == 0:
             del self.book.working[decision.client_order_id]
             if order.kind is OrderKind.COPY:
@@ -429,6 +489,8 @@ class AccountActor:
             f"flatten-only reconciliation toward the leader ({order.cause}): {described}",
             account=self.id,
         )
+        if order.mirror is not None:
+            self.mirrors.restore(order.mirror)  # S8.7: after the reconciliation
 
     # -- S6.2: the user's sync -------------------------------------------------------------------
 
@@ -449,6 +511,7 @@ class AccountActor:
             return
         kept = unanswered(self.id, self.book.working, snapshot, self.ctx.storage)
         self.book.confirm(snapshot, kept)
+        self.mirrors.learn(snapshot)
         self.synced = True
         self.confirmed = True
         reconcile, self.returned = synced.reconcile or self.returned, False
@@ -459,6 +522,11 @@ class AccountActor:
         unfanned, self.unfanned = self.unfanned, []
         deferred, self.pending_reconcile = self.pending_reconcile, None
         group = self.role.group
+        if group is not None and self.role.leader:
+            # The group learns the leader's working orders before its positions, so the
+            # followers it reconciles mirror what works now (S8.7).
+            orders = self.leader_orders.confirm(snapshot)
+            self.ctx.tell(addresses.group(group), LeaderOrdersChanged(orders, complete=True))
         if group is not None:
             known = self.book.held()
             cause, start = synced.cause, synced.start
@@ -666,10 +734,19 @@ class AccountActor:
         if self.role.leader and self.role.group is not None:
             if self.synced:  # the fan-out first: it is the hot path
                 filled = LeaderFill(
-                    self.id, fill.fill_id, symbol, before, after, fill.time, fill.price
+                    self.id,
+                    fill.fill_id,
+                    symbol,
+                    before,
+                    after,
+                    fill.time,
+                    fill.price,
+                    fill.broker_order_id,
+                    fill.order_done,
                 )
                 self.ctx.storage.leader_fill(self.role.group, filled)
                 self.ctx.tell(addresses.group(self.role.group), LeaderFilled(filled))
+                self._tell_orders(self.leader_orders.filled(fill))
             else:
                 # On an unknown position "before" and "after" mean nothing (S3.5): fanned
                 # out once the snapshot says where the leader stood.
@@ -693,6 +770,11 @@ class AccountActor:
             )
             if after == 0:
                 self._cancel_leftovers(symbol)  # S2.10
+                self.mirrors.flat_leftovers(symbol)
+        if kind is OrderKind.MIRROR:
+            self.mirrors.mirror_fill(fill)
+        if self.mirrors.by_leader:
+            self.mirrors.position_changed(symbol)  # S8.3: closing mirrors within the position
         if self.unknowns.unpriced:
             self.unknowns.warn_unpriced(self.book.position)
 
@@ -708,7 +790,7 @@ class AccountActor:
         key = event.client_order_id or event.broker_order_id
         order = self.book.working.get(key)
         if order is None:
-            self.book.working[key] = Working(
+            order = self.book.working[key] = Working(
                 event.symbol,
                 event.qty,
                 event.client_order_id,
@@ -717,12 +799,45 @@ class AccountActor:
             )
         else:
             order.broker_order_id = event.broker_order_id
+        order.order_type = event.order_type.value
+        order.price, order.stop, order.active = event.price, event.stop, event.active
+        order.role = None if event.role is None else event.role.value
         if event.order_type is OrderType.LIQUIDATE:
             self._tell_risk()
+        if self.role.leader and self.role.group is not None:
+            self._tell_orders(self.leader_orders.accepted(event))
+
+    def _tell_orders(self, orders: tuple[LeaderOrder, ...]) -> None:
+        """S8.2: the leader's working orders that changed, to its group."""
+        if orders and self.role.group is not None:
+            self.ctx.tell(addresses.group(self.role.group), LeaderOrdersChanged(orders))
+
+    def _changed(self, event: OrderUpdated | ModifyRejected) -> None:
+        """A working order was modified (or refused to be), or a bracket leg made active by
+        its entry's fill."""
+        if isinstance(event, ModifyRejected):
+            self.ctx.storage.activity(
+                Level.WARNING,
+                Kind.REJECTION,
+                f"broker refused to modify order "
+                f"{event.client_order_id or event.broker_order_id}: {event.reason}",
+                account=self.id,
+            )
+            return
+        order = self.book.working.get(event.client_order_id or event.broker_order_id)
+        if order is not None:
+            order.qty = event.qty
+            order.price, order.stop, order.active = event.price, event.stop, event.active
+        if kind_of(event.client_order_id) is OrderKind.MIRROR and event.active:
+            self.mirrors.resized(event.client_order_id, event.qty)
+        if self.role.leader and self.role.group is not None:
+            self._tell_orders(self.leader_orders.updated(event))
 
     def _rejected(self, event: OrderRejected) -> None:
         order = self.book.working.pop(event.client_order_id, None)
         kind = kind_of(event.client_order_id)
+        if kind is OrderKind.MIRROR:
+            self.mirrors.ended(event.client_order_id)
         self.ctx.storage.order_status(event.client_order_id, "rejected", event.reason)
         if kind is OrderKind.LIQUIDATE:
             symbol = order.symbol if order else ""
@@ -753,6 +868,10 @@ class AccountActor:
     def _done(self, event: OrderDone) -> None:
         key = event.client_order_id or event.broker_order_id
         order = self.book.working.pop(key, None)
+        if kind_of(event.client_order_id) is OrderKind.MIRROR:
+            self.mirrors.ended(event.client_order_id)
+        if self.role.leader and self.role.group is not None:
+            self._tell_orders(self.leader_orders.done(event))
         if event.client_order_id:
             self.ctx.storage.order_status(event.client_order_id, "done", event.reason)
         self._tell_risk()
@@ -764,6 +883,8 @@ class AccountActor:
 
     def _not_sent(self, event: OrderNotSent) -> None:
         order = self.book.working.pop(event.client_order_id, None)
+        if order is not None and order.kind is OrderKind.MIRROR:
+            self.mirrors.ended(event.client_order_id)
         if order is not None and order.kind is OrderKind.COPY:
             self.ctx.storage.copy_settled(order.cause, self.id)
         self._tell_risk()
@@ -787,4 +908,5 @@ _FILL_KINDS = {
     OrderKind.RECONCILE: Kind.RECONCILIATION,
     OrderKind.LIQUIDATE: Kind.FLATTEN,
     OrderKind.SYNC: Kind.RECONCILIATION,
+    OrderKind.MIRROR: Kind.COPY,
 }

@@ -19,6 +19,9 @@ from engine.domain.positions import ZERO, Position
 from engine.domain.state import AccountState
 
 Prices = Callable[[str], Decimal | None]
+# Orders S2.2's P does not count: a liquidation (it takes the position to zero) and the resting
+# mirrors (S8.3).
+_RESTING = frozenset({OrderKind.LIQUIDATE, OrderKind.MIRROR})
 
 
 @dataclass(slots=True)
@@ -32,6 +35,13 @@ class Working:
     kind: OrderKind | None = None
     cause: str = ""
     attempt: int = 1
+    # A working order's terms (S8): shown beside the position, with the leader order a
+    # mirror mirrors.
+    order_type: str = "market"
+    price: Decimal | None = None
+    stop: Decimal | None = None
+    role: str | None = None
+    active: bool = True
 
 
 class Book:
@@ -67,7 +77,7 @@ class Book:
         base = self.position(symbol)
         extra = 0
         for order in self.working.values():
-            if order.symbol != symbol or order.kind is None:
+            if order.symbol != symbol or order.kind is None or order.kind is OrderKind.MIRROR:
                 continue
             if order.kind is OrderKind.LIQUIDATE:
                 base = 0
@@ -85,7 +95,7 @@ class Book:
             if order.kind is OrderKind.LIQUIDATE:
                 projected[order.symbol] = 0
         for order in self.working.values():
-            if order.kind is not None and order.kind is not OrderKind.LIQUIDATE:
+            if order.kind is not None and order.kind not in _RESTING:
                 projected[order.symbol] = projected.get(order.symbol, 0) + order.qty
         return projected
 
@@ -126,6 +136,11 @@ class Book:
                 order.client_order_id,
                 order.broker_order_id,
                 kind_of(order.client_order_id),
+                order_type=order.order_type.value,
+                price=order.price,
+                stop=order.stop,
+                role=None if order.role is None else order.role.value,
+                active=order.active,
             )
         self.working = working
 

@@ -42,6 +42,7 @@ from actors.messages.connection import (
     DetachAccount,
     DurabilityRestored,
     EventsPending,
+    ModifyOrder,
     Placement,
     PlaceOrders,
     Reconnect,
@@ -59,9 +60,11 @@ from brokers.base import (
     BrokerSession,
     Fill,
     FillCorrected,
+    ModifyRejected,
     OrderAccepted,
     OrderDone,
     OrderRejected,
+    OrderUpdated,
     PricesRestored,
     PricesUnavailable,
     SessionLost,
@@ -202,7 +205,14 @@ class ConnectionActor:
                 | DurabilityRestored()
             ):
                 self._snapshots(message)
-            case Fill() | OrderAccepted() | OrderRejected() | OrderDone():
+            case (
+                Fill()
+                | OrderAccepted()
+                | OrderRejected()
+                | OrderDone()
+                | OrderUpdated()
+                | ModifyRejected()
+            ):
                 self.ctx.tell(addresses.account(message.account), message)
             case FillCorrected() | PricesUnavailable() | PricesRestored():
                 self._unconfirmed(message)
@@ -212,11 +222,8 @@ class ConnectionActor:
                 self._set_bands(message)
             case PlaceOrders():
                 self._place(message.orders)
-            case CancelWorking():
-                if self.state is ConnectionState.CONNECTED and not self._closed:
-                    self.session.cancel_working(
-                        message.account, message.symbol, message.broker_order_ids
-                    )
+            case CancelWorking() | ModifyOrder():
+                self._change_working(message)
             case SessionLost():
                 self._event(ConnectionEvent.DISCONNECT, message.reason)
             case SessionRestored():
@@ -250,6 +257,16 @@ class ConnectionActor:
                 self.session.close()
             case _:
                 log.warning("unknown message", connection=self.id, message=repr(message))
+
+    def _change_working(self, message: CancelWorking | ModifyOrder) -> None:
+        """Cancel or modify working orders: only over a live session (a request that cannot
+        reach the broker is not queued; the return's reconciliation sees what still works)."""
+        if self.state is not ConnectionState.CONNECTED or self._closed:
+            return
+        if isinstance(message, ModifyOrder):
+            self.session.modify_order(message.request)
+        else:
+            self.session.cancel_working(message.account, message.symbol, message.broker_order_ids)
 
     def _membership(self, message: AttachAccount | DetachAccount) -> None:
         account = message.account

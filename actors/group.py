@@ -22,6 +22,9 @@ from actors.messages.account import (
     AwaitingLeader,
     CopyOffer,
     LeaderUnconfirmed,
+    MirrorOffer,
+    MirrorRestore,
+    MirrorTerms,
     ReconcileOrder,
     StateChanged,
     SyncOrder,
@@ -32,6 +35,7 @@ from actors.messages.group import (
     EnableMember,
     LeaderCorrected,
     LeaderFilled,
+    LeaderOrdersChanged,
     LeaderUnknown,
     MemberSynced,
     RemoveMember,
@@ -41,7 +45,8 @@ from actors.messages.group import (
 from brokers.instruments import map_symbol
 from engine.domain.activity import Kind, Level
 from engine.domain.connections import ConnectionState
-from engine.domain.copying import LeaderFill, Membership, PendingFill
+from engine.domain.copying import CopyMode, LeaderFill, Membership, PendingFill
+from engine.domain.mirroring import LeaderOrder
 from engine.host.base import ActorContext
 
 log = structlog.get_logger("actors.group")
@@ -86,6 +91,8 @@ class CopyGroupActor:
         self.reconciled: dict[str, str] = {}  # follower -> cause of its last reconciliation
         # Fan-outs a crash cut short, completed once the leader's broker position is known.
         self.pending = pending
+        # The leader's working orders (S8.2), by broker order id, for followers copying orders.
+        self.leader_orders: dict[str, LeaderOrder] = {}
 
     def receive(self, message: object) -> None:
         match message:
@@ -93,6 +100,8 @@ class CopyGroupActor:
                 fail(f"group {self.id}")
             case LeaderFilled(fill=fill):
                 self._fan_out(fill)
+            case LeaderOrdersChanged():
+                self._orders_changed(message)
             case MemberSynced():
                 self._synced(message)
             case SyncMember():
@@ -106,9 +115,13 @@ class CopyGroupActor:
             case DisableMember(account=account, reason=reason):
                 self._set_disable_reason(account, reason)
             case EnableMember(account=account):
+                was = self.members.get(account)
                 self._set_disable_reason(account, "")
+                if was is not None and was.disable_reason:
+                    self._restore_mirrors(account, "membership enabled again")
             case AddMember(membership=membership):
                 self.members[membership.account] = membership
+                self._restore_mirrors(membership.account, "joined the group")
             case SetTerms(membership=terms):
                 current = self.members.get(terms.account)
                 if current is not None:
@@ -166,6 +179,9 @@ class CopyGroupActor:
             max_qty=member.max_qty,
             fill_time=fill.fill_time,
             completion=completion,
+            mirrored=member.copy is CopyMode.ORDERS,
+            order_id=fill.order_id,
+            order_done=fill.order_done,
         )
 
     def _complete(self) -> None:
@@ -279,8 +295,48 @@ class CopyGroupActor:
                 ratio=member.ratio,
                 max_qty=member.max_qty,
                 symbol_map=member.symbol_map,
+                mirror=self._mirror_restore(member, f"reconcile:{cause}"),
             ),
         )
+
+    # -- S8: the leader's working orders -----------------------------------------------------------
+
+    def _orders_changed(self, changed: LeaderOrdersChanged) -> None:
+        """Each follower copying orders is offered what changed (S8.2, S8.5); a disabled
+        membership too, its gate deciding (S8.6). A complete list (the leader's snapshot)
+        only replaces what is known: the reconciliations it leads to mirror it (S8.7)."""
+        if changed.complete:
+            self.leader_orders = {o.order_id: o for o in changed.orders}
+            return
+        for order in changed.orders:
+            if order.working:
+                self.leader_orders[order.order_id] = order
+            else:
+                self.leader_orders.pop(order.order_id, None)
+        for member in self.members.values():
+            if member.copy is CopyMode.ORDERS:
+                self.ctx.tell(
+                    addresses.account(member.account),
+                    MirrorOffer(self._terms(member), changed.orders),
+                )
+
+    def _terms(self, member: Membership) -> MirrorTerms:
+        return MirrorTerms(
+            self.id, member.ratio, member.max_qty, member.symbol_map, dict(self.leader_positions)
+        )
+
+    def _mirror_restore(self, member: Membership, cause: str) -> MirrorRestore | None:
+        if member.copy is not CopyMode.ORDERS:
+            return None
+        return MirrorRestore(self._terms(member), tuple(self.leader_orders.values()), cause)
+
+    def _restore_mirrors(self, account: str, cause: str) -> None:
+        """S8.6: a follower starting to copy again gets mirrors of the leader's orders that
+        close its position (never opening ones)."""
+        member = self.members.get(account)
+        restore = None if member is None else self._mirror_restore(member, cause)
+        if restore is not None and self.leader_confirmed:
+            self.ctx.tell(addresses.account(account), restore)
 
     # -- S6.2: the user's sync ---------------------------------------------------------------------
 

@@ -397,7 +397,10 @@ class RiskActor:
         if allowed == 0:
             return
         self.passed += 1
-        request = OrderRequest(intent.client_order_id, self.account, intent.symbol, allowed)
+        if intent.request is not None:  # a mirror (S8.6): its terms and legs as offered
+            request = replace(intent.request, qty=allowed)
+        else:
+            request = OrderRequest(intent.client_order_id, self.account, intent.symbol, allowed)
         self.ctx.tell(
             self.connection,
             PlaceOrders((Placement(request, label(intent.kind), intent.cause),)),

@@ -142,6 +142,9 @@ class OrderAccepted:
     parent: str | None = None  # a bracket leg: its entry's broker order id
     oco: str | None = None  # the broker order id of the order it cancels when it fills
     active: bool = True  # a bracket leg works only once its entry fills (then OrderUpdated)
+    # The broker ids of the orders placed with this one and reported right after it (a
+    # bracket entry's legs, an OCO pair's second order), when the broker knows them here.
+    legs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

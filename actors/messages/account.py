@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from engine.domain.connections import ConnectionState
 from engine.domain.copying import Role
+from engine.domain.mirroring import LeaderOrder
 
 # --- from the ConnectionActor ------------------------------------------------------------------
 
@@ -96,6 +97,51 @@ class CopyOffer:
     # Offered again at a start because a crash cut the fan-out short (S2.9): decided once
     # the follower's broker position is confirmed, never before.
     completion: bool = False
+    # Orders mode (S8.4): the follower mirrors the leader's working orders, and this fill of
+    # the leader's order ``order_id`` is matched against its mirror's fills.
+    mirrored: bool = False
+    order_id: str | None = None
+    order_done: bool = False  # the leader's order has nothing left working
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorTerms:
+    """A follower's terms in orders mode, with the leader's positions when they were sent
+    (the target an unmatched mirror fill is settled toward, S8.4)."""
+
+    group: str
+    ratio: Decimal
+    max_qty: int | None
+    symbol_map: tuple[tuple[str, str], ...]
+    leader_positions: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorOffer:
+    """Leader orders that were placed, changed or ended, to mirror (S8.2, S8.5): a bracket's
+    entry comes with its legs, an OCO pair's orders together."""
+
+    terms: MirrorTerms
+    orders: tuple[LeaderOrder, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorRestore:
+    """The follower starts copying again (S8.6, S8.7) — its connection returned, its membership
+    was re-enabled or it joined: ``orders`` is every leader order working now. Mirrors of
+    orders gone are cancelled, changed ones modified, and closing ones placed (never opening)."""
+
+    terms: MirrorTerms
+    orders: tuple[LeaderOrder, ...]
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorGraceEnded:
+    """``mirror_grace`` after a leader fill left a share ``owed`` to a working mirror (S8.4)."""
+
+    leader_order: str
+    seq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +154,8 @@ class ReconcileOrder:
     ratio: Decimal
     max_qty: int | None
     symbol_map: tuple[tuple[str, str], ...]
+    # Orders mode: the leader's working orders, mirrored after the reconciliation (S8.7).
+    mirror: MirrorRestore | None = None
 
 
 @dataclass(frozen=True, slots=True)

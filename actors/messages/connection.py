@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from brokers.base import OrderRequest
+from brokers.base import ModifyRequest, OrderRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +111,10 @@ class DurabilityRestored:
 @dataclass(frozen=True, slots=True)
 class EventsPending:
     """The session's inbox has events: take them, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyOrder:
+    """Change a working order at the broker (a mirror following its leader order, S8.5)."""
+
+    request: ModifyRequest

@@ -8,8 +8,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engine.domain.copying import LeaderFill, Membership
+from engine.domain.mirroring import LeaderOrder
 
 # --- from the accounts of the group ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderOrdersChanged:
+    """The leader's working orders changed (S8.2, S8.5): placed (a bracket's entry with its
+    legs), modified, activated or ended. With ``complete``, ``orders`` is every one working
+    now, from a snapshot confirmed since its connection last became connected."""
+
+    orders: tuple[LeaderOrder, ...]
+    complete: bool = False
 
 
 @dataclass(frozen=True, slots=True)

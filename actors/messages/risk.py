@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from brokers.base import OrderRequest
 from engine.domain.order_ids import OrderKind
 
 # --- from the AccountActor -----------------------------------------------------------------------
@@ -24,6 +25,9 @@ class OrderIntent:
     position: int  # filled position in the symbol
     projected: int  # position once the engine's other working orders fill (S2.2's P)
     attempt: int = 1
+    # A mirror (S8): the working order, bracket or OCO pair to place, its quantity set to
+    # what the gate allows.
+    request: OrderRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)

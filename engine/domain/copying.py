@@ -54,6 +54,7 @@ class LeaderFill:
     # The broker id of the leader's order it filled (S8.4 matches mirror fills by it);
     # ``None`` where unknown (a fill fanned out again after a restart).
     order_id: str | None = None
+    order_done: bool = False  # the leader's order has nothing left working
 
     @property
     def cause(self) -> str:

@@ -17,6 +17,7 @@ class OrderKind(StrEnum):
     RECONCILE = "R"
     LIQUIDATE = "L"
     SYNC = "S"  # the user's sync command (S6.2)
+    MIRROR = "M"  # a mirror of a leader's working order (S8)
 
 
 _LABELS = {
@@ -24,6 +25,7 @@ _LABELS = {
     OrderKind.RECONCILE: "reconciliation",
     OrderKind.LIQUIDATE: "liquidation",
     OrderKind.SYNC: "sync",
+    OrderKind.MIRROR: "mirror",
 }
 
 
@@ -42,6 +44,20 @@ def leader_fill_of(kind: OrderKind | None, cause: str) -> str | None:
 def client_order_id(kind: OrderKind, cause: str, account: str, symbol: str, attempt: int) -> str:
     digest = hashlib.blake2b(f"{cause}|{account}|{symbol}".encode(), digest_size=8).hexdigest()
     return f"{kind.value}{digest}-{attempt}"
+
+
+def mirror_prefix(leader_order_id: str, account: str) -> str:
+    """What every version of ``account``'s mirror of a leader order starts with (S8.9): the
+    mirror found at the broker after a restart is matched to its leader order by it."""
+    digest = hashlib.blake2b(f"{leader_order_id}|{account}".encode(), digest_size=8).hexdigest()
+    return f"{OrderKind.MIRROR.value}{digest}-"
+
+
+def mirror_order_id(leader_order_id: str, account: str, version: int) -> str:
+    """S8.9: a mirror's client order id, from the leader order's id, the follower account and
+    the mirror's version (a mirror placed again after it ended is a new version, never a
+    re-send). A bracket's legs are mirrored with the ids of the leader's legs they mirror."""
+    return f"{mirror_prefix(leader_order_id, account)}{version}"
 
 
 def kind_of(client_order_id: str | None) -> OrderKind | None:

@@ -1,0 +1,131 @@
+"""The values and rules of orders mode (S8): a leader's working order as a group fans it out,
+and how large a follower's mirror of it may be.
+
+Pure: the follower's account actor (``actors/mirrors.py``) decides with these against its own
+position; a preview or a test judges a mirror alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from brokers.base import LegRole, OrderType, TimeInForce
+
+
+def _sign(value: int) -> int:
+    return (value > 0) - (value < 0)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderOrder:
+    """A leader's order working at its broker (or one that just ended), as the group offers
+    it to its followers in orders mode (S8.2)."""
+
+    order_id: str  # the leader's broker order id
+    symbol: str  # the leader's symbol
+    qty: int  # signed total quantity
+    order_type: OrderType
+    price: Decimal | None = None
+    stop: Decimal | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    filled: int = 0  # unsigned quantity filled so far
+    role: LegRole | None = None
+    parent: str | None = None  # a bracket leg: its entry's order id
+    oco: str | None = None  # the order it cancels when it fills
+    active: bool = True  # a bracket leg works only once its entry has filled
+    working: bool = True  # False once it ended (filled, cancelled, expired)
+
+    @property
+    def remaining(self) -> int:
+        """The signed quantity still working (0 once ended)."""
+        if not self.working:
+            return 0
+        return _sign(self.qty) * max(0, abs(self.qty) - self.filled)
+
+    def same_terms(self, other: LeaderOrder) -> bool:
+        """Whether a mirror of ``other`` needs no modification to mirror this."""
+        return (self.qty, self.price, self.stop) == (other.qty, other.price, other.stop)
+
+    def describe(self) -> str:
+        """``buy 2 ESZ6 limit 4990`` / ``sell 1 ESZ6 stop 4980 (stop leg)``."""
+        side = "buy" if self.qty > 0 else "sell"
+        prices = " ".join(
+            str(p) for p in (self.stop, self.price) if p is not None
+        )  # a stop-limit: stop, then limit
+        leg = f" ({self.role.value} leg)" if self.role else ""
+        return f"{side} {abs(self.qty)} {self.symbol} {self.order_type.value} {prices}{leg}"
+
+
+def mirror_quantity(leader_qty: int, ratio: Decimal, max_qty: int | None) -> int:
+    """S8.3: ``q = min(round(ratio·qty_L), max_qty)``, half up on the magnitude, signed like
+    the leader's order; 0 means the mirror is not placed (``rounds_to_zero``)."""
+    magnitude = int((ratio * abs(leader_qty)).to_integral_value(rounding=ROUND_HALF_UP))
+    if max_qty is not None:
+        magnitude = min(magnitude, max_qty)
+    return _sign(leader_qty) * magnitude
+
+
+@dataclass(frozen=True, slots=True)
+class Resting:
+    """A mirror already resting for the follower in the symbol: its signed remaining quantity,
+    whether it was placed as an opening one, and its OCO pair (counted once)."""
+
+    qty: int
+    opening: bool
+    pair: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorSize:
+    """A mirror's size judged against the follower's position: ``closing`` part (up to the
+    position, beside the other closing mirrors) and ``opening`` part (clipped so that were
+    every opening mirror filled, ``|position|`` stays within ``max_qty``)."""
+
+    closing: int
+    opening: int
+
+    @property
+    def qty(self) -> int:
+        return self.closing + self.opening
+
+
+def _exposure(resting: Iterable[Resting], *, opening: bool, direction: int) -> int:
+    """The resting mirrors' unsigned quantity in ``direction``, an OCO pair counted once."""
+    pairs: dict[str, int] = {}
+    total = 0
+    for order in resting:
+        if order.opening != opening or _sign(order.qty) != direction:
+            continue
+        if order.pair is None:
+            total += abs(order.qty)
+        else:
+            pairs[order.pair] = max(pairs.get(order.pair, 0), abs(order.qty))
+    return total + sum(pairs.values())
+
+
+def size_mirror(
+    qty: int, position: int, resting: Iterable[Resting], max_qty: int | None
+) -> MirrorSize:
+    """S8.3: split a mirror of ``qty`` at the follower's ``position`` (S2.2's P: its market
+    orders in flight counted, resting mirrors not) into its closing and opening parts.
+
+    Closing mirrors never add up to more than the position; an opening mirror is clipped so
+    that, were it and every other opening mirror of the symbol filled, ``|position|`` would not
+    exceed ``max_qty``."""
+    resting = tuple(resting)
+    direction = _sign(qty)
+    closing = 0
+    if position and _sign(position) != direction:
+        room = abs(position) - _exposure(resting, opening=False, direction=direction)
+        closing = direction * max(0, min(abs(qty), room))
+    opening = qty - closing
+    if opening and max_qty is not None:
+        after_closing = position + closing if abs(closing) == abs(position) else position
+        held = max(0, direction * after_closing)
+        room = max_qty - held - _exposure(resting, opening=True, direction=direction)
+        opening = direction * max(0, min(abs(opening), room))
+    if opening and position and _sign(position) != direction and abs(closing) < abs(position):
+        opening = 0  # it could only open once the position is closed, which it does not reach
+    return MirrorSize(closing, opening)
