@@ -282,6 +282,8 @@ def _terms(args: argparse.Namespace, account: str) -> dict[str, Any]:
     body: dict[str, Any] = {"account": account, "ratio": args.ratio, "symbol_map": symbol_map}
     if args.max_qty is not None:
         body["max_qty"] = args.max_qty
+    if args.copy is not None:
+        body["copy"] = args.copy
     return body
 
 
@@ -451,6 +453,12 @@ def _add_group_commands(commands: Any) -> None:
     p.add_argument("--ratio", default="1")
     p.add_argument("--max-qty", type=int, default=None)
     p.add_argument("--map", action="append", metavar="ROOT=ROOT", help="symbol map, e.g. ES=MES")
+    p.add_argument(
+        "--copy",
+        choices=("fills", "orders"),
+        help="copy the leader's fills as market orders (the default for a new follower) or"
+        " mirror its working orders and brackets (S8)",
+    )
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--yes", action="store_true")
     _common(p)

@@ -80,12 +80,13 @@ def accounts_table(accounts: list[dict[str, Any]], out: TextIO) -> None:
 def groups_table(groups: list[dict[str, Any]], out: TextIO) -> None:
     rows = []
     for g in groups:
-        rows.append((g["id"], g["leader"], "leader", "", "", "", ""))
+        rows.append((g["id"], g["leader"], "leader", "", "", "", "", ""))
         for f in g["followers"]:
             terms = ", ".join(f"{a}→{b}" for a, b in f["symbol_map"].items())
             rows.append((g["id"], f["account"], "follower", f["ratio"], f["max_qty"], terms,
-                         f["disable_reason"]))  # fmt: skip
-    table(rows, ("GROUP", "ACCOUNT", "ROLE", "RATIO", "MAX QTY", "SYMBOL MAP", "DISABLED"), out)
+                         f["copy"], f["disable_reason"]))  # fmt: skip
+    table(rows, ("GROUP", "ACCOUNT", "ROLE", "RATIO", "MAX QTY", "SYMBOL MAP", "COPY", "DISABLED"),
+          out)  # fmt: skip
 
 
 # Wide enough for any level and kind, and for most account ids: the lines ``activity --follow``

@@ -100,6 +100,38 @@ def test_groups_and_followers(engine: EngineProcess) -> None:
     assert run_cli(engine, "groups", "delete", "cli-group", "--yes")[0] == 0
 
 
+def test_a_follower_copying_orders(
+    engine: EngineProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """S8.1: --copy sets the follower's copy mode, the listing shows it, a change of other terms
+    keeps it; S8.2: a map between roots of different tick sizes is refused in one line."""
+    run_cli(engine, "connections", "add", "oconn", "--account", "O-LEAD", "--account", "O-F1")
+    assert run_cli(engine, "groups", "create", "orders-group", "--leader", "O-LEAD")[0] == 0
+    code, text = run_cli(engine, "groups", "add-follower", "orders-group", "O-F1", "--copy",
+                         "orders", "--map", "ES=MES")  # fmt: skip
+    assert code == 0, text
+    code, text = run_cli(engine, "groups")
+    header = next(line for line in text.splitlines() if line.startswith("GROUP"))
+    row = next(line for line in text.splitlines() if " O-F1 " in f" {line} ")
+    assert row[header.index("COPY") :].split()[0] == "orders"
+    capsys.readouterr()
+    code, _ = run_cli(engine, "groups", "set-follower", "orders-group", "O-F1", "--map", "ES=CL")
+    assert code != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "symbol_map ES → CL" in err[0] and "ES ticks 0.25, CL ticks 0.01" in err[0]
+    code, _ = run_cli(engine, "groups", "set-follower", "orders-group", "O-F1", "--ratio", "2",
+                      "--map", "ES=MES")  # fmt: skip
+    assert code == 0
+    group = next(g for g in run_json(engine, "groups") if g["id"] == "orders-group")
+    assert (group["followers"][0]["ratio"], group["followers"][0]["copy"]) == ("2", "orders")
+    assert run_cli(engine, "groups", "set-follower", "orders-group", "O-F1", "--copy", "fills",
+                   "--map", "ES=CL")[0] == 0  # fmt: skip
+    group = next(g for g in run_json(engine, "groups") if g["id"] == "orders-group")
+    assert group["followers"][0]["copy"] == "fills"
+    assert run_cli(engine, "groups", "delete", "orders-group", "--yes")[0] == 0
+
+
 def test_limits_lock_unlock_flatten(
     engine: EngineProcess, capsys: pytest.CaptureFixture[str]
 ) -> None:
