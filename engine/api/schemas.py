@@ -167,6 +167,32 @@ class LimitDistanceOut(Response):
     )
 
 
+class WorkingOrderOut(Response):
+    """An order working at the broker (S8): a bracket's stop-loss is a ``stop``, its take-profit
+    a ``limit``, a stop-limit has both ``stop`` and ``price``."""
+
+    broker_order_id: str | None
+    client_order_id: str | None
+    symbol: str
+    qty: int = Field(description="signed quantity still working: + buys, - sells")
+    order_type: str = Field(description="market, liquidate, limit, stop or stop_limit")
+    price: str | None = Field(description="the limit price")
+    stop: str | None = Field(description="the stop price")
+    role: Literal["stop", "target"] | None = Field(
+        description="a bracket's or OCO pair's leg: stop-loss or take-profit"
+    )
+    active: bool = Field(description="false for a bracket leg waiting for its entry to fill")
+    mirrors: str | None = Field(
+        description="the leader's broker order id this order mirrors (orders mode, S8)"
+    )
+
+
+class StayingOrder(WorkingOrderOut):
+    """A working order a deletion leaves at the broker: nothing is cancelled (S8.8)."""
+
+    account: str
+
+
 class AccountOut(Response):
     id: str
     connection: str
@@ -192,6 +218,9 @@ class AccountOut(Response):
     )
     membership: Membership | None
     copying: str = Field(description="copying, leader, paused: …, disabled: …, not in a group")
+    orders: list[WorkingOrderOut] = Field(
+        description="the account's working orders, each mirror with the leader order it mirrors"
+    )
 
 
 class Limits(Response):
@@ -227,6 +256,9 @@ class ConnectionDeletion(Response):
     groups: list[str]
     memberships: list[dict[str, str]]
     orphaned_followers: list[dict[str, str]]
+    working_orders: list[StayingOrder] = Field(
+        description="the working orders that stay at the broker: a deletion cancels nothing"
+    )
 
 
 class AccountDeletion(Response):
@@ -238,6 +270,9 @@ class AccountDeletion(Response):
     groups: list[str]
     memberships: list[dict[str, str]]
     orphaned_followers: list[dict[str, str]]
+    working_orders: list[StayingOrder] = Field(
+        description="the working orders that stay at the broker: a deletion cancels nothing"
+    )
 
 
 class GroupDeletion(Response):
@@ -245,6 +280,9 @@ class GroupDeletion(Response):
     group: str
     leader: str
     followers: list[str]
+    working_orders: list[StayingOrder] = Field(
+        description="the working orders that stay at the broker: a deletion cancels nothing"
+    )
 
 
 class Authorize(Response):
@@ -428,8 +466,10 @@ __all__ = [
     "ReconciliationOut",
     "ReconciliationPage",
     "Status",
+    "StayingOrder",
     "SyncExpect",
     "SyncGroupExpect",
     "SyncGroupOut",
     "SyncOut",
+    "WorkingOrderOut",
 ]

@@ -10,10 +10,11 @@ copy (``Engine.topology_snapshot``); a command may change the engine's own meanw
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
 from actors.account import AccountView
 from actors.group import GroupView
@@ -26,6 +27,7 @@ from engine.domain.copying import Membership
 from engine.domain.decimals import plain
 from engine.domain.limit_distances import AccountFigures, limit_distances
 from engine.domain.risk_status import RiskStatus
+from engine.domain.working import WorkingLine
 from engine.storage.queries import Window
 
 MAX_PAGE = 500
@@ -96,7 +98,33 @@ def account_out(
         limit_distances=_limit_distances(view, risk, config.limits),
         membership=membership,
         copying=_copying(view.connection_state, risk.status.value, membership),
+        orders=[working_order_out(line) for line in view.orders],
     )
+
+
+def _price(value: Decimal | None) -> str | None:
+    return None if value is None else plain(value)
+
+
+def working_order_out(line: WorkingLine) -> schemas.WorkingOrderOut:
+    return schemas.WorkingOrderOut(
+        broker_order_id=line.broker_order_id,
+        client_order_id=line.client_order_id,
+        symbol=line.symbol,
+        qty=line.qty,
+        order_type=str(line.order_type),
+        price=_price(line.price),
+        stop=_price(line.stop),
+        role=_role(line.role),
+        active=line.active,
+        mirrors=line.mirrors,
+    )
+
+
+def _role(role: str | None) -> Literal["stop", "target"] | None:
+    if role is None:
+        return None
+    return "stop" if str(role) == "stop" else "target"
 
 
 def _limit_distances(
@@ -226,7 +254,33 @@ def groups_out(engine: Engine) -> list[schemas.GroupOut]:
 # --- deletions ----------------------------------------------------------------------------------
 
 
-def connection_deletion(plan: DeletionPlan, *, dry_run: bool) -> schemas.ConnectionDeletion:
+def staying_orders(engine: Engine, accounts: Iterable[str]) -> list[schemas.StayingOrder]:
+    """S8.8: the working orders of ``accounts`` (those a deletion removes or leaves without a
+    group), which stay at the broker: a deletion sends nothing, cancels included."""
+    out = []
+    for account in dict.fromkeys(accounts):
+        view = engine.account_view(account)
+        if view is not None:
+            out += [
+                schemas.StayingOrder(account=account, **working_order_out(line).model_dump())
+                for line in view.orders
+            ]
+    return out
+
+
+def touched_by(plan: DeletionPlan | AccountDeletion) -> list[str]:
+    """The accounts a deletion removes or takes out of their group."""
+    removed = plan.accounts if isinstance(plan, DeletionPlan) else (plan.account,)
+    return [
+        *removed,
+        *(a for _, a in plan.memberships),
+        *(a for _, a in plan.orphaned_followers),
+    ]
+
+
+def connection_deletion(
+    plan: DeletionPlan, orders: list[schemas.StayingOrder], *, dry_run: bool
+) -> schemas.ConnectionDeletion:
     return schemas.ConnectionDeletion(
         dry_run=dry_run,
         connection=plan.connection,
@@ -234,10 +288,13 @@ def connection_deletion(plan: DeletionPlan, *, dry_run: bool) -> schemas.Connect
         groups=list(plan.groups),
         memberships=[{"group": g, "account": a} for g, a in plan.memberships],
         orphaned_followers=[{"group": g, "account": a} for g, a in plan.orphaned_followers],
+        working_orders=orders,
     )
 
 
-def account_deletion(plan: AccountDeletion, *, dry_run: bool) -> schemas.AccountDeletion:
+def account_deletion(
+    plan: AccountDeletion, orders: list[schemas.StayingOrder], *, dry_run: bool
+) -> schemas.AccountDeletion:
     return schemas.AccountDeletion(
         dry_run=dry_run,
         account=plan.account,
@@ -245,15 +302,21 @@ def account_deletion(plan: AccountDeletion, *, dry_run: bool) -> schemas.Account
         groups=list(plan.groups),
         memberships=[{"group": g, "account": a} for g, a in plan.memberships],
         orphaned_followers=[{"group": g, "account": a} for g, a in plan.orphaned_followers],
+        working_orders=orders,
     )
 
 
-def group_deletion(config: GroupConfig, *, dry_run: bool) -> schemas.GroupDeletion:
+def group_deletion(
+    config: GroupConfig, orders: list[schemas.StayingOrder], *, dry_run: bool
+) -> schemas.GroupDeletion:
+    """The followers' working orders stay at the broker, no longer followed (S8.8); the
+    leader's are its own."""
     return schemas.GroupDeletion(
         dry_run=dry_run,
         group=config.id,
         leader=config.leader,
         followers=[m.account for m in config.members],
+        working_orders=orders,
     )
 
 

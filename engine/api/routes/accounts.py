@@ -82,11 +82,13 @@ async def delete_account(request: Request, ctx: ApiContext) -> Response:
     """S4.2: a leader takes its group with it; a follower only its membership."""
     account = _id(request)
     engine = ctx.engine
+    # S8.8: the working orders that stay at the broker, read while the accounts still exist.
+    preview = engine.topology_snapshot().plan_delete_account(account)
+    orders = ctx.view(views.staying_orders, engine, views.touched_by(preview))
     if query_bool(request, "dry_run"):
-        plan = engine.topology_snapshot().plan_delete_account(account)
-        return json_of(views.account_deletion(plan, dry_run=True))
+        return json_of(views.account_deletion(preview, orders, dry_run=True))
     plan = await ctx.command(engine.delete_account, account)
-    return json_of(views.account_deletion(plan, dry_run=False))
+    return json_of(views.account_deletion(plan, orders, dry_run=False))
 
 
 _PATH = "/api/accounts/{account}"

@@ -80,11 +80,13 @@ async def delete_connection(request: Request, ctx: ApiContext) -> Response:
     """S4.1/S4.2: immediate and cascading; ``dry_run`` lists exactly what would go."""
     connection = _id(request)
     engine = ctx.engine
+    # S8.8: the working orders that stay at the broker, read while the accounts still exist.
+    preview = engine.topology_snapshot().plan_delete_connection(connection)
+    orders = ctx.view(views.staying_orders, engine, views.touched_by(preview))
     if query_bool(request, "dry_run"):
-        plan = engine.topology_snapshot().plan_delete_connection(connection)
-        return json_of(views.connection_deletion(plan, dry_run=True))
+        return json_of(views.connection_deletion(preview, orders, dry_run=True))
     plan = await ctx.command(engine.delete_connection, connection)
-    return json_of(views.connection_deletion(plan, dry_run=False))
+    return json_of(views.connection_deletion(plan, orders, dry_run=False))
 
 
 _PATH = "/api/connections/{connection}"

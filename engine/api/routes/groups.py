@@ -48,11 +48,13 @@ async def create_group(request: Request, ctx: ApiContext) -> Response:
 async def delete_group(request: Request, ctx: ApiContext) -> Response:
     """The group goes; its accounts stay and copy nothing. No order is sent."""
     group = _id(request)
+    config = ctx.engine.group(group)
+    # S8.8: the followers' working orders stay at the broker, no longer followed.
+    orders = ctx.view(views.staying_orders, ctx.engine, [m.account for m in config.members])
     if query_bool(request, "dry_run"):
-        config = ctx.engine.group(group)
-        return json_of(views.group_deletion(config, dry_run=True))
+        return json_of(views.group_deletion(config, orders, dry_run=True))
     removed: GroupConfig = await ctx.command(ctx.engine.delete_group, group)
-    return json_of(views.group_deletion(removed, dry_run=False))
+    return json_of(views.group_deletion(removed, orders, dry_run=False))
 
 
 async def add_follower(request: Request, ctx: ApiContext) -> Response:

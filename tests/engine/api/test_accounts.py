@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from brokers.base import OrderType
 from tests.conftest import ES
 from tests.engine.api.conftest import ApiRig
 
@@ -32,7 +33,9 @@ async def test_account_shows_positions_figures_and_copying(api: ApiRig) -> None:
         "max_qty": None,
         "symbol_map": {},
         "disable_reason": "",
+        "copy": "fills",
     }
+    assert account["orders"] == []
     leader = await api.get("/api/accounts/LEAD")
     assert leader["copying"] == "leader"
     assert leader["membership"]["role"] == "leader"
@@ -146,6 +149,7 @@ async def test_delete_account(api: ApiRig) -> None:
         "groups": [],
         "memberships": [{"group": "g1", "account": "F1"}],
         "orphaned_followers": [],
+        "working_orders": [],
     }
     await api.get("/api/accounts/F1")
     done = await api.call("DELETE", "/api/accounts/F1", status=200)
@@ -155,3 +159,49 @@ async def test_delete_account(api: ApiRig) -> None:
     group = await api.get("/api/groups/g1")
     assert [f["account"] for f in group["followers"]] == ["F2"]
     assert (await api.get("/api/connections/f1"))["accounts"] == []
+
+
+async def test_an_account_shows_its_working_orders_and_the_leader_order_each_mirrors(
+    api: ApiRig,
+) -> None:
+    """S8.2/S8.3: a follower copying orders gets the leader's bracket as a bracket; its account
+    lists each working order with the leader order it mirrors, a bracket leg inactive until its
+    entry fills."""
+    await api.call("PATCH", "/api/groups/g1/followers/F2", {"copy": "orders"}, status=200)
+    api.idle()
+    placed = api.rig.broker.place_working(
+        "LEAD", ES, 2, OrderType.LIMIT, price=Decimal(4990),
+        bracket_stop=Decimal(4980), bracket_target=Decimal(5010),
+    )  # fmt: skip
+    api.idle()
+    orders = (await api.get("/api/accounts/F2"))["orders"]
+    shown = {(o["order_type"], o["qty"], o["price"], o["stop"], o["role"], o["active"],
+              o["mirrors"]) for o in orders}  # fmt: skip
+    assert shown == {
+        ("limit", 2, "4990", None, None, True, placed.entry),
+        ("stop", -2, None, "4980", "stop", False, placed.stop),
+        ("limit", -2, "5010", None, "target", False, placed.target),
+    }
+    assert all(o["symbol"] == ES and o["broker_order_id"] for o in orders)
+    assert (await api.get("/api/accounts/F1"))["orders"] == []  # copies fills: nothing mirrored
+
+
+async def test_a_deletion_lists_the_working_orders_that_stay_at_the_broker(api: ApiRig) -> None:
+    """S8.8: a deletion sends nothing, cancels included; its confirmation lists what stays."""
+    stop_id = api.rig.broker.place_manual_working("F1", ES, -1)
+    api.idle()
+    line = {
+        "account": "F1", "broker_order_id": stop_id, "client_order_id": None, "symbol": ES,
+        "qty": -1, "order_type": "market", "price": None, "stop": None, "role": None,
+        "active": True, "mirrors": None,
+    }  # fmt: skip
+    plan = await api.call("DELETE", "/api/accounts/F1?dry_run=true", status=200)
+    assert plan["working_orders"] == [line]
+    group = await api.call("DELETE", "/api/groups/g1?dry_run=true", status=200)
+    assert group["working_orders"] == [line]  # F1 follows g1: its order stays, unfollowed
+    connection = await api.call("DELETE", "/api/connections/lead?dry_run=true", status=200)
+    assert connection["working_orders"] == [line]  # F1 is left without a group
+    done = await api.call("DELETE", "/api/accounts/F1", status=200)
+    assert done["working_orders"] == [line]
+    api.idle()
+    assert [o.broker_order_id for o in api.rig.broker.working_orders("F1")] == [stop_id]

@@ -102,6 +102,7 @@ async def test_delete_dry_run_lists_the_cascade_and_removes_nothing(api: ApiRig)
             {"group": "g1", "account": "F1"},
             {"group": "g1", "account": "F2"},
         ],
+        "working_orders": [],
     }
     assert len(await api.get("/api/groups")) == 1
     follower = await api.call("DELETE", "/api/connections/f1?dry_run=1", status=200)

@@ -135,7 +135,13 @@ async def test_flatten_all(api: ApiRig) -> None:
 
 async def test_delete_group_dry_run_then_for_real(api: ApiRig) -> None:
     plan = await api.call("DELETE", "/api/groups/g1?dry_run=true", status=200)
-    assert plan == {"dry_run": True, "group": "g1", "leader": "LEAD", "followers": ["F1", "F2"]}
+    assert plan == {
+        "dry_run": True,
+        "group": "g1",
+        "leader": "LEAD",
+        "followers": ["F1", "F2"],
+        "working_orders": [],
+    }
     assert len(await api.get("/api/groups")) == 1
     await _free_accounts(api)
     assert await api.get("/api/groups") == []
