@@ -329,10 +329,25 @@ class Mirrors:
         mirror.leader = order
         if not mirror.working or before.same_terms(order) or self.terms is None:
             return
-        wanted = mirror_quantity(order.qty, self.terms.ratio, self.terms.max_qty)
-        total = _sign(wanted) * max(abs(wanted), abs(mirror.filled))
-        if mirror.leader.role is not None and mirror.leader.parent is not None:
-            total = mirror.qty  # a bracket leg's size follows its entry's fill at the broker
+        total = mirror.qty  # a bracket leg's size follows its entry's fill at the broker
+        if order.parent is None:
+            # Rescaled (S8.3), judged again against the position beside the other mirrors
+            # (a larger mirror is clipped as a new one would be), never below what it filled.
+            wanted = mirror_quantity(order.qty, self.terms.ratio, self.terms.max_qty)
+            left = wanted - mirror.filled if _sign(wanted) == _sign(mirror.qty) else 0
+            if abs(left) > abs(mirror.remaining):
+                position = self.host.book.projected(mirror.symbol)
+                resting = self._resting(mirror.symbol, skip=order.order_id)
+                size = size_mirror(left, position, resting, self.terms.max_qty)
+                left = size.closing if not mirror.opening else size.qty
+            total = mirror.filled + left
+            if _sign(total) != _sign(mirror.qty) or abs(total) < abs(mirror.filled):
+                total = mirror.filled
+        if total == mirror.qty and before.price == order.price and before.stop == order.stop:
+            return
+        if total == mirror.filled:  # nothing of it may work any more
+            self._cancel(mirror)
+            return
         self._modify(mirror, total, f"the leader modified order {order.order_id}")
 
     def _modify(self, mirror: Mirror, total: int, why: str) -> None:
