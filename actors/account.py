@@ -51,6 +51,7 @@ from actors.messages.account import (
     SyncOrder,
 )
 from actors.messages.group import (
+    LeaderOrdersChanged,
     MemberSynced,
 )
 from actors.messages.risk import (
@@ -245,6 +246,9 @@ class AccountActor(Confirmation, OrderEvents):
         # comes, tells the group.
         connected = self.connection_state is ConnectionState.CONNECTED
         if connected and self.synced and self.role.leader and self.role.group is not None:
+            # A group rebuilt after a crash learns the working orders it mirrors too (S8).
+            orders = tuple(self.leader_orders.orders.values())
+            self.ctx.tell(addresses.group(self.role.group), LeaderOrdersChanged(orders, True))
             self.ctx.tell(
                 addresses.group(self.role.group),
                 MemberSynced(

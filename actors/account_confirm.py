@@ -25,6 +25,7 @@ from actors.messages.group import (
     LeaderOrdersChanged,
     LeaderUnknown,
     MemberSynced,
+    MirrorsWanted,
 )
 from actors.resolution import unanswered
 from brokers.base import (
@@ -36,6 +37,7 @@ from brokers.base import (
 from engine.domain.activity import Kind, Level
 from engine.domain.connections import ConnectionState
 from engine.domain.copying import LeaderFill, Role
+from engine.domain.order_ids import OrderKind
 
 
 class Confirmation(AccountParts):
@@ -59,11 +61,8 @@ class Confirmation(AccountParts):
         deferred = self.pending_reconcile
         self.pending_reconcile = None
         group = self.role.group
-        if group is not None and self.role.leader:
-            # The group learns the leader's working orders before its positions, so the
-            # followers it reconciles mirror what works now (S8.7).
-            orders = self.leader_orders.confirm(snapshot)
-            self.ctx.tell(addresses.group(group), LeaderOrdersChanged(orders, complete=True))
+        if group is not None:
+            self._working_known(group, snapshot, restores=deferred is not None)
         if group is not None:
             known = self.book.held()
             cause, start = synced.cause, synced.start
@@ -109,6 +108,22 @@ class Confirmation(AccountParts):
             else:
                 self._copy(offer)
         self.unknowns.warn_unpriced(self.book.position)
+
+    def _working_known(self, group: str, snapshot: AccountSnapshot, *, restores: bool) -> None:
+        """S8: a leader's group learns its working orders before its positions, so the
+        followers it reconciles mirror what works now (S8.7); a follower with mirrors at the
+        broker it does not know (its actor was rebuilt after a crash) asks the group which
+        leader orders they mirror (S8.9), unless the reconciliation it waits for says so."""
+        if self.role.leader:
+            orders = self.leader_orders.confirm(snapshot)
+            self.ctx.tell(addresses.group(group), LeaderOrdersChanged(orders, complete=True))
+            return
+        known = self.mirrors.by_order
+        unknown = any(
+            w.kind is OrderKind.MIRROR and key not in known for key, w in self.book.working.items()
+        )
+        if unknown and not restores:
+            self.ctx.tell(addresses.group(group), MirrorsWanted(self.id))
 
     def _fan_out(self, fills: list[HeldFill], before: dict[str, int]) -> None:
         """Fan out a leader's fills that waited for the snapshot, each from where the

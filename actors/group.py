@@ -38,6 +38,7 @@ from actors.messages.group import (
     LeaderOrdersChanged,
     LeaderUnknown,
     MemberSynced,
+    MirrorsWanted,
     RemoveMember,
     SetTerms,
     SyncMember,
@@ -102,6 +103,8 @@ class CopyGroupActor:
                 self._fan_out(fill)
             case LeaderOrdersChanged():
                 self._orders_changed(message)
+            case MirrorsWanted(account=account):
+                self._restore_mirrors(account, "its mirrors found at the broker")
             case MemberSynced():
                 self._synced(message)
             case SyncMember():

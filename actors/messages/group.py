@@ -24,6 +24,14 @@ class LeaderOrdersChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class MirrorsWanted:
+    """A follower found mirrors at its broker it does not know (its actor was rebuilt): it
+    is sent the leader's working orders to match them with (S8.9)."""
+
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
 class LeaderFilled:
     """A fill on the group's leader, to fan out (S2.1)."""
 
