@@ -214,7 +214,9 @@ class Mirrors:
         covered = {order.order_id, *(leg.order_id for leg in legs)}
         what = f"mirror of leader order {order.order_id} ({order.describe()})"
         if wanted == 0:
-            self._skip(f"{what} not placed: it rounds to zero (ratio {terms.ratio})")
+            self._skip(
+                f"{what} not placed: it rounds to zero (rounds_to_zero, ratio {terms.ratio})"
+            )
             return covered
         if host.flattening:
             self._skip(f"{what} not placed: a flatten is in flight (flattening)")
