@@ -120,6 +120,7 @@ def product(data: Any) -> TvProduct:
 
 
 TERMINAL = frozenset({"Canceled", "Completed", "Expired", "Filled", "Rejected"})
+SUSPENDED = "Suspended"  # a bracket leg waiting for its entry's fill
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,8 @@ class TvOrder:
     contract_id: int | None
     side: int  # +1 buy, -1 sell
     status: str
+    parent_id: int | None = None  # a bracket leg (placeOSO): its entry
+    oco_id: int | None = None  # the order this one cancels when it fills
 
     @property
     def terminal(self) -> bool:
@@ -143,6 +146,8 @@ def order(data: Any) -> TvOrder:
         _opt_int(d, "contractId", "order"),
         _action(d, "order"),
         _str(d, "ordStatus", "order"),
+        _opt_int(d, "parentId", "order"),
+        _opt_int(d, "ocoId", "order"),
     )
 
 
@@ -159,9 +164,19 @@ def report_status(status: str) -> OrderStatus:
 
 @dataclass(frozen=True, slots=True)
 class TvOrderVersion:
+    """One version of an order's terms: the first, then one per modification (a higher id)."""
+
     order_id: int
     qty: int
     order_type: str
+    id: int = 0
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    time_in_force: str = ""
+
+
+def _opt_decimal(d: Mapping[str, Any], key: str, what: str) -> Decimal | None:
+    return None if d.get(key) is None else _decimal(d, key, what)
 
 
 def order_version(data: Any) -> TvOrderVersion:
@@ -170,7 +185,33 @@ def order_version(data: Any) -> TvOrderVersion:
         _int(d, "orderId", "orderVersion"),
         _int(d, "orderQty", "orderVersion"),
         str(d.get("orderType", "")),
+        _opt_int(d, "id", "orderVersion") or 0,
+        _opt_decimal(d, "price", "orderVersion"),
+        _opt_decimal(d, "stopPrice", "orderVersion"),
+        str(d.get("timeInForce") or ""),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TvExecutionReport:
+    """What happened to an order (``execType``) and its status after it. Read only for the
+    status: the ``order`` push says the same, a report may come without it."""
+
+    order_id: int
+    exec_type: str
+    status: str
+
+
+def execution_report(data: Any) -> TvExecutionReport | None:
+    """An ``executionReport``, or ``None`` when it names no order or no status (such reports
+    carry nothing the adapter uses)."""
+    d = _obj(data, "executionReport")
+    order_id, status = d.get("orderId"), d.get("ordStatus")
+    if isinstance(order_id, bool) or not isinstance(order_id, int):
+        return None
+    if not isinstance(status, str) or not status:
+        return None
+    return TvExecutionReport(order_id, str(d.get("execType") or ""), status)
 
 
 @dataclass(frozen=True, slots=True)

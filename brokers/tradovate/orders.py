@@ -1,10 +1,16 @@
 """One login's orders as the adapter knows them, and the engine events they turn into.
 
 Tradovate tells an order's story in pieces: ``command`` (carries our ``clOrdId``), ``order``
-(account, side, status), ``orderVersion`` (quantity), ``fill`` (each execution), and the HTTP
-answer to ``placeorder`` (the order id). They may arrive in any order between the REST answer
-and the socket; the tracker emits, for each order, ``OrderAccepted`` once, then its ``Fill``\\ s,
-then at most one ``OrderDone``/``OrderRejected`` — whichever piece arrives first.
+(account, side, status, and the links of a bracket leg or an OCO pair: ``parentId``,
+``ocoId``), ``orderVersion`` (quantity, type, prices, time in force: a new one per
+modification), ``fill`` (each execution), ``executionReport`` (a status again), and the HTTP
+answer to ``placeorder``/``placeoso``/``placeoco`` (the order ids). They may arrive in any order
+between the REST answer and the socket; the tracker emits, for each order, ``OrderAccepted``
+once, then its ``Fill``\\ s and ``OrderUpdated``\\ s (a new version; a bracket leg made
+active — ``Suspended`` to ``Working`` — or resized by its entry's fill), then at most one
+``OrderDone``/``OrderRejected`` — whichever piece arrives first. An entry (or an OCO pair's
+first order) is accepted naming the orders placed with it that are still to be reported
+(``OrderAccepted.legs``); a request refused is one ``OrderRejected`` per client order id.
 
 An order is the engine's when its ``clOrdId`` (through its command) or its id (through the
 ``placeorder`` answer) matches a request of this process, or a ``clOrdId`` seen in a sync;
@@ -20,10 +26,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from brokers.base import (
     BrokerEvent,
     Fill,
+    LegRole,
     OrderAccepted,
     OrderDone,
     OrderRejected,
@@ -31,17 +39,23 @@ from brokers.base import (
     OrderRequest,
     OrderStatus,
     OrderType,
+    OrderUpdated,
+    TimeInForce,
     WorkingOrder,
 )
 from brokers.tradovate.entities import (
+    SUSPENDED,
+    TERMINAL,
     TvCommand,
     TvFill,
     TvOrder,
     TvOrderVersion,
     report_status,
 )
+from brokers.tradovate.working import Placement, order_type_of, placements, role_of, tif_of
 
 REJECTED_BY_BROKER = "Rejected by Tradovate"
+TERMINAL_STATUSES = TERMINAL
 
 
 @dataclass
@@ -57,11 +71,60 @@ class Tracked:
     status: str = "Working"
     accepted: bool = False
     finished: bool = False
+    price: Decimal | None = None
+    stop: Decimal | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    role: LegRole | None = None
+    parent: int | None = None  # a bracket leg's entry
+    oco: int | None = None  # the order it cancels when it fills
+    version: int = -1  # the id of the orderVersion its terms are from
 
     def remaining(self) -> int:
         if self.order_type is OrderType.LIQUIDATE or self.qty is None:
             return 0
         return self.qty - self.side * self.filled
+
+    @property
+    def active(self) -> bool:
+        return self.status != SUSPENDED
+
+    def terms(self) -> tuple[object, ...]:
+        return (self.qty, self.order_type, self.price, self.stop, self.tif, self.active)
+
+    def link(self, order: TvOrder) -> None:
+        self.parent = order.parent_id if order.parent_id is not None else self.parent
+        self.oco = order.oco_id if order.oco_id is not None else self.oco
+
+    def apply(self, version: TvOrderVersion) -> None:
+        self.version = version.id
+        self.qty = self.side * version.qty
+        self.order_type = order_type_of(version.order_type, self.order_type)
+        self.price, self.stop = version.price, version.stop_price
+        if version.time_in_force:
+            self.tif = tif_of(version.time_in_force)
+
+    def working_order(self) -> WorkingOrder:
+        return WorkingOrder(
+            str(self.order_id),
+            self.client_order_id,
+            self.symbol,
+            self.remaining(),
+            self.order_type,
+            self.price,
+            self.stop,
+            self.tif,
+            self.role_or_guess(),
+            None if self.parent is None else str(self.parent),
+            None if self.oco is None else str(self.oco),
+            self.active,
+            self.filled,
+        )
+
+    def role_or_guess(self) -> LegRole | None:
+        """Its role as placed, or (an order placed by hand) from its type when it is linked."""
+        if self.role is not None or (self.parent is None and self.oco is None):
+            return self.role
+        return role_of(self.order_type)
 
 
 class OrderTracker:
@@ -79,51 +142,89 @@ class OrderTracker:
         self._now = now
         self._liquidations = liquidations if liquidations is not None else {}
         self.orders: dict[int, Tracked] = {}
-        self._sent: dict[str, OrderRequest] = {}  # this process's requests by client order id
+        self._sent: dict[str, Placement] = {}  # this process's orders by client order id
         self._cl_of: dict[int, str] = {}  # order id -> clOrdId, from commands
         self._rejected: dict[str, str] = {}  # client order id -> account, refused without an id
+        self._expected: set[int] = set()  # orders with a modification sent: confirmed by a version
 
     # -- the engine's requests -------------------------------------------------------------------
 
     def sending(self, request: OrderRequest) -> None:
-        self._sent[request.client_order_id] = request
+        for placement in placements(request):
+            self._sent[placement.client_order_id] = placement
 
-    def placed(self, request: OrderRequest, order_id: int) -> None:
-        """The REST answer gave ``order_id``."""
+    def placed(self, request: OrderRequest, ids: dict[str, int]) -> None:
+        """The REST answer (or a lookup) gave the order ids, by client order id."""
         if request.order_type is OrderType.LIQUIDATE:
-            self._liquidations[order_id] = request
+            self._liquidations[ids[request.client_order_id]] = request
+        tracked_ids = [
+            (ids[p.client_order_id], p) for p in placements(request) if p.client_order_id in ids
+        ]
+        linked = [self._track_placed(order_id, p) for order_id, p in tracked_ids]
+        entry = ids.get(request.client_order_id)
+        legs = [t for t in linked if t.order_id != entry]
+        for leg in legs:
+            if request.bracket:
+                leg.parent = leg.parent if leg.parent is not None else entry
+                others = [o.order_id for o in legs if o is not leg]
+                leg.oco = leg.oco if leg.oco is not None or not others else others[0]
+        main = next((t for t in linked if t.order_id == entry), None)
+        if main is not None and request.oco is not None and legs and main.oco is None:
+            main.oco = legs[0].order_id
+            legs[0].oco = legs[0].oco if legs[0].oco is not None else main.order_id
+        for tracked in linked:
+            if tracked.finished and not tracked.accepted:
+                continue  # refused on the socket before the answer came
+            self._accept(tracked)
+
+    def _track_placed(self, order_id: int, placement: Placement) -> Tracked:
         tracked = self.orders.get(order_id)
         if tracked is None:
-            tracked = self.orders[order_id] = self._ours(order_id, request)
+            tracked = self.orders[order_id] = self._ours(order_id, placement)
         elif tracked.client_order_id is None:
-            tracked.client_order_id = request.client_order_id
-            tracked.order_type = request.order_type
-            tracked.qty = 0 if request.order_type is OrderType.LIQUIDATE else request.qty
-        if tracked.finished and not tracked.accepted:
-            return  # refused on the socket before the answer came
-        self._accept(tracked)
+            ours = self._ours(order_id, placement)
+            ours.status, ours.parent, ours.oco = tracked.status, tracked.parent, tracked.oco
+            ours.filled, ours.accepted, ours.finished = (
+                tracked.filled,
+                tracked.accepted,
+                tracked.finished,
+            )
+            tracked = self.orders[order_id] = ours
+        return tracked
 
     def rejected(self, request: OrderRequest, reason: str) -> None:
-        """The REST answer refused the order (or it never reached the broker)."""
-        cl = request.client_order_id
-        if cl in self._rejected or any(
-            t.client_order_id == cl and t.finished for t in self.orders.values()
-        ):
-            return
-        self._rejected[cl] = request.account
-        self._emit(OrderRejected(self.connection, request.account, cl, reason))
+        """The REST answer refused the request (or it never reached the broker): one
+        ``OrderRejected`` per client order id of it."""
+        for cl in request.client_order_ids():
+            if cl in self._rejected or any(
+                t.client_order_id == cl and (t.finished or t.accepted) for t in self.orders.values()
+            ):
+                continue
+            self._rejected[cl] = request.account
+            self._emit(OrderRejected(self.connection, request.account, cl, reason))
 
     def is_known(self, order_id: int) -> bool:
         return order_id in self.orders
 
     def recognises(self, order_id: int) -> bool:
         """Known, or known to be the engine's (its ``clOrdId`` or its answer was seen)."""
-        return order_id in self.orders or self._request_of(order_id) is not None
+        return order_id in self.orders or self._placement_of(order_id) is not None
 
     def knows_client_order(self, client_order_id: str) -> bool:
         return client_order_id in self._rejected or any(
             t.client_order_id == client_order_id for t in self.orders.values()
         )
+
+    def find(self, order_id: int) -> Tracked | None:
+        return self.orders.get(order_id)
+
+    def expect_update(self, order_id: int, *, expected: bool = True) -> None:
+        """A modification of ``order_id`` is sent (or, ``expected`` off, settled): its next
+        version is reported as ``OrderUpdated`` even when its terms are the same."""
+        if expected:
+            self._expected.add(order_id)
+        else:
+            self._expected.discard(order_id)
 
     # -- Tradovate's pieces ----------------------------------------------------------------------
 
@@ -134,26 +235,52 @@ class OrderTracker:
     def on_order(self, order: TvOrder, account: str, symbol: str) -> None:
         tracked = self.orders.get(order.id)
         if tracked is None:
-            request = self._request_of(order.id)
-            if request is not None and request.account == account:
-                tracked = self._ours(order.id, request)
+            placement = self._placement_of(order.id)
+            if placement is not None and placement.request.account == account:
+                tracked = self._ours(order.id, placement)
             else:
                 tracked = Tracked(order.id, account, symbol, order.side)
                 tracked.client_order_id = self._cl_of.get(order.id)
             self.orders[order.id] = tracked
-            if request is not None:
+            tracked.link(order)
+            tracked.status = order.status
+            if placement is not None:
                 self._accept(tracked)
-        tracked.status = order.status
+        else:
+            tracked.link(order)
+            self.on_status(order.id, order.status)
+            return
         if order.terminal:
             self._terminal(tracked)
 
+    def on_status(self, order_id: int, status: str) -> None:
+        """A known order's status (an ``order`` update or an ``executionReport``)."""
+        tracked = self.orders.get(order_id)
+        if tracked is None or tracked.finished or status == tracked.status:
+            return
+        before = tracked.terms()
+        tracked.status = status
+        if status in TERMINAL_STATUSES:
+            self._terminal(tracked)
+        elif tracked.accepted and tracked.terms() != before:
+            self._update(tracked)
+
     def on_version(self, version: TvOrderVersion) -> None:
         tracked = self.orders.get(version.order_id)
-        if tracked is None or tracked.qty is not None:
+        if tracked is None or tracked.order_type is OrderType.LIQUIDATE:
             return
-        tracked.qty = tracked.side * version.qty
-        if not tracked.finished:
+        if version.id and version.id <= tracked.version:
+            return  # an older version than the one applied
+        before = tracked.terms()
+        tracked.apply(version)
+        if tracked.finished:
+            return
+        expected = version.order_id in self._expected
+        self._expected.discard(version.order_id)
+        if not tracked.accepted:
             self._accept(tracked)
+        elif expected or tracked.terms() != before:
+            self._update(tracked)
 
     def on_fill(self, fill: TvFill, net_after: int) -> None:
         tracked = self.orders.get(fill.order_id)
@@ -204,7 +331,11 @@ class OrderTracker:
     ) -> None:
         for command in commands:
             self.on_command(command)
-        quantities = {v.order_id: v.qty for v in versions}
+        latest: dict[int, TvOrderVersion] = {}
+        for version in versions:
+            known = latest.get(version.order_id)
+            if known is None or version.id >= known.id:
+                latest[version.order_id] = version
         filled: dict[int, int] = {}
         for fill in fills:
             if fill.active:  # a withdrawn fill filled nothing
@@ -212,15 +343,21 @@ class OrderTracker:
         for order, account, symbol in orders:
             tracked = self.orders.get(order.id)
             if tracked is None:
-                tracked = Tracked(order.id, account, symbol, order.side)
-                tracked.client_order_id = self._cl_of.get(order.id)
-                request = self._request_of(order.id)
-                if request is not None and request.account == account:
-                    tracked.client_order_id = request.client_order_id
-                    tracked.order_type = request.order_type
+                placement = self._placement_of(order.id)
+                if placement is not None and placement.request.account == account:
+                    tracked = self._ours(order.id, placement)
+                else:
+                    tracked = Tracked(order.id, account, symbol, order.side)
+                    tracked.client_order_id = self._cl_of.get(order.id)
                 self.orders[order.id] = tracked
-            if tracked.qty is None and order.id in quantities:
-                tracked.qty = order.side * quantities[order.id]
+            tracked.link(order)
+            terms = latest.get(order.id)
+            if (
+                terms is not None
+                and tracked.order_type is not OrderType.LIQUIDATE
+                and (terms.id > tracked.version or tracked.qty is None)
+            ):
+                tracked.apply(terms)
             tracked.filled = max(tracked.filled, filled.get(order.id, 0))
             tracked.status = order.status
             tracked.accepted = True
@@ -236,15 +373,12 @@ class OrderTracker:
         ]
 
     def working_orders(self, account: str) -> tuple[WorkingOrder, ...]:
-        return tuple(
-            WorkingOrder(str(t.order_id), t.client_order_id, t.symbol, t.remaining(), t.order_type)
-            for t in self.working(account)
-        )
+        return tuple(t.working_order() for t in self.working(account))
 
     def reports(self, account: str) -> tuple[OrderReport, ...]:
         """Every order of ``account`` known by client order id, with where it stands."""
         out = [
-            OrderReport(t.client_order_id, str(t.order_id), report_status(t.status))
+            OrderReport(t.client_order_id, str(t.order_id), report_status(t.status), t.filled)
             for t in self.orders.values()
             if t.account == account and t.client_order_id is not None
         ]
@@ -257,23 +391,46 @@ class OrderTracker:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _request_of(self, order_id: int) -> OrderRequest | None:
+    def _placement_of(self, order_id: int) -> Placement | None:
         liquidation = self._liquidations.get(order_id)
         if liquidation is not None:
-            return liquidation
+            return Placement(liquidation)
         return self._sent.get(self._cl_of.get(order_id, ""))
 
-    def _ours(self, order_id: int, request: OrderRequest) -> Tracked:
-        liquidation = request.order_type is OrderType.LIQUIDATE
+    def _ours(self, order_id: int, placement: Placement) -> Tracked:
         return Tracked(
             order_id,
-            request.account,
-            request.symbol,
-            1 if request.qty >= 0 else -1,
-            request.client_order_id,
-            request.order_type,
-            0 if liquidation else request.qty,
+            placement.request.account,
+            placement.request.symbol,
+            placement.side,
+            placement.client_order_id,
+            placement.order_type,
+            placement.qty,
+            price=placement.price,
+            stop=placement.stop,
+            tif=placement.request.tif,
+            role=placement.role,
+            status=SUSPENDED if placement.is_leg else "Working",
         )
+
+    def _legs_of(self, tracked: Tracked) -> tuple[str, ...]:
+        """The orders placed with ``tracked`` (its bracket, or the second of its OCO pair)
+        known and still to be reported: named in its ``OrderAccepted``. The engine's are known
+        by their client order ids as soon as their commands are; the owner's by their links."""
+        if tracked.parent is not None:
+            return ()
+        ids: set[int] = set()
+        placement = self._sent.get(tracked.client_order_id or "")
+        if placement is not None and placement.leg is None:
+            others = {p.client_order_id for p in placements(placement.request)[1:]}
+            ids.update(oid for oid, cl in self._cl_of.items() if cl in others)
+        ids.update(
+            t.order_id
+            for t in self.orders.values()
+            if t.parent == tracked.order_id or (t.parent is None and t.oco == tracked.order_id)
+        )
+        reported = {t.order_id for t in self.orders.values() if t.accepted or t.finished}
+        return tuple(str(oid) for oid in sorted(ids - reported) if oid != tracked.order_id)
 
     def _accept(self, tracked: Tracked) -> None:
         if tracked.accepted:
@@ -288,6 +445,30 @@ class OrderTracker:
                 tracked.symbol,
                 tracked.qty or 0,
                 tracked.order_type,
+                tracked.price,
+                tracked.stop,
+                tracked.tif,
+                tracked.role_or_guess(),
+                None if tracked.parent is None else str(tracked.parent),
+                None if tracked.oco is None else str(tracked.oco),
+                tracked.active,
+                self._legs_of(tracked),
+            )
+        )
+
+    def _update(self, tracked: Tracked) -> None:
+        self._emit(
+            OrderUpdated(
+                self.connection,
+                tracked.account,
+                tracked.client_order_id,
+                str(tracked.order_id),
+                tracked.symbol,
+                tracked.remaining(),
+                tracked.price,
+                tracked.stop,
+                tracked.active,
+                tracked.filled,
             )
         )
 

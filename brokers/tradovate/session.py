@@ -36,6 +36,7 @@ from brokers.base import (
     BrokerEvent,
     BrokerSession,
     EventSink,
+    ModifyRequest,
     OrderRejected,
     OrderRequest,
     OrderType,
@@ -51,6 +52,7 @@ from brokers.tradovate.contracts import ContractCache
 from brokers.tradovate.entities import EntityError, SyncData
 from brokers.tradovate.link import Link, Phase
 from brokers.tradovate.market_data import MarketData
+from brokers.tradovate.modify import Modifier
 from brokers.tradovate.orders import OrderTracker
 from brokers.tradovate.pacing import HostBudget, RateBudget, RenewalPlanner
 from brokers.tradovate.rest import (
@@ -71,6 +73,7 @@ from brokers.tradovate.socket import SocketClosed, TradovateSocket
 from brokers.tradovate.stream import PushStream
 from brokers.tradovate.tokens import Token, TokenStore
 from brokers.tradovate.wire import Push
+from brokers.tradovate.working import AnswerError, answer_ids, place_body
 
 log = structlog.get_logger("brokers.tradovate")
 
@@ -94,6 +97,11 @@ class _Cancel:
 
 
 @dataclass(frozen=True, slots=True)
+class _Modify:
+    request: ModifyRequest
+
+
+@dataclass(frozen=True, slots=True)
 class _SnapshotRequest:
     request_id: str
 
@@ -113,7 +121,8 @@ class _NewToken:
     token: Token
 
 
-_Command = _Place | _Cancel | _SnapshotRequest | _Open | _Close | _NewToken
+_Command = _Place | _Cancel | _Modify | _SnapshotRequest | _Open | _Close | _NewToken
+_AccountCommand = _Place | _Cancel | _Modify
 
 
 class SessionHost(Protocol):
@@ -186,7 +195,8 @@ class TradovateSession(BrokerSession):
         self.user_id: int | None = None
         self.in_flight: dict[str, int] = {}  # orders sent and not answered, by account
         self.stream = PushStream(self)
-        self._queues: dict[str, trio.MemorySendChannel[_Place | _Cancel]] = {}
+        self.modifier = Modifier(self)
+        self._queues: dict[str, trio.MemorySendChannel[_AccountCommand]] = {}
         self._pending_snapshots: list[str] = []
         self._last_sync: SyncData | None = None
         self._nursery: trio.Nursery | None = None
@@ -195,6 +205,9 @@ class TradovateSession(BrokerSession):
 
     def place_order(self, order: OrderRequest) -> None:
         self._submit(_Place(order))
+
+    def modify_order(self, request: ModifyRequest) -> None:
+        self._submit(_Modify(request))
 
     def cancel_working(
         self, account: str, symbol: str | None, broker_order_ids: tuple[str, ...] = ()
@@ -301,6 +314,8 @@ class TradovateSession(BrokerSession):
                     self._queue(request.account).send_nowait(command)
                 case _Cancel(account=account):
                     self._queue(account).send_nowait(command)
+                case _Modify(request=request):
+                    self._queue(request.account).send_nowait(command)
                 case _SnapshotRequest(request_id=request_id):
                     if self.link.phase is Phase.LIVE:
                         nursery.start_soon(self._answer_snapshots, [request_id])
@@ -329,20 +344,22 @@ class TradovateSession(BrokerSession):
         finally:
             self.broker.activity.end()
 
-    def _queue(self, account: str) -> trio.MemorySendChannel[_Place | _Cancel]:
+    def _queue(self, account: str) -> trio.MemorySendChannel[_AccountCommand]:
         queue = self._queues.get(account)
         if queue is None:
-            send, receive = trio.open_memory_channel[_Place | _Cancel](math.inf)
+            send, receive = trio.open_memory_channel[_AccountCommand](math.inf)
             self._queues[account] = queue = send
             assert self._nursery is not None
             self._nursery.start_soon(self._account_worker, receive)
         return queue
 
-    async def _account_worker(self, receive: trio.MemoryReceiveChannel[_Place | _Cancel]) -> None:
+    async def _account_worker(self, receive: trio.MemoryReceiveChannel[_AccountCommand]) -> None:
         async for command in receive:
             try:
                 if isinstance(command, _Place):
                     await self._place(command.request)
+                elif isinstance(command, _Modify):
+                    await self.modifier.modify(command.request)
                 else:
                     await self._cancel(command)
             finally:
@@ -376,13 +393,13 @@ class TradovateSession(BrokerSession):
                     )
                     self.link.fail(str(error))
 
-    def _via(self) -> SocketRequest | None:
+    def via(self) -> SocketRequest | None:
         """Commands go on the trading socket while it is up (HTTP otherwise)."""
         socket = self.link.socket
         return socket.request if socket is not None and self.link.live else None
 
     async def _send_order(self, request: OrderRequest, account_id: int) -> None:
-        via = self._via()
+        via = self.via()
         try:
             if request.order_type is OrderType.LIQUIDATE:
                 contract_id = await self.broker.contracts.id_of(request.symbol, self.rest)
@@ -394,26 +411,14 @@ class TradovateSession(BrokerSession):
                 }
                 answer = await self.rest.command("order/liquidateposition", body, via)
             else:
-                answer = await self.rest.command(
-                    "order/placeorder",
-                    {
-                        "accountSpec": request.account,
-                        "accountId": account_id,
-                        "clOrdId": request.client_order_id,
-                        "action": "Buy" if request.qty > 0 else "Sell",
-                        "symbol": request.symbol,
-                        "orderQty": abs(request.qty),
-                        "orderType": "Market",
-                        "timeInForce": "Day",
-                        "isAutomated": True,
-                    },
-                    via,
-                )
-            order_id = answer.get("orderId")
-            if isinstance(order_id, bool) or not isinstance(order_id, int):
-                raise BadResponse("the answer has no orderId")
+                path, body = place_body(request, account_id)
+                answer = await self.rest.command(path, body, via)
+            try:
+                ids = answer_ids(request, answer)
+            except AnswerError as error:
+                raise BadResponse(str(error)) from None
             self.broker.stats["orders_placed"] += 1
-            self.tracker.placed(request, order_id)
+            self.tracker.placed(request, ids)
             self.broker.market_data.want(request.symbol)
         except Rejected as rejected:
             self.broker.stats["orders_rejected"] += 1
@@ -457,11 +462,12 @@ class TradovateSession(BrokerSession):
                 problem=str(error),
             )
             return
-        found = next((c for c in commands if c.cl_ord_id == cl), None)
-        if found is None:
+        wanted = set(request.client_order_ids())
+        found = {c.cl_ord_id: c.order_id for c in commands if c.cl_ord_id in wanted}
+        if cl not in found:
             self.tracker.rejected(request, f"not received by Tradovate ({problem})")
         elif not self.tracker.knows_client_order(cl):
-            self.tracker.placed(request, found.order_id)
+            self.tracker.placed(request, {k: v for k, v in found.items() if k is not None})
 
     async def _cancel(self, command: _Cancel) -> None:
         if not self.live:
@@ -476,7 +482,7 @@ class TradovateSession(BrokerSession):
                 await self.rest.command(
                     "order/cancelorder",
                     {"orderId": order.order_id, "isAutomated": True},
-                    self._via(),
+                    self.via(),
                 )
             except Rejected as refused:
                 log.info("cancel refused", connection=self.connection, reason=refused.reason)

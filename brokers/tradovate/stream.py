@@ -5,8 +5,11 @@ tracker (:mod:`.orders`) and so into the engine's order events.
   ``Created``, ``Updated`` or ``Deleted`` — an order's status moves through ``Updated``, a
   ``Deleted`` order is read for its last status like an update.
 - ``command`` teaches the tracker which ``clOrdId`` an order carries; ``order``,
-  ``orderVersion`` and ``fill`` tell an order's story; ``position``, ``cashBalance``,
-  ``commandReport``, ``executionReport`` and the rest are accepted and not needed.
+  ``orderVersion`` and ``fill`` tell an order's story — of the engine's orders and of those
+  the account's owner placed by hand alike (a limit, a bracket, an OCO pair; modified, a leg
+  made active, cancelled); an ``executionReport`` gives a known order's status again (a
+  cancel, an expiry; an order is filled by its fills, never by a report); ``position``,
+  ``cashBalance``, ``commandReport`` and the rest are accepted and not needed.
 - Fills count once, by fill id, whatever the number of times they are pushed (``Updated``
   again, or already in a sync answer): never twice in a position, an order's filled quantity,
   or a liquidation's "flat" test. A fill pushed with ``active: false`` (or ``Deleted``) after it
@@ -151,12 +154,22 @@ class PushStream:
                 version = entities.order_version(entity)
                 if not self._hold(version.order_id, version):
                     self.session.tracker.on_version(version)
+            elif kind == "executionReport":
+                report = entities.execution_report(entity)
+                if report is not None:
+                    self._report(report)
             elif kind == "fill":
                 fill = entities.fill(entity)
                 if props.event_type == "Deleted":
                     fill = replace(fill, active=False)
                 if not self._hold(fill.order_id, fill):
                     await self._fill(fill)
+
+    def _report(self, report: entities.TvExecutionReport) -> None:
+        if report.order_id in self._held or report.status in ("Filled", "Completed"):
+            return
+        if self.session.tracker.is_known(report.order_id):
+            self.session.tracker.on_status(report.order_id, report.status)
 
     def _hold(self, order_id: int, piece: Piece) -> bool:
         """Hold a piece of an order already held back."""

@@ -578,11 +578,17 @@ class SimExchange:
         for listener in list(self.props_listeners):
             listener(user, entity_type, event, entity)
 
-    def _announce(self, order: SimOrder) -> None:
-        self._push(order, "command", "Created", order.command_entity())
-        self._push(order, "order", "Created", order.entity())
-        self._push(order, "orderVersion", "Created", order.version_entity())
-        self._report(order, "New")
+    def _announce(self, *orders: SimOrder) -> None:
+        """New orders, placed together: their commands, then the orders (linked by ``parentId``
+        and ``ocoId``), their versions and their execution reports."""
+        for order in orders:
+            self._push(order, "command", "Created", order.command_entity())
+        for order in orders:
+            self._push(order, "order", "Created", order.entity())
+        for order in orders:
+            self._push(order, "orderVersion", "Created", order.version_entity())
+        for order in orders:
+            self._report(order, "New")
 
     def _report(self, order: SimOrder, exec_type: str) -> None:
         report = order.execution_entity(self._next("report"), exec_type, self.clock.now())

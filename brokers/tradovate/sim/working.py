@@ -178,8 +178,7 @@ def place(
     pair = placed[1:] if kind == "oso" else placed
     if len(pair) == 2:
         pair[0].oco_id, pair[1].oco_id = pair[1].id, pair[0].id
-    for order in placed:
-        ex._announce(order)
+    ex._announce(*placed)
     for order in placed:
         if order.working:
             ex._start(order)

@@ -93,7 +93,10 @@ async def test_a_new_session_reports_the_engines_orders_by_client_order_id(
             for cl in ("C1", "C2", "L1"):  # accounts go concurrently; each order in its order
                 assert [type(e) for e in orders if e.client_order_id == cl] == [OrderAccepted, Fill]
             manual = [e for e in orders if e.client_order_id is None]
-            assert manual == [OrderAccepted("c", "A1", None, str(stop), ES, -1, OrderType.MARKET)]
+            far = Decimal(10) ** 7  # the hand-placed limit, with its price from its version
+            assert manual == [
+                OrderAccepted("c", "A1", None, str(stop), ES, -1, OrderType.LIMIT, price=far)
+            ]
             liquidation = first.of(Fill)[-1]
             assert (liquidation.client_order_id, liquidation.qty, liquidation.order_done) == (
                 "L1",
@@ -111,10 +114,10 @@ async def test_a_new_session_reports_the_engines_orders_by_client_order_id(
         (snapshot,) = second.of(Snapshot)
         a1, a2 = snapshot.accounts["A1"], snapshot.accounts["A2"]
         assert a1.positions == {ES: PositionInfo(2, Decimal(5000))}
-        assert a1.working == (WorkingOrder(str(stop), None, ES, -1, OrderType.MARKET),)
+        assert a1.working == (WorkingOrder(str(stop), None, ES, -1, OrderType.LIMIT, price=far),)
         assert a2.positions == {}
         assert sorted(a1.orders, key=lambda r: r.client_order_id) == [
-            OrderReport("C1", a1.orders[0].broker_order_id, OrderStatus.FILLED)
+            OrderReport("C1", a1.orders[0].broker_order_id, OrderStatus.FILLED, filled=2)
         ]
         reports = {r.client_order_id: r.status for r in a2.orders}
         assert reports == {"C2": OrderStatus.FILLED, "L1": OrderStatus.FILLED}
