@@ -132,6 +132,35 @@ def describe_deletion(plan: dict[str, Any], out: TextIO) -> None:
         lines.append(f"followers left without a group: {', '.join(plan['followers'])}")
     out.write("\n".join(lines or ["nothing else is removed"]) + "\n")
     out.write("No order is sent: positions stay as they are (flatten first to close them).\n")
+    staying = plan.get("working_orders", [])
+    if staying:  # S8.8: cancels are orders too; none is sent
+        out.write("These working orders stay at the broker, cancelled by nothing:\n")
+        for order in staying:
+            out.write(f"  {order['account']}: {working_order_text(order)}\n")
+
+
+def working_order_text(order: dict[str, Any]) -> str:
+    """``sell 2 ESZ6 stop 4980 (stop leg; waits for its entry; mirrors 17)``: a limit shows its
+    price, a stop its stop price, a stop-limit both."""
+    side = "buy" if order["qty"] > 0 else "sell"
+    kind = order["order_type"]
+    if kind in ("stop", "stop_limit") and order.get("stop") is not None:
+        kind = f"stop {order['stop']}"
+    if order["order_type"] in ("limit", "stop_limit") and order.get("price") is not None:
+        kind = (
+            f"{kind} limit {order['price']}"
+            if kind.startswith("stop ")
+            else f"limit {order['price']}"
+        )
+    notes = []
+    if order.get("role"):
+        notes.append(f"{order['role']} leg")
+    if not order.get("active", True):
+        notes.append("waits for its entry")
+    if order.get("mirrors"):
+        notes.append(f"mirrors {order['mirrors']}")
+    text = f"{side} {abs(order['qty'])} {order['symbol']} {kind}"
+    return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
 __all__ = [
@@ -143,4 +172,5 @@ __all__ = [
     "groups_table",
     "positions_text",
     "table",
+    "working_order_text",
 ]
