@@ -218,8 +218,11 @@ class Mirrors:
                 f"{what} not placed: it rounds to zero (rounds_to_zero, ratio {terms.ratio})"
             )
             return covered
-        if host.flattening:
-            self._skip(f"{what} not placed: a flatten is in flight (flattening)")
+        held = host.book.position(symbol)
+        if host.flattening and held and _sign(held) != _sign(wanted):
+            # S8.6: a mirror closing the position a flatten is closing is not placed. Judged
+            # against the broker's position: the flatten in flight makes S2.2's P zero.
+            self._skip(f"{what} not placed: it closes, and a flatten is in flight (flattening)")
             return covered
         position = host.book.projected(symbol)
         size = size_mirror(wanted, position, self._resting(symbol), terms.max_qty)
