@@ -34,6 +34,7 @@ from brokers.base import (
     Broker,
     BrokerSession,
     EventSink,
+    ModifyRequest,
     OrderRequest,
     PositionInfo,
     Quote,
@@ -87,6 +88,9 @@ class _Session(BrokerSession):
     def place_order(self, order: OrderRequest) -> None:
         self.broker.orders.append(order)
 
+    def modify_order(self, request: ModifyRequest) -> None:
+        self.broker.modifications.append(request)  # its answer, too, is in the journal
+
     def cancel_working(
         self, account: str, symbol: str | None, broker_order_ids: tuple[str, ...] = ()
     ) -> None:
@@ -116,6 +120,7 @@ class ReplayBroker(Broker):
     def __init__(self) -> None:
         self.sinks: dict[str, EventSink] = {}
         self.orders: list[OrderRequest] = []
+        self.modifications: list[ModifyRequest] = []
         # A replay begun at a checkpoint: each connection's positions as the store held them.
         self.checkpoint_positions: dict[str, dict[str, dict[str, PositionInfo]]] = {}
 
@@ -172,7 +177,7 @@ def replay_journal(path: Path) -> dict[str, Any]:
                 "segments": segments,
                 "frames": frames,
                 "until": clock.now().isoformat(),
-                "orders_sent": len(broker.orders),
+                "orders_sent": orders_sent(broker.orders),
                 "final": final_state(engine),
             }
             if gaps:
@@ -182,6 +187,12 @@ def replay_journal(path: Path) -> dict[str, Any]:
                 engine.stop()
             store.close()
     return report
+
+
+def orders_sent(requests: list[OrderRequest]) -> int:
+    """Each order the engine placed counts once, a bracket's and an OCO pair's legs included,
+    however many requests carried them (SCENARIOS.md ``orders_sent``)."""
+    return sum(len(request.client_order_ids()) for request in requests)
 
 
 def _segments(path: Path) -> Iterator[tuple[Path, list[tuple[int, datetime, str, Any]]]]:
