@@ -1,0 +1,109 @@
+"""S8.3: a mirror's quantity (``mirror_quantity``), its size against the follower's position
+(``size_mirror``: closing part within the position beside the other closing mirrors, an OCO
+pair counted once; opening part clipped by ``max_qty`` beside the other opening mirrors) and
+the quantity a leader order still works for (``LeaderOrder.remaining``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from brokers.base import OrderType
+from engine.domain.mirroring import LeaderOrder, MirrorSize, Resting, mirror_quantity, size_mirror
+
+
+@pytest.mark.parametrize(
+    ("leader_qty", "ratio", "max_qty", "expected"),
+    [
+        (1, "1", None, 1),
+        (1, "2", None, 2),
+        (-1, "2", None, -2),  # signed like the leader's order
+        (1, "0.4", None, 0),  # rounds to zero: not placed (rounds_to_zero)
+        (-1, "0.4", None, 0),
+        (1, "0.5", None, 1),  # half up
+        (-1, "0.5", None, -1),  # half up on the magnitude
+        (3, "0.5", None, 2),  # 1.5 -> 2
+        (3, "2", 5, 5),  # min(6, max_qty)
+        (-3, "2", 5, -5),
+        (2, "1.5", 3, 3),
+    ],
+)
+def test_s8_3_mirror_quantity_is_the_rounded_ratio_capped_by_max_qty(
+    leader_qty: int, ratio: str, max_qty: int | None, expected: int
+) -> None:
+    assert mirror_quantity(leader_qty, Decimal(ratio), max_qty) == expected
+
+
+@pytest.mark.parametrize(
+    ("qty", "position", "resting", "max_qty", "expected"),
+    [
+        # Flat: the whole mirror opens, clipped by max_qty.
+        (2, 0, [], None, MirrorSize(0, 2)),
+        (4, 0, [], 3, MirrorSize(0, 3)),
+        (-4, 0, [], 3, MirrorSize(0, -3)),
+        # Adding: clipped so that the position and every opening mirror stay within max_qty.
+        (2, 2, [], 3, MirrorSize(0, 1)),
+        (1, 2, [Resting(1, opening=True)], 3, MirrorSize(0, 0)),
+        (2, 0, [Resting(2, opening=True)], 3, MirrorSize(0, 1)),
+        # Opening mirrors the other way do not take room from this side.
+        (3, 0, [Resting(-2, opening=True)], 3, MirrorSize(0, 3)),
+        # Closing: within the position, beside the other closing mirrors.
+        (-1, 2, [], None, MirrorSize(-1, 0)),
+        (1, -2, [], None, MirrorSize(1, 0)),
+        (-2, 2, [Resting(-1, opening=False)], None, MirrorSize(-1, 0)),
+        (-1, 1, [Resting(-1, opening=False)], None, MirrorSize(0, 0)),
+        # An OCO pair counts once: only one of its legs can fill.
+        (-1, 2, [Resting(-1, False, "p"), Resting(-1, False, "p")], None, MirrorSize(-1, 0)),
+        (-1, 1, [Resting(-1, False, "p"), Resting(-1, False, "p")], None, MirrorSize(0, 0)),
+        # Through zero: split as S2.2 splits a fill, the opening part clipped by max_qty.
+        (-3, 1, [], None, MirrorSize(-1, -2)),
+        (-3, 1, [], 1, MirrorSize(-1, -1)),
+        (4, -2, [], 1, MirrorSize(2, 1)),
+        # It could open only once the position is closed, which its closing part does not reach.
+        (-2, 2, [Resting(-1, opening=False)], None, MirrorSize(-1, 0)),
+        (-2, 1, [Resting(-1, opening=False)], None, MirrorSize(0, 0)),
+    ],
+)
+def test_s8_3_size_mirror_splits_closing_and_opening_parts(
+    qty: int, position: int, resting: list[Resting], max_qty: int | None, expected: MirrorSize
+) -> None:
+    size = size_mirror(qty, position, resting, max_qty)
+    assert size == expected
+    assert size.qty == expected.closing + expected.opening
+
+
+def test_s8_3_closing_mirrors_never_exceed_the_position() -> None:
+    """However many closing mirrors rest, their total never exceeds the position."""
+    for position in range(1, 6):
+        resting: list[Resting] = []
+        for _ in range(8):
+            size = size_mirror(-2, position, resting, None)
+            assert size.opening == 0 or size.closing == -position
+            if size.closing:
+                resting.append(Resting(size.closing, opening=False))
+        assert sum(-r.qty for r in resting) == position
+
+
+def _order(qty: int, filled: int = 0, working: bool = True) -> LeaderOrder:
+    return LeaderOrder(
+        "L1", "ESZ6", qty, OrderType.LIMIT, price=Decimal("4990"), filled=filled, working=working
+    )
+
+
+@pytest.mark.parametrize(
+    ("qty", "filled", "working", "expected"),
+    [
+        (3, 0, True, 3),
+        (3, 1, True, 2),
+        (-3, 1, True, -2),  # signed like the order
+        (3, 3, True, 0),
+        (-2, 5, True, 0),  # never past zero
+        (3, 1, False, 0),  # ended: nothing works any more
+    ],
+)
+def test_s8_3_leader_order_remaining_is_what_still_works(
+    qty: int, filled: int, working: bool, expected: int
+) -> None:
+    """S8.3 sizes a mirror from what the leader's order still works for."""
+    assert _order(qty, filled, working).remaining == expected
