@@ -4,13 +4,16 @@ The setup is one leader and three followers: ``DEMO-LEAD`` on its own login (``d
 three prop accounts on one login (``demo-prop``), as a trader with several prop accounts has
 them, each following at its own terms (ratio 1; ratio 2 capped at 4; ratio 0.5 mapped from ES to
 MES). It runs on the paper broker, or on the local Tradovate server (``--tradovate-sim``), where
-its connections wait for authorization like any real broker's.
+its connections wait for authorization like any real broker's. The three followers copy orders
+(S8.1): the leader's working orders and brackets are mirrored at their broker.
 
 The market is a random walk on tick sizes from a seeded :class:`random.Random`, so a ``--seed``
 replays the same prices and the same leader trades. The demo leader trades 1-3 contracts now and
 then, sometimes in partial fills, and closes down once it holds 3 or more, so positions stay
-small. Both are trio tasks acting directly on a :class:`Venue`: the in-process paper broker (it
-is thread-safe and never blocks) or the local Tradovate server (in the same trio loop).
+small; now and then it places a bracket instead — a limit entry two ticks from the market with
+a stop-loss and a take-profit — which its followers mirror with their stops at the broker.
+Both are trio tasks acting directly on a :class:`Venue`: the in-process paper broker (it is
+thread-safe and never blocks) or the local Tradovate server (in the same trio loop).
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ from typing import Protocol
 import structlog
 import trio
 
+from brokers.base import OrderType
 from brokers.paper import PaperBroker, PaperBrokerError
 from engine.core.engine import Engine
 from engine.core.setup_changes import initial_state
 from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig, Topology
-from engine.domain.copying import Membership
+from engine.domain.copying import CopyMode, Membership
 
 log = structlog.get_logger("engine.app.demo")
 
@@ -59,10 +63,11 @@ def demo_setup(
         AccountConfig("DEMO-F2", PROP_CONNECTION),
         AccountConfig("DEMO-F3", PROP_CONNECTION),
     ]
+    orders = CopyMode.ORDERS  # ES→MES keeps the price scale (S8.2): one tick size
     members = [
-        Membership("DEMO-F1", Decimal(1)),
-        Membership("DEMO-F2", Decimal(2), max_qty=4),
-        Membership("DEMO-F3", Decimal("0.5"), symbol_map=(("ES", "MES"),)),
+        Membership("DEMO-F1", Decimal(1), copy=orders),
+        Membership("DEMO-F2", Decimal(2), max_qty=4, copy=orders),
+        Membership("DEMO-F3", Decimal("0.5"), symbol_map=(("ES", "MES"),), copy=orders),
     ]
     return connections, accounts, [GroupConfig(GROUP, LEADER, members)]
 
@@ -88,6 +93,8 @@ def describe_groups(topology: Topology) -> list[str]:
                 term += f" max {m.max_qty}"
             if m.symbol_map:
                 term += " " + ",".join(f"{a}→{b}" for a, b in m.symbol_map)
+            if m.copy is CopyMode.ORDERS:
+                term += " copies orders"
             if m.disable_reason:
                 term += f" (disabled: {m.disable_reason})"
             terms.append(term)
@@ -156,6 +163,13 @@ class Market:
                 return dict.fromkeys((instrument.symbol, *instrument.mirrors), last)
         return None
 
+    def price(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """The instrument's last price and tick size."""
+        for instrument in self._instruments:
+            if symbol == instrument.symbol:
+                return self._prices[symbol], instrument.tick
+        raise KeyError(symbol)
+
     def step(self) -> dict[str, Decimal]:
         """Move every price by a few ticks (never below 100 ticks) and return the quotes."""
         for instrument in self._instruments:
@@ -176,12 +190,29 @@ class LeaderTrade:
     fills: tuple[int, ...] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class LeaderBracket:
+    """A bracket of the demo leader: a limit entry of ``qty`` at ``price`` whose stop-loss at
+    ``stop`` and take-profit at ``target`` work once it fills (S8.2)."""
+
+    symbol: str
+    qty: int
+    price: Decimal
+    stop: Decimal
+    target: Decimal
+
+
+BRACKET_TICKS = (2, 8, 12)  # the entry, the stop-loss and the take-profit, in ticks
+
+
 class DemoLeader:
     """Decides the demo leader's next trade from its current positions.
 
     At 3 or more contracts held it always trades toward flat (part or all of the position);
     below that it buys or sells 1-3, so no position passes 5 contracts. A trade of 2 or more is
-    sometimes filled in two parts, as a real market order can be.
+    sometimes filled in two parts, as a real market order can be. Given the ``market``, it
+    sometimes places a bracket instead of a trade below that size: 1 or 2 contracts at a limit
+    two ticks better than the market, a stop-loss 8 ticks and a take-profit 12 ticks away.
     """
 
     def __init__(
@@ -192,6 +223,8 @@ class DemoLeader:
         weights: Sequence[float] | None = None,
         close_at: int = 3,
         partial_chance: float = 0.3,
+        market: Market | None = None,
+        bracket_chance: float = 0.25,
     ) -> None:
         if not symbols:
             raise ValueError("the demo leader needs at least one symbol")
@@ -200,17 +233,21 @@ class DemoLeader:
         self._weights = list(weights) if weights is not None else None
         self.close_at = close_at
         self.partial_chance = partial_chance
+        self._market = market
+        self.bracket_chance = bracket_chance
 
     @property
     def symbols(self) -> list[str]:
         return list(self._symbols)
 
-    def decide(self, positions: Mapping[str, int]) -> LeaderTrade:
+    def decide(self, positions: Mapping[str, int]) -> LeaderTrade | LeaderBracket:
         rng = self._rng
         symbol = rng.choices(self._symbols, weights=self._weights)[0]
         held = positions.get(symbol, 0)
         if abs(held) >= self.close_at:
             qty = -_sign(held) * rng.randint(1, abs(held))
+        elif self._market is not None and rng.random() < self.bracket_chance:
+            return self._bracket(symbol, self._market)
         else:
             qty = rng.choice((1, -1)) * rng.randint(1, 3)
         fills = None
@@ -218,6 +255,19 @@ class DemoLeader:
             first = rng.randint(1, abs(qty) - 1)
             fills = (first, abs(qty) - first)
         return LeaderTrade(symbol, qty, fills)
+
+    def _bracket(self, symbol: str, market: Market) -> LeaderBracket:
+        last, tick = market.price(symbol)
+        side = self._rng.choice((1, -1))
+        entry, loss, profit = (n * tick for n in BRACKET_TICKS)
+        price = last - side * entry  # a buy below the market, a sell above it
+        return LeaderBracket(
+            symbol,
+            side * self._rng.randint(1, 2),
+            price,
+            stop=price - side * loss,
+            target=price + side * profit,
+        )
 
     def delay(self, interval: tuple[float, float]) -> float:
         low, high = interval
@@ -246,6 +296,10 @@ class Venue(Protocol):
         """A market order of the account's owner, filled at the last price; raises
         :class:`VenueError` when the venue refuses it."""
 
+    def bracket(self, account: str, bracket: LeaderBracket) -> None:
+        """A limit entry with its stop-loss and take-profit, placed by the account's owner;
+        raises :class:`VenueError` when the venue refuses it."""
+
     def position(self, account: str, symbol: str) -> int:
         """The account's net position in ``symbol``; raises :class:`VenueError` for an account
         the venue does not know."""
@@ -268,6 +322,20 @@ class PaperVenue:
     ) -> None:
         try:
             self.broker.trade(account, symbol, qty, fills)
+        except PaperBrokerError as error:
+            raise VenueError(str(error)) from None
+
+    def bracket(self, account: str, bracket: LeaderBracket) -> None:
+        try:
+            self.broker.place_working(
+                account,
+                bracket.symbol,
+                bracket.qty,
+                OrderType.LIMIT,
+                price=bracket.price,
+                bracket_stop=bracket.stop,
+                bracket_target=bracket.target,
+            )
         except PaperBrokerError as error:
             raise VenueError(str(error)) from None
 
@@ -310,7 +378,10 @@ async def run_leader(
         await trio.sleep(leader.delay(interval))
         try:
             trade = leader.decide({s: venue.position(account, s) for s in leader.symbols})
-            venue.trade(account, trade.symbol, trade.qty, trade.fills)
+            if isinstance(trade, LeaderBracket):
+                venue.bracket(account, trade)
+            else:
+                venue.trade(account, trade.symbol, trade.qty, trade.fills)
         except VenueError as error:
             log.warning("demo leader trade failed", account=account, error=str(error))
             continue
@@ -329,6 +400,7 @@ __all__ = [
     "LEADER",
     "DemoLeader",
     "Instrument",
+    "LeaderBracket",
     "LeaderTrade",
     "Market",
     "PaperVenue",

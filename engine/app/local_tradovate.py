@@ -36,14 +36,14 @@ from pathlib import Path
 import structlog
 import trio
 
-from brokers.base import Broker, EventSink
+from brokers.base import Broker, EventSink, OrderType
 from brokers.clock import Clock
 from brokers.instruments import ContractTable
 from brokers.tradovate.broker import TradovateBroker
 from brokers.tradovate.session import TradovateSession
 from brokers.tradovate.sim import RunningSim, SimError, serve_sim, sim_settings
 from engine.app.config import TradovateSimConfig
-from engine.app.demo import VenueError
+from engine.app.demo import LeaderBracket, VenueError
 from engine.app.listening import BindError, listen, url_of
 from engine.app.logs import SECRETS
 from engine.app.setup_errors import BrokerSetupError
@@ -232,6 +232,20 @@ class SimVenue:
     ) -> None:
         try:
             self.sim.trade(account, symbol, qty, fills)
+        except SimError as error:
+            raise VenueError(str(error)) from None
+
+    def bracket(self, account: str, bracket: LeaderBracket) -> None:
+        try:
+            self.sim.place_working(
+                account,
+                bracket.symbol,
+                bracket.qty,
+                OrderType.LIMIT,
+                price=bracket.price,
+                bracket_stop=bracket.stop,
+                bracket_target=bracket.target,
+            )
         except SimError as error:
             raise VenueError(str(error)) from None
 

@@ -143,6 +143,7 @@ class LiveRun:
             random.Random(f"leader:{options.seed}"),
             self.market.symbols,
             weights=[3, 1][: len(self.market.symbols)],
+            market=self.market,  # for its brackets' prices
         )
         self.metrics = EngineMetrics(self.clock.monotonic_ns)
         self.hub = EventHub()
