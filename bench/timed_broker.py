@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from brokers.base import Broker, BrokerSession, EventSink, OrderRequest
+from brokers.base import Broker, BrokerSession, EventSink, ModifyRequest, OrderRequest
 from brokers.clock import Clock
 from brokers.instruments import ContractTable
 from brokers.paper import PaperBroker
@@ -23,6 +23,9 @@ class TimedSession(BrokerSession):
     def place_order(self, order: OrderRequest) -> None:
         self.inner.place_order(order)  # returns once the broker has accepted it
         self.on_placed(order, time.perf_counter_ns())
+
+    def modify_order(self, request: ModifyRequest) -> None:
+        self.inner.modify_order(request)
 
     def cancel_working(
         self, account: str, symbol: str | None, broker_order_ids: tuple[str, ...] = ()

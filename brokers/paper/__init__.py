@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from brokers.paper.book import PaperBrokerError
+from brokers.paper.book import PaperBrokerError, PlacedOrder
 from brokers.paper.broker import (
     DONE_CANCELLED,
     DONE_NOTHING_TO_LIQUIDATE,
@@ -10,22 +10,35 @@ from brokers.paper.broker import (
     REJECT_FORCED,
     REJECT_SESSION_CLOSED,
     REJECT_UNAUTHORIZED,
+    REJECT_UNKNOWN_ORDER,
     SNAPSHOT_FORCED,
     PaperBroker,
     PaperSession,
     no_quote,
 )
+from brokers.paper.matching import (
+    DONE_ENTRY_CANCELLED,
+    DONE_MODIFIED_TO_FILLED,
+    DONE_OCO_CANCELLED,
+    DONE_OCO_FILLED,
+)
 
 __all__ = [
     "DONE_CANCELLED",
+    "DONE_ENTRY_CANCELLED",
+    "DONE_MODIFIED_TO_FILLED",
     "DONE_NOTHING_TO_LIQUIDATE",
+    "DONE_OCO_CANCELLED",
+    "DONE_OCO_FILLED",
     "REJECT_DUPLICATE",
     "REJECT_FORCED",
     "REJECT_SESSION_CLOSED",
     "REJECT_UNAUTHORIZED",
+    "REJECT_UNKNOWN_ORDER",
     "SNAPSHOT_FORCED",
     "PaperBroker",
     "PaperBrokerError",
     "PaperSession",
+    "PlacedOrder",
     "no_quote",
 ]

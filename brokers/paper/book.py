@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from brokers.base import OrderType, PositionInfo, WorkingOrder
+from brokers.base import LegRole, OrderType, PositionInfo, TimeInForce, WorkingOrder
 
 
 class PaperBrokerError(Exception):
@@ -21,9 +21,20 @@ class Position:
     avg_price: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    """The broker order ids of what one owner request placed: a working order (``entry``) with
+    its bracket's legs, or a standalone OCO pair (``entry`` is then ``None``)."""
+
+    entry: str | None
+    stop: str | None = None
+    target: str | None = None
+
+
 @dataclass(slots=True)
 class PaperOrder:
-    """An order resting at the paper broker (held engine order or manual working order)."""
+    """An order resting at the paper broker: a working order (limit, stop, stop-limit, a
+    bracket's leg, an OCO pair's order), a held engine order, or a manual resting order."""
 
     broker_order_id: str
     client_order_id: str | None
@@ -32,6 +43,15 @@ class PaperOrder:
     symbol: str
     qty: int  # signed remaining quantity; 0 for a liquidation
     order_type: OrderType
+    price: Decimal | None = None
+    stop: Decimal | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    role: LegRole | None = None
+    parent: str | None = None  # a bracket leg: its entry's broker order id
+    oco: str | None = None  # the order it cancels when it fills (and that cancels it)
+    active: bool = True  # a bracket leg works once its entry has filled
+    filled: int = 0  # unsigned quantity filled so far
+    triggered: bool = False  # a stop-limit whose stop was reached: a limit at its price now
 
     def working(self) -> WorkingOrder:
         return WorkingOrder(
@@ -40,6 +60,14 @@ class PaperOrder:
             symbol=self.symbol,
             qty=self.qty,
             order_type=self.order_type,
+            price=self.price,
+            stop=self.stop,
+            tif=self.tif,
+            role=self.role,
+            parent=self.parent,
+            oco=self.oco,
+            active=self.active,
+            filled=self.filled,
         )
 
 
@@ -121,6 +149,10 @@ class Book:
     def all_working(self) -> list[PaperOrder]:
         """Every working order, in the order they were accepted."""
         return list(self._working.values())
+
+    def legs_of(self, entry: str) -> list[PaperOrder]:
+        """The working legs of the bracket whose entry is ``entry``."""
+        return [order for order in self._working.values() if order.parent == entry]
 
     def working_of(self, account: str, symbol: str | None = None) -> list[PaperOrder]:
         return [

@@ -49,6 +49,9 @@ from brokers.base import (
     EventSink,
     Fill,
     FillCorrected,
+    LegRole,
+    ModifyRejected,
+    ModifyRequest,
     OrderAccepted,
     OrderDone,
     OrderRejected,
@@ -56,26 +59,32 @@ from brokers.base import (
     OrderRequest,
     OrderStatus,
     OrderType,
+    OrderUpdated,
     PositionInfo,
     Quote,
     SessionLost,
     SessionRestored,
     Snapshot,
     SnapshotFailed,
+    TimeInForce,
     TokenExpired,
     TokenIssued,
     WorkingOrder,
+    check_terms,
 )
 from brokers.clock import Clock
 from brokers.instruments import ContractTable, SymbolError
 from brokers.paper import state as state_file_format
-from brokers.paper.book import Book, PaperBrokerError, PaperOrder
+from brokers.paper.book import Book, PaperBrokerError, PaperOrder, PlacedOrder
+from brokers.paper.matching import Matcher, link_bracket, link_oco
 from brokers.paper.state import DuplicateRejection, PaperState
+from brokers.paper.terms import Spec, invalid, leg_problem, request_problem, specs
 
 REJECT_SESSION_CLOSED = "SessionClosed"
 REJECT_UNAUTHORIZED = "Unauthorized"
 REJECT_DUPLICATE = "DuplicateClOrdId"
 REJECT_FORCED = "Rejected by the paper broker (reject_next)"
+REJECT_UNKNOWN_ORDER = "UnknownOrder"
 SNAPSHOT_FORCED = "BrokerError: the paper broker refused the snapshot request (fail_snapshot)"
 DONE_CANCELLED = "cancelled"
 DONE_NOTHING_TO_LIQUIDATE = "nothing to liquidate"
@@ -126,6 +135,9 @@ class PaperSession(BrokerSession):
     def place_order(self, order: OrderRequest) -> None:
         self._broker._place_order(self, order)
 
+    def modify_order(self, request: ModifyRequest) -> None:
+        self._broker._modify_order(self, request)
+
     def cancel_working(
         self, account: str, symbol: str | None, broker_order_ids: tuple[str, ...] = ()
     ) -> None:
@@ -144,6 +156,28 @@ class PaperSession(BrokerSession):
     def delivering(self) -> bool:
         """Whether events reach the sink now (open, link up, token valid, not replaced)."""
         return self._broker._delivering(self)
+
+
+class _Venue:
+    """The broker as its matcher sees it (called with the broker's lock held)."""
+
+    def __init__(self, broker: PaperBroker) -> None:
+        self._broker = broker
+
+    def last(self, symbol: str) -> Decimal | None:
+        return self._broker._prices.get(symbol)
+
+    def held(self, order: PaperOrder) -> bool:
+        return self._broker._is_held(order)
+
+    def execute(self, order: PaperOrder, qty: int, price: Decimal, *, order_done: bool) -> Fill:
+        return self._broker._execute(order, qty, price, order_done=order_done)
+
+    def end(self, order: PaperOrder, reason: str, status: OrderStatus) -> None:
+        self._broker._done(order, reason, status)
+
+    def updated(self, order: PaperOrder) -> None:
+        self._broker._emit_updated(order)
 
 
 class PaperBroker(Broker):
@@ -176,6 +210,7 @@ class PaperBroker(Broker):
         self._fills: OrderedDict[str, Fill] = OrderedDict()
         self._prices: dict[str, Decimal] = {}
         self._book = Book()
+        self._matcher = Matcher(self._book, _Venue(self))
         # Client order ids accepted, in order, with the day each was (of two days: above).
         self._accepted: dict[str, date] = {}
         self._reports: dict[str, OrderReport] = {}  # engine orders by client order id
@@ -268,6 +303,7 @@ class PaperBroker(Broker):
             for session in list(self._sessions.values()):
                 if self._delivering(session):
                     self._send(session, quote)
+            self._matcher.tick(symbol)  # the quote goes out before the fills it causes
 
     def last_price(self, symbol: str) -> Decimal | None:
         with self._lock:
@@ -317,20 +353,155 @@ class PaperBroker(Broker):
             self._emit_accepted(order)
             return order.broker_order_id
 
+    # -- the owner's working orders (S8.10; SCENARIOS order, oco, modify, cancel) --------------
+
+    def place_working(
+        self,
+        account: str,
+        symbol: str,
+        qty: int,
+        order_type: OrderType,
+        *,
+        price: Decimal | None = None,
+        stop: Decimal | None = None,
+        tif: TimeInForce = TimeInForce.DAY,
+        bracket_stop: Decimal | None = None,
+        bracket_target: Decimal | None = None,
+    ) -> PlacedOrder:
+        """The owner places an order (a market one fills at ``last`` at once); with
+        ``bracket_stop`` and/or ``bracket_target`` a bracket whose stop-loss (a stop) and
+        take-profit (a limit) work once it fills, for its filled quantity."""
+        what = f"order {account} {symbol}"
+        qty = _check_qty(qty, what)
+        self._parse_symbol(symbol)
+        if not isinstance(order_type, OrderType) or order_type is OrderType.LIQUIDATE:
+            raise PaperBrokerError(f"{what}: {order_type!r} is not an order type one places")
+        legs = [
+            Spec(None, leg_type, target, loss, role)
+            for role, leg_type, target, loss, given in (
+                (LegRole.STOP, OrderType.STOP, None, bracket_stop, bracket_stop),
+                (LegRole.TARGET, OrderType.LIMIT, bracket_target, None, bracket_target),
+            )
+            if given is not None
+        ]
+        problems = [check_terms(order_type, price, stop)]
+        problems += [leg_problem(g.role, g.order_type, g.price, g.stop) for g in legs if g.role]
+        self._check_terms(what, problems, tif)
+        with self._change():
+            connection = self._known_account(account)
+            last = self._prices.get(symbol)
+            if order_type is OrderType.MARKET and last is None:
+                raise PaperBrokerError(no_quote(symbol))
+            main = Spec(None, order_type, price, stop)
+            orders = self._open_orders(connection, account, symbol, qty, tif, main, legs, oco=False)
+            entry = orders[0]
+            if last is not None and order_type is OrderType.MARKET:
+                self._matcher.fill(entry, qty, last)
+            else:
+                self._matcher.check(entry.broker_order_id)
+            return PlacedOrder(entry.broker_order_id, *self._leg_ids(orders[1:]))
+
+    def place_oco(
+        self,
+        account: str,
+        symbol: str,
+        qty: int,
+        *,
+        stop: Decimal,
+        target: Decimal,
+        tif: TimeInForce = TimeInForce.DAY,
+    ) -> PlacedOrder:
+        """The owner places a standalone OCO pair, both of ``qty``: a stop at ``stop`` and a
+        limit at ``target``; the first to fill cancels the other."""
+        what = f"OCO {account} {symbol}"
+        qty = _check_qty(qty, what)
+        self._parse_symbol(symbol)
+        loss = Spec(None, OrderType.STOP, None, stop, LegRole.STOP)
+        profit = Spec(None, OrderType.LIMIT, target, None, LegRole.TARGET)
+        self._check_terms(
+            what, [check_terms(s.order_type, s.price, s.stop) for s in (loss, profit)], tif
+        )
+        with self._change():
+            connection = self._known_account(account)
+            orders = self._open_orders(
+                connection, account, symbol, qty, tif, loss, [profit], oco=True
+            )
+            for order in orders:
+                self._matcher.check(order.broker_order_id)
+            return PlacedOrder(None, *self._leg_ids(orders))
+
+    def modify(
+        self,
+        account: str,
+        broker_order_id: str,
+        *,
+        qty: int | None = None,
+        price: Decimal | None = None,
+        stop: Decimal | None = None,
+    ) -> None:
+        """The owner changes a working order: ``qty`` its new total quantity (unsigned, not
+        below what has filled), ``price``, ``stop``; checked against the market at once."""
+        with self._change():
+            order = self._owned(account, broker_order_id)
+            problem = self._matcher.modify(order, qty, price, stop)
+            if problem is not None:
+                raise PaperBrokerError(f"modify {broker_order_id} of {account}: {problem}")
+
+    def cancel(self, account: str, broker_order_id: str) -> None:
+        """The owner cancels an order with everything linked to it: a bracket's entry with its
+        legs (also once the entry has filled), an OCO order with its sibling."""
+        with self._change():
+            legs = [g for g in self._book.legs_of(broker_order_id) if g.account == account]
+            order = self._book.get_working(broker_order_id)
+            if order is None and legs:  # a filled entry: its legs
+                for leg in legs:
+                    if self._book.get_working(leg.broker_order_id) is not None:
+                        self._matcher.cancel(leg, DONE_CANCELLED)
+                return
+            self._matcher.cancel(
+                self._owned(account, broker_order_id), DONE_CANCELLED, every_leg=True
+            )
+
+    def fill_part(self, broker_order_id: str, qty: int) -> Fill:
+        """The market takes ``qty`` (unsigned, less than or all of what is left) of a working
+        limit (or triggered stop-limit) at its price: a partial fill."""
+        qty = _check_qty(qty, f"partial fill of {broker_order_id}")
+        with self._change():
+            order = self._book.get_working(broker_order_id)
+            if order is None:
+                raise PaperBrokerError(f"no working order {broker_order_id!r}")
+            limit = order.order_type is OrderType.LIMIT or order.triggered
+            if not (limit and order.active) or self._is_held(order):
+                raise PaperBrokerError(f"{broker_order_id} is not a working limit")
+            if qty < 0 or qty > abs(order.qty):
+                raise PaperBrokerError(f"{broker_order_id} has {abs(order.qty)} left, not {qty}")
+            assert order.price is not None
+            side = 1 if order.qty > 0 else -1
+            fill_id = f"{self._id_prefix}X{self._fill_seq + 1}"
+            self._matcher.fill(order, side * qty, order.price)
+            return self._fills[fill_id]
+
     def hold(self, connection: str) -> None:
         """Engine orders of ``connection`` stay working (accepted, unfilled) until release."""
         with self._change():
             self._held.add(_check_id(connection, "connection"))
 
     def release(self, connection: str) -> None:
-        """Every held order fills at its symbol's current last, in the order sent."""
+        """Every held market order fills at its symbol's current last, and every held limit
+        and stop starts working against it (filled at once if it reaches it), in the order
+        sent."""
         _check_id(connection, "connection")
         with self._change():
             queue = self._held_queue.setdefault(connection, [])
             # Orders placed by a sink while releasing join the queue, so order sent is kept.
             while queue:
-                order = self._book.remove_working(queue.pop(0))
-                if order is not None:
+                order = self._book.get_working(queue.pop(0))
+                if order is None:
+                    continue
+                if order.order_type.working:
+                    self._matcher.check(order.broker_order_id)
+                else:
+                    self._book.remove_working(order.broker_order_id)
                     self._fill_engine_order(order)
             self._held.discard(connection)
             self._held_queue.pop(connection, None)
@@ -434,48 +605,82 @@ class PaperBroker(Broker):
         if not isinstance(request, OrderRequest):
             raise PaperBrokerError(f"place_order needs an OrderRequest, got {request!r}")
         client_order_id = _check_id(request.client_order_id, "client_order_id")
+        ids = request.client_order_ids()
+        for leg_id in ids:
+            _check_id(leg_id, f"order {client_order_id}: client_order_id")
         account, symbol = request.account, request.symbol
         self._check_session_account(session, account)
         if not isinstance(request.order_type, OrderType):
             raise PaperBrokerError(f"order {client_order_id}: unknown type {request.order_type!r}")
+        if not isinstance(request.tif, TimeInForce):
+            raise PaperBrokerError(f"order {client_order_id}: unknown time in force")
         qty = 0
-        if request.order_type is OrderType.MARKET:
+        if request.order_type is not OrderType.LIQUIDATE:
             qty = _check_qty(request.qty, f"order {client_order_id}")
-        self._parse_symbol(symbol)
+        problem = request_problem(request) or self._symbol_problem(symbol)
         connection = session.connection
         with self._change():
             reason = refusal = self._refusal(session)
             if reason is None and self._reject_next.get(connection, 0) > 0:
-                self._reject_next[connection] -= 1
+                self._reject_next[connection] -= 1  # one request, however many orders
                 reason = REJECT_FORCED
             self._forget_old_orders()
-            if reason is None and client_order_id in self._accepted:
+            if reason is None and problem is not None:
+                reason = invalid(problem)
+            if reason is None and any(coid in self._accepted for coid in ids):
                 reason = REJECT_DUPLICATE
-                self._duplicates.append(
-                    DuplicateRejection(
-                        client_order_id, account, connection, self._clock.now().isoformat()
-                    )
+                now = self._clock.now().isoformat()
+                self._duplicates.extend(
+                    DuplicateRejection(coid, account, connection, now)
+                    for coid in ids
+                    if coid in self._accepted
                 )
-            if reason is None and qty != 0 and symbol not in self._prices:
+            if (
+                reason is None
+                and request.order_type is OrderType.MARKET
+                and symbol not in self._prices
+            ):
                 reason = no_quote(symbol)
             if reason is not None:
-                # A request that reached the broker is known to it, rejected or not (a
-                # duplicate keeps its original's report).
-                if refusal is None and client_order_id not in self._reports:
-                    self._report(client_order_id, account, None, OrderStatus.REJECTED)
-                self._send(session, OrderRejected(connection, account, client_order_id, reason))
+                for coid in dict.fromkeys(ids):
+                    # A request that reached the broker is known to it, rejected or not (a
+                    # duplicate keeps its original's report).
+                    if refusal is None and coid not in self._reports:
+                        self._report(coid, account, None, OrderStatus.REJECTED)
+                    self._send(session, OrderRejected(connection, account, coid, reason))
                 return
-            self._accepted[client_order_id] = self._today
-            order = self._new_order(
-                client_order_id, connection, account, symbol, qty=qty, order_type=request.order_type
+            main, others = specs(request)
+            orders = self._open_orders(
+                connection, account, symbol, qty, request.tif, main, others, oco=bool(request.oco)
             )
-            self._report(client_order_id, account, order.broker_order_id, OrderStatus.WORKING)
-            self._emit_accepted(order)
             if connection in self._held:
-                self._book.add_working(order)
-                self._held_queue.setdefault(connection, []).append(order.broker_order_id)
+                for order in orders:
+                    self._book.add_working(order)
+                    self._held_queue.setdefault(connection, []).append(order.broker_order_id)
+            elif request.order_type.working:
+                for order in orders:
+                    self._matcher.check(order.broker_order_id)
             else:
-                self._fill_engine_order(order)
+                self._fill_engine_order(orders[0])
+
+    def _modify_order(self, session: PaperSession, request: ModifyRequest) -> None:
+        if not isinstance(request, ModifyRequest):
+            raise PaperBrokerError(f"modify_order needs a ModifyRequest, got {request!r}")
+        account, broker_order_id = request.account, request.broker_order_id
+        self._check_session_account(session, account)
+        with self._change():
+            reason = self._refusal(session)
+            order = self._book.get_working(broker_order_id)
+            if reason is None and (order is None or order.account != account):
+                reason = f"{REJECT_UNKNOWN_ORDER}: no working order {broker_order_id}"
+            if reason is None and order is not None:
+                problem = self._matcher.modify(order, request.qty, request.price, request.stop)
+                reason = None if problem is None else invalid(problem)
+            if reason is not None:
+                rejected = ModifyRejected(
+                    session.connection, account, broker_order_id, request.client_order_id, reason
+                )
+                self._send(session, rejected)
 
     def _cancel_working(
         self,
@@ -492,8 +697,8 @@ class PaperBroker(Broker):
             for order in self._book.working_of(account, symbol):
                 if wanted and order.broker_order_id not in wanted:
                     continue
-                self._book.remove_working(order.broker_order_id)
-                self._done(order, DONE_CANCELLED)
+                if self._book.get_working(order.broker_order_id) is not None:  # not ended by a link
+                    self._matcher.cancel(order, DONE_CANCELLED)
 
     def _request_snapshot(self, session: PaperSession, request_id: str) -> None:
         connection = session.connection
@@ -617,7 +822,13 @@ class PaperBroker(Broker):
         self._accepted = dict.fromkeys(state.client_order_ids, self._today)
         self._duplicates = list(state.duplicate_rejections)
         for account, report in state.orders:
-            self._report(report.client_order_id, account, report.broker_order_id, report.status)
+            self._report(
+                report.client_order_id,
+                account,
+                report.broker_order_id,
+                report.status,
+                report.filled,
+            )
 
     # --- internals (call with the lock held) ------------------------------------------------------
 
@@ -643,7 +854,7 @@ class PaperBroker(Broker):
         if session is not None and self._refusal(session) is None:
             self._send(session, event)
 
-    def _emit_accepted(self, order: PaperOrder) -> None:
+    def _emit_accepted(self, order: PaperOrder, legs: tuple[str, ...] = ()) -> None:
         self._emit(
             order.connection,
             OrderAccepted(
@@ -654,6 +865,31 @@ class PaperBroker(Broker):
                 order.symbol,
                 order.qty,
                 order.order_type,
+                price=order.price,
+                stop=order.stop,
+                tif=order.tif,
+                role=order.role,
+                parent=order.parent,
+                oco=order.oco,
+                active=order.active,
+                legs=legs,
+            ),
+        )
+
+    def _emit_updated(self, order: PaperOrder) -> None:
+        self._emit(
+            order.connection,
+            OrderUpdated(
+                order.connection,
+                order.account,
+                order.client_order_id,
+                order.broker_order_id,
+                order.symbol,
+                order.qty,
+                price=order.price,
+                stop=order.stop,
+                active=order.active,
+                filled=order.filled,
             ),
         )
 
@@ -666,6 +902,10 @@ class PaperBroker(Broker):
         *,
         qty: int,
         order_type: OrderType,
+        price: Decimal | None = None,
+        stop: Decimal | None = None,
+        tif: TimeInForce = TimeInForce.DAY,
+        role: LegRole | None = None,
     ) -> PaperOrder:
         self._order_seq += 1
         return PaperOrder(
@@ -676,10 +916,59 @@ class PaperBroker(Broker):
             symbol,
             qty,
             order_type,
+            price=price,
+            stop=stop,
+            tif=tif,
+            role=role,
         )
 
+    def _open_orders(
+        self,
+        connection: str,
+        account: str,
+        symbol: str,
+        qty: int,
+        tif: TimeInForce,
+        main: Spec,
+        others: list[Spec],
+        *,
+        oco: bool,
+    ) -> list[PaperOrder]:
+        """Accept one request's orders: ``main`` with its bracket's legs (``others``), or with
+        its OCO sibling (``oco``). Working ones join the book; an ``OrderAccepted`` each."""
+        orders = [
+            self._new_order(
+                spec.client_order_id,
+                connection,
+                account,
+                symbol,
+                qty=qty,
+                order_type=spec.order_type,
+                price=spec.price,
+                stop=spec.stop,
+                tif=tif,
+                role=spec.role,
+            )
+            for spec in (main, *others)
+        ]
+        if oco:
+            link_oco(orders[0], orders[1])
+        else:
+            link_bracket(orders[0], orders[1:])
+        for index, order in enumerate(orders):
+            if order.order_type.working:
+                self._book.add_working(order)
+            if order.client_order_id is not None:
+                self._accepted[order.client_order_id] = self._today
+                self._report(
+                    order.client_order_id, account, order.broker_order_id, OrderStatus.WORKING
+                )
+            legs = tuple(o.broker_order_id for o in orders[1:]) if index == 0 else ()
+            self._emit_accepted(order, legs)
+        return orders
+
     def _fill_engine_order(self, order: PaperOrder) -> None:
-        """Execute an engine order in full now (a liquidation closes what is open now)."""
+        """Execute a market order in full now (a liquidation closes what is open now)."""
         qty = order.qty
         if order.order_type is OrderType.LIQUIDATE:
             qty = -self._book.position(order.account, order.symbol)
@@ -690,10 +979,12 @@ class PaperBroker(Broker):
         if price is None:  # a liquidation of a symbol that never had a price
             self._done(order, no_quote(order.symbol))
             return
-        self._execute(order, qty, price, order_done=True)
+        order.qty = qty
+        self._matcher.fill(order, qty, price)
 
     def _execute(self, order: PaperOrder, qty: int, price: Decimal, *, order_done: bool) -> Fill:
         self._book.fill(order.account, order.symbol, qty, price)
+        order.filled += abs(qty)
         self._fill_seq += 1
         fill = Fill(
             connection=order.connection,
@@ -707,16 +998,17 @@ class PaperBroker(Broker):
             time=self._clock.now(),
             order_done=order_done,
         )
-        if order_done:
-            self._settle(order, OrderStatus.FILLED)
+        self._settle(order, OrderStatus.FILLED if order_done else OrderStatus.WORKING)
         self._fills[fill.fill_id] = fill
         if len(self._fills) > FILLS_KEPT:
             self._fills.popitem(last=False)
         self._emit(order.connection, fill)
         return fill
 
-    def _done(self, order: PaperOrder, reason: str) -> None:
-        self._settle(order, OrderStatus.CANCELLED)
+    def _done(
+        self, order: PaperOrder, reason: str, status: OrderStatus = OrderStatus.CANCELLED
+    ) -> None:
+        self._settle(order, status)
         self._emit(
             order.connection,
             OrderDone(
@@ -729,9 +1021,16 @@ class PaperBroker(Broker):
         )
 
     def _report(
-        self, client_order_id: str, account: str, broker_order_id: str | None, status: OrderStatus
+        self,
+        client_order_id: str,
+        account: str,
+        broker_order_id: str | None,
+        status: OrderStatus,
+        filled: int = 0,
     ) -> None:
-        self._reports[client_order_id] = OrderReport(client_order_id, broker_order_id, status)
+        self._reports[client_order_id] = OrderReport(
+            client_order_id, broker_order_id, status, filled
+        )
         self._report_accounts[client_order_id] = account
         self._report_days.setdefault(client_order_id, self._today)
 
@@ -754,7 +1053,9 @@ class PaperBroker(Broker):
 
     def _settle(self, order: PaperOrder, status: OrderStatus) -> None:
         if order.client_order_id is not None and order.client_order_id in self._reports:
-            self._report(order.client_order_id, order.account, order.broker_order_id, status)
+            self._report(
+                order.client_order_id, order.account, order.broker_order_id, status, order.filled
+            )
 
     def _reports_of(self, account: str) -> tuple[OrderReport, ...]:
         return tuple(
@@ -762,6 +1063,30 @@ class PaperBroker(Broker):
             for coid, report in self._reports.items()
             if self._report_accounts[coid] == account
         )
+
+    def _is_held(self, order: PaperOrder) -> bool:
+        """Whether ``order`` was sent on a held connection and is not released yet."""
+        return order.broker_order_id in self._held_queue.get(order.connection, ())
+
+    def _owned(self, account: str, broker_order_id: str) -> PaperOrder:
+        order = self._book.get_working(broker_order_id)
+        if order is None or order.account != account:
+            raise PaperBrokerError(f"{account} has no working order {broker_order_id!r}")
+        return order
+
+    @staticmethod
+    def _check_terms(what: str, problems: list[str | None], tif: object) -> None:
+        for problem in problems:
+            if problem is not None:
+                raise PaperBrokerError(f"{what}: {problem}")
+        if not isinstance(tif, TimeInForce):
+            raise PaperBrokerError(f"{what}: {tif!r} is not a time in force")
+
+    @staticmethod
+    def _leg_ids(orders: list[PaperOrder]) -> tuple[str | None, str | None]:
+        """The broker order ids of the stop leg and of the target leg among ``orders``."""
+        by_role = {order.role: order.broker_order_id for order in orders}
+        return by_role.get(LegRole.STOP), by_role.get(LegRole.TARGET)
 
     def _known_account(self, account: str) -> str:
         connection = self._account_connection.get(account)
@@ -778,10 +1103,16 @@ class PaperBroker(Broker):
             )
 
     def _parse_symbol(self, symbol: str) -> None:
+        problem = self._symbol_problem(symbol)
+        if problem is not None:
+            raise PaperBrokerError(problem)
+
+    def _symbol_problem(self, symbol: str) -> str | None:
         try:
             self._contracts.parse(symbol)
         except SymbolError as exc:
-            raise PaperBrokerError(str(exc)) from None
+            return str(exc)
+        return None
 
     @staticmethod
     def _split(qty: int, fills: tuple[int, ...] | None) -> list[int]:

@@ -7,7 +7,10 @@ so whatever an engine saw the file already has. Writes replace the file atomical
 file in the same directory, then ``os.replace``), so a ``kill -9`` leaves the previous or the
 next state, never a torn one. No ``fsync``: the process may die, the machine is not expected to.
 
-The format is one JSON object (``version`` 1). Decimals are strings; quantities are ints.
+The format is one JSON object (``version`` 1). Decimals are strings; quantities are ints. Keys
+added since version 1 began (a working order's prices, time in force, links and fills, an order
+report's filled quantity, ``fail_snapshot``, ``orders``) may be absent from an older file and
+read as their defaults.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from brokers.base import OrderReport, OrderStatus, OrderType
+from brokers.base import LegRole, OrderReport, OrderStatus, OrderType, TimeInForce
 from brokers.paper.book import PaperBrokerError, PaperOrder, Position
 
 VERSION = 1
@@ -82,6 +85,15 @@ def encode(state: PaperState) -> dict[str, Any]:
                 "symbol": order.symbol,
                 "qty": order.qty,
                 "order_type": order.order_type.value,
+                "price": None if order.price is None else str(order.price),
+                "stop": None if order.stop is None else str(order.stop),
+                "tif": order.tif.value,
+                "role": None if order.role is None else order.role.value,
+                "parent": order.parent,
+                "oco": order.oco,
+                "active": order.active,
+                "filled": order.filled,
+                "triggered": order.triggered,
             }
             for order in state.working
         ],
@@ -107,6 +119,7 @@ def encode(state: PaperState) -> dict[str, Any]:
                 "client_order_id": report.client_order_id,
                 "broker_order_id": report.broker_order_id,
                 "status": report.status.value,
+                "filled": report.filled,
             }
             for account, report in state.orders
         ],
@@ -132,18 +145,7 @@ def decode(data: Any) -> PaperState:
             }
             for account, held in data["positions"].items()
         },
-        working=[
-            PaperOrder(
-                _str(o["broker_order_id"]),
-                None if o["client_order_id"] is None else _str(o["client_order_id"]),
-                _str(o["connection"]),
-                _str(o["account"]),
-                _str(o["symbol"]),
-                _int(o["qty"]),
-                OrderType(o["order_type"]),
-            )
-            for o in data["working"]
-        ],
+        working=[_order(o) for o in data["working"]],
         held=[_str(c) for c in data["held"]],
         held_queue={_str(c): [_str(i) for i in ids] for c, ids in data["held_queue"].items()},
         reject_next={_str(c): _int(n) for c, n in data["reject_next"].items()},
@@ -169,10 +171,34 @@ def decode(data: Any) -> PaperState:
                     _str(o["client_order_id"]),
                     None if o["broker_order_id"] is None else _str(o["broker_order_id"]),
                     OrderStatus(o["status"]),
+                    _int(o.get("filled", 0)),
                 ),
             )
             for o in data.get("orders", [])
         ],
+    )
+
+
+def _order(o: Any) -> PaperOrder:
+    """A resting order; the keys of working orders (S8.10) default for an older file."""
+    role = o.get("role")
+    return PaperOrder(
+        _str(o["broker_order_id"]),
+        _optional(o["client_order_id"]),
+        _str(o["connection"]),
+        _str(o["account"]),
+        _str(o["symbol"]),
+        _int(o["qty"]),
+        OrderType(o["order_type"]),
+        price=None if o.get("price") is None else _decimal(o["price"]),
+        stop=None if o.get("stop") is None else _decimal(o["stop"]),
+        tif=TimeInForce(o.get("tif", TimeInForce.DAY.value)),
+        role=None if role is None else LegRole(role),
+        parent=_optional(o.get("parent")),
+        oco=_optional(o.get("oco")),
+        active=_bool(o.get("active", True)),
+        filled=_int(o.get("filled", 0)),
+        triggered=_bool(o.get("triggered", False)),
     )
 
 
@@ -205,6 +231,16 @@ def _int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{value!r} is not an integer")
     return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{value!r} is not a boolean")
+    return value
+
+
+def _optional(value: Any) -> str | None:
+    return None if value is None else _str(value)
 
 
 def _str(value: Any) -> str:

@@ -599,9 +599,6 @@ def test_duplicate_client_order_id_is_rejected(
         lambda s, b: s.place_order(market("x", 0)),
         lambda s, b: s.place_order(OrderRequest("x", "A1", ES, True)),  # a bool is no quantity
         lambda s, b: s.place_order(market("", 1)),
-        lambda s, b: s.place_order(market("x", 1, symbol="ES")),
-        lambda s, b: s.place_order(market("x", 1, symbol="ZZZ6")),
-        lambda s, b: s.place_order(market("x", 1, symbol="XXZ6")),
         lambda s, b: b.trade("B9", ES, 1),
         lambda s, b: b.trade("A1", ES, 0),
         lambda s, b: b.place_manual_working("A1", ES, 0),

@@ -374,7 +374,7 @@ def test_the_orders_a_snapshot_reports_survive_a_reload(clock: VirtualClock, pat
     sink = Recorder()
     again.session("c1", ("A1",), sink).request_snapshot("s")
     snapshot = next(e for e in sink.take() if isinstance(e, Snapshot))
-    assert snapshot.accounts["A1"].orders == (OrderReport("c-1", "O1", OrderStatus.FILLED),)
+    assert snapshot.accounts["A1"].orders == (OrderReport("c-1", "O1", OrderStatus.FILLED, 1),)
 
 
 def test_a_state_file_from_before_order_reports_still_loads(
