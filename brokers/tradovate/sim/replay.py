@@ -5,7 +5,8 @@ trio code on sockets. :class:`SimBridge` runs them in a trio loop on a thread of
 local server (its time is the harness's clock), a :class:`TradovateBroker` pointed at it, and a
 loopback OAuth callback — and offers the harness the paper broker's controls (``set_price``,
 ``trade``, ``drop``, ``expire_token``, ``reauthorize``, ``hold``, ``release``,
-``reject_next``, ``fail_snapshot``) for its connections.
+``reject_next``, ``fail_snapshot``, and the owner's working orders: ``place_working``,
+``place_oco``, ``modify``, ``cancel``, ``working_orders``) for its connections.
 
 Determinism: the adapter's events do not reach the engine from the trio thread. They wait in a
 queue until the harness, on its own thread, hands them on in :meth:`settle` — after each step,
@@ -39,14 +40,24 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import trio
 
-from brokers.base import Broker, BrokerEvent, BrokerSession, EventSink, OrderRequest
+from brokers.base import (
+    Broker,
+    BrokerEvent,
+    BrokerSession,
+    EventSink,
+    ModifyRequest,
+    OrderRequest,
+    OrderType,
+    TimeInForce,
+    WorkingOrder,
+)
 from brokers.clock import VirtualClock
 from brokers.instruments import ContractTable
 from brokers.tradovate.broker import TradovateBroker
 from brokers.tradovate.callback import CallbackListener, serve_callback
 from brokers.tradovate.link import Phase
 from brokers.tradovate.session import TradovateSession
-from brokers.tradovate.sim import RunningSim, SimError, serve_sim
+from brokers.tradovate.sim import PlacedOrder, RunningSim, SimError, serve_sim
 
 T = TypeVar("T")
 MAX_SETTLE_ROUNDS = 10_000
@@ -88,6 +99,9 @@ class _Session(BrokerSession):
 
     def place_order(self, order: OrderRequest) -> None:
         self.inner.place_order(order)
+
+    def modify_order(self, request: ModifyRequest) -> None:
+        self.inner.modify_order(request)
 
     def cancel_working(
         self, account: str, symbol: str | None, broker_order_ids: tuple[str, ...] = ()
@@ -395,6 +409,68 @@ class SimBridge:
 
     def reject_next(self, connection: str, count: int = 1) -> None:
         self._call(lambda: self._sim.reject_next(connection, count))
+
+    def place_working(
+        self,
+        account: str,
+        symbol: str,
+        qty: int,
+        order_type: OrderType,
+        *,
+        price: Decimal | None = None,
+        stop: Decimal | None = None,
+        tif: TimeInForce = TimeInForce.DAY,
+        bracket_stop: Decimal | None = None,
+        bracket_target: Decimal | None = None,
+    ) -> PlacedOrder:
+        """The account's owner places a working order (a bracket with a leg's price given)."""
+        return self._call(
+            lambda: self._sim.place_working(
+                account,
+                symbol,
+                qty,
+                order_type,
+                price=price,
+                stop=stop,
+                tif=tif,
+                bracket_stop=bracket_stop,
+                bracket_target=bracket_target,
+            )
+        )
+
+    def place_oco(
+        self,
+        account: str,
+        symbol: str,
+        qty: int,
+        *,
+        stop: Decimal,
+        target: Decimal,
+        tif: TimeInForce = TimeInForce.DAY,
+    ) -> PlacedOrder:
+        """The account's owner places an OCO pair: a stop and a limit, same side."""
+        return self._call(
+            lambda: self._sim.place_oco(account, symbol, qty, stop=stop, target=target, tif=tif)
+        )
+
+    def modify(
+        self,
+        account: str,
+        broker_order_id: str,
+        *,
+        qty: int | None = None,
+        price: Decimal | None = None,
+        stop: Decimal | None = None,
+    ) -> None:
+        self._call(
+            lambda: self._sim.modify(account, broker_order_id, qty=qty, price=price, stop=stop)
+        )
+
+    def cancel(self, account: str, broker_order_id: str) -> None:
+        self._call(lambda: self._sim.cancel(account, broker_order_id))
+
+    def working_orders(self, account: str) -> list[WorkingOrder]:
+        return self._call(lambda: self._sim.working_orders(account))
 
     def control(self, name: str, *args: Any) -> Any:
         """Any other control of :class:`RunningSim` (tests)."""
