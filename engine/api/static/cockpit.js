@@ -175,6 +175,8 @@ async function confirmDelete(kind, id, path) {
   parts.push(listOf("Memberships removed", (plan.memberships || []).map((m) => `${m.account} from group ${m.group}`)));
   parts.push(listOf("Followers left without a group", (plan.orphaned_followers || []).map((m) => `${m.account} (was in ${m.group})`)));
   if (kind === "group") parts.push(listOf("Followers left without a group", plan.followers || []));
+  // S8.8: a deletion cancels nothing; these stay working at the broker.
+  parts.push(listOf("Working orders that stay at the broker (nothing is cancelled)", (plan.working_orders || []).map((o) => `${o.account}: ${orderText(o)}`)));
   const ok = await confirmDialog(`Delete ${kind} ${id}?`, parts.filter(Boolean));
   if (ok) await command("DELETE", path, undefined, `${kind} ${id} deleted`);
 }
@@ -210,6 +212,32 @@ function symbolMapText(map) {
   return Object.entries(map || {}).map(([a, b]) => `${a}→${b}`).join(", ");
 }
 
+// A working order in words (S8): "sell 2 ESZ6 stop 4980 · stop leg · waits for its entry · mirrors 17".
+function orderText(o) {
+  let kind = o.order_type;
+  if ((kind === "stop" || kind === "stop_limit") && o.stop != null) kind = `stop ${o.stop}`;
+  if ((o.order_type === "limit" || o.order_type === "stop_limit") && o.price != null) {
+    kind = o.order_type === "stop_limit" ? `${kind} limit ${o.price}` : `limit ${o.price}`;
+  }
+  const notes = [];
+  if (o.role) notes.push(`${o.role} leg`);
+  if (!o.active) notes.push("waits for its entry");
+  if (o.mirrors) notes.push(`mirrors ${o.mirrors}`);
+  return [`${o.qty > 0 ? "buy" : "sell"} ${Math.abs(o.qty)} ${o.symbol} ${kind}`, ...notes].join(" · ");
+}
+
+function ordersCell(account) {
+  const orders = account.orders || [];
+  if (!orders.length) return el("td", { class: "orders muted", text: "—" });
+  return el("td", { class: "orders" }, el("ul", {}, orders.map((o) => el("li", {
+    dataOrder: o.broker_order_id || "",
+    dataMirrors: o.mirrors || "",
+    class: o.active ? "" : "inactive",
+    title: o.mirrors ? `mirrors the leader's order ${o.mirrors}` : "",
+    text: orderText(o),
+  }))));
+}
+
 // --- rendering ---------------------------------------------------------------------------------
 
 function renderConnections(connections) {
@@ -238,6 +266,7 @@ function renderAccounts(accounts) {
       el("td", { text: a.id }),
       el("td", { text: a.connection }),
       el("td", { class: "pos" + (Object.keys(a.positions).length ? "" : " flat"), dataPosition: positionsText(a.positions), text: positionsText(a.positions) }),
+      ordersCell(a),
       el("td", { class: "num" }, money(a.daily_pnl)),
       el("td", { class: "num" }, money(a.weekly_pnl)),
       el("td", { class: "num" }, money(a.equity)),
@@ -274,12 +303,13 @@ function renderGroups(groups) {
     ),
     g.followers.length
       ? el("table", {},
-        el("thead", {}, el("tr", {}, ["Follower", "Ratio", "Max qty", "Symbol map", "Disabled", ""].map((h) => el("th", { text: h })))),
+        el("thead", {}, el("tr", {}, ["Follower", "Ratio", "Max qty", "Symbol map", "Copy", "Disabled", ""].map((h) => el("th", { text: h })))),
         el("tbody", {}, g.followers.map((f) => el("tr", { dataFollower: f.account },
           el("td", { text: f.account }),
           el("td", { text: f.ratio }),
           el("td", { text: f.max_qty ?? "—" }),
           el("td", { text: symbolMapText(f.symbol_map) || "—" }),
+          el("td", { class: "copy-mode", dataCopy: f.copy, title: f.copy === "orders" ? "mirrors the leader's working orders and brackets at the broker (S8)" : "copies the leader's fills as market orders (S2)", text: f.copy }),
           el("td", { text: f.disable_reason || "—" }),
           el("td", { class: "actions" },
             el("button", { dataAction: "edit-follower", text: "Edit", onclick: () => editFollower(g.id, f) }),
@@ -416,9 +446,11 @@ async function addFollower(group) {
     { name: "ratio", label: "Ratio", value: "1" },
     { name: "max_qty", label: "Max qty (empty: no cap)" },
     { name: "symbol_map", label: "Symbol map (e.g. ES→MES)" },
+    { name: "copy", label: "Copy: fills or orders", value: "fills" },
   ]);
   if (!values) return;
   const body = { account: values.account, ratio: values.ratio || "1", symbol_map: parseSymbolMap(values.symbol_map) };
+  if (values.copy) body.copy = values.copy.toLowerCase();
   if (values.max_qty) body.max_qty = Number(values.max_qty);
   await command("POST", `/api/groups/${enc(group)}/followers`, body, `${values.account} follows ${group}`);
 }
@@ -428,9 +460,11 @@ async function editFollower(group, follower) {
     { name: "ratio", label: "Ratio", value: follower.ratio },
     { name: "max_qty", label: "Max qty (empty: no cap)", value: follower.max_qty ?? "" },
     { name: "symbol_map", label: "Symbol map (e.g. ES→MES)", value: symbolMapText(follower.symbol_map) },
+    { name: "copy", label: "Copy: fills or orders", value: follower.copy },
   ]);
   if (!values) return;
   const body = { ratio: values.ratio, symbol_map: parseSymbolMap(values.symbol_map) };
+  if (values.copy) body.copy = values.copy.toLowerCase();
   if (values.max_qty) body.max_qty = Number(values.max_qty); else body.clear_max_qty = true;
   await command("PATCH", `/api/groups/${enc(group)}/followers/${enc(follower.account)}`, body, "terms saved");
 }

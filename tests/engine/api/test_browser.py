@@ -82,6 +82,37 @@ async def test_cockpit_shows_a_copy_live_and_flattens_a_group(tmp_path: Path) ->
         assert stop_engine(engine) == 0
 
 
+@pytest.mark.trio
+async def test_a_demo_bracket_shows_mirrored_on_every_follower_row(tmp_path: Path) -> None:
+    """S8: the demo's followers copy orders; a bracket of the demo leader shows on each
+    follower's row as its working orders, each naming the leader order it mirrors."""
+    assert CHROMIUM is not None
+    engine = start_engine(tmp_path / "data", "--demo-interval", "1")
+    try:
+        async with browser(CHROMIUM, tmp_path / "profile") as ws:
+            page = await open_page(ws, f"{engine.url}/#token={engine.token}")
+            modes = await page.wait_for(
+                "[...document.querySelectorAll('#groups .copy-mode')].map(c => c.textContent)"
+                ".join(' ')",
+                20,
+                "the followers' copy modes",
+            )
+            assert modes == "orders orders orders"
+            followers = [f"'DEMO-F{n}'" for n in (1, 2, 3)]
+            mirrored = await page.wait_for(
+                f"[{', '.join(followers)}].map(a => [...document.querySelectorAll("
+                f'`#accounts tr[data-account="${{a}}"] .orders li[data-mirrors]`)]'
+                ".map(li => li.dataset.mirrors + ' ' + li.textContent))"
+                ".every(lines => lines.length) && document.querySelector("
+                "'#accounts tr[data-account=\"DEMO-F1\"] .orders li[data-mirrors]').textContent",
+                60,
+                "a bracket of the leader mirrored on every follower's row",
+            )
+            assert "mirrors " in mirrored
+    finally:
+        assert stop_engine(engine) == 0
+
+
 # The demo setup with no simulated leader and no market: every trade and price is the desk's.
 DESK_CONFIG = """
 [demo]
