@@ -25,6 +25,7 @@ from engine.replay.scenario_fields import (
     Problems,
     Where,
     as_choice,
+    as_duration,
     as_id,
     as_non_negative,
     as_offset_datetime,
@@ -35,6 +36,14 @@ from engine.replay.scenario_fields import (
     check_keys,
     table,
     table_list,
+)
+from engine.replay.scenario_orders import (
+    CancelStep,
+    ModifyStep,
+    OcoStep,
+    OrderRef,
+    OrderStep,
+    WorkingSpec,
 )
 from engine.replay.scenario_steps import (
     CONNECTION_STATES,
@@ -59,6 +68,7 @@ __all__ = [
     "DEFAULT_START",
     "AccountSpec",
     "AddFollowerStep",
+    "CancelStep",
     "ConnectionSpec",
     "CrashStep",
     "Expectation",
@@ -66,15 +76,21 @@ __all__ = [
     "FollowerSpec",
     "GroupSpec",
     "InstrumentSpec",
+    "ModifyStep",
+    "OcoStep",
+    "OrderRef",
+    "OrderStep",
     "PriceStep",
     "RejectNextStep",
     "RemoveFollowerStep",
     "RiskLimits",
     "Scenario",
     "ScenarioError",
+    "ScenarioSettings",
     "SetRiskStep",
     "Step",
     "TradeStep",
+    "WorkingSpec",
     "collect_paths",
     "load_scenario",
     "parse_scenario",
@@ -83,7 +99,18 @@ __all__ = [
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=timezone(timedelta(hours=-6)))  # a Monday
 DEFAULT_BALANCE = Decimal(50000)
 BROKERS = ("paper", "tradovate-sim")
-TOP_KEYS = ("name", "description", "start", "instrument", "connection", "account", "group", "step")
+TOP_KEYS = (
+    "name",
+    "description",
+    "start",
+    "instrument",
+    "connection",
+    "account",
+    "group",
+    "settings",
+    "step",
+)
+SETTINGS_KEYS = ("max_copy_age", "mirror_grace")
 _TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
@@ -147,6 +174,14 @@ class GroupSpec:
 
 
 @dataclass(frozen=True)
+class ScenarioSettings:
+    """The engine timings ``[settings]`` may set, SEMANTICS' defaults where it does not."""
+
+    max_copy_age: timedelta = timedelta(seconds=10)  # S2.9
+    mirror_grace: timedelta = timedelta(seconds=2)  # S8.4
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -157,6 +192,7 @@ class Scenario:
     accounts: tuple[AccountSpec, ...]
     groups: tuple[GroupSpec, ...]
     steps: tuple[Step, ...]
+    settings: ScenarioSettings = ScenarioSettings()
 
     def contract_table(self) -> ContractTable:
         """The built-in contracts plus this file's ``[[instrument]]`` entries."""
@@ -224,6 +260,7 @@ def _scenario(data: dict[str, Any], file: str) -> Scenario:
     start = DEFAULT_START
     if "start" in data:
         start = problems.check(as_offset_datetime, data["start"], top.key("start")) or start
+    settings = problems.check(_settings, data.get("settings", {}), Where("[settings]"))
     # An entry with a problem still declares its id (an instrument: its root, with stand-in
     # values the file never runs with), so what refers to it is not reported as well.
     instruments = _read(problems, data, "instrument", _instrument, "root")
@@ -251,7 +288,17 @@ def _scenario(data: dict[str, Any], file: str) -> Scenario:
         accounts[0],
         groups[0],
         steps or (),
+        settings or ScenarioSettings(),
     )
+
+
+def _settings(value: object, where: Where) -> ScenarioSettings:
+    tbl = table(value, where)
+    check_keys(tbl, where, SETTINGS_KEYS)
+    problems = Problems()
+    read = {name: problems.check(as_duration, tbl[name], where.key(name)) for name in tbl}
+    problems.raise_any()
+    return ScenarioSettings(**{name: span for name, span in read.items() if span is not None})
 
 
 def _steps(data: dict[str, Any], top: Where, declared: Declared) -> tuple[Step, ...]:

@@ -9,9 +9,10 @@ several independent things (a file's entries, a step's keys) gathers their probl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
@@ -19,6 +20,8 @@ from brokers.instruments import ContractTable, SymbolError, split_symbol
 
 P = ParamSpec("P")
 T = TypeVar("T")
+_DURATION = re.compile(r"([0-9]+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 class Invalid(Exception):
@@ -216,6 +219,22 @@ def as_offset_datetime(value: object, where: Where) -> datetime:
             f"must be an offset datetime such as 2026-01-05T09:00:00-06:00, not {show(value)}",
         )
     return value
+
+
+def as_duration(value: object, where: Where) -> timedelta:
+    """A positive span of time: a whole number and its unit, ``"90s"``, ``"45m"``, ``"2h"``,
+    ``"3d"``."""
+    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
+    if match is None or not match[1].strip("0"):
+        raise Invalid(
+            where,
+            "must be a positive whole number followed by s, m, h or d "
+            f'("90s", "45m", "2h", "3d"), not {show(value)}',
+        )
+    try:
+        return timedelta(**{_UNITS[match[2]]: int(match[1])})
+    except (OverflowError, ValueError):
+        raise Invalid(where, f"{show(value)} is too long") from None
 
 
 def as_symbol(value: object, where: Where, contracts: ContractTable) -> str:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from brokers.instruments import ContractTable
+from engine.domain.copying import CopyMode
 from engine.replay.scenario_fields import (
     Invalid,
     Problems,
@@ -17,6 +17,7 @@ from engine.replay.scenario_fields import (
     as_bool,
     as_choice,
     as_count,
+    as_duration,
     as_int,
     as_non_negative,
     as_number,
@@ -32,6 +33,7 @@ from engine.replay.scenario_fields import (
     show,
     table,
 )
+from engine.replay.scenario_orders import ORDER_STEPS, OrderIds, parse_working
 
 RISK_LIMITS = (
     "daily_loss_limit",
@@ -71,12 +73,11 @@ SUBJECT_KEYS: Mapping[str, tuple[str, ...]] = {
         "level",
         "count",
         "exists",
+        "working",
     ),
     "connection": ("state", "exists"),
     "group": ("exists", "followers"),
 }
-_DURATION = re.compile(r"([0-9]+)([smhd])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class FollowerSpec:
     ratio: Decimal = Decimal(1)
     max_qty: int | None = None
     symbol_map: tuple[tuple[str, str], ...] = ()  # (leader root, follower root), sorted
+    copy: CopyMode = CopyMode.FILLS  # S8.1
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ class Expectation:
     subject: str  # account | connection | group
     id: str
     checks: tuple[tuple[str, object], ...]  # in file order, without the modifiers
-    symbol: str | None = None  # with ``position``
+    symbol: str | None = None  # with ``position`` or ``working``
     level: str | None = None  # with ``activity``
     count: int | None = None  # with ``activity``: exactly that many entries match
 
@@ -164,6 +166,7 @@ class Declared:
     accounts: frozenset[str]
     groups: frozenset[str]
     start: datetime
+    orders: OrderIds = field(default_factory=OrderIds)  # declared by the steps read so far
 
     def ids(self, kind: str) -> frozenset[str]:
         kinds = {"connection": self.connections, "account": self.accounts, "group": self.groups}
@@ -174,7 +177,8 @@ def parse_follower(
     tbl: Mapping[str, Any], where: Where, declared: Declared, extra: tuple[str, ...] = ()
 ) -> FollowerSpec:
     """A follower membership: a ``followers`` entry of a group, or an ``add_follower`` step."""
-    check_keys(tbl, where, (*extra, "account", "ratio", "max_qty", "symbol_map"), ("account",))
+    keys = (*extra, "account", "ratio", "max_qty", "symbol_map", "copy")
+    check_keys(tbl, where, keys, ("account",))
     account = as_ref(tbl["account"], where.key("account"), declared.accounts, "account")
     ratio = Decimal(1)
     if "ratio" in tbl:
@@ -188,7 +192,10 @@ def parse_follower(
         for source, target in table(tbl["symbol_map"], map_where).items():
             as_root(source, map_where, declared.contracts)
             pairs.append((source, as_root(target, map_where.key(source), declared.contracts)))
-    return FollowerSpec(account, ratio, max_qty, tuple(sorted(pairs)))
+    copy = CopyMode.FILLS
+    if "copy" in tbl:
+        copy = CopyMode(as_choice(tbl["copy"], where.key("copy"), [m.value for m in CopyMode]))
+    return FollowerSpec(account, ratio, max_qty, tuple(sorted(pairs)), copy)
 
 
 def parse_steps(steps: list[dict[str, Any]], declared: Declared) -> tuple[Step, ...]:
@@ -202,6 +209,9 @@ def parse_steps(steps: list[dict[str, Any]], declared: Declared) -> tuple[Step, 
         if step is not None:
             parsed.append(step[0])
             now = step[1]
+        if len(tbl) == 1:  # an order id is declared by its step, read or not
+            ((action, raw),) = tbl.items()
+            declared.orders.note(action, raw, step[0].value if step is not None else None)
     problems.raise_any()
     return tuple(parsed)
 
@@ -276,17 +286,7 @@ def _trade(raw: object, where: Where, declared: Declared) -> TradeStep:
 
 
 def _advance(raw: object, where: Where, declared: Declared) -> timedelta:
-    match = _DURATION.fullmatch(raw) if isinstance(raw, str) else None
-    if match is None or not match[1].strip("0"):
-        raise Invalid(
-            where,
-            "must be a positive whole number followed by s, m, h or d "
-            f'("90s", "45m", "2h", "3d"), not {show(raw)}',
-        )
-    try:
-        return timedelta(**{_UNITS[match[2]]: int(match[1])})
-    except (OverflowError, ValueError):
-        raise Invalid(where, f"{show(raw)} is too long") from None
+    return as_duration(raw, where)
 
 
 def _advance_to(raw: object, where: Where, declared: Declared) -> datetime:
@@ -328,7 +328,8 @@ def _set_risk(raw: object, where: Where, declared: Declared) -> SetRiskStep:
 
 def _add_follower(raw: object, where: Where, declared: Declared) -> AddFollowerStep:
     tbl = table(raw, where)
-    check_keys(tbl, where, ("group", "account", "ratio", "max_qty", "symbol_map"), ("group",))
+    keys = ("group", "account", "ratio", "max_qty", "symbol_map", "copy")
+    check_keys(tbl, where, keys, ("group",))
     group = as_ref(tbl["group"], where.key("group"), declared.groups, "group")
     return AddFollowerStep(group, parse_follower(tbl, where, declared, extra=("group",)))
 
@@ -403,6 +404,8 @@ def _check(key: str, raw: object, where: Where, declared: Declared) -> object:
         return as_symbol(raw, where, declared.contracts)
     if key == "followers":
         return _followers(raw, where, declared)
+    if key == "working":
+        return parse_working(raw, where)
     return as_int(raw, where)  # position: net quantity, may be 0 or negative
 
 
@@ -433,9 +436,11 @@ def _expect(raw: object, where: Where, declared: Declared) -> Expectation:
         if checked is not None:
             values[key] = checked
     problems.raise_any()
-    if ("symbol" in values) != ("position" in values):
-        given, needed = ("symbol", "position") if "symbol" in values else ("position", "symbol")
-        raise Invalid(where.key(given), f"needs {needed} with it")
+    by_symbol = [key for key in ("position", "working") if key in values]
+    if "symbol" in values and not by_symbol:
+        raise Invalid(where.key("symbol"), "needs position or working with it")
+    if by_symbol and "symbol" not in values:
+        raise Invalid(where.key(by_symbol[0]), "needs symbol with it")
     for modifier in ("level", "count"):
         if modifier in values and "activity" not in values:
             raise Invalid(where.key(modifier), "needs activity with it")
@@ -485,5 +490,6 @@ ACTIONS: Mapping[str, Callable[[object, Where, Declared], object]] = {
     "fail_snapshot": _fail_snapshot,
     "crash": _crash,
     "restart": _flag,
+    **ORDER_STEPS,
     "expect": _expect,
 }
