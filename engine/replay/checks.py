@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from brokers.base import OrderType, WorkingOrder
 from engine.core.engine import Engine
 from engine.domain.activity import Kind
-from engine.replay.scenario import Expectation
+from engine.replay.scenario import Expectation, WorkingSpec
+
+# An account's working orders at its broker, as the broker itself reports them.
+WorkingOrders = Callable[[str], list[WorkingOrder]]
 
 TOLERANCE = Decimal("0.005")
 FIGURES = (
@@ -30,12 +35,19 @@ class Failure:
     actual: Any
 
 
-def evaluate(engine: Engine, step: int, expect: Expectation) -> list[Failure]:
+def evaluate(
+    engine: Engine, step: int, expect: Expectation, working: WorkingOrders | None = None
+) -> list[Failure]:
+    """The failed checks of ``expect``; ``working`` reads what works at the broker."""
     engine.wait_idle()
-    reader = {"account": _account, "connection": _connection, "group": _group}[expect.subject]
     failures: list[Failure] = []
     for key, expected in expect.checks:
-        name, actual, ok = reader(engine, expect, key, expected)
+        if expect.subject == "account":
+            name, actual, ok = _account(engine, expect, key, expected, working)
+        elif expect.subject == "connection":
+            name, actual, ok = _connection(engine, expect, key, expected)
+        else:
+            name, actual, ok = _group(engine, expect, key, expected)
         if not ok:
             failures.append(Failure(step, f"{expect.id}.{name}", _plain(expected), _plain(actual)))
     return failures
@@ -44,6 +56,8 @@ def evaluate(engine: Engine, step: int, expect: Expectation) -> list[Failure]:
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
+    if isinstance(value, tuple) and all(isinstance(item, WorkingSpec) for item in value):
+        return [item.shown() for item in value]  # a ``working`` list, sorted when read
     if isinstance(value, tuple | frozenset | set):
         return sorted(value)
     return value
@@ -53,7 +67,9 @@ def _equal_number(expected: Any, actual: Any) -> bool:
     return isinstance(actual, Decimal) and abs(Decimal(expected) - actual) <= TOLERANCE
 
 
-def _account(engine: Engine, expect: Expectation, key: str, expected: Any) -> tuple[str, Any, bool]:
+def _account(
+    engine: Engine, expect: Expectation, key: str, expected: Any, working: WorkingOrders | None
+) -> tuple[str, Any, bool]:
     account = expect.id
     exists = account in engine.topology_snapshot().accounts
     if key == "exists":
@@ -93,7 +109,35 @@ def _account(engine: Engine, expect: Expectation, key: str, expected: Any) -> tu
         return key, last, message is not None and str(expected) in last
     if key == "activity":
         return _activity(engine, expect, str(expected))
+    if key == "working" and working is not None:
+        symbol = expect.symbol or ""
+        actual_orders = working_specs(working(account), symbol)
+        wanted = sorted(expected, key=WorkingSpec.key)
+        same = [o.key() for o in actual_orders] == [o.key() for o in wanted]
+        return f"working[{symbol}]", [o.shown() for o in actual_orders], same
     return key, "unknown key", False
+
+
+def working_specs(orders: list[WorkingOrder], symbol: str) -> list[WorkingSpec]:
+    """The orders working in ``symbol`` as a ``working`` expectation lists them, sorted: a
+    bracket's legs only once their entry has filled; ``price`` for a limit or a stop-limit,
+    ``stop`` for a stop or a stop-limit; the quantity left, unsigned."""
+    specs = [
+        WorkingSpec(
+            "buy" if order.qty > 0 else "sell",
+            order.order_type.value,
+            abs(order.qty),
+            order.price if order.order_type in _PRICED else None,
+            order.stop if order.order_type in _STOPPED else None,
+        )
+        for order in orders
+        if order.symbol == symbol and order.active
+    ]
+    return sorted(specs, key=WorkingSpec.key)
+
+
+_PRICED = (OrderType.LIMIT, OrderType.STOP_LIMIT)
+_STOPPED = (OrderType.STOP, OrderType.STOP_LIMIT)
 
 
 def _activity(engine: Engine, expect: Expectation, wanted: str) -> tuple[str, Any, bool]:

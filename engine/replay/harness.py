@@ -6,6 +6,10 @@ engine has finished all the work it caused, so results never depend on thread ti
 Connections with ``broker = "tradovate-sim"`` run through the Tradovate adapter against the
 local Tradovate-compatible server instead (:mod:`brokers.tradovate.sim.replay`): their steps go
 to that server, and "finished" also means every request answered and every push handled.
+
+The owner's working orders (``order``, ``oco``, ``modify``, ``cancel``) go to the paper broker's
+owner side under the ids the file gives them; a step on an order that no longer works there is
+a failure in the report (the broker's message), not an invalid file, and the run goes on.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from brokers.base import Broker
+from brokers.base import Broker, LegRole, WorkingOrder
 from brokers.clock import VirtualClock
-from brokers.paper import PaperBroker, PaperBrokerError
+from brokers.paper import PaperBroker, PaperBrokerError, PlacedOrder
 from brokers.tradovate.sim import SimError
 from brokers.tradovate.sim.replay import SimBridge
 from engine.app.config import TRADOVATE_SIM
@@ -28,11 +32,16 @@ from engine.core.engine import Engine, EngineSettings
 from engine.core.topology import AccountConfig, CommandRefused, ConnectionConfig, GroupConfig
 from engine.domain.activity import Kind, Level
 from engine.domain.copying import Membership
-from engine.replay.checks import Failure, evaluate
+from engine.replay.checks import Failure, evaluate, working_specs
 from engine.replay.scenario import (
+    CancelStep,
     Expectation,
     FailSnapshotStep,
     FollowerSpec,
+    ModifyStep,
+    OcoStep,
+    OrderRef,
+    OrderStep,
     PriceStep,
     Scenario,
     ScenarioError,
@@ -44,6 +53,12 @@ from engine.storage.store import Store
 
 # Steps whose capability has not landed yet: the file is refused as a whole (exit 2).
 UNSUPPORTED_ACTIONS: dict[str, str] = {}
+# Steps on an account's own working orders: the paper broker's owner side has them.
+OWNER_ORDER_ACTIONS = ("order", "oco", "modify", "cancel")
+
+
+class StepFailed(Exception):
+    """A step the harness could not carry out at run time (a failure in the report)."""
 
 
 @dataclass
@@ -75,10 +90,22 @@ def check_supported(scenario: Scenario) -> None:
                 f"[[connection]] ({connection.id}): broker",
                 f"not supported yet (broker {connection.broker!r})",
             )
+    sim = {c.id for c in scenario.connections if c.broker == TRADOVATE_SIM}
+    on_sim = {a.id for a in scenario.accounts if a.connection in sim}
+    for step in scenario.steps:
+        owner = _account_of(step.value) if step.action in OWNER_ORDER_ACTIONS else None
+        if isinstance(step.value, Expectation) and "working" in dict(step.value.checks):
+            owner = step.value.id
+        if owner in on_sim:
+            raise ScenarioError(
+                scenario.file,
+                f"step {step.index}: {step.action}",
+                f"not supported yet (an owner's working orders on a {TRADOVATE_SIM} connection)",
+            )
 
 
 def _membership(spec: FollowerSpec) -> Membership:
-    return Membership(spec.account, spec.ratio, spec.max_qty, spec.symbol_map)
+    return Membership(spec.account, spec.ratio, spec.max_qty, spec.symbol_map, copy=spec.copy)
 
 
 class Harness:
@@ -94,12 +121,13 @@ class Harness:
         self.journal_path = journal
         self.store = Store(data_dir / "engine.sqlite")
         self.sim: SimBridge | None = None
-        self.errors: tuple[type[Exception], ...] = (PaperBrokerError,)
+        self.errors: tuple[type[Exception], ...] = (PaperBrokerError, StepFailed)
         if any(c.broker == TRADOVATE_SIM for c in scenario.connections):
             self.sim = SimBridge(self.clock, self.contracts, data_dir / "tradovate")
-            self.errors = (PaperBrokerError, SimError)
+            self.errors = (PaperBrokerError, StepFailed, SimError)
         self.engine = self._new_engine()
         self.failures: list[Failure] = []
+        self.placed: dict[str, PlacedOrder] = {}  # the owner's orders by the file's ids
 
     def _new_engine(self) -> Engine:
         brokers: dict[str, Broker] = {"paper": self.broker}
@@ -110,7 +138,11 @@ class Harness:
             clock=self.clock,
             brokers=brokers,
             contracts=self.contracts,
-            settings=EngineSettings(runtime=self.runtime),
+            settings=EngineSettings(
+                runtime=self.runtime,
+                max_copy_age=self.scenario.settings.max_copy_age,
+                mirror_grace=self.scenario.settings.mirror_grace,
+            ),
             journal=Journal(self.journal_path, self.clock) if self.journal_path else None,
         )
 
@@ -165,7 +197,7 @@ class Harness:
         try:
             if action == "expect":
                 assert isinstance(value, Expectation)
-                self.failures.extend(evaluate(self.engine, step.index, value))
+                self.failures.extend(evaluate(self.engine, step.index, value, self.working))
             else:
                 self._actions[action](value)
         except CommandRefused as refused:
@@ -210,6 +242,10 @@ class Harness:
             "fail_snapshot": self._fail_snapshot,
             "crash": lambda v: engine.inject_failure(v.actor, v.id),
             "restart": lambda _: self._restart(),
+            "order": self._order,
+            "oco": self._oco,
+            "modify": self._modify,
+            "cancel": self._cancel,
         }
 
     def _restart(self) -> None:
@@ -231,6 +267,55 @@ class Harness:
         )
         at = self._broker_of(connection)
         at.trade(trade.account, trade.symbol, sign * trade.qty, trade.fills)
+
+    # -- the owner's working orders ---------------------------------------------------------------
+
+    def _order(self, step: OrderStep) -> None:
+        self.placed[step.id] = self.broker.place_working(
+            step.account,
+            step.symbol,
+            step.signed_qty,
+            step.order_type,
+            price=step.price,
+            stop=step.stop,
+            bracket_stop=step.bracket_stop,
+            bracket_target=step.bracket_target,
+        )
+
+    def _oco(self, step: OcoStep) -> None:
+        self.placed[step.id] = self.broker.place_oco(
+            step.account, step.symbol, step.signed_qty, stop=step.stop, target=step.target
+        )
+
+    def _modify(self, step: ModifyStep) -> None:
+        broker_id = self._broker_id(step.order)
+        self.broker.modify(step.account, broker_id, qty=step.qty, price=step.price, stop=step.stop)
+
+    def _cancel(self, step: CancelStep) -> None:
+        """``ID`` of an OCO pair cancels its stop leg, which ends its sibling."""
+        placed = self.placed.get(step.order.id)
+        ref = step.order
+        if ref.leg is None and placed is not None and placed.entry is None:
+            ref = OrderRef(ref.id, LegRole.STOP)
+        self.broker.cancel(step.account, self._broker_id(ref))
+
+    def _broker_id(self, ref: OrderRef) -> str:
+        placed = self.placed.get(ref.id)
+        if placed is None:
+            raise StepFailed(f"order {ref.id!r} was not placed (its step failed)")
+        found = {None: placed.entry, LegRole.STOP: placed.stop, LegRole.TARGET: placed.target}
+        broker_id = found[ref.leg]
+        if broker_id is None:
+            raise StepFailed(f"the broker placed no {ref}")
+        return broker_id
+
+    def working(self, account: str) -> list[WorkingOrder]:
+        """The account's orders working at the paper broker (none known for the local
+        Tradovate's accounts)."""
+        connection = next((a.connection for a in self.scenario.accounts if a.id == account), "")
+        if self.sim is not None and connection in self.sim.connections:
+            return []
+        return self.broker.working_orders(account)
 
     # -- routing steps to the broker of their connection -----------------------------------------
 
@@ -261,12 +346,15 @@ class Harness:
     # -- report ----------------------------------------------------------------------------------
 
     def final_state(self) -> dict[str, Any]:
-        return final_state(self.engine)
+        return final_state(self.engine, self.working)
 
 
-def final_state(engine: Engine) -> dict[str, Any]:
-    """The report's ``final``: every account's status, positions and daily P&L, every
-    connection's state, every group's leader and followers."""
+def final_state(
+    engine: Engine, working: Callable[[str], list[WorkingOrder]] | None = None
+) -> dict[str, Any]:
+    """The report's ``final``: every account's status, positions and daily P&L (and the
+    orders working at its broker, if any and ``working`` reads them), every connection's state,
+    every group's leader and followers."""
     engine.wait_idle()
     accounts: dict[str, Any] = {}
     for account in sorted(engine.topology.accounts):
@@ -279,6 +367,14 @@ def final_state(engine: Engine) -> dict[str, Any]:
             "positions": dict(sorted(view.positions.items())),
             "daily_pnl": float(view.daily_pnl),
         }
+        orders = working(account) if working is not None else []
+        shown = [
+            {"symbol": symbol, **spec.shown()}
+            for symbol in sorted({order.symbol for order in orders})
+            for spec in working_specs(orders, symbol)
+        ]
+        if shown:
+            accounts[account]["working"] = shown
     connections = {
         c: {"state": engine.connection_state(c)} for c in sorted(engine.topology.connections)
     }
