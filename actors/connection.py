@@ -536,21 +536,7 @@ class ConnectionActor:
         if self.ctx.stopping:  # the stop began since these were decided: no intent, no order
             self._place(tuple(batch))
             return
-        durable = self.ctx.storage.orders_sending(
-            [
-                LedgerRow(
-                    p.request.client_order_id,
-                    p.request.account,
-                    self.id,
-                    p.request.symbol,
-                    p.request.qty,
-                    p.request.order_type.value,
-                    p.kind,
-                    p.cause,
-                )
-                for p in batch
-            ]
-        )
+        durable = self.ctx.storage.orders_sending([row for p in batch for row in _rows(p, self.id)])
         for sent, placement in enumerate(batch):
             if self.ctx.stopping:
                 # The stop began while the intents were written: what is left is not sent, and
@@ -569,3 +555,38 @@ class ConnectionActor:
                     addresses.account(request.account),
                     OrderNotSent(request.client_order_id, request.symbol, HELD_BACK),
                 )
+
+
+def _rows(placement: Placement, connection: str) -> list[LedgerRow]:
+    """The intent of each order a placement sends: its own, and a bracket's legs or an OCO
+    pair's second order with theirs (S2.6, S8.9)."""
+    request = placement.request
+    rows = [
+        LedgerRow(
+            request.client_order_id,
+            request.account,
+            connection,
+            request.symbol,
+            request.qty,
+            request.order_type.value,
+            placement.kind,
+            placement.cause,
+        )
+    ]
+    legs = [(leg, -request.qty) for leg in request.bracket]
+    if request.oco is not None:
+        legs.append((request.oco, request.qty))
+    for leg, qty in legs:
+        rows.append(
+            LedgerRow(
+                leg.client_order_id,
+                request.account,
+                connection,
+                request.symbol,
+                qty,
+                leg.order_type.value,
+                placement.kind,
+                placement.cause,
+            )
+        )
+    return rows
