@@ -8,7 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from brokers.base import LegRole, OrderType, PositionInfo, TimeInForce, WorkingOrder
+from brokers.base import (
+    LegRole,
+    OrderAccepted,
+    OrderType,
+    OrderUpdated,
+    PositionInfo,
+    TimeInForce,
+    WorkingOrder,
+)
 
 
 class PaperBrokerError(Exception):
@@ -66,6 +74,41 @@ class PaperOrder:
             role=self.role,
             parent=self.parent,
             oco=self.oco,
+            active=self.active,
+            filled=self.filled,
+        )
+
+    def accepted(self, legs: tuple[str, ...] = ()) -> OrderAccepted:
+        """The event of its acceptance; ``legs``: the orders placed with it."""
+        return OrderAccepted(
+            self.connection,
+            self.account,
+            self.client_order_id,
+            self.broker_order_id,
+            self.symbol,
+            self.qty,
+            self.order_type,
+            price=self.price,
+            stop=self.stop,
+            tif=self.tif,
+            role=self.role,
+            parent=self.parent,
+            oco=self.oco,
+            active=self.active,
+            legs=legs,
+        )
+
+    def updated(self) -> OrderUpdated:
+        """The event of a change: modified, or a leg activated or resized."""
+        return OrderUpdated(
+            self.connection,
+            self.account,
+            self.client_order_id,
+            self.broker_order_id,
+            self.symbol,
+            self.qty,
+            price=self.price,
+            stop=self.stop,
             active=self.active,
             filled=self.filled,
         )

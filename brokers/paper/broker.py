@@ -22,10 +22,15 @@ once the file has it; a sink that calls back into the broker has the events of i
 delivered after the ones already queued. Without a state file events go to the sinks at once,
 as they happen.
 
-Orders are remembered as a broker lists the day's orders (S2.6): the client order ids accepted
-and the order reports of the current UTC day and the one before; older ones are forgotten at
-the first order of a new day, unless still working. A broker process running for months keeps
-a bounded memory, and its state file a bounded size.
+Working orders (S8.10): limits, stops and stop-limits, brackets and OCO pairs rest in the book
+and are matched against every tick of their symbol (:mod:`brokers.paper.matching`); an engine
+request is judged whole (:mod:`brokers.paper.terms`): its orders are all accepted or each
+rejected. The owner places, modifies and cancels them too (``place_working``, ``place_oco``,
+``modify``, ``cancel``); ``fill_part`` lets the market take part of a resting limit. A held
+connection's orders sent while held are neither filled nor matched until ``release``; cancels,
+modifications and the owner's orders are never held.
+
+Orders are remembered as a broker lists the day's orders (S2.6, :mod:`brokers.paper.ledger`).
 """
 
 from __future__ import annotations
@@ -36,7 +41,6 @@ import urllib.parse
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -52,14 +56,11 @@ from brokers.base import (
     LegRole,
     ModifyRejected,
     ModifyRequest,
-    OrderAccepted,
     OrderDone,
     OrderRejected,
-    OrderReport,
     OrderRequest,
     OrderStatus,
     OrderType,
-    OrderUpdated,
     PositionInfo,
     Quote,
     SessionLost,
@@ -70,15 +71,23 @@ from brokers.base import (
     TokenExpired,
     TokenIssued,
     WorkingOrder,
-    check_terms,
 )
 from brokers.clock import Clock
 from brokers.instruments import ContractTable, SymbolError
 from brokers.paper import state as state_file_format
 from brokers.paper.book import Book, PaperBrokerError, PaperOrder, PlacedOrder
+from brokers.paper.ledger import OrderLedger
 from brokers.paper.matching import Matcher, link_bracket, link_oco
 from brokers.paper.state import DuplicateRejection, PaperState
-from brokers.paper.terms import Spec, invalid, leg_problem, request_problem, specs
+from brokers.paper.terms import (
+    Spec,
+    invalid,
+    oco_specs,
+    owner_specs,
+    request_problem,
+    specs,
+    specs_problem,
+)
 
 REJECT_SESSION_CLOSED = "SessionClosed"
 REJECT_UNAUTHORIZED = "Unauthorized"
@@ -212,11 +221,7 @@ class PaperBroker(Broker):
         self._book = Book()
         self._matcher = Matcher(self._book, _Venue(self))
         # Client order ids accepted, in order, with the day each was (of two days: above).
-        self._accepted: dict[str, date] = {}
-        self._reports: dict[str, OrderReport] = {}  # engine orders by client order id
-        self._report_accounts: dict[str, str] = {}  # client order id -> account
-        self._report_days: dict[str, date] = {}  # client order id -> the day first reported
-        self._today = clock.now().date()
+        self._ledger = OrderLedger(clock.now().date())
         self._duplicates: list[DuplicateRejection] = []
         self._order_seq = 0
         self._fill_seq = 0
@@ -243,7 +248,7 @@ class PaperBroker(Broker):
         """The client order ids the broker accepted, in order (across reloads of a state
         file), of this day and the one before."""
         with self._lock:
-            return tuple(self._accepted)
+            return self._ledger.accepted
 
     @property
     def duplicate_rejections(self) -> tuple[DuplicateRejection, ...]:
@@ -371,28 +376,13 @@ class PaperBroker(Broker):
         """The owner places an order (a market one fills at ``last`` at once); with
         ``bracket_stop`` and/or ``bracket_target`` a bracket whose stop-loss (a stop) and
         take-profit (a limit) work once it fills, for its filled quantity."""
-        what = f"order {account} {symbol}"
-        qty = _check_qty(qty, what)
-        self._parse_symbol(symbol)
-        if not isinstance(order_type, OrderType) or order_type is OrderType.LIQUIDATE:
-            raise PaperBrokerError(f"{what}: {order_type!r} is not an order type one places")
-        legs = [
-            Spec(None, leg_type, target, loss, role)
-            for role, leg_type, target, loss, given in (
-                (LegRole.STOP, OrderType.STOP, None, bracket_stop, bracket_stop),
-                (LegRole.TARGET, OrderType.LIMIT, bracket_target, None, bracket_target),
-            )
-            if given is not None
-        ]
-        problems = [check_terms(order_type, price, stop)]
-        problems += [leg_problem(g.role, g.order_type, g.price, g.stop) for g in legs if g.role]
-        self._check_terms(what, problems, tif)
+        main, legs = owner_specs(order_type, price, stop, bracket_stop, bracket_target)
+        qty = self._check_owner_order(f"order {account} {symbol}", qty, symbol, main, legs, tif)
         with self._change():
             connection = self._known_account(account)
             last = self._prices.get(symbol)
             if order_type is OrderType.MARKET and last is None:
                 raise PaperBrokerError(no_quote(symbol))
-            main = Spec(None, order_type, price, stop)
             orders = self._open_orders(connection, account, symbol, qty, tif, main, legs, oco=False)
             entry = orders[0]
             if last is not None and order_type is OrderType.MARKET:
@@ -413,18 +403,12 @@ class PaperBroker(Broker):
     ) -> PlacedOrder:
         """The owner places a standalone OCO pair, both of ``qty``: a stop at ``stop`` and a
         limit at ``target``; the first to fill cancels the other."""
-        what = f"OCO {account} {symbol}"
-        qty = _check_qty(qty, what)
-        self._parse_symbol(symbol)
-        loss = Spec(None, OrderType.STOP, None, stop, LegRole.STOP)
-        profit = Spec(None, OrderType.LIMIT, target, None, LegRole.TARGET)
-        self._check_terms(
-            what, [check_terms(s.order_type, s.price, s.stop) for s in (loss, profit)], tif
-        )
+        loss, profit = oco_specs(stop, target)
+        qty = self._check_owner_order(f"OCO {account} {symbol}", qty, symbol, loss, profit, tif)
         with self._change():
             connection = self._known_account(account)
             orders = self._open_orders(
-                connection, account, symbol, qty, tif, loss, [profit], oco=True
+                connection, account, symbol, qty, tif, loss, profit, oco=True
             )
             for order in orders:
                 self._matcher.check(order.broker_order_id)
@@ -482,7 +466,8 @@ class PaperBroker(Broker):
             return self._fills[fill_id]
 
     def hold(self, connection: str) -> None:
-        """Engine orders of ``connection`` stay working (accepted, unfilled) until release."""
+        """Engine orders ``connection`` sends from now on stay working (accepted, unfilled;
+        limits and stops not matched) until release."""
         with self._change():
             self._held.add(_check_id(connection, "connection"))
 
@@ -624,16 +609,16 @@ class PaperBroker(Broker):
             if reason is None and self._reject_next.get(connection, 0) > 0:
                 self._reject_next[connection] -= 1  # one request, however many orders
                 reason = REJECT_FORCED
-            self._forget_old_orders()
+            self._ledger.new_day(self._clock.now().date())
             if reason is None and problem is not None:
                 reason = invalid(problem)
-            if reason is None and any(coid in self._accepted for coid in ids):
+            if reason is None and any(self._ledger.was_accepted(coid) for coid in ids):
                 reason = REJECT_DUPLICATE
                 now = self._clock.now().isoformat()
                 self._duplicates.extend(
                     DuplicateRejection(coid, account, connection, now)
                     for coid in ids
-                    if coid in self._accepted
+                    if self._ledger.was_accepted(coid)
                 )
             if (
                 reason is None
@@ -645,8 +630,8 @@ class PaperBroker(Broker):
                 for coid in dict.fromkeys(ids):
                     # A request that reached the broker is known to it, rejected or not (a
                     # duplicate keeps its original's report).
-                    if refusal is None and coid not in self._reports:
-                        self._report(coid, account, None, OrderStatus.REJECTED)
+                    if refusal is None and not self._ledger.is_known(coid):
+                        self._ledger.report(coid, account, None, OrderStatus.REJECTED)
                     self._send(session, OrderRejected(connection, account, coid, reason))
                 return
             main, others = specs(request)
@@ -714,7 +699,7 @@ class PaperBroker(Broker):
                 account: AccountSnapshot(
                     positions=self._book.positions(account),
                     working=tuple(order.working() for order in self._book.working_of(account)),
-                    orders=self._reports_of(account),
+                    orders=self._ledger.reports_of(account),
                 )
                 for account in session.accounts
                 if self._account_connection.get(account) == session.connection
@@ -797,9 +782,9 @@ class PaperBroker(Broker):
             fail_snapshot=dict(self._fail_snapshot),
             links_down=sorted(self._links_down),
             tokens_invalid=sorted(self._tokens_invalid),
-            client_order_ids=list(self._accepted),
+            client_order_ids=list(self._ledger.accepted),
             duplicate_rejections=self._duplicates,
-            orders=[(self._report_accounts[c], r) for c, r in self._reports.items()],
+            orders=self._ledger.reports(),
         )
 
     def _restore(self, state: PaperState) -> None:
@@ -819,16 +804,8 @@ class PaperBroker(Broker):
         self._fail_snapshot = dict(state.fail_snapshot)
         self._links_down = set(state.links_down)
         self._tokens_invalid = set(state.tokens_invalid)
-        self._accepted = dict.fromkeys(state.client_order_ids, self._today)
         self._duplicates = list(state.duplicate_rejections)
-        for account, report in state.orders:
-            self._report(
-                report.client_order_id,
-                account,
-                report.broker_order_id,
-                report.status,
-                report.filled,
-            )
+        self._ledger.restore(state.client_order_ids, state.orders)
 
     # --- internals (call with the lock held) ------------------------------------------------------
 
@@ -855,43 +832,10 @@ class PaperBroker(Broker):
             self._send(session, event)
 
     def _emit_accepted(self, order: PaperOrder, legs: tuple[str, ...] = ()) -> None:
-        self._emit(
-            order.connection,
-            OrderAccepted(
-                order.connection,
-                order.account,
-                order.client_order_id,
-                order.broker_order_id,
-                order.symbol,
-                order.qty,
-                order.order_type,
-                price=order.price,
-                stop=order.stop,
-                tif=order.tif,
-                role=order.role,
-                parent=order.parent,
-                oco=order.oco,
-                active=order.active,
-                legs=legs,
-            ),
-        )
+        self._emit(order.connection, order.accepted(legs))
 
     def _emit_updated(self, order: PaperOrder) -> None:
-        self._emit(
-            order.connection,
-            OrderUpdated(
-                order.connection,
-                order.account,
-                order.client_order_id,
-                order.broker_order_id,
-                order.symbol,
-                order.qty,
-                price=order.price,
-                stop=order.stop,
-                active=order.active,
-                filled=order.filled,
-            ),
-        )
+        self._emit(order.connection, order.updated())
 
     def _new_order(
         self,
@@ -959,8 +903,8 @@ class PaperBroker(Broker):
             if order.order_type.working:
                 self._book.add_working(order)
             if order.client_order_id is not None:
-                self._accepted[order.client_order_id] = self._today
-                self._report(
+                self._ledger.accept(order.client_order_id)
+                self._ledger.report(
                     order.client_order_id, account, order.broker_order_id, OrderStatus.WORKING
                 )
             legs = tuple(o.broker_order_id for o in orders[1:]) if index == 0 else ()
@@ -998,7 +942,7 @@ class PaperBroker(Broker):
             time=self._clock.now(),
             order_done=order_done,
         )
-        self._settle(order, OrderStatus.FILLED if order_done else OrderStatus.WORKING)
+        self._ledger.settle(order, OrderStatus.FILLED if order_done else OrderStatus.WORKING)
         self._fills[fill.fill_id] = fill
         if len(self._fills) > FILLS_KEPT:
             self._fills.popitem(last=False)
@@ -1008,7 +952,7 @@ class PaperBroker(Broker):
     def _done(
         self, order: PaperOrder, reason: str, status: OrderStatus = OrderStatus.CANCELLED
     ) -> None:
-        self._settle(order, status)
+        self._ledger.settle(order, status)
         self._emit(
             order.connection,
             OrderDone(
@@ -1018,50 +962,6 @@ class PaperBroker(Broker):
                 order.broker_order_id,
                 reason,
             ),
-        )
-
-    def _report(
-        self,
-        client_order_id: str,
-        account: str,
-        broker_order_id: str | None,
-        status: OrderStatus,
-        filled: int = 0,
-    ) -> None:
-        self._reports[client_order_id] = OrderReport(
-            client_order_id, broker_order_id, status, filled
-        )
-        self._report_accounts[client_order_id] = account
-        self._report_days.setdefault(client_order_id, self._today)
-
-    def _forget_old_orders(self) -> None:
-        """At the first order of a new day: forget the ids and the reports of the days before
-        yesterday (a report of an order still working stays)."""
-        today = self._clock.now().date()
-        if today == self._today:
-            return
-        self._today = today
-        oldest = today - timedelta(days=1)
-        self._accepted = {c: d for c, d in self._accepted.items() if d >= oldest}
-        gone = [
-            coid
-            for coid, day in self._report_days.items()
-            if day < oldest and self._reports[coid].status is not OrderStatus.WORKING
-        ]
-        for coid in gone:
-            del self._reports[coid], self._report_accounts[coid], self._report_days[coid]
-
-    def _settle(self, order: PaperOrder, status: OrderStatus) -> None:
-        if order.client_order_id is not None and order.client_order_id in self._reports:
-            self._report(
-                order.client_order_id, order.account, order.broker_order_id, status, order.filled
-            )
-
-    def _reports_of(self, account: str) -> tuple[OrderReport, ...]:
-        return tuple(
-            report
-            for coid, report in self._reports.items()
-            if self._report_accounts[coid] == account
         )
 
     def _is_held(self, order: PaperOrder) -> bool:
@@ -1074,13 +974,15 @@ class PaperBroker(Broker):
             raise PaperBrokerError(f"{account} has no working order {broker_order_id!r}")
         return order
 
-    @staticmethod
-    def _check_terms(what: str, problems: list[str | None], tif: object) -> None:
-        for problem in problems:
-            if problem is not None:
-                raise PaperBrokerError(f"{what}: {problem}")
-        if not isinstance(tif, TimeInForce):
-            raise PaperBrokerError(f"{what}: {tif!r} is not a time in force")
+    def _check_owner_order(
+        self, what: str, qty: int, symbol: str, main: Spec, others: list[Spec], tif: object
+    ) -> int:
+        qty = _check_qty(qty, what)
+        self._parse_symbol(symbol)
+        problem = specs_problem(main, others, tif)
+        if problem is not None:
+            raise PaperBrokerError(f"{what}: {problem}")
+        return qty
 
     @staticmethod
     def _leg_ids(orders: list[PaperOrder]) -> tuple[str | None, str | None]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from brokers.base import LegRequest, LegRole, OrderRequest, OrderType, check_terms
+from brokers.base import LegRequest, LegRole, OrderRequest, OrderType, TimeInForce, check_terms
 
 INVALID = "InvalidOrder"
 
@@ -40,6 +40,45 @@ def specs(request: OrderRequest) -> tuple[Spec, list[Spec]]:
         main = Spec(main.client_order_id, main.order_type, main.price, main.stop, request.role)
     legs = request.bracket if request.oco is None else (request.oco,)
     return main, [Spec(g.client_order_id, g.order_type, g.price, g.stop, g.role) for g in legs]
+
+
+def owner_specs(
+    order_type: OrderType,
+    price: Decimal | None,
+    stop: Decimal | None,
+    bracket_stop: Decimal | None,
+    bracket_target: Decimal | None,
+) -> tuple[Spec, list[Spec]]:
+    """The owner's order and its bracket's legs: a stop at ``bracket_stop``, a limit at
+    ``bracket_target`` (each if given)."""
+    legs = []
+    if bracket_stop is not None:
+        legs.append(Spec(None, OrderType.STOP, None, bracket_stop, LegRole.STOP))
+    if bracket_target is not None:
+        legs.append(Spec(None, OrderType.LIMIT, bracket_target, None, LegRole.TARGET))
+    return Spec(None, order_type, price, stop), legs
+
+
+def oco_specs(stop: Decimal, target: Decimal) -> tuple[Spec, list[Spec]]:
+    """The owner's OCO pair: a stop at ``stop``, a limit at ``target``."""
+    loss = Spec(None, OrderType.STOP, None, stop, LegRole.STOP)
+    return loss, [Spec(None, OrderType.LIMIT, target, None, LegRole.TARGET)]
+
+
+def specs_problem(main: Spec, others: list[Spec], tif: object) -> str | None:
+    """What is wrong with the owner's orders, or ``None``."""
+    if not isinstance(main.order_type, OrderType) or main.order_type is OrderType.LIQUIDATE:
+        return f"{main.order_type!r} is not an order type one places"
+    if not isinstance(tif, TimeInForce):
+        return f"{tif!r} is not a time in force"
+    for spec in (main, *others):
+        if spec.role is None:
+            problem = check_terms(spec.order_type, spec.price, spec.stop)
+        else:
+            problem = leg_problem(spec.role, spec.order_type, spec.price, spec.stop)
+        if problem is not None:
+            return problem
+    return None
 
 
 def invalid(problem: str) -> str:
