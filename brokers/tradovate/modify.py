@@ -21,7 +21,7 @@ import structlog
 from brokers.base import BrokerEvent, ModifyRejected, ModifyRequest, check_terms
 from brokers.tradovate import entities
 from brokers.tradovate.entities import EntityError
-from brokers.tradovate.orders import OrderTracker, Tracked
+from brokers.tradovate.orders import OrderTracker
 from brokers.tradovate.rest import (
     BadResponse,
     BrokerError,
@@ -35,6 +35,7 @@ from brokers.tradovate.rest import (
     Unauthorized,
     Unavailable,
 )
+from brokers.tradovate.tracked import Tracked
 from brokers.tradovate.working import modify_body
 
 log = structlog.get_logger("brokers.tradovate")

@@ -44,8 +44,10 @@ from brokers.base import OrderType, TimeInForce, WorkingOrder
 from brokers.clock import Clock, WallClock
 from brokers.instruments import ContractTable
 from brokers.tradovate.settings import TradovateSettings
+from brokers.tradovate.sim import working
 from brokers.tradovate.sim.auth import SimAuth
-from brokers.tradovate.sim.exchange import SimError, SimExchange
+from brokers.tradovate.sim.book import SimError
+from brokers.tradovate.sim.exchange import SimExchange
 from brokers.tradovate.sim.faults import Faults, endpoint_of
 from brokers.tradovate.sim.hub import NOT_ENTITLED, SyncShape
 from brokers.tradovate.sim.server import SimRequest, SimServer
@@ -145,7 +147,8 @@ class RunningSim:
     ) -> PlacedOrder:
         """A limit, stop or stop-limit order (or a market one), with a bracket when
         ``bracket_stop``/``bracket_target`` are given (``placeoso``)."""
-        return self.exchange.place_working(
+        return working.place_owner(
+            self.exchange,
             account,
             symbol,
             qty,
@@ -169,7 +172,9 @@ class RunningSim:
     ) -> PlacedOrder:
         """An OCO pair (``placeoco``): a stop at ``stop`` and a limit at ``target``, both of
         ``qty``'s side; ``entry`` is ``None``."""
-        return self.exchange.place_oco(account, symbol, qty, stop=stop, target=target, tif=tif)
+        return working.place_owner_oco(
+            self.exchange, account, symbol, qty, stop=stop, target=target, tif=tif
+        )
 
     def modify(
         self,
@@ -181,14 +186,14 @@ class RunningSim:
         stop: Decimal | None = None,
     ) -> None:
         """Change a working order (``qty`` the new total); ``None`` keeps a value."""
-        self.exchange.modify(account, order_id, qty=qty, price=price, stop=stop)
+        working.modify_owner(self.exchange, account, order_id, qty=qty, price=price, stop=stop)
 
     def cancel(self, account: str, order_id: str) -> None:
         """Cancel an order: an entry's suspended legs and an OCO sibling go with it."""
-        self.exchange.cancel(account, order_id)
+        working.cancel_owner(self.exchange, account, order_id)
 
     def working_orders(self, account: str) -> list[WorkingOrder]:
-        return self.exchange.working_orders(account)
+        return working.working_orders(self.exchange, account)
 
     def hold(self, user: str) -> None:
         self.exchange.hold(user)

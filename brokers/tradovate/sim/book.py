@@ -12,6 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 
+class SimError(Exception):
+    """A control the local server cannot carry out (unknown account, no price, an order it
+    refuses, ...); the message says which and why."""
+
+
 def stamp(instant: datetime) -> str:
     """Tradovate's timestamp form: ISO 8601 in UTC with a ``Z``."""
     return instant.isoformat().replace("+00:00", "Z")

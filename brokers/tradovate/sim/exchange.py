@@ -18,13 +18,13 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from brokers.base import OrderType, TimeInForce, WorkingOrder
 from brokers.clock import Clock
 from brokers.instruments import ContractTable, SymbolError
 from brokers.tradovate.sim import working
 from brokers.tradovate.sim.book import (
     SimAccount,
     SimContract,
+    SimError,
     SimFill,
     SimOrder,
     SimPosition,
@@ -50,10 +50,6 @@ SYNC_LISTS = {
     "command": "commands",
     "fill": "fills",
 }
-
-
-class SimError(Exception):
-    """A control the local server cannot carry out (unknown account, no price, ...)."""
 
 
 def failure(reason: str, text: str) -> dict[str, Any]:
@@ -325,80 +321,6 @@ class SimExchange:
         )
         self._announce(order)
         return order.id
-
-    def place_working(
-        self,
-        account: str,
-        symbol: str,
-        qty: int,
-        order_type: OrderType,
-        *,
-        price: Decimal | None = None,
-        stop: Decimal | None = None,
-        tif: TimeInForce = TimeInForce.DAY,
-        bracket_stop: Decimal | None = None,
-        bracket_target: Decimal | None = None,
-    ) -> working.PlacedOrder:
-        """The owner places a working order by hand (a bracket with a leg's price given)."""
-        try:
-            return working.place_owner(
-                self,
-                account,
-                symbol,
-                qty,
-                order_type,
-                price=price,
-                stop=stop,
-                tif=tif,
-                bracket_stop=bracket_stop,
-                bracket_target=bracket_target,
-            )
-        except working.OwnerError as error:
-            raise SimError(str(error)) from None
-
-    def place_oco(
-        self,
-        account: str,
-        symbol: str,
-        qty: int,
-        *,
-        stop: Decimal,
-        target: Decimal,
-        tif: TimeInForce = TimeInForce.DAY,
-    ) -> working.PlacedOrder:
-        """The owner places an OCO pair by hand: a stop and a limit, same side and quantity."""
-        try:
-            return working.place_owner_oco(
-                self, account, symbol, qty, stop=stop, target=target, tif=tif
-            )
-        except working.OwnerError as error:
-            raise SimError(str(error)) from None
-
-    def modify(
-        self,
-        account: str,
-        order_id: str,
-        *,
-        qty: int | None = None,
-        price: Decimal | None = None,
-        stop: Decimal | None = None,
-    ) -> None:
-        """The owner changes a working order by hand."""
-        try:
-            working.modify_owner(self, account, order_id, qty=qty, price=price, stop=stop)
-        except working.OwnerError as error:
-            raise SimError(str(error)) from None
-
-    def cancel(self, account: str, order_id: str) -> None:
-        """The owner cancels an order by hand (with what is linked to it)."""
-        try:
-            working.cancel_owner(self, account, order_id)
-        except working.OwnerError as error:
-            raise SimError(str(error)) from None
-
-    def working_orders(self, account: str) -> list[WorkingOrder]:
-        """The account's orders not ended, suspended bracket legs included (active=False)."""
-        return working.working_orders(self, self.account(account).id)
 
     def hold(self, user_name: str) -> None:
         self.held.add(self.user(user_name).id)

@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from brokers.base import LegRole, OrderType, TimeInForce, WorkingOrder
+from brokers.tradovate.sim.book import SimError
 
 if TYPE_CHECKING:
     from brokers.tradovate.sim.book import SimOrder
@@ -41,10 +42,6 @@ TV_TYPE = {
 TV_TIF = {TimeInForce.DAY: "Day", TimeInForce.GTC: "GTC"}
 BASE_TYPE = {name: kind for kind, name in TV_TYPE.items()}
 BASE_TIF = {name: tif for tif, name in TV_TIF.items()}
-
-
-class OwnerError(Exception):
-    """An owner's order the local server refused; the message is its text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,9 +277,9 @@ def _owner_body(
 ) -> dict[str, Any]:
     ex.account(account)  # a clear error for an unknown account
     if isinstance(qty, bool) or not isinstance(qty, int) or qty == 0:
-        raise OwnerError(f"order {account} {symbol}: quantity must be a non-zero int")
+        raise SimError(f"order {account} {symbol}: quantity must be a non-zero int")
     if order_type not in TV_TYPE:
-        raise OwnerError(f"order {account} {symbol}: {order_type} is not an order type here")
+        raise SimError(f"order {account} {symbol}: {order_type} is not an order type here")
     return {
         "accountSpec": account,
         "action": "Buy" if qty > 0 else "Sell",
@@ -306,7 +303,7 @@ def _answer(answer: Mapping[str, Any], what: str) -> int:
     order_id = answer.get("orderId")
     if not isinstance(order_id, int):
         text = answer.get("failureText") or answer.get("errorText") or answer.get("violations")
-        raise OwnerError(f"{what}: refused ({text})")
+        raise SimError(f"{what}: refused ({text})")
     return order_id
 
 
@@ -374,7 +371,7 @@ def _owned(ex: SimExchange, account: str, order_id: str) -> SimOrder:
     owner = ex.account(account)
     order = ex.orders.get(int(order_id)) if order_id.isdigit() else None
     if order is None or order.account_id != owner.id:
-        raise OwnerError(f"no order {order_id} of {account} at the local server")
+        raise SimError(f"no order {order_id} of {account} at the local server")
     return order
 
 
@@ -395,19 +392,21 @@ def modify_owner(
     answer = modify(ex, ex.accounts[order.account_id].user_id, body)
     if "commandId" not in answer:
         text = answer.get("failureText") or answer.get("violations")
-        raise OwnerError(f"modify {order_id}: refused ({text})")
+        raise SimError(f"modify {order_id}: refused ({text})")
 
 
 def cancel_owner(ex: SimExchange, account: str, order_id: str) -> None:
     """The owner cancels an order (and with it what is linked to it)."""
     order = _owned(ex, account, order_id)
     if not order.live:
-        raise OwnerError(f"cancel {order_id}: the order is {order.status}, not working")
+        raise SimError(f"cancel {order_id}: the order is {order.status}, not working")
     ex._cancel(order)
 
 
-def working_orders(ex: SimExchange, account_id: int) -> list[WorkingOrder]:
-    """An account's orders not ended, as the engine's model has them."""
+def working_orders(ex: SimExchange, account: str) -> list[WorkingOrder]:
+    """An account's orders not ended (suspended bracket legs with ``active`` off), as the
+    engine's model has them."""
+    account_id = ex.account(account).id
     out = []
     for order in ex.orders.values():
         if order.account_id != account_id or not order.live:
