@@ -21,6 +21,9 @@ class LeaderOrders:
         self.orders: dict[str, LeaderOrder] = {}  # by broker order id, working ones
         # An entry (or an OCO pair's first order) waiting for the legs reported with it.
         self.waiting: dict[str, set[str]] = {}
+        # A bracket leg its entry's fill activated, waiting for its sibling's activation: the
+        # two are announced together, so a follower mirrors them as one OCO pair (S8.2).
+        self.pairing: set[str] = set()
 
     def accepted(self, event: OrderAccepted) -> tuple[LeaderOrder, ...]:
         if not event.order_type.working or kind_of(event.client_order_id) is not None:
@@ -71,7 +74,17 @@ class LeaderOrders:
             filled=event.filled,
         )
         self.orders[order.order_id] = changed
-        return () if self._waits(order.order_id) else (changed,)
+        if self._waits(order.order_id):
+            return ()
+        sibling = self.orders.get(changed.oco or "")
+        if sibling is not None and changed.active and not order.active:
+            if not sibling.active:
+                self.pairing.add(changed.order_id)
+                return ()
+            if sibling.order_id in self.pairing:
+                self.pairing.discard(sibling.order_id)
+                return (sibling, changed)
+        return (changed,)
 
     def filled(self, fill: Fill) -> tuple[LeaderOrder, ...]:
         order = self.orders.get(fill.broker_order_id)
@@ -91,10 +104,17 @@ class LeaderOrders:
 
     def _ended(self, order: LeaderOrder) -> tuple[LeaderOrder, ...]:
         del self.orders[order.order_id]
+        self.pairing.discard(order.order_id)
         waited = self.waiting.pop(order.order_id, None)
         if waited is not None:
             return ()  # never announced: nothing mirrors it
-        return () if self._waits(order.order_id) else (order,)
+        if self._waits(order.order_id):
+            return ()
+        sibling = self.orders.get(order.oco or "")
+        if sibling is not None and sibling.order_id in self.pairing:
+            self.pairing.discard(sibling.order_id)  # its sibling ended first: it goes alone
+            return (order, sibling)
+        return (order,)
 
     def _waits(self, order_id: str) -> bool:
         return order_id in self.waiting or any(order_id in w for w in self.waiting.values())
@@ -103,6 +123,7 @@ class LeaderOrders:
         """The broker's word: every one of the trader's orders working now."""
         self.orders = {}
         self.waiting = {}
+        self.pairing = set()
         for w in snapshot.working:
             if not w.order_type.working or kind_of(w.client_order_id) is not None:
                 continue
