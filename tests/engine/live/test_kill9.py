@@ -39,12 +39,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from brokers.clock import WallClock
@@ -52,6 +53,7 @@ from brokers.instruments import ContractTable, map_symbol
 from brokers.paper import PaperBroker
 from engine.app import demo
 from engine.domain.copy_rule import target
+from engine.domain.order_ids import mirror_prefix
 from engine.domain.state import RiskState
 from engine.storage.durable import decode_risk
 from engine.storage.frames import read_frames
@@ -557,3 +559,219 @@ def test_a_restart_after_a_lost_commit_puts_the_accepted_order_in_the_ledger(
     broker = _broker_file(data_dir)
     assert broker["duplicate_rejections"] == []  # S2.6: resolved, never re-sent
     assert broker["client_order_ids"].count(lost_commit.reconciliation) == 1
+
+
+# --- a kill around the mirroring of a leader's bracket (S8) ---------------------------------------
+#
+# The demo followers copy orders (S8.1). The demo leader's first decision is made a bracket (its
+# seed is chosen so), the simulated market is off so that only the test moves prices, and the
+# engine is killed at a random point in the few milliseconds after the bracket reaches the
+# broker: before the engine heard of it, while the followers' mirrors go out, or after. Then the
+# engine starts again, the entry's price is reached, and the broker's state file says what each
+# follower has.
+
+BRACKET_KILLS = int(os.environ.get("KILL9_BRACKET_ITERATIONS", "2"))
+QUIET_MARKET = "[demo]\nmarket = false\n"
+
+
+def _bracket_seed(start: int) -> int:
+    """The first seed from ``start`` whose demo leader (as the live run builds it) first places
+    a bracket."""
+    for seed in range(start, start + 1000):
+        market = demo.Market(random.Random(f"market:{seed}"), demo.DEMO_INSTRUMENTS)
+        leader = demo.DemoLeader(
+            random.Random(f"leader:{seed}"),
+            market.symbols,
+            weights=[3, 1][: len(market.symbols)],
+            market=market,
+        )
+        if isinstance(leader.decide({}), demo.LeaderBracket):
+            return seed
+    raise AssertionError("no seed in a thousand gives a bracket first")
+
+
+def _working(broker: dict[str, Any], account: str) -> list[dict[str, Any]]:
+    return [o for o in broker.get("working", []) if o["account"] == account]
+
+
+def _leader_bracket(broker: dict[str, Any]) -> dict[str, Any] | None:
+    """The demo leader's bracket entry working at the broker (or filled, its legs working)."""
+    orders = _working(broker, demo.LEADER)
+    entries = [o for o in orders if o["role"] is None and o["client_order_id"] is None]
+    if entries:
+        return entries[0]
+    return None
+
+
+def _mirrors_of(broker: dict[str, Any], leader_order: str, account: str) -> list[dict[str, Any]]:
+    """``account``'s orders at the broker mirroring ``leader_order``: working ones, and the
+    reports of those that ended, each client order id once."""
+    prefix = mirror_prefix(leader_order, account)
+    found = {o["client_order_id"]: o for o in _working(broker, account)}
+    for report in broker.get("orders", []):
+        if report["account"] == account:
+            found.setdefault(report["client_order_id"], report)
+    return [o for c, o in found.items() if c and c.startswith(prefix)]
+
+
+def _api(data_dir: Path, path: str, body: dict[str, Any]) -> Any:
+    url = (data_dir / "api.url").read_text().strip()
+    token = (data_dir / "api.token").read_text().strip()
+    response = httpx.post(
+        f"{url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _wait_broker(
+    data_dir: Path, proc: subprocess.Popen[bytes], done: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The broker's state file once ``done`` holds for it (or the last one read, after
+    ``START_TIMEOUT`` or once the engine ended)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    broker = _broker_file(data_dir)
+    while not done(broker) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.002)
+        try:
+            broker = _broker_file(data_dir)
+        except json.JSONDecodeError:  # replaced while read: read it again
+            continue
+    return broker
+
+
+@dataclass
+class BracketKill:
+    seed: int
+    data_dir: Path
+    delay: float  # seconds from the bracket at the broker to the kill
+    entry: dict[str, Any]  # the leader's entry as the broker had it at the kill
+    at_kill: dict[str, list[str]]  # follower -> its mirrors' client order ids at the kill
+    broker: dict[str, Any]  # the broker's state once every follower was protected
+
+    def where(self) -> str:
+        return (
+            f"[kill {self.delay * 1000:.1f} ms after the bracket reached the broker; "
+            f"KILL9_SEED={self.seed}; {self.data_dir}]"
+        )
+
+
+def _bracket_kill(data_dir: Path, rng: random.Random, seed: int) -> BracketKill:
+    config = data_dir / "quiet.toml"
+    config.write_text(QUIET_MARKET)
+    broker = PaperBroker(WallClock(), ContractTable(), state_file=data_dir / "paper.json")
+    for symbol, last in demo.Market(random.Random(0), demo.DEMO_INSTRUMENTS).quotes().items():
+        broker.set_price(symbol, last)  # the market's first prices, to stay
+    engine_seed = _bracket_seed(rng.randrange(1_000_000))
+    quiet = ("--config", str(config), "--port", "0")
+    log = data_dir / "bracket.log"
+    proc = _start(data_dir, engine_seed, log, *quiet, interval="1.5")
+    delay = rng.uniform(0.0, 0.025)
+    try:
+        seen = _wait_broker(data_dir, proc, lambda b: _leader_bracket(b) is not None)
+        assert _leader_bracket(seen) is not None, f"no leader bracket:\n{log.read_text()}"
+        time.sleep(delay)
+    finally:
+        _kill(proc)
+    broker = _broker_file(data_dir)
+    entry = _leader_bracket(broker)
+    assert entry is not None and entry["filled"] == 0, broker.get("working")
+    at_kill = {
+        account: [
+            o["client_order_id"] for o in _mirrors_of(broker, entry["broker_order_id"], account)
+        ]
+        for account in FOLLOWERS
+    }
+    # Again, the leader quiet: the entry's price is reached by hand, once the engine is up.
+    log = data_dir / "again.log"
+    proc = _start(data_dir, engine_seed, log, *quiet, interval="1000")
+    try:
+        assert _wait_logged(proc, log, "engine started", START_TIMEOUT), log.read_text()
+        symbols = {map_symbol(entry["symbol"], dict(m.symbol_map)) for m in FOLLOWERS.values()} | {
+            entry["symbol"]
+        }
+        for symbol in sorted(symbols):
+            _api(data_dir, "/api/paper/price", {"symbol": symbol, "last": entry["price"]})
+        protected = _wait_broker(data_dir, proc, lambda b: _protected(b, entry) == [])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+    return BracketKill(seed, data_dir, delay, entry, at_kill, protected)
+
+
+def _legs(broker: dict[str, Any], account: str, symbol: str) -> list[dict[str, Any]]:
+    return [
+        o
+        for o in _working(broker, account)
+        if o["symbol"] == symbol and o["role"] is not None and o["active"]
+    ]
+
+
+def _protected(broker: dict[str, Any], entry: dict[str, Any]) -> list[str]:
+    """What is wrong with each follower's protection once the leader's entry filled: a
+    follower holding a position in the bracket's (mapped) symbol has a stop-loss at the
+    leader's stop and a take-profit at its target, each for the whole position and against it,
+    linked as an OCO pair (S8.2, S8.3); a flat one has none working."""
+    if _leader_bracket(broker) is not None:
+        return ["the leader's entry has not filled"]
+    leader_legs = _legs(broker, demo.LEADER, entry["symbol"])
+    prices = {(o["role"], o["stop"] or o["price"]) for o in leader_legs}
+    if len(leader_legs) != 2:
+        return [f"the leader's legs are not both working: {leader_legs}"]
+    positions = _positions(broker)
+    problems = []
+    for account, membership in FOLLOWERS.items():
+        symbol = map_symbol(entry["symbol"], dict(membership.symbol_map))
+        held = positions.get(account, {}).get(symbol, 0)
+        legs = _legs(broker, account, symbol)
+        if not held:
+            if legs:
+                problems.append(f"{account} is flat with legs working: {legs}")
+            continue
+        shown = {(o["role"], o["stop"] or o["price"]) for o in legs}
+        linked = len(legs) == 2 and legs[0]["oco"] == legs[1]["broker_order_id"]
+        right = all(o["qty"] == -held for o in legs)
+        if shown != prices or not linked or not right:
+            problems.append(f"{account} holds {held} {symbol} with legs {legs}")
+    return problems
+
+
+def test_a_kill_around_a_bracket_mirror_loses_none_and_places_none_twice(
+    tmp_path: Path,
+) -> None:
+    """S8.9, S8.6/S8.7, S2.6: killed anywhere around the mirroring of a leader's bracket, the
+    engine leaves each follower copying orders with the mirror it had at the broker at the
+    kill — kept after the restart, never a second one (no ``DuplicateClOrdId``) — and, where
+    the kill came first, none placed at the restart (an opening mirror is not placed when a
+    follower starts copying again); once the entry fills, each follower's position has its
+    stop-loss and take-profit at the broker."""
+    seed = _seed()
+    rng = random.Random(seed)
+    for number in range(BRACKET_KILLS):
+        data_dir = tmp_path / f"bracket-{number}"
+        data_dir.mkdir()
+        run = _bracket_kill(data_dir, rng, seed)
+        broker, entry = run.broker, run.entry
+        print(f"kill9 bracket {number}: {run.where()} mirrors at the kill {run.at_kill}")
+        assert broker["duplicate_rejections"] == [], run.where()
+        accepted = broker["client_order_ids"]
+        assert len(accepted) == len(set(accepted)), run.where()
+        for account, before in run.at_kill.items():
+            assert len(before) <= 1, f"{run.where()} {account} had two mirrors: {before}"
+            mirrors = [
+                o["client_order_id"] for o in _mirrors_of(broker, entry["broker_order_id"], account)
+            ]
+            # The mirror at the broker at the kill is the one that filled; none was added.
+            assert mirrors == before, (
+                f"{run.where()} {account}: {before} at the kill, now {mirrors}"
+            )
+            if before:
+                reports = [r for r in broker["orders"] if r["client_order_id"] == before[0]]
+                assert [r["status"] for r in reports] == ["filled"], (
+                    f"{run.where()} {account}: {reports}"
+                )
+        problems = _protected(broker, entry)
+        assert not problems, f"{run.where()} " + "; ".join(problems)
