@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from brokers.paper.book import PaperBrokerError, PlacedOrder
-from brokers.paper.broker import (
+from brokers.paper.broker import PaperBroker, PaperSession
+from brokers.paper.checks import (
     DONE_CANCELLED,
     DONE_NOTHING_TO_LIQUIDATE,
     REJECT_DUPLICATE,
@@ -12,8 +13,6 @@ from brokers.paper.broker import (
     REJECT_UNAUTHORIZED,
     REJECT_UNKNOWN_ORDER,
     SNAPSHOT_FORCED,
-    PaperBroker,
-    PaperSession,
     no_quote,
 )
 from brokers.paper.matching import (

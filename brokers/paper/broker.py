@@ -26,7 +26,9 @@ Working orders (S8.10): limits, stops and stop-limits, brackets and OCO pairs re
 and are matched against every tick of their symbol (:mod:`brokers.paper.matching`); an engine
 request is judged whole (:mod:`brokers.paper.terms`): its orders are all accepted or each
 rejected. The owner places, modifies and cancels them too (``place_working``, ``place_oco``,
-``modify``, ``cancel``); ``fill_part`` lets the market take part of a resting limit. A held
+``modify``, ``cancel``: :mod:`brokers.paper.desk`); ``fill_part`` lets the market take part of a
+resting limit. The harness's controls (``hold``, ``reject_next``, ``drop``, ...) are
+:mod:`brokers.paper.controls`. A held
 connection's orders sent while held are neither filled nor matched until ``release``; cancels,
 modifications and the owner's orders are never held.
 
@@ -35,9 +37,7 @@ Orders are remembered as a broker lists the day's orders (S2.6, :mod:`brokers.pa
 
 from __future__ import annotations
 
-import secrets
 import threading
-import urllib.parse
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,13 +46,11 @@ from pathlib import Path
 
 from brokers.base import (
     AccountSnapshot,
-    AuthorizationError,
     Broker,
     BrokerEvent,
     BrokerSession,
     EventSink,
     Fill,
-    FillCorrected,
     LegRole,
     ModifyRejected,
     ModifyRequest,
@@ -63,70 +61,41 @@ from brokers.base import (
     OrderType,
     PositionInfo,
     Quote,
-    SessionLost,
     SessionRestored,
     Snapshot,
     SnapshotFailed,
     TimeInForce,
-    TokenExpired,
-    TokenIssued,
     WorkingOrder,
 )
 from brokers.clock import Clock
 from brokers.instruments import ContractTable, SymbolError
 from brokers.paper import state as state_file_format
-from brokers.paper.book import Book, PaperBrokerError, PaperOrder, PlacedOrder
+from brokers.paper.book import Book, PaperBrokerError, PaperOrder
+from brokers.paper.checks import (
+    DONE_CANCELLED,
+    DONE_NOTHING_TO_LIQUIDATE,
+    FILLS_KEPT,
+    REJECT_DUPLICATE,
+    REJECT_FORCED,
+    REJECT_SESSION_CLOSED,
+    REJECT_UNAUTHORIZED,
+    REJECT_UNKNOWN_ORDER,
+    SNAPSHOT_FORCED,
+    check_id,
+    check_qty,
+    no_quote,
+)
+from brokers.paper.controls import HarnessControls
+from brokers.paper.desk import OwnerDesk
 from brokers.paper.ledger import OrderLedger
 from brokers.paper.matching import Matcher, link_bracket, link_oco
 from brokers.paper.state import DuplicateRejection, PaperState
 from brokers.paper.terms import (
     Spec,
     invalid,
-    oco_specs,
-    owner_specs,
     request_problem,
     specs,
-    specs_problem,
 )
-
-REJECT_SESSION_CLOSED = "SessionClosed"
-REJECT_UNAUTHORIZED = "Unauthorized"
-REJECT_DUPLICATE = "DuplicateClOrdId"
-REJECT_FORCED = "Rejected by the paper broker (reject_next)"
-REJECT_UNKNOWN_ORDER = "UnknownOrder"
-SNAPSHOT_FORCED = "BrokerError: the paper broker refused the snapshot request (fail_snapshot)"
-DONE_CANCELLED = "cancelled"
-DONE_NOTHING_TO_LIQUIDATE = "nothing to liquidate"
-
-
-FILLS_KEPT = 10_000
-
-
-def no_quote(symbol: str) -> str:
-    return f"NoQuote: no price for {symbol}"
-
-
-def _check_qty(qty: object, what: str) -> int:
-    if isinstance(qty, bool) or not isinstance(qty, int):
-        raise PaperBrokerError(f"{what}: quantity must be an int, got {qty!r}")
-    if qty == 0:
-        raise PaperBrokerError(f"{what}: quantity must not be 0")
-    return qty
-
-
-def _check_id(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise PaperBrokerError(f"{what} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _check_count(connection: str, count: object, what: str) -> int:
-    """How many of the next requests of ``connection`` a harness control (``what``) applies to."""
-    _check_id(connection, "connection")
-    checked = _check_qty(count, f"{what} {connection}")
-    if checked < 0:
-        raise PaperBrokerError(f"{what} {connection}: count must be positive")
-    return checked
 
 
 class PaperSession(BrokerSession):
@@ -189,7 +158,7 @@ class _Venue:
         self._broker._emit_updated(order)
 
 
-class PaperBroker(Broker):
+class PaperBroker(OwnerDesk, HarnessControls, Broker):
     """The embedded default broker and the scenario broker."""
 
     def __init__(
@@ -263,10 +232,10 @@ class PaperBroker(Broker):
 
         The broker's own state (positions, orders, held/dropped/token state) is kept.
         """
-        _check_id(connection, "connection")
+        check_id(connection, "connection")
         accounts = tuple(accounts)
         for account in accounts:
-            _check_id(account, f"connection {connection!r}: account")
+            check_id(account, f"connection {connection!r}: account")
         if len(set(accounts)) != len(accounts):
             raise PaperBrokerError(f"connection {connection!r}: an account is listed twice")
         with self._change():
@@ -278,10 +247,10 @@ class PaperBroker(Broker):
 
     def add_accounts(self, connection: str, accounts: tuple[str, ...]) -> None:
         """Declare accounts of ``connection`` before (or without) any session of it."""
-        _check_id(connection, "connection")
+        check_id(connection, "connection")
         with self._change():
             for account in accounts:
-                self._account_connection[_check_id(account, "account")] = connection
+                self._account_connection[check_id(account, "account")] = connection
 
     def account_of(self, account: str) -> str | None:
         """The connection ``account`` belongs to, or ``None`` if the broker does not know it."""
@@ -319,262 +288,6 @@ class PaperBroker(Broker):
         with self._lock:
             return dict(self._prices)
 
-    def trade(
-        self, account: str, symbol: str, qty: int, fills: tuple[int, ...] | None = None
-    ) -> tuple[Fill, ...]:
-        """The account's owner trades at the broker: a market order filled at ``last``.
-
-        ``fills`` splits it into parts (positive, or signed like ``qty``; summing to ``|qty|``),
-        one ``Fill`` each, returned. The position changes whether or not the session is
-        delivering.
-        """
-        qty = _check_qty(qty, f"trade {account} {symbol}")
-        parts = self._split(qty, fills)
-        self._parse_symbol(symbol)
-        with self._change():
-            connection = self._known_account(account)
-            price = self._prices.get(symbol)
-            if price is None:
-                raise PaperBrokerError(no_quote(symbol))
-            order = self._new_order(
-                None, connection, account, symbol, qty=qty, order_type=OrderType.MARKET
-            )
-            self._emit_accepted(order)
-            return tuple(
-                self._execute(order, part, price, order_done=index == len(parts) - 1)
-                for index, part in enumerate(parts)
-            )
-
-    def place_manual_working(self, account: str, symbol: str, qty: int) -> str:
-        """A resting order the trader placed by hand (a stop, say); it never fills by itself."""
-        qty = _check_qty(qty, f"manual order {account} {symbol}")
-        self._parse_symbol(symbol)
-        with self._change():
-            connection = self._known_account(account)
-            order = self._new_order(
-                None, connection, account, symbol, qty=qty, order_type=OrderType.MARKET
-            )
-            self._book.add_working(order)
-            self._emit_accepted(order)
-            return order.broker_order_id
-
-    # -- the owner's working orders (S8.10; SCENARIOS order, oco, modify, cancel) --------------
-
-    def place_working(
-        self,
-        account: str,
-        symbol: str,
-        qty: int,
-        order_type: OrderType,
-        *,
-        price: Decimal | None = None,
-        stop: Decimal | None = None,
-        tif: TimeInForce = TimeInForce.DAY,
-        bracket_stop: Decimal | None = None,
-        bracket_target: Decimal | None = None,
-    ) -> PlacedOrder:
-        """The owner places an order (a market one fills at ``last`` at once); with
-        ``bracket_stop`` and/or ``bracket_target`` a bracket whose stop-loss (a stop) and
-        take-profit (a limit) work once it fills, for its filled quantity."""
-        main, legs = owner_specs(order_type, price, stop, bracket_stop, bracket_target)
-        qty = self._check_owner_order(f"order {account} {symbol}", qty, symbol, main, legs, tif)
-        with self._change():
-            connection = self._known_account(account)
-            last = self._prices.get(symbol)
-            if order_type is OrderType.MARKET and last is None:
-                raise PaperBrokerError(no_quote(symbol))
-            orders = self._open_orders(connection, account, symbol, qty, tif, main, legs, oco=False)
-            entry = orders[0]
-            if last is not None and order_type is OrderType.MARKET:
-                self._matcher.fill(entry, qty, last)
-            else:
-                self._matcher.check(entry.broker_order_id)
-            return PlacedOrder(entry.broker_order_id, *self._leg_ids(orders[1:]))
-
-    def place_oco(
-        self,
-        account: str,
-        symbol: str,
-        qty: int,
-        *,
-        stop: Decimal,
-        target: Decimal,
-        tif: TimeInForce = TimeInForce.DAY,
-    ) -> PlacedOrder:
-        """The owner places a standalone OCO pair, both of ``qty``: a stop at ``stop`` and a
-        limit at ``target``; the first to fill cancels the other."""
-        loss, profit = oco_specs(stop, target)
-        qty = self._check_owner_order(f"OCO {account} {symbol}", qty, symbol, loss, profit, tif)
-        with self._change():
-            connection = self._known_account(account)
-            orders = self._open_orders(
-                connection, account, symbol, qty, tif, loss, profit, oco=True
-            )
-            for order in orders:
-                self._matcher.check(order.broker_order_id)
-            return PlacedOrder(None, *self._leg_ids(orders))
-
-    def modify(
-        self,
-        account: str,
-        broker_order_id: str,
-        *,
-        qty: int | None = None,
-        price: Decimal | None = None,
-        stop: Decimal | None = None,
-    ) -> None:
-        """The owner changes a working order: ``qty`` its new total quantity (unsigned, not
-        below what has filled), ``price``, ``stop``; checked against the market at once."""
-        with self._change():
-            order = self._owned(account, broker_order_id)
-            problem = self._matcher.modify(order, qty, price, stop)
-            if problem is not None:
-                raise PaperBrokerError(f"modify {broker_order_id} of {account}: {problem}")
-
-    def cancel(self, account: str, broker_order_id: str) -> None:
-        """The owner cancels an order with everything linked to it: a bracket's entry with its
-        legs (also once the entry has filled), an OCO order with its sibling."""
-        with self._change():
-            legs = [g for g in self._book.legs_of(broker_order_id) if g.account == account]
-            order = self._book.get_working(broker_order_id)
-            if order is None and legs:  # a filled entry: its legs
-                for leg in legs:
-                    if self._book.get_working(leg.broker_order_id) is not None:
-                        self._matcher.cancel(leg, DONE_CANCELLED)
-                return
-            self._matcher.cancel(
-                self._owned(account, broker_order_id), DONE_CANCELLED, every_leg=True
-            )
-
-    def fill_part(self, broker_order_id: str, qty: int) -> Fill:
-        """The market takes ``qty`` (unsigned, less than or all of what is left) of a working
-        limit (or triggered stop-limit) at its price: a partial fill."""
-        qty = _check_qty(qty, f"partial fill of {broker_order_id}")
-        with self._change():
-            order = self._book.get_working(broker_order_id)
-            if order is None:
-                raise PaperBrokerError(f"no working order {broker_order_id!r}")
-            limit = order.order_type is OrderType.LIMIT or order.triggered
-            if not (limit and order.active) or self._is_held(order):
-                raise PaperBrokerError(f"{broker_order_id} is not a working limit")
-            if qty < 0 or qty > abs(order.qty):
-                raise PaperBrokerError(f"{broker_order_id} has {abs(order.qty)} left, not {qty}")
-            assert order.price is not None
-            side = 1 if order.qty > 0 else -1
-            fill_id = f"{self._id_prefix}X{self._fill_seq + 1}"
-            self._matcher.fill(order, side * qty, order.price)
-            return self._fills[fill_id]
-
-    def hold(self, connection: str) -> None:
-        """Engine orders ``connection`` sends from now on stay working (accepted, unfilled;
-        limits and stops not matched) until release."""
-        with self._change():
-            self._held.add(_check_id(connection, "connection"))
-
-    def release(self, connection: str) -> None:
-        """Every held market order fills at its symbol's current last, and every held limit
-        and stop starts working against it (filled at once if it reaches it), in the order
-        sent."""
-        _check_id(connection, "connection")
-        with self._change():
-            queue = self._held_queue.setdefault(connection, [])
-            # Orders placed by a sink while releasing join the queue, so order sent is kept.
-            while queue:
-                order = self._book.get_working(queue.pop(0))
-                if order is None:
-                    continue
-                if order.order_type.working:
-                    self._matcher.check(order.broker_order_id)
-                else:
-                    self._book.remove_working(order.broker_order_id)
-                    self._fill_engine_order(order)
-            self._held.discard(connection)
-            self._held_queue.pop(connection, None)
-
-    def reject_next(self, connection: str, count: int = 1) -> None:
-        """The next ``count`` engine orders of ``connection`` are rejected (adds to any left)."""
-        count = _check_count(connection, count, "reject_next")
-        with self._change():
-            self._reject_next[connection] = self._reject_next.get(connection, 0) + count
-
-    def fail_snapshot(self, connection: str, count: int = 1) -> None:
-        """The next ``count`` snapshot requests of ``connection`` that reach the broker are
-        answered ``SnapshotFailed`` with a broker error (adds to any left): an answer that is
-        unknown, never flat (SEMANTICS S3.5)."""
-        count = _check_count(connection, count, "fail_snapshot")
-        with self._change():
-            self._fail_snapshot[connection] = self._fail_snapshot.get(connection, 0) + count
-
-    def correct_fill(self, fill_id: str, reason: str = "fill busted by the exchange") -> None:
-        """The broker withdraws a fill it reported (a bust): its quantity leaves the position
-        at its price, and the connection's session is told ``FillCorrected``. Fills reported
-        by this process only (not by one that wrote the state file before it)."""
-        _check_id(fill_id, "fill_id")
-        with self._change():
-            fill = self._fills.pop(fill_id, None)
-            if fill is None:
-                raise PaperBrokerError(f"unknown fill {fill_id!r}")
-            self._book.fill(fill.account, fill.symbol, -fill.qty, fill.price)
-            corrected = FillCorrected(fill.connection, fill.account, fill_id, reason)
-            self._emit(fill.connection, corrected)
-
-    def fill_ids(self, account: str) -> tuple[str, ...]:
-        """The ids of ``account``'s fills that :meth:`correct_fill` can withdraw, oldest first."""
-        with self._lock:
-            return tuple(i for i, fill in self._fills.items() if fill.account == account)
-
-    def drop(self, connection: str, reason: str = "network outage") -> None:
-        """An outage: ``SessionLost``, then nothing is delivered until the session is reopened."""
-        _check_id(connection, "connection")
-        with self._change():
-            if connection in self._links_down:
-                return
-            self._emit(connection, SessionLost(connection, reason))
-            self._links_down.add(connection)
-
-    def expire_token(self, connection: str) -> None:
-        """``TokenExpired``; then nothing is delivered and orders are rejected until reauthorize.
-
-        The expiry always reaches the session's sink, even with the link down: an engine knows
-        its token's lifetime and tracks the expiry itself (S1.1), it does not need the broker's
-        word over a live link."""
-        _check_id(connection, "connection")
-        with self._change():
-            if connection in self._tokens_invalid:
-                return
-            self._tokens_invalid.add(connection)
-            session = self._sessions.get(connection)
-            if session is not None:
-                self._send(session, TokenExpired(connection))
-
-    def reauthorize(self, connection: str) -> None:
-        """A fresh token: valid again; ``TokenIssued`` always reaches the session's sink."""
-        _check_id(connection, "connection")
-        with self._change():
-            self._tokens_invalid.discard(connection)
-            self._token_seq += 1
-            session = self._sessions.get(connection)
-            if session is not None:
-                self._send(session, TokenIssued(connection, token=f"paper-token-{self._token_seq}"))
-
-    # -- OAuth (S1.2): the paper broker has no login page; its "authorize page" sends the
-    # browser straight back to the engine's callback with a single-use code.
-
-    def authorize_url(self, connection: str, state: str, redirect_uri: str) -> str:
-        _check_id(connection, "connection")
-        code = secrets.token_urlsafe(16)
-        with self._lock:
-            self._codes[code] = connection
-        query = urllib.parse.urlencode({"code": code, "state": state})
-        return f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{query}"
-
-    async def exchange_code(self, connection: str, code: str, redirect_uri: str) -> None:
-        with self._lock:
-            issued_for = self._codes.pop(code, None)
-        if issued_for != connection:
-            raise AuthorizationError("the paper broker does not know this authorization code")
-        self.reauthorize(connection)
-
     def positions(self, account: str) -> dict[str, PositionInfo]:
         """Non-zero positions of ``account`` by symbol."""
         with self._lock:
@@ -589,10 +302,10 @@ class PaperBroker(Broker):
     def _place_order(self, session: PaperSession, request: OrderRequest) -> None:
         if not isinstance(request, OrderRequest):
             raise PaperBrokerError(f"place_order needs an OrderRequest, got {request!r}")
-        client_order_id = _check_id(request.client_order_id, "client_order_id")
+        client_order_id = check_id(request.client_order_id, "client_order_id")
         ids = request.client_order_ids()
         for leg_id in ids:
-            _check_id(leg_id, f"order {client_order_id}: client_order_id")
+            check_id(leg_id, f"order {client_order_id}: client_order_id")
         account, symbol = request.account, request.symbol
         self._check_session_account(session, account)
         if not isinstance(request.order_type, OrderType):
@@ -601,7 +314,7 @@ class PaperBroker(Broker):
             raise PaperBrokerError(f"order {client_order_id}: unknown time in force")
         qty = 0
         if request.order_type is not OrderType.LIQUIDATE:
-            qty = _check_qty(request.qty, f"order {client_order_id}")
+            qty = check_qty(request.qty, f"order {client_order_id}")
         problem = request_problem(request) or self._symbol_problem(symbol)
         connection = session.connection
         with self._change():
@@ -968,28 +681,6 @@ class PaperBroker(Broker):
         """Whether ``order`` was sent on a held connection and is not released yet."""
         return order.broker_order_id in self._held_queue.get(order.connection, ())
 
-    def _owned(self, account: str, broker_order_id: str) -> PaperOrder:
-        order = self._book.get_working(broker_order_id)
-        if order is None or order.account != account:
-            raise PaperBrokerError(f"{account} has no working order {broker_order_id!r}")
-        return order
-
-    def _check_owner_order(
-        self, what: str, qty: int, symbol: str, main: Spec, others: list[Spec], tif: object
-    ) -> int:
-        qty = _check_qty(qty, what)
-        self._parse_symbol(symbol)
-        problem = specs_problem(main, others, tif)
-        if problem is not None:
-            raise PaperBrokerError(f"{what}: {problem}")
-        return qty
-
-    @staticmethod
-    def _leg_ids(orders: list[PaperOrder]) -> tuple[str | None, str | None]:
-        """The broker order ids of the stop leg and of the target leg among ``orders``."""
-        by_role = {order.role: order.broker_order_id for order in orders}
-        return by_role.get(LegRole.STOP), by_role.get(LegRole.TARGET)
-
     def _known_account(self, account: str) -> str:
         connection = self._account_connection.get(account)
         if connection is None:
@@ -1015,18 +706,3 @@ class PaperBroker(Broker):
         except SymbolError as exc:
             return str(exc)
         return None
-
-    @staticmethod
-    def _split(qty: int, fills: tuple[int, ...] | None) -> list[int]:
-        if fills is None:
-            return [qty]
-        parts = [_check_qty(part, "trade fill part") for part in fills]
-        sign = 1 if qty > 0 else -1
-        if not parts or not (
-            all(part > 0 for part in parts) or all(part * sign > 0 for part in parts)
-        ):
-            raise PaperBrokerError(f"trade fills {fills!r}: parts must be positive")
-        signed = [abs(part) * sign for part in parts]
-        if sum(signed) != qty:
-            raise PaperBrokerError(f"trade fills {fills!r} do not sum to |{qty}|")
-        return signed
