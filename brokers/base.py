@@ -383,9 +383,9 @@ class BrokerSession(ABC):
         ``OrderAccepted`` (one per order placed) or ``OrderRejected`` (one per client order id
         of the request), then ``Fill``/``OrderUpdated``/``OrderDone`` events follow."""
 
+    @abstractmethod
     def modify_order(self, request: ModifyRequest) -> None:
         """Change a working order; ``OrderUpdated`` or ``ModifyRejected`` follows."""
-        raise NotImplementedError(f"{type(self).__name__} cannot modify orders yet")
 
     @abstractmethod
     def cancel_working(
