@@ -260,9 +260,16 @@ def cmd_groups(client: Client, args: argparse.Namespace, out: TextIO) -> Any:
         return _done(client.call("POST", f"{base}/followers", body), args, out,
                      f"{account} follows {ident}")  # fmt: skip
     if action == "set-follower":
+        # Only the terms given change: a mode switched alone keeps the ratio and the map.
         body = {k: v for k, v in _terms(args, account).items() if k != "account"}
-        if args.max_qty is None:
-            body.pop("max_qty", None)
+        if args.ratio is None:
+            body.pop("ratio")
+        if not args.map:
+            body.pop("symbol_map")
+        if not body:
+            raise CliError(
+                "groups set-follower needs --ratio, --max-qty, --map or --copy", EXIT_USAGE
+            )
         return _done(client.call("PATCH", f"{base}/followers/{quote(account, safe='')}", body),
                      args, out, f"{account}: terms saved")  # fmt: skip
     if action == "remove-follower":
@@ -275,11 +282,17 @@ def cmd_groups(client: Client, args: argparse.Namespace, out: TextIO) -> Any:
 def _terms(args: argparse.Namespace, account: str) -> dict[str, Any]:
     symbol_map = {}
     for pair in args.map or []:
+        if pair.lower() == "none":  # --map none: no map
+            continue
         source, sep, target = pair.partition("=")
         if not sep:
             raise CliError(f"--map {pair!r}: expected ROOT=ROOT, e.g. ES=MES", EXIT_USAGE)
         symbol_map[source.upper()] = target.upper()
-    body: dict[str, Any] = {"account": account, "ratio": args.ratio, "symbol_map": symbol_map}
+    body: dict[str, Any] = {
+        "account": account,
+        "ratio": "1" if args.ratio is None else args.ratio,
+        "symbol_map": symbol_map,
+    }
     if args.max_qty is not None:
         body["max_qty"] = args.max_qty
     if args.copy is not None:
@@ -450,9 +463,14 @@ def _add_group_commands(commands: Any) -> None:
     p.add_argument("account", nargs="?", help="the follower")
     p.add_argument("--leader")
     p.add_argument("--follower", action="append", help="with create: a follower at ratio 1")
-    p.add_argument("--ratio", default="1")
+    p.add_argument("--ratio", help="default 1 for a new follower; set-follower: unchanged")
     p.add_argument("--max-qty", type=int, default=None)
-    p.add_argument("--map", action="append", metavar="ROOT=ROOT", help="symbol map, e.g. ES=MES")
+    p.add_argument(
+        "--map",
+        action="append",
+        metavar="ROOT=ROOT",
+        help="symbol map, e.g. ES=MES (none: no map); set-follower: unchanged if not given",
+    )
     p.add_argument(
         "--copy",
         choices=("fills", "orders"),

@@ -104,7 +104,8 @@ def test_a_follower_copying_orders(
     engine: EngineProcess, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """S8.1: --copy sets the follower's copy mode, the listing shows it, a change of other terms
-    keeps it; S8.2: a map between roots of different tick sizes is refused in one line."""
+    keeps it and a mode switched alone keeps the other terms; S8.2: a map between roots of
+    different tick sizes is refused in one line."""
     run_cli(engine, "connections", "add", "oconn", "--account", "O-LEAD", "--account", "O-F1")
     assert run_cli(engine, "groups", "create", "orders-group", "--leader", "O-LEAD")[0] == 0
     code, text = run_cli(engine, "groups", "add-follower", "orders-group", "O-F1", "--copy",
@@ -125,10 +126,24 @@ def test_a_follower_copying_orders(
     assert code == 0
     group = next(g for g in run_json(engine, "groups") if g["id"] == "orders-group")
     assert (group["followers"][0]["ratio"], group["followers"][0]["copy"]) == ("2", "orders")
-    assert run_cli(engine, "groups", "set-follower", "orders-group", "O-F1", "--copy", "fills",
-                   "--map", "ES=CL")[0] == 0  # fmt: skip
-    group = next(g for g in run_json(engine, "groups") if g["id"] == "orders-group")
-    assert group["followers"][0]["copy"] == "fills"
+    assert (
+        run_cli(engine, "groups", "set-follower", "orders-group", "O-F1", "--copy", "fills")[0] == 0
+    )
+    (follower,) = next(g for g in run_json(engine, "groups") if g["id"] == "orders-group")[
+        "followers"
+    ]
+    assert (follower["copy"], follower["ratio"], follower["symbol_map"]) == (
+        "fills",
+        "2",
+        {"ES": "MES"},
+    )  # a mode switched alone keeps the other terms
+    assert (
+        run_cli(engine, "groups", "set-follower", "orders-group", "O-F1", "--map", "ES=CL")[0] == 0
+    )
+    capsys.readouterr()
+    code, _ = run_cli(engine, "groups", "set-follower", "orders-group", "O-F1", "--copy", "orders")
+    assert code != 0
+    assert "ES ticks 0.25, CL ticks 0.01" in capsys.readouterr().err
     assert run_cli(engine, "groups", "delete", "orders-group", "--yes")[0] == 0
 
 
