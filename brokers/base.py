@@ -123,6 +123,17 @@ class ModifyRequest:
     stop: Decimal | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    """The broker order ids of what one request of an account's owner placed at a broker that
+    takes them (the paper broker, the local Tradovate server): a working order (``entry``) with
+    its bracket's legs, or a standalone OCO pair (``entry`` is then ``None``)."""
+
+    entry: str | None
+    stop: str | None = None
+    target: str | None = None
+
+
 # --- events -------------------------------------------------------------------------------------
 
 

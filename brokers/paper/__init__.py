@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from brokers.paper.book import PaperBrokerError, PlacedOrder
+from brokers.base import PlacedOrder
+from brokers.paper.book import PaperBrokerError
 from brokers.paper.broker import PaperBroker, PaperSession
 from brokers.paper.checks import (
     DONE_CANCELLED,

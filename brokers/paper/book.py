@@ -29,16 +29,6 @@ class Position:
     avg_price: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class PlacedOrder:
-    """The broker order ids of what one owner request placed: a working order (``entry``) with
-    its bracket's legs, or a standalone OCO pair (``entry`` is then ``None``)."""
-
-    entry: str | None
-    stop: str | None = None
-    target: str | None = None
-
-
 @dataclass(slots=True)
 class PaperOrder:
     """An order resting at the paper broker: a working order (limit, stop, stop-limit, a

@@ -10,9 +10,10 @@ from brokers.base import (
     Fill,
     LegRole,
     OrderType,
+    PlacedOrder,
     TimeInForce,
 )
-from brokers.paper.book import PaperBrokerError, PaperOrder, PlacedOrder
+from brokers.paper.book import PaperBrokerError, PaperOrder
 from brokers.paper.checks import (
     DONE_CANCELLED,
     check_qty,

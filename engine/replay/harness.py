@@ -90,18 +90,6 @@ def check_supported(scenario: Scenario) -> None:
                 f"[[connection]] ({connection.id}): broker",
                 f"not supported yet (broker {connection.broker!r})",
             )
-    sim = {c.id for c in scenario.connections if c.broker == TRADOVATE_SIM}
-    on_sim = {a.id for a in scenario.accounts if a.connection in sim}
-    for step in scenario.steps:
-        owner = _account_of(step.value) if step.action in OWNER_ORDER_ACTIONS else None
-        if isinstance(step.value, Expectation) and "working" in dict(step.value.checks):
-            owner = step.value.id
-        if owner in on_sim:
-            raise ScenarioError(
-                scenario.file,
-                f"step {step.index}: {step.action}",
-                f"not supported yet (an owner's working orders on a {TRADOVATE_SIM} connection)",
-            )
 
 
 def _membership(spec: FollowerSpec) -> Membership:
@@ -262,16 +250,19 @@ class Harness:
 
     def _trade(self, trade: TradeStep) -> None:
         sign = 1 if trade.side == "buy" else -1
-        connection = next(
-            (a.connection for a in self.scenario.accounts if a.id == trade.account), ""
+        self._owner_broker(trade.account).trade(
+            trade.account, trade.symbol, sign * trade.qty, trade.fills
         )
-        at = self._broker_of(connection)
-        at.trade(trade.account, trade.symbol, sign * trade.qty, trade.fills)
+
+    def _owner_broker(self, account: str) -> PaperBroker | SimBridge:
+        """The broker of the account's connection, where its owner trades."""
+        connection = next((a.connection for a in self.scenario.accounts if a.id == account), "")
+        return self._broker_of(connection)
 
     # -- the owner's working orders ---------------------------------------------------------------
 
     def _order(self, step: OrderStep) -> None:
-        self.placed[step.id] = self.broker.place_working(
+        self.placed[step.id] = self._owner_broker(step.account).place_working(
             step.account,
             step.symbol,
             step.signed_qty,
@@ -283,13 +274,14 @@ class Harness:
         )
 
     def _oco(self, step: OcoStep) -> None:
-        self.placed[step.id] = self.broker.place_oco(
+        self.placed[step.id] = self._owner_broker(step.account).place_oco(
             step.account, step.symbol, step.signed_qty, stop=step.stop, target=step.target
         )
 
     def _modify(self, step: ModifyStep) -> None:
         broker_id = self._broker_id(step.order)
-        self.broker.modify(step.account, broker_id, qty=step.qty, price=step.price, stop=step.stop)
+        at = self._owner_broker(step.account)
+        at.modify(step.account, broker_id, qty=step.qty, price=step.price, stop=step.stop)
 
     def _cancel(self, step: CancelStep) -> None:
         """``ID`` of an OCO pair cancels its stop leg, which ends its sibling."""
@@ -297,7 +289,7 @@ class Harness:
         ref = step.order
         if ref.leg is None and placed is not None and placed.entry is None:
             ref = OrderRef(ref.id, LegRole.STOP)
-        self.broker.cancel(step.account, self._broker_id(ref))
+        self._owner_broker(step.account).cancel(step.account, self._broker_id(ref))
 
     def _broker_id(self, ref: OrderRef) -> str:
         placed = self.placed.get(ref.id)
@@ -310,12 +302,8 @@ class Harness:
         return broker_id
 
     def working(self, account: str) -> list[WorkingOrder]:
-        """The account's orders working at the paper broker (none known for the local
-        Tradovate's accounts)."""
-        connection = next((a.connection for a in self.scenario.accounts if a.id == account), "")
-        if self.sim is not None and connection in self.sim.connections:
-            return []
-        return self.broker.working_orders(account)
+        """The account's orders working at its broker."""
+        return self._owner_broker(account).working_orders(account)
 
     # -- routing steps to the broker of their connection -----------------------------------------
 

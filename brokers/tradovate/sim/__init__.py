@@ -40,7 +40,7 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
-from brokers.base import OrderType, TimeInForce, WorkingOrder
+from brokers.base import OrderType, PlacedOrder, TimeInForce, WorkingOrder
 from brokers.clock import Clock, WallClock
 from brokers.instruments import ContractTable
 from brokers.tradovate.settings import TradovateSettings
@@ -51,7 +51,6 @@ from brokers.tradovate.sim.exchange import SimExchange
 from brokers.tradovate.sim.faults import Faults, endpoint_of
 from brokers.tradovate.sim.hub import NOT_ENTITLED, SyncShape
 from brokers.tradovate.sim.server import SimRequest, SimServer
-from brokers.tradovate.sim.working import PlacedOrder
 
 
 def _urls(base_url: str) -> dict[str, str]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from brokers.base import LegRole, OrderType, TimeInForce, WorkingOrder
+from brokers.base import LegRole, OrderType, PlacedOrder, TimeInForce, WorkingOrder
 from brokers.tradovate.sim.book import SimError
 
 if TYPE_CHECKING:
@@ -42,15 +42,6 @@ TV_TYPE = {
 TV_TIF = {TimeInForce.DAY: "Day", TimeInForce.GTC: "GTC"}
 BASE_TYPE = {name: kind for kind, name in TV_TYPE.items()}
 BASE_TIF = {name: tif for tif, name in TV_TIF.items()}
-
-
-@dataclass(frozen=True, slots=True)
-class PlacedOrder:
-    """The broker order ids an owner's placement made (``None`` where there is none)."""
-
-    entry: str | None
-    stop: str | None
-    target: str | None
 
 
 @dataclass(frozen=True, slots=True)

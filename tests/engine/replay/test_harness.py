@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine.replay.harness import ScenarioResult, check_supported, run_scenario
-from engine.replay.scenario import ScenarioError, parse_scenario
+from engine.replay.scenario import parse_scenario
 from tests.engine.engine_process import ROOT
 
 SETUP = """\
@@ -244,16 +244,24 @@ def test_a_working_expectation_that_does_not_hold_is_reported_with_what_works() 
     ]  # fmt: skip
 
 
-def test_owner_orders_on_a_tradovate_sim_account_are_refused_before_anything_runs() -> None:
-    text = scenario_text("sim", BRACKET).replace(
-        'id = "lead"\n', 'id = "lead"\nbroker = "tradovate-sim"\n', 1
-    )
-    with pytest.raises(ScenarioError) as info:
-        check_supported(parse_scenario(text, "sim.toml"))
-    assert str(info.value) == (
-        "sim.toml: step 2: order: not supported yet "
-        "(an owner's working orders on a tradovate-sim connection)"
-    )
+def test_owner_orders_on_a_tradovate_sim_account_go_to_the_local_tradovate_server() -> None:
+    """The same steps on a ``tradovate-sim`` connection place, work and list the owner's
+    bracket at the local Tradovate server (through its owner calls), as at the paper broker."""
+    text = scenario_text(
+        "sim",
+        BRACKET,
+        working(ENTRY),
+        price(4990),
+        expect("LEAD", 'symbol = "ESZ6", position = 2'),
+        working(
+            '{ side = "sell", type = "stop", qty = 2, stop = 4980 }',
+            '{ side = "sell", type = "limit", qty = 2, price = 5010 }',
+        ),
+        'cancel = { account = "LEAD", order = "B1.stop" }',
+        working(),
+    ).replace('id = "lead"\n', 'id = "lead"\nbroker = "tradovate-sim"\n', 1)
+    result = run(text)
+    assert failures(result) == []
 
 
 def test_the_report_through_the_command_shows_failed_steps_and_working_orders(
