@@ -592,6 +592,34 @@ class Mirrors:
                         self._modify(mirror, total, "the position shrank")
                 size = room
             room -= size
+        self._clip_opening(symbol)
+
+    def _clip_opening(self, symbol: str) -> None:
+        """S8.3, judged again as the position changes: opening mirrors, were they all filled,
+        never take ``|position|`` beyond ``max_qty`` (an OCO pair counted once): reduced, or
+        cancelled when no room is left."""
+        terms = self.terms
+        if terms is None or terms.max_qty is None:
+            return
+        position = self.host.book.projected(symbol)
+        pairs: dict[str, list[Mirror]] = {}
+        for m in self.by_leader.values():
+            if m.symbol == symbol and m.working and m.opening and m.active and m.remaining:
+                pairs.setdefault(m.pair or m.leader.order_id, []).append(m)
+        used = {1: 0, -1: 0}
+        for members in pairs.values():
+            side = _sign(members[0].remaining)
+            room = max(0, terms.max_qty - max(0, side * position) - used[side])
+            size = max(abs(m.remaining) for m in members)
+            if size > room:
+                for mirror in members:
+                    if room == 0:
+                        self._cancel(mirror)
+                        mirror.working = False
+                    else:
+                        self._modify(mirror, mirror.filled + side * room, "the position grew")
+                size = room
+            used[side] += size
 
     def flat_leftovers(self, symbol: str) -> None:
         """S2.10 after a copy: the account is flat in ``symbol``; its mirrors are cancelled,
