@@ -31,6 +31,7 @@ The example below is the whole schema; ``docs/operations.md`` explains each key:
     [engine]
     threads = 4
     max_copy_age_seconds = 10
+    mirror_grace_seconds = 2 # how long a follower's mirror may fill after its leader (S8.4)
     settle_seconds = 1.5     # how long a stop waits for answers to orders already sent
     durability_timeout_seconds = 60
 
@@ -173,6 +174,9 @@ class LogConfig(_Section):
 class EngineTuning(_Section):
     threads: int = Field(default=4, ge=0, le=64)
     max_copy_age_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # S8.4: how long what a leader fill leaves owed is left to the follower's mirror still
+    # working for it, before the mirror is cancelled and the rest sent at market.
+    mirror_grace_seconds: float = Field(default=2.0, ge=0, le=300)
     # How long a stop waits for answers to the orders already sent; the rest are recorded as
     # unknown, for the next start to ask the broker about (S2.6).
     settle_seconds: float = Field(default=1.5, ge=0, le=300)

@@ -44,6 +44,7 @@ file = "run.log"
 [engine]
 threads = 2
 max_copy_age_seconds = 5
+mirror_grace_seconds = 0.5
 settle_seconds = 3
 durability_timeout_seconds = 30
 
@@ -107,6 +108,7 @@ def test_every_key(tmp_path: Path) -> None:
     )
     assert config.engine.threads == 2
     assert config.engine.durability_timeout_seconds == 30
+    assert config.engine.mirror_grace_seconds == 0.5
     assert config.broker.kind == "paper"
     assert config.path(config.broker.state_file) == tmp_path / "broker.json"
     assert not config.demo_setup  # [[connections]] describe the setup
