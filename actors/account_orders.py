@@ -124,6 +124,10 @@ class OrderEvents(AccountParts):
         order.role = None if event.role is None else event.role.value
         if event.order_type is OrderType.LIQUIDATE:
             self._tell_risk()
+        elif event.order_type.working and event.client_order_id and order.kind is not None:
+            # A resting order of the engine's (a mirror, S8) is answered: the ledger says so,
+            # so a stop while it rests does not leave its outcome unknown (S2.6).
+            self.ctx.storage.order_status(event.client_order_id, "working")
         if self.role.leader and self.role.group is not None:
             self._tell_orders(self.leader_orders.accepted(event))
 
