@@ -42,7 +42,7 @@ def _sizes(run: AgingDemo) -> dict[str, int]:
         )
     sizes["broker accepted ids"] = len(broker.accepted_client_order_ids)
     sizes["broker order reports"] = sum(
-        len(broker._reports_of(a)) for a in engine.topology.accounts
+        len(broker._ledger.reports_of(a)) for a in engine.topology.accounts
     )
     data = run.data_dir
     for name in ("engine.intents", "engine.fanouts", "engine.status"):
