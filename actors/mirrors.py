@@ -546,7 +546,9 @@ class Mirrors:
         mirror = None if leader is None else self.by_leader.get(leader)
         if mirror is not None:
             mirror.qty = mirror.filled + remaining
-            mirror.active = True
+            activated, mirror.active = not mirror.active, True
+            if activated:  # a closing leg, sized to the entry's fill: within the position too
+                self.position_changed(mirror.symbol)
 
     def gate_clipped(self, client_order_id: str, qty: int) -> None:
         leader = self.by_order.get(client_order_id)
@@ -587,7 +589,7 @@ class Mirrors:
                     if room == 0:
                         self._cancel(mirror)
                         mirror.working = False
-                    else:
+                    elif abs(mirror.remaining) > room:
                         total = mirror.filled - _sign(position) * room
                         self._modify(mirror, total, "the position shrank")
                 size = room
