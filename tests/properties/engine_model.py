@@ -30,6 +30,11 @@ The invariants (SEMANTICS.md):
   memory, in the store and in the actor tree (S4.3);
 * figures — equity = balance + daily P&L, daily P&L = realized + unrealized, high water ≥ equity,
   unrealized priced from the reference prices; the store holds what the actors hold (S5.1, S7.2);
+* mirrors within max_qty — a follower copying orders never has working orders that, were those
+  of one side all filled, would take it beyond ``max_qty`` on that side (S8.3; precisely in
+  :meth:`EngineChecker._check_mirror_exposure`);
+* closing mirrors within the position — the working orders against a follower's position never
+  add up to more than it, an OCO pair counted once (S8.3, S2.10);
 * no unexpected crash — every actor restart was an injected one.
 """
 
@@ -37,7 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -45,11 +50,12 @@ from typing import Any
 
 import structlog
 
-from brokers.base import OrderType
+from brokers.base import OrderType, WorkingOrder
 from brokers.instruments import map_symbol
 from engine.core import topology as topo
 from engine.domain.copy_rule import target
-from engine.domain.order_ids import attempt_of
+from engine.domain.copying import CopyMode
+from engine.domain.order_ids import OrderKind, attempt_of, kind_of
 from engine.domain.risk_status import RiskStatus
 from engine.replay.harness import Harness
 from engine.replay.scenario import (
@@ -73,6 +79,8 @@ RESTRICTED = frozenset({LQ, LK})
 
 # Steps after which the ledger must not have grown (S3.4, S4.5), and steps that are a return to
 # ``connected`` (S1.3; an engine start counts as every connection returning, S3.1).
+# Steps by which an account's owner places or changes its own working orders (S8).
+OWNER_ORDER_ACTIONS = frozenset({"order", "oco", "modify", "cancel"})
 SILENT_ACTIONS = frozenset({"disconnect", "take_offline", "expire_token", "delete_connection"})
 RETURN_ACTIONS = frozenset({"reconnect", "reauthorize", "restart"})
 RETURN_KINDS = frozenset({"reconciliation", "liquidation"})
@@ -168,7 +176,11 @@ class Observed:
     accounts: frozenset[str]  # alive in the engine
     connections: dict[str, str | None]  # alive connection -> engine state
     broker_positions: dict[str, dict[str, int]]  # every declared account
-    working: dict[str, list[Working]]  # the engine's orders resting at the broker
+    # The engine's orders resting at the broker that count in S2.2's P (its mirrors do not).
+    working: dict[str, list[Working]]
+    mirrors: dict[str, list[Working]]  # the engine's mirrors resting there (S8)
+    orders: dict[str, list[WorkingOrder]]  # every order working there, as the broker lists them
+    fills: dict[str, int]  # how many fills the broker made for the account so far
     engine_positions: dict[str, dict[str, int]]
     engine_working: dict[str, int]  # orders the engine believes are working for the account
     status: dict[str, RiskStatus]
@@ -295,19 +307,27 @@ class EngineChecker:
         broker_positions = {
             a: {s: p.qty for s, p in broker.positions(a).items() if p.qty} for a in declared
         }
-        working = {
+        orders = {a: broker.working_orders(a) for a in declared}
+        engine_orders = {
             a: [
-                Working(
-                    w.client_order_id,
-                    w.symbol,
-                    w.qty,
-                    w.order_type is OrderType.LIQUIDATE,
+                (
+                    kind_of(w.client_order_id) is OrderKind.MIRROR,
+                    Working(
+                        w.client_order_id,
+                        w.symbol,
+                        w.qty,
+                        w.order_type is OrderType.LIQUIDATE,
+                    ),
                 )
-                for w in broker.working_orders(a)
+                for w in orders[a]
                 if w.client_order_id is not None
             ]
             for a in declared
         }
+        working = {
+            a: [w for mirror, w in found if not mirror] for a, found in engine_orders.items()
+        }
+        mirrors = {a: [w for mirror, w in found if mirror] for a, found in engine_orders.items()}
         engine_positions: dict[str, dict[str, int]] = {}
         engine_working: dict[str, int] = {}
         status: dict[str, RiskStatus] = {}
@@ -332,6 +352,9 @@ class EngineChecker:
             connections={c: engine.connection_state(c) for c in engine.topology.connections},
             broker_positions=broker_positions,
             working=working,
+            mirrors=mirrors,
+            orders=orders,
+            fills={a: len(broker.fill_ids(a)) for a in declared},
             engine_positions=engine_positions,
             engine_working=engine_working,
             status=status,
@@ -492,6 +515,15 @@ class EngineChecker:
             if back and account not in after.unconfirmed:  # the engine can know of it now
                 self.track.manual_trade_at[account] = step.index
                 self.track.unseen_trades.discard(account)
+        for account in self._everyone():
+            if not self._owner_orders_may_fill(step, before, account):
+                continue
+            moved = before.broker_positions.get(account) != after.broker_positions.get(account)
+            if moved:  # the owner's own order filled: a trade by hand, as far as rules go
+                if after.connections.get(self.connection_of[account]) == "connected":
+                    self.track.manual_trade_at[account] = step.index
+                else:
+                    self.track.unseen_trades.add(account)
         leader = after.leader
         if leader is not None:
             connected = after.connections.get(self.connection_of[leader]) == "connected"
@@ -499,6 +531,16 @@ class EngineChecker:
                 self.track.leader_known = True
             elif not connected or step.action == "restart":
                 self.track.leader_known = False
+
+    @staticmethod
+    def _owner_orders_may_fill(step: Step, before: Observed, account: str) -> bool:
+        """Whether the owner's own working orders (S8) may have filled during the step: some
+        worked before it, or the step placed or changed one."""
+        owned = any(o.client_order_id is None for o in before.orders.get(account, []))
+        value = step.value
+        return owned or (
+            step.action in OWNER_ORDER_ACTIONS and getattr(value, "account", None) == account
+        )
 
     # -- invariants over one step ------------------------------------------------------------
 
@@ -513,7 +555,7 @@ class EngineChecker:
     ) -> None:
         self._check_gate(step, before, after, rows, where)
         self._check_no_flip(step, before, after, rows, where)
-        self._check_quiet_outages(step, before, rows, where)
+        self._check_quiet_outages(step, before, after, rows, where)
         self._check_paused_leader(before, after, rows, where)
         self._check_unknown_is_not_flat(after, rows, where)
         self._check_once(activity, where)
@@ -523,6 +565,7 @@ class EngineChecker:
         """Client order ids of ``account`` cancelled at the broker during the step (a flatten
         cancels every working order first)."""
         ids = {w.client_order_id for w in before.working.get(account, [])}
+        ids |= {w.client_order_id for w in before.mirrors.get(account, [])}
         ids |= {r.client_order_id for r in rows if r.account == account}
         if not ids:
             return set()
@@ -616,6 +659,12 @@ class EngineChecker:
         path.append(after.broker_positions.get(leader, {}).get(ES, 0))
         if not all(_reduces(a, b) for a, b in itertools.pairwise(path)):
             return
+        if self._owner_orders_may_fill(step, before, leader):
+            # Its own orders (S8) may have filled more than once in the step: the path between
+            # the two positions is not known then.
+            traded = len(value.fills) if isinstance(value, TradeStep) else 0
+            if after.fills[leader] - before.fills[leader] - traded > 1:
+                return
         if leader in before.unconfirmed:
             return  # its fills waited for its answer: fanned out now, each where it happened
         lead_before, lead_after = path[0], path[-1]
@@ -638,7 +687,7 @@ class EngineChecker:
                     )
 
     def _check_quiet_outages(
-        self, step: Step, before: Observed, rows: list[LedgerRow], where: str
+        self, step: Step, before: Observed, after: Observed, rows: list[LedgerRow], where: str
     ) -> None:
         """S3.4 / S4.5: a disconnect, a token expiry, taking offline or a deletion sends no
         order; a return to ``connected`` (or an engine start) sends only reconciliation orders
@@ -648,7 +697,9 @@ class EngineChecker:
         return revealed, or its waiting flatten, S5.6) is a leader fill, and it fans out as
         usual (S2.1, S5.3) — as closing copies only, which is what is checked for them; and an
         engine restart completes the fan-outs it cut short (S2.9): a follower whose copy offer
-        was waiting for its unknown snapshot (S3.5) when the engine stopped decides it now."""
+        was waiting for its unknown snapshot (S3.5) when the engine stopped decides it now.
+        And a follower copying orders that starts copying again gets the leader's working orders
+        that close its position mirrored (S8.6, S8.7): mirrors that only reduce pass."""
         if step.action in SILENT_ACTIONS and rows:
             sent = ", ".join(f"{r.account} {r.kind} {r.qty:+d} {r.symbol}" for r in rows)
             raise InvariantViolation(f"{where}: sent orders: {sent} (S3.4 / S4.5: none)")
@@ -668,6 +719,13 @@ class EngineChecker:
             )
             and not (
                 step.action == "restart" and r.kind == "copy" and r.account in before.unconfirmed
+            )
+            and not (
+                r.kind == "mirror"
+                and (
+                    _closing(before.projected(r.account, r.symbol), r.qty)
+                    or _closing(after.projected(r.account, r.symbol), r.qty)
+                )
             )
         ]
         if wrong:
@@ -763,6 +821,99 @@ class EngineChecker:
         self._check_topology(after, where)
         self._check_figures(after, where)
         self._check_views(where)
+        self._check_mirror_exposure(after, where)
+        self._check_closing_mirrors(after, where)
+
+    def _orders_followers(self, after: Observed) -> list[tuple[str, Any]]:
+        """Followers copying orders whose book the engine can see: alive, connected, with
+        positions a snapshot confirmed (S3.5). What their broker did while the engine could not
+        hear it, the engine reacts to once it can; the checks below judge it from then."""
+        return [
+            (account, member)
+            for account, member in sorted(after.members.items())
+            if member.copy is CopyMode.ORDERS
+            and account in after.accounts
+            and after.connections.get(self.connection_of[account]) == "connected"
+            and account not in after.unconfirmed
+        ]
+
+    def _check_mirror_exposure(self, after: Observed, where: str) -> None:
+        """S8.3: "an opening mirror is clipped so that, were it and every other opening mirror
+        of that symbol filled, ``|position|`` would not exceed ``max_qty``".
+
+        Judged at the broker, for each follower copying orders with a ``max_qty`` M, in each
+        symbol and on each side ``d`` (+1 buy, −1 sell): let ``P`` be S2.2's — the position with
+        the engine's market orders in flight, all of which fill — and ``E_d`` the unsigned
+        quantity left of the follower's active resting orders (limit, stop, stop-limit: its
+        mirrors) on side ``d`` (a bracket leg not yet active is not counted; the two orders of
+        an OCO pair — a standalone pair, or a bracket's two active legs — count once, as the
+        larger: only one of them can fill). Were all of them filled, the position on side ``d``
+        would be ``d·P + E_d``; it must not exceed ``max(M, d·P)`` — resting
+        orders never take the follower beyond ``max_qty``, nor further beyond it when its owner
+        traded it there by hand. Orders against the position fill into it first, so a mirror
+        through zero (S8.3's split) counts its opening part only. An account with a liquidation
+        working is left out (the flatten cancels every working order, S8.6), as is one the
+        engine cannot see (:meth:`_orders_followers`)."""
+        for account, member in self._orders_followers(after):
+            if member.max_qty is None:
+                continue
+            orders = after.orders.get(account, [])
+            if any(o.order_type is OrderType.LIQUIDATE for o in orders):
+                continue
+            resting = [o for o in orders if o.order_type.working]
+            for symbol in sorted({o.symbol for o in resting}):
+                position = after.projected(account, symbol)
+                for side in (1, -1):
+                    exposure = _side_exposure(resting, symbol, side)
+                    reach = side * position + exposure
+                    if reach > max(member.max_qty, side * position):
+                        listed = _listed(o for o in orders if o.symbol == symbol)
+                        raise InvariantViolation(
+                            f"{where}: follower {account} (max_qty {member.max_qty}) holds "
+                            f"{position:+d} {symbol} with {exposure} to {_SIDES[side]} working "
+                            f"({listed}): filled, it would hold {side * reach:+d} (S8.3: an "
+                            "opening mirror is clipped so that, were it and every other "
+                            "opening mirror filled, |position| would not exceed max_qty)"
+                        )
+
+    def _check_closing_mirrors(self, after: Observed, where: str) -> None:
+        """S8.3 / S2.10: "closing mirrors (stop-losses and take-profits of an open position)
+        never add up to more than the follower's position (OCO siblings count once); when the
+        position shrinks below them they are reduced, and when the position is flat they are
+        cancelled, so a resting exit can never open or reverse a follower".
+
+        Judged at the broker for each follower copying orders (:meth:`_orders_followers`), in
+        each symbol, on its mirrors that can only be exits: a bracket's stop-loss and
+        take-profit once active (its entry filled). They lie against the position, and add up
+        (the two legs of one bracket counted once, as the larger) to no more than
+        ``|position|``; flat, there are none. A bracket's entry and a standalone OCO pair are
+        not judged here: a mirror that would take the follower through zero is placed whole,
+        its opening part clipped (S8.3's split), so it may lie against a position for more
+        than the position — its opening part is what :meth:`_check_mirror_exposure` bounds."""
+        for account, _ in self._orders_followers(after):
+            orders = after.orders.get(account, [])
+            if any(o.order_type is OrderType.LIQUIDATE for o in orders):
+                continue
+            legs = [
+                o
+                for o in orders
+                if kind_of(o.client_order_id) is OrderKind.MIRROR
+                and o.parent is not None
+                and o.active
+                and o.qty
+            ]
+            for symbol in sorted({o.symbol for o in legs}):
+                position = after.broker_positions.get(account, {}).get(symbol, 0)
+                mine = [o for o in legs if o.symbol == symbol]
+                wrong_side = [o for o in mine if _sign(o.qty) != -_sign(position)]
+                against = _side_exposure(mine, symbol, -_sign(position)) if position else 0
+                if wrong_side or against > abs(position):
+                    raise InvariantViolation(
+                        f"{where}: follower {account} holds {position:+d} {symbol} with "
+                        f"bracket legs working {_listed(mine)} (S8.3, S2.10: closing mirrors "
+                        "never add up to more than the position, and are cancelled when it is "
+                        "flat: a resting exit never opens or reverses a follower)"
+                    )
 
     def _check_views(self, where: str) -> None:
         """Every read above went through the views the actors publish after each batch of
@@ -797,6 +948,7 @@ class EngineChecker:
         broker with nothing resting."""
         for account in sorted(after.accounts):
             resting = [w for w in after.working.get(account, []) if not w.liquidation]
+            resting += after.mirrors.get(account, [])
             if (
                 account in self.track.locked_with_orders
                 and not resting
@@ -984,6 +1136,44 @@ class EngineChecker:
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
+_SIDES = {1: "buy", -1: "sell"}
+
+
+def _side_exposure(orders: Sequence[WorkingOrder], symbol: str, side: int) -> int:
+    """The unsigned quantity left of the active orders on ``side`` in ``symbol``; the two
+    orders of an OCO pair (each naming the other) count once, as the larger."""
+    by_id = {o.broker_order_id: o for o in orders}
+    total = 0
+    seen: set[str] = set()
+    for order in orders:
+        if order.symbol != symbol or not order.active or _sign(order.qty) != side:
+            continue
+        if order.order_type is OrderType.LIQUIDATE or order.broker_order_id in seen:
+            continue
+        size = abs(order.qty)
+        sibling = by_id.get(order.oco or "")
+        if sibling is not None and sibling.active and sibling.oco == order.broker_order_id:
+            seen.add(sibling.broker_order_id)
+            if _sign(sibling.qty) == side:
+                size = max(size, abs(sibling.qty))
+        total += size
+    return total
+
+
+def _listed(orders: Iterable[WorkingOrder]) -> str:
+    shown = []
+    for o in orders:
+        prices = " ".join(f"{n} {v}" for n, v in (("stop", o.stop), ("price", o.price)) if v)
+        flags = "".join(
+            (
+                f" {o.role.value} leg" if o.role else "",
+                f" oco {o.oco}" if o.oco else "",
+                "" if o.active else " inactive",
+            )
+        )
+        shown.append(f"{o.broker_order_id} {o.qty:+d} {o.order_type.value} {prices}{flags}")
+    return "; ".join(shown) or "none"
 
 
 def _rest(

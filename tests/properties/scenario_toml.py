@@ -15,13 +15,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from engine.domain.copying import CopyMode
 from engine.replay.scenario import (
     DEFAULT_BALANCE,
     AddFollowerStep,
+    CancelStep,
     CrashStep,
     Expectation,
     FailSnapshotStep,
     FollowerSpec,
+    ModifyStep,
+    OcoStep,
+    OrderStep,
     PriceStep,
     RejectNextStep,
     RemoveFollowerStep,
@@ -29,6 +34,7 @@ from engine.replay.scenario import (
     SetRiskStep,
     Step,
     TradeStep,
+    WorkingSpec,
 )
 
 REGRESSIONS_ENV = "ENGINE_REGRESSIONS_DIR"
@@ -70,6 +76,8 @@ def _value(value: object) -> str:
         return value.isoformat()
     if isinstance(value, Mapping):
         return _inline(value.items())
+    if isinstance(value, WorkingSpec):
+        return _inline(value.shown().items())
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     raise TypeError(f"no TOML form for {value!r}")
@@ -98,7 +106,13 @@ def _follower(spec: FollowerSpec, group: str | None = None) -> dict[str, object]
         out["max_qty"] = spec.max_qty
     if spec.symbol_map:
         out["symbol_map"] = dict(spec.symbol_map)
+    if spec.copy is not CopyMode.FILLS:
+        out["copy"] = spec.copy.value
     return out
+
+
+def _priced(items: list[tuple[str, object]], **prices: Decimal | None) -> list[tuple[str, object]]:
+    return items + [(name, value) for name, value in prices.items() if value is not None]
 
 
 def _expectation(expect: Expectation) -> dict[str, object]:
@@ -144,6 +158,39 @@ def step_value(step: Step) -> str:
             return _inline([("connection", connection), ("count", count)])
         case CrashStep(actor=actor, id=ident):
             return _inline([("actor", actor), ("id", ident)])
+        case OrderStep():
+            items = [
+                ("account", value.account),
+                ("id", value.id),
+                ("symbol", value.symbol),
+                ("side", value.side),
+                ("qty", value.qty),
+                ("type", value.order_type.value),
+            ]
+            items = _priced(items, price=value.price, stop=value.stop)
+            legs = _priced([], stop=value.bracket_stop, target=value.bracket_target)
+            if legs:
+                items.append(("bracket", dict(legs)))
+            return _inline(items)
+        case OcoStep():
+            return _inline(
+                [
+                    ("account", value.account),
+                    ("id", value.id),
+                    ("symbol", value.symbol),
+                    ("side", value.side),
+                    ("qty", value.qty),
+                    ("stop", value.stop),
+                    ("target", value.target),
+                ]
+            )
+        case ModifyStep():
+            items = [("account", value.account), ("order", str(value.order))]
+            if value.qty is not None:
+                items.append(("qty", value.qty))
+            return _inline(_priced(items, price=value.price, stop=value.stop))
+        case CancelStep(account=account, order=order):
+            return _inline([("account", account), ("order", str(order))])
         case Expectation():
             return _inline(_expectation(value).items())
         case _:

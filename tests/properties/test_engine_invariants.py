@@ -2,7 +2,9 @@
 
 Each example sets up a small random topology — one leader and one to three followers in one
 group, connections shared or separate, ratios from {0.5, 1, 1.5, 2}, optional ``max_qty``, an
-optional ``ES → MES`` map for one follower, optional risk limits, sometimes a spare account —
+optional ``ES → MES`` map for one follower, optional risk limits, sometimes a spare account;
+about half the followers copy orders (S8.1), and the leader then places limit, stop and
+stop-limit orders, brackets and OCO pairs, modifies and cancels them —
 in the replay harness (paper broker, virtual clock from 2026-01-05 09:00 Chicago, deterministic
 runtime, so a failure shrinks and reproduces exactly). Each rule is one or a few scenario steps;
 after every step :class:`~tests.properties.engine_model.EngineChecker` checks the invariants
@@ -34,15 +36,22 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from brokers.base import LegRole, OrderType, WorkingOrder
+from engine.domain.copying import CopyMode
 from engine.replay.scenario import (
     DEFAULT_START,
     AccountSpec,
     AddFollowerStep,
+    CancelStep,
     ConnectionSpec,
     CrashStep,
     FailSnapshotStep,
     FollowerSpec,
     GroupSpec,
+    ModifyStep,
+    OcoStep,
+    OrderRef,
+    OrderStep,
     PriceStep,
     RejectNextStep,
     RemoveFollowerStep,
@@ -78,6 +87,7 @@ LIMIT_VALUES = {
     "weekly_profit_target": (Decimal(3000), Decimal(6000)),
 }
 # From a second to across the 17:00 reset (and, a few in a row, the Sunday weekly one).
+ORDER_TYPES = (OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT)
 ADVANCES = tuple(
     timedelta(seconds=s) for s in (1, 2, 5, 15, 90, 20 * 60, 3 * 3600, 9 * 3600, 86400)
 )
@@ -98,8 +108,11 @@ def risk_limits(draw: st.DrawFn) -> RiskLimits:
 def follower_terms(draw: st.DrawFn, account: str, mapped: bool) -> FollowerSpec:
     ratio = draw(st.sampled_from(RATIOS))
     max_qty = draw(st.one_of(st.none(), st.sampled_from((1, 2, 3, 5))))
-    symbol_map = (("ES", "MES"),) if mapped else ()
-    return FollowerSpec(account, ratio, max_qty, symbol_map)
+    # A follower copying orders is not mapped: ES and MES are priced by two steps, so a mirror in
+    # MES would fill a step after its leader's order, and every invariant is judged per step.
+    copy = draw(st.sampled_from((CopyMode.FILLS, CopyMode.ORDERS)))
+    symbol_map = (("ES", "MES"),) if mapped and copy is CopyMode.FILLS else ()
+    return FollowerSpec(account, ratio, max_qty, symbol_map, copy)
 
 
 @st.composite
@@ -154,6 +167,7 @@ class EngineInvariants(RuleBasedStateMachine):
         self.checker: EngineChecker | None = None
         self.price = START_PRICE
         self.failure: BaseException | None = None
+        self.orders = 0  # the leader's orders placed so far (their ids in the file)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -272,6 +286,101 @@ class EngineInvariants(RuleBasedStateMachine):
         qty = data.draw(st.integers(1, 2), label="qty")
         side = data.draw(st.sampled_from(("buy", "sell")), label="side")
         self.step("trade", TradeStep(account, symbol, side, qty, (qty,)))
+
+    # -- the leader's working orders (S8) -------------------------------------------------------
+
+    @precondition(lambda self: self.group_alive())
+    @rule(data=st.data())
+    def leader_order(self, data: st.DataObject) -> None:
+        """A limit, stop or stop-limit order, with a bracket half the time; mostly away from
+        the market so that it rests, sometimes through it."""
+        kind = data.draw(st.sampled_from(ORDER_TYPES), label="type")
+        side = data.draw(st.sampled_from(("buy", "sell")), label="side")
+        sign = 1 if side == "buy" else -1
+        away = -sign if kind is OrderType.LIMIT else sign  # the side it rests on
+        offset = data.draw(st.integers(-4, 24), label="ticks away")
+        level = max(self.price + away * offset * TICK, Decimal(100))
+        price = stop = None
+        if kind is OrderType.LIMIT:
+            price = level
+        elif kind is OrderType.STOP:
+            stop = level
+        else:
+            stop = level
+            price = max(level + sign * data.draw(st.integers(0, 4), label="limit") * TICK, TICK)
+        entry = price or stop or level
+        bracket_stop = bracket_target = None
+        if data.draw(st.booleans(), label="bracket"):
+            legs = data.draw(st.sampled_from(("both", "both", "stop", "target")), label="legs")
+            if legs != "target":
+                bracket_stop = max(entry - sign * data.draw(st.integers(2, 24)) * TICK, TICK)
+            if legs != "stop":
+                bracket_target = max(entry + sign * data.draw(st.integers(2, 24)) * TICK, TICK)
+        qty = data.draw(st.integers(1, 3), label="qty")
+        self.orders += 1
+        step = OrderStep(
+            LEADER,
+            f"o{self.orders}",
+            ES,
+            side,
+            qty,
+            kind,
+            price,
+            stop,
+            bracket_stop,
+            bracket_target,
+        )
+        self.step("order", step)
+
+    @precondition(lambda self: self.group_alive())
+    @rule(data=st.data())
+    def leader_oco(self, data: st.DataObject) -> None:
+        """A standalone OCO pair, mostly protecting the leader's position."""
+        held = self.c.observed.broker_positions.get(LEADER, {}).get(ES, 0)
+        sides = ("sell",) if held > 0 else ("buy",) if held < 0 else ("buy", "sell")
+        side = data.draw(st.sampled_from(sides), label="side")
+        sign = 1 if side == "buy" else -1
+        qty = data.draw(st.integers(1, max(abs(held), 1) + 1), label="qty")
+        stop = max(self.price + sign * data.draw(st.integers(1, 24), label="stop") * TICK, TICK)
+        target = max(self.price - sign * data.draw(st.integers(1, 24)) * TICK, TICK)
+        self.orders += 1
+        self.step("oco", OcoStep(LEADER, f"o{self.orders}", ES, side, qty, stop, target))
+
+    def leader_working(self) -> list[tuple[OrderRef, WorkingOrder]]:
+        """The leader's orders working at the broker, each with the name a step gives it."""
+        working = {w.broker_order_id: w for w in self.c.harness.broker.working_orders(LEADER)}
+        found = []
+        for ident, placed in sorted(self.c.harness.placed.items()):
+            for leg, broker_id in (
+                (None, placed.entry),
+                (LegRole.STOP, placed.stop),
+                (LegRole.TARGET, placed.target),
+            ):
+                if broker_id in working:
+                    found.append((OrderRef(ident, leg), working[broker_id]))
+        return found
+
+    @precondition(lambda self: self.group_alive() and bool(self.leader_working()))
+    @rule(data=st.data())
+    def leader_modify(self, data: st.DataObject) -> None:
+        ref, order = data.draw(st.sampled_from(self.leader_working()), label="order")
+        changes = data.draw(st.sets(st.sampled_from(("qty", "price")), min_size=1), label="changes")
+        qty = price = stop = None
+        if "qty" in changes:
+            qty = data.draw(st.integers(max(order.filled, 1), order.filled + 3), label="qty")
+        if "price" in changes or qty is None:
+            moved = data.draw(st.integers(-8, 8).filter(bool), label="ticks") * TICK
+            if order.price is not None:
+                price = max(order.price + moved, TICK)
+            if order.stop is not None:
+                stop = max(order.stop + moved, TICK)
+        self.step("modify", ModifyStep(LEADER, ref, qty, price, stop))
+
+    @precondition(lambda self: self.group_alive() and bool(self.leader_working()))
+    @rule(data=st.data())
+    def leader_cancel(self, data: st.DataObject) -> None:
+        ref, _ = data.draw(st.sampled_from(self.leader_working()), label="order")
+        self.step("cancel", CancelStep(LEADER, ref))
 
     # -- connections -----------------------------------------------------------------------------
 
@@ -567,6 +676,15 @@ FIXED = {
     ),
     "late_follower_answer_closed_it": (
         "s3_5_copies_that_waited_for_a_followers_late_answer_never_close_it"
+    ),
+    # Found when the leader's working orders joined the machine (S8): an opening mirror placed
+    # while the follower was flat stayed whole after a copy filled it to max_qty.
+    "opening_mirror_beyond_max_qty": (
+        "s8_3_opening_mirror_clipped_again_when_a_copy_fills_the_room"
+    ),
+    # ... and a bracket's legs started for an entry that went through zero stayed at its size.
+    "bracket_legs_beyond_the_position": (
+        "s8_3_bracket_legs_beyond_the_position_are_reduced_when_they_start_working"
     ),
 }
 
