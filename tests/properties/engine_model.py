@@ -119,8 +119,13 @@ KNOWN_BUGS = {
     "bound",
     "E7": "a connection back by reauthorize stays marked offline; a rebuilt actor closes its "
     "session",
+    "E8": "a follower in LIQUIDATE_ONLY gets an opening copy: of two leader fills in one step, "
+    "the first copy is rejected by the gate as opening, the second was sized while the first "
+    "still counted in its P and passes as closing",
 }
-OPEN_KNOWN_BUGS: frozenset[str] = frozenset()
+OPEN_KNOWN_BUGS: frozenset[str] = frozenset({"E8"})
+# The open bugs the machine steers around (its rules avoid them) rather than looks past.
+STEERED_BUGS = frozenset({"E2/E4", "E5", "E6", "E7"})
 
 
 class InvariantViolation(AssertionError):
@@ -251,9 +256,11 @@ class EngineChecker:
         *,
         group: str = "g1",
         tolerate_known_bugs: bool = False,
+        tolerated: frozenset[str] = frozenset(),
     ) -> None:
         self.scenario = scenario
         self.tolerate_known_bugs = tolerate_known_bugs
+        self.tolerated = tolerated  # open bugs the checks look past (KNOWN_BUGS)
         self.group = group
         self.connection_of: dict[str, str] = {a.id: a.connection for a in scenario.accounts}
         self.harness = Harness(scenario, "deterministic", data_dir)
@@ -533,6 +540,11 @@ class EngineChecker:
                 self.track.leader_known = False
 
     @staticmethod
+    def _leader_fills(before: Observed, after: Observed) -> int:
+        leader = before.leader
+        return 0 if leader is None else after.fills[leader] - before.fills[leader]
+
+    @staticmethod
     def _owner_orders_may_fill(step: Step, before: Observed, account: str) -> bool:
         """Whether the owner's own working orders (S8) may have filled during the step: some
         worked before it, or the step placed or changed one."""
@@ -624,7 +636,9 @@ class EngineChecker:
                             [_status(account, now)],
                         )
                     with_, without = p_with.get(symbol, 0), p_without.get(symbol, 0)
-                    if not (_closing(with_, row.qty) or _closing(without, row.qty)):
+                    if "E8" in self.tolerated and self._leader_fills(before, after) > 1:
+                        self._disturb([account])  # known bug E8 (KNOWN_BUGS)
+                    elif not (_closing(with_, row.qty) or _closing(without, row.qty)):
                         raise InvariantViolation(
                             f"{where}: {row.kind} order {row.qty:+d} {symbol} sent for {account} "
                             f"({was.value} before, {now.value} after) opens or adds exposure: "
