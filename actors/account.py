@@ -368,6 +368,7 @@ class AccountActor(Confirmation, OrderEvents):
                     position=self.book.position(symbol),
                     projected=self.book.projected(symbol) - qty,
                     attempt=attempt,
+                    in_flight=self.book.in_flight(symbol, coid),
                 )
             ),
         )

@@ -85,6 +85,21 @@ class Book:
                 extra += order.qty
         return base + extra
 
+    def in_flight(self, symbol: str, but: str) -> tuple[tuple[str, int], ...]:
+        """The engine's orders in ``symbol`` counted in :meth:`projected` that the broker has not
+        answered yet (all but ``but``), by client order id: the gate may still refuse or clip
+        them, and an order sized on them is then judged on what of them went (S5.4)."""
+        return tuple(
+            (w.client_order_id, w.qty)
+            for w in self.working.values()
+            if w.symbol == symbol
+            and w.broker_order_id is None
+            and w.client_order_id
+            and w.client_order_id != but
+            and w.kind is not None
+            and w.kind not in _RESTING
+        )
+
     def projection(self) -> dict[str, int]:
         """:meth:`projected` of every symbol held or with a working order, in one pass (the
         held positions themselves while nothing works)."""

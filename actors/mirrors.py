@@ -301,6 +301,7 @@ class Mirrors:
                     position=host.book.position(symbol),
                     projected=position,
                     request=request,
+                    in_flight=host.book.in_flight(symbol, coid),
                 )
             ),
         )

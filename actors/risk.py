@@ -65,6 +65,8 @@ from engine.host.base import ActorContext
 
 log = structlog.get_logger("actors.risk")
 
+CUT_KEPT = 1_000  # refused or clipped orders remembered (a few seconds of a busy account)
+
 
 @dataclass(frozen=True, slots=True)
 class RiskSettings:
@@ -112,6 +114,10 @@ class RiskActor:
         self.lock_triggers: set[Trigger] = set()  # what caused the current lock
         self.bands: Mapping[str, tuple[Decimal | None, Decimal | None]] = {}
         self.passed = 0  # orders passed by the gate since the account's last book
+        # What the gate let through of the orders it refused (0) or clipped, by client order
+        # id (the newest CUT_KEPT): an order sized while one of them was in flight at its full
+        # size is judged on what actually went.
+        self.cut: dict[str, int] = {}
         self.group = group
         self.connected = True
         self.positions: dict[str, int] = {}
@@ -376,9 +382,18 @@ class RiskActor:
     def _gate(self, intent: OrderIntent) -> None:
         account_addr = addresses.account(self.account)
         qty = intent.qty
-        verdict = gate(
-            self.status, intent.projected, qty, liquidating=intent.symbol in self.liquidating
+        # An order sized while an earlier one was on its way counts it in its P: what the gate
+        # cut of that one is not there (a refused opening copy must not make the next order
+        # look closing).
+        cut = self.cut
+        projected = intent.projected - sum(
+            counted - cut[coid] for coid, counted in intent.in_flight if coid in cut
         )
+        verdict = gate(self.status, projected, qty, liquidating=intent.symbol in self.liquidating)
+        if verdict.allowed != qty:
+            cut[intent.client_order_id] = verdict.allowed
+            if len(cut) > CUT_KEPT:
+                del cut[next(iter(cut))]
         if verdict.refusal:
             self._refuse(intent, qty, verdict.refusal)
             return

@@ -28,6 +28,9 @@ class OrderIntent:
     # A mirror (S8): the working order, bracket or OCO pair to place, its quantity set to
     # what the gate allows.
     request: OrderRequest | None = None
+    # The engine's orders counted in ``projected`` not yet answered by the broker (client order
+    # id, quantity): what the gate cut of them is taken back out of ``projected``.
+    in_flight: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

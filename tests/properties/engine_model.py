@@ -123,7 +123,7 @@ KNOWN_BUGS = {
     "the first copy is rejected by the gate as opening, the second was sized while the first "
     "still counted in its P and passes as closing",
 }
-OPEN_KNOWN_BUGS: frozenset[str] = frozenset({"E8"})
+OPEN_KNOWN_BUGS: frozenset[str] = frozenset()
 # The open bugs the machine steers around (its rules avoid them) rather than looks past.
 STEERED_BUGS = frozenset({"E2/E4", "E5", "E6", "E7"})
 
@@ -540,11 +540,6 @@ class EngineChecker:
                 self.track.leader_known = False
 
     @staticmethod
-    def _leader_fills(before: Observed, after: Observed) -> int:
-        leader = before.leader
-        return 0 if leader is None else after.fills[leader] - before.fills[leader]
-
-    @staticmethod
     def _owner_orders_may_fill(step: Step, before: Observed, account: str) -> bool:
         """Whether the owner's own working orders (S8) may have filled during the step: some
         worked before it, or the step placed or changed one."""
@@ -636,9 +631,7 @@ class EngineChecker:
                             [_status(account, now)],
                         )
                     with_, without = p_with.get(symbol, 0), p_without.get(symbol, 0)
-                    if "E8" in self.tolerated and self._leader_fills(before, after) > 1:
-                        self._disturb([account])  # known bug E8 (KNOWN_BUGS)
-                    elif not (_closing(with_, row.qty) or _closing(without, row.qty)):
+                    if not (_closing(with_, row.qty) or _closing(without, row.qty)):
                         raise InvariantViolation(
                             f"{where}: {row.kind} order {row.qty:+d} {symbol} sent for {account} "
                             f"({was.value} before, {now.value} after) opens or adds exposure: "

@@ -688,6 +688,11 @@ FIXED = {
     "bracket_legs_beyond_the_position": (
         "s8_3_bracket_legs_beyond_the_position_are_reduced_when_they_start_working"
     ),
+    # Known bug E8: of two leader fills in one step, a LIQUIDATE_ONLY follower's first copy was
+    # refused as opening, and the second, sized with the first in its P, passed as closing.
+    "liquidate_only_copy_judged_against_a_refused_copy": (
+        "s5_4_liquidate_only_copy_judged_without_a_refused_copy"
+    ),
 }
 
 REGRESSIONS = [pytest.param(LIBRARY / f"{stem}.toml", id=key) for key, stem in FIXED.items()]
@@ -717,16 +722,9 @@ def test_regression(path: Path, tmp_path: Path) -> None:
     replay_with_checks(path, tmp_path)
 
 
-# Open engine bugs the machine found, each pinned by its shrunk sequence until it is fixed (then
-# it moves into the library, into FIXED, and out of OPEN_KNOWN_BUGS).
-KNOWN = Path(__file__).resolve().parent / "known"
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E8 (KNOWN_BUGS)")
-def test_known_bug_e8_liquidate_only_copy_judged_against_a_rejected_copy(tmp_path: Path) -> None:
-    replay_with_checks(
-        KNOWN / "e8_liquidate_only_copy_judged_against_a_rejected_copy.toml", tmp_path
-    )
+# Open engine bugs the machine finds are pinned by their shrunk sequence as a strict xfail until
+# fixed (in ``known/``); then the sequence moves into the library, into FIXED, and out of
+# OPEN_KNOWN_BUGS.
 
 
 STOP_LEFT_WORKING = """
