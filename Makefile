@@ -41,6 +41,7 @@ test: lint typecheck unit scenarios
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.fanout
+	$(BIN)/python -m bench.brackets
 	$(BIN)/python -m bench.risk
 	$(BIN)/python -m bench.recovery
 	$(BIN)/python -m bench.tradovate

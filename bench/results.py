@@ -41,6 +41,7 @@ def write_table(data: dict[str, Any]) -> None:
             for r in fanout
         ]
         lines.append("")
+    lines += _brackets_table(data.get("brackets"))
     risk = data.get("risk")
     if risk:
         lines += [
@@ -96,6 +97,25 @@ def write_table(data: dict[str, Any]) -> None:
     head, _, rest = text.partition(BEGIN)
     _, _, tail = rest.partition(END)
     README.write_text(head + "\n".join(lines) + tail)
+
+
+def _brackets_table(brackets: list[dict[str, Any]] | None) -> list[str]:
+    if not brackets:
+        return []
+    return [
+        "### Bracket fan-out (orders mode): leader's bracket accepted → last follower bracket "
+        "accepted by the broker (bench/brackets.py)",
+        "",
+        "| followers | logins | rounds | p50 ms | p99 ms | fill fan-out p50 ms | p99 ms "
+        "| bracket / fill p50 | p99 |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {r['followers']} | {r['logins']} | {r['rounds']} | {r['p50_ms']} | {r['p99_ms']} "
+            f"| {r['fill_p50_ms']} | {r['fill_p99_ms']} | {r['ratio_p50']} | {r['ratio_p99']} |"
+            for r in brackets
+        ),
+        "",
+    ]
 
 
 def _aged_table(aged: dict[str, Any] | None) -> list[str]:
