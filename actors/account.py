@@ -142,6 +142,8 @@ class AccountActor(Confirmation, OrderEvents):
         # follower's mirrors of its leader's.
         self.leader_orders = LeaderOrders()
         self.mirrors = Mirrors(self, settings.mirror_grace)
+        # Mirror work that waits for the broker's confirmed positions (S3.5).
+        self.pending_mirrors: list[MirrorOffer | MirrorRestore | MirrorGraceEnded] = []
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -164,7 +166,7 @@ class AccountActor(Confirmation, OrderEvents):
             case OrderUpdated() | ModifyRejected():
                 self._changed(message)
             case MirrorOffer() | MirrorRestore() | MirrorGraceEnded():
-                self.mirrors.receive(message)
+                self._mirror(message)
             case OrderNotSent():
                 self._not_sent(message)
             case ReconcileOrder():
@@ -350,12 +352,25 @@ class AccountActor(Confirmation, OrderEvents):
     def send_reconcile(self, cause: str, symbol: str, qty: int) -> None:
         self._request(OrderKind.RECONCILE, cause, symbol, qty, attempt=1)
 
+    def _mirror(self, message: MirrorOffer | MirrorRestore | MirrorGraceEnded) -> None:
+        """S8 on confirmed positions only (S3.5): while they are unknown the mirror work waits
+        for the snapshot; a paused follower mirrors nothing (its return restores its closing
+        mirrors, S8.6)."""
+        if self.connection_state is not ConnectionState.CONNECTED:
+            return
+        if not self.synced:
+            self.pending_mirrors.append(message)
+            return
+        self.mirrors.receive(message)
+
     def _request(self, kind: OrderKind, cause: str, symbol: str, qty: int, attempt: int) -> None:
         coid = client_order_id(kind, cause, self.id, symbol, attempt)
         working = self.book.working
         if coid in working:
             return
         working[coid] = Working(symbol, qty, coid, None, kind, cause, attempt)
+        if self.mirrors.by_leader:
+            self.mirrors.clip_opening(symbol)  # S8.3: P grew by this order
         self.ctx.tell(
             self.risk,
             GateOrder(

@@ -100,6 +100,12 @@ class Confirmation(AccountParts):
                 self._fan_out(unfanned, known)
         if deferred is not None:
             self._reconcile(deferred)
+        self._decide_waiting()
+        self.unknowns.warn_unpriced(self.book.position)
+
+    def _decide_waiting(self) -> None:
+        """The copy offers, retries and mirror work that waited for the confirmed positions
+        (S3.5), in the order they came."""
         offers = self.pending_offers
         self.pending_offers = []
         for offer in offers:
@@ -107,7 +113,10 @@ class Confirmation(AccountParts):
                 self._retry(offer)
             else:
                 self._copy(offer)
-        self.unknowns.warn_unpriced(self.book.position)
+        waited = self.pending_mirrors
+        self.pending_mirrors = []
+        for mirror in waited:
+            self.mirrors.receive(mirror)
 
     def _working_known(self, group: str, snapshot: AccountSnapshot, *, restores: bool) -> None:
         """S8: a leader's group learns its working orders before its positions, so the
@@ -161,6 +170,7 @@ class Confirmation(AccountParts):
         # then (a held flatten must not call the account flat on the old book, S5.3).
         self.synced = self.confirmed = False
         self.pending_reconcile = None  # this return (or the next) reconciles afresh
+        self.pending_mirrors = []  # ... and restores the mirrors (S8.6, S8.7)
         connected = state is ConnectionState.CONNECTED
         self.returned = connected
         if self.unfanned:

@@ -132,8 +132,9 @@ class OrderEvents(AccountParts):
             self._tell_orders(self.leader_orders.accepted(event))
 
     def _tell_orders(self, orders: tuple[LeaderOrder, ...]) -> None:
-        """S8.2: the leader's working orders that changed, to its group."""
-        if orders and self.role.group is not None:
+        """S8.2: the leader's working orders that changed, to its group — only while its
+        broker's word is known (S3.5): what changes meanwhile, its next snapshot says."""
+        if orders and self.role.group is not None and self.synced:
             self.ctx.tell(addresses.group(self.role.group), LeaderOrdersChanged(orders))
 
     def _changed(self, event: OrderUpdated | ModifyRejected) -> None:

@@ -15,7 +15,14 @@ from datetime import timedelta
 from actors.book import Book
 from actors.late_copies import HeldFill
 from actors.leader_orders import LeaderOrders
-from actors.messages.account import CopyOffer, ReconcileOrder, RetryCopy
+from actors.messages.account import (
+    CopyOffer,
+    MirrorGraceEnded,
+    MirrorOffer,
+    MirrorRestore,
+    ReconcileOrder,
+    RetryCopy,
+)
 from actors.mirrors import Mirrors
 from actors.recent import RecentIds
 from actors.resolution import Unresolved
@@ -48,6 +55,7 @@ class AccountParts(ABC):
     corrected_fills: RecentIds
     leader_orders: LeaderOrders
     mirrors: Mirrors
+    pending_mirrors: list[MirrorOffer | MirrorRestore | MirrorGraceEnded]
 
     @abstractmethod
     def _tell_risk(self) -> None: ...

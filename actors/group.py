@@ -92,8 +92,11 @@ class CopyGroupActor:
         self.reconciled: dict[str, str] = {}  # follower -> cause of its last reconciliation
         # Fan-outs a crash cut short, completed once the leader's broker position is known.
         self.pending = pending
-        # The leader's working orders (S8.2), by broker order id, for followers copying orders.
+        # The leader's working orders (S8.2), by broker order id, for followers copying orders;
+        # and those known before its last snapshot, until its positions come with it.
         self.leader_orders: dict[str, LeaderOrder] = {}
+        self.orders_before: dict[str, LeaderOrder] | None = None
+        self.orders_known = False
 
     def receive(self, message: object) -> None:
         match message:
@@ -247,6 +250,9 @@ class CopyGroupActor:
         everyone = synced.reconcile or self.reconcile_all
         self.reconcile_all = False
         waiting, self.waiting = self.waiting, {}
+        before, self.orders_before = self.orders_before, None
+        if before is not None and not everyone and not synced.start:
+            self._offer_changes(before)
         if everyone:
             for account in self.members:
                 self._reconcile(account, synced.cause)
@@ -309,7 +315,10 @@ class CopyGroupActor:
         membership too, its gate deciding (S8.6). A complete list (the leader's snapshot)
         only replaces what is known: the reconciliations it leads to mirror it (S8.7)."""
         if changed.complete:
+            if self.orders_before is None and self.orders_known:
+                self.orders_before = self.leader_orders
             self.leader_orders = {o.order_id: o for o in changed.orders}
+            self.orders_known = True  # a group rebuilt after a crash knew nothing before
             return
         for order in changed.orders:
             if order.working:
@@ -322,6 +331,16 @@ class CopyGroupActor:
                     addresses.account(member.account),
                     MirrorOffer(self._terms(member), changed.orders),
                 )
+
+    def _offer_changes(self, before: dict[str, LeaderOrder]) -> None:
+        """The leader's snapshot came without a return to reconcile (its actor or the group
+        was rebuilt, a snapshot was asked again): what changed of its working orders since
+        the group last knew them is offered as it would have been (S8.2, S8.5)."""
+        now = self.leader_orders
+        changed = [o for o in now.values() if before.get(o.order_id) != o]
+        ended = [replace(o, working=False) for i, o in before.items() if i not in now]
+        if changed or ended:
+            self._orders_changed(LeaderOrdersChanged((*changed, *ended)))
 
     def _terms(self, member: Membership) -> MirrorTerms:
         return MirrorTerms(

@@ -106,6 +106,10 @@ class Mirrors:
         self.by_order: dict[str, str] = {}  # mirror client order id -> leader order id
         self.versions: dict[str, int] = {}  # mirror id prefix -> highest version the broker knows
         self.terms: MirrorTerms | None = None
+        # Leader orders whose mirror was decided (placed, or skipped) once they worked: a later
+        # change of one without a mirror places none (S8.5 changes mirrors; S8.6 a follower
+        # that joined gets no opening mirror of an order it was not given).
+        self.decided: set[str] = set()
 
     # -- what others read --------------------------------------------------------------------
 
@@ -152,11 +156,16 @@ class Mirrors:
                 continue
             mirror = self.by_leader.get(order.order_id)
             if not order.working:
+                self.decided.discard(order.order_id)
                 self._leader_ended(order, mirror)
             elif mirror is not None:
                 self._leader_changed(order, mirror)
-            elif order.active or order.parent is None:
-                placed.update(self._place(order, offer.orders, offer.terms, reduce_only=False))
+            elif order.order_id not in self.decided and (order.active or order.parent is None):
+                covered = self._place(order, offer.orders, offer.terms, reduce_only=False)
+                placed.update(covered)
+                # A bracket's legs not placed with their entry are decided when they work.
+                self.decided.add(order.order_id)
+                self.decided.update(c for c in covered if c in self.by_leader)
 
     def _symbol(self, leader_symbol: str, terms: MirrorTerms) -> str:
         return (
@@ -595,10 +604,11 @@ class Mirrors:
                         self._modify(mirror, total, "the position shrank")
                 size = room
             room -= size
-        self._clip_opening(symbol)
+        self.clip_opening(symbol)
 
-    def _clip_opening(self, symbol: str) -> None:
-        """S8.3, judged again as the position changes: opening mirrors, were they all filled,
+    def clip_opening(self, symbol: str) -> None:
+        """S8.3, judged again as the position changes (a fill, or an order of the engine on its
+        way): opening mirrors, were they all filled,
         never take ``|position|`` beyond ``max_qty`` (an OCO pair counted once): reduced, or
         cancelled when no room is left."""
         terms = self.terms
@@ -717,3 +727,4 @@ class Mirrors:
             placed.update(
                 self._place(offered, restore.orders, terms, reduce_only=True, cause=restore.cause)
             )
+        self.decided = {o.order_id for o in restore.orders if o.active or o.order_id in found}

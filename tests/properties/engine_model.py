@@ -222,6 +222,22 @@ class LedgerRow:
     kind: str
     status: str
     reason: str
+    cause: str = ""
+
+
+def bracket_legs(rows: list[LedgerRow]) -> set[str]:
+    """The client order ids of a mirrored bracket's legs among ``rows``: each has its intent
+    row after its entry's (same account and cause, the opposite side). A leg works only once
+    its entry has filled, for what it filled: an exit of that fill, never an opening order."""
+    entries: dict[tuple[str, str], LedgerRow] = {}
+    legs: set[str] = set()
+    for row in rows:
+        if row.kind != "mirror":
+            continue
+        entry = entries.setdefault((row.account, row.cause), row)
+        if entry is not row and (entry.qty > 0) != (row.qty > 0):
+            legs.add(row.client_order_id)
+    return legs
 
 
 @dataclass
@@ -375,7 +391,7 @@ class EngineChecker:
 
     def ledger_since(self, rowid: int) -> list[LedgerRow]:
         rows = self.engine.store.query(
-            "SELECT rowid, client_order_id, account, symbol, qty, kind, status, reason"
+            "SELECT rowid, client_order_id, account, symbol, qty, kind, status, reason, cause"
             " FROM orders WHERE rowid > ? ORDER BY rowid",
             (rowid,),
         )
@@ -596,11 +612,12 @@ class EngineChecker:
         rejected never rests, so it does not move ``P``; and orders a flatten cancelled during
         the step may or may not have been in ``P`` when a later order was decided, so an order
         passes if it only reduces ``P`` with them or without them."""
+        legs = bracket_legs(rows)  # exits of their entry's fill, judged with it
         for account in sorted(after.accounts & before.accounts):
             was, now = before.status.get(account), after.status.get(account)
             if was not in RESTRICTED or now not in RESTRICTED:
                 continue
-            mine = [r for r in rows if r.account == account]
+            mine = [r for r in rows if r.account == account and r.client_order_id not in legs]
             if not mine:
                 continue
             cancelled = self._cancelled(before, rows, account)
@@ -715,10 +732,12 @@ class EngineChecker:
         leader_liquidated = any(
             r.kind == "liquidation" and r.account == before.leader for r in rows
         )
+        legs = bracket_legs(rows)
         wrong = [
             r
             for r in rows
             if r.kind not in RETURN_KINDS
+            and r.client_order_id not in legs
             and not (
                 leader_liquidated
                 and r.kind == "copy"
