@@ -25,6 +25,8 @@ CLASSES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
         base.OrderAccepted,
+        base.OrderUpdated,
+        base.ModifyRejected,
         base.OrderRejected,
         base.Fill,
         base.OrderDone,
