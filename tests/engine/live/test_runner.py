@@ -289,8 +289,9 @@ def test_a_damaged_log_in_the_data_dir_refuses_the_start(
 
 def test_graceful_stop_settles_every_order(tmp_path: Path) -> None:
     """SIGTERM in the middle of busy trading: the API stops taking commands, every order the
-    engine sent has its outcome recorded (a resting mirror's is that it works) (one whose intent was being written as the stop began
-    is recorded as not sent), the journal and the store are flushed, exit 0."""
+    engine sent has its outcome recorded (a resting mirror's is that it works; one whose
+    intent was being written as the stop began is recorded as not sent), the journal and the
+    store are flushed, exit 0."""
     data = tmp_path / "data"
     engine = start_engine(data, "--demo-interval", "0.1", stderr=tmp_path / "err.txt")
     auth = {"Authorization": f"Bearer {engine.token}"}
