@@ -128,6 +128,7 @@ class OrderEvents(AccountParts):
             # A resting order of the engine's (a mirror, S8) is answered: the ledger says so,
             # so a stop while it rests does not leave its outcome unknown (S2.6).
             self.ctx.storage.order_status(event.client_order_id, "working")
+            self.mirrors.accepted(event.client_order_id)
         if self.role.leader and self.role.group is not None:
             self._tell_orders(self.leader_orders.accepted(event))
 

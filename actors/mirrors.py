@@ -92,6 +92,10 @@ class Mirror:
     owed_since: datetime | None = None
     grace: int = 0  # the timer that counts (a newer share restarts it)
     market_after_cancel: bool = False
+    # A cancel or a modification decided while the mirror was on its way to the broker (no
+    # broker id yet): sent once the broker accepts it.
+    cancel_pending: bool = False
+    modify_pending: tuple[int, str] | None = None
 
     @property
     def remaining(self) -> int:
@@ -368,7 +372,10 @@ class Mirrors:
     def _modify(self, mirror: Mirror, total: int, why: str) -> None:
         host = self.host
         broker_id = self._broker_id(mirror)
-        if broker_id is None or total == 0:
+        if total == 0:
+            return
+        if broker_id is None:
+            mirror.modify_pending = (total, why)
             return
         mirror.qty = total
         order = host.book.working.get(mirror.client_order_id)
@@ -406,11 +413,27 @@ class Mirrors:
 
     def _cancel(self, mirror: Mirror) -> None:
         broker_id = self._broker_id(mirror)
-        if broker_id is not None:
-            self.host.ctx.tell(
-                addresses.connection(self.host.connection),
-                CancelWorking(self.host.id, mirror.symbol, (broker_id,)),
-            )
+        if broker_id is None:
+            mirror.cancel_pending = True  # still on its way: cancelled once accepted
+            return
+        self.host.ctx.tell(
+            addresses.connection(self.host.connection),
+            CancelWorking(self.host.id, mirror.symbol, (broker_id,)),
+        )
+
+    def accepted(self, client_order_id: str | None) -> None:
+        """The broker accepted a mirror: what was decided for it on its way is sent now."""
+        leader = self.by_order.get(client_order_id or "")
+        mirror = None if leader is None else self.by_leader.get(leader)
+        if mirror is None:
+            return
+        if mirror.cancel_pending:
+            mirror.cancel_pending = False
+            mirror.modify_pending = None
+            self._cancel(mirror)
+        elif mirror.modify_pending is not None:
+            (total, why), mirror.modify_pending = mirror.modify_pending, None
+            self._modify(mirror, total, why)
 
     def _leader_ended(self, order: LeaderOrder, mirror: Mirror | None) -> None:
         """S8.5: the leader's order ended. Cancelled: each mirror is cancelled. Filled: the
@@ -473,9 +496,9 @@ class Mirrors:
     def _give_up(self, mirror: Mirror) -> None:
         """The mirror's remainder is cancelled; once the broker confirms, what is still owed
         goes out at market (S8.4)."""
-        if mirror.working and self._broker_id(mirror) is not None:
+        if mirror.working:
             mirror.market_after_cancel = True
-            self._cancel(mirror)
+            self._cancel(mirror)  # on its way still: once the broker accepts it
             return
         self._send_owed(mirror)
 
@@ -547,6 +570,17 @@ class Mirrors:
         if mirror is None:
             return
         mirror.working = False
+        if mirror.owed and self.host.flattening:
+            # S8.6: the flatten cancelled it with everything else; what it still owed would
+            # reopen what the flatten closes, and is not sent.
+            self._skip(
+                f"{mirror.owed:+d} {mirror.symbol} still owed by mirror {mirror.client_order_id} "
+                "not sent at market: a flatten cancelled the mirror (flattening)"
+            )
+            mirror.owed = 0
+            mirror.owed_since = None
+            mirror.market_after_cancel = False
+            return
         if mirror.market_after_cancel or mirror.owed:
             self._send_owed(mirror)
 
@@ -608,16 +642,18 @@ class Mirrors:
 
     def clip_opening(self, symbol: str) -> None:
         """S8.3, judged again as the position changes (a fill, or an order of the engine on its
-        way): opening mirrors, were they all filled,
-        never take ``|position|`` beyond ``max_qty`` (an OCO pair counted once): reduced, or
-        cancelled when no room is left."""
+        way): the mirrors that would add to it — opening ones, and closing ones the position
+        has crossed to their side — were they all filled, never take ``|position|`` beyond
+        ``max_qty`` (an OCO pair counted once): reduced, or cancelled when no room is left."""
         terms = self.terms
         if terms is None or terms.max_qty is None:
             return
         position = self.host.book.projected(symbol)
         pairs: dict[str, list[Mirror]] = {}
         for m in self.by_leader.values():
-            if m.symbol == symbol and m.working and m.opening and m.active and m.remaining:
+            if not (m.symbol == symbol and m.working and m.active and m.remaining):
+                continue
+            if m.opening or (position and _sign(m.remaining) == _sign(position)):
                 pairs.setdefault(m.pair or m.leader.order_id, []).append(m)
         used = {1: 0, -1: 0}
         for members in pairs.values():

@@ -225,6 +225,11 @@ class LedgerRow:
     cause: str = ""
 
 
+def _mirroring(before: Observed, account: str, symbol: str) -> bool:
+    """Whether ``account`` had a mirror (S8) working in ``symbol`` before the step."""
+    return any(w.symbol == symbol for w in before.mirrors.get(account, []))
+
+
 def bracket_legs(rows: list[LedgerRow]) -> set[str]:
     """The client order ids of a mirrored bracket's legs among ``rows``: each has its intent
     row after its entry's (same account and cause, the opposite side). A leg works only once
@@ -700,6 +705,8 @@ class EngineChecker:
             if account in before.unconfirmed:
                 continue  # copies that waited for its answer are decided now (S3.5)
             for symbol in SYMBOLS:
+                if _mirroring(before, account, symbol):
+                    continue  # its mirrors' fills are its copies of earlier leader fills (S8.4)
                 was = before.projected(account, symbol)
                 now = after.projected(account, symbol)
                 if (was >= 0 and now < 0) or (was <= 0 and now > 0):

@@ -697,6 +697,16 @@ FIXED = {
     "mirror_work_on_unknown_positions": "s8_4_mirror_work_waits_for_confirmed_positions",
     # A leader's modification of an order a joined follower was not given placed a new mirror.
     "modified_order_without_a_mirror": "s8_5_a_modified_order_without_a_mirror_places_none",
+    # A mirror still on its way when its leader's fill gave up on it stayed, and the rest went.
+    "mirror_on_its_way_given_up": (
+        "s8_4_a_mirror_on_its_way_is_cancelled_before_the_rest_goes_at_market"
+    ),
+    # A flatten cancelled a mirror that owed a share, and the share went out at market.
+    "flatten_sent_what_a_mirror_owed": "s8_6_a_flatten_drops_what_a_cancelled_mirror_owed",
+    # A closing mirror stayed whole once a copy on its way took P through zero.
+    "closing_mirror_crossed_by_p": (
+        "s8_3_a_closing_mirror_the_position_crossed_is_clipped_as_opening"
+    ),
 }
 
 REGRESSIONS = [pytest.param(LIBRARY / f"{stem}.toml", id=key) for key, stem in FIXED.items()]
