@@ -732,7 +732,7 @@ class Mirrors:
             if known is not None and known.client_order_id == coid:
                 mirror = known
             else:
-                position = host.book.position(order.symbol)
+                position = host.book.projected(order.symbol)
                 pair = leader.parent or (
                     None if leader.oco is None else min(leader.order_id, leader.oco)
                 )

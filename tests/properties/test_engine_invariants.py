@@ -707,6 +707,8 @@ FIXED = {
     "closing_mirror_crossed_by_p": (
         "s8_3_a_closing_mirror_the_position_crossed_is_clipped_as_opening"
     ),
+    # Mirrors found at a restart were judged against the filled position, not P.
+    "mirrors_found_judged_against_p": "s8_9_mirrors_found_at_a_restart_are_judged_against_p",
 }
 
 REGRESSIONS = [pytest.param(LIBRARY / f"{stem}.toml", id=key) for key, stem in FIXED.items()]
@@ -737,8 +739,18 @@ def test_regression(path: Path, tmp_path: Path) -> None:
 
 
 # Open engine bugs the machine finds are pinned by their shrunk sequence as a strict xfail until
-# fixed (in ``known/``); then the sequence moves into the library, into FIXED, and out of
-# OPEN_KNOWN_BUGS.
+# fixed (in ``known/``); then the sequence moves into the library and into FIXED.
+KNOWN = Path(__file__).resolve().parent / "known"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E9 (KNOWN_BUGS)")
+def test_known_bug_e9_restart_sends_copies_beside_orders_mode(tmp_path: Path) -> None:
+    replay_with_checks(KNOWN / "e9_restart_sends_copies_beside_orders_mode.toml", tmp_path)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E10 (KNOWN_BUGS)")
+def test_known_bug_e10_bracket_leg_left_working_when_flat(tmp_path: Path) -> None:
+    replay_with_checks(KNOWN / "e10_bracket_leg_left_working_when_flat.toml", tmp_path)
 
 
 STOP_LEFT_WORKING = """
