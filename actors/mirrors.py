@@ -743,7 +743,9 @@ class Mirrors:
                     int(coid.rpartition("-")[2] or 1),
                     coid,
                     qty=order.qty,
-                    opening=not position or _sign(order.qty) == _sign(position),
+                    # A bracket's leg is an exit of its entry's fill, never an opening order.
+                    opening=leader.parent is None
+                    and (not position or _sign(order.qty) == _sign(position)),
                     pair=pair,
                     active=order.active,
                 )

@@ -106,9 +106,9 @@ DISTURBING_KINDS = frozenset(
 # Engine bugs this checker found, and the marks it can put on an account one of them touched
 # so that a long run can look past it while it is open (``tolerate_known_bugs``: the account is
 # left out of the invariant the bug breaks, only while the mark is on it). All are fixed now
-# (their regressions in test_engine_invariants pass) but E9 and E10, found by random seeds once
-# the leader's working orders joined the machine: each is pinned by a strict-xfail regression;
-# nothing is tolerated (a random seed may meet them again), and CI's derandomized run does not.
+# (their regressions in test_engine_invariants pass) but E9, found by a random seed once the
+# leader's working orders joined the machine: it is pinned by a strict-xfail regression;
+# nothing is tolerated (a random seed may meet it again), and CI's derandomized run does not.
 KNOWN_BUGS = {
     "E2/E4": "a copy resting at the broker outlives a lock: a manual lock of an account with no "
     "position but a working copy goes LOCKED at once without cancelling it (E4), and a flatten "
