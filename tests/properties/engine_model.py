@@ -123,8 +123,9 @@ KNOWN_BUGS = {
     "E8": "a follower in LIQUIDATE_ONLY gets an opening copy: of two leader fills in one step, "
     "the first copy is rejected by the gate as opening, the second was sized while the first "
     "still counted in its P and passes as closing",
-    "E9": "a restart sends a fills-mode follower two copies instead of reconciliation orders "
-    "only, after the leader's working orders and restarts with a follower copying orders",
+    "E9": "a restart sends a fills-mode follower copies of leader fills whose fan-out earlier "
+    "restarts left undecided (the leader's snapshots failing meanwhile): S2.9 completions, or "
+    "fills S3 should have covered; the check or the engine is to be settled",
     "E10": "a mirrored bracket's stop leg stays active on a follower left flat in the same "
     "price step its stop-limit entry filled",
 }
