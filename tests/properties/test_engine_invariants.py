@@ -743,12 +743,6 @@ def test_regression(path: Path, tmp_path: Path) -> None:
 
 # Open engine bugs the machine finds are pinned by their shrunk sequence as a strict xfail until
 # fixed (in ``known/``); then the sequence moves into the library and into FIXED.
-KNOWN = Path(__file__).resolve().parent / "known"
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E9 (KNOWN_BUGS)")
-def test_known_bug_e9_restart_sends_copies_beside_orders_mode(tmp_path: Path) -> None:
-    replay_with_checks(KNOWN / "e9_restart_sends_copies_beside_orders_mode.toml", tmp_path)
 
 
 STOP_LEFT_WORKING = """
