@@ -370,7 +370,7 @@ class AccountActor(Confirmation, OrderEvents):
             return
         working[coid] = Working(symbol, qty, coid, None, kind, cause, attempt)
         if self.mirrors.by_leader:
-            self.mirrors.clip_opening(symbol)  # S8.3: P grew by this order
+            self.mirrors.position_changed(symbol)  # S8.3: P moved by this order
         self.ctx.tell(
             self.risk,
             GateOrder(

@@ -614,8 +614,14 @@ class Mirrors:
     def position_changed(self, symbol: str) -> None:
         """Closing mirrors never add up to more than the position (an OCO pair counted once):
         reduced when it shrinks, cancelled when it is flat or they are on its side — and not
-        placed again."""
-        position = self.host.book.position(symbol)
+        placed again. The position is what is filled and what S2.2's P makes of it, the smaller
+        (an engine order on its way that closes it leaves them nothing to close; one that adds
+        to it gives them nothing more before it fills)."""
+        book = self.host.book
+        filled, projected = book.position(symbol), book.projected(symbol)
+        position = 0
+        if filled and _sign(filled) == _sign(projected):
+            position = _sign(filled) * min(abs(filled), abs(projected))
         pairs: dict[str, list[Mirror]] = {}
         for m in self.by_leader.values():
             if m.symbol == symbol and m.working and not m.opening and m.active and m.remaining:
