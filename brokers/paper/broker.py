@@ -453,6 +453,11 @@ class PaperBroker(OwnerDesk, HarnessControls, Broker):
                 if self._depth == 0:
                     self._deliver()
 
+    def _tell_session(self, connection: str, event: BrokerEvent) -> None:
+        session = self._sessions.get(connection)
+        if session is not None:
+            self._send(session, event)
+
     def _send(self, session: PaperSession, event: BrokerEvent) -> None:
         """Give ``event`` to the session's sink: now, or once the state file has its change."""
         if self._state_file is None:

@@ -102,9 +102,7 @@ class HarnessControls(PaperParts):
             if connection in self._tokens_invalid:
                 return
             self._tokens_invalid.add(connection)
-            session = self._sessions.get(connection)
-            if session is not None:
-                self._send(session, TokenExpired(connection))
+            self._tell_session(connection, TokenExpired(connection))
 
     def reauthorize(self, connection: str) -> None:
         """A fresh token: valid again; ``TokenIssued`` always reaches the session's sink."""
@@ -112,9 +110,8 @@ class HarnessControls(PaperParts):
         with self._change():
             self._tokens_invalid.discard(connection)
             self._token_seq += 1
-            session = self._sessions.get(connection)
-            if session is not None:
-                self._send(session, TokenIssued(connection, token=f"paper-token-{self._token_seq}"))
+            token = f"paper-token-{self._token_seq}"
+            self._tell_session(connection, TokenIssued(connection, token=token))
 
     # -- OAuth (S1.2): the paper broker has no login page; its "authorize page" sends the
     # browser straight back to the engine's callback with a single-use code.

@@ -15,15 +15,11 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from contextlib import AbstractContextManager
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from brokers.base import BrokerEvent, Fill, LegRole, OrderType, TimeInForce
 from brokers.paper.book import Book, PaperOrder
 from brokers.paper.matching import Matcher
 from brokers.paper.terms import Spec
-
-if TYPE_CHECKING:
-    from brokers.paper.broker import PaperSession
 
 
 class PaperParts(ABC):
@@ -34,7 +30,6 @@ class PaperParts(ABC):
     _fills: OrderedDict[str, Fill]
     _fill_seq: int
     _id_prefix: str
-    _sessions: dict[str, PaperSession]
     _links_down: set[str]
     _tokens_invalid: set[str]
     _held: set[str]
@@ -48,7 +43,9 @@ class PaperParts(ABC):
     def _change(self, *, changes: bool = True) -> AbstractContextManager[None]: ...
 
     @abstractmethod
-    def _send(self, session: PaperSession, event: BrokerEvent) -> None: ...
+    def _tell_session(self, connection: str, event: BrokerEvent) -> None:
+        """Give ``event`` to the connection's session, if it has one, whether it delivers or
+        not (a token's expiry and issue always reach it)."""
 
     @abstractmethod
     def _emit(self, connection: str, event: BrokerEvent) -> None: ...

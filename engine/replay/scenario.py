@@ -39,6 +39,7 @@ from engine.replay.scenario_fields import (
 )
 from engine.replay.scenario_orders import (
     CancelStep,
+    Declared,
     ModifyStep,
     OcoStep,
     OrderRef,
@@ -50,7 +51,6 @@ from engine.replay.scenario_steps import (
     RISK_LIMITS,
     AddFollowerStep,
     CrashStep,
-    Declared,
     Expectation,
     FailSnapshotStep,
     FollowerSpec,

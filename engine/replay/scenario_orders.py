@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from brokers.base import LegRole, OrderType, check_terms
+from brokers.instruments import ContractTable
 from engine.replay.scenario_fields import (
     Invalid,
     Problems,
@@ -29,9 +31,6 @@ from engine.replay.scenario_fields import (
     show,
     table,
 )
-
-if TYPE_CHECKING:
-    from engine.replay.scenario_steps import Declared
 
 SIDES = ("buy", "sell")
 ORDER_TYPES = ("limit", "stop", "stop_limit")
@@ -385,3 +384,19 @@ ORDER_STEPS = {
     "modify": parse_modify,
     "cancel": parse_cancel,
 }
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What the setup declared, for checking the references steps make."""
+
+    contracts: ContractTable
+    connections: frozenset[str]
+    accounts: frozenset[str]
+    groups: frozenset[str]
+    start: datetime
+    orders: OrderIds = field(default_factory=OrderIds)  # declared by the steps read so far
+
+    def ids(self, kind: str) -> frozenset[str]:
+        kinds = {"connection": self.connections, "account": self.accounts, "group": self.groups}
+        return kinds[kind]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from brokers.instruments import ContractTable
 from engine.domain.copying import CopyMode
 from engine.replay.scenario_fields import (
     Invalid,
@@ -33,7 +32,7 @@ from engine.replay.scenario_fields import (
     show,
     table,
 )
-from engine.replay.scenario_orders import ORDER_STEPS, OrderIds, parse_working
+from engine.replay.scenario_orders import ORDER_STEPS, Declared, parse_working
 
 RISK_LIMITS = (
     "daily_loss_limit",
@@ -155,22 +154,6 @@ class Step:
     index: int  # 1-based position in the file's [[step]] list
     action: str
     value: object
-
-
-@dataclass(frozen=True)
-class Declared:
-    """What the setup declared, for checking the references steps make."""
-
-    contracts: ContractTable
-    connections: frozenset[str]
-    accounts: frozenset[str]
-    groups: frozenset[str]
-    start: datetime
-    orders: OrderIds = field(default_factory=OrderIds)  # declared by the steps read so far
-
-    def ids(self, kind: str) -> frozenset[str]:
-        kinds = {"connection": self.connections, "account": self.accounts, "group": self.groups}
-        return kinds[kind]
 
 
 def parse_follower(
