@@ -1056,14 +1056,21 @@ class EngineChecker:
                 )
 
     def _check_exact_copies(self, after: Observed, where: str) -> None:
-        """S2.2 / S2.3: a follower nothing disturbed holds exactly ``t(L)`` in its mapped
-        symbol, and nothing in the other one."""
+        """S2.2 / S2.3: a follower copying fills that nothing disturbed holds exactly ``t(L)``
+        in its mapped symbol, and nothing in the other one.
+
+        Not a follower copying orders: S8.3 sizes each mirror by its own order (a ratio of 0.5
+        mirrors a 1-lot exit as 1 where ``t(L)`` does not move) and S8.4 settles a mirror fill
+        the leader's did not match flatten-only, so it may rest beside ``t(L)``; S8.3's bounds
+        are its invariants (``_check_mirror_exposure``, ``_check_closing_mirrors``)."""
         leader = after.leader
         if leader is None:
             return
         lead = after.broker_positions.get(leader, {}).get(ES, 0)
         for account, member in sorted(after.members.items()):
             if account in self.track.disturbed or account not in after.accounts:
+                continue
+            if member.copy is CopyMode.ORDERS:
                 continue
             mine = self.mapped_symbol(member)
             want = target(lead, member.ratio, member.max_qty)
