@@ -17,14 +17,11 @@ broker: after a restart the mirrors are found among the account's working orders
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 
 from actors import addresses
-from actors.book import Book, Working
+from actors.book import Working
 from actors.messages.account import (
-    CopyOffer,
     MirrorGraceEnded,
     MirrorOffer,
     MirrorRestore,
@@ -32,9 +29,11 @@ from actors.messages.account import (
 )
 from actors.messages.connection import CancelWorking, ModifyOrder
 from actors.messages.risk import GateOrder, OrderIntent
+from actors.mirror_fills import MirrorFills
+from actors.mirror_parts import Mirror, MirrorHost
+from actors.mirror_positions import MirrorPositions
+from actors.mirror_restore import MirrorRestoring
 from brokers.base import (
-    AccountSnapshot,
-    Fill,
     LegRequest,
     LegRole,
     ModifyRequest,
@@ -42,67 +41,12 @@ from brokers.base import (
 )
 from brokers.instruments import map_symbol
 from engine.domain.activity import Kind, Level
-from engine.domain.copy_rule import copy_quantity, reconciliation_quantity, target
-from engine.domain.mirroring import LeaderOrder, Resting, mirror_quantity, size_mirror
+from engine.domain.mirroring import LeaderOrder, Resting, mirror_quantity, sign, size_mirror
 from engine.domain.order_ids import OrderKind, mirror_order_id, mirror_prefix
 from engine.domain.working import WorkingLine
-from engine.host.base import ActorContext
 
 
-def _sign(value: int) -> int:
-    return (value > 0) - (value < 0)
-
-
-class MirrorHost(Protocol):
-    """What of its account actor the mirrors use."""
-
-    ctx: ActorContext
-    id: str
-    connection: str
-    book: Book
-    flattening: bool
-    max_copy_age: timedelta
-
-    def copy_at_market(self, offer: CopyOffer) -> None: ...
-
-    def send_owed(self, cause: str, symbol: str, qty: int, fill_time: datetime) -> None: ...
-
-    def send_reconcile(self, cause: str, symbol: str, qty: int) -> None: ...
-
-
-@dataclass(slots=True)
-class Mirror:
-    """The follower's mirror of one leader order."""
-
-    leader: LeaderOrder
-    group: str
-    symbol: str  # the follower's
-    version: int
-    client_order_id: str
-    qty: int = 0  # signed total placed
-    filled: int = 0  # signed quantity filled
-    opening: bool = False  # placed as an opening order (an entry mirror, S2.10)
-    pair: str | None = None  # the OCO pair it belongs to (sized once, S8.3)
-    working: bool = True  # placed and not ended (or on its way)
-    active: bool = True  # False for a bracket leg until its entry fills at the broker
-    # S8.4: mirror fills no leader fill matched yet, and a share left to the mirror.
-    unmatched: int = 0
-    owed: int = 0
-    owed_cause: str = ""
-    owed_since: datetime | None = None
-    grace: int = 0  # the timer that counts (a newer share restarts it)
-    market_after_cancel: bool = False
-    # A cancel or a modification decided while the mirror was on its way to the broker (no
-    # broker id yet): sent once the broker accepts it.
-    cancel_pending: bool = False
-    modify_pending: tuple[int, str] | None = None
-
-    @property
-    def remaining(self) -> int:
-        return self.qty - self.filled if self.working else 0
-
-
-class Mirrors:
+class Mirrors(MirrorFills, MirrorPositions, MirrorRestoring):
     def __init__(self, host: MirrorHost, grace: timedelta) -> None:
         self.host = host
         self.grace = grace
@@ -232,7 +176,7 @@ class Mirrors:
             )
             return covered
         held = host.book.position(symbol)
-        if host.flattening and held and _sign(held) != _sign(wanted):
+        if host.flattening and held and sign(held) != sign(wanted):
             # S8.6: a mirror closing the position a flatten is closing is not placed. Judged
             # against the broker's position: the flatten in flight makes S2.2's P zero.
             self._skip(f"{what} not placed: it closes, and a flatten is in flight (flattening)")
@@ -353,14 +297,14 @@ class Mirrors:
             # Rescaled (S8.3), judged again against the position beside the other mirrors
             # (a larger mirror is clipped as a new one would be), never below what it filled.
             wanted = mirror_quantity(order.qty, self.terms.ratio, self.terms.max_qty)
-            left = wanted - mirror.filled if _sign(wanted) == _sign(mirror.qty) else 0
+            left = wanted - mirror.filled if sign(wanted) == sign(mirror.qty) else 0
             if abs(left) > abs(mirror.remaining):
                 position = self.host.book.projected(mirror.symbol)
                 resting = self._resting(mirror.symbol, skip=order.order_id)
                 size = size_mirror(left, position, resting, self.terms.max_qty)
                 left = size.closing if not mirror.opening else size.qty
             total = mirror.filled + left
-            if _sign(total) != _sign(mirror.qty) or abs(total) < abs(mirror.filled):
+            if sign(total) != sign(mirror.qty) or abs(total) < abs(mirror.filled):
                 total = mirror.filled
         if total == mirror.qty and before.price == order.price and before.stop == order.stop:
             return
@@ -447,328 +391,5 @@ class Mirrors:
         if mirror.unmatched and not mirror.owed:
             self._settle(mirror)
 
-    # -- S8.4: fills ---------------------------------------------------------------------------
 
-    def leader_fill(self, offer: CopyOffer) -> bool:
-        """A leader fill of one of its orders. ``False``: no mirror of that order, copied at
-        once as in fills mode by the caller."""
-        mirror = None if offer.order_id is None else self.by_leader.get(offer.order_id)
-        if mirror is None or (not mirror.working and not mirror.unmatched):
-            return False
-        host = self.host
-        position = host.book.projected(offer.symbol)
-        share = copy_quantity(
-            offer.before, offer.after, position - mirror.unmatched, offer.ratio, offer.max_qty
-        )
-        matched = 0
-        if mirror.unmatched and _sign(share) == _sign(mirror.unmatched):
-            matched = _sign(share) * min(abs(share), abs(mirror.unmatched))
-        mirror.unmatched -= matched
-        rest = share - matched
-        if rest:
-            self._owe(mirror, rest, offer)
-        if offer.order_done and mirror.unmatched and not mirror.owed:
-            self._settle(mirror)
-        return True
-
-    def _owe(self, mirror: Mirror, rest: int, offer: CopyOffer) -> None:
-        mirror.owed += rest
-        mirror.owed_cause = offer.cause
-        if mirror.owed_since is None:
-            mirror.owed_since = offer.fill_time
-        working = mirror.remaining
-        if working and _sign(working) == _sign(mirror.owed) and abs(working) >= abs(mirror.owed):
-            mirror.grace += 1
-            self.host.ctx.schedule(
-                self.grace,
-                self.host.ctx.address,
-                MirrorGraceEnded(mirror.leader.order_id, mirror.grace),
-            )
-            return
-        self._give_up(mirror)
-
-    def grace_ended(self, message: MirrorGraceEnded) -> None:
-        mirror = self.by_leader.get(message.leader_order)
-        if mirror is None or message.seq != mirror.grace or not mirror.owed:
-            return
-        self._give_up(mirror)
-
-    def _give_up(self, mirror: Mirror) -> None:
-        """The mirror's remainder is cancelled; once the broker confirms, what is still owed
-        goes out at market (S8.4)."""
-        if mirror.working:
-            mirror.market_after_cancel = True
-            self._cancel(mirror)  # on its way still: once the broker accepts it
-            return
-        self._send_owed(mirror)
-
-    def _send_owed(self, mirror: Mirror) -> None:
-        owed, mirror.owed = mirror.owed, 0
-        since, mirror.owed_since = mirror.owed_since, None
-        mirror.market_after_cancel = False
-        if owed and since is not None:
-            self.host.send_owed(mirror.owed_cause, mirror.symbol, owed, since)
-
-    def mirror_fill(self, fill: Fill) -> None:
-        """A fill of a mirror at the follower's broker: it is the copy (S8.4)."""
-        leader = self.by_order.get(fill.client_order_id or "")
-        mirror = None if leader is None else self.by_leader.get(leader)
-        if mirror is None:
-            return
-        mirror.filled += fill.qty
-        qty = fill.qty
-        if mirror.owed and _sign(qty) == _sign(mirror.owed):
-            taken = _sign(qty) * min(abs(qty), abs(mirror.owed))
-            mirror.owed -= taken
-            qty -= taken
-            if not mirror.owed:
-                mirror.owed_since = None
-        mirror.unmatched += qty
-        if fill.order_done:
-            mirror.working = False
-        if mirror.unmatched and not mirror.leader.working and not mirror.owed:
-            self._settle(mirror)
-
-    def _settle(self, mirror: Mirror) -> None:
-        """S8.4: mirror fills no leader fill matched, once the leader's order ended: the
-        follower is reconciled flatten-only in that symbol toward ``t(L)``."""
-        mirror.unmatched = 0
-        terms = self.terms
-        host = self.host
-        if terms is None:
-            return
-        leader_position = terms.leader_positions.get(mirror.leader.symbol, 0)
-        position = host.book.projected(mirror.symbol)
-        goal = target(leader_position, terms.ratio, terms.max_qty)
-        qty = reconciliation_quantity(position, goal)
-        cause = f"unmatched_mirror:{mirror.leader.order_id}"
-        host.ctx.storage.reconciliation(
-            host.id,
-            host.connection,
-            cause,
-            {mirror.symbol: position},
-            {mirror.symbol: goal},
-            {mirror.symbol: qty} if qty else {},
-        )
-        host.ctx.storage.activity(
-            Level.WARNING,
-            Kind.RECONCILIATION,
-            f"mirror of leader order {mirror.leader.order_id} filled where the leader's did not "
-            f"(unmatched_mirror): flatten-only toward {goal:+d} {mirror.symbol}: "
-            + (f"{qty:+d}" if qty else "nothing sent"),
-            account=host.id,
-        )
-        if qty:
-            host.send_reconcile(cause, mirror.symbol, qty)
-
-    # -- the mirror's own events ---------------------------------------------------------------
-
-    def ended(self, client_order_id: str | None) -> None:
-        """A mirror left the book (cancelled, rejected, not sent)."""
-        leader = self.by_order.get(client_order_id or "")
-        mirror = None if leader is None else self.by_leader.get(leader)
-        if mirror is None:
-            return
-        mirror.working = False
-        if mirror.owed and self.host.flattening:
-            # S8.6: the flatten cancelled it with everything else; what it still owed would
-            # reopen what the flatten closes, and is not sent.
-            self._skip(
-                f"{mirror.owed:+d} {mirror.symbol} still owed by mirror {mirror.client_order_id} "
-                "not sent at market: a flatten cancelled the mirror (flattening)"
-            )
-            mirror.owed = 0
-            mirror.owed_since = None
-            mirror.market_after_cancel = False
-            return
-        if mirror.market_after_cancel or mirror.owed:
-            self._send_owed(mirror)
-
-    def resized(self, client_order_id: str | None, remaining: int) -> None:
-        """The broker resized a mirror (a bracket leg activated by its entry's fill)."""
-        leader = self.by_order.get(client_order_id or "")
-        mirror = None if leader is None else self.by_leader.get(leader)
-        if mirror is not None:
-            mirror.qty = mirror.filled + remaining
-            activated, mirror.active = not mirror.active, True
-            if activated:  # a closing leg, sized to the entry's fill: within the position too
-                self.position_changed(mirror.symbol)
-
-    def gate_clipped(self, client_order_id: str, qty: int) -> None:
-        leader = self.by_order.get(client_order_id)
-        mirror = None if leader is None else self.by_leader.get(leader)
-        if mirror is None:
-            return
-        if qty == 0:
-            mirror.working = False
-            for other in self.by_leader.values():
-                if other.version == mirror.version and (
-                    other.leader.parent == leader or other.pair == mirror.pair is not None
-                ):
-                    other.working = False
-        else:
-            mirror.qty = qty
-
-    # -- S8.3 / S2.10: closing mirrors follow the position ---------------------------------------
-
-    def position_changed(self, symbol: str) -> None:
-        """Closing mirrors never add up to more than the position (an OCO pair counted once):
-        reduced when it shrinks, cancelled when it is flat or they are on its side — and not
-        placed again. The position is what is filled and what S2.2's P makes of it, the smaller
-        (an engine order on its way that closes it leaves them nothing to close; one that adds
-        to it gives them nothing more before it fills)."""
-        book = self.host.book
-        filled, projected = book.position(symbol), book.projected(symbol)
-        position = 0
-        if filled and _sign(filled) == _sign(projected):
-            position = _sign(filled) * min(abs(filled), abs(projected))
-        pairs: dict[str, list[Mirror]] = {}
-        for m in self.by_leader.values():
-            if m.symbol == symbol and m.working and not m.opening and m.active and m.remaining:
-                pairs.setdefault(m.pair or m.leader.order_id, []).append(m)
-        room = abs(position)
-        for members in pairs.values():
-            if not position or any(_sign(m.remaining) == _sign(position) for m in members):
-                for mirror in members:
-                    self._cancel(mirror)
-                    mirror.working = False
-                continue
-            size = max(abs(m.remaining) for m in members)
-            if size > room:
-                for mirror in members:
-                    if room == 0:
-                        self._cancel(mirror)
-                        mirror.working = False
-                    elif abs(mirror.remaining) > room:
-                        total = mirror.filled - _sign(position) * room
-                        self._modify(mirror, total, "the position shrank")
-                size = room
-            room -= size
-        self.clip_opening(symbol)
-
-    def clip_opening(self, symbol: str) -> None:
-        """S8.3, judged again as the position changes (a fill, or an order of the engine on its
-        way): the mirrors that would add to it — opening ones, and closing ones the position
-        has crossed to their side — were they all filled, never take ``|position|`` beyond
-        ``max_qty`` (an OCO pair counted once): reduced, or cancelled when no room is left."""
-        terms = self.terms
-        if terms is None or terms.max_qty is None:
-            return
-        position = self.host.book.projected(symbol)
-        pairs: dict[str, list[Mirror]] = {}
-        for m in self.by_leader.values():
-            if not (m.symbol == symbol and m.working and m.active and m.remaining):
-                continue
-            if m.opening or (position and _sign(m.remaining) == _sign(position)):
-                pairs.setdefault(m.pair or m.leader.order_id, []).append(m)
-        used = {1: 0, -1: 0}
-        for members in pairs.values():
-            side = _sign(members[0].remaining)
-            room = max(0, terms.max_qty - max(0, side * position) - used[side])
-            size = max(abs(m.remaining) for m in members)
-            if size > room:
-                for mirror in members:
-                    if room == 0:
-                        self._cancel(mirror)
-                        mirror.working = False
-                    else:
-                        self._modify(mirror, mirror.filled + side * room, "the position grew")
-                size = room
-            used[side] += size
-
-    def flat_leftovers(self, symbol: str) -> None:
-        """S2.10 after a copy: the account is flat in ``symbol``; its mirrors are cancelled,
-        except entry mirrors (placed as opening) of leader orders still working."""
-        for mirror in self.by_leader.values():
-            if mirror.symbol != symbol or not mirror.working:
-                continue
-            if mirror.opening and mirror.leader.working:
-                continue
-            self._cancel(mirror)
-            mirror.working = False
-
-    # -- S8.6 / S8.7: starting to copy again -----------------------------------------------------
-
-    def learn(self, snapshot: AccountSnapshot) -> None:
-        """The highest version of each mirror the broker knows today, so a mirror placed again
-        never repeats an id (S8.9)."""
-        for coid in (
-            *(r.client_order_id for r in snapshot.orders),
-            *(w.client_order_id for w in snapshot.working if w.client_order_id),
-        ):
-            if not coid or not coid.startswith(OrderKind.MIRROR.value):
-                continue
-            prefix, _, version = coid.rpartition("-")
-            if version.isdigit():
-                key = prefix + "-"
-                self.versions[key] = max(self.versions.get(key, 0), int(version))
-
-    def restore(self, restore: MirrorRestore) -> None:
-        """After the reconciliation: mirrors of leader orders gone are cancelled, changed ones
-        modified, and each leader order without a mirror gets its closing part only."""
-        self.terms = terms = restore.terms
-        host = self.host
-        current = {o.order_id: o for o in restore.orders}
-        prefixes = {mirror_prefix(order_id, host.id): order_id for order_id in current}
-        found: dict[str, Working] = {}
-        for key, order in list(host.book.working.items()):
-            coid = order.client_order_id
-            if order.kind is not OrderKind.MIRROR or not coid:
-                continue
-            mirrored = prefixes.get(coid.rpartition("-")[0] + "-")
-            if mirrored is None:
-                if order.broker_order_id is not None:
-                    host.ctx.tell(
-                        addresses.connection(host.connection),
-                        CancelWorking(host.id, order.symbol, (order.broker_order_id,)),
-                    )
-                    self._skip(
-                        f"mirror {key} cancelled: the leader order it mirrors no longer works"
-                    )
-                continue
-            found[mirrored] = order
-        for leader_id in list(self.by_leader):
-            if leader_id not in found:
-                gone = self.by_leader.pop(leader_id)
-                self.by_order.pop(gone.client_order_id, None)
-        for leader_id, order in found.items():
-            leader = current[leader_id]
-            known = self.by_leader.get(leader_id)
-            coid = order.client_order_id or ""
-            if known is not None and known.client_order_id == coid:
-                mirror = known
-            else:
-                position = host.book.projected(order.symbol)
-                pair = leader.parent or (
-                    None if leader.oco is None else min(leader.order_id, leader.oco)
-                )
-                mirror = Mirror(
-                    leader,
-                    terms.group,
-                    order.symbol,
-                    int(coid.rpartition("-")[2] or 1),
-                    coid,
-                    qty=order.qty,
-                    # A bracket's leg is an exit of its entry's fill, never an opening order.
-                    opening=leader.parent is None
-                    and (not position or _sign(order.qty) == _sign(position)),
-                    pair=pair,
-                    active=order.active,
-                )
-                self.by_leader[leader_id] = mirror
-                self.by_order[coid] = leader_id
-            mirror.leader = leader
-            wanted = mirror_quantity(leader.remaining, terms.ratio, terms.max_qty)
-            stale = (order.price, order.stop) != (leader.price, leader.stop)
-            if leader.parent is None and abs(order.qty) > abs(wanted):
-                self._modify(mirror, mirror.filled + wanted, "the leader's order changed")
-            elif stale:
-                self._modify(mirror, mirror.qty, "the leader's order changed")
-        placed: set[str] = set(found)
-        for offered in restore.orders:
-            if offered.order_id in placed or not offered.active:
-                continue
-            placed.update(
-                self._place(offered, restore.orders, terms, reduce_only=True, cause=restore.cause)
-            )
-        self.decided = {o.order_id for o in restore.orders if o.active or o.order_id in found}
+__all__ = ["Mirror", "MirrorHost", "Mirrors"]

@@ -14,7 +14,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from brokers.base import LegRole, OrderType, TimeInForce
 
 
-def _sign(value: int) -> int:
+def sign(value: int) -> int:
+    """-1, 0 or +1: the side of a signed quantity."""
     return (value > 0) - (value < 0)
 
 
@@ -42,7 +43,7 @@ class LeaderOrder:
         """The signed quantity still working (0 once ended)."""
         if not self.working:
             return 0
-        return _sign(self.qty) * max(0, abs(self.qty) - self.filled)
+        return sign(self.qty) * max(0, abs(self.qty) - self.filled)
 
     def same_terms(self, other: LeaderOrder) -> bool:
         """Whether a mirror of ``other`` needs no modification to mirror this."""
@@ -64,7 +65,7 @@ def mirror_quantity(leader_qty: int, ratio: Decimal, max_qty: int | None) -> int
     magnitude = int((ratio * abs(leader_qty)).to_integral_value(rounding=ROUND_HALF_UP))
     if max_qty is not None:
         magnitude = min(magnitude, max_qty)
-    return _sign(leader_qty) * magnitude
+    return sign(leader_qty) * magnitude
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +97,7 @@ def _exposure(resting: Iterable[Resting], *, opening: bool, direction: int) -> i
     pairs: dict[str, int] = {}
     total = 0
     for order in resting:
-        if order.opening != opening or _sign(order.qty) != direction:
+        if order.opening != opening or sign(order.qty) != direction:
             continue
         if order.pair is None:
             total += abs(order.qty)
@@ -115,9 +116,9 @@ def size_mirror(
     that, were it and every other opening mirror of the symbol filled, ``|position|`` would not
     exceed ``max_qty``."""
     resting = tuple(resting)
-    direction = _sign(qty)
+    direction = sign(qty)
     closing = 0
-    if position and _sign(position) != direction:
+    if position and sign(position) != direction:
         room = abs(position) - _exposure(resting, opening=False, direction=direction)
         closing = direction * max(0, min(abs(qty), room))
     opening = qty - closing
@@ -126,6 +127,6 @@ def size_mirror(
         held = max(0, direction * after_closing)
         room = max_qty - held - _exposure(resting, opening=True, direction=direction)
         opening = direction * max(0, min(abs(opening), room))
-    if opening and position and _sign(position) != direction and abs(closing) < abs(position):
+    if opening and position and sign(position) != direction and abs(closing) < abs(position):
         opening = 0  # it could only open once the position is closed, which it does not reach
     return MirrorSize(closing, opening)

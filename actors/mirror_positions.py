@@ -1,0 +1,114 @@
+"""S8.3 and S2.10, judged again as the position changes: closing mirrors never add up to more
+than the position and go when it is flat, opening ones never take it beyond ``max_qty``, and a
+bracket's legs that start working are held to the same. Part of
+:class:`~actors.mirrors.Mirrors`."""
+
+from __future__ import annotations
+
+from actors.mirror_parts import Mirror, MirrorParts
+from engine.domain.mirroring import sign
+
+
+class MirrorPositions(MirrorParts):
+    def resized(self, client_order_id: str | None, remaining: int) -> None:
+        """The broker resized a mirror (a bracket leg activated by its entry's fill)."""
+        leader = self.by_order.get(client_order_id or "")
+        mirror = None if leader is None else self.by_leader.get(leader)
+        if mirror is not None:
+            mirror.qty = mirror.filled + remaining
+            activated, mirror.active = not mirror.active, True
+            if activated:  # a closing leg, sized to the entry's fill: within the position too
+                self.position_changed(mirror.symbol)
+
+    def gate_clipped(self, client_order_id: str, qty: int) -> None:
+        leader = self.by_order.get(client_order_id)
+        mirror = None if leader is None else self.by_leader.get(leader)
+        if mirror is None:
+            return
+        if qty == 0:
+            mirror.working = False
+            for other in self.by_leader.values():
+                if other.version == mirror.version and (
+                    other.leader.parent == leader or other.pair == mirror.pair is not None
+                ):
+                    other.working = False
+        else:
+            mirror.qty = qty
+
+    # -- S8.3 / S2.10: closing mirrors follow the position ---------------------------------------
+
+    def position_changed(self, symbol: str) -> None:
+        """Closing mirrors never add up to more than the position (an OCO pair counted once):
+        reduced when it shrinks, cancelled when it is flat or they are on its side — and not
+        placed again. The position is what is filled and what S2.2's P makes of it, the smaller
+        (an engine order on its way that closes it leaves them nothing to close; one that adds
+        to it gives them nothing more before it fills)."""
+        book = self.host.book
+        filled, projected = book.position(symbol), book.projected(symbol)
+        position = 0
+        if filled and sign(filled) == sign(projected):
+            position = sign(filled) * min(abs(filled), abs(projected))
+        pairs: dict[str, list[Mirror]] = {}
+        for m in self.by_leader.values():
+            if m.symbol == symbol and m.working and not m.opening and m.active and m.remaining:
+                pairs.setdefault(m.pair or m.leader.order_id, []).append(m)
+        room = abs(position)
+        for members in pairs.values():
+            if not position or any(sign(m.remaining) == sign(position) for m in members):
+                for mirror in members:
+                    self._cancel(mirror)
+                    mirror.working = False
+                continue
+            size = max(abs(m.remaining) for m in members)
+            if size > room:
+                for mirror in members:
+                    if room == 0:
+                        self._cancel(mirror)
+                        mirror.working = False
+                    elif abs(mirror.remaining) > room:
+                        total = mirror.filled - sign(position) * room
+                        self._modify(mirror, total, "the position shrank")
+                size = room
+            room -= size
+        self.clip_opening(symbol)
+
+    def clip_opening(self, symbol: str) -> None:
+        """S8.3, judged again as the position changes (a fill, or an order of the engine on its
+        way): the mirrors that would add to it — opening ones, and closing ones the position
+        has crossed to their side — were they all filled, never take ``|position|`` beyond
+        ``max_qty`` (an OCO pair counted once): reduced, or cancelled when no room is left."""
+        terms = self.terms
+        if terms is None or terms.max_qty is None:
+            return
+        position = self.host.book.projected(symbol)
+        pairs: dict[str, list[Mirror]] = {}
+        for m in self.by_leader.values():
+            if not (m.symbol == symbol and m.working and m.active and m.remaining):
+                continue
+            if m.opening or (position and sign(m.remaining) == sign(position)):
+                pairs.setdefault(m.pair or m.leader.order_id, []).append(m)
+        used = {1: 0, -1: 0}
+        for members in pairs.values():
+            side = sign(members[0].remaining)
+            room = max(0, terms.max_qty - max(0, side * position) - used[side])
+            size = max(abs(m.remaining) for m in members)
+            if size > room:
+                for mirror in members:
+                    if room == 0:
+                        self._cancel(mirror)
+                        mirror.working = False
+                    else:
+                        self._modify(mirror, mirror.filled + side * room, "the position grew")
+                size = room
+            used[side] += size
+
+    def flat_leftovers(self, symbol: str) -> None:
+        """S2.10 after a copy: the account is flat in ``symbol``; its mirrors are cancelled,
+        except entry mirrors (placed as opening) of leader orders still working."""
+        for mirror in self.by_leader.values():
+            if mirror.symbol != symbol or not mirror.working:
+                continue
+            if mirror.opening and mirror.leader.working:
+                continue
+            self._cancel(mirror)
+            mirror.working = False

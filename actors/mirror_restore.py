@@ -1,0 +1,107 @@
+"""S8.6, S8.7 and S8.9: when a follower starts copying again (its connection returns, it is
+unlocked or joins a group, its actor is rebuilt) its mirrors are found at the broker by their
+ids, those of orders gone cancelled, changed ones modified, and each leader order without one
+mirrored for its closing part only. Part of :class:`~actors.mirrors.Mirrors`."""
+
+from __future__ import annotations
+
+from actors import addresses
+from actors.book import Working
+from actors.messages.account import (
+    MirrorRestore,
+)
+from actors.messages.connection import CancelWorking
+from actors.mirror_parts import Mirror, MirrorParts
+from brokers.base import (
+    AccountSnapshot,
+)
+from engine.domain.mirroring import mirror_quantity, sign
+from engine.domain.order_ids import OrderKind, mirror_prefix
+
+
+class MirrorRestoring(MirrorParts):
+    # -- S8.6 / S8.7: starting to copy again -----------------------------------------------------
+
+    def learn(self, snapshot: AccountSnapshot) -> None:
+        """The highest version of each mirror the broker knows today, so a mirror placed again
+        never repeats an id (S8.9)."""
+        for coid in (
+            *(r.client_order_id for r in snapshot.orders),
+            *(w.client_order_id for w in snapshot.working if w.client_order_id),
+        ):
+            if not coid or not coid.startswith(OrderKind.MIRROR.value):
+                continue
+            prefix, _, version = coid.rpartition("-")
+            if version.isdigit():
+                key = prefix + "-"
+                self.versions[key] = max(self.versions.get(key, 0), int(version))
+
+    def restore(self, restore: MirrorRestore) -> None:
+        """After the reconciliation: mirrors of leader orders gone are cancelled, changed ones
+        modified, and each leader order without a mirror gets its closing part only."""
+        self.terms = terms = restore.terms
+        host = self.host
+        current = {o.order_id: o for o in restore.orders}
+        prefixes = {mirror_prefix(order_id, host.id): order_id for order_id in current}
+        found: dict[str, Working] = {}
+        for key, order in list(host.book.working.items()):
+            coid = order.client_order_id
+            if order.kind is not OrderKind.MIRROR or not coid:
+                continue
+            mirrored = prefixes.get(coid.rpartition("-")[0] + "-")
+            if mirrored is None:
+                if order.broker_order_id is not None:
+                    host.ctx.tell(
+                        addresses.connection(host.connection),
+                        CancelWorking(host.id, order.symbol, (order.broker_order_id,)),
+                    )
+                    self._skip(
+                        f"mirror {key} cancelled: the leader order it mirrors no longer works"
+                    )
+                continue
+            found[mirrored] = order
+        for leader_id in list(self.by_leader):
+            if leader_id not in found:
+                gone = self.by_leader.pop(leader_id)
+                self.by_order.pop(gone.client_order_id, None)
+        for leader_id, order in found.items():
+            leader = current[leader_id]
+            known = self.by_leader.get(leader_id)
+            coid = order.client_order_id or ""
+            if known is not None and known.client_order_id == coid:
+                mirror = known
+            else:
+                position = host.book.projected(order.symbol)
+                pair = leader.parent or (
+                    None if leader.oco is None else min(leader.order_id, leader.oco)
+                )
+                mirror = Mirror(
+                    leader,
+                    terms.group,
+                    order.symbol,
+                    int(coid.rpartition("-")[2] or 1),
+                    coid,
+                    qty=order.qty,
+                    # A bracket's leg is an exit of its entry's fill, never an opening order.
+                    opening=leader.parent is None
+                    and (not position or sign(order.qty) == sign(position)),
+                    pair=pair,
+                    active=order.active,
+                )
+                self.by_leader[leader_id] = mirror
+                self.by_order[coid] = leader_id
+            mirror.leader = leader
+            wanted = mirror_quantity(leader.remaining, terms.ratio, terms.max_qty)
+            stale = (order.price, order.stop) != (leader.price, leader.stop)
+            if leader.parent is None and abs(order.qty) > abs(wanted):
+                self._modify(mirror, mirror.filled + wanted, "the leader's order changed")
+            elif stale:
+                self._modify(mirror, mirror.qty, "the leader's order changed")
+        placed: set[str] = set(found)
+        for offered in restore.orders:
+            if offered.order_id in placed or not offered.active:
+                continue
+            placed.update(
+                self._place(offered, restore.orders, terms, reduce_only=True, cause=restore.cause)
+            )
+        self.decided = {o.order_id for o in restore.orders if o.active or o.order_id in found}
