@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from typing import TypeVar
 
 import pytest
 import trio
@@ -53,28 +52,7 @@ from brokers.paper import (
     PaperSession,
 )
 from brokers.paper.book import Position, apply_fill
-
-START = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
-ES = "ESZ6"
-NQ = "NQZ6"
-T = TypeVar("T")
-
-
-class Recorder:
-    """A sink that keeps every event it is given."""
-
-    def __init__(self) -> None:
-        self.events: list[BrokerEvent] = []
-
-    def __call__(self, event: BrokerEvent) -> None:
-        self.events.append(event)
-
-    def take(self) -> list[BrokerEvent]:
-        events, self.events = self.events, []
-        return events
-
-    def of(self, kind: type[T]) -> list[T]:
-        return [e for e in self.events if isinstance(e, kind)]
+from tests.brokers.recording import ES, NQ, START, Recorder
 
 
 def market(cl: str, qty: int, account: str = "A1", symbol: str = ES) -> OrderRequest:

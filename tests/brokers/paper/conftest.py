@@ -3,14 +3,11 @@ connection ``c1`` (accounts A1, A2) whose events a recorder keeps, and request b
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TypeVar
 
 import pytest
 
 from brokers.base import (
-    BrokerEvent,
     LegRequest,
     LegRole,
     OrderRequest,
@@ -20,28 +17,7 @@ from brokers.base import (
 from brokers.clock import VirtualClock
 from brokers.instruments import ContractTable
 from brokers.paper import PaperBroker, PaperSession
-
-START = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
-ES = "ESZ6"
-NQ = "NQZ6"
-T = TypeVar("T")
-
-
-class Recorder:
-    """A sink that keeps every event it is given."""
-
-    def __init__(self) -> None:
-        self.events: list[BrokerEvent] = []
-
-    def __call__(self, event: BrokerEvent) -> None:
-        self.events.append(event)
-
-    def take(self) -> list[BrokerEvent]:
-        events, self.events = self.events, []
-        return events
-
-    def of(self, kind: type[T]) -> list[T]:
-        return [e for e in self.events if isinstance(e, kind)]
+from tests.brokers.recording import ES, START, Recorder
 
 
 def d(value: str | int) -> Decimal:

@@ -19,7 +19,8 @@ from brokers.base import (
     WorkingOrder,
 )
 from brokers.paper import DONE_CANCELLED, PaperBroker, PaperSession
-from tests.brokers.paper.conftest import ES, START, Recorder, bracket, d, limit, pos, stop
+from tests.brokers.paper.conftest import bracket, d, limit, pos, stop
+from tests.brokers.recording import ES, START, Recorder
 
 
 def test_s8_10_a_held_stop_is_not_matched_until_release_then_works_against_the_current_last(

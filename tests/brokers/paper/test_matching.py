@@ -35,18 +35,8 @@ from brokers.paper import (
     PaperSession,
     PlacedOrder,
 )
-from tests.brokers.paper.conftest import (
-    ES,
-    NQ,
-    START,
-    Recorder,
-    bracket,
-    d,
-    limit,
-    pos,
-    stop,
-    target_leg,
-)
+from tests.brokers.paper.conftest import bracket, d, limit, pos, stop, target_leg
+from tests.brokers.recording import ES, NQ, START, Recorder
 
 
 def fill(

@@ -25,7 +25,8 @@ from brokers.base import (
 from brokers.clock import VirtualClock
 from brokers.instruments import ContractTable
 from brokers.paper import PaperBroker
-from tests.brokers.paper.conftest import ES, Recorder, bracket, d, pos, stop
+from tests.brokers.paper.conftest import bracket, d, pos, stop
+from tests.brokers.recording import ES, Recorder
 
 
 @pytest.fixture

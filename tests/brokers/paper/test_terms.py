@@ -26,7 +26,8 @@ from brokers.paper import (
     PaperBroker,
     PaperSession,
 )
-from tests.brokers.paper.conftest import ES, Recorder, bracket, d, limit, stop_leg, target_leg
+from tests.brokers.paper.conftest import bracket, d, limit, stop_leg, target_leg
+from tests.brokers.recording import ES, Recorder
 
 
 def snapshot_of(session: PaperSession, sink: Recorder, account: str = "A1") -> AccountSnapshot:
