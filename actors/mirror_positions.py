@@ -5,6 +5,8 @@ bracket's legs that start working are held to the same. Part of
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from actors.mirror_parts import Mirror, MirrorParts
 from engine.domain.mirroring import sign
 
@@ -48,28 +50,13 @@ class MirrorPositions(MirrorParts):
         position = 0
         if filled and sign(filled) == sign(projected):
             position = sign(filled) * min(abs(filled), abs(projected))
-        pairs: dict[str, list[Mirror]] = {}
-        for m in self.by_leader.values():
-            if m.symbol == symbol and m.working and not m.opening and m.active and m.remaining:
-                pairs.setdefault(m.pair or m.leader.order_id, []).append(m)
+        pairs = self._pairs(symbol, lambda m: not m.opening)
         room = abs(position)
-        for members in pairs.values():
+        for members in pairs:
             if not position or any(sign(m.remaining) == sign(position) for m in members):
-                for mirror in members:
-                    self._cancel(mirror)
-                    mirror.working = False
+                self._hold_to(members, 0, "")
                 continue
-            size = max(abs(m.remaining) for m in members)
-            if size > room:
-                for mirror in members:
-                    if room == 0:
-                        self._cancel(mirror)
-                        mirror.working = False
-                    elif abs(mirror.remaining) > room:
-                        total = mirror.filled - sign(position) * room
-                        self._modify(mirror, total, "the position shrank")
-                size = room
-            room -= size
+            room -= self._hold_to(members, room, "the position shrank")
         self.clip_opening(symbol)
 
     def clip_opening(self, symbol: str) -> None:
@@ -81,26 +68,38 @@ class MirrorPositions(MirrorParts):
         if terms is None or terms.max_qty is None:
             return
         position = self.host.book.projected(symbol)
-        pairs: dict[str, list[Mirror]] = {}
-        for m in self.by_leader.values():
-            if not (m.symbol == symbol and m.working and m.active and m.remaining):
-                continue
-            if m.opening or (position and sign(m.remaining) == sign(position)):
-                pairs.setdefault(m.pair or m.leader.order_id, []).append(m)
+
+        def adds(m: Mirror) -> bool:
+            return m.opening or (position != 0 and sign(m.remaining) == sign(position))
+
         used = {1: 0, -1: 0}
-        for members in pairs.values():
+        for members in self._pairs(symbol, adds):
             side = sign(members[0].remaining)
             room = max(0, terms.max_qty - max(0, side * position) - used[side])
-            size = max(abs(m.remaining) for m in members)
-            if size > room:
-                for mirror in members:
-                    if room == 0:
-                        self._cancel(mirror)
-                        mirror.working = False
-                    else:
-                        self._modify(mirror, mirror.filled + side * room, "the position grew")
-                size = room
-            used[side] += size
+            used[side] += self._hold_to(members, room, "the position grew")
+
+    def _pairs(self, symbol: str, wanted: Callable[[Mirror], bool]) -> list[list[Mirror]]:
+        """The working, active mirrors in ``symbol`` that ``wanted`` picks, an OCO pair (or a
+        bracket's legs) together: only one of them can fill."""
+        pairs: dict[str, list[Mirror]] = {}
+        for m in self.by_leader.values():
+            if m.symbol == symbol and m.working and m.active and m.remaining and wanted(m):
+                pairs.setdefault(m.pair or m.leader.order_id, []).append(m)
+        return list(pairs.values())
+
+    def _hold_to(self, members: list[Mirror], room: int, why: str) -> int:
+        """Reduce the mirrors of one pair to ``room`` (cancelled when there is none); returns
+        the quantity the pair still stands for."""
+        size = max(abs(m.remaining) for m in members)
+        if size <= room:
+            return size
+        for mirror in members:
+            if room == 0:
+                self._cancel(mirror)
+                mirror.working = False
+            elif abs(mirror.remaining) > room:
+                self._modify(mirror, mirror.filled + sign(mirror.remaining) * room, why)
+        return room
 
     def flat_leftovers(self, symbol: str) -> None:
         """S2.10 after a copy: the account is flat in ``symbol``; its mirrors are cancelled,
