@@ -750,6 +750,12 @@ def test_regression(path: Path, tmp_path: Path) -> None:
 
 # Open engine bugs the machine finds are pinned by their shrunk sequence as a strict xfail until
 # fixed (in ``known/``); then the sequence moves into the library and into FIXED.
+KNOWN = Path(__file__).resolve().parent / "known"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E11 (KNOWN_BUGS)")
+def test_known_bug_e11_mirrors_found_after_a_restart_beyond_max_qty(tmp_path: Path) -> None:
+    replay_with_checks(KNOWN / "e11_mirrors_found_after_a_restart_beyond_max_qty.toml", tmp_path)
 
 
 STOP_LEFT_WORKING = """
