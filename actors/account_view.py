@@ -14,6 +14,7 @@ from actors.messages.risk import (
 )
 from engine.domain.copying import Role
 from engine.domain.positions import ZERO
+from engine.domain.risk_profile import RiskRules
 from engine.domain.working import WorkingLine
 
 
@@ -24,6 +25,7 @@ class AccountSettings:
     balance: Decimal
     max_copy_age: timedelta = timedelta(seconds=10)
     mirror_grace: timedelta = timedelta(seconds=2)  # S8.4
+    rules: RiskRules = field(default_factory=RiskRules)  # its commissions (S9.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class AccountView:
     flattening: bool = False
     # Each order working at the broker, with the leader order a mirror mirrors (S8).
     orders: tuple[WorkingLine, ...] = ()
+    commissions: Decimal = ZERO  # S9.1: every commission charged to the account
 
     def priced(self, last: Prices) -> AccountView:
         """This view with its unrealized P&L at the prices ``last`` gives (the market's now), as

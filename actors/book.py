@@ -16,6 +16,7 @@ from brokers.base import AccountSnapshot, Fill
 from brokers.instruments import ContractTable
 from engine.domain.order_ids import OrderKind, kind_of
 from engine.domain.positions import ZERO, Position
+from engine.domain.risk_profile import RiskRules
 from engine.domain.state import AccountState
 
 Prices = Callable[[str], Decimal | None]
@@ -46,9 +47,15 @@ class Working:
 
 class Book:
     def __init__(
-        self, contracts: ContractTable, balance: Decimal, state: AccountState | None = None
+        self,
+        contracts: ContractTable,
+        balance: Decimal,
+        state: AccountState | None = None,
+        rules: RiskRules | None = None,
     ) -> None:
         self.contracts = contracts
+        self.rules = rules if rules is not None else RiskRules()
+        self.commissions = ZERO  # S9.1: every commission charged
         self.positions: dict[str, Position] = {}
         self.last_fill: dict[str, Decimal] = {}  # a price for P&L before any quote arrives
         self.working: dict[str, Working] = {}  # by client order id, else broker order id
@@ -60,6 +67,7 @@ class Book:
             self.realized_daily = state.realized_daily
             self.realized_weekly = state.realized_weekly
             self.positions = {s: Position(q, r) for s, (q, r) in state.positions.items() if q}
+            self.commissions = state.commissions
 
     # -- positions ---------------------------------------------------------------------------
 
@@ -121,6 +129,10 @@ class Book:
         before = self.position(symbol)
         pos = self.positions.setdefault(symbol, Position())
         realized = pos.apply(fill.qty, fill.price, self.contracts.point_value(symbol))
+        if self.rules.charges:  # S9.1: per contract per side, at the fill
+            charge = abs(fill.qty) * self.rules.commission_for(symbol)
+            realized -= charge
+            self.commissions += charge
         self.realized_daily += realized
         self.realized_weekly += realized
         self.last_fill[symbol] = fill.price
@@ -206,6 +218,7 @@ class Book:
             self.realized_daily,
             self.realized_weekly,
             {s: (p.qty, p.reference) for s, p in self.positions.items() if p.qty},
+            self.commissions,
         )
 
     def holdings(self) -> dict[str, Holding]:
@@ -231,4 +244,24 @@ class Book:
             },
             confirmed=confirmed,
             working=sum(1 for w in self.working.values() if w.kind is not OrderKind.LIQUIDATE),
+            projection=self.projection(),
+            resting=self.resting(),
+            commissions=self.commissions,
         )
+
+    def resting(self) -> dict[str, tuple[int, int]]:
+        """S9.2: the working orders S2.2's P does not count (resting mirrors, the trader's own)
+        that could still open, by symbol: (buy qty, sell qty). A bracket's exit legs close."""
+        out: dict[str, tuple[int, int]] = {}
+        for order in self.working.values():
+            if order.kind not in (None, OrderKind.MIRROR) or order.role is not None:
+                continue
+            if not order.qty or not order.active:
+                continue
+            buys, sells = out.get(order.symbol, (0, 0))
+            if order.qty > 0:
+                buys += order.qty
+            else:
+                sells -= order.qty
+            out[order.symbol] = (buys, sells)
+        return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 
 import structlog
@@ -24,6 +25,7 @@ from actors.messages.connection import CancelWorking, Placement, PlaceOrders, Se
 from actors.messages.group import DisableMember, EnableMember
 from actors.messages.risk import (
     AccountChanged,
+    BlackoutEdge,
     Evaluate,
     Flatten,
     GateOrder,
@@ -33,19 +35,25 @@ from actors.messages.risk import (
     RepublishBands,
     ResetApplied,
     RetryFlatten,
+    SessionClose,
+    SetBlackouts,
     SetLimits,
     SetMembership,
     SupervisorHold,
     Unlock,
 )
+from actors.risk_prop import PropRules
 from brokers.base import OrderRequest
 from engine.domain.activity import Kind, Level
 from engine.domain.connections import ConnectionState
 from engine.domain.gate import gate
 from engine.domain.order_ids import label, leader_fill_of
+from engine.domain.risk_profile import RiskRules, RiskValue
 from engine.domain.risk_rules import (
     DAILY_TRIGGERS,
     DESCRIPTIONS,
+    LIMIT_NAMES,
+    ZERO,
     Trigger,
     breach_prices,
     breached,
@@ -60,11 +68,14 @@ from engine.domain.risk_status import (
     escalated,
     reason_for,
 )
-from engine.domain.state import FlattenRecord, RiskState
+from engine.domain.sessions import Blackout
+from engine.domain.state import FlattenRecord, PropState, RiskState
 from engine.host.base import ActorContext
 
 log = structlog.get_logger("actors.risk")
 
+# The keys whose setting re-arms a trigger switched off by an unlock (S5.7, S9.3).
+TRIGGER_NAMES = frozenset({*LIMIT_NAMES, Trigger.MAX_LOSS.value})
 CUT_KEPT = 1_000  # refused or clipped orders remembered (a few seconds of a busy account)
 
 
@@ -75,8 +86,11 @@ class RiskSettings:
     balance: Decimal = Decimal(0)
     status: RiskStatus = RiskStatus.OK
     lock_reason: LockReason = LockReason.NONE
-    limits: Mapping[str, Decimal] = field(default_factory=dict)
+    # The account's effective keys (S5.2 limits and S9 rules: its profile's overridden by
+    # its own, S9.7) and the engine-wide blackout intervals (S9.5).
+    limits: Mapping[str, RiskValue] = field(default_factory=dict)
     high_water: Decimal | None = None
+    blackouts: tuple[Blackout, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +100,27 @@ class RiskView:
     lock_reason: LockReason
     flattening: bool
     group: str | None
-    limits: Mapping[str, Decimal]
+    limits: Mapping[str, RiskValue]  # every effective key (S5.2, S9)
     high_water: Decimal
     triggers_off: tuple[str, ...]
     supervisor_hold: bool = False
+    # S9, shown wherever the account's figures are: the max-loss threshold and the room
+    # left above it (equity at its worst price - threshold), each None without max_loss;
+    threshold: Decimal | None = None
+    threshold_room: Decimal | None = None
+    start_balance: Decimal | None = None
+    # the weighted contracts held and the cap (S9.2);
+    contracts_in_use: Decimal = Decimal(0)
+    max_contracts: Decimal | None = None
+    # the next session close (S9.4), the blackout running or next to come (S9.5) and whether
+    # it runs now, the best day's share of the profit (S9.6).
+    next_session_close: datetime | None = None
+    blackout: Blackout | None = None
+    blackout_active: bool = False
+    best_day_share: Decimal | None = None
 
 
-class RiskActor:
+class RiskActor(PropRules):
     def __init__(
         self,
         ctx: ActorContext,
@@ -105,7 +133,16 @@ class RiskActor:
         self.connection = addresses.connection(settings.connection)
         self.status = settings.status
         self.lock_reason = settings.lock_reason
-        self.limits = dict(settings.limits)
+        self.values = dict(settings.limits)  # every effective key (S5.2, S9)
+        self.rules = RiskRules.of(self.values)
+        self.limits: dict[str, Decimal] = dict(self.rules.limits)  # the five of S5.2
+        self.blackouts = tuple(settings.blackouts)
+        self.prop = PropState()
+        self._sent: dict[str, int] = {}  # S9.2: passed by the gate since the last book, by symbol
+        self._projection: Mapping[str, int] | None = None  # the last book's P, once confirmed
+        self._close_armed: datetime | None = None
+        self._edge_armed: datetime | None = None
+        self._started = False  # the rules' start-up checks wait for a confirmed book
         self.high_water = (
             settings.high_water if settings.high_water is not None else settings.balance
         )
@@ -133,6 +170,8 @@ class RiskActor:
             # symbols it closes (S3.2), as before the restart.
             self.ctx.tell(addresses.account(self.account), FlattenActive(True))
         self._saved = self._durable()
+        self._arm_close()
+        self._arm_edge()
 
     # -- durable state (S7.2) --------------------------------------------------------------------
 
@@ -147,6 +186,7 @@ class RiskActor:
         self.lock_triggers = {Trigger(t) for t in state.lock_triggers}
         self._flatten_numbers = state.flattens
         self.supervisor_hold = state.supervisor_hold
+        self.prop = state.prop
         if state.flatten is not None:
             self.flatten = FlattenRun.restore(state.flatten)
             if self.flatten.backing_off:
@@ -179,6 +219,7 @@ class RiskActor:
             flattens=self._flatten_numbers,
             supervisor_hold=self.supervisor_hold,
             version=self._version,
+            prop=self.prop,
         )
 
     def _persist(self) -> None:
@@ -241,25 +282,73 @@ class RiskActor:
                     self._drive()  # S5.6: sent the moment the connection returns
             case SetMembership(group=group):
                 self.group = group
-            case SetLimits(limits=limits):
-                self.limits.update(limits)
-                for name in limits:  # setting a limit again re-arms it at the new value
-                    self.off.discard(Trigger(name))
-                self._evaluate()
+            case SetLimits(limits=limits, changed=changed):
+                self._set_limits(limits, changed)
+            case SetBlackouts(blackouts=blackouts):
+                self.blackouts = tuple(blackouts)
+                self._edge_armed = None
+                if self._started:
+                    self._blackout_edges()
+                else:
+                    self._arm_edge()
+            case SessionClose():
+                self._session_close_due(message)
+            case BlackoutEdge():
+                self._blackout_due(message)
             case _:
                 log.warning("unknown message", account=self.account, message=repr(message))
 
+    def _set_limits(self, values: Mapping[str, RiskValue], changed: tuple[str, ...]) -> None:
+        """New effective keys; each one set is re-armed at its new value (S5.7's override),
+        and everything is evaluated at once against current equity (S9.3)."""
+        before = self.rules
+        self.values = dict(values)
+        self.rules = RiskRules.of(self.values)
+        self.limits = dict(self.rules.limits)
+        for name in changed:
+            if name in TRIGGER_NAMES:
+                self.off.discard(Trigger(name))
+        if "start_balance" in changed:
+            self._new_evaluation()
+        if self.rules.flatten_at != before.flatten_at:
+            self._close_armed = None
+            self._arm_close()
+        if self.rules.blackout is not before.blackout and self._started:
+            self._blackout_edges()
+        elif self.rules.blackout is not before.blackout:
+            self._arm_edge()
+        self._evaluate()
+
+    def _cancel_working(self) -> None:
+        if self.connected:
+            self.ctx.tell(self.connection, CancelWorking(self.account))
+
     def view(self) -> RiskView:
+        level = self.threshold()
+        room = None
+        if level is not None:
+            room = figures(self.book, self._last).equity_low - level
+        blackout, running = self.blackout_shown()
+        today = figures(self.book, self._last).daily_low if self.rules.consistency_pct else ZERO
         return RiskView(
             self.account,
             self.status,
             self.lock_reason,
             self.flatten is not None,
             self.group,
-            dict(self.limits),
+            dict(self.values),
             self.high_water,
             tuple(sorted(t.value for t in self.off)),
             self.supervisor_hold,
+            threshold=level,
+            threshold_room=room,
+            start_balance=self.prop.start_balance if self.rules.max_loss else None,
+            contracts_in_use=self.contracts_in_use(),
+            max_contracts=self.rules.max_contracts,
+            next_session_close=self.next_session_close(),
+            blackout=blackout,
+            blackout_active=running,
+            best_day_share=self.best_day_share(today),
         )
 
     # -- S5.1 / S5.2: figures and triggers -----------------------------------------------------
@@ -277,13 +366,25 @@ class RiskActor:
         fig = figures(self.book, self._last, ranges)
         self.high_water = max(self.high_water, fig.equity_high)
         fired = breached(fig, self.high_water, self.limits, frozenset(self.off))
+        level = self._track_peak(fig)
+        if level is not None and Trigger.MAX_LOSS not in self.off and fig.equity_low <= level:
+            fired.append(Trigger.MAX_LOSS)  # S9.3
         if fired:
             self._breach(fired, fig.daily_low, fig.weekly_low)
+        if self.rules.consistency_pct is not None:
+            self._check_consistency(figures(self.book, self._last).daily_low)
         self._publish_bands()
 
     def _publish_bands(self) -> None:
+        level = None if Trigger.MAX_LOSS in self.off else self.threshold()
         bands = breach_prices(
-            self.book, self._last, self.high_water, self.limits, frozenset(self.off)
+            self.book,
+            self._last,
+            self.high_water,
+            self.limits,
+            frozenset(self.off),
+            floor=level,
+            ceiling=self._peak_ceiling(self.threshold()),
         )
         if bands != self.bands:
             self.bands = bands
@@ -297,6 +398,8 @@ class RiskActor:
             return
         self.lock_triggers.update(fired)
         what = ", ".join(DESCRIPTIONS[t] for t in fired)
+        if Trigger.MAX_LOSS in fired:
+            what += f" (threshold {self.threshold():.2f})"
         first = self.status is RiskStatus.OK
         # 1 and 2 at once, in one handler: LIQUIDATE_ONLY and the flatten (which, with nothing
         # open, completes at once and must find the status it completes from).
@@ -323,10 +426,15 @@ class RiskActor:
     # -- S5.8: resets --------------------------------------------------------------------------
 
     def _reset(self, reset: ResetApplied) -> None:
+        self._close_day(self.book.balance, reset.figures.balance)  # S9.6
         self.book = reset.figures
         weekly = reset.kind == "weekly"
-        cleared = {LockReason.DAILY} | ({LockReason.WEEKLY} if weekly else set())
-        self.off -= DAILY_TRIGGERS if not weekly else set(Trigger)
+        # S9.4: a session close waits for the next daily reset; S9.3's lock for no reset.
+        cleared = {LockReason.DAILY, LockReason.SESSION_CLOSE} | (
+            {LockReason.WEEKLY} if weekly else set()
+        )
+        self.off -= DAILY_TRIGGERS if not weekly else set(Trigger) - {Trigger.MAX_LOSS}
+        self._reset_peak(self.book.balance)  # S9.3: an end-of-day threshold moves here
         if self.lock_reason in cleared:
             rebase = Trigger.TRAILING in self.lock_triggers
             self.lock_reason = LockReason.NONE
@@ -390,20 +498,28 @@ class RiskActor:
             counted - cut[coid] for coid, counted in intent.in_flight if coid in cut
         )
         verdict = gate(self.status, projected, qty, liquidating=intent.symbol in self.liquidating)
-        if verdict.allowed != qty:
-            cut[intent.client_order_id] = verdict.allowed
+        allowed, refusal, why = verdict.allowed, verdict.refusal, ""
+        if not refusal and (self.rules.max_contracts is not None or self.blackouts):
+            ruled, refusal, why = self._rule_cut(intent, projected, allowed)  # S9.2, S9.5
+            if why or refusal or ruled != allowed:
+                allowed = ruled
+        if allowed != qty:
+            cut[intent.client_order_id] = allowed
             if len(cut) > CUT_KEPT:
                 del cut[next(iter(cut))]
-        if verdict.refusal:
-            self._refuse(intent, qty, verdict.refusal)
+        if refusal:
+            self._refuse(intent, qty, refusal)
             return
-        allowed = verdict.allowed
         if allowed != qty:
+            if not why:
+                why = (
+                    "flatten in flight" if intent.symbol in self.liquidating else self.status.value
+                )
             self.ctx.storage.activity(
                 Level.INFO,
                 Kind.COPY,
                 f"{label(intent.kind)} order {qty:+d} {intent.symbol} clipped to {allowed:+d}: "
-                + ("flatten in flight" if intent.symbol in self.liquidating else self.status.value),
+                + why,
                 account=self.account,
                 fill=leader_fill_of(intent.kind, intent.cause),
             )
@@ -412,6 +528,7 @@ class RiskActor:
         if allowed == 0:
             return
         self.passed += 1
+        self._sent[intent.symbol] = self._sent.get(intent.symbol, 0) + allowed
         if intent.request is not None:  # a mirror (S8.6): its terms and legs as offered
             request = replace(intent.request, qty=allowed)
         else:
@@ -449,10 +566,10 @@ class RiskActor:
             # Its flatten is committed before it sends; a kill before that leaves a
             # LIQUIDATE_ONLY with no flatten, which a restart flattens (``_restore``).
             self._start_flatten(f"lock:{self.account}:{self._flatten_numbers + 1}", Purpose.LOCK)
-        elif self.connected:
+        else:
             # Flat, but an order still working (a held copy, a trader's stop) could open
             # exposure on a LOCKED account: cancel them.
-            self.ctx.tell(self.connection, CancelWorking(self.account))
+            self._cancel_working()
 
     def _hold(self, reason: str) -> None:
         self.supervisor_hold = True
@@ -575,12 +692,22 @@ class RiskActor:
     def _account_changed(self, changed: AccountChanged) -> None:
         self.book = changed
         self.passed = 0
+        self._sent = {}
         self.positions = {s: h.qty for s, h in changed.positions.items()}
         if self.flatten is not None and self.flatten.restored and changed.confirmed:
             # After a restart: the liquidations still working at the broker stay in flight.
             self.flatten.restored = False
             self.liquidating = dict(changed.liquidations)
         self._evaluate()
+        if changed.confirmed:
+            before, self._projection = self._projection, dict(changed.projection)
+            if not self._started:
+                # S9.4, S9.5: what fell due while the engine was down, on known positions.
+                self._started = True
+                self._missed_close()
+                self._blackout_edges()
+            else:
+                self._check_excess(before, changed)  # S9.2
         if self.flatten is not None:
             self._drive()
         elif self.status is RiskStatus.LOCKED and any(self.positions.values()):

@@ -12,6 +12,7 @@ from decimal import Decimal
 from engine.domain.connections import ConnectionState
 from engine.domain.copying import Role
 from engine.domain.mirroring import LeaderOrder
+from engine.domain.risk_profile import RiskRules
 
 # --- from the ConnectionActor ------------------------------------------------------------------
 
@@ -220,6 +221,23 @@ class SendBook:
 @dataclass(frozen=True, slots=True)
 class SendPositions:
     """From a restarted group: tell me the leader's positions again (no reconciliation)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetRules:
+    """The account's risk keys changed: the book charges their commissions (S9.1)."""
+
+    rules: RiskRules
+
+
+@dataclass(frozen=True, slots=True)
+class ReduceExcess:
+    """From the risk actor (S9.2): a fill took the account above ``max_contracts``; send
+    ``qty`` (closing only) in ``symbol``."""
+
+    symbol: str
+    qty: int
+    cause: str
 
 
 @dataclass(frozen=True, slots=True)

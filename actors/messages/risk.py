@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from brokers.base import OrderRequest
 from engine.domain.order_ids import OrderKind
+from engine.domain.risk_profile import RiskValue
+from engine.domain.sessions import Blackout
 
 # --- from the AccountActor -----------------------------------------------------------------------
 
@@ -63,6 +66,11 @@ class AccountChanged:
     liquidations: Mapping[str, str] = field(default_factory=dict)  # symbol -> working coid
     confirmed: bool = True  # positions and working orders confirmed by the broker
     working: int = 0  # orders other than liquidations still working: they could still fill
+    # S9.2: P of S2.2 in every symbol, and the working orders not counted in it (resting
+    # mirrors, the trader's own) as (buy qty, sell qty): what may still open.
+    projection: Mapping[str, int] = field(default_factory=dict)
+    resting: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    commissions: Decimal = Decimal(0)  # S9.1: charged since the account was created
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +134,33 @@ class SupervisorHold:
 
 @dataclass(frozen=True, slots=True)
 class SetLimits:
-    """Change limits at run time; 0 turns a limit off (S5.2)."""
+    """The account's keys changed at run time (S5.2, S9): ``limits`` is the whole of its
+    effective keys (its profile's overridden by its own, S9.7); ``changed`` the keys set by
+    this change, each re-armed at its new value (S5.7's override, S9.3)."""
 
-    limits: Mapping[str, Decimal]
+    limits: Mapping[str, RiskValue]
+    changed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SetBlackouts:
+    """The engine-wide blackout intervals changed (S9.5): all of them."""
+
+    blackouts: tuple[Blackout, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClose:
+    """A timer: the account's ``flatten_at`` came (S9.4), at ``at``."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BlackoutEdge:
+    """A timer: a blackout interval starts or ends now (S9.5)."""
+
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,10 @@ class Kind(StrEnum):
     RESTART = "restart"
     MANUAL_TRADE_FLATTENED = "manual_trade_flattened"
     STALE_PRICES = "stale_prices"
+    SESSION_CLOSE = "session_close"  # S9.4
+    BLACKOUT = "blackout"  # S9.5
+    CONSISTENCY = "consistency"  # S9.6
+    MAX_CONTRACTS_EXCEEDED = "max_contracts_exceeded"  # S9.2
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from engine.domain.risk_rules import Trigger
+from engine.domain.risk_rules import S5_TRIGGERS, Trigger
 
 ZERO = Decimal(0)
 NEAR_SHARE = Decimal("0.2")  # within 20 % of a limit is near it
@@ -63,11 +63,13 @@ def distance_to(limit: Trigger, value: Decimal, fig: AccountFigures) -> Decimal:
             return fig.weekly_pnl + value
         case Trigger.WEEKLY_PROFIT:
             return value - fig.weekly_pnl
+        case Trigger.MAX_LOSS:
+            raise ValueError("the account's max loss is measured against its threshold (S9.3)")
 
 
 def limit_distances(
     fig: AccountFigures,
-    limits: Mapping[str, Decimal],
+    limits: Mapping[str, object],
     *,
     off: Collection[str] = (),
     halted: bool = False,
@@ -75,9 +77,9 @@ def limit_distances(
     """Each limit set (unset or 0 is off, S5.2), in table order. ``off``: the triggers a manual
     unlock switched off; ``halted``: the account is LIQUIDATE_ONLY or LOCKED."""
     out: list[LimitDistance] = []
-    for trigger in Trigger:
+    for trigger in S5_TRIGGERS:
         value = limits.get(trigger.value)
-        if not value:
+        if not isinstance(value, Decimal) or not value:
             continue
         distance = distance_to(trigger, value, fig)
         if trigger.value in off:

@@ -18,6 +18,7 @@ class OrderKind(StrEnum):
     LIQUIDATE = "L"
     SYNC = "S"  # the user's sync command (S6.2)
     MIRROR = "M"  # a mirror of a leader's working order (S8)
+    REDUCE = "X"  # brings the account back within its max contracts (S9.2)
 
 
 _LABELS = {
@@ -26,6 +27,7 @@ _LABELS = {
     OrderKind.LIQUIDATE: "liquidation",
     OrderKind.SYNC: "sync",
     OrderKind.MIRROR: "mirror",
+    OrderKind.REDUCE: "reduction",
 }
 
 

@@ -21,11 +21,14 @@ class Trigger(StrEnum):
     TRAILING = "trailing_drawdown"
     WEEKLY_LOSS = "weekly_loss_limit"
     WEEKLY_PROFIT = "weekly_profit_target"
+    MAX_LOSS = "max_loss"  # S9.3, evaluated by the risk actor against its threshold
 
 
 DAILY_TRIGGERS = frozenset({Trigger.DAILY_LOSS, Trigger.DAILY_PROFIT, Trigger.TRAILING})
 WEEKLY_TRIGGERS = frozenset({Trigger.WEEKLY_LOSS, Trigger.WEEKLY_PROFIT})
-LIMIT_NAMES = tuple(t.value for t in Trigger)
+# The five S5.2 triggers, in table order, and their limits' names.
+S5_TRIGGERS = tuple(t for t in Trigger if t is not Trigger.MAX_LOSS)
+LIMIT_NAMES = tuple(t.value for t in S5_TRIGGERS)
 
 DESCRIPTIONS = {
     Trigger.DAILY_LOSS: "daily loss limit",
@@ -33,6 +36,7 @@ DESCRIPTIONS = {
     Trigger.TRAILING: "trailing drawdown",
     Trigger.WEEKLY_LOSS: "weekly loss limit",
     Trigger.WEEKLY_PROFIT: "weekly profit target",
+    Trigger.MAX_LOSS: "account max loss",
 }
 
 
@@ -147,6 +151,9 @@ def breach_prices(
     high_water: Decimal,
     limits: Mapping[str, Decimal],
     off: frozenset[Trigger],
+    *,
+    floor: Decimal | None = None,
+    ceiling: Decimal | None = None,
 ) -> dict[str, tuple[Decimal | None, Decimal | None]]:
     """For each held contract, the prices at or beyond which the triggers must be evaluated
     again: ``(low, high)``, ``None`` for no bound.
@@ -155,7 +162,9 @@ def breach_prices(
     contract reaches its bound the combined move of all of them cannot reach a limit either.
     The high-water mark is a bound on the favourable side whatever the limits (it is a figure
     of its own, and moves the trailing drawdown), so an account at its high-water re-evaluates
-    on every new high."""
+    on every new high. ``floor``: an equity at or below which the account breaches (S9.3's
+    threshold); ``ceiling``: an equity at which a figure moves (an intraday threshold's
+    peak)."""
     held = {s: h for s, h in book.positions.items() if h.qty}
     priced = {s: h for s, h in held.items() if price(s) is not None}
     # A contract held without a price yet: its first tick, whatever it is, must be evaluated.
@@ -178,9 +187,13 @@ def breach_prices(
         adverse.append(fig.weekly_low + w)
     if (t := armed(Trigger.TRAILING)) is not None:
         adverse.append(t - (high_water - fig.equity_low))
+    if floor is not None:
+        adverse.append(fig.equity_low - floor)
     # The high-water mark is a figure of every account (S5.1), limits or not: a new high must
     # be seen, so it bounds the favourable side.
     favourable.append(high_water - fig.equity_high)
+    if ceiling is not None:
+        favourable.append(ceiling - fig.equity_high)
     if (p := armed(Trigger.DAILY_PROFIT)) is not None:
         favourable.append(p - fig.daily_high)
     if (q := armed(Trigger.WEEKLY_PROFIT)) is not None:

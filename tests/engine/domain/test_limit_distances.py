@@ -15,7 +15,7 @@ from engine.domain.limit_distances import (
     distance_to,
     limit_distances,
 )
-from engine.domain.risk_rules import Trigger
+from engine.domain.risk_rules import S5_TRIGGERS, Trigger
 
 D = Decimal
 
@@ -38,9 +38,9 @@ def test_no_limit_set_shows_nothing() -> None:
 
 
 def test_every_limit_in_table_order() -> None:
-    limits = {t.value: D(1000) for t in reversed(Trigger)}
+    limits = {t.value: D(1000) for t in reversed(S5_TRIGGERS)}
     found = limit_distances(figures(), limits)
-    assert [d.limit for d in found] == list(Trigger)
+    assert [d.limit for d in found] == list(S5_TRIGGERS)
     assert all(d.distance == D(1000) and d.standing is Standing.OK for d in found)
 
 

@@ -60,13 +60,23 @@ SPEC: dict[tuple[RiskStatus, RiskEvent], RiskStatus] = {
     (RiskStatus.LIQUIDATE_ONLY, RiskEvent.HOLD): RiskStatus.LIQUIDATE_ONLY,
     # already refusing everything
     (RiskStatus.LOCKED, RiskEvent.HOLD): RiskStatus.LOCKED,
+    # S9.4: the session close of a flat account locks it at once (as S5.7's lock of a flat
+    # account); with a position it goes through S5.3 first
+    (RiskStatus.OK, RiskEvent.CLOSE_FLAT): RiskStatus.LOCKED,
+    (RiskStatus.OK, RiskEvent.CLOSE_OPEN): RiskStatus.LIQUIDATE_ONLY,
+    # S9.4: during a liquidation the close only sets its reason; it ends LOCKED once flat
+    (RiskStatus.LIQUIDATE_ONLY, RiskEvent.CLOSE_FLAT): RiskStatus.LIQUIDATE_ONLY,
+    (RiskStatus.LIQUIDATE_ONLY, RiskEvent.CLOSE_OPEN): RiskStatus.LIQUIDATE_ONLY,
+    # already refusing everything
+    (RiskStatus.LOCKED, RiskEvent.CLOSE_FLAT): RiskStatus.LOCKED,
+    (RiskStatus.LOCKED, RiskEvent.CLOSE_OPEN): RiskStatus.LOCKED,
 }
 
 
 def test_s5_the_transition_table_is_total() -> None:
     pairs = set(itertools.product(RiskStatus, RiskEvent))
     assert set(TRANSITIONS) == pairs
-    assert len(pairs) == 24
+    assert len(pairs) == 30
     assert set(SPEC) == pairs
 
 
@@ -81,8 +91,22 @@ def test_s5_2_a_breach_of_daily_triggers_only_is_a_daily_lock() -> None:
     assert reason_for([Trigger.WEEKLY_PROFIT]) is LockReason.WEEKLY
 
 
+def test_s9_3_a_breach_of_the_accounts_max_loss_is_an_account_lock() -> None:
+    assert reason_for([Trigger.MAX_LOSS]) is LockReason.ACCOUNT
+    assert reason_for([Trigger.DAILY_LOSS, Trigger.MAX_LOSS]) is LockReason.ACCOUNT
+    assert reason_for([Trigger.WEEKLY_LOSS, Trigger.MAX_LOSS]) is LockReason.ACCOUNT
+
+
 @pytest.mark.parametrize("current", list(LockReason))
 @pytest.mark.parametrize("reason", list(LockReason))
 def test_s5_2_lock_reasons_only_escalate(current: LockReason, reason: LockReason) -> None:
-    order = [LockReason.NONE, LockReason.DAILY, LockReason.WEEKLY, LockReason.MANUAL]
+    # S5.2's ranking, S9 included
+    order = [
+        LockReason.NONE,
+        LockReason.SESSION_CLOSE,
+        LockReason.DAILY,
+        LockReason.WEEKLY,
+        LockReason.ACCOUNT,
+        LockReason.MANUAL,
+    ]
     assert escalated(current, reason) is max(current, reason, key=order.index)
