@@ -32,7 +32,7 @@ from actors.messages.connection import (
     TakeOffline,
 )
 from actors.messages.group import AddMember, RemoveMember, SyncMember
-from actors.messages.risk import Flatten, Lock, SetLimits, SetMembership, Unlock
+from actors.messages.risk import Flatten, Lock, SetMembership, Unlock
 from actors.risk import RiskActor, RiskSettings, RiskView
 from brokers.base import (
     Broker,
@@ -46,7 +46,7 @@ from brokers.base import (
 )
 from brokers.clock import Clock, VirtualClock
 from brokers.instruments import ContractTable
-from engine.core import setup_changes, sync_preview
+from engine.core import risk_changes, setup_changes, sync_preview
 from engine.core import topology as topo
 from engine.core.children import child_specs
 from engine.core.supervisor import Supervisor
@@ -62,7 +62,9 @@ from engine.domain.activity import Kind, Level
 from engine.domain.connections import ConnectionState
 from engine.domain.copying import Membership, PendingFill, Role
 from engine.domain.ledger import UnresolvedOrder
+from engine.domain.risk_profile import RiskRules, RiskValue
 from engine.domain.risk_status import LockReason, RiskStatus
+from engine.domain.sessions import Blackout
 from engine.host import Runtime, Services, make_runtime
 from engine.host.address import Address
 from engine.host.base import ActorContext, Behaviour, Factory
@@ -80,10 +82,14 @@ log = structlog.get_logger("engine")
 
 ORDER_EVENTS = (Fill, OrderAccepted, OrderRejected, OrderDone)
 # What a journal's setup frame carries: everything an engine is built from.
+# In an order the store's references allow restoring them in (profiles before accounts).
 JOURNALED_TABLES = (
     "connections",
+    "profiles",
+    "profile_keys",
     "accounts",
     "risk_limits",
+    "blackouts",
     "groups",
     "memberships",
     "account_state",
@@ -164,17 +170,24 @@ class Engine:
         connections: Iterable[ConnectionConfig],
         accounts: Iterable[AccountConfig],
         groups: Iterable[GroupConfig],
+        *,
+        profiles: Mapping[str, Mapping[str, RiskValue]] | None = None,
+        blackouts: Iterable[Blackout] = (),
     ) -> None:
-        """Write an initial setup into an empty store (checked as a whole first)."""
+        """Write an initial setup into an empty store (checked as a whole first): connections,
+        accounts with their own risk keys and profile, groups, the named profiles (S9.7) and
+        the blackouts (S9.5)."""
         if self.started:
             raise CommandRefused("the engine is running: add things with commands")
         staged = Topology()
         connections, accounts, groups = list(connections), list(accounts), list(groups)
+        profile_keys, blackout_list = risk_changes.check_seed(staged, profiles or {}, blackouts)
         for connection in connections:
             staged.check_new_connection(connection)
             staged.connections[connection.id] = connection
         for account in accounts:
             staged.check_new_account(account)
+            account.limits = risk_changes.checked(account.limits, f"account {account.id!r}")
             staged.accounts[account.id] = account
         for group in groups:
             staged.check_new_group(group)
@@ -183,6 +196,7 @@ class Engine:
             staged.groups[group.id] = group
 
         def write(conn: sqlite3.Connection) -> None:
+            risk_changes.write_seed(conn, profile_keys, blackout_list)
             for c in connections:
                 setup_rows.insert_connection(conn, c)
             for a in accounts:
@@ -403,7 +417,12 @@ class Engine:
         current = self._current()
         a = current.accounts[account]
         settings = AccountSettings(
-            a.id, a.connection, a.balance, self.settings.max_copy_age, self.settings.mirror_grace
+            a.id,
+            a.connection,
+            a.balance,
+            self.settings.max_copy_age,
+            self.settings.mirror_grace,
+            rules=RiskRules.of(current.effective(account)),
         )
         state = ConnectionState(current.connections[a.connection].state)
         found = current.group_of(account)
@@ -423,7 +442,13 @@ class Engine:
         a = current.accounts[account]
         found = current.group_of(account)
         follows = None if found is None or found[1] else found[0]
-        settings = RiskSettings(a.id, a.connection, a.balance, limits=dict(a.limits))
+        settings = RiskSettings(
+            a.id,
+            a.connection,
+            a.balance,
+            limits=current.effective(account),
+            blackouts=tuple(sorted(current.blackouts)),
+        )
         actor = RiskActor(ctx, settings, follows, durable.load_risk(self.store, account))
         actor.connected = current.connections[a.connection].state == "connected"
         return actor
@@ -525,13 +550,47 @@ class Engine:
         self.topology.require_account(account)
         self.runtime.tell(addresses.risk(account), Unlock())
 
-    def set_risk(self, account: str, limits: Mapping[str, Decimal]) -> None:
-        self._record("set_risk", account, dict(limits))
-        config = self.topology.require_account(account)
-        values = dict(limits)
-        self.store.write(lambda conn: setup_rows.write_limits(conn, account, values), wait=True)
-        config.limits.update(values)
-        self.runtime.tell(addresses.risk(account), SetLimits(values))
+    # -- commands: risk keys, profiles and blackouts (engine/core/risk_changes.py) ---------------
+
+    def set_risk(self, account: str, values: Mapping[str, RiskValue]) -> None:
+        """The account's own keys given are set (S5.2, S9); ``0`` turns a number off."""
+        self._record("set_risk", account, dict(values))
+        risk_changes.set_risk(self._setup(), account, values)
+
+    def unset_risk(self, account: str, names: Iterable[str]) -> tuple[str, ...]:
+        """The account's own keys named are removed: its profile's value, or none, applies."""
+        names = [names] if isinstance(names, str) else list(names)
+        self._record("unset_risk", account, names)
+        return risk_changes.unset_risk(self._setup(), account, names)
+
+    def set_profile(self, name: str, values: Mapping[str, RiskValue]) -> None:
+        """Makes the named profile (S9.7) or changes its keys given."""
+        self._record("set_profile", name, dict(values))
+        risk_changes.set_profile(self._setup(), name, values)
+
+    def unset_profile_keys(self, name: str, names: Iterable[str]) -> tuple[str, ...]:
+        names = [names] if isinstance(names, str) else list(names)
+        self._record("unset_profile_keys", name, names)
+        return risk_changes.unset_profile_keys(self._setup(), name, names)
+
+    def delete_profile(self, name: str) -> None:
+        """Refused while an account uses it."""
+        self._record("delete_profile", name)
+        risk_changes.delete_profile(self._setup(), name)
+
+    def set_account_profile(self, account: str, name: str | None) -> None:
+        self._record("set_account_profile", account, name)
+        risk_changes.set_account_profile(self._setup(), account, name)
+
+    def add_blackout(self, blackout: Blackout) -> None:
+        """An engine-wide blackout interval (S9.5)."""
+        self._record("add_blackout", blackout)
+        risk_changes.add_blackout(self._setup(), blackout)
+
+    def remove_blackout(self, key: str) -> Blackout:
+        """The blackout whose ``Blackout.key()`` is ``key``."""
+        self._record("remove_blackout", key)
+        return risk_changes.remove_blackout(self._setup(), key)
 
     def flatten_account(self, account: str) -> None:
         self._record("flatten_account", account)
@@ -688,6 +747,18 @@ class Engine:
     def account(self, account: str) -> AccountConfig:
         config = self.topology.require_account(account)
         return replace(config, limits=dict(config.limits))
+
+    def effective_risk(self, account: str) -> dict[str, RiskValue]:
+        """The account's keys in effect: its profile's overridden by its own (S9.7)."""
+        return self.topology.effective(account)
+
+    def profiles(self) -> dict[str, dict[str, RiskValue]]:
+        """Every named profile with its keys (S9.7)."""
+        return self.topology_snapshot().profiles
+
+    def blackouts(self) -> list[Blackout]:
+        """The engine-wide blackouts (S9.5), by start."""
+        return list(self.topology.blackouts)
 
     def group(self, group: str) -> GroupConfig:
         config = self.topology.require_group(group)

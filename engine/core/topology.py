@@ -1,16 +1,20 @@
-"""Connections, accounts, groups and memberships: the configuration the actor tree is built from.
+"""Connections, accounts, groups and memberships, the named risk profiles and the blackouts:
+the configuration the actor tree is built from.
 
 Holds the rules that keep it whole (an account in at most one group, no group without its
-leader, no membership pointing at a missing account: S4.3) and what a deletion cascades to. A
-change is checked here first, written to the store in one transaction
-(``engine.storage.setup_rows``), and only then told to the actors.
+leader, no membership pointing at a missing account: S4.3; no account using a missing profile)
+and what a deletion cascades to. A change is checked here first, written to the store in one
+transaction (``engine.storage.setup_rows``), and only then told to the actors.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from engine.domain import risk_profile
 from engine.domain.copying import Membership
+from engine.domain.risk_profile import RiskValue
+from engine.domain.sessions import Blackout
 from engine.domain.setup import AccountConfig, ConnectionConfig, GroupConfig
 from engine.storage import setup_rows
 from engine.storage.store import Store
@@ -52,19 +56,46 @@ class Topology:
         self.connections: dict[str, ConnectionConfig] = {}
         self.accounts: dict[str, AccountConfig] = {}
         self.groups: dict[str, GroupConfig] = {}
+        self.profiles: dict[str, dict[str, RiskValue]] = {}  # S9.7: name -> its keys
+        self.blackouts: list[Blackout] = []  # S9.5: engine-wide, sorted
 
     def snapshot(self) -> Topology:
         """A copy to read on another thread while commands change this one: each table is
-        copied at once, then each entry (limits and members too)."""
+        copied at once, then each entry (limits, profiles' keys and members too)."""
         copy = Topology()
         copy.connections = {k: replace(c) for k, c in dict(self.connections).items()}
         copy.accounts = {
             k: replace(a, limits=dict(a.limits)) for k, a in dict(self.accounts).items()
         }
         copy.groups = {k: replace(g, members=list(g.members)) for k, g in dict(self.groups).items()}
+        copy.profiles = {k: dict(keys) for k, keys in dict(self.profiles).items()}
+        copy.blackouts = list(self.blackouts)
         return copy
 
     # -- queries ---------------------------------------------------------------------------------
+
+    def effective(self, account: str) -> dict[str, RiskValue]:
+        """S9.7: the account's risk keys in effect: its profile's, overridden key by key by its
+        own."""
+        config = self.require_account(account)
+        profile = self.profiles.get(config.profile) if config.profile is not None else None
+        return risk_profile.resolve(profile, config.limits)
+
+    def users_of(self, profile: str) -> list[str]:
+        """The accounts using ``profile``, in the order they were made."""
+        return [a.id for a in self.accounts.values() if a.profile == profile]
+
+    def require_profile(self, profile: str) -> dict[str, RiskValue]:
+        if profile not in self.profiles:
+            raise UnknownId(f"unknown profile {profile!r}")
+        return self.profiles[profile]
+
+    def blackout(self, key: str) -> Blackout:
+        """The blackout whose ``key()`` is ``key``."""
+        for b in self.blackouts:
+            if b.key() == key:
+                return b
+        raise UnknownId(f"unknown blackout {key!r}")
 
     def accounts_of(self, connection: str) -> list[str]:
         return [a.id for a in self.accounts.values() if a.connection == connection]
@@ -110,6 +141,17 @@ class Topology:
         if account.id in self.accounts:
             raise CommandRefused(f"account {account.id!r} already exists")
         self.require_connection(account.connection)
+        if account.profile is not None and account.profile not in self.profiles:
+            raise CommandRefused(
+                f"account {account.id!r}: unknown profile {account.profile!r}"
+                f" (profiles: {', '.join(self.profiles) or 'none'})"
+            )
+
+    def check_new_blackout(self, blackout: Blackout) -> None:
+        if not isinstance(blackout, Blackout):
+            raise CommandRefused(f"not a blackout: {blackout!r}")
+        if any(b.key() == blackout.key() for b in self.blackouts):
+            raise CommandRefused(f"blackout {blackout.key()!r} already exists")
 
     def check_new_group(self, group: GroupConfig) -> None:
         if group.id in self.groups:
@@ -199,6 +241,7 @@ def load(store: Store) -> Topology:
         rows.accounts,
         rows.groups,
     )
+    topology.profiles, topology.blackouts = rows.profiles, rows.blackouts
     return topology
 
 

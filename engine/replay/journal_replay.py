@@ -71,6 +71,13 @@ COMMANDS = frozenset(
         "add_group",
         "delete_group",
         "update_follower",
+        "unset_risk",
+        "set_profile",
+        "unset_profile_keys",
+        "delete_profile",
+        "set_account_profile",
+        "add_blackout",
+        "remove_blackout",
     }
 )
 

@@ -1,38 +1,45 @@
 """The durable state each actor is rebuilt from after a restart (S7.2).
 
-Account figures and positions, the risk actor's status, lock reason, high-water mark,
-switched-off triggers and flatten in flight (``engine.domain.state``), a connection's state and
-a membership's disable reason. Actors write their state through the storage door
-(``engine.storage.records.Records``), which calls these functions as it changes (queued to the
-store's single writer, in order); a restarted actor — after a crash of its own or of the whole
-engine — is built from what they read back here, never from memory. Positions are then
-trusted from the broker over the store once the session is back (ARCHITECTURE: reconcile first).
+Account figures, positions and commissions charged, the risk actor's status, lock reason,
+high-water mark, switched-off triggers, flatten in flight and S9 state
+(``engine.domain.state``), a connection's state and a membership's disable reason. Actors write
+their state through the storage door (``engine.storage.records.Records``), which calls these
+functions as it changes (queued to the store's single writer, in order); a restarted actor —
+after a crash of its own or of the whole engine — is built from what they read back here, never
+from memory. Positions are then trusted from the broker over the store once the session is back
+(ARCHITECTURE: reconcile first).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
-from dataclasses import asdict
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, fields
 from decimal import Decimal
 from typing import Any
 
 from engine.domain.connections import ConnectionState
-from engine.domain.state import AccountState, FlattenRecord, RiskState
+from engine.domain.state import AccountState, FlattenRecord, PropState, RiskState
 from engine.storage.store import Store
 
 
 def save_account(store: Store, account: str, state: AccountState) -> None:
     positions = [(account, s, q, str(r)) for s, (q, r) in state.positions.items() if q]
-    row = (account, str(state.balance), str(state.realized_daily), str(state.realized_weekly))
+    row = (
+        account,
+        str(state.balance),
+        str(state.realized_daily),
+        str(state.realized_weekly),
+        str(state.commissions),
+    )
 
     def write(conn: sqlite3.Connection) -> None:
         conn.execute(
-            "INSERT INTO account_state (account, balance, realized_daily, realized_weekly)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT(account) DO UPDATE SET balance = excluded.balance,"
-            " realized_daily = excluded.realized_daily,"
-            " realized_weekly = excluded.realized_weekly",
+            "INSERT INTO account_state (account, balance, realized_daily, realized_weekly,"
+            " commissions) VALUES (?, ?, ?, ?, ?) ON CONFLICT(account) DO UPDATE SET"
+            " balance = excluded.balance, realized_daily = excluded.realized_daily,"
+            " realized_weekly = excluded.realized_weekly, commissions = excluded.commissions",
             row,
         )
         conn.execute("DELETE FROM positions WHERE account = ?", (account,))
@@ -58,6 +65,7 @@ def load_account(store: Store, account: str) -> AccountState | None:
         Decimal(row["realized_daily"]),
         Decimal(row["realized_weekly"]),
         positions,
+        Decimal(row["commissions"]),
     )
 
 
@@ -74,13 +82,14 @@ def save_risk(store: Store, account: str, state: RiskState, *, wait: bool = Fals
         state.flattens,
         int(state.supervisor_hold),
         state.version,
+        json.dumps(encode_prop(state.prop)),
     )
 
     def write(conn: sqlite3.Connection) -> None:
         conn.execute(
             "INSERT OR REPLACE INTO risk_state (account, status, lock_reason, high_water,"
-            " triggers_off, lock_triggers, flatten, flattens, supervisor_hold, version)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " triggers_off, lock_triggers, flatten, flattens, supervisor_hold, version, prop)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             row,
         )
 
@@ -103,6 +112,7 @@ def load_risk(store: Store, account: str) -> RiskState | None:
         flattens=int(row["flattens"]),
         supervisor_hold=bool(row["supervisor_hold"]),
         version=int(row["version"]),
+        prop=decode_prop(json.loads(row["prop"])) if row["prop"] else PropState(),
     )
 
 
@@ -116,18 +126,73 @@ def _flatten_record(data: Mapping[str, Any]) -> FlattenRecord:
     )
 
 
+def _plain(value: Any) -> Any:
+    """A field of the S9 state as JSON holds it: decimals as strings, tuples as lists."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise TypeError(f"not a decimal: {value!r}")
+    return Decimal(str(value))
+
+
+def _pairs(value: Any) -> tuple[tuple[str, Decimal], ...]:
+    return tuple((str(key), _decimal(number)) for key, number in value)
+
+
+# How each field of the S9 state is read back, by its declared type: a field of a type not
+# here is a field this module cannot store yet (a test holds it to ``PropState``'s fields).
+PROP_FIELD_TYPES: Mapping[str, Callable[[Any], Any]] = {
+    "Decimal | None": lambda v: None if v is None else _decimal(v),
+    "Decimal": _decimal,
+    "bool": bool,
+    "int": int,
+    "str": str,
+    "tuple[str, ...]": lambda v: tuple(str(item) for item in v),
+    "tuple[tuple[str, Decimal], ...]": _pairs,
+}
+
+
+def encode_prop(state: PropState) -> dict[str, Any]:
+    """The S9 state as plain values (JSON, the status log): decimals as strings, tuples as
+    lists."""
+    return {f.name: _plain(getattr(state, f.name)) for f in fields(PropState)}
+
+
+def decode_prop(data: Mapping[str, Any]) -> PropState:
+    """The inverse of :func:`encode_prop`; a key missing is its default (state written before
+    the key was kept), a key unknown is ignored. Raises ``TypeError``/``ValueError``/
+    ``ArithmeticError`` on values that are not what it wrote."""
+    if not isinstance(data, Mapping):
+        raise TypeError(f"the S9 state must be an object, got {type(data).__name__}")
+    given = {
+        f.name: PROP_FIELD_TYPES[str(f.type)](data[f.name])
+        for f in fields(PropState)
+        if f.name in data
+    }
+    return PropState(**given)
+
+
 def encode_risk(state: RiskState) -> dict[str, Any]:
     """``state`` as plain values (for the status log)."""
     out = asdict(state)
     out["high_water"] = str(state.high_water)
     out["triggers_off"] = list(state.triggers_off)
     out["lock_triggers"] = list(state.lock_triggers)
+    out["prop"] = encode_prop(state.prop)
     return out
 
 
 def decode_risk(data: Mapping[str, Any]) -> RiskState:
-    """The inverse of :func:`encode_risk`; raises ``KeyError``/``TypeError``/``ValueError``."""
+    """The inverse of :func:`encode_risk`; raises ``KeyError``/``TypeError``/``ValueError``. A
+    frame written before the S9 state was logged (no ``prop``) has none yet."""
     flatten = data["flatten"]
+    prop = data.get("prop")
     return RiskState(
         status=str(data["status"]),
         lock_reason=str(data["lock_reason"]),
@@ -138,6 +203,7 @@ def decode_risk(data: Mapping[str, Any]) -> RiskState:
         flattens=int(data["flattens"]),
         supervisor_hold=bool(data["supervisor_hold"]),
         version=int(data["version"]),
+        prop=PropState() if prop is None else decode_prop(prop),
     )
 
 

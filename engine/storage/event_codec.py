@@ -17,6 +17,7 @@ from typing import Any
 
 from brokers import base
 from engine.domain.copying import CopyMode, Membership
+from engine.domain.sessions import Blackout
 
 REDACTED = "[redacted]"
 SECRET_FIELDS = frozenset({"token"})
@@ -45,6 +46,7 @@ CLASSES: dict[str, type] = {
         base.WorkingOrder,
         base.OrderReport,
         Membership,
+        Blackout,
     )
 }
 ENUMS: dict[str, type[enum.Enum]] = {
@@ -138,5 +140,8 @@ def decode(value: Any) -> Any:
             elif isinstance(field_value, str) and enum_type is not None:
                 # A string enum is written as its string: back to the field's enum.
                 kwargs[f.name] = _member(enum_type, field_value)
-        return cls(**kwargs)
+        try:
+            return cls(**kwargs)
+        except ValueError as error:  # a class that checks its values (a blackout's interval)
+            raise WireError(f"{value[1]}: {error}") from None
     return [decode(v) for v in value]

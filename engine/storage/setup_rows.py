@@ -1,4 +1,6 @@
-"""The store rows behind the setup: connections, accounts, risk limits, groups and memberships.
+"""The store rows behind the setup: connections, accounts with their own risk keys and the
+profile they use, the named profiles and their keys (S9.7), the blackouts (S9.5), groups and
+memberships.
 
 The engine checks a change against the topology's rules first and writes it here, inside one
 ``Store.write`` transaction, so a crash leaves all of it or none (S4.3). ``load`` reads the whole
@@ -11,13 +13,22 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from engine.domain import risk_profile
 from engine.domain.copying import CopyMode, Membership
+from engine.domain.risk_profile import RiskValue, RiskValueError
+from engine.domain.sessions import Blackout
 from engine.domain.setup import AccountConfig, ConnectionConfig, GroupConfig
 from engine.storage.durable import delete_account_state
 from engine.storage.store import SCHEMA_VERSION, Store, StoreError, stored_schema
+
+
+class UnreadableRow(StoreError, ValueError):
+    """A setup row the store holds is not one this engine wrote (a risk key's value that no
+    longer parses, a blackout that is none): the message says which and why."""
 
 
 def symbol_map_json(symbol_map: Iterable[tuple[str, str]]) -> str:
@@ -38,6 +49,8 @@ class SetupRows:
     connections: dict[str, ConnectionConfig] = field(default_factory=dict)
     accounts: dict[str, AccountConfig] = field(default_factory=dict)
     groups: dict[str, GroupConfig] = field(default_factory=dict)
+    profiles: dict[str, dict[str, RiskValue]] = field(default_factory=dict)
+    blackouts: list[Blackout] = field(default_factory=list)  # sorted
 
 
 def load(store: Store) -> SetupRows:
@@ -78,12 +91,19 @@ def _rows(query: Callable[[str], list[sqlite3.Row]]) -> SetupRows:
             bool(row["token_expired"]),
             row["reconnects"],
         )
+    for row in query("SELECT * FROM profiles ORDER BY rowid"):
+        rows.profiles[row["name"]] = {}
+    for row in query("SELECT * FROM profile_keys ORDER BY profile, name"):
+        where = f"profile {row['profile']!r}"
+        rows.profiles[row["profile"]][row["name"]] = _value(where, row["name"], row["value"])
     for row in query("SELECT * FROM accounts ORDER BY rowid"):
         rows.accounts[row["id"]] = AccountConfig(
-            row["id"], row["connection"], Decimal(row["balance"])
+            row["id"], row["connection"], Decimal(row["balance"]), profile=row["profile"]
         )
     for row in query("SELECT * FROM risk_limits ORDER BY account, name"):
-        rows.accounts[row["account"]].limits[row["name"]] = Decimal(row["value"])
+        where = f"account {row['account']!r}"
+        rows.accounts[row["account"]].limits[row["name"]] = _value(where, row["name"], row["value"])
+    rows.blackouts.extend(sorted(_blackout(row) for row in query("SELECT * FROM blackouts")))
     for row in query("SELECT * FROM groups ORDER BY rowid"):
         rows.groups[row["id"]] = GroupConfig(row["id"], row["leader"])
     for row in query("SELECT * FROM memberships ORDER BY group_id, position"):
@@ -100,6 +120,22 @@ def _rows(query: Callable[[str], list[sqlite3.Row]]) -> SetupRows:
     return rows
 
 
+def _value(where: str, name: str, text: str) -> RiskValue:
+    """A stored risk key's value (a plain decimal, as before the S9 keys, reads as one)."""
+    try:
+        return risk_profile.decode(name, text)
+    except RiskValueError as error:
+        raise UnreadableRow(f"the store's risk keys of {where}: {error}") from None
+
+
+def _blackout(row: sqlite3.Row) -> Blackout:
+    try:
+        start, end = datetime.fromisoformat(row["start"]), datetime.fromisoformat(row["end"])
+        return Blackout(start, end, row["label"])
+    except (TypeError, ValueError) as error:
+        raise UnreadableRow(f"the store's blackout {row['key']!r}: {error}") from None
+
+
 # --- writes: each runs inside the caller's transaction --------------------------------------------
 
 
@@ -113,19 +149,64 @@ def insert_connection(conn: sqlite3.Connection, c: ConnectionConfig) -> None:
 
 def insert_account(conn: sqlite3.Connection, a: AccountConfig) -> None:
     conn.execute(
-        "INSERT INTO accounts (id, connection, balance) VALUES (?, ?, ?)",
-        (a.id, a.connection, str(a.balance)),
+        "INSERT INTO accounts (id, connection, balance, profile) VALUES (?, ?, ?, ?)",
+        (a.id, a.connection, str(a.balance), a.profile),
     )
     write_limits(conn, a.id, a.limits)
 
 
-def write_limits(conn: sqlite3.Connection, account: str, limits: Mapping[str, Decimal]) -> None:
+def write_limits(conn: sqlite3.Connection, account: str, limits: Mapping[str, RiskValue]) -> None:
+    """The account's own keys given, set (the others are left as they are)."""
     for name, value in limits.items():
         conn.execute(
             "INSERT INTO risk_limits (account, name, value) VALUES (?, ?, ?)"
             " ON CONFLICT(account, name) DO UPDATE SET value = excluded.value",
-            (account, name, str(value)),
+            (account, name, risk_profile.encode(name, value)),
         )
+
+
+def delete_limits(conn: sqlite3.Connection, account: str, names: Iterable[str]) -> None:
+    """The account's own keys named, removed: its profile's value, or none, applies."""
+    for name in names:
+        conn.execute("DELETE FROM risk_limits WHERE account = ? AND name = ?", (account, name))
+
+
+def set_account_profile(conn: sqlite3.Connection, account: str, profile: str | None) -> None:
+    conn.execute("UPDATE accounts SET profile = ? WHERE id = ?", (profile, account))
+
+
+def write_profile(conn: sqlite3.Connection, profile: str, keys: Mapping[str, RiskValue]) -> None:
+    """The profile made if it is new, and the keys given set in it."""
+    conn.execute("INSERT INTO profiles (name) VALUES (?) ON CONFLICT(name) DO NOTHING", (profile,))
+    for name, value in keys.items():
+        conn.execute(
+            "INSERT INTO profile_keys (profile, name, value) VALUES (?, ?, ?)"
+            " ON CONFLICT(profile, name) DO UPDATE SET value = excluded.value",
+            (profile, name, risk_profile.encode(name, value)),
+        )
+
+
+def delete_profile_keys(conn: sqlite3.Connection, profile: str, names: Iterable[str]) -> None:
+    for name in names:
+        conn.execute("DELETE FROM profile_keys WHERE profile = ? AND name = ?", (profile, name))
+
+
+def delete_profile(conn: sqlite3.Connection, profile: str) -> None:
+    """The profile with its keys (an account still using it makes this fail: the caller checks
+    first)."""
+    conn.execute("DELETE FROM profile_keys WHERE profile = ?", (profile,))
+    conn.execute("DELETE FROM profiles WHERE name = ?", (profile,))
+
+
+def insert_blackout(conn: sqlite3.Connection, b: Blackout) -> None:
+    conn.execute(
+        "INSERT INTO blackouts (key, start, end, label) VALUES (?, ?, ?, ?)",
+        (b.key(), b.start.isoformat(), b.end.isoformat(), b.label),
+    )
+
+
+def delete_blackout(conn: sqlite3.Connection, key: str) -> None:
+    conn.execute("DELETE FROM blackouts WHERE key = ?", (key,))
 
 
 def insert_group(conn: sqlite3.Connection, g: GroupConfig) -> None:
@@ -196,16 +277,24 @@ def delete_setup(
 
 __all__ = [
     "SetupRows",
+    "UnreadableRow",
+    "delete_blackout",
+    "delete_limits",
     "delete_membership",
+    "delete_profile",
+    "delete_profile_keys",
     "delete_setup",
     "insert_account",
+    "insert_blackout",
     "insert_connection",
     "insert_group",
     "insert_membership",
     "load",
     "read_setup",
+    "set_account_profile",
     "symbol_map_json",
     "symbol_map_of",
     "update_terms",
     "write_limits",
+    "write_profile",
 ]

@@ -31,7 +31,7 @@ from engine.storage.durability import DRILL, Durability, NotDurable, describe, d
 
 log = structlog.get_logger("engine.storage.store")
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 APPLICATION_ID = 0x4D494D4B  # "MIMK": refuses to open a foreign SQLite file as a store
 
 MIGRATIONS: dict[int, str] = {
@@ -111,6 +111,25 @@ MIGRATIONS: dict[int, str] = {
     # as they always did.
     6: """
     ALTER TABLE memberships ADD COLUMN copy TEXT NOT NULL DEFAULT 'fills';
+    """,
+    # The S9 prop-firm rules: the commissions an account was charged (S9.1), its risk actor's
+    # S9 state (a JSON object; "" from before: none yet), the named profile an account uses
+    # (NULL: none) with the profiles' keys (S9.7), and the engine-wide blackouts (S9.5, start
+    # and end as ISO text with their offset; ``key`` is ``Blackout.key()``). A risk key's value
+    # is stored as ``risk_profile.encode`` writes it: the plain decimals from before read as
+    # they are.
+    7: """
+    ALTER TABLE account_state ADD COLUMN commissions TEXT NOT NULL DEFAULT '0';
+    ALTER TABLE risk_state ADD COLUMN prop TEXT NOT NULL DEFAULT '';
+    CREATE TABLE profiles (name TEXT PRIMARY KEY);
+    CREATE TABLE profile_keys (
+        profile TEXT NOT NULL REFERENCES profiles(name) ON DELETE CASCADE,
+        name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (profile, name)
+    );
+    ALTER TABLE accounts ADD COLUMN profile TEXT REFERENCES profiles(name);
+    CREATE TABLE blackouts (
+        key TEXT PRIMARY KEY, start TEXT NOT NULL, end TEXT NOT NULL, label TEXT NOT NULL
+    );
     """,
 }
 

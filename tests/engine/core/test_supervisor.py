@@ -123,8 +123,10 @@ def test_a_crashed_risk_actor_handles_every_message_told_while_it_restarts(
     with busy(rig, address):
         rig.engine.inject_failure("risk", "F1")
         # told right behind the failure, before it is handled: they reach the new behaviour
-        tell(address, SetLimits({"daily_loss_limit": D(1000)}))
-        tell(address, SetLimits({"weekly_loss_limit": D(3000)}))
+        # (each SetLimits carries the account's whole effective keys, S9.7)
+        tell(address, SetLimits({"daily_loss_limit": D(1000)}, ("daily_loss_limit",)))
+        both = {"daily_loss_limit": D(1000), "weekly_loss_limit": D(3000)}
+        tell(address, SetLimits(both, ("weekly_loss_limit",)))
         rig.engine.lock("F1")
     rig.idle()
     assert_restarted(rig, "risk", "F1", before)

@@ -197,14 +197,14 @@ def test_s4_2_deleting_a_follower_account_removes_only_its_membership() -> None:
 
 def test_a_snapshot_is_not_changed_by_later_changes() -> None:
     t = build()
-    t.accounts["F1"].limits["daily_loss"] = Decimal(1)
+    t.accounts["F1"].limits["daily_loss_limit"] = Decimal(1)
     copy = t.snapshot()
     t.groups["g1"].members.append(Membership("FREE", Decimal(1)))
-    t.accounts["F1"].limits["daily_loss"] = Decimal(2)
+    t.accounts["F1"].limits["daily_loss_limit"] = Decimal(2)
     t.connections["c1"].state = "disconnected"
     t.apply_deletion(t.plan_delete_connection("c3"))
     assert [m.account for m in copy.groups["g1"].members] == ["F1", "F3"]
-    assert copy.accounts["F1"].limits == {"daily_loss": Decimal(1)}
+    assert copy.accounts["F1"].limits == {"daily_loss_limit": Decimal(1)}
     assert copy.connections["c1"].state == "connected"
     assert set(copy.connections) == {"c1", "c2", "c3"}
     _assert_whole(copy)
@@ -266,7 +266,7 @@ def test_s4_3_delete_cascade_leaves_the_store_whole_and_equal_to_memory(
     store: Store, connection: str
 ) -> None:
     t = build()
-    t.accounts["LEAD"].limits = {"daily_loss": Decimal(1)}
+    t.accounts["LEAD"].limits = {"daily_loss_limit": Decimal(1)}
     _save(store, t)
     plan = t.plan_delete_connection(connection)
     store.write(lambda conn: _delete(conn, plan), wait=True)

@@ -1,18 +1,22 @@
-"""The store rows of the setup: what is written is read back, in the order it was written."""
+"""The store rows of the setup: what is written is read back, in the order it was written;
+every S5/S9 risk key, the named profiles (S9.7) and the blackouts (S9.5) included."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from engine.domain.copying import CopyMode, Membership
+from engine.domain.risk_profile import RiskValue
+from engine.domain.sessions import Blackout
 from engine.domain.setup import AccountConfig, ConnectionConfig, GroupConfig
 from engine.storage import setup_rows
-from engine.storage.setup_rows import SetupRows
+from engine.storage.setup_rows import SetupRows, UnreadableRow
 from engine.storage.store import Store
 
 
@@ -38,7 +42,7 @@ def build() -> SetupRows:
         rows.accounts[account] = AccountConfig(account, connection)
     rows.accounts["F1"].balance = Decimal("12345.67")
     rows.accounts["F1"].limits = {
-        "daily_loss": Decimal(500),
+        "daily_loss_limit": Decimal(500),
         "trailing_drawdown": Decimal("250.5"),
     }
     rows.groups["g1"] = GroupConfig(
@@ -86,10 +90,10 @@ def test_write_limits_overwrites_a_limit(store: Store) -> None:
     _save(store, build())
     for value in (Decimal(100), Decimal(0)):
         store.write(
-            lambda conn, v=value: setup_rows.write_limits(conn, "F3", {"daily_loss": v}),
+            lambda conn, v=value: setup_rows.write_limits(conn, "F3", {"daily_loss_limit": v}),
             wait=True,
         )
-    assert setup_rows.load(store).accounts["F3"].limits == {"daily_loss": Decimal(0)}
+    assert setup_rows.load(store).accounts["F3"].limits == {"daily_loss_limit": Decimal(0)}
 
 
 def test_update_terms_keeps_the_disable_reason(store: Store) -> None:
@@ -143,3 +147,123 @@ def test_symbol_map_column(symbol_map: tuple[tuple[str, str], ...], text: str) -
     assert setup_rows.symbol_map_json(symbol_map) == text
     assert setup_rows.symbol_map_of(text) == symbol_map
     assert setup_rows.symbol_map_json(reversed(symbol_map)) == text  # sorted by source symbol
+
+
+# --- S9: every risk key, the named profiles and the blackouts ----------------------------------
+
+CT = timezone(timedelta(hours=-6))
+CPI = Blackout(
+    datetime(2026, 11, 25, 7, 29, tzinfo=CT), datetime(2026, 11, 25, 7, 45, tzinfo=CT), "CPI"
+)
+FOMC = Blackout(
+    datetime(2026, 11, 24, 19, 0, tzinfo=UTC), datetime(2026, 11, 24, 20, 0, tzinfo=UTC), "FOMC"
+)
+EVERY_KEY: dict[str, RiskValue] = {
+    "daily_loss_limit": Decimal(1000),
+    "weekly_profit_target": Decimal("6000.5"),
+    "commission": Decimal("2.10"),
+    "commissions": {"ES": Decimal("2.10"), "MES": Decimal("0.60")},
+    "max_contracts": Decimal("2.5"),
+    "contract_weights": {"MNQ": Decimal("0.2")},
+    "max_loss": Decimal(2000),
+    "max_loss_mode": "eod_trailing",
+    "max_loss_stop": Decimal(0),
+    "start_balance": Decimal(50000),
+    "flatten_at": "15:10",
+    "blackout": "flatten",
+    "consistency_pct": Decimal(30),
+}  # fmt: skip
+
+
+def _save_s9(store: Store, rows: SetupRows) -> None:
+    def write(conn: sqlite3.Connection) -> None:
+        for name, keys in rows.profiles.items():
+            setup_rows.write_profile(conn, name, keys)
+        for b in rows.blackouts:
+            setup_rows.insert_blackout(conn, b)
+
+    store.write(write, wait=True)
+    _save(store, rows)
+
+
+def test_s9_every_risk_key_profiles_and_blackouts_round_trip(store: Store) -> None:
+    """S9.7: an account's own keys of every shape, the profile it uses and the profiles' keys;
+    S9.5: the blackouts, sorted, each with its offset as written."""
+    rows = build()
+    rows.profiles["50K"] = dict(EVERY_KEY)
+    rows.profiles["empty"] = {}
+    rows.accounts["F1"].limits = {**EVERY_KEY, "max_loss_stop": "off", "flatten_at": "off"}
+    rows.accounts["F1"].profile = "50K"
+    rows.blackouts.extend([FOMC, CPI])  # sorted: FOMC starts first
+    _save_s9(store, rows)
+    loaded = setup_rows.load(store)
+    assert loaded == rows
+    assert loaded.blackouts[1].start.utcoffset() == timedelta(hours=-6)  # CPI: its own offset
+    stored = {r["name"]: r["value"] for r in store.query("SELECT * FROM profile_keys")}
+    assert stored["commissions"] == '{"ES": "2.10", "MES": "0.60"}'
+    assert stored["max_contracts"] == "2.5"
+
+
+def test_s9_plain_decimals_from_before_still_load(store: Store) -> None:
+    """Limits written as plain decimals (schema 6) read as the numbers they are."""
+    _save(store, build())
+    store.write(
+        lambda conn: conn.execute(
+            "UPDATE risk_limits SET value = '250.50' WHERE name = 'trailing_drawdown'"
+        ),
+        wait=True,
+    )
+    assert setup_rows.load(store).accounts["F1"].limits["trailing_drawdown"] == Decimal("250.50")
+
+
+def test_s9_a_stored_value_that_no_longer_parses_names_the_account_and_the_key(
+    store: Store,
+) -> None:
+    _save(store, build())
+    store.write(
+        lambda conn: conn.execute("UPDATE risk_limits SET value = 'x' WHERE account = 'F1'"),
+        wait=True,
+    )
+    with pytest.raises(UnreadableRow, match="account 'F1': daily_loss_limit: not a number"):
+        setup_rows.load(store)
+
+
+def test_s9_keys_profiles_and_blackouts_change_and_go(store: Store) -> None:
+    rows = build()
+    rows.profiles["50K"] = {"max_loss": Decimal(2000), "commission": Decimal(1)}
+    rows.blackouts.append(CPI)
+    _save_s9(store, rows)
+
+    def change(conn: sqlite3.Connection) -> None:
+        setup_rows.delete_limits(conn, "F1", ["daily_loss_limit", "max_loss"])  # one not set
+        setup_rows.write_profile(conn, "50K", {"max_loss": Decimal(2500)})
+        setup_rows.delete_profile_keys(conn, "50K", ["commission"])
+        setup_rows.set_account_profile(conn, "F3", "50K")
+        setup_rows.insert_blackout(conn, FOMC)
+        setup_rows.delete_blackout(conn, CPI.key())
+
+    store.write(change, wait=True)
+    loaded = setup_rows.load(store)
+    assert loaded.accounts["F1"].limits == {"trailing_drawdown": Decimal("250.5")}
+    assert loaded.profiles == {"50K": {"max_loss": Decimal(2500)}}
+    assert (loaded.accounts["F3"].profile, loaded.accounts["F1"].profile) == ("50K", None)
+    assert loaded.blackouts == [FOMC]
+    with pytest.raises(sqlite3.IntegrityError):  # the store refuses a profile still in use
+        store.write(lambda conn: setup_rows.delete_profile(conn, "50K"), wait=True)
+    store.write(lambda conn: setup_rows.set_account_profile(conn, "F3", None), wait=True)
+    store.write(lambda conn: setup_rows.delete_profile(conn, "50K"), wait=True)
+    assert setup_rows.load(store).profiles == {}
+    assert store.query("SELECT * FROM profile_keys") == []
+
+
+def test_s9_deleting_an_account_keeps_the_profile_it_used(store: Store) -> None:
+    rows = build()
+    rows.profiles["50K"] = {"max_loss": Decimal(2000)}
+    rows.accounts["FREE"].profile = "50K"
+    rows.accounts["FREE"].limits = {"commission": Decimal(1)}
+    _save_s9(store, rows)
+    store.write(lambda conn: setup_rows.delete_setup(conn, accounts=("FREE",)), wait=True)
+    loaded = setup_rows.load(store)
+    assert "FREE" not in loaded.accounts
+    assert loaded.profiles == {"50K": {"max_loss": Decimal(2000)}}
+    assert store.query("SELECT * FROM risk_limits WHERE account = 'FREE'") == []

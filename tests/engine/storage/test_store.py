@@ -6,19 +6,25 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from engine.domain.copying import CopyMode, Membership
-from engine.storage import setup_rows
+from engine.domain.sessions import Blackout
+from engine.domain.state import PropState
+from engine.storage import durable, setup_rows
 from engine.storage.store import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Store, StoreError
 
 TABLES = {
     "connections",
     "accounts",
     "risk_limits",
+    "profiles",
+    "profile_keys",
+    "blackouts",
     "groups",
     "memberships",
     "orders",
@@ -26,6 +32,10 @@ TABLES = {
     "reconciliations",
     "counters",
 }
+CT = timezone(timedelta(hours=-6))
+CPI = Blackout(
+    datetime(2026, 11, 25, 7, 29, tzinfo=CT), datetime(2026, 11, 25, 7, 45, tzinfo=CT), "CPI"
+)
 
 
 @pytest.fixture
@@ -168,6 +178,75 @@ def test_a_store_of_schema_5_upgrades_its_memberships_to_copy_fills(tmp_path: Pa
         assert setup_rows.load(store).groups["g"].members[0].copy is CopyMode.ORDERS
     finally:
         store.close()
+
+
+def test_a_store_of_schema_6_upgrades_to_the_s9_rules(tmp_path: Path) -> None:
+    """S9: an account and its risk state from before keep what they had, with no commissions
+    charged, no S9 state, no profile; its plain-decimal limits read as numbers; profiles and
+    blackouts can be written at once."""
+    path = tmp_path / "engine.sqlite"
+    _store_of_schema(path, 6)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(
+        "INSERT INTO connections (id, broker, state) VALUES ('c', 'paper', 'connected');"
+        "INSERT INTO accounts (id, connection, balance) VALUES ('F1', 'c', '50000');"
+        "INSERT INTO risk_limits (account, name, value) VALUES ('F1', 'daily_loss_limit', '1000');"
+        "INSERT INTO account_state (account, balance, realized_daily, realized_weekly)"
+        " VALUES ('F1', '49000', '-1000', '-1000');"
+        "INSERT INTO risk_state (account, status, lock_reason, high_water, triggers_off,"
+        " lock_triggers, flatten, flattens, supervisor_hold, version) VALUES ('F1', 'LOCKED',"
+        " 'risk_breach_daily', '50000', '[]', '[\"daily_loss_limit\"]', '', 1, 0, 3);"
+    )
+    conn.close()
+    store = Store(path)
+    try:
+        assert store.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 7
+        rows = setup_rows.load(store)
+        f1 = rows.accounts["F1"]
+        assert (f1.limits, f1.profile) == ({"daily_loss_limit": Decimal(1000)}, None)
+        assert (rows.profiles, rows.blackouts) == ({}, [])
+        account = durable.load_account(store, "F1")
+        assert account is not None
+        assert (account.balance, account.commissions) == (Decimal(49000), Decimal(0))
+        risk = durable.load_risk(store, "F1")
+        assert risk is not None
+        assert (risk.status, risk.version, risk.prop) == ("LOCKED", 3, PropState())
+
+        def s9(c: sqlite3.Connection) -> None:
+            setup_rows.write_profile(c, "50K", {"max_loss_mode": "static"})
+            setup_rows.set_account_profile(c, "F1", "50K")
+            setup_rows.insert_blackout(c, CPI)
+
+        store.write(s9, wait=True)
+        rows = setup_rows.load(store)
+        assert rows.accounts["F1"].profile == "50K"
+        assert rows.profiles == {"50K": {"max_loss_mode": "static"}}
+        assert rows.blackouts == [CPI]
+    finally:
+        store.close()
+
+
+def test_a_fresh_store_and_an_upgraded_one_have_the_same_schema(tmp_path: Path) -> None:
+    """Every migration in order makes the store a new file gets: one schema, however reached."""
+    old = tmp_path / "old.sqlite"
+    _store_of_schema(old, 6)
+    for path in (old, tmp_path / "new.sqlite"):
+        Store(path).close()
+
+    def schema(path: Path) -> list[tuple[str, str]]:
+        conn = sqlite3.connect(path)
+        try:
+            tables = [
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            ]
+            return sorted(
+                (t, repr(conn.execute(f"PRAGMA table_info({t})").fetchall())) for t in tables
+            )
+        finally:
+            conn.close()
+
+    assert schema(old) == schema(tmp_path / "new.sqlite")
+    assert {"profiles", "profile_keys", "blackouts"} <= {t for t, _ in schema(old)}
 
 
 # --- refusing files -------------------------------------------------------------------------------
