@@ -235,5 +235,5 @@ _FILL_KINDS = {
     OrderKind.LIQUIDATE: Kind.FLATTEN,
     OrderKind.SYNC: Kind.RECONCILIATION,
     OrderKind.MIRROR: Kind.COPY,
-    OrderKind.REDUCE: Kind.MAX_CONTRACTS_EXCEEDED,
+    OrderKind.REDUCE: Kind.RECONCILIATION,  # S9.2's warning is the risk actor's
 }
