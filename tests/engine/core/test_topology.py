@@ -1,10 +1,12 @@
 """The topology's rules (an account in at most one group, S4 deletion cascades, S4.3 nothing
-dangling), and a cascade written to the store leaving it equal to memory."""
+dangling, an account's effective risk keys: S9.7), and a cascade written to the store leaving it
+equal to memory."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,8 +23,16 @@ from engine.core.topology import (
     UnknownId,
 )
 from engine.domain.copying import Membership
+from engine.domain.sessions import Blackout
 from engine.storage import setup_rows
 from engine.storage.store import Store
+
+CPI = Blackout(
+    datetime(2026, 11, 25, 13, 29, tzinfo=UTC), datetime(2026, 11, 25, 13, 45, tzinfo=UTC), "CPI"
+)
+NFP = Blackout(
+    datetime(2026, 12, 4, 13, 29, tzinfo=UTC), datetime(2026, 12, 4, 13, 45, tzinfo=UTC), "NFP"
+)
 
 
 def build() -> Topology:
@@ -208,6 +218,58 @@ def test_a_snapshot_is_not_changed_by_later_changes() -> None:
     assert copy.connections["c1"].state == "connected"
     assert set(copy.connections) == {"c1", "c2", "c3"}
     _assert_whole(copy)
+
+
+def test_s9_7_effective_keys_are_the_profiles_overridden_key_by_key_by_the_accounts_own() -> None:
+    t = build()
+    t.profiles["50K"] = {
+        "max_loss": Decimal(2000),
+        "max_contracts": Decimal(5),
+        "commissions": {"ES": Decimal("2.1")},
+    }
+    t.accounts["F1"].profile = "50K"
+    t.accounts["F1"].limits = {
+        "max_contracts": Decimal(0),  # 0: off for this account, whatever the profile says
+        "commissions": {"MES": Decimal("0.6")},  # a table is one key: replaced whole
+        "flatten_at": "15:10",
+    }
+    assert t.effective("F1") == {
+        "max_loss": Decimal(2000),
+        "max_contracts": Decimal(0),
+        "commissions": {"MES": Decimal("0.6")},
+        "flatten_at": "15:10",
+    }
+    t.accounts["F3"].limits = {"max_loss": Decimal(1)}
+    assert t.effective("F3") == {"max_loss": Decimal(1)}  # no profile: its own keys
+    assert t.effective("FREE") == {}
+    assert t.users_of("50K") == ["F1"]
+    with pytest.raises(UnknownId, match="unknown account 'ghost'"):
+        t.effective("ghost")
+    t.profiles["50K"]["max_loss"] = Decimal(2500)
+    assert t.effective("F1")["max_loss"] == Decimal(2500)  # the profile's keys as they are now
+
+
+def test_s9_a_new_account_must_name_a_known_profile() -> None:
+    t = build()
+    with pytest.raises(CommandRefused, match="account 'NEW': unknown profile '50K'"):
+        t.check_new_account(AccountConfig("NEW", "c1", profile="50K"))
+    t.profiles["50K"] = {}
+    t.check_new_account(AccountConfig("NEW", "c1", profile="50K"))
+
+
+def test_s9_a_snapshot_copies_profiles_and_blackouts() -> None:
+    t = build()
+    t.profiles["50K"] = {"max_loss": Decimal(2000)}
+    t.blackouts = [CPI]
+    copy = t.snapshot()
+    t.profiles["50K"]["max_loss"] = Decimal(1)
+    t.profiles["other"] = {}
+    t.blackouts.append(NFP)
+    assert copy.profiles == {"50K": {"max_loss": Decimal(2000)}}
+    assert copy.blackouts == [CPI]
+    assert copy.blackout(CPI.key()) == CPI
+    with pytest.raises(UnknownId, match="unknown blackout"):
+        copy.blackout(NFP.key())
 
 
 def _assert_whole(t: Topology) -> None:

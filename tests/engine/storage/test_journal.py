@@ -33,7 +33,9 @@ from brokers.base import (
     TokenIssued,
     WorkingOrder,
 )
+from engine.core.topology import CommandRefused
 from engine.domain.copying import CopyMode, Membership
+from engine.domain.sessions import Blackout
 from engine.replay.harness import Harness
 from engine.replay.journal_replay import JournalError, replay_journal
 from engine.replay.scenario import load_scenario
@@ -309,5 +311,39 @@ def test_withdrawn_fills_and_refused_prices_are_journaled_and_replayed(tmp_path:
     frames = read_journal(journal)
     kinds = {type(decode(p[1])).__name__ for _, _, kind, p in frames if kind == "broker"}
     assert {"FillCorrected", "PricesUnavailable", "PricesRestored"} <= kinds
+    report = replay_journal(journal)
+    assert report["final"] == final
+
+
+def test_risk_keys_profiles_and_blackouts_are_journaled_and_replayed(tmp_path: Path) -> None:
+    """S9: an account's own keys, a named profile and the profile an account uses (S9.7), a
+    blackout (S9.5) and the removals, a refused command among them: each replays, so the
+    replayed session charges the same commissions and shows the same threshold."""
+    journal = tmp_path / "engine.journal"
+    harness = _recording("s2_2_ratio_and_max_qty_cap.toml", "deterministic", tmp_path, journal)
+    try:
+        harness.setup()
+        harness.run()
+        engine, broker = harness.engine, harness.broker
+        engine.set_profile("50K", {"commission": Decimal("2.5"), "max_loss": Decimal(2000)})
+        engine.set_account_profile("F2", "50K")
+        engine.set_risk("LEAD", {"commissions": {"ES": Decimal(1)}, "max_loss_mode": "static"})
+        engine.add_blackout(Blackout(T0.replace(year=2027), T0.replace(year=2027, hour=16), "X"))
+        with pytest.raises(CommandRefused):
+            engine.delete_profile("50K")  # F2 uses it
+        broker.trade("LEAD", "ESZ6", 1)
+        harness.settle()
+        engine.unset_profile_keys("50K", ["max_loss"])
+        engine.unset_risk("LEAD", ["commissions"])
+        engine.remove_blackout(engine.blackouts()[0].key())
+        broker.trade("LEAD", "ESZ6", -1)
+        harness.settle()
+        engine.set_account_profile("F2", None)
+        engine.delete_profile("50K")
+        final = harness.final_state()
+    finally:
+        harness.close()
+    assert final["accounts"]["LEAD"]["commissions"] == 1.0  # the buy only: unset before the sell
+    assert final["accounts"]["F2"]["commissions"] == 5.0  # its copies, 2.5 each
     report = replay_journal(journal)
     assert report["final"] == final
