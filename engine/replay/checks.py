@@ -24,7 +24,11 @@ FIGURES = (
     "balance",
     "equity",
     "high_water",
+    "threshold",  # S9.3: none without max_loss, and then no number matches it
+    "commissions",  # S9.1: all an account was charged, and it starts with none
 )
+# Figures the risk actor keeps; the rest are the account's book.
+RISK_FIGURES = ("high_water", "threshold")
 
 
 @dataclass(frozen=True)
@@ -169,10 +173,7 @@ def _copying(engine: Engine, account: str, connection_state: str) -> tuple[str, 
 
 
 def _figure(view: Any, risk: Any, key: str) -> Decimal | None:
-    if key == "high_water":
-        value = getattr(risk, "high_water", None)
-        return value if isinstance(value, Decimal) else None
-    value = getattr(view, key)
+    value = getattr(risk if key in RISK_FIGURES else view, key, None)
     return value if isinstance(value, Decimal) else None
 
 

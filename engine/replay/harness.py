@@ -32,6 +32,7 @@ from engine.core.engine import Engine, EngineSettings
 from engine.core.topology import AccountConfig, CommandRefused, ConnectionConfig, GroupConfig
 from engine.domain.activity import Kind, Level
 from engine.domain.copying import Membership
+from engine.domain.risk_profile import RiskRules
 from engine.replay.checks import Failure, evaluate, working_specs
 from engine.replay.scenario import (
     CancelStep,
@@ -140,13 +141,11 @@ class Harness:
             ConnectionConfig(c.id, c.broker, c.state, token_expired=c.state == "reauth_required")
             for c in s.connections
         ]
-        accounts = [
-            AccountConfig(a.id, a.connection, a.balance, a.risk.given()) for a in s.accounts
-        ]
+        accounts = [AccountConfig(a.id, a.connection, a.balance, dict(a.risk)) for a in s.accounts]
         groups = [
             GroupConfig(g.id, g.leader, [_membership(f) for f in g.followers]) for g in s.groups
         ]
-        self.engine.seed(connections, accounts, groups)
+        self.engine.seed(connections, accounts, groups, blackouts=s.blackouts)
         for c in s.connections:
             held = tuple(a.id for a in s.accounts if a.connection == c.id)
             if self.sim is not None and c.broker == TRADOVATE_SIM:
@@ -222,6 +221,7 @@ class Harness:
             "lock": engine.lock,
             "unlock": engine.unlock,
             "set_risk": lambda v: engine.set_risk(v.account, dict(v.limits)),
+            "blackout": engine.add_blackout,
             "add_follower": lambda v: engine.add_follower(v.group, _membership(v.follower)),
             "remove_follower": lambda v: engine.remove_follower(v.group, v.account),
             "hold": lambda c: at(c).hold(c),
@@ -341,8 +341,9 @@ def final_state(
     engine: Engine, working: Callable[[str], list[WorkingOrder]] | None = None
 ) -> dict[str, Any]:
     """The report's ``final``: every account's status, positions and daily P&L (and the
-    orders working at its broker, if any and ``working`` reads them), every connection's state,
-    every group's leader and followers."""
+    orders working at its broker, if any and ``working`` reads them; its S9.3 threshold, if it
+    has one; the commissions charged, if it is charged any), every connection's state, every
+    group's leader and followers."""
     engine.wait_idle()
     accounts: dict[str, Any] = {}
     for account in sorted(engine.topology.accounts):
@@ -355,6 +356,10 @@ def final_state(
             "positions": dict(sorted(view.positions.items())),
             "daily_pnl": float(view.daily_pnl),
         }
+        if risk.threshold is not None:
+            accounts[account]["threshold"] = float(risk.threshold)
+        if view.commissions or RiskRules.of(risk.limits).charges:
+            accounts[account]["commissions"] = float(view.commissions)
         orders = working(account) if working is not None else []
         shown = [
             {"symbol": symbol, **spec.shown()}

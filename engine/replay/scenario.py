@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from functools import partial
@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from brokers.instruments import Contract, ContractTable
+from engine.domain.risk_profile import RiskValue
+from engine.domain.sessions import Blackout
 from engine.replay.scenario_fields import (
     Invalid,
     Problems,
@@ -46,9 +48,9 @@ from engine.replay.scenario_orders import (
     OrderStep,
     WorkingSpec,
 )
+from engine.replay.scenario_risk import SetRiskStep, parse_blackout, parse_risk
 from engine.replay.scenario_steps import (
     CONNECTION_STATES,
-    RISK_LIMITS,
     AddFollowerStep,
     CrashStep,
     Expectation,
@@ -57,7 +59,6 @@ from engine.replay.scenario_steps import (
     PriceStep,
     RejectNextStep,
     RemoveFollowerStep,
-    SetRiskStep,
     Step,
     TradeStep,
     parse_follower,
@@ -83,7 +84,6 @@ __all__ = [
     "PriceStep",
     "RejectNextStep",
     "RemoveFollowerStep",
-    "RiskLimits",
     "Scenario",
     "ScenarioError",
     "ScenarioSettings",
@@ -107,6 +107,7 @@ TOP_KEYS = (
     "connection",
     "account",
     "group",
+    "blackout",
     "settings",
     "step",
 )
@@ -143,27 +144,13 @@ class ConnectionSpec:
 
 
 @dataclass(frozen=True)
-class RiskLimits:
-    """An account's limits as the file gives them; ``None`` means not given."""
-
-    daily_loss_limit: Decimal | None = None
-    daily_profit_target: Decimal | None = None
-    trailing_drawdown: Decimal | None = None
-    weekly_loss_limit: Decimal | None = None
-    weekly_profit_target: Decimal | None = None
-
-    def given(self) -> dict[str, Decimal]:
-        """Only the limits the file set, by name."""
-        values = {name: getattr(self, name) for name in RISK_LIMITS}
-        return {name: value for name, value in values.items() if value is not None}
-
-
-@dataclass(frozen=True)
 class AccountSpec:
     id: str
     connection: str
     balance: Decimal = DEFAULT_BALANCE
-    risk: RiskLimits = RiskLimits()
+    # The risk keys the file set (S5.2 limits, S9 keys), by name, checked as the engine takes
+    # them; a key not given is not in it.
+    risk: Mapping[str, RiskValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -193,6 +180,7 @@ class Scenario:
     groups: tuple[GroupSpec, ...]
     steps: tuple[Step, ...]
     settings: ScenarioSettings = ScenarioSettings()
+    blackouts: tuple[Blackout, ...] = ()  # S9.5: the engine-wide intervals of the setup
 
     def contract_table(self) -> ContractTable:
         """The built-in contracts plus this file's ``[[instrument]]`` entries."""
@@ -276,6 +264,7 @@ def _scenario(data: dict[str, Any], file: str) -> Scenario:
     groups = _read(problems, data, "group", partial(_group, declared=declared))
     declared = replace(declared, groups=frozenset(g.id for g in groups[0]) | set(groups[1]))
     problems.check(_one_group_each, groups[0])
+    blackouts = problems.check(_blackouts, data)
     steps = problems.check(_steps, data, top, declared)
     problems.raise_any()
     return Scenario(
@@ -289,6 +278,7 @@ def _scenario(data: dict[str, Any], file: str) -> Scenario:
         groups[0],
         steps or (),
         settings or ScenarioSettings(),
+        blackouts or (),
     )
 
 
@@ -303,6 +293,18 @@ def _settings(value: object, where: Where) -> ScenarioSettings:
 
 def _steps(data: dict[str, Any], top: Where, declared: Declared) -> tuple[Step, ...]:
     return parse_steps(table_list(data.get("step", []), top.key("step"), "[[step]]"), declared)
+
+
+def _blackouts(data: dict[str, Any]) -> tuple[Blackout, ...]:
+    """Every ``[[blackout]]`` entry, each read on its own (a label may be used again: it names
+    a kind of event, and two intervals may be of one kind)."""
+    problems = Problems()
+    read = [
+        problems.check(parse_blackout, tbl, where)
+        for tbl, where in _entries(data, "blackout", "label")
+    ]
+    problems.raise_any()
+    return tuple(b for b in read if b is not None)
 
 
 def _read(
@@ -370,11 +372,8 @@ def _account(tbl: dict[str, Any], where: Where, *, connections: frozenset[str]) 
     balance = DEFAULT_BALANCE
     if "balance" in tbl:
         balance = as_non_negative(tbl["balance"], where.key("balance"))
-    risk_where = where.key("risk")
-    risk = table(tbl.get("risk", {}), risk_where)
-    check_keys(risk, risk_where, RISK_LIMITS)
-    limits = {name: as_non_negative(value, risk_where.key(name)) for name, value in risk.items()}
-    return AccountSpec(ident, connection, balance, RiskLimits(**limits))
+    risk = parse_risk(tbl.get("risk", {}), where.key("risk"))
+    return AccountSpec(ident, connection, balance, risk)
 
 
 def _group(tbl: dict[str, Any], where: Where, *, declared: Declared) -> GroupSpec:

@@ -18,7 +18,6 @@ from engine.replay.scenario_fields import (
     as_count,
     as_duration,
     as_int,
-    as_non_negative,
     as_number,
     as_offset_datetime,
     as_positive,
@@ -33,14 +32,8 @@ from engine.replay.scenario_fields import (
     table,
 )
 from engine.replay.scenario_orders import ORDER_STEPS, Declared, parse_working
+from engine.replay.scenario_risk import parse_blackout_step, parse_set_risk
 
-RISK_LIMITS = (
-    "daily_loss_limit",
-    "daily_profit_target",
-    "trailing_drawdown",
-    "weekly_loss_limit",
-    "weekly_profit_target",
-)
 CONNECTION_STATES = ("connected", "disconnected", "reauth_required")
 SIDES = ("buy", "sell")
 CRASH_ACTORS = ("connection", "account", "group", "risk")
@@ -54,6 +47,16 @@ PNL_KEYS = (
     "balance",
     "equity",
     "high_water",
+    "threshold",  # S9.3
+    "commissions",  # S9.1
+)
+LOCK_REASONS = (
+    "session_close",
+    "risk_breach_daily",
+    "risk_breach_weekly",
+    "risk_breach_account",
+    "manual",
+    "",
 )
 SUBJECT_KEYS: Mapping[str, tuple[str, ...]] = {
     "account": (
@@ -101,12 +104,6 @@ class TradeStep:
     side: str
     qty: int
     fills: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class SetRiskStep:
-    account: str
-    limits: tuple[tuple[str, Decimal], ...]  # sorted by name; 0 turns a limit off
 
 
 @dataclass(frozen=True)
@@ -293,22 +290,6 @@ def _flag(raw: object, where: Where, declared: Declared) -> bool:
     return as_true(raw, where)
 
 
-def _set_risk(raw: object, where: Where, declared: Declared) -> SetRiskStep:
-    tbl = table(raw, where)
-    check_keys(tbl, where, ("account", *RISK_LIMITS), ("account",))
-    account = as_ref(tbl["account"], where.key("account"), declared.accounts, "account")
-    limits = tuple(
-        sorted(
-            (name, as_non_negative(value, where.key(name)))
-            for name, value in tbl.items()
-            if name != "account"
-        )
-    )
-    if not limits:
-        raise Invalid(where, f"names no limit (any of: {', '.join(RISK_LIMITS)})")
-    return SetRiskStep(account, limits)
-
-
 def _add_follower(raw: object, where: Where, declared: Declared) -> AddFollowerStep:
     tbl = table(raw, where)
     keys = ("group", "account", "ratio", "max_qty", "symbol_map", "copy")
@@ -376,7 +357,7 @@ def _check(key: str, raw: object, where: Where, declared: Declared) -> object:
         return as_str(raw, where)
     choices = {
         "status": ("OK", "LIQUIDATE_ONLY", "LOCKED"),
-        "lock_reason": ("risk_breach_daily", "risk_breach_weekly", "manual", ""),
+        "lock_reason": LOCK_REASONS,
         "copying": ("disabled", "paused", "active", "none"),
         "state": CONNECTION_STATES,
         "level": ("info", "warning", "error"),
@@ -466,7 +447,8 @@ ACTIONS: Mapping[str, Callable[[object, Where, Declared], object]] = {
     "sync_group": _ref_action("group"),
     "lock": _ref_action("account"),
     "unlock": _ref_action("account"),
-    "set_risk": _set_risk,
+    "set_risk": parse_set_risk,
+    "blackout": parse_blackout_step,
     "add_follower": _add_follower,
     "remove_follower": _remove_follower,
     "reject_next": _reject_next,

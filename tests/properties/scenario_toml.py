@@ -236,7 +236,7 @@ def scenario_toml(
         ]
         if account.balance != DEFAULT_BALANCE:
             lines.append(f"balance = {_number(account.balance)}")
-        limits = account.risk.given()
+        limits = dict(account.risk)
         if limits:
             lines.append(f"risk = {_inline(limits.items())}")
     for group in scenario.groups:

@@ -38,6 +38,7 @@ from hypothesis.stateful import (
 
 from brokers.base import LegRole, OrderType, WorkingOrder
 from engine.domain.copying import CopyMode
+from engine.domain.risk_profile import RiskValue
 from engine.replay.scenario import (
     DEFAULT_START,
     AccountSpec,
@@ -55,7 +56,6 @@ from engine.replay.scenario import (
     PriceStep,
     RejectNextStep,
     RemoveFollowerStep,
-    RiskLimits,
     Scenario,
     SetRiskStep,
     Step,
@@ -98,11 +98,11 @@ ADVANCES = tuple(
 
 
 @st.composite
-def risk_limits(draw: st.DrawFn) -> RiskLimits:
+def risk_limits(draw: st.DrawFn) -> dict[str, RiskValue]:
     if draw(st.integers(0, 2)):  # two in three accounts have no limits
-        return RiskLimits()
+        return {}
     names = draw(st.lists(st.sampled_from(sorted(LIMIT_VALUES)), min_size=1, max_size=2))
-    return RiskLimits(**{n: draw(st.sampled_from(LIMIT_VALUES[n])) for n in set(names)})
+    return {n: draw(st.sampled_from(LIMIT_VALUES[n])) for n in sorted(set(names))}
 
 
 @st.composite
@@ -573,7 +573,7 @@ def test_a_failing_sequence_is_written_as_a_scenario_file_that_parses_back(
         instruments=(),
         connections=(ConnectionSpec("lead"), ConnectionSpec("f1")),
         accounts=(
-            AccountSpec("LEAD", "lead", risk=RiskLimits(daily_loss_limit=Decimal(500))),
+            AccountSpec("LEAD", "lead", risk={"daily_loss_limit": Decimal(500)}),
             AccountSpec("F1", "f1"),
             AccountSpec("F2", "lead"),
         ),

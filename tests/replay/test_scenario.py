@@ -27,7 +27,6 @@ from engine.replay.scenario import (
     PriceStep,
     RejectNextStep,
     RemoveFollowerStep,
-    RiskLimits,
     Scenario,
     ScenarioError,
     SetRiskStep,
@@ -401,12 +400,12 @@ def test_expect_key_its_subject_lacks(line: str, place: str) -> None:
         (
             'set_risk = { account = "F1", daily_loss_limit = -1 }',
             "step 1: set_risk.daily_loss_limit",
-            "negative",
+            "must be an amount >= 0 (0 turns it off), not -1",
         ),
         (
             'set_risk = { account = "F1", daily_loss_limit = true }',
             "step 1: set_risk.daily_loss_limit",
-            "number",
+            "not true",
         ),
         (
             'reject_next = { connection = "f", count = 0 }',
@@ -538,7 +537,7 @@ def test_advance_to_cannot_go_back_in_virtual_time() -> None:
         (
             SETUP + '[[account]]\nid = "A"\nconnection = "f"\nrisk = { daily_loss_limit = -5 }\n',
             "[[account]] 4 (A): risk.daily_loss_limit",
-            "negative",
+            "must be an amount >= 0",
         ),
         (
             SETUP + '[[account]]\nid = "A"\nconnection = "f"\nrisk = 5\n',
@@ -588,8 +587,9 @@ def test_defaults() -> None:
     assert scenario.start.weekday() == 0
     assert scenario.instruments == ()
     assert scenario.connections[0] == ConnectionSpec("lead", "paper", "connected")
-    assert scenario.accounts[0] == AccountSpec("LEAD", "lead", Decimal(50000), RiskLimits())
-    assert scenario.accounts[0].risk.given() == {}
+    assert scenario.accounts[0] == AccountSpec("LEAD", "lead", Decimal(50000), {})
+    assert scenario.accounts[0].risk == {}
+    assert scenario.blackouts == ()
     assert scenario.groups == (
         GroupSpec("g1", "LEAD", (FollowerSpec("F1", Decimal(1), None, ()),)),
     )
@@ -708,7 +708,7 @@ def test_full_file(tmp_path: Path) -> None:
     )
     lead = scenario.accounts[0]
     assert lead.balance == Decimal(100000)
-    assert lead.risk.given() == {
+    assert lead.risk == {
         "daily_loss_limit": Decimal(1000),
         "trailing_drawdown": Decimal(2500),
     }
