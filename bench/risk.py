@@ -2,13 +2,17 @@
 
 Every account holds one ES contract bought at 5000 and has a daily loss limit one tick wider
 than the previous account's, so as a stream of ticks drifts down the accounts breach one after
-another. For each tick rate the stream runs for a few seconds on the live (threads) runtime and
+another. Every account also runs the prop-firm rules (S9) a funded account has: a commission on
+each fill, max contracts, and an intraday trailing threshold that moves with every new high
+(wide enough that the daily loss limit breaches first); ``--plain`` runs without them, for the
+comparison. For each tick rate the stream runs for a few seconds on the live (threads) runtime and
 the bench reports whether the engine kept up (idle within 100 ms of the last tick), the time from
 the first tick at or below an account's breach price to its liquidation being accepted by the
 paper broker (p50, p99), and the process's peak memory. Writes ``"risk"`` into
 ``bench/results.json`` and the table in ``bench/README.md``.
 
     .venv/bin/python -m bench.risk [--accounts 1000] [--rates 250 500 1000 2000] [--seconds 3]
+        [--plain]
 """
 
 from __future__ import annotations
@@ -39,6 +43,14 @@ START = Decimal(5000)
 TICK = Decimal("0.25")
 TICK_VALUE = Decimal("12.5")  # one ES tick on one contract
 PER_LOGIN = 20
+# S9 on every account: what a funded account's profile sets.
+PROP_RULES = {
+    "commission": Decimal("2.10"),
+    "max_contracts": Decimal(5),
+    "max_loss": Decimal(40000),
+    "max_loss_mode": "intraday_trailing",
+    "max_loss_stop": Decimal(0),
+}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -46,7 +58,9 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run_rate(accounts: int, rate: int, seconds: float, tmp: Path) -> dict[str, Any]:
+def run_rate(
+    accounts: int, rate: int, seconds: float, tmp: Path, *, rules: bool = True
+) -> dict[str, Any]:
     clock = WallClock()
     contracts = ContractTable()
     paper = PaperBroker(clock, contracts)
@@ -66,7 +80,10 @@ def run_rate(accounts: int, rate: int, seconds: float, tmp: Path) -> dict[str, A
         AccountConfig(
             f"A{i}",
             f"login{i // PER_LOGIN}",
-            limits={"daily_loss_limit": TICK_VALUE * (i + 1)},
+            limits={
+                "daily_loss_limit": TICK_VALUE * (i + 1),
+                **(PROP_RULES if rules else {}),
+            },
         )
         for i in range(accounts)
     ]
@@ -127,12 +144,13 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--rates", type=int, nargs="*", default=[250, 500, 1000, 2000, 4000])
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--plain", action="store_true", help="without the S9 rules")
     args = parser.parse_args()
     configure_logging(level="error")
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-risk-") as tmp:
         for rate in args.rates:
-            row = run_rate(args.accounts, rate, args.seconds, Path(tmp))
+            row = run_rate(args.accounts, rate, args.seconds, Path(tmp), rules=not args.plain)
             rows.append(row)
             print(
                 f"{rate:5d} ticks/s target: {row['achieved_ticks_per_s']:5d} sent, drained in "
@@ -141,10 +159,14 @@ def main() -> None:
             )
     sustained = max((r["achieved_ticks_per_s"] for r in rows if r["kept_up"]), default=0)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.plain:  # a comparison only: the results keep the run with the rules
+        print(f"plain: sustained {sustained} ticks/s with {args.accounts} accounts")
+        return
     update_results(
         "risk",
         {
             "accounts": args.accounts,
+            "prop_rules": {} if args.plain else {k: str(v) for k, v in PROP_RULES.items()},
             "sustained_ticks_per_s": sustained,
             "peak_memory_mb": round(peak_mb, 1),
             "rates": rows,

@@ -35,7 +35,7 @@ def until(rig: Rig, instant: datetime) -> None:
     rig.idle()
 
 
-# --- S9.1 commissions -------------------------------------------------------------------------------
+# --- S9.1 commissions -----------------------------------------------------------------------------
 
 
 def test_s9_1_each_fill_is_charged_per_contract_and_the_roots_own_value_wins(
@@ -65,7 +65,7 @@ def test_s9_1_commissions_count_in_the_daily_loss_trigger(
     assert rig.status("F1") in (RiskStatus.LIQUIDATE_ONLY, RiskStatus.LOCKED)
 
 
-# --- S9.2 max contracts -----------------------------------------------------------------------------
+# --- S9.2 max contracts ---------------------------------------------------------------------------
 
 
 def test_s9_2_an_opening_copy_is_clipped_then_refused_with_the_exact_text(
@@ -121,7 +121,7 @@ def test_s9_2_a_manual_excess_is_reduced_in_its_symbol_and_lowering_reduces_noth
     assert rig.position("F1") == 2
 
 
-# --- S9.3 the account's max loss ---------------------------------------------------------------------
+# --- S9.3 the account's max loss ------------------------------------------------------------------
 
 
 def test_s9_3_a_static_threshold_breach_locks_and_no_reset_clears_it(
@@ -185,7 +185,7 @@ def test_s9_3_an_end_of_day_threshold_moves_only_at_the_daily_reset(
     assert view(rig, "F1").threshold == D(49000)
 
 
-# --- S9.4 the session close ----------------------------------------------------------------------------
+# --- S9.4 the session close -----------------------------------------------------------------------
 
 
 def test_s9_4_the_session_close_flattens_and_locks_until_the_daily_reset(
@@ -242,7 +242,7 @@ def test_s9_4_a_stronger_reason_is_kept_and_nothing_is_written(
     assert rig.activity("F1", "session_close") == []
 
 
-# --- S9.5 blackouts ------------------------------------------------------------------------------------
+# --- S9.5 blackouts -------------------------------------------------------------------------------
 
 
 def test_s9_5_a_block_account_refuses_opening_orders_inside_the_interval(
@@ -283,7 +283,7 @@ def test_s9_5_a_flatten_account_is_flattened_at_the_start_without_a_status_chang
     assert rig.position("F2") == 2
 
 
-# --- S9.6 consistency -----------------------------------------------------------------------------------
+# --- S9.6 consistency -----------------------------------------------------------------------------
 
 
 def test_s9_6_the_consistency_warning_is_written_once_a_day(

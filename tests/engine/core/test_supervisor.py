@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -481,3 +482,45 @@ def test_inject_failure_of_a_deleted_actor_is_refused(
             rig.engine.inject_failure(kind, ident)
     rig.idle()
     assert restarts(rig) == []
+
+
+# --- the S9 reasons: a rebuilt risk actor keeps them, from the store ----------------------------
+
+
+def test_s9_3_a_risk_actor_crashed_under_an_account_lock_keeps_it_and_its_threshold(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    rig = make_engine(tmp_path, runtime)
+    rig.engine.set_risk("F1", {"max_loss": D(500), "max_loss_mode": "intraday_trailing"})
+    rig.idle()
+    rig.trade("LEAD", 1)
+    rig.price(ES, D(5010))  # a new peak: 50,500, threshold 50,000
+    rig.idle()
+    assert risk(rig, "F1").threshold == D(50000)
+    rig.price(ES, D(4999))
+    rig.idle()
+    assert risk(rig, "F1").lock_reason is LockReason.ACCOUNT
+    crash(rig, "risk", "F1")
+    view = risk(rig, "F1")
+    assert view.status is LK
+    assert view.lock_reason is LockReason.ACCOUNT
+    assert view.threshold == D(50000)  # the peak is durable, not remembered
+    assert view.start_balance == D(50000)
+
+
+def test_s9_4_a_risk_actor_crashed_under_a_session_close_keeps_it_until_the_reset(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    rig = make_engine(tmp_path, runtime)
+    rig.engine.set_risk("F1", {"flatten_at": "15:10"})
+    rig.idle()
+    rig.engine.advance_to(datetime(2026, 1, 6, 21, 10, tzinfo=UTC))  # 15:10 CST
+    rig.idle()
+    assert risk(rig, "F1").lock_reason is LockReason.SESSION_CLOSE
+    crash(rig, "risk", "F1")
+    assert risk(rig, "F1").status is LK
+    assert len(rig.activity("F1", "session_close")) == 1  # applied once, not again
+    rig.engine.advance_to(datetime(2026, 1, 6, 23, 0, tzinfo=UTC) + timedelta(seconds=1))
+    rig.idle()
+    assert risk(rig, "F1").status is OK
+    assert risk(rig, "F1").lock_reason is LockReason.NONE
