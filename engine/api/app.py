@@ -26,7 +26,17 @@ from engine.api.context import ApiContext, Stopping
 from engine.api.errors import ApiError, problem
 from engine.api.openapi import build_openapi
 from engine.api.operations import Operation
-from engine.api.routes import accounts, connections, groups, paper, records, sync, system
+from engine.api.routes import (
+    accounts,
+    blackouts,
+    connections,
+    groups,
+    paper,
+    profiles,
+    records,
+    sync,
+    system,
+)
 from engine.core.topology import CommandRefused, UnknownId
 from engine.storage.durability import NotDurable
 
@@ -35,6 +45,8 @@ log = structlog.get_logger("engine.api")
 OPERATIONS: list[Operation] = [
     *connections.OPERATIONS,
     *accounts.OPERATIONS,
+    *profiles.OPERATIONS,
+    *blackouts.OPERATIONS,
     *groups.OPERATIONS,
     *records.OPERATIONS,
     *system.OPERATIONS,

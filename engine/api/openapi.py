@@ -66,7 +66,7 @@ def _operation(op: Operation, components: _Components) -> dict[str, Any]:
         {
             "name": q.name,
             "in": "query",
-            "required": False,
+            "required": q.required,
             "schema": q.schema,
             **({"description": q.description} if q.description else {}),
         }

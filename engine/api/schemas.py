@@ -10,20 +10,30 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
 from brokers.instruments import SymbolError, split_symbol
-from engine.app.config import ID_PATTERN, check_symbol_map
+from engine.api.risk_schemas import (
+    AccountBlackout,
+    BlackoutOut,
+    Limits,
+    LimitsChange,
+    NewBlackout,
+    ProfileChange,
+    ProfileOut,
+    RiskJson,
+    RiskKeys,
+)
+from engine.api.schema_base import Id, Request, Response
+from engine.app.config import check_symbol_map
 from engine.domain.copying import CopyMode
 from engine.domain.risk_rules import LIMIT_NAMES
 
-Id = Annotated[str, Field(pattern=ID_PATTERN, description="1-64 letters, digits, . _ -")]
 Ratio = Annotated[
     Decimal,
     Field(gt=0, le=1000, allow_inf_nan=False, max_digits=12, decimal_places=6),
 ]
 Money = Annotated[Decimal, Field(ge=0, le=10**12, allow_inf_nan=False, decimal_places=2)]
-Limit = Annotated[Decimal, Field(ge=0, le=10**12, allow_inf_nan=False, decimal_places=2)]
 MaxQty = Annotated[int, Field(ge=1, le=100_000)]
 LimitName = Literal[
     "daily_loss_limit",
@@ -41,21 +51,16 @@ COPY_DESCRIPTION = (
 )
 
 
-class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Response(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
 # --- requests -----------------------------------------------------------------------------------
 
 
 class NewAccount(Request):
     id: Id
     balance: Money = Decimal(50000)
-    limits: dict[LimitName, Limit] = Field(default_factory=dict)
+    limits: RiskKeys = Field(
+        default_factory=RiskKeys, description="the account's own risk keys (S5.2, S9)"
+    )
+    profile: Id | None = Field(None, description="the named profile it uses (S9.7)")
 
 
 class NewConnection(Request):
@@ -99,16 +104,6 @@ class NewGroup(Request):
     id: Id
     leader: Id
     followers: list[NewFollower] = Field(default_factory=list, max_length=500)
-
-
-class LimitsChange(Request):
-    """Limits to set; ``"0"`` switches one off (S5.2). Setting a limit re-arms it (S5.7)."""
-
-    daily_loss_limit: Limit | None = None
-    daily_profit_target: Limit | None = None
-    trailing_drawdown: Limit | None = None
-    weekly_loss_limit: Limit | None = None
-    weekly_profit_target: Limit | None = None
 
 
 # --- responses ----------------------------------------------------------------------------------
@@ -211,7 +206,11 @@ class AccountOut(Response):
     lock_reason: str
     flattening: bool
     supervisor_hold: bool
-    limits: dict[str, str]
+    profile: str | None = Field(description="the named profile it uses (S9.7)")
+    limits: dict[str, RiskJson] = Field(description="the account's own risk keys")
+    effective: dict[str, RiskJson] = Field(
+        description="every risk key in force: its profile's, overridden by its own (S9.7)"
+    )
     triggers_off: list[str]
     limit_distances: list[LimitDistanceOut] = Field(
         description="each limit set, in the order of docs/risk.md, and the distance to it"
@@ -221,12 +220,29 @@ class AccountOut(Response):
     orders: list[WorkingOrderOut] = Field(
         description="the account's working orders, each mirror with the leader order it mirrors"
     )
-
-
-class Limits(Response):
-    account: str
-    limits: dict[str, str]
-    triggers_off: list[str]
+    threshold: str | None = Field(
+        description="S9.3: the account max loss's threshold; null without max_loss"
+    )
+    threshold_distance: str | None = Field(
+        description="equity above the threshold: 0 or less is a breach; null without max_loss"
+    )
+    start_balance: str | None = Field(description="S9.3: the evaluation's starting balance")
+    contracts_in_use: str = Field(
+        description="S9.2: the contracts held, micros weighted (0.1 unless contract_weights)"
+    )
+    max_contracts: str | None = Field(description="S9.2: the cap; null without max_contracts")
+    next_session_close: str | None = Field(
+        description="S9.4: the next instant flatten_at flattens and locks the account (ISO 8601)"
+    )
+    blackout: AccountBlackout | None = Field(
+        description="S9.5: the blackout running now or the next one, for an account whose"
+        " blackout key is block or flatten"
+    )
+    best_day_share: str | None = Field(
+        description="S9.6: the best trading day's share of the total profit since the"
+        " evaluation began, 0 to 1; null while that total is not positive"
+    )
+    commissions: str = Field(description="S9.1: every commission charged to the account")
 
 
 class FollowerOut(Response):
@@ -438,11 +454,13 @@ class SyncGroupOut(Response):
 
 
 __all__ = [
+    "AccountBlackout",
     "AccountDeletion",
     "AccountOut",
     "ActivityOut",
     "ActivityPage",
     "Authorize",
+    "BlackoutOut",
     "ConnectionDeletion",
     "ConnectionOut",
     "Done",
@@ -452,19 +470,27 @@ __all__ = [
     "GroupDeletion",
     "GroupOut",
     "Health",
+    "Id",
     "LimitDistanceOut",
     "Limits",
     "LimitsChange",
     "Membership",
     "NewAccount",
+    "NewBlackout",
     "NewConnection",
     "NewFollower",
     "NewGroup",
     "OrderOut",
     "OrderPage",
     "Problem",
+    "ProfileChange",
+    "ProfileOut",
     "ReconciliationOut",
     "ReconciliationPage",
+    "Request",
+    "Response",
+    "RiskJson",
+    "RiskKeys",
     "Status",
     "StayingOrder",
     "SyncExpect",

@@ -14,18 +14,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, cast
 
 from actors.account import AccountView
 from actors.group import GroupView
 from actors.risk import RiskView
 from engine.api import schemas
+from engine.api.risk_schemas import values_json
+from engine.api.risk_views import rules_fields
 from engine.core.engine import Engine
 from engine.core.topology import AccountDeletion, DeletionPlan, GroupConfig, Topology, UnknownId
 from engine.domain.activity import Kind, Level
 from engine.domain.copying import Membership
 from engine.domain.decimals import plain
 from engine.domain.limit_distances import AccountFigures, limit_distances
+from engine.domain.risk_profile import RiskRules
 from engine.domain.risk_status import RiskStatus
 from engine.domain.working import WorkingLine
 from engine.storage.queries import Window
@@ -75,6 +78,7 @@ def account_out(
     if view is None or risk is None:
         raise UnknownId(f"unknown account {account!r}")
     membership = _membership(engine, topology, account)
+    effective = topology.effective(account)
     return schemas.AccountOut(
         id=account,
         connection=config.connection,
@@ -93,12 +97,15 @@ def account_out(
         lock_reason=risk.lock_reason.value,
         flattening=risk.flattening,
         supervisor_hold=risk.supervisor_hold,
-        limits={k: plain(v) for k, v in sorted(config.limits.items())},
+        profile=config.profile,
+        limits=values_json(config.limits),
+        effective=values_json(effective),
         triggers_off=list(risk.triggers_off),
-        limit_distances=_limit_distances(view, risk, config.limits),
+        limit_distances=_limit_distances(view, risk, RiskRules.of(effective).limits),
         membership=membership,
         copying=_copying(view.connection_state, risk.status.value, membership),
         orders=[working_order_out(line) for line in view.orders],
+        **rules_fields(view, risk),
     )
 
 
@@ -136,7 +143,7 @@ def _limit_distances(
     halted = risk.status is not RiskStatus.OK
     return [
         schemas.LimitDistanceOut(
-            limit=d.limit.value,
+            limit=cast(schemas.LimitName, d.limit.value),
             value=plain(d.value),
             distance=_money(d.distance),
             standing=d.standing.value,
@@ -204,18 +211,6 @@ def accounts_out(engine: Engine, connection: str | None = None) -> list[schemas.
         except UnknownId:
             continue
     return out
-
-
-def limits_out(engine: Engine, account: str) -> schemas.Limits:
-    config = engine.account(account)  # raises UnknownId
-    risk = engine.risk_view(account)
-    if risk is None:
-        raise UnknownId(f"unknown account {account!r}")
-    return schemas.Limits(
-        account=account,
-        limits={k: plain(v) for k, v in sorted(config.limits.items())},
-        triggers_off=list(risk.triggers_off),
-    )
 
 
 def follower_out(member: Membership) -> schemas.FollowerOut:
@@ -437,7 +432,6 @@ __all__ = [
     "group_deletion",
     "group_out",
     "groups_out",
-    "limits_out",
     "order_page",
     "reconciliation_page",
 ]

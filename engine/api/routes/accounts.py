@@ -1,19 +1,18 @@
-"""Accounts: state, positions, P&L, risk status, limits, lock, unlock, flatten, delete (S4.2,
-S5, S6)."""
+"""Accounts: state, positions, P&L, risk status, risk keys and profile, lock, unlock, flatten,
+delete (S4.2, S5, S6, S9)."""
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engine.api import schemas, views
+from engine.api import risk_views, schemas, views
 from engine.api.context import ApiContext
 from engine.api.errors import ApiError, body, query_bool, query_text
 from engine.api.operations import CONNECTION, DRY_RUN, Operation, json_of
+from engine.api.routes.profiles import unknown_profile
 from engine.core.engine import Engine
-from engine.domain.decimals import plain
+from engine.domain.risk_profile import RiskValue
 
 TAG = "accounts"
 
@@ -32,30 +31,42 @@ async def get_account(request: Request, ctx: ApiContext) -> Response:
 
 
 async def get_limits(request: Request, ctx: ApiContext) -> Response:
-    return json_of(ctx.view(views.limits_out, ctx.engine, _id(request)))
+    return json_of(ctx.view(risk_views.limits_out, ctx.engine, _id(request)))
 
 
-def _set_limits(engine: Engine, account: str, limits: dict[str, Decimal]) -> schemas.Limits:
-    engine.set_risk(account, limits)
-    config = engine.account(account)
-    risk = engine.risk_view(account)
-    still_off = [t for t in (risk.triggers_off if risk else ()) if t not in limits]
-    return schemas.Limits(
-        account=account,
-        limits={k: plain(v) for k, v in sorted(config.limits.items())},
-        triggers_off=still_off,  # setting a limit re-arms it (S5.7)
-    )
+def _set_limits(
+    engine: Engine,
+    account: str,
+    change: schemas.LimitsChange,
+    values: dict[str, RiskValue],
+    removed: tuple[str, ...],
+) -> schemas.Limits:
+    if "profile" in change.model_fields_set:
+        engine.set_account_profile(account, change.profile)
+    if values:
+        engine.set_risk(account, values)
+    if removed:
+        engine.unset_risk(account, removed)
+    answer = risk_views.limits_out(engine, account)
+    # Setting a limit re-arms it (S5.7): the actor may not have handled the change yet.
+    still_off = [t for t in answer.triggers_off if t not in values]
+    return answer.model_copy(update={"triggers_off": still_off})
 
 
 async def set_limits(request: Request, ctx: ApiContext) -> Response:
-    """S5.2 limits; ``"0"`` switches one off; setting one re-arms it (S5.7)."""
+    """S5.2/S9: the account's own keys (``"0"`` switches a number off; ``null`` removes the key
+    so its profile's applies) and its profile (S9.7); setting a limit re-arms it (S5.7)."""
     account = _id(request)
     change = await body(request, schemas.LimitsChange, ctx.max_body_bytes)
-    limits = {k: v for k, v in change.model_dump().items() if v is not None}
-    if not limits:
-        raise ApiError(422, "invalid", "body: give at least one limit to set", None)
-    ctx.engine.account(account)  # 404 before the command
-    return json_of(await ctx.command(_set_limits, ctx.engine, account, limits))
+    values, removed = change.changes()
+    if not values and not removed and "profile" not in change.model_fields_set:
+        raise ApiError(422, "invalid", "body: give at least one key to set or remove, or a profile")
+    topology = ctx.engine.topology_snapshot()
+    topology.require_account(account)  # 404 before the command
+    if change.profile is not None and change.profile not in topology.profiles:
+        raise unknown_profile(topology, change.profile)
+    answer = await ctx.command(_set_limits, ctx.engine, account, change, values, removed)
+    return json_of(answer)
 
 
 async def lock(request: Request, ctx: ApiContext) -> Response:
@@ -121,19 +132,28 @@ OPERATIONS = [
         " membership; no order is sent, records are kept.",
     ),
     Operation(
-        "GET", f"{_PATH}/limits", get_limits, "The account's risk limits (S5.2)", TAG,
-        response=schemas.Limits, errors=(404,),
+        "GET",
+        f"{_PATH}/limits",
+        get_limits,
+        "The account's risk keys: its own, its profile, every key in force (S5.2, S9)",
+        TAG,
+        response=schemas.Limits,
+        errors=(404,),
     ),
     Operation(
         "PUT",
         f"{_PATH}/limits",
         set_limits,
-        "Set risk limits; \"0\" switches one off",
+        "Set or remove the account's own risk keys, choose its profile",
         TAG,
         body=schemas.LimitsChange,
         response=schemas.Limits,
-        errors=(404,),
+        errors=(404, 409),
         command=True,
+        description="Only the keys given change: a value sets the account's own key (\"0\""
+        " switches a number off), null removes it so the profile's value applies (S9.7);"
+        " profile names the profile the account uses, null none. Each value is checked as"
+        " the configuration's are; a wrong one is a 422 naming the key.",
     ),
     Operation(
         "POST", f"{_PATH}/lock", lock, "Lock the account (manual, S5.7)", TAG,

@@ -10,7 +10,9 @@ from engine.api import schemas, views
 from engine.api.context import ApiContext
 from engine.api.errors import ApiError, body, query_bool
 from engine.api.operations import DRY_RUN, Operation, json_of
+from engine.api.routes.profiles import unknown_profile
 from engine.core.engine import Engine
+from engine.domain.risk_profile import RiskValue
 
 TAG = "connections"
 
@@ -27,11 +29,15 @@ async def get_connection(request: Request, ctx: ApiContext) -> Response:
     return json_of(ctx.view(views.connection_out, ctx.engine, _id(request)))
 
 
-def _add(engine: Engine, new: schemas.NewConnection) -> None:
+def _add(
+    engine: Engine, new: schemas.NewConnection, limits: dict[str, dict[str, RiskValue]]
+) -> None:
     engine.add_connection(new.id, new.broker, {a.id: a.balance for a in new.accounts})
     for account in new.accounts:
-        if account.limits:
-            engine.set_risk(account.id, {str(k): v for k, v in account.limits.items()})
+        if account.profile is not None:
+            engine.set_account_profile(account.id, account.profile)
+        if limits[account.id]:
+            engine.set_risk(account.id, limits[account.id])
 
 
 async def add_connection(request: Request, ctx: ApiContext) -> Response:
@@ -39,7 +45,15 @@ async def add_connection(request: Request, ctx: ApiContext) -> Response:
     ids = [a.id for a in new.accounts]
     if len(set(ids)) != len(ids):
         raise ApiError(422, "invalid", "accounts: an account id is listed twice", "accounts")
-    await ctx.command(_add, ctx.engine, new)
+    # Each account's keys (null is nothing to set) and profile, checked before anything is added.
+    limits = {
+        a.id: a.limits.changes(f"accounts[{i}].limits")[0] for i, a in enumerate(new.accounts)
+    }
+    topology = ctx.engine.topology_snapshot()
+    for i, account in enumerate(new.accounts):
+        if account.profile is not None and account.profile not in topology.profiles:
+            raise unknown_profile(topology, account.profile, f"accounts[{i}].profile")
+    await ctx.command(_add, ctx.engine, new, limits)
     return json_of(ctx.view(views.connection_out, ctx.engine, new.id), 201)
 
 

@@ -92,18 +92,119 @@ async def test_account_shows_the_distance_to_each_limit(api: ApiRig) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "field", "says"),
     [
-        ({"daily_loss_limit": "-5"}, "daily_loss_limit"),
-        ({"daily_loss_limit": "abc"}, "daily_loss_limit"),
-        ({"max_loss": "5"}, "max_loss"),
-        ({"daily_loss_limit": "1.001"}, "daily_loss_limit"),
+        ({"daily_loss_limit": "-5"}, "daily_loss_limit", "negative"),
+        ({"daily_loss_limit": "abc"}, "daily_loss_limit", "not a number"),
+        ({"max_los": "5"}, "max_los", "unknown key; expected one of: daily_loss_limit"),
+        ({"max_loss_mode": "weekly"}, "max_loss_mode", "expected one of: static"),
+        ({"commissions": {"es": 1}}, "commissions", "'es' is not a contract root"),
+        ({"commissions": "2.10"}, "commissions", "not a table of roots"),
+        ({"flatten_at": "17:30"}, "flatten_at", "before 17:00"),
+        ({"max_contracts": [2]}, "max_contracts", "not a number"),
+        ({"start_balance": 0}, "start_balance", "more than 0"),
+        ({"consistency_pct": 150}, "consistency_pct", "more than 100"),
+        ({"max_loss": "100", "blackout": "sometimes"}, "blackout", "off, block, flatten"),
+        ({"profile": "no spaces"}, "profile", "expected an id"),
     ],
 )
-async def test_limits_refuse_bad_values_by_name(api: ApiRig, body: object, field: str) -> None:
+async def test_limits_refuse_bad_values_by_name(
+    api: ApiRig, body: object, field: str, says: str
+) -> None:
+    """S5.2/S9: every key is checked as the configuration's are; the 422 names the key and
+    says what it takes, and nothing is set (not even the good keys beside it)."""
     problem = await api.call("PUT", "/api/accounts/F1/limits", body, status=422)
     assert problem["field"] == field
+    assert problem["message"].startswith(f"{field}: ")
+    assert says in problem["message"]
+    assert problem["details"][0]["field"] == field
     assert (await api.get("/api/accounts/F1/limits"))["limits"] == {}
+
+
+async def test_limits_take_every_key_and_keep_them(api: ApiRig) -> None:
+    """S9: the prop-firm keys beside S5.2's limits, numbers as decimal strings, words as words,
+    tables as objects; durable (S7.2)."""
+    keys = {
+        "daily_loss_limit": 1000,
+        "commission": "2.10",
+        "commissions": {"MES": "0.60", "ES": 2},
+        "max_contracts": "2.5",
+        "contract_weights": {"MNQ": "0.2"},
+        "max_loss": "2500",
+        "max_loss_mode": "eod_trailing",
+        "max_loss_stop": 0,
+        "start_balance": "50000",
+        "flatten_at": "15:10",
+        "blackout": "flatten",
+        "consistency_pct": 40,
+    }
+    put = await api.call("PUT", "/api/accounts/F1/limits", keys, status=200)
+    expected = {
+        "daily_loss_limit": "1000",
+        "commission": "2.10",
+        "commissions": {"ES": "2", "MES": "0.60"},
+        "max_contracts": "2.5",
+        "contract_weights": {"MNQ": "0.2"},
+        "max_loss": "2500",
+        "max_loss_mode": "eod_trailing",
+        "max_loss_stop": "0",
+        "start_balance": "50000",
+        "flatten_at": "15:10",
+        "blackout": "flatten",
+        "consistency_pct": "40",
+    }
+    assert put["limits"] == expected
+    assert put["effective"] == expected
+    assert put["profile"] is None
+    api.idle()
+    account = await api.get("/api/accounts/F1")
+    assert account["limits"] == expected
+    off = {"max_loss_stop": "off", "flatten_at": "off"}
+    answer = await api.call("PUT", "/api/accounts/F1/limits", off, status=200)
+    assert (answer["limits"]["max_loss_stop"], answer["limits"]["flatten_at"]) == ("off", "off")
+    api.rig.restart()  # durable (S7.2)
+    stored = api.rig.engine.topology.accounts["F1"].limits
+    assert (stored["commissions"], stored["max_loss_stop"]) == (
+        {"ES": Decimal(2), "MES": Decimal("0.60")}, "off",
+    )  # fmt: skip
+
+
+async def test_a_null_removes_the_accounts_own_key(api: ApiRig) -> None:
+    """S9.7: null removes the account's own key; without a profile nothing is left of it."""
+    own = {"max_loss": "2000", "commission": 2}
+    await api.call("PUT", "/api/accounts/F1/limits", own, status=200)
+    answer = await api.call("PUT", "/api/accounts/F1/limits", {"max_loss": None}, status=200)
+    assert answer["limits"] == {"commission": "2"}
+    assert answer["effective"] == {"commission": "2"}
+
+
+async def test_an_account_shows_its_prop_firm_figures(api: ApiRig) -> None:
+    """S9.1-S9.6 on the account: the commissions charged, the max-loss threshold and the
+    distance to it (net of commissions), the contracts in use of the cap, the next session
+    close, the best day's share; no threshold without max_loss."""
+    plain = await api.get("/api/accounts/F1")
+    assert (plain["threshold"], plain["threshold_distance"], plain["max_contracts"]) == (
+        None, None, None,
+    )  # fmt: skip
+    assert (plain["contracts_in_use"], plain["commissions"], plain["blackout"]) == (
+        "0", "0.00", None,
+    )  # fmt: skip
+    keys = {"max_loss": "2000", "max_contracts": 2, "flatten_at": "15:10", "commission": "2.10",
+            "consistency_pct": 40}  # fmt: skip
+    await api.call("PUT", "/api/accounts/F1/limits", keys, status=200)
+    api.idle()
+    api.rig.trade("LEAD", 1)
+    api.rig.price(ES, Decimal(5001))  # +1 point on 1 ES: +50, less 2.10 commission
+    account = await api.get("/api/accounts/F1")
+    assert account["positions"] == {ES: 1}
+    assert account["commissions"] == "2.10"
+    assert account["start_balance"] == "50000.00"
+    assert account["threshold"] == "48000.00"  # static: start_balance - max_loss
+    assert account["threshold_distance"] == "2047.90"  # equity 50047.90 - 48000
+    assert (account["contracts_in_use"], account["max_contracts"]) == ("1", "2")
+    assert account["next_session_close"] == "2026-01-06T21:10:00+00:00"  # 15:10 in Chicago
+    assert account["best_day_share"] == "1.0000"  # today is the only day, and a profit
+    assert account["profile"] is None
 
 
 async def test_limits_need_one_value(api: ApiRig) -> None:

@@ -56,8 +56,8 @@ async def test_add_a_connection_with_accounts_and_limits(api: ApiRig) -> None:
         ({"id": "bad id"}, "id"),
         ({"id": "ok", "accounts": [{"id": "A", "balance": "-1"}]}, "accounts[0].balance"),
         (
-            {"id": "ok", "accounts": [{"id": "A", "limits": {"max_loss": "1"}}]},
-            "accounts[0].limits",
+            {"id": "ok", "accounts": [{"id": "A", "limits": {"max_los": "1"}}]},
+            "accounts[0].limits.max_los",
         ),
         ({"id": "ok", "password": "x"}, "password"),
         ({"id": "ok", "accounts": [{"id": "A"}, {"id": "A"}]}, "accounts"),
