@@ -20,6 +20,7 @@ from engine.domain.risk_profile import RiskRules
 from engine.domain.state import AccountState
 
 Prices = Callable[[str], Decimal | None]
+Exposure = tuple[tuple[str, int], ...]  # symbol, worst-case signed quantity
 # Orders S2.2's P does not count: a liquidation (it takes the position to zero) and the resting
 # mirrors (S8.3).
 _RESTING = frozenset({OrderKind.LIQUIDATE, OrderKind.MIRROR})
@@ -249,12 +250,32 @@ class Book:
             commissions=self.commissions,
         )
 
-    def resting(self) -> dict[str, tuple[int, int]]:
+    def exposure(
+        self, symbol: str, but: str
+    ) -> tuple[tuple[int, int], tuple[tuple[str, int], ...]]:
+        """S9.2, for an order in ``symbol`` (client order id ``but``) the gate judges against
+        max contracts: the resting orders in its symbol beside it, and every other symbol's
+        worst case (P plus the resting orders on the side that adds to it)."""
+        resting = self.resting(but)
+        projection = self.projection()
+        others: list[tuple[str, int]] = []
+        for other in sorted((projection.keys() | resting.keys()) - {symbol}):
+            p = projection.get(other, 0)
+            buys, sells = resting.get(other, (0, 0))
+            worst = p + buys if abs(p + buys) >= abs(p - sells) else p - sells
+            if worst:
+                others.append((other, worst))
+        return resting.get(symbol, (0, 0)), tuple(others)
+
+    def resting(self, but: str | None = None) -> dict[str, tuple[int, int]]:
         """S9.2: the working orders S2.2's P does not count (resting mirrors, the trader's own)
-        that could still open, by symbol: (buy qty, sell qty). A bracket's exit legs close."""
+        that could still open, by symbol: (buy qty, sell qty), all but the order ``but``. A
+        bracket's exit legs close."""
         out: dict[str, tuple[int, int]] = {}
-        for order in self.working.values():
+        for key, order in self.working.items():
             if order.kind not in (None, OrderKind.MIRROR) or order.role is not None:
+                continue
+            if but is not None and key == but:
                 continue
             if not order.qty or not order.active:
                 continue

@@ -90,11 +90,17 @@ class PropRules(RiskParts):
             return allowed
         weights = self.rules.contract_weights
         symbol = intent.symbol
+        if intent.others is not None:
+            # The account's book as it asked: every order it sent is in it, answered or not.
+            exposure = dict(intent.others)
+            resting = intent.resting
+        else:
+            exposure = self._exposure()
+            resting = self.book.resting.get(symbol, (0, 0))
         others = Decimal(0)
-        for other, qty in self._exposure().items():
+        for other, qty in exposure.items():
             if other != symbol:
                 others += abs(qty) * weight(root_of(other), weights)
-        resting = self.book.resting.get(symbol, (0, 0))
         return clip_opening(symbol, projected, allowed, resting, others, cap, weights)
 
     def _exposure(self) -> dict[str, int]:

@@ -34,6 +34,10 @@ class OrderIntent:
     # The engine's orders counted in ``projected`` not yet answered by the broker (client order
     # id, quantity): what the gate cut of them is taken back out of ``projected``.
     in_flight: tuple[tuple[str, int], ...] = ()
+    # S9.2, given while the account has max contracts (``Book.exposure``): the resting orders in
+    # its symbol beside it (buy qty, sell qty) and every other symbol's worst case.
+    resting: tuple[int, int] = (0, 0)
+    others: tuple[tuple[str, int], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
