@@ -1,8 +1,8 @@
 """``python -m engine``: ``run`` the live engine, ``replay`` scenario files, control a running
 engine through its API (``status``, ``connections``, ``accounts``, ``groups``, ``limits``,
-``flatten``, ``lock``, ``unlock``, ``activity``, the ``paper`` desk, ``setup diff|apply`` a
-configuration file, the ``cockpit``'s address), or ``backup`` and ``restore`` a data
-directory."""
+``flatten``, ``lock``, ``unlock``, ``activity``, the risk ``profiles``, an account's ``profile``,
+the ``blackouts``, the ``paper`` desk, ``setup diff|apply`` a configuration file, the
+``cockpit``'s address), or ``backup`` and ``restore`` a data directory."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from engine.cli import backup as backup_cli
 from engine.cli import cockpit as cockpit_cli
 from engine.cli import commands as cli
 from engine.cli import paper as paper_cli
+from engine.cli import profiles as profiles_cli
 from engine.cli import setup as setup_cli
 from engine.cli import sync as sync_cli
 from engine.live import runner as live
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_commands(commands)
     backup_cli.add_commands(commands)
     paper_cli.add_commands(commands)
+    profiles_cli.add_commands(commands)
     sync_cli.add_commands(commands)
     setup_cli.add_commands(commands)
     cockpit_cli.add_commands(commands)
@@ -67,6 +69,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return backup_cli.main(args)
     if args.command == paper_cli.COMMAND:
         return paper_cli.main(args)
+    if args.command in profiles_cli.COMMANDS:
+        return profiles_cli.main(args)
     if args.command == sync_cli.COMMAND:
         return sync_cli.main(args)
     if args.command == setup_cli.COMMAND:

@@ -26,7 +26,16 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from engine.app.config import DEFAULT_PORT
-from engine.cli.limit_table import limits_table
+from engine.cli.limit_table import limits_table, rules_table
+from engine.cli.risk_text import (
+    EXAMPLE,
+    RiskArgumentError,
+    blackout_text,
+    check_names,
+    keys_text,
+    parse_assignments,
+    value_text,
+)
 from engine.cli.tables import (
     accounts_table,
     activity_line,
@@ -179,6 +188,8 @@ def cmd_status(client: Client, args: argparse.Namespace, out: TextIO) -> Any:
     accounts_table(accounts, out)
     out.write("\n")
     limits_table(accounts, out)
+    out.write("\n")
+    rules_table(accounts, out)
     return None
 
 
@@ -219,6 +230,8 @@ def cmd_accounts(client: Client, args: argparse.Namespace, out: TextIO) -> Any:
         accounts = client.call("GET", "/api/accounts")
         if not args.json:
             accounts_table(accounts, out)
+            out.write("\n")
+            rules_table(accounts, out)
         return accounts
     ident = _need(args, "id")
     base = _path("api", "accounts", ident)
@@ -226,12 +239,21 @@ def cmd_accounts(client: Client, args: argparse.Namespace, out: TextIO) -> Any:
         account = client.call("GET", base)
         if not args.json:
             for key, value in account.items():
-                shown = positions_text(value) if key == "positions" else value
-                out.write(f"{key:<16} {shown}\n")
+                out.write(f"{key:<18} {_shown(key, value)}\n")
         return account
     if action == "delete":
         return _delete(client, args, out, f"account {ident}", base)
     raise CliError(f"unknown action {action!r}", EXIT_USAGE)
+
+
+def _shown(key: str, value: Any) -> Any:
+    if key == "positions":
+        return positions_text(value)
+    if key in ("limits", "effective"):
+        return keys_text(value)
+    if key == "blackout":
+        return blackout_text(value) if value else None
+    return value
 
 
 def cmd_groups(client: Client, args: argparse.Namespace, out: TextIO) -> Any:
@@ -301,24 +323,32 @@ def _terms(args: argparse.Namespace, account: str) -> dict[str, Any]:
 
 
 def cmd_limits(client: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    """S5.2/S9: show the account's risk keys, or set (``KEY=VALUE``) and remove (``--unset``,
+    so its profile's value applies) its own."""
     base = _path("api", "accounts", args.account, "limits")
-    if args.set:
-        body = {}
-        for pair in args.set:
-            name, sep, value = pair.partition("=")
-            if not sep:
-                raise CliError(
-                    f"{pair!r}: expected NAME=VALUE, e.g. daily_loss_limit=1000", EXIT_USAGE
-                )
-            body[name] = value
-        limits = client.call("PUT", base, body)
-    else:
-        limits = client.call("GET", base)
+    try:
+        body: dict[str, Any] = parse_assignments(args.set)
+        body.update(dict.fromkeys(check_names(args.unset or []), None))
+    except RiskArgumentError as error:
+        raise CliError(str(error), EXIT_USAGE) from None
+    limits = client.call("PUT", base, body) if body else client.call("GET", base)
     if not args.json:
-        table(sorted(limits["limits"].items()), ("LIMIT", "VALUE"), out)
-        if limits.get("triggers_off"):
-            out.write(f"off until the next reset: {', '.join(limits['triggers_off'])}\n")
+        risk_keys_table(limits, out)
     return limits
+
+
+def risk_keys_table(limits: dict[str, Any], out: TextIO) -> None:
+    """Every key in force, and whether the account's own or its profile's."""
+    own = limits["limits"]
+    profile = limits.get("profile")
+    rows = [
+        (name, value_text(value), "own" if name in own else f"profile {profile}")
+        for name, value in limits["effective"].items()
+    ]
+    out.write(f"{limits['account']}: profile {profile or 'none'}\n")
+    table(rows, ("KEY", "VALUE", "FROM"), out)
+    if limits.get("triggers_off"):
+        out.write(f"off until the next reset: {', '.join(limits['triggers_off'])}\n")
 
 
 def cmd_flatten(client: Client, args: argparse.Namespace, out: TextIO) -> Any:
@@ -485,10 +515,19 @@ def _add_group_commands(commands: Any) -> None:
 
 
 def _add_risk_commands(commands: Any) -> None:
-    p = commands.add_parser("limits", help="show or set an account's risk limits")
+    p = commands.add_parser(
+        "limits",
+        help="show, set or remove an account's own risk keys (S5.2, S9)",
+        description="KEY=VALUE sets one of the account's own keys: daily_loss_limit=1000,"
+        " max_loss=2500, max_loss_mode=eod_trailing, flatten_at=15:10, blackout=block,"
+        " commissions=ES:2.10,MES:0.60 ...; KEY=off turns it off (0 for a number); --unset KEY"
+        " removes the account's own key so its profile's applies (python -m engine profile"
+        " ACCOUNT NAME chooses the profile).",
+    )
     p.add_argument("account")
+    p.add_argument("set", nargs="*", metavar="KEY=VALUE", help=EXAMPLE)
     p.add_argument(
-        "set", nargs="*", metavar="NAME=VALUE", help="e.g. daily_loss_limit=1000 (0: off)"
+        "--unset", action="append", metavar="KEY", help="remove an own key; repeat for more"
     )
     _common(p)
 

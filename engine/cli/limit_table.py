@@ -1,12 +1,15 @@
-"""The limits table ``status`` prints under the accounts: each limit set, the money left before
-it is hit (the API's ``limit_distances``), and a word — coloured on a terminal — for an account
-near a limit (within 20 %, amber) or at it, past it or halted (red)."""
+"""The tables ``status`` prints under the accounts: each limit set, the money left before it is
+hit (the API's ``limit_distances``), and a word — coloured on a terminal — for an account near a
+limit (within 20 %, amber) or at it, past it or halted (red); then the prop-firm rules (S9):
+the profile, the max-loss threshold and the distance to it, the contracts in use of the cap, the
+next session close and the blackout running (in capitals) or next."""
 
 from __future__ import annotations
 
 import io
 from typing import Any, TextIO
 
+from engine.cli.risk_text import contracts_text, session_text
 from engine.cli.tables import table
 
 AMBER, RED, RESET = "\033[33m", "\033[31m", "\033[0m"
@@ -58,4 +61,30 @@ def limits_table(accounts: list[dict[str, Any]], out: TextIO) -> None:
         out.write(_coloured(line, standing) + "\n")
 
 
-__all__ = ["limits_table", "standing_text"]
+def _has_rules(account: dict[str, Any]) -> bool:
+    return any(
+        account.get(k)
+        for k in ("profile", "threshold", "max_contracts", "next_session_close", "blackout")
+    )
+
+
+def rules_table(accounts: list[dict[str, Any]], out: TextIO) -> None:
+    """The S9 figures of each account that has any: a running blackout comes first, marked."""
+    rows = [
+        (
+            a["id"],
+            a.get("profile"),
+            a.get("threshold"),
+            a.get("threshold_distance"),
+            contracts_text(a),
+            session_text(a),
+        )
+        for a in accounts
+        if _has_rules(a)
+    ]
+    out.write("Prop-firm rules: the threshold and the equity above it, contracts in use\n")
+    headers = ("ACCOUNT", "PROFILE", "THRESHOLD", "DISTANCE", "CONTRACTS", "SESSION / BLACKOUT")
+    table(rows, headers, out)
+
+
+__all__ = ["limits_table", "rules_table", "standing_text"]

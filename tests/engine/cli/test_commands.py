@@ -154,10 +154,10 @@ def test_limits_lock_unlock_flatten(
         engine, "limits", "DEMO-F1", "daily_loss_limit=5000", "weekly_loss_limit=9000"
     )
     assert code == 0
-    assert ["daily_loss_limit", "5000"] in [line.split() for line in text.splitlines()]
-    code, _ = run_cli(engine, "limits", "DEMO-F1", "max_loss=1")
-    assert code == 1
-    assert "max_loss" in capsys.readouterr().err
+    assert ["daily_loss_limit", "5000", "own"] in [line.split() for line in text.splitlines()]
+    code, _ = run_cli(engine, "limits", "DEMO-F1", "daily_loss_limit=-5")
+    assert code == 1  # the engine refuses it, naming the key
+    assert "422: daily_loss_limit: negative" in capsys.readouterr().err
     assert run_cli(engine, "lock", "DEMO-F3")[0] == 0
     account = run_json(engine, "accounts", "show", "DEMO-F3")
     assert account["lock_reason"] == "manual"
@@ -242,8 +242,8 @@ def test_decimal_limits_are_shown_as_entered(engine: EngineProcess) -> None:
     )
     assert done.returncode == 0, done.stderr
     rows = [line.split() for line in done.stdout.splitlines()]
-    assert ["weekly_profit_target", "100000"] in rows
-    assert ["daily_profit_target", "2500.50"] in rows
+    assert ["weekly_profit_target", "100000", "own"] in rows
+    assert ["daily_profit_target", "2500.50", "own"] in rows
     shown = json.loads(cli(engine, "limits", "DEMO-F1", "--json").stdout)
     assert shown["limits"]["weekly_profit_target"] == "100000"
     account = json.loads(cli(engine, "accounts", "show", "DEMO-F1", "--json").stdout)
