@@ -296,15 +296,23 @@ def _steps(data: dict[str, Any], top: Where, declared: Declared) -> tuple[Step, 
 
 
 def _blackouts(data: dict[str, Any]) -> tuple[Blackout, ...]:
-    """Every ``[[blackout]]`` entry, each read on its own (a label may be used again: it names
-    a kind of event, and two intervals may be of one kind)."""
+    """Every ``[[blackout]]`` entry, each read on its own. A label may be used again (it names
+    a kind of event, and two intervals may be of one kind), but not the same interval: the
+    same start, end and label, whatever offsets they are written in."""
     problems = Problems()
-    read = [
-        problems.check(parse_blackout, tbl, where)
-        for tbl, where in _entries(data, "blackout", "label")
-    ]
+    read: list[Blackout] = []
+    first: dict[str, int] = {}
+    for number, (tbl, where) in enumerate(_entries(data, "blackout", "label"), start=1):
+        blackout = problems.check(parse_blackout, tbl, where)
+        if blackout is None:
+            continue
+        if blackout.key() in first:
+            problems.add(where, f"is the same interval as [[blackout]] {first[blackout.key()]}")
+            continue
+        first[blackout.key()] = number
+        read.append(blackout)
     problems.raise_any()
-    return tuple(b for b in read if b is not None)
+    return tuple(read)
 
 
 def _read(

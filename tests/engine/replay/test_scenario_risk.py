@@ -324,6 +324,19 @@ def test_a_bad_blackout_entry_is_reported_at_its_place(entry: str, expected: lis
     assert errors(f"{SETUP}\n[[blackout]]\n{entry}\n") == expected
 
 
+def test_the_same_interval_twice_is_invalid_whatever_its_offsets() -> None:
+    """Two entries of one interval would be one blackout declared twice (the engine refuses
+    the second); the same label on another interval is fine."""
+    again = BLACKOUTS.split("[[blackout]]")[1].replace("label", "# the same\nlabel")
+    assert errors(step() + BLACKOUTS + "\n[[blackout]]" + again) == [
+        "[[blackout]] 3 (CPI): is the same interval as [[blackout]] 1"
+    ]
+    in_utc = BLACKOUTS.replace("13:00:00Z", "07:29:00-06:00").replace("13:30:00Z", "13:45:00Z")
+    assert errors(step() + in_utc) == [
+        "[[blackout]] 2 (CPI): is the same interval as [[blackout]] 1"
+    ]
+
+
 def test_blackout_errors_in_a_step_and_a_header_that_is_not_a_list() -> None:
     line = "blackout = { start = 2026-01-06T09:00:00-06:00, end = 2026-01-06T09:00:00-06:00 }"
     assert errors(step(line, 'blackout = "CPI"')) == [
