@@ -55,10 +55,21 @@ The example below is the whole schema; ``docs/operations.md`` explains each key:
     [[connections]]          # seed an empty store with your own setup instead of the demo
     id = "prop"
 
+    [profiles.eval-50k]      # named risk profiles (S9.7): any key an account's limits take
+    max_loss = 2000
+    max_loss_mode = "eod_trailing"
+    commissions = { ES = 2.10, MES = 0.60 }
+
     [[accounts]]
     id = "F1"
     connection = "prop"
-    limits = { daily_loss_limit = "1000" }
+    profile = "eval-50k"     # its own limits override the profile's, key by key
+    limits = { daily_loss_limit = "1000", max_contracts = 2, flatten_at = "15:10" }
+
+    [[blackout]]             # engine-wide intervals without opening orders (S9.5)
+    start = 2026-11-25T07:29:00-06:00
+    end = 2026-11-25T07:45:00-06:00
+    label = "CPI"
 
     [[groups]]
     id = "main"
@@ -74,7 +85,7 @@ import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -93,19 +104,21 @@ from pydantic_core import PydanticCustomError
 
 from brokers.instruments import BUILTIN_CONTRACTS
 from engine.app.config_errors import (
-    ID_FORM,
+    RISK_VALUE,
     SECRET_INPUT,
     format_errors,
     key_name,
     one_line,
     unknown_key,
 )
+from engine.domain import risk_profile
 from engine.domain.copying import CopyMode, Membership
 from engine.domain.price_scale import price_scale_problem
-from engine.domain.risk_rules import LIMIT_NAMES
+from engine.domain.risk_profile import RiskValue, RiskValueError
+from engine.domain.sessions import Blackout
+from engine.domain.setup import ID_FORM, ID_PATTERN, is_id
 
 DEFAULT_PORT = 8765
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # A key naming a secret is refused wherever it is (``token``, ``client_secret``, ``password``),
 # unless it is a URL or says where a secret lives (``token_url``, ``client_secret_env``).
 SECRET_WORDS = re.compile(
@@ -370,23 +383,80 @@ class ConnectionSeed(_Section):
     broker: str | None = None  # default: broker.kind
 
 
+def risk_keys(raw: Mapping[str, Any], label: str, inside: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every key of a table of risk keys (S5.2, S9) as ``risk_profile.parse_value`` takes it;
+    the first that is not raises an error naming the key and whose keys they are (``label``)."""
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        try:
+            out[name] = risk_profile.parse_value(name, value)
+        except RiskValueError as error:
+            what = str(error).removeprefix(f"{name}: ")
+            raise PydanticCustomError(
+                RISK_VALUE,
+                "{message}",
+                {"message": f"{label}: {what}", "key": (*inside, name)},
+            ) from None
+    return out
+
+
 class AccountSeed(_Section):
     id: Id
     connection: Id
     balance: NonNegativeDecimal = Decimal(50000)
-    limits: dict[str, NonNegativeDecimal] = Field(default_factory=dict)
+    # Its own risk keys: every S5.2 limit and S9 key (risk_profile.RISK_KEYS), overriding its
+    # profile's key by key (S9.7).
+    limits: dict[str, Any] = Field(default_factory=dict)
+    profile: Id | None = None  # the name of a [profiles.NAME] table
 
     @field_validator("limits")
     @classmethod
-    def _limit_names(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
-        for name in value:
-            if name not in LIMIT_NAMES:
-                raise PydanticCustomError(
-                    "limit_name",
-                    "unknown limit '{name}'; expected one of: {names}",
-                    {"name": name, "names": ", ".join(LIMIT_NAMES)},
-                )
+    def _risk_keys(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        account = info.data.get("id")
+        return risk_keys(value, f'account "{account}"' if account else "account")
+
+
+MAX_LABEL = 64
+
+
+class BlackoutSeed(_Section):
+    """An engine-wide blackout interval (S9.5): start included, end excluded."""
+
+    start: datetime
+    end: datetime
+    label: str  # shown in the refusal of an opening order (S9.5)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _offset(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise PydanticCustomError(
+                "offset",
+                "expected a date and time with its UTC offset, e.g. 2026-11-25T07:29:00-06:00",
+            )
         return value
+
+    @field_validator("label")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if not value.strip() or len(value) > MAX_LABEL or value != one_line(value):
+            raise PydanticCustomError(
+                "label", f'expected a label of 1-{MAX_LABEL} characters on one line, e.g. "CPI"'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> BlackoutSeed:
+        if self.end <= self.start:
+            raise PydanticCustomError(
+                "interval",
+                "end {end} must be after start {start}",
+                {"end": self.end.isoformat(), "start": self.start.isoformat()},
+            )
+        return self
+
+    def blackout(self) -> Blackout:
+        return Blackout(self.start, self.end, self.label)
 
 
 class FollowerSeed(_Section):
@@ -442,8 +512,35 @@ class Config(_Section):
     connections: list[ConnectionSeed] = Field(default_factory=list)
     accounts: list[AccountSeed] = Field(default_factory=list)
     groups: list[GroupSeed] = Field(default_factory=list)
+    # Named risk profiles (S9.7): [profiles.NAME] tables of risk keys.
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    blackout: list[BlackoutSeed] = Field(default_factory=list)  # [[blackout]] (S9.5)
     # Where relative paths are taken from (the file's directory); not a key of the file.
     base_dir: Path = Field(default=Path(), exclude=True)
+
+    @field_validator("profiles")
+    @classmethod
+    def _profiles(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for name, keys in value.items():
+            if not is_id(name):
+                raise PydanticCustomError(
+                    RISK_VALUE,
+                    "{message}",
+                    {"message": f"expected a profile name of {ID_FORM}", "key": (name,)},
+                )
+            out[name] = risk_keys(keys, f'profile "{name}"', (name,))
+        return out
+
+    @property
+    def profile_keys(self) -> dict[str, dict[str, RiskValue]]:
+        """The named profiles' keys, as the engine keeps them."""
+        return {name: dict(keys) for name, keys in self.profiles.items()}
+
+    @property
+    def blackouts(self) -> list[Blackout]:
+        """The [[blackout]] intervals, by start."""
+        return sorted(b.blackout() for b in self.blackout)
 
     def problems(self) -> list[str]:
         """What is wrong across keys (pydantic checks each key by itself)."""
@@ -488,6 +585,20 @@ class Config(_Section):
             if a.id in accounts:
                 problems.append(f"accounts[{i}].id: {a.id!r} is used twice")
             accounts.add(a.id)
+            if a.profile is not None and a.profile not in self.profiles:
+                defined = ", ".join(self.profiles) or "none is defined"
+                problems.append(
+                    f'accounts[{i}].profile: account "{a.id}": expected the name of a'
+                    f" [profiles.NAME] table, got {a.profile!r} (profiles: {defined})"
+                )
+        seen: dict[str, int] = {}
+        for i, b in enumerate(self.blackout):
+            key = b.blackout().key()
+            if key in seen:
+                problems.append(
+                    f"blackout[{i}]: the same interval and label as blackout[{seen[key]}]"
+                )
+            seen.setdefault(key, i)
         in_group: set[str] = set()
         groups: set[str] = set()
         for i, g in enumerate(self.groups):
@@ -640,6 +751,7 @@ __all__ = [
     "TRADOVATE_SIM",
     "AccountSeed",
     "ApiConfig",
+    "BlackoutSeed",
     "BrokerConfig",
     "Config",
     "ConfigError",
@@ -659,4 +771,5 @@ __all__ = [
     "is_secret_key",
     "load_config",
     "parse_config",
+    "risk_keys",
 ]

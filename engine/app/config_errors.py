@@ -7,13 +7,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-ID_FORM = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+from engine.domain.setup import ID_FORM
+
 # The type of an error whose input may hold a secret (a URL with a password): not quoted.
 SECRET_INPUT = "secret_input"
+# The type of an error in one key of a table of risk keys (``accounts[0].limits``,
+# ``profiles``): its context names the key inside the table (``key``), which the line's key
+# path is extended with, and says whose keys they are (``label``: ``account "F1"``).
+RISK_VALUE = "risk_value"
 
 
 def format_errors(error: ValidationError, model: type[BaseModel]) -> list[str]:
@@ -32,6 +38,12 @@ def describe_errors(error: ValidationError, model: type[BaseModel]) -> list[tupl
             out.append((key, unknown_key(_model_at(model, loc[:-1]))))
             continue
         message = _expected(kind, str(item["msg"]))
+        if kind == RISK_VALUE:
+            context = item.get("ctx") or {}
+            inner = ".".join(key_name(part) for part in context.get("key", ()))
+            key = f"{key}.{inner}" if key and inner else key or inner
+            out.append((key, message))
+            continue
         if kind == "missing":
             message = "missing; this key is required"
         if kind in {"union_tag_invalid", "union_tag_not_found"}:
@@ -45,7 +57,7 @@ def describe_errors(error: ValidationError, model: type[BaseModel]) -> list[tupl
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    text = value.isoformat() if isinstance(value, datetime) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -138,6 +150,7 @@ def unknown_key(model: type[BaseModel] | None) -> str:
 
 __all__ = [
     "ID_FORM",
+    "RISK_VALUE",
     "SECRET_INPUT",
     "describe_errors",
     "format_errors",

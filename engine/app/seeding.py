@@ -1,6 +1,8 @@
-"""Writing a configuration's ``[[connections]]``, ``[[accounts]]`` and ``[[groups]]`` into an
-empty store (``Engine.seed`` checks them as a whole first). A store that already has a setup is
-left alone: after the first start, the setup changes through commands (the API, the CLI)."""
+"""Writing a configuration's ``[[connections]]``, ``[[accounts]]`` (with their own risk keys and
+profile), ``[[groups]]``, ``[profiles.NAME]`` tables (S9.7) and ``[[blackout]]`` intervals (S9.5)
+into an empty store (``Engine.seed`` checks them as a whole first). A store that already has a
+setup is left alone: after the first start, the setup changes through commands (the API, the
+CLI)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ def seed_from_config(engine: Engine, config: Config) -> None:
             ConnectionConfig(c.id, broker, state, token_expired=state != "connected")
         )
     accounts = [
-        AccountConfig(a.id, a.connection, a.balance, dict(a.limits)) for a in config.accounts
+        AccountConfig(a.id, a.connection, a.balance, dict(a.limits), a.profile)
+        for a in config.accounts
     ]
     groups = [
         GroupConfig(
@@ -29,7 +32,13 @@ def seed_from_config(engine: Engine, config: Config) -> None:
         )
         for g in config.groups
     ]
-    engine.seed(connections, accounts, groups)
+    engine.seed(
+        connections,
+        accounts,
+        groups,
+        profiles=config.profile_keys,
+        blackouts=config.blackouts,
+    )
 
 
 __all__ = ["seed_from_config"]

@@ -7,8 +7,11 @@ Cockpit). So that an edit of the file is never lost in silence, a start lists ev
 (``engine/live/runner.py``) and ``python -m engine setup diff|apply FILE``
 (``engine/cli/setup.py``) shows them and applies them through the API's commands.
 
-What is compared: each connection and its broker; each account, its connection and its limits
-(a limit absent or ``"0"`` is off); each group, its leader and its followers with their terms.
+What is compared: each connection and its broker; each account, its connection, its own risk
+keys and the named profile it uses; each named profile and its keys (S9.7); the blackouts
+(S9.5); each group, its leader and its followers with their terms. A key set to what leaving it
+out does (``0`` for a number, ``"off"``, an empty table, ``static``) is the same as absent,
+unless the account's profile sets that key (then the account's own value overrides it).
 An account's ``balance`` is its starting balance, used when the account is made: from then on
 its balance is its book's, moved by its trades, and is not compared (decision 0017).
 
@@ -17,69 +20,50 @@ Pure: values in, values out; the callers read the store, the API and the file.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal
 
-from engine.app.config import Config, is_secret_key
+from engine.app.config import Config
+from engine.app.setup_steps import (
+    ORDER,
+    REDACTED,
+    Account,
+    AddBlackout,
+    AddConnection,
+    AddFollower,
+    AddGroup,
+    Connection,
+    DeleteAccount,
+    DeleteConnection,
+    DeleteGroup,
+    DeleteProfile,
+    Difference,
+    Follower,
+    Group,
+    Plan,
+    RemoveBlackout,
+    RemoveFollower,
+    SetAccountProfile,
+    SetFollower,
+    SetLimits,
+    SetProfile,
+    Setup,
+    Step,
+    blackout_text,
+    group_text,
+    make_setup,
+    max_qty_text,
+    set_limits,
+    symbol_map_text,
+    terms,
+    value_text,
+)
 from engine.core.topology import Topology
-from engine.domain.copying import CopyMode
 from engine.domain.decimals import plain
-from engine.domain.risk_rules import LIMIT_NAMES
+from engine.domain.risk_profile import RISK_KEYS, RiskValue
+from engine.domain.sessions import Blackout
 from engine.storage.setup_rows import SetupRows
 
 ABSENT = "(absent)"
-REDACTED = "[redacted]"
-ZERO = Decimal(0)
-
-
-# --- a setup, as values ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Follower:
-    account: str
-    ratio: Decimal = Decimal(1)
-    max_qty: int | None = None
-    symbol_map: tuple[tuple[str, str], ...] = ()
-    copy: CopyMode = CopyMode.FILLS
-
-
-@dataclass(frozen=True)
-class Account:
-    id: str
-    connection: str
-    limits: Mapping[str, Decimal] = field(default_factory=dict)  # the limits on (not 0)
-    balance: Decimal = Decimal(50000)  # the starting balance: used when it is made
-
-
-@dataclass(frozen=True)
-class Group:
-    id: str
-    leader: str
-    followers: tuple[Follower, ...] = ()
-
-    def follower(self, account: str) -> Follower | None:
-        return next((f for f in self.followers if f.account == account), None)
-
-
-@dataclass(frozen=True)
-class Connection:
-    id: str
-    broker: str
-
-
-@dataclass(frozen=True)
-class Setup:
-    connections: Mapping[str, Connection] = field(default_factory=dict)
-    accounts: Mapping[str, Account] = field(default_factory=dict)
-    groups: Mapping[str, Group] = field(default_factory=dict)
-
-
-def set_limits(limits: Mapping[str, Decimal]) -> dict[str, Decimal]:
-    """The limits that are on: ``"0"`` and absent are both off."""
-    return {name: value for name, value in limits.items() if value != ZERO}
 
 
 def setup_of_config(config: Config) -> Setup | None:
@@ -87,12 +71,9 @@ def setup_of_config(config: Config) -> Setup | None:
     the demo, or a file that leaves the setup to the store)."""
     if not config.connections:
         return None
-    return Setup(
+    return make_setup(
         {c.id: Connection(c.id, c.broker or config.broker.kind) for c in config.connections},
-        {
-            a.id: Account(a.id, a.connection, set_limits(a.limits), a.balance)
-            for a in config.accounts
-        },
+        [Account(a.id, a.connection, a.limits, a.balance, a.profile) for a in config.accounts],
         {
             g.id: Group(
                 g.id,
@@ -110,17 +91,19 @@ def setup_of_config(config: Config) -> Setup | None:
             )
             for g in config.groups
         },
+        config.profile_keys,
+        config.blackouts,
     )
 
 
 def setup_of_topology(topology: Topology | SetupRows) -> Setup:
     """The setup the store holds: the engine's topology, loaded from it, or its rows."""
-    return Setup(
+    return make_setup(
         {c.id: Connection(c.id, c.broker) for c in topology.connections.values()},
-        {
-            a.id: Account(a.id, a.connection, set_limits(a.limits), a.balance)
+        [
+            Account(a.id, a.connection, a.limits, a.balance, a.profile)
             for a in topology.accounts.values()
-        },
+        ],
         {
             g.id: Group(
                 g.id,
@@ -132,163 +115,9 @@ def setup_of_topology(topology: Topology | SetupRows) -> Setup:
             )
             for g in topology.groups.values()
         },
+        topology.profiles,
+        topology.blackouts,
     )
-
-
-# --- what differs ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Difference:
-    """One key whose value in the file is not the store's; ``why_not`` says why ``setup apply``
-    cannot make it so ("" when it can)."""
-
-    key: str
-    file: str
-    store: str
-    why_not: str = ""
-
-    @classmethod
-    def of(cls, key: str, file: str, store: str, why_not: str = "") -> Difference:
-        """With the values of a key named like a secret replaced: a diff is shown and logged."""
-        if _secret(key):
-            file, store = (REDACTED, REDACTED) if file != store else (file, store)
-        return cls(key, file, store, why_not)
-
-
-def _secret(key: str) -> bool:
-    name = re.sub(r"\[[^\]]*\]", "", key).rsplit(".", 1)[-1]
-    return is_secret_key(name)
-
-
-# --- the commands that apply them -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeleteGroup:
-    group: str
-    deletes = True
-
-    def describe(self) -> str:
-        return f"delete group {self.group} (its accounts stay and copy nothing)"
-
-
-@dataclass(frozen=True)
-class RemoveFollower:
-    group: str
-    account: str
-    deletes = True
-
-    def describe(self) -> str:
-        return f"remove follower {self.account} from group {self.group}"
-
-
-@dataclass(frozen=True)
-class DeleteAccount:
-    account: str
-    deletes = True
-
-    def describe(self) -> str:
-        return f"delete account {self.account}"
-
-
-@dataclass(frozen=True)
-class DeleteConnection:
-    connection: str
-    deletes = True
-
-    def describe(self) -> str:
-        return f"delete connection {self.connection} with its accounts"
-
-
-@dataclass(frozen=True)
-class AddConnection:
-    connection: Connection
-    accounts: tuple[Account, ...]
-    deletes = False
-
-    def describe(self) -> str:
-        accounts = ", ".join(a.id for a in self.accounts) or "none"
-        return (
-            f"add connection {self.connection.id} ({self.connection.broker}) with accounts"
-            f" {accounts}"
-        )
-
-
-@dataclass(frozen=True)
-class AddGroup:
-    group: Group
-    deletes = False
-
-    def describe(self) -> str:
-        return f"create group {self.group.id}: {_group_text(self.group)}"
-
-
-@dataclass(frozen=True)
-class AddFollower:
-    group: str
-    follower: Follower
-    deletes = False
-
-    def describe(self) -> str:
-        return f"add {self.follower.account} to group {self.group}: {_terms(self.follower)}"
-
-
-@dataclass(frozen=True)
-class SetFollower:
-    group: str
-    follower: Follower
-    deletes = False
-
-    def describe(self) -> str:
-        return f"follower {self.follower.account} of group {self.group}: {_terms(self.follower)}"
-
-
-@dataclass(frozen=True)
-class SetLimits:
-    account: str
-    limits: Mapping[str, Decimal]  # "0" switches one off
-    deletes = False
-
-    def describe(self) -> str:
-        text = ", ".join(f"{k}={plain(v)}" for k, v in self.limits.items())
-        return f"limits of {self.account}: {text} (at once)"
-
-
-Step = (
-    DeleteGroup
-    | RemoveFollower
-    | DeleteAccount
-    | DeleteConnection
-    | AddConnection
-    | AddGroup
-    | AddFollower
-    | SetFollower
-    | SetLimits
-)
-# The order the steps run in: what goes first (a follower leaves one group before it joins
-# another), then what is made, outermost first, then what changes.
-ORDER: tuple[type, ...] = (
-    DeleteGroup,
-    RemoveFollower,
-    DeleteAccount,
-    DeleteConnection,
-    AddConnection,
-    AddGroup,
-    AddFollower,
-    SetFollower,
-    SetLimits,
-)
-
-
-@dataclass(frozen=True)
-class Plan:
-    differences: tuple[Difference, ...]
-    steps: tuple[Step, ...]
-
-    @property
-    def deletions(self) -> tuple[Step, ...]:
-        return tuple(s for s in self.steps if s.deletes)
 
 
 # --- comparing ------------------------------------------------------------------------------------
@@ -363,25 +192,19 @@ def compare(file: Setup, store: Setup) -> Plan:
                     NO_MOVE.format(account=aid),
                 )
             )
-        limits: dict[str, Decimal] = {}
-        for name in LIMIT_NAMES:
-            want, have = account.limits.get(name), kept_account.limits.get(name)
-            if want != have:
-                differences.append(
-                    Difference.of(f"accounts[{aid}].limits.{name}", _limit(want), _limit(have))
-                )
-                limits[name] = want if want is not None else ZERO
-        if limits:
-            steps.append(SetLimits(aid, limits))
+        differences += _risk_keys(file, account, store, kept_account, steps)
+
+    differences += _profiles(file, store, steps)
+    differences += _blackouts(file, store, steps)
 
     for gid, group in store.groups.items():
         if gid not in file.groups:
-            differences.append(Difference.of(f"groups[{gid}]", ABSENT, _group_text(group)))
+            differences.append(Difference.of(f"groups[{gid}]", ABSENT, group_text(group)))
             steps.append(DeleteGroup(gid))
     for gid, group in file.groups.items():
         kept_group = store.groups.get(gid)
         if kept_group is None:
-            differences.append(Difference.of(f"groups[{gid}]", _group_text(group), ABSENT))
+            differences.append(Difference.of(f"groups[{gid}]", group_text(group), ABSENT))
             steps.append(AddGroup(group))
             continue
         if kept_group.leader != group.leader:
@@ -402,21 +225,21 @@ def _followers(
     gid = file.id
     for kept in store.followers:
         if file.follower(kept.account) is None:
-            yield Difference.of(f"groups[{gid}].followers[{kept.account}]", ABSENT, _terms(kept))
+            yield Difference.of(f"groups[{gid}].followers[{kept.account}]", ABSENT, terms(kept))
             if kept.account not in gone_accounts:  # else its deletion takes the membership
                 steps.append(RemoveFollower(gid, kept.account))
     for follower in file.followers:
         key = f"groups[{gid}].followers[{follower.account}]"
         found = store.follower(follower.account)
         if found is None:
-            yield Difference.of(key, _terms(follower), ABSENT)
+            yield Difference.of(key, terms(follower), ABSENT)
             steps.append(AddFollower(gid, follower))
             continue
         changed = False
         for name, want, have in (
             ("ratio", plain(follower.ratio), plain(found.ratio)),
-            ("max_qty", _max_qty(follower.max_qty), _max_qty(found.max_qty)),
-            ("symbol_map", _symbol_map(follower.symbol_map), _symbol_map(found.symbol_map)),
+            ("max_qty", max_qty_text(follower.max_qty), max_qty_text(found.max_qty)),
+            ("symbol_map", symbol_map_text(follower.symbol_map), symbol_map_text(found.symbol_map)),
             ("copy", follower.copy.value, found.copy.value),
         ):
             same = follower.ratio == found.ratio if name == "ratio" else want == have
@@ -427,26 +250,95 @@ def _followers(
             steps.append(SetFollower(gid, follower))
 
 
+def _risk_keys(
+    file: Setup, account: Account, store: Setup, kept: Account, steps: list[Step]
+) -> Iterable[Difference]:
+    """An account's profile and own keys (S9.7), one difference each."""
+    aid = account.id
+    if account.profile != kept.profile:
+        yield Difference.of(
+            f"accounts[{aid}].profile", account.profile or "none", kept.profile or "none"
+        )
+        steps.append(SetAccountProfile(aid, account.profile))
+    limits: dict[str, RiskValue] = {}
+    removed: list[str] = []
+    for name in RISK_KEYS:
+        want, have = account.limits.get(name), kept.limits.get(name)
+        if want == have:
+            continue
+        yield Difference.of(
+            f"accounts[{aid}].limits.{name}", _own(file, account, name), _own(store, kept, name)
+        )
+        if want is None:
+            removed.append(name)
+        else:
+            limits[name] = want
+    if limits or removed:
+        steps.append(SetLimits(aid, limits, tuple(removed)))
+
+
+def _profiles(file: Setup, store: Setup, steps: list[Step]) -> Iterable[Difference]:
+    for name, keys in store.profiles.items():
+        if name not in file.profiles:
+            yield Difference.of(f"profiles[{name}]", ABSENT, _keys_text(keys))
+            steps.append(DeleteProfile(name))
+    for name, keys in file.profiles.items():
+        kept = store.profiles.get(name)
+        if kept is None:
+            yield Difference.of(f"profiles[{name}]", _keys_text(keys), ABSENT)
+            steps.append(SetProfile(name, keys, new=True))
+            continue
+        changed: dict[str, RiskValue] = {}
+        removed: list[str] = []
+        for key in RISK_KEYS:
+            want, have = keys.get(key), kept.get(key)
+            if want != have:
+                yield Difference.of(f"profiles[{name}].{key}", _value(want), _value(have))
+                if want is None:
+                    removed.append(key)
+                else:
+                    changed[key] = want
+        if changed or removed:
+            steps.append(SetProfile(name, changed, tuple(removed)))
+
+
+def _blackouts(file: Setup, store: Setup, steps: list[Step]) -> Iterable[Difference]:
+    wanted = {b.key(): b for b in file.blackouts}
+    kept = {b.key(): b for b in store.blackouts}
+    for key, blackout in kept.items():
+        if key not in wanted:
+            yield Difference.of(_blackout_key(blackout), ABSENT, blackout_text(blackout))
+            steps.append(RemoveBlackout(blackout))
+    for key, blackout in wanted.items():
+        if key not in kept:
+            yield Difference.of(_blackout_key(blackout), blackout_text(blackout), ABSENT)
+            steps.append(AddBlackout(blackout))
+
+
 # --- values in words ------------------------------------------------------------------------------
 
 
-def _limit(value: Decimal | None) -> str:
-    return "off" if value is None else plain(value)
+def _value(value: RiskValue | None) -> str:
+    return "off" if value is None else value_text(value)
 
 
-def _max_qty(value: int | None) -> str:
-    return "none" if value is None else str(value)
+def _own(setup: Setup, account: Account, name: str) -> str:
+    """An account's own key in words; absent, what applies instead (its profile's, or off)."""
+    value = account.limits.get(name)
+    if value is not None:
+        return value_text(value)
+    inherited = setup.profile_value(account, name)
+    if inherited is None:
+        return "off"
+    return f"{value_text(inherited)} (profile {account.profile})"
 
 
-def _symbol_map(pairs: tuple[tuple[str, str], ...]) -> str:
-    return ", ".join(f"{a}={b}" for a, b in pairs) or "none"
+def _keys_text(keys: Mapping[str, RiskValue]) -> str:
+    return ", ".join(f"{k}={value_text(v)}" for k, v in keys.items()) or "no keys"
 
 
-def _terms(follower: Follower) -> str:
-    return (
-        f"ratio {plain(follower.ratio)}, max_qty {_max_qty(follower.max_qty)}, symbol_map"
-        f" {_symbol_map(follower.symbol_map)}, copy {follower.copy}"
-    )
+def _blackout_key(blackout: Blackout) -> str:
+    return f"blackout[{blackout.label} {blackout.start.isoformat()}]"
 
 
 def _connection_text(setup: Setup, cid: str) -> str:
@@ -455,19 +347,16 @@ def _connection_text(setup: Setup, cid: str) -> str:
 
 
 def _account_text(account: Account) -> str:
-    limits = ", ".join(f"{k}={plain(v)}" for k, v in account.limits.items()) or "none"
-    return f"on {account.connection}, limits {limits}"
-
-
-def _group_text(group: Group) -> str:
-    followers = "; ".join(f"{f.account} ({_terms(f)})" for f in group.followers) or "none"
-    return f"leader {group.leader}, followers {followers}"
+    limits = ", ".join(f"{k}={value_text(v)}" for k, v in account.limits.items()) or "none"
+    profile = f", profile {account.profile}" if account.profile else ""
+    return f"on {account.connection}, limits {limits}{profile}"
 
 
 __all__ = [
     "ABSENT",
     "REDACTED",
     "Account",
+    "AddBlackout",
     "AddConnection",
     "AddFollower",
     "AddGroup",
@@ -475,17 +364,24 @@ __all__ = [
     "DeleteAccount",
     "DeleteConnection",
     "DeleteGroup",
+    "DeleteProfile",
     "Difference",
     "Follower",
     "Group",
     "Plan",
+    "RemoveBlackout",
     "RemoveFollower",
+    "SetAccountProfile",
     "SetFollower",
     "SetLimits",
+    "SetProfile",
     "Setup",
     "Step",
+    "blackout_text",
     "compare",
+    "make_setup",
     "set_limits",
     "setup_of_config",
     "setup_of_topology",
+    "value_text",
 ]

@@ -1,7 +1,7 @@
 """``python -m engine setup diff FILE`` and ``python -m engine setup apply FILE``: the setup a
-configuration file describes (its ``[[connections]]``, ``[[accounts]]`` and ``[[groups]]``)
-against the store's, key by key — the file seeds an empty store, and from then on the store is
-the truth (decision 0017).
+configuration file describes (its ``[[connections]]``, ``[[accounts]]``, ``[[groups]]``,
+``[profiles.NAME]`` and ``[[blackout]]``) against the store's, key by key — the file seeds an
+empty store, and from then on the store is the truth (decision 0017).
 
 ``diff`` lists each difference with the file's value and the store's. It reads the store
 through the running engine's API when one runs on the data directory, else the store file
@@ -23,7 +23,9 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -32,6 +34,7 @@ from urllib.parse import quote
 from engine.app.config import ConfigError, load_config
 from engine.app.setup_diff import Account as AccountSetup
 from engine.app.setup_diff import (
+    AddBlackout,
     AddConnection,
     AddFollower,
     AddGroup,
@@ -39,24 +42,31 @@ from engine.app.setup_diff import (
     DeleteAccount,
     DeleteConnection,
     DeleteGroup,
+    DeleteProfile,
     Follower,
     Group,
     Plan,
+    RemoveBlackout,
     RemoveFollower,
+    SetAccountProfile,
     SetFollower,
     SetLimits,
+    SetProfile,
     Setup,
     Step,
     compare,
-    set_limits,
+    make_setup,
     setup_of_config,
     setup_of_topology,
 )
 from engine.cli.commands import EXIT_USAGE, Client, CliError, _common, confirm
 from engine.cli.commands import connect as connect_api
 from engine.cli.tables import describe_deletion, table
+from engine.domain import risk_profile
 from engine.domain.copying import CopyMode
 from engine.domain.decimals import plain
+from engine.domain.risk_profile import RiskValue, RiskValueError
+from engine.domain.sessions import Blackout
 from engine.storage.datadir import STORE_FILE, read_url
 from engine.storage.setup_rows import read_setup
 from engine.storage.store import StoreError
@@ -85,22 +95,45 @@ def file_setup(path: str) -> Setup:
     return setup
 
 
+def _keys_of_api(keys: Mapping[str, Any], where: str) -> dict[str, RiskValue]:
+    """Risk keys as the API lists them (decimal strings, words, tables), as values."""
+    try:
+        return risk_profile.parse_values(keys)
+    except RiskValueError as error:
+        raise CliError(f"the engine's answer: {where}: {error}") from None
+
+
+def _blackouts_of_api(listed: Sequence[Mapping[str, Any]]) -> list[Blackout]:
+    try:
+        return [
+            Blackout(
+                datetime.fromisoformat(b["start"]), datetime.fromisoformat(b["end"]), b["label"]
+            )
+            for b in listed
+        ]
+    except (KeyError, TypeError, ValueError) as error:
+        raise CliError(f"the engine's answer: blackouts: {error}") from None
+
+
 def setup_of_api(client: Client) -> Setup:
     """The setup the running engine holds, as its API lists it."""
     connections = client.call("GET", "/api/connections")
     accounts = client.call("GET", "/api/accounts")
     groups = client.call("GET", "/api/groups")
-    return Setup(
+    profiles = client.call("GET", "/api/profiles")
+    blackouts = client.call("GET", "/api/blackouts")
+    return make_setup(
         {c["id"]: Connection(c["id"], c["broker"]) for c in connections},
-        {
-            a["id"]: AccountSetup(
+        [
+            AccountSetup(
                 a["id"],
                 a["connection"],
-                set_limits({k: Decimal(v) for k, v in a["limits"].items()}),
+                _keys_of_api(a["limits"], f"account {a['id']}"),
                 Decimal(a["balance"]),
+                a.get("profile"),
             )
             for a in accounts
-        },
+        ],
         {
             g["id"]: Group(
                 g["id"],
@@ -118,6 +151,8 @@ def setup_of_api(client: Client) -> Setup:
             )
             for g in groups
         },
+        {p["name"]: _keys_of_api(p["limits"], f"profile {p['name']}") for p in profiles},
+        _blackouts_of_api(blackouts),
     )
 
 
@@ -207,20 +242,61 @@ def _deletion_path(step: Step) -> str | None:
     return None
 
 
+def _value_json(value: RiskValue) -> str | dict[str, str]:
+    """A risk key's value for the API: exact decimal strings, words, tables of them."""
+    if isinstance(value, Decimal):
+        return plain(value)
+    if isinstance(value, str):
+        return value
+    return {root: plain(v) for root, v in value.items()}
+
+
+def _keys_body(keys: Mapping[str, RiskValue], removed: Sequence[str] = ()) -> dict[str, Any]:
+    """Keys to set, and to remove (``null``), as a body of the API."""
+    body: dict[str, Any] = {k: _value_json(v) for k, v in keys.items()}
+    body.update(dict.fromkeys(removed))
+    return body
+
+
+def _account_body(account: AccountSetup) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": account.id,
+        "balance": plain(account.balance),
+        "limits": _keys_body(account.limits),
+    }
+    if account.profile is not None:
+        body["profile"] = account.profile
+    return body
+
+
+def _apply_risk_step(client: Client, step: Step) -> None:
+    """A step of the risk keys (S9.7) or the blackouts (S9.5)."""
+    if isinstance(step, SetLimits):
+        body = _keys_body(step.limits, step.removed)
+        client.call("PUT", _path("api", "accounts", step.account, "limits"), body)
+    elif isinstance(step, SetAccountProfile):
+        body = {"profile": step.profile}
+        client.call("PUT", _path("api", "accounts", step.account, "limits"), body)
+    elif isinstance(step, SetProfile):
+        client.call("PUT", _path("api", "profiles", step.profile),
+                    _keys_body(step.keys, step.removed))  # fmt: skip
+    elif isinstance(step, DeleteProfile):
+        client.call("DELETE", _path("api", "profiles", step.profile))
+    elif isinstance(step, AddBlackout):
+        b = step.blackout
+        body = {"start": b.start.isoformat(), "end": b.end.isoformat(), "label": b.label}
+        client.call("POST", "/api/blackouts", body)
+    elif isinstance(step, RemoveBlackout):
+        client.call("DELETE", f"/api/blackouts?key={quote(step.blackout.key(), safe='')}")
+
+
 def apply_step(client: Client, step: Step) -> None:
     """One step, through the command the API (and the Cockpit) uses for it."""
     deletion = _deletion_path(step)
     if deletion is not None:
         client.call("DELETE", deletion)
     elif isinstance(step, AddConnection):
-        accounts = [
-            {
-                "id": a.id,
-                "balance": plain(a.balance),
-                "limits": {k: plain(v) for k, v in a.limits.items()},
-            }
-            for a in step.accounts
-        ]
+        accounts = [_account_body(a) for a in step.accounts]
         body = {"id": step.connection.id, "broker": step.connection.broker, "accounts": accounts}
         client.call("POST", "/api/connections", body)
     elif isinstance(step, AddGroup):
@@ -237,9 +313,8 @@ def apply_step(client: Client, step: Step) -> None:
             change["clear_max_qty"] = True
         client.call("PATCH", _path("api", "groups", step.group, "followers", step.follower.account),
                     change)  # fmt: skip
-    elif isinstance(step, SetLimits):
-        limits = {k: plain(v) for k, v in step.limits.items()}
-        client.call("PUT", _path("api", "accounts", step.account, "limits"), limits)
+    else:
+        _apply_risk_step(client, step)
 
 
 # --- the commands -------------------------------------------------------------------------------

@@ -210,3 +210,78 @@ def test_a_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
     answer = setup_cli(tmp_path / "data", "diff", str(no_store))
     assert answer.returncode == 2
     assert "no store in" in answer.stderr
+
+
+S9 = (
+    SETUP.replace(
+        'limits = { daily_loss_limit = "1000" }',
+        'profile = "eval"\nlimits = { daily_loss_limit = "1000", max_contracts = 2 }',
+    )
+    + """
+[profiles.eval]
+max_loss = 2000
+max_loss_mode = "eod_trailing"
+commissions = { ES = 2.10 }
+
+[profiles.funded]
+max_loss = 1500
+
+[[blackout]]
+start = 2031-11-25T07:29:00-06:00
+end = 2031-11-25T07:45:00-06:00
+label = "CPI"
+"""
+)
+
+
+def test_s9_profiles_keys_and_blackouts_edited_in_the_file_are_listed_and_applied(
+    tmp_path: Path,
+) -> None:
+    """S9.7/S9.5: the profiles, the profile an account uses, its own keys and the blackouts
+    are seeded from the file, diffed against the store file and the running engine, and
+    applied through the API; afterwards the file and the store agree."""
+    data, config = tmp_path / "data", tmp_path / "engine.toml"
+    config.write_text(S9)
+    assert stop_engine(start(data, config)) == 0
+    edited = (
+        S9.replace('profile = "eval"', 'profile = "funded"')
+        .replace(", max_contracts = 2 }", " }")
+        .replace("max_loss = 1500", "max_loss = 1500\nflatten_at = \"15:10\"")
+        .replace("[profiles.eval]\nmax_loss = 2000\nmax_loss_mode = \"eod_trailing\"\n"
+                 "commissions = { ES = 2.10 }\n", "")
+        .replace('label = "CPI"', 'label = "NFP"')
+    )  # fmt: skip
+    config.write_text(edited)
+    rows = [
+        ["accounts[F1].profile", "funded", "eval"],
+        ["accounts[F1].limits.max_contracts", "off", "2"],
+        ["profiles[funded].flatten_at", "15:10", "off"],
+    ]
+    stopped = setup_cli(data, "diff", str(config))
+    assert stopped.returncode == 1, stopped.stderr
+    lines = [line.split() for line in stopped.stdout.splitlines()]
+    for row in rows:
+        assert row in lines, stopped.stdout
+    assert "profiles[eval]" in stopped.stdout
+    assert "blackout[NFP" in stopped.stdout and "blackout[CPI" in stopped.stdout
+
+    engine = start(data, config)
+    try:
+        applied = setup_cli(data, "apply", str(config), "--yes")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        for done in (
+            "done: profile funded: flatten_at=15:10 (at once, for its accounts)",
+            "done: profile of F1: funded (at once)",
+            "done: limits of F1: max_contracts removed (at once)",
+            "done: delete profile eval",
+            "done: remove blackout CPI: 2031-11-25T07:29:00-06:00 to 2031-11-25T07:45:00-06:00",
+            "done: add blackout NFP: 2031-11-25T07:29:00-06:00 to 2031-11-25T07:45:00-06:00",
+        ):
+            assert done in applied.stdout, applied.stdout
+        f1 = account(engine, "F1")
+        assert f1["profile"] == "funded"
+        assert f1["limits"] == {"daily_loss_limit": "1000"}
+        same = setup_cli(data, "diff", str(config))
+        assert same.returncode == 0, same.stdout
+    finally:
+        assert stop_engine(engine) == 0
