@@ -1,11 +1,12 @@
 """The configuration's setup against the store's: each difference, key by key, and the commands
 that make the store match the file.
 
-The file's ``[[connections]]``, ``[[accounts]]`` and ``[[groups]]`` seed an empty store; from
-then on the store is the truth and the setup changes through commands (the API, the CLI, the
-Cockpit). So that an edit of the file is never lost in silence, a start lists every difference
-(``engine/live/runner.py``) and ``python -m engine setup diff|apply FILE``
-(``engine/cli/setup.py``) shows them and applies them through the API's commands.
+The file's ``[[connections]]``, ``[[accounts]]``, ``[[groups]]``, ``[profiles.NAME]`` and
+``[[blackout]]`` seed an empty store; from then on the store is the truth and the setup changes
+through commands (the API, the CLI, the Cockpit). So that an edit of the file is never lost in
+silence, a start lists every difference (``engine/live/runner.py``) and ``python -m engine setup
+diff|apply FILE`` (``engine/cli/setup.py``) shows them and applies them through the API's
+commands.
 
 What is compared: each connection and its broker; each account, its connection, its own risk
 keys and the named profile it uses; each named profile and its keys (S9.7); the blackouts
@@ -15,7 +16,8 @@ unless the account's profile sets that key (then the account's own value overrid
 An account's ``balance`` is its starting balance, used when the account is made: from then on
 its balance is its book's, moved by its trades, and is not compared (decision 0017).
 
-Pure: values in, values out; the callers read the store, the API and the file.
+The values compared and the steps are ``engine/app/setup_steps.py``'s. Pure: values in, values
+out; the callers read the store, the API and the file.
 """
 
 from __future__ import annotations

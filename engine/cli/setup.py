@@ -400,7 +400,8 @@ def add_commands(commands: Any) -> None:
         "diff",
         help="list each key where the file's setup differs from the store's",
         description="List each key where FILE's setup ([[connections]], [[accounts]],"
-        " [[groups]]) differs from the store's, with both values: through the running engine,"
+        " [[groups]], [profiles.NAME], [[blackout]]) differs from the store's, with both"
+        " values: through the running engine,"
         " or from the store file when none runs. Exit 0: the same; 1: they differ; 2: the"
         " file or the store cannot be read.",
     )

@@ -429,6 +429,8 @@ def test_the_operations_guides_example_is_taken_as_it_is(tmp_path: Path) -> None
     assert [(g.leader, [f.account for f in g.followers]) for g in config.groups] == [
         ("LEAD", ["F1"])
     ]
+    assert (config.accounts[1].profile, list(config.profiles)) == ("eval-50k", ["eval-50k"])
+    assert [b.label for b in config.blackouts] == ["CPI"]
     assert not config.demo_setup
     assert config.demo_leader("DEMO-LEAD") == "LEAD"
 
