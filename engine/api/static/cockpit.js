@@ -5,8 +5,9 @@
 // the live event stream is read with fetch (EventSource cannot send headers). The page asks
 // for confirmation before every command that closes positions or removes something, and shows
 // the cascade a delete would cause (the API itself is immediate, as the help article says).
-// Each account row shows its limits and the money left before each; on a paper-broker engine a
-// desk panel trades by hand and sets prices; a follower's Sync shows its orders before sending.
+// Each account row shows its limits and the money left before each, and its prop-firm rules
+// (cockpit-rules.js, with the profiles and blackouts views); on a paper-broker engine a desk
+// panel trades by hand and sets prices; a follower's Sync shows its orders before sending.
 "use strict";
 
 const TOKEN_KEY = "mimik.token";
@@ -181,11 +182,19 @@ async function confirmDelete(kind, id, path) {
   if (ok) await command("DELETE", path, undefined, `${kind} ${id} deleted`);
 }
 
-function editDialog(title, fields) {
+// fields: name, label, value, placeholder; options ([value, text] pairs) makes a choice of them.
+// options: wide (two columns, for many fields).
+function editDialog(title, fields, options = {}) {
   const dialog = $("#edit");
   $("#edit-title").textContent = title;
   $("#edit-error").textContent = "";
-  const inputs = fields.map((f) => el("input", { name: f.name, value: f.value ?? "", placeholder: f.placeholder || "" }));
+  const inputs = fields.map((f) => {
+    if (!f.options) return el("input", { name: f.name, value: f.value ?? "", placeholder: f.placeholder || "" });
+    const select = el("select", { name: f.name }, f.options.map(([value, text]) => el("option", { value, text })));
+    select.value = f.value ?? "";
+    return select;
+  });
+  $("#edit-fields").classList.toggle("wide", Boolean(options.wide));
   $("#edit-fields").replaceChildren(...fields.map((f, i) => el("label", {}, f.label, inputs[i])));
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => {
@@ -271,6 +280,7 @@ function renderAccounts(accounts) {
       el("td", { class: "num" }, money(a.weekly_pnl)),
       el("td", { class: "num" }, money(a.equity)),
       limitsCell(a),
+      rulesCell(a),
       el("td", {}, el("span", { class: "badge risk", dataState: a.risk_status, text: a.risk_status })),
       el("td", { class: "lock-reason", text: a.lock_reason || "—" }),
       el("td", { class: "copying", text: a.copying }),
@@ -390,19 +400,6 @@ async function lockAccount(account) {
   if (await confirmDialog(`Lock ${account.id}?`, el("p", { text }))) {
     await command("POST", `/api/accounts/${enc(account.id)}/lock`);
   }
-}
-
-const LIMIT_NAMES = ["daily_loss_limit", "daily_profit_target", "trailing_drawdown", "weekly_loss_limit", "weekly_profit_target"];
-
-async function editLimits(account) {
-  const values = await editDialog(`Risk limits of ${account.id} (0 switches one off)`,
-    LIMIT_NAMES.map((name) => ({ name, label: name.replaceAll("_", " "), value: account.limits[name] ?? "" })));
-  if (!values) return;
-  const body = {};
-  for (const name of LIMIT_NAMES) {
-    if (values[name] !== "" && values[name] !== (account.limits[name] ?? "")) body[name] = values[name];
-  }
-  if (Object.keys(body).length) await command("PUT", `/api/accounts/${enc(account.id)}/limits`, body, "limits saved");
 }
 
 // Sync (S6.2): the follower's orders toward its leader's position, shown first (a dry run) and
@@ -559,13 +556,15 @@ async function showFill(key) {
 
 async function refresh() {
   try {
-    const [status, connections, accounts, groups] = await Promise.all([
+    const [status, connections, accounts, groups, profiles, blackouts] = await Promise.all([
       api("GET", "/api/status"), api("GET", "/api/connections"), api("GET", "/api/accounts"), api("GET", "/api/groups"),
+      api("GET", "/api/profiles"), api("GET", "/api/blackouts"),
     ]);
     renderBrokers(status.brokers);
     renderConnections(connections);
     renderAccounts(accounts);
     renderGroups(groups);
+    renderRules(profiles, blackouts, accounts);  // cockpit-rules.js
     if (state.desk) loadDesk();
     $("#clock").textContent = `engine ${status.version} · ${status.now.slice(0, 19).replace("T", " ")} UTC`;
     setStatus(status.stopping ? "down" : "live", status.stopping ? "stopping" : "live");

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -254,3 +255,117 @@ async def test_a_breach_made_on_the_paper_desk_shows_on_the_row_with_its_limit(
             assert set(entries) >= {"DEMO-LEAD", "DEMO-F1", "DEMO-F2", "DEMO-F3"}
     finally:
         assert stop_engine(engine) == 0
+
+
+@pytest.mark.trio
+async def test_the_prop_firm_rules_show_on_the_rows_and_profiles_are_edited(
+    tmp_path: Path,
+) -> None:
+    """S9: an account's row shows its threshold and the equity above it (S9.3), the contracts
+    in use of the cap (S9.2), a running blackout marked (S9.5) and the next session close
+    (S9.4); the profiles view creates a profile with its keys, an account chooses it, and the
+    limits dialog overrides one of its keys (S9.7); a wrong value is the engine's own line."""
+    assert CHROMIUM is not None
+    config = tmp_path / "desk.toml"
+    config.write_text(DESK_CONFIG, encoding="utf-8")
+    engine = start_engine(tmp_path / "data", "--config", str(config))
+    auth = {"Authorization": f"Bearer {engine.token}"}
+    f1, f2 = _row("DEMO-F1"), _row("DEMO-F2")
+    try:
+        async with httpx.AsyncClient(base_url=engine.url, headers=auth) as http:
+            now = datetime.now(UTC)
+            news = {"start": (now - timedelta(hours=1)).isoformat(),
+                    "end": (now + timedelta(hours=1)).isoformat(), "label": "NEWS"}  # fmt: skip
+            assert (await http.post("/api/blackouts", json=news)).status_code == 201
+            keys = {"max_loss": "2000", "max_contracts": "2", "flatten_at": "15:10",
+                    "blackout": "block"}  # fmt: skip
+            answer = await http.put("/api/accounts/DEMO-F1/limits", json=keys)
+            assert answer.status_code == 200, answer.text
+        async with browser(CHROMIUM, tmp_path / "profile") as ws:
+            page = await open_page(ws, f"{engine.url}/#token={engine.token}")
+            shown = await page.wait_for(
+                f"{f1} && {f1}.querySelector('.rule.session') && [...{f1}"
+                ".querySelectorAll('.rule')].map(r => r.className + ': ' + r.textContent)",
+                20,
+                "DEMO-F1's prop-firm rules on its row",
+            )
+            rules = dict(line.split(": ", 1) for line in shown if not line.endswith("profile"))
+            assert rules["rule threshold"].startswith("threshold ")
+            assert rules["rule threshold"].endswith(" above")
+            assert rules["rule contracts"] == "contracts 0 / 2"
+            assert rules["rule blackout"].startswith("BLACKOUT NEWS until ")
+            assert rules["rule session"].startswith("close ")
+            assert rules["rule session"].endswith(" 15:10 CT")
+            marked = f"{f1}.querySelector('.rule.blackout')"
+            assert await page.evaluate(f"{marked}.dataset.active") == "true"
+            colour = await page.evaluate(f"getComputedStyle({marked}).color")
+            assert colour == "rgb(248, 81, 73)"  # --bad
+            running = "document.querySelector('#blackouts tr[data-active=\"true\"]')"
+            assert await page.evaluate(f"{running}.cells[0].textContent") == "NEWS"
+
+            # A new profile: its name, then its keys in the dialog.
+            await page.evaluate(
+                "document.querySelector('#add-profile [name=name]').value = 'ui-eval';"
+                " document.querySelector('#add-profile').requestSubmit()"
+            )
+            await _edit(page, max_loss="3000", commissions="ES:2.10")
+            keys_shown = await page.wait_for(
+                "document.querySelector('#profiles tr[data-profile=\"ui-eval\"] .profile-keys')"
+                "?.textContent",
+                10,
+                "the new profile in the profiles view",
+            )
+            assert keys_shown == "commissions ES:2.10 · max_loss 3000"
+
+            # DEMO-F2 chooses it; its row shows the profile and its threshold.
+            await page.evaluate(
+                "document.querySelector('#assign-profile [name=account]').value = 'DEMO-F2';"
+                " document.querySelector('#assign-profile [name=profile]').value = 'ui-eval';"
+                " document.querySelector('#assign-profile').requestSubmit()"
+            )
+            await page.wait_for(
+                f"{f2}.querySelector('.rule.profile')?.textContent === 'profile ui-eval'"
+                f" && !!{f2}.querySelector('.rule.threshold')",
+                10,
+                "DEMO-F2 on the profile, with its threshold",
+            )
+
+            # The limits dialog: the profile chosen, its value behind an empty key; F2's own
+            # max_loss overrides it.
+            await page.evaluate(f"{f2}.querySelector('button[data-action=limits]').click()")
+            await page.wait_for("document.querySelector('#edit').open", 5, "the limits dialog")
+            chosen = await page.evaluate("document.querySelector('#edit [name=profile]').value")
+            hint = await page.evaluate(
+                "document.querySelector('#edit [name=max_loss]').placeholder"
+            )
+            assert (chosen, hint) == ("ui-eval", "ui-eval: 3000")
+            await _edit(page, max_loss="2500", opened=True)
+            await page.wait_for(
+                "document.querySelector('#notice').textContent === 'limits saved'", 10, "saved"
+            )
+            async with httpx.AsyncClient(base_url=engine.url, headers=auth) as http:
+                limits = (await http.get("/api/accounts/DEMO-F2/limits")).json()
+            assert (limits["profile"], limits["limits"]) == ("ui-eval", {"max_loss": "2500"})
+            assert limits["effective"]["commissions"] == {"ES": "2.10"}
+
+            # A wrong value: the engine's line, naming the key.
+            edit = 'document.querySelector(\'#profiles tr[data-profile="ui-eval"]'
+            await page.evaluate(f"{edit} button[data-action=edit-profile]').click()")
+            await _edit(page, max_loss="-1")
+            refused = await page.wait_for(
+                "document.querySelector('#notice.bad')?.textContent", 10, "the refusal"
+            )
+            assert refused.startswith("max_loss: negative")
+    finally:
+        assert stop_engine(engine) == 0
+
+
+async def _edit(page: Page, *, opened: bool = False, **values: str) -> None:
+    """Fill the edit dialog's fields as a person would and save."""
+    if not opened:
+        await page.wait_for("document.querySelector('#edit').open", 5, "the edit dialog")
+    fill = "; ".join(
+        f"document.querySelector('#edit [name={name}]').value = {json.dumps(value)}"
+        for name, value in values.items()
+    )
+    await page.evaluate(f"{fill}; document.querySelector('#edit-ok').click()")

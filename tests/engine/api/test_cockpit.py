@@ -1,10 +1,12 @@
 """The Cockpit page without a browser: it is served with no token and no build step, every API
-call its script makes is an operation the API has (method and path), every element the script
-looks up is in the page, and the script parses (when ``node`` is on the machine). The page's
-behaviour in a browser is ``test_browser.py``."""
+call its scripts make is an operation the API has (method and path), every element the scripts
+look up is in the page, the scripts parse and the prop-firm rules' reading and writing of the
+API's values holds (when ``node`` is on the machine). The page's behaviour in a browser is
+``test_browser.py``."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -12,9 +14,12 @@ import subprocess
 import pytest
 
 from engine.api.app import OPERATIONS, STATIC
+from engine.domain.risk_profile import RISK_KEYS, SHAPES, TABLE_SHAPES
 from tests.engine.api.conftest import ApiRig
 
-SCRIPT = (STATIC / "cockpit.js").read_text(encoding="utf-8")
+SCRIPTS = ("cockpit.js", "cockpit-rules.js")
+SCRIPT = "\n".join((STATIC / name).read_text(encoding="utf-8") for name in SCRIPTS)
+RULES = (STATIC / "cockpit-rules.js").read_text(encoding="utf-8")
 PAGE = (STATIC / "index.html").read_text(encoding="utf-8")
 CALL = re.compile(r"""(?:api|command)\(\s*"(GET|POST|PUT|PATCH|DELETE)",\s*[`"]([^`"]+)[`"]""")
 
@@ -63,6 +68,13 @@ def test_the_page_has_every_action_the_issue_names() -> None:
         ("POST", "/api/paper/price"),
         ("POST", "/api/accounts/{account}/sync"),
         ("GET", "/api/activity"),
+        ("PUT", "/api/accounts/{account}/limits"),
+        ("GET", "/api/profiles"),
+        ("PUT", "/api/profiles/{profile}"),
+        ("DELETE", "/api/profiles/{profile}"),
+        ("GET", "/api/blackouts"),
+        ("POST", "/api/blackouts"),
+        ("DELETE", "/api/blackouts"),
     }
     covered = {
         (op.method, op.path)
@@ -101,9 +113,10 @@ def test_the_page_never_puts_data_into_html() -> None:
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-def test_the_script_parses() -> None:
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_the_script_parses(name: str) -> None:
     result = subprocess.run(
-        ["node", "--check", str(STATIC / "cockpit.js")],
+        ["node", "--check", str(STATIC / name)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -112,15 +125,93 @@ def test_the_script_parses() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_the_page_loads_its_scripts_in_order() -> None:
+    """The rules script uses cockpit.js's helpers: it comes after it."""
+    tags = re.findall(r'<script src="/static/([\w-]+\.js)" defer></script>', PAGE)
+    assert tags == list(SCRIPTS)
+
+
+def test_the_limits_dialog_offers_every_risk_key() -> None:
+    """S5.2/S9: the keys the page edits are the engine's, in its order."""
+    found = re.search(r"const RISK_KEYS = \[([^\]]+)\]", RULES)
+    assert found is not None
+    assert tuple(re.findall(r'"(\w+)"', found.group(1))) == RISK_KEYS
+    assert set(re.findall(r'"(\w+)"', RULES.split("const TABLE_KEYS", 1)[1].split(";")[0])) == {
+        name for name in RISK_KEYS if SHAPES[name] in TABLE_SHAPES
+    }
+
+
+NODE_CHECK = """
+const r = require(process.argv[1]);
+const out = {
+  keys: r.RISK_KEYS.length,
+  table: r.parseRiskInput("commissions", "ES:2.10, mes 0.60,MNQ=0.5"),
+  badTable: r.parseRiskInput("commissions", "2.10"),
+  offTable: r.parseRiskInput("contract_weights", "off"),
+  word: r.parseRiskInput("flatten_at", " 15:10 "),
+  shown: r.riskValueInput({ ES: "2.10", MES: "0.60" }),
+  changes: r.riskChanges(
+    { max_loss: "2500", commissions: { ES: "2.10" }, flatten_at: "15:10" },
+    { max_loss: "2500", commissions: "ES:2.10, MES:0.60", flatten_at: "", max_contracts: "2" },
+  ),
+  close: r.chicagoText("2026-01-06T21:10:00+00:00"),
+  closeDst: r.chicagoText("2026-03-12T12:35:00+00:00", false),
+  running: r.blackoutText({ label: "CPI", active: true, start: "2026-03-12T12:25:00+00:00",
+                            end: "2026-03-12T12:35:00+00:00" }),
+  contracts: [r.contractsText({ contracts_in_use: "1.5", max_contracts: "2" }),
+              r.contractsText({ contracts_in_use: "1", max_contracts: null })],
+  standing: [
+    r.thresholdStanding({ threshold_distance: "0.00", effective: { max_loss: "2000" } }),
+    r.thresholdStanding({ threshold_distance: "400.00", effective: { max_loss: "2000" } }),
+    r.thresholdStanding({ threshold_distance: "401.00", effective: { max_loss: "2000" } }),
+  ],
+};
+console.log(JSON.stringify(out));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_the_rules_read_and_write_the_apis_values() -> None:
+    """S9: tables typed as ROOT:VALUE pairs become objects, a text left as it was sends
+    nothing, an emptied one removes the key (null: the profile's applies); times in Chicago
+    (S9.4, S9.5); contracts in use of the cap (S9.2); the threshold near within 20 % of
+    max_loss and breached at it (S9.3)."""
+    result = subprocess.run(
+        ["node", "-e", NODE_CHECK, str(STATIC / "cockpit-rules.js")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["keys"] == len(RISK_KEYS)
+    assert out["table"] == {"ES": "2.10", "MES": "0.60", "MNQ": "0.5"}
+    assert out["badTable"] == "2.10"  # sent as typed: the engine says what the key takes
+    assert (out["offTable"], out["word"]) == ({}, "15:10")
+    assert out["shown"] == "ES:2.10, MES:0.60"
+    assert out["changes"] == {
+        "commissions": {"ES": "2.10", "MES": "0.60"},
+        "max_contracts": "2",
+        "flatten_at": None,
+    }
+    assert out["close"] == "Tue 01/06 15:10 CT"
+    assert out["closeDst"] == "07:35 CT"  # daylight saving: UTC-5
+    assert out["running"] == "BLACKOUT CPI until 07:35 CT"
+    assert out["contracts"] == ["1.5 / 2", "1"]
+    assert out["standing"] == ["breached", "near", "ok"]
+
+
 @pytest.mark.trio
 async def test_the_page_and_its_files_are_served(api: ApiRig) -> None:
     page = await api.http.get("/", headers={"Authorization": ""})
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert '<script src="/static/cockpit.js"' in page.text
-    script = await api.http.get("/static/cockpit.js")
-    assert script.status_code == 200
-    assert "javascript" in script.headers["content-type"]
+    for name in SCRIPTS:
+        script = await api.http.get(f"/static/{name}")
+        assert script.status_code == 200
+        assert "javascript" in script.headers["content-type"]
     css = await api.http.get("/static/cockpit.css")
     assert css.status_code == 200
     assert page.headers["x-frame-options"] == "DENY"
