@@ -20,6 +20,7 @@ from actors.messages.account import (
     MirrorRestore,
     MirrorTerms,
 )
+from brokers.base import WorkingOrder
 from engine.domain.mirroring import LeaderOrder
 from engine.host.base import ActorContext
 
@@ -54,6 +55,10 @@ class Mirror:
     filled: int = 0  # signed quantity filled
     opening: bool = False  # placed as an opening order (an entry mirror, S2.10)
     pair: str | None = None  # the OCO pair it belongs to (sized once, S8.3)
+    # A bracket leg at the broker: an exit of its entry's fill, sized by that fill (not by
+    # S8.3's rescaling) and never an opening order. A leader's leg mirrored on its own (its
+    # entry was not mirrored here) is an order like any other.
+    leg: bool = False
     working: bool = True  # placed and not ended (or on its way)
     active: bool = True  # False for a bracket leg until its entry fills at the broker
     # S8.4: mirror fills no leader fill matched yet, and a share left to the mirror.
@@ -84,6 +89,9 @@ class MirrorParts(ABC):
     versions: dict[str, int]  # mirror id prefix -> highest version the broker knows
     terms: MirrorTerms | None
     decided: set[str]
+    # The mirrors the broker listed in its last snapshot, by client order id: how each is
+    # linked there (a bracket leg, an OCO pair), for mirrors found after a restart (S8.9).
+    listed: dict[str, WorkingOrder]
 
     @abstractmethod
     def _skip(self, text: str) -> None: ...
@@ -107,6 +115,9 @@ class MirrorParts(ABC):
 
     @abstractmethod
     def _settle(self, mirror: Mirror) -> None: ...
+
+    @abstractmethod
+    def position_changed(self, symbol: str, *, placing: bool = False) -> None: ...
 
     @abstractmethod
     def grace_ended(self, message: MirrorGraceEnded) -> None: ...

@@ -39,17 +39,14 @@ class MirrorPositions(MirrorParts):
 
     # -- S8.3 / S2.10: closing mirrors follow the position ---------------------------------------
 
-    def position_changed(self, symbol: str) -> None:
+    def position_changed(self, symbol: str, *, placing: bool = False) -> None:
         """Closing mirrors never add up to more than the position (an OCO pair counted once):
         reduced when it shrinks, cancelled when it is flat or they are on its side — and not
         placed again. The position is what is filled and what S2.2's P makes of it, the smaller
         (an engine order on its way that closes it leaves them nothing to close; one that adds
-        to it gives them nothing more before it fills)."""
-        book = self.host.book
-        filled, projected = book.position(symbol), book.projected(symbol)
-        position = 0
-        if filled and sign(filled) == sign(projected):
-            position = sign(filled) * min(abs(filled), abs(projected))
+        to it gives them nothing more before it fills) — or, ``placing`` (mirrors found at the
+        broker judged as they are taken up), S2.2's P, as a mirror placed now is sized."""
+        position = self.host.book.projected(symbol) if placing else self._closable(symbol)
         pairs = self._pairs(symbol, lambda m: not m.opening)
         room = abs(position)
         for members in pairs:
@@ -58,6 +55,15 @@ class MirrorPositions(MirrorParts):
                 continue
             room -= self._hold_to(members, room, "the position shrank")
         self.clip_opening(symbol)
+
+    def _closable(self, symbol: str) -> int:
+        """What closing mirrors may close: the filled position and S2.2's P, the smaller, and
+        nothing when P has left its side."""
+        book = self.host.book
+        filled, projected = book.position(symbol), book.projected(symbol)
+        if filled and sign(filled) == sign(projected):
+            return sign(filled) * min(abs(filled), abs(projected))
+        return 0
 
     def clip_opening(self, symbol: str) -> None:
         """S8.3, judged again as the position changes (a fill, or an order of the engine on its

@@ -15,7 +15,7 @@ from actors.mirror_parts import Mirror, MirrorParts
 from brokers.base import (
     AccountSnapshot,
 )
-from engine.domain.mirroring import mirror_quantity, sign
+from engine.domain.mirroring import LeaderOrder, mirror_quantity, sign
 from engine.domain.order_ids import OrderKind, mirror_prefix
 
 
@@ -24,7 +24,12 @@ class MirrorRestoring(MirrorParts):
 
     def learn(self, snapshot: AccountSnapshot) -> None:
         """The highest version of each mirror the broker knows today, so a mirror placed again
-        never repeats an id (S8.9)."""
+        never repeats an id (S8.9); and how the mirrors working there are linked."""
+        self.listed = {
+            w.client_order_id: w
+            for w in snapshot.working
+            if w.client_order_id and w.client_order_id.startswith(OrderKind.MIRROR.value)
+        }
         for coid in (
             *(r.client_order_id for r in snapshot.orders),
             *(w.client_order_id for w in snapshot.working if w.client_order_id),
@@ -38,7 +43,9 @@ class MirrorRestoring(MirrorParts):
 
     def restore(self, restore: MirrorRestore) -> None:
         """After the reconciliation: mirrors of leader orders gone are cancelled, changed ones
-        modified, and each leader order without a mirror gets its closing part only."""
+        modified, those found judged again as a whole against the position (S8.3, S2.10: a
+        closing one beyond it reduced, or cancelled when it is flat; opening ones held within
+        ``max_qty``), and each leader order without a mirror gets its closing part only."""
         self.terms = terms = restore.terms
         host = self.host
         current = {o.order_id: o for o in restore.orders}
@@ -71,32 +78,19 @@ class MirrorRestoring(MirrorParts):
             if known is not None and known.client_order_id == coid:
                 mirror = known
             else:
-                position = host.book.projected(order.symbol)
-                pair = leader.parent or (
-                    None if leader.oco is None else min(leader.order_id, leader.oco)
-                )
-                mirror = Mirror(
-                    leader,
-                    terms.group,
-                    order.symbol,
-                    int(coid.rpartition("-")[2] or 1),
-                    coid,
-                    qty=order.qty,
-                    # A bracket's leg is an exit of its entry's fill, never an opening order.
-                    opening=leader.parent is None
-                    and (not position or sign(order.qty) == sign(position)),
-                    pair=pair,
-                    active=order.active,
-                )
+                mirror = self._found(leader, order, terms.group)
                 self.by_leader[leader_id] = mirror
                 self.by_order[coid] = leader_id
             mirror.leader = leader
             wanted = mirror_quantity(leader.remaining, terms.ratio, terms.max_qty)
             stale = (order.price, order.stop) != (leader.price, leader.stop)
-            if leader.parent is None and abs(order.qty) > abs(wanted):
+            if not mirror.leg and abs(order.qty) > abs(wanted):
                 self._modify(mirror, mirror.filled + wanted, "the leader's order changed")
             elif stale:
                 self._modify(mirror, mirror.qty, "the leader's order changed")
+        # Each found alone was a part of a whole: the whole is judged again (S8.3, S2.10).
+        for symbol in sorted({m.symbol for m in self.by_leader.values()}):
+            self.position_changed(symbol, placing=True)
         placed: set[str] = set(found)
         for offered in restore.orders:
             if offered.order_id in placed or not offered.active:
@@ -105,3 +99,33 @@ class MirrorRestoring(MirrorParts):
                 self._place(offered, restore.orders, terms, reduce_only=True, cause=restore.cause)
             )
         self.decided = {o.order_id for o in restore.orders if o.active or o.order_id in found}
+
+    def _found(self, leader: LeaderOrder, order: Working, group: str) -> Mirror:
+        """A mirror found at the broker that this actor did not place (S8.9), judged as the
+        broker links it: a bracket's leg is an exit of its entry's fill, never an opening
+        order; any other mirror opens when it adds to the position (S2.2's P) or the follower
+        is flat, and closes when it lies against it."""
+        coid = order.client_order_id or ""
+        listed = self.listed.get(coid)
+        leg = (listed.parent is not None) if listed is not None else leader.parent is not None
+        if leg:
+            pair = leader.parent
+        elif listed is not None and listed.oco is None:
+            pair = None  # not linked at the broker: a leader's leg mirrored on its own
+        else:
+            pair = leader.parent or (
+                None if leader.oco is None else min(leader.order_id, leader.oco)
+            )
+        position = self.host.book.projected(order.symbol)
+        return Mirror(
+            leader,
+            group,
+            order.symbol,
+            int(coid.rpartition("-")[2] or 1),
+            coid,
+            qty=order.qty,
+            opening=not leg and (not position or sign(order.qty) == sign(position)),
+            pair=pair,
+            active=order.active,
+            leg=leg,
+        )

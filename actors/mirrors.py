@@ -38,6 +38,7 @@ from brokers.base import (
     LegRole,
     ModifyRequest,
     OrderRequest,
+    WorkingOrder,
 )
 from brokers.instruments import map_symbol
 from engine.domain.activity import Kind, Level
@@ -58,6 +59,7 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorRestoring):
         # change of one without a mirror places none (S8.5 changes mirrors; S8.6 a follower
         # that joined gets no opening mirror of an order it was not given).
         self.decided: set[str] = set()
+        self.listed: dict[str, WorkingOrder] = {}
 
     # -- what others read --------------------------------------------------------------------
 
@@ -137,7 +139,9 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorRestoring):
                 legs.append(other)
         return legs
 
-    def _resting(self, symbol: str, skip: str = "") -> list[Resting]:
+    def _resting(self, symbol: str, skip: Mirror | None = None) -> list[Resting]:
+        """The mirrors resting in ``symbol``, but ``skip`` and its OCO sibling (a mirror judged
+        again is judged beside the others, not beside itself)."""
         return [
             Resting(m.remaining, m.opening, m.pair)
             for m in self.by_leader.values()
@@ -145,7 +149,9 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorRestoring):
             and m.working
             and m.active
             and m.remaining
-            and m.leader.order_id != skip
+            and not (
+                skip is not None and (m is skip or (skip.pair is not None and m.pair == skip.pair))
+            )
         ]
 
     def _place(
@@ -211,7 +217,7 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorRestoring):
             else:
                 oco = leg_request
                 pair = min(order.order_id, leg.order_id)
-        opening = size.opening != 0
+        opening = qty != size.closing  # reduce-only, its opening part is not placed
         request = OrderRequest(
             client_order_id=coid,
             account=host.id,
@@ -230,7 +236,15 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorRestoring):
             leg_coid = mirror_order_id(leg.order_id, host.id, version)
             if leg.parent == order.order_id:  # a bracket leg: it works once the entry fills
                 self._track(
-                    leg, terms.group, symbol, version, leg_coid, -qty, False, order.order_id
+                    leg,
+                    terms.group,
+                    symbol,
+                    version,
+                    leg_coid,
+                    -qty,
+                    False,
+                    order.order_id,
+                    leg=True,
                 )
                 self.by_leader[leg.order_id].active = False
             else:
@@ -274,12 +288,14 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorRestoring):
         qty: int,
         opening: bool,
         pair: str | None,
+        *,
+        leg: bool = False,
     ) -> None:
         old = self.by_leader.get(order.order_id)
         if old is not None:
             self.by_order.pop(old.client_order_id, None)
         self.by_leader[order.order_id] = Mirror(
-            order, group, symbol, version, coid, qty=qty, opening=opening, pair=pair
+            order, group, symbol, version, coid, qty=qty, opening=opening, pair=pair, leg=leg
         )
         self.by_order[coid] = order.order_id
 
@@ -293,14 +309,14 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorRestoring):
         if not mirror.working or before.same_terms(order) or self.terms is None:
             return
         total = mirror.qty  # a bracket leg's size follows its entry's fill at the broker
-        if order.parent is None:
+        if not mirror.leg:
             # Rescaled (S8.3), judged again against the position beside the other mirrors
             # (a larger mirror is clipped as a new one would be), never below what it filled.
             wanted = mirror_quantity(order.qty, self.terms.ratio, self.terms.max_qty)
             left = wanted - mirror.filled if sign(wanted) == sign(mirror.qty) else 0
             if abs(left) > abs(mirror.remaining):
                 position = self.host.book.projected(mirror.symbol)
-                resting = self._resting(mirror.symbol, skip=order.order_id)
+                resting = self._resting(mirror.symbol, skip=mirror)
                 size = size_mirror(left, position, resting, self.terms.max_qty)
                 left = size.closing if not mirror.opening else size.qty
             total = mirror.filled + left

@@ -106,9 +106,9 @@ DISTURBING_KINDS = frozenset(
 # Engine bugs this checker found, and the marks it can put on an account one of them touched
 # so that a long run can look past it while it is open (``tolerate_known_bugs``: the account is
 # left out of the invariant the bug breaks, only while the mark is on it). All are fixed now
-# (their regressions in test_engine_invariants pass; E9 was the check's, not the engine's) but
-# E11, pinned by a strict-xfail regression; nothing is tolerated, so a random seed may meet it
-# again (CI's derandomized run does not).
+# (their regressions in test_engine_invariants pass; E9 was the check's, not the engine's), so
+# OPEN_KNOWN_BUGS is empty and nothing is tolerated; put a bug's key back in it, with a
+# strict-xfail regression, to steer around it.
 KNOWN_BUGS = {
     "E2/E4": "a copy resting at the broker outlives a lock: a manual lock of an account with no "
     "position but a working copy goes LOCKED at once without cancelling it (E4), and a flatten "
@@ -128,8 +128,6 @@ KNOWN_BUGS = {
     "which the check took for a return's orders",
     "E10": "a mirrored bracket's stop leg stays active on a follower left flat in the same "
     "price step its stop-limit entry filled",
-    "E11": "after a restart, the mirrors a follower copying orders finds at the broker may add "
-    "up beyond max_qty: they are not judged again as a whole",
 }
 OPEN_KNOWN_BUGS: frozenset[str] = frozenset()
 # The open bugs the machine steers around (its rules avoid them) rather than looks past.

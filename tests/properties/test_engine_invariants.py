@@ -719,6 +719,15 @@ FIXED = {
     ),
     # E9, the check's: copies completed at a restart were taken for a return's orders.
     "fan_outs_completed_after_restarts": "s2_9_fan_outs_left_undecided_by_restarts_are_completed",
+    # Known bug E11: closing mirrors placed at a restart were tracked as opening ones, and each
+    # found the whole position to close; mirrors found there were not judged again as a whole.
+    "mirrors_at_restarts_beyond_max_qty": (
+        "s8_9_mirrors_found_and_placed_at_restarts_stay_within_the_position"
+    ),
+    # A leader's leg mirrored on its own was taken for a bracket's exit once found at a restart.
+    "leg_mirrored_alone_taken_for_an_exit": (
+        "s8_9_a_leader_leg_mirrored_alone_and_found_at_a_restart_is_an_opening_order"
+    ),
 }
 
 REGRESSIONS = [pytest.param(LIBRARY / f"{stem}.toml", id=key) for key, stem in FIXED.items()]
@@ -750,12 +759,6 @@ def test_regression(path: Path, tmp_path: Path) -> None:
 
 # Open engine bugs the machine finds are pinned by their shrunk sequence as a strict xfail until
 # fixed (in ``known/``); then the sequence moves into the library and into FIXED.
-KNOWN = Path(__file__).resolve().parent / "known"
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E11 (KNOWN_BUGS)")
-def test_known_bug_e11_mirrors_found_after_a_restart_beyond_max_qty(tmp_path: Path) -> None:
-    replay_with_checks(KNOWN / "e11_mirrors_found_after_a_restart_beyond_max_qty.toml", tmp_path)
 
 
 STOP_LEFT_WORKING = """
