@@ -48,6 +48,7 @@ from engine.cli.tables import (
 )
 from engine.storage.datadir import read_url
 
+MAX_LOSS = "max_loss"
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 TIMEOUT = 15.0
@@ -347,8 +348,12 @@ def risk_keys_table(limits: dict[str, Any], out: TextIO) -> None:
     ]
     out.write(f"{limits['account']}: profile {profile or 'none'}\n")
     table(rows, ("KEY", "VALUE", "FROM"), out)
-    if limits.get("triggers_off"):
-        out.write(f"off until the next reset: {', '.join(limits['triggers_off'])}\n")
+    off = limits.get("triggers_off") or []
+    resets = [t for t in off if t != MAX_LOSS]
+    if resets:
+        out.write(f"off until the next reset: {', '.join(resets)}\n")
+    if MAX_LOSS in off:  # S9.3: no reset clears it
+        out.write("max_loss: off until it is set again (unlocked by hand)\n")
 
 
 def cmd_flatten(client: Client, args: argparse.Namespace, out: TextIO) -> Any:

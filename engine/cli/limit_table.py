@@ -68,13 +68,21 @@ def _has_rules(account: dict[str, Any]) -> bool:
     )
 
 
+def _threshold(account: dict[str, Any]) -> str | None:
+    """S9.3's threshold; ``(off)`` while an unlock has switched its trigger off."""
+    threshold: str | None = account.get("threshold")
+    if threshold is not None and "max_loss" in account.get("triggers_off", []):
+        return f"{threshold} (off)"
+    return threshold
+
+
 def rules_table(accounts: list[dict[str, Any]], out: TextIO) -> None:
     """The S9 figures of each account that has any: a running blackout comes first, marked."""
     rows = [
         (
             a["id"],
             a.get("profile"),
-            a.get("threshold"),
+            _threshold(a),
             a.get("threshold_distance"),
             contracts_text(a),
             session_text(a),

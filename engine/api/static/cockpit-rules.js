@@ -87,10 +87,11 @@ function rulesCell(a) {
   const parts = [];
   if (a.profile) parts.push(el("span", { class: "rule profile", text: `profile ${a.profile}` }));
   if (a.threshold != null) {
+    const off = (a.triggers_off || []).includes("max_loss");  // unlocked by hand: until set again
     parts.push(el("span", {
-      class: "rule threshold", dataStanding: thresholdStanding(a),
-      title: `account max loss (S9.3): threshold ${a.threshold}, equity ${a.threshold_distance} above it`,
-      text: `threshold ${amount(a.threshold)} · ${amount(a.threshold_distance)} above`,
+      class: "rule threshold", dataStanding: off ? "off" : thresholdStanding(a),
+      title: `account max loss (S9.3): threshold ${a.threshold}, equity ${a.threshold_distance} above it${off ? "; off until max_loss is set again" : ""}`,
+      text: `threshold ${amount(a.threshold)} · ${amount(a.threshold_distance)} above${off ? " · off" : ""}`,
     }));
   }
   if (a.max_contracts != null || Number(a.contracts_in_use) > 0) {

@@ -116,9 +116,9 @@ def rules_rows(text: str) -> dict[str, list[str]]:
 
 
 def test_the_prop_firm_table_shows_threshold_contracts_and_the_session() -> None:
-    """S9.2-S9.5 in status: threshold and distance, contracts in use of the cap, the running
-    blackout first (in capitals, until its end in Chicago time), then the next session close;
-    an account with none of them is left out."""
+    """S9.2-S9.5 in status: threshold and distance (off after an unlock, S9.3), contracts in
+    use of the cap, the running blackout first (in capitals, until its end in Chicago time),
+    then the next session close; an account with none of them is left out."""
     accounts = [
         {"id": "A", "profile": "eval", "threshold": "48000.00", "threshold_distance": "1997.90",
          "contracts_in_use": "1.5", "max_contracts": "2",
@@ -132,6 +132,9 @@ def test_the_prop_firm_table_shows_threshold_contracts_and_the_session() -> None
         {"id": "C", "profile": None, "threshold": None, "threshold_distance": None,
          "contracts_in_use": "2", "max_contracts": None, "next_session_close": None,
          "blackout": None},
+        {"id": "D", "profile": None, "threshold": "47000.00", "threshold_distance": "-10.00",
+         "triggers_off": ["max_loss"], "contracts_in_use": "0", "max_contracts": None,
+         "next_session_close": None, "blackout": None},
     ]  # fmt: skip
     out = io.StringIO()
     rules_table(accounts, out)
@@ -140,6 +143,7 @@ def test_the_prop_firm_table_shows_threshold_contracts_and_the_session() -> None
                          "BLACKOUT CPI until 10:00 CT; close Tue 01-06 15:10 CT"]  # fmt: skip
     assert rows["B"] == ["B", "—", "—", "—", "0", "blackout FOMC Wed 01-07 13:00 CT to 13:30 CT"]
     assert "C" not in rows
+    assert rows["D"][2:4] == ["47000.00 (off)", "-10.00"]  # S9.3: unlocked, off until set again
 
 
 def test_status_shows_the_prop_firm_rules(engine: EngineProcess) -> None:

@@ -61,6 +61,12 @@ def test_limits_take_every_key_and_unset_one(engine: EngineProcess) -> None:
     shown = run_json(engine, "limits", "P-A")
     assert "flatten_at" not in shown["limits"] and "max_loss" not in shown["limits"]
     assert shown["limits"]["commissions"] == {"ES": "2.10", "MES": "0.60"}
+    code, text = run_cli(engine, "accounts", "show", "P-A")
+    lines = {line.split(None, 1)[0]: line.split(None, 1)[1:] for line in text.splitlines()}
+    assert lines["effective"] == [
+        "commissions=ES 2.10, MES 0.60; max_contracts=0; max_loss_mode=eod_trailing"
+    ]
+    assert lines["contracts_in_use"] == ["0"]
 
 
 def test_limit_mistakes_are_one_line(
@@ -171,3 +177,24 @@ def test_blackouts_are_added_listed_and_removed(
         err = capsys.readouterr().err
         assert (code, err.count("\n")) == (status, 1), (argv, err)
         assert says in err, (argv, err)
+
+
+def test_the_keys_table_says_where_each_key_comes_from_and_what_is_off() -> None:
+    """S9.7: own or the profile's; S5.7 limits off until their reset, S9.3's max_loss until it
+    is set again."""
+    out = io.StringIO()
+    commands.risk_keys_table(
+        {"account": "A", "profile": "eval", "limits": {"max_loss": "3000"},
+         "effective": {"daily_loss_limit": "500", "max_loss": "3000"},
+         "triggers_off": ["daily_loss_limit", "max_loss"]},
+        out,
+    )  # fmt: skip
+    assert out.getvalue().splitlines() == [
+        "A: profile eval",
+        "KEY               VALUE  FROM",
+        "----------------  -----  ------------",
+        "daily_loss_limit  500    profile eval",
+        "max_loss          3000   own",
+        "off until the next reset: daily_loss_limit",
+        "max_loss: off until it is set again (unlocked by hand)",
+    ]
