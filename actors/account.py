@@ -200,6 +200,10 @@ class AccountActor(Confirmation, OrderEvents):
                 if role.group != self.role.group:
                     self._drop_offers(self.role.group, "this account no longer follows it")
                 self.role = role
+                if role.group is not None and not role.leader and self.synced:
+                    # S8.3: its exits at the broker are held to its position now, whether or
+                    # not its leader is known (the rest waits for the leader, S8.6).
+                    self.mirrors.hold_found_exits()
             case _:
                 log.warning("unknown message", account=self.id, message=repr(message))
 

@@ -48,6 +48,8 @@ class Confirmation(AccountParts):
         kept = unanswered(self.id, self.book.working, snapshot, self.ctx.storage)
         self.book.confirm(snapshot, kept)
         self.mirrors.learn(snapshot)
+        if self.role.group is not None and not self.role.leader:
+            self.mirrors.hold_found_exits()  # S8.3: whether or not the leader is known
         self.synced = True
         self.confirmed = True
         reconcile = synced.reconcile or self.returned

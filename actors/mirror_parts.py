@@ -92,6 +92,8 @@ class MirrorParts(ABC):
     # The mirrors the broker listed in its last snapshot, by client order id: how each is
     # linked there (a bracket leg, an OCO pair), for mirrors found after a restart (S8.9).
     listed: dict[str, WorkingOrder]
+    # Mirrors found at the broker whose cancel was sent before they were known here (S8.3).
+    dropped: set[str]
 
     @abstractmethod
     def _skip(self, text: str) -> None: ...

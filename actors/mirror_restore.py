@@ -30,6 +30,7 @@ class MirrorRestoring(MirrorParts):
             for w in snapshot.working
             if w.client_order_id and w.client_order_id.startswith(OrderKind.MIRROR.value)
         }
+        self.dropped &= set(self.listed)
         for coid in (
             *(r.client_order_id for r in snapshot.orders),
             *(w.client_order_id for w in snapshot.working if w.client_order_id),
@@ -53,7 +54,7 @@ class MirrorRestoring(MirrorParts):
         found: dict[str, Working] = {}
         for key, order in list(host.book.working.items()):
             coid = order.client_order_id
-            if order.kind is not OrderKind.MIRROR or not coid:
+            if order.kind is not OrderKind.MIRROR or not coid or coid in self.dropped:
                 continue
             mirrored = prefixes.get(coid.rpartition("-")[0] + "-")
             if mirrored is None:

@@ -60,6 +60,7 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorRestoring):
         # that joined gets no opening mirror of an order it was not given).
         self.decided: set[str] = set()
         self.listed: dict[str, WorkingOrder] = {}
+        self.dropped: set[str] = set()
 
     # -- what others read --------------------------------------------------------------------
 
