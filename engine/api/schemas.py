@@ -2,7 +2,8 @@
 
 Requests forbid unknown fields and say which field is wrong (422). Money and ratios travel as
 decimal strings (``"1.5"``) so nothing is rounded on the way; a request may also send a number.
-The OpenAPI document (:mod:`engine.api.openapi`) is built from these models.
+The OpenAPI document (:mod:`engine.api.openapi`) is built from these models. The bodies of an
+account's risk keys, the named profiles and the blackouts (S9) are :mod:`engine.api.risk_schemas`'s.
 """
 
 from __future__ import annotations
