@@ -78,9 +78,10 @@ from brokers.base import (
 from brokers.instruments import ContractTable
 from engine.domain.activity import Kind, Level
 from engine.domain.connections import ConnectionState
-from engine.domain.copy_rule import closing_part, copy_quantity
+from engine.domain.copy_rule import closing_part, copy_quantity, target
 from engine.domain.copying import Role
 from engine.domain.ledger import UnresolvedOrder
+from engine.domain.mirroring import within_target
 from engine.domain.order_ids import OrderKind, client_order_id
 from engine.domain.state import AccountState
 from engine.host.base import ActorContext
@@ -312,6 +313,9 @@ class AccountActor(Confirmation, OrderEvents):
         symbol = offer.symbol
         current = self.book.projected(symbol)
         qty = copy_quantity(offer.before, offer.after, current, offer.ratio, offer.max_qty)
+        if offer.mirrored and offer.completion:
+            # S2.9 and S8.4: held to the target, as a mirror of its order may have filled it.
+            qty = within_target(qty, current, target(offer.after, offer.ratio, offer.max_qty))
         if qty == 0:
             storage.copy_settled(offer.cause, self.id)
             return

@@ -68,6 +68,21 @@ def mirror_quantity(leader_qty: int, ratio: Decimal, max_qty: int | None) -> int
     return sign(leader_qty) * magnitude
 
 
+def within_target(qty: int, position: int, goal: int) -> int:
+    """An order ``qty`` at ``position`` that goes no further than ``goal`` on its side: the part
+    that would take the position past it is cut off (nothing is sent when the position is there
+    already); an order away from ``goal``'s side is left as it is.
+
+    A follower copying orders, completing a leader fill after a restart (S2.9), does not know
+    which leader order the fill was of, nor so whether a mirror of it filled already — those
+    fills being the copy (S8.4), its position holds them: the completion is held to the
+    leader's target after the fill."""
+    side = sign(goal)
+    if not side or sign(qty) != side:
+        return qty
+    return side * min(abs(qty), max(0, side * (goal - position)))
+
+
 @dataclass(frozen=True, slots=True)
 class Resting:
     """A mirror already resting for the follower in the symbol: its signed remaining quantity,

@@ -10,7 +10,14 @@ from decimal import Decimal
 import pytest
 
 from brokers.base import OrderType
-from engine.domain.mirroring import LeaderOrder, MirrorSize, Resting, mirror_quantity, size_mirror
+from engine.domain.mirroring import (
+    LeaderOrder,
+    MirrorSize,
+    Resting,
+    mirror_quantity,
+    size_mirror,
+    within_target,
+)
 
 
 @pytest.mark.parametrize(
@@ -107,3 +114,25 @@ def test_s8_3_leader_order_remaining_is_what_still_works(
 ) -> None:
     """S8.3 sizes a mirror from what the leader's order still works for."""
     assert _order(qty, filled, working).remaining == expected
+
+
+@pytest.mark.parametrize(
+    ("qty", "position", "goal", "expected"),
+    [
+        (1, 0, 1, 1),  # up to the goal
+        (1, 1, 1, 0),  # there already: its mirror filled it
+        (2, 1, 3, 2),
+        (3, 1, 3, 2),  # cut at the goal
+        (-2, -1, -2, -1),  # short alike
+        (-1, 2, 1, -1),  # away from the goal's side: as it is
+        (2, -1, 1, 2),  # from the other side, to the goal
+        (3, -1, 1, 2),
+        (1, 0, 0, 1),  # no side to hold it to
+    ],
+)
+def test_s2_9_s8_4_a_completion_is_held_to_the_target(
+    qty: int, position: int, goal: int, expected: int
+) -> None:
+    """A follower copying orders completing a leader fill after a restart may already hold it
+    through its mirror (S8.4): the completion (S2.9) takes it to the target at most."""
+    assert within_target(qty, position, goal) == expected
