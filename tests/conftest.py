@@ -25,6 +25,7 @@ from brokers.paper import PaperBroker
 from engine.core.engine import Engine, EngineSettings
 from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig
 from engine.domain.copying import Membership
+from engine.domain.risk_profile import RiskValue
 from engine.domain.risk_status import RiskStatus
 from engine.host.address import Address
 from engine.storage.store import Store
@@ -158,6 +159,7 @@ class MakeEngine(Protocol):
         connections: Sequence[str | ConnectionConfig] = ...,
         accounts: Sequence[tuple[str, str] | AccountConfig] = ...,
         groups: Sequence[GroupConfig] = ...,
+        profiles: Mapping[str, Mapping[str, RiskValue]] = ...,
         prices: Mapping[str, Decimal] = ...,
         max_copy_age: timedelta = ...,
         start: datetime = ...,
@@ -189,13 +191,15 @@ def make_engine() -> Iterator[MakeEngine]:
         connections: Sequence[str | ConnectionConfig] = DEFAULT_CONNECTIONS,
         accounts: Sequence[tuple[str, str] | AccountConfig] = DEFAULT_ACCOUNTS,
         groups: Sequence[GroupConfig] = DEFAULT_GROUPS,
+        profiles: Mapping[str, Mapping[str, RiskValue]] | None = None,
         prices: Mapping[str, Decimal] = PRICES,
         max_copy_age: timedelta = timedelta(seconds=10),
         start: datetime = START,
         before_start: Callable[[PaperBroker], None] | None = None,
         make_broker: Callable[[VirtualClock, ContractTable], PaperBroker] = PaperBroker,
     ) -> Rig:
-        """``before_start`` may trade at the broker before the engine starts (positions the
+        """``profiles`` are the named risk profiles (S9.7) the accounts may use.
+        ``before_start`` may trade at the broker before the engine starts (positions the
         accounts already hold); ``prices`` are set before it and again after the start.
         ``make_broker`` builds the broker (a paper broker that answers some requests later,
         say)."""
@@ -216,7 +220,7 @@ def make_engine() -> Iterator[MakeEngine]:
         accs = [_account(a) for a in accounts]
         # fresh copies: the engine keeps (and mutates) what it is given
         grps = [GroupConfig(g.id, g.leader, list(g.members)) for g in groups]
-        engine.seed(conns, accs, grps)
+        engine.seed(conns, accs, grps, profiles=profiles)
         for c in conns:
             broker.add_accounts(c.id, tuple(a.id for a in accs if a.connection == c.id))
             if c.state == "disconnected":

@@ -5,7 +5,11 @@ three prop accounts on one login (``demo-prop``), as a trader with several prop 
 them, each following at its own terms (ratio 1; ratio 2 capped at 4; ratio 0.5 mapped from ES to
 MES). It runs on the paper broker, or on the local Tradovate server (``--tradovate-sim``), where
 its connections wait for authorization like any real broker's. The three followers copy orders
-(S8.1): the leader's working orders and brackets are mirrored at their broker.
+(S8.1): the leader's working orders and brackets are mirrored at their broker. ``DEMO-F3`` trades
+under a prop-firm style profile (S9.7, :data:`DEMO_PROFILES`): commissions, a contract cap with
+its micros counted at 0.1, and an end-of-day trailing max loss, so the Cockpit shows a threshold
+and the contracts in use. Its values are generous for the demo leader, which trades far more often
+than a person: a normal demo run neither locks the account nor cuts its copies.
 
 The market is a random walk on tick sizes from a seeded :class:`random.Random`, so a ``--seed``
 replays the same prices and the same leader trades. The demo leader trades 1-3 contracts now and
@@ -33,6 +37,7 @@ from engine.core.engine import Engine
 from engine.core.setup_changes import initial_state
 from engine.core.topology import AccountConfig, ConnectionConfig, GroupConfig, Topology
 from engine.domain.copying import CopyMode, Membership
+from engine.domain.risk_profile import RiskValue
 
 log = structlog.get_logger("engine.app.demo")
 
@@ -41,6 +46,23 @@ LOCKED = "DEMO-F2"  # the follower the hidden ``--signal-commands`` lock applies
 GROUP = "demo"
 LEADER_CONNECTION = "demo-lead"
 PROP_CONNECTION = "demo-prop"
+PROFILE = "demo-eval"  # the prop-firm style profile DEMO-F3 trades under
+
+# S9: what a prop firm's evaluation account might set, made roomy for a leader trading every few
+# seconds. Its commissions come to some $200 an hour there, and NQ copied at ratio 0.5 swings a few
+# thousand dollars in a day: a $10,000 max loss (a real $50K evaluation's is nearer $2,000) leaves
+# a day of demo well clear of the threshold. The demo leader seldom holds more than 5 of a symbol:
+# 3 NQ and 3 MES for DEMO-F3, 3.3 contracts, so a cap of 10 leaves room for resting brackets too.
+DEMO_PROFILES: Mapping[str, Mapping[str, RiskValue]] = {
+    PROFILE: {
+        "commission": Decimal("0.50"),  # per contract per side
+        "commissions": {"MES": Decimal("0.25")},  # the micro's own
+        "max_contracts": Decimal(10),  # micros count 0.1
+        "max_loss": Decimal(10000),
+        "max_loss_mode": "eod_trailing",
+        "max_loss_stop": Decimal(0),  # stops trailing at the starting balance
+    }
+}
 
 # How often things happen, in seconds.
 TICK_INTERVAL = 0.25
@@ -61,7 +83,7 @@ def demo_setup(
         AccountConfig(LEADER, LEADER_CONNECTION),
         AccountConfig("DEMO-F1", PROP_CONNECTION),
         AccountConfig("DEMO-F2", PROP_CONNECTION),
-        AccountConfig("DEMO-F3", PROP_CONNECTION),
+        AccountConfig("DEMO-F3", PROP_CONNECTION, profile=PROFILE),
     ]
     orders = CopyMode.ORDERS  # ES→MES keeps the price scale (S8.2): one tick size
     members = [
@@ -72,13 +94,22 @@ def demo_setup(
     return connections, accounts, [GroupConfig(GROUP, LEADER, members)]
 
 
+def demo_profiles() -> dict[str, dict[str, RiskValue]]:
+    """The demo's named profiles, fresh copies for ``Engine.seed`` (which keeps them)."""
+    return {
+        name: {key: dict(v) if isinstance(v, Mapping) else v for key, v in keys.items()}
+        for name, keys in DEMO_PROFILES.items()
+    }
+
+
 def seed_if_empty(engine: Engine, broker: str = "paper") -> bool:
-    """Write the demo setup into a fresh store; leave a store that has a setup alone.
+    """Write the demo setup and its profiles into a fresh store; leave a store that has a setup
+    alone.
 
     Returns whether it seeded (a fresh start) or not (a restart on an existing store)."""
     if engine.topology.connections:
         return False
-    engine.seed(*demo_setup(broker))
+    engine.seed(*demo_setup(broker), profiles=demo_profiles())
     return True
 
 
@@ -396,8 +427,10 @@ async def run_leader(
 
 __all__ = [
     "DEMO_INSTRUMENTS",
+    "DEMO_PROFILES",
     "GROUP",
     "LEADER",
+    "PROFILE",
     "DemoLeader",
     "Instrument",
     "LeaderBracket",
@@ -406,6 +439,7 @@ __all__ = [
     "PaperVenue",
     "Venue",
     "VenueError",
+    "demo_profiles",
     "demo_setup",
     "describe_groups",
     "publish",
