@@ -41,10 +41,12 @@ from actors.messages.account import (
     MirrorRestore,
     OrderNotSent,
     ReconcileOrder,
+    ReduceExcess,
     RetryCopy,
     SendBook,
     SendPositions,
     SetRole,
+    SetRules,
     SnapshotUnknown,
     StateChanged,
     Synced,
@@ -107,7 +109,7 @@ class AccountActor(Confirmation, OrderEvents):
         self.contracts = contracts
         self.connection_state = connection_state
         self.role = role
-        self.book = Book(contracts, settings.balance, state)
+        self.book = Book(contracts, settings.balance, state, settings.rules)
         self.flattening = False
         # Positions confirmed by a snapshot received since the connection last became
         # connected (S3.5); until then nothing is decided from them.
@@ -197,14 +199,8 @@ class AccountActor(Confirmation, OrderEvents):
                 self._tell_risk()
             case SendPositions():
                 self._tell_group_positions()
-            case SetRole(role=role):
-                if role.group != self.role.group:
-                    self._drop_offers(self.role.group, "this account no longer follows it")
-                self.role = role
-                if role.group is not None and not role.leader and self.synced:
-                    # S8.3: its exits at the broker are held to its position now, whether or
-                    # not its leader is known (the rest waits for the leader, S8.6).
-                    self.mirrors.hold_found_exits()
+            case SetRole() | SetRules() | ReduceExcess():
+                self._set(message)
             case _:
                 log.warning("unknown message", account=self.id, message=repr(message))
 
@@ -235,6 +231,7 @@ class AccountActor(Confirmation, OrderEvents):
             projected=book.projection() if book.working else positions,
             flattening=self.flattening or book.liquidating(),
             orders=self.mirrors.lines() if book.working else (),
+            commissions=book.commissions,
         )
 
     def figures(self) -> AccountChanged:
@@ -379,6 +376,9 @@ class AccountActor(Confirmation, OrderEvents):
         working[coid] = Working(symbol, qty, coid, None, kind, cause, attempt)
         if self.mirrors.by_leader:
             self.mirrors.position_changed(symbol)  # S8.3: P moved by this order
+        resting, others = (0, 0), None
+        if self.book.rules.max_contracts is not None:  # S9.2
+            resting, others = self.book.exposure(symbol, coid)
         self.ctx.tell(
             self.risk,
             GateOrder(
@@ -392,6 +392,8 @@ class AccountActor(Confirmation, OrderEvents):
                     projected=self.book.projected(symbol) - qty,
                     attempt=attempt,
                     in_flight=self.book.in_flight(symbol, coid),
+                    resting=resting,
+                    others=others,
                 )
             ),
         )
@@ -448,6 +450,27 @@ class AccountActor(Confirmation, OrderEvents):
         )
         if order.mirror is not None:
             self.mirrors.restore(order.mirror)  # S8.7: after the reconciliation
+
+    # -- its role and its rules (S9) ----------------------------------------------------------
+
+    def _set(self, message: SetRole | SetRules | ReduceExcess) -> None:
+        if isinstance(message, SetRole):
+            role = message.role
+            if role.group != self.role.group:
+                self._drop_offers(self.role.group, "this account no longer follows it")
+            self.role = role
+            if role.group is not None and not role.leader and self.synced:
+                # S8.3: its exits at the broker are held to its position now, whether or
+                # not its leader is known (the rest waits for the leader, S8.6).
+                self.mirrors.hold_found_exits()
+            return
+        if isinstance(message, SetRules):
+            self.book.rules = message.rules  # S9.1: charged on fills from now on
+            return
+        # S9.2: a reduction is closing only, and passes the gate like every order.
+        projected = self.book.projected(message.symbol)
+        if message.qty and abs(projected + message.qty) < abs(projected):
+            self._request(OrderKind.REDUCE, message.cause, message.symbol, message.qty, attempt=1)
 
     # -- S6.2: the user's sync -------------------------------------------------------------------
 

@@ -261,6 +261,9 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorRestoring):
             + (f" ({cause})" if cause else ""),
             account=host.id,
         )
+        resting, others = (0, 0), None
+        if host.book.rules.max_contracts is not None:  # S9.2: beside the account's others
+            resting, others = host.book.exposure(symbol, coid)
         host.ctx.tell(
             addresses.risk(host.id),
             GateOrder(
@@ -274,6 +277,8 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorRestoring):
                     projected=position,
                     request=request,
                     in_flight=host.book.in_flight(symbol, coid),
+                    resting=resting,
+                    others=others,
                 )
             ),
         )
