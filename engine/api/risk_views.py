@@ -32,7 +32,10 @@ def rules_fields(view: AccountView, risk: RiskView) -> dict[str, Any]:
     share = risk.best_day_share
     return {
         "threshold": _money(risk.threshold),
-        "threshold_distance": _money(risk.threshold_room),
+        # The equity above it, at the prices the account's equity is shown at.
+        "threshold_distance": _money(
+            None if risk.threshold is None else view.equity - risk.threshold
+        ),
         "start_balance": _money(risk.start_balance),
         "contracts_in_use": number_text(risk.contracts_in_use),
         "max_contracts": None if risk.max_contracts is None else number_text(risk.max_contracts),
