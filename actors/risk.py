@@ -104,10 +104,9 @@ class RiskView:
     high_water: Decimal
     triggers_off: tuple[str, ...]
     supervisor_hold: bool = False
-    # S9, shown wherever the account's figures are: the max-loss threshold and the room
-    # left above it (equity at its worst price - threshold), each None without max_loss;
+    # S9, shown wherever the account's figures are: the max-loss threshold (None without
+    # max_loss; the distance to it is the account's equity, priced when shown, less it);
     threshold: Decimal | None = None
-    threshold_room: Decimal | None = None
     start_balance: Decimal | None = None
     # the weighted contracts held and the cap (S9.2);
     contracts_in_use: Decimal = Decimal(0)
@@ -325,9 +324,6 @@ class RiskActor(PropRules):
 
     def view(self) -> RiskView:
         level = self.threshold()
-        room = None
-        if level is not None:
-            room = figures(self.book, self._last).equity_low - level
         blackout, running = self.blackout_shown()
         today = figures(self.book, self._last).daily_low if self.rules.consistency_pct else ZERO
         return RiskView(
@@ -341,7 +337,6 @@ class RiskActor(PropRules):
             tuple(sorted(t.value for t in self.off)),
             self.supervisor_hold,
             threshold=level,
-            threshold_room=room,
             start_balance=self.prop.start_balance if self.rules.max_loss else None,
             contracts_in_use=self.contracts_in_use(),
             max_contracts=self.rules.max_contracts,
