@@ -359,6 +359,10 @@ class CopyGroupActor:
         restore = None if member is None else self._mirror_restore(member, cause)
         if restore is not None and self.leader_confirmed:
             self.ctx.tell(addresses.account(account), restore)
+        elif restore is not None:
+            # The leader's orders are unknown (S3.5): its return restores the mirrors; the
+            # follower has its terms meanwhile, and holds the mirrors it has to them.
+            self.ctx.tell(addresses.account(account), MirrorOffer(restore.terms, ()))
 
     # -- S6.2: the user's sync ---------------------------------------------------------------------
 

@@ -100,7 +100,12 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorRestoring):
     # -- S8.2 / S8.5: offers -----------------------------------------------------------------
 
     def offer(self, offer: MirrorOffer) -> None:
-        self.terms = offer.terms
+        before, self.terms = self.terms, offer.terms
+        if before is not None and _sizing(before) != _sizing(offer.terms):
+            # The membership changed (a follower that joins again with other terms): the
+            # mirrors it has are held to the new ones (S8.3), never made larger by them.
+            for symbol in sorted({m.symbol for m in self.by_leader.values()}):
+                self.position_changed(symbol, placing=True)
         placed: set[str] = set()
         for order in offer.orders:
             if order.order_id in placed:
@@ -412,6 +417,11 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorRestoring):
             self._cancel(mirror)
         if mirror.unmatched and not mirror.owed:
             self._settle(mirror)
+
+
+def _sizing(terms: MirrorTerms) -> tuple[object, ...]:
+    """What of a follower's terms sizes its mirrors (S8.3)."""
+    return (terms.ratio, terms.max_qty, terms.symbol_map)
 
 
 __all__ = ["Mirror", "MirrorHost", "Mirrors"]

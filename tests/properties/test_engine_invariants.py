@@ -733,6 +733,10 @@ FIXED = {
     "exit_left_on_a_follower_joining_again": (
         "s8_3_exits_left_at_the_broker_are_cancelled_when_a_flat_follower_joins_again"
     ),
+    # A follower that joined again with a lower max_qty, its leader down, kept its mirrors whole.
+    "mirrors_kept_beyond_new_terms": (
+        "s8_3_mirrors_a_follower_keeps_are_held_to_its_new_terms_when_it_joins_again"
+    ),
     # Found by the kill -9 test (tests/engine/live/test_kill9.py): a fan-out completed at a
     # restart copied at market what the follower's mirror had filled already.
     "completion_beside_a_filled_mirror": (
