@@ -85,38 +85,41 @@ import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from brokers.instruments import BUILTIN_CONTRACTS
 from engine.app.config_errors import (
-    RISK_VALUE,
     SECRET_INPUT,
     format_errors,
     key_name,
     one_line,
     unknown_key,
 )
-from engine.domain import risk_profile
-from engine.domain.copying import CopyMode, Membership
-from engine.domain.price_scale import price_scale_problem
-from engine.domain.risk_profile import RiskValue, RiskValueError
+from engine.app.config_setup import (
+    AccountSeed,
+    BlackoutSeed,
+    ConnectionSeed,
+    FollowerSeed,
+    GroupSeed,
+    Section,
+    check_profiles,
+    check_symbol_map,
+    risk_keys,
+    setup_problems,
+)
+from engine.domain.risk_profile import RiskValue
 from engine.domain.sessions import Blackout
-from engine.domain.setup import ID_FORM, ID_PATTERN, is_id
+from engine.domain.setup import ID_FORM, ID_PATTERN
 
 DEFAULT_PORT = 8765
 # A key naming a secret is refused wherever it is (``token``, ``client_secret``, ``password``),
@@ -138,16 +141,7 @@ class ConfigError(Exception):
         super().__init__("\n".join(f"{source}: {e}" for e in self.errors))
 
 
-Id = Annotated[str, Field(pattern=ID_PATTERN)]
-PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=18)]
-NonNegativeDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=18)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ApiConfig(_Section):
+class ApiConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     public_url: str = ""
@@ -167,7 +161,7 @@ class ApiConfig(_Section):
         return value.rstrip("/")
 
 
-class LogConfig(_Section):
+class LogConfig(Section):
     terminal: Literal["auto", "console", "json"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
     file: str = "engine.log"
@@ -184,7 +178,7 @@ class LogConfig(_Section):
         return value
 
 
-class EngineTuning(_Section):
+class EngineTuning(Section):
     threads: int = Field(default=4, ge=0, le=64)
     max_copy_age_seconds: float = Field(default=10.0, gt=0, le=3600)
     # S8.4: how long what a leader fill leaves owed is left to the follower's mirror still
@@ -198,7 +192,7 @@ class EngineTuning(_Section):
     durability_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
 
 
-class JournalConfig(_Section):
+class JournalConfig(Section):
     """The journal's segments and how long they are kept (decision 0013); 0: no limit."""
 
     segment_mb: int = Field(default=64, ge=1, le=1024 * 1024)
@@ -206,14 +200,14 @@ class JournalConfig(_Section):
     max_mb: int = Field(default=1024, ge=0, le=1024 * 1024 * 1024)
 
 
-class RecordsConfig(_Section):
+class RecordsConfig(Section):
     """How long activity entries and answered orders stay in the store; 0: for ever."""
 
     activity_retention_days: float = Field(default=0.0, ge=0, le=36500)
     ledger_retention_days: float = Field(default=0.0, ge=0, le=36500)
 
 
-class PaperBrokerConfig(_Section):
+class PaperBrokerConfig(Section):
     kind: Literal["paper"] = "paper"
     state_file: str = ""
 
@@ -258,7 +252,7 @@ PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 PositiveCount = Annotated[int, Field(ge=1, le=1_000_000)]
 
 
-class TradovateBudgets(_Section):
+class TradovateBudgets(Section):
     """How hard the engine may push Tradovate (``[broker.budgets]``); a key left out keeps the
     adapter's default (``docs/tradovate.md`` lists them). Per login: a token bucket of
     ``login_burst`` requests refilled at ``login_per_s`` with at most ``max_concurrent`` in
@@ -297,7 +291,7 @@ class TradovateBudgets(_Section):
         return out
 
 
-class TradovateConfig(_Section):
+class TradovateConfig(Section):
     """Tradovate's real API; the client id and secret are read from the environment (or the
     secret from a 0600 file in the data directory) when the engine starts."""
 
@@ -326,7 +320,7 @@ class TradovateConfig(_Section):
         return {key: url for key in HOST_KEYS if (url := getattr(self, key))}
 
 
-class TradovateSimConfig(_Section):
+class TradovateSimConfig(Section):
     """The local Tradovate-compatible server the project ships for tests and demos, started by
     the engine in its own process. Loopback only: its authorize page signs in whoever asks."""
 
@@ -360,7 +354,7 @@ BrokerConfig = Annotated[
 ]
 
 
-class DemoConfig(_Section):
+class DemoConfig(Section):
     setup: bool | None = None  # default: on when no [[connections]] are given
     market: bool | None = None  # default: on with the paper broker
     leader: str | None = None  # default: the demo leader when the demo setup is on
@@ -378,129 +372,7 @@ class DemoConfig(_Section):
         return value
 
 
-class ConnectionSeed(_Section):
-    id: Id
-    broker: str | None = None  # default: broker.kind
-
-
-def risk_keys(raw: Mapping[str, Any], label: str, inside: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Every key of a table of risk keys (S5.2, S9) as ``risk_profile.parse_value`` takes it;
-    the first that is not raises an error naming the key and whose keys they are (``label``)."""
-    out: dict[str, Any] = {}
-    for name, value in raw.items():
-        try:
-            out[name] = risk_profile.parse_value(name, value)
-        except RiskValueError as error:
-            what = str(error).removeprefix(f"{name}: ")
-            raise PydanticCustomError(
-                RISK_VALUE,
-                "{message}",
-                {"message": f"{label}: {what}", "key": (*inside, name)},
-            ) from None
-    return out
-
-
-class AccountSeed(_Section):
-    id: Id
-    connection: Id
-    balance: NonNegativeDecimal = Decimal(50000)
-    # Its own risk keys: every S5.2 limit and S9 key (risk_profile.RISK_KEYS), overriding its
-    # profile's key by key (S9.7).
-    limits: dict[str, Any] = Field(default_factory=dict)
-    profile: Id | None = None  # the name of a [profiles.NAME] table
-
-    @field_validator("limits")
-    @classmethod
-    def _risk_keys(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        account = info.data.get("id")
-        return risk_keys(value, f'account "{account}"' if account else "account")
-
-
-MAX_LABEL = 64
-
-
-class BlackoutSeed(_Section):
-    """An engine-wide blackout interval (S9.5): start included, end excluded."""
-
-    start: datetime
-    end: datetime
-    label: str  # shown in the refusal of an opening order (S9.5)
-
-    @field_validator("start", "end")
-    @classmethod
-    def _offset(cls, value: datetime) -> datetime:
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise PydanticCustomError(
-                "offset",
-                "expected a date and time with its UTC offset, e.g. 2026-11-25T07:29:00-06:00",
-            )
-        return value
-
-    @field_validator("label")
-    @classmethod
-    def _one_line(cls, value: str) -> str:
-        if not value.strip() or len(value) > MAX_LABEL or value != one_line(value):
-            raise PydanticCustomError(
-                "label", f'expected a label of 1-{MAX_LABEL} characters on one line, e.g. "CPI"'
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _order(self) -> BlackoutSeed:
-        if self.end <= self.start:
-            raise PydanticCustomError(
-                "interval",
-                "end {end} must be after start {start}",
-                {"end": self.end.isoformat(), "start": self.start.isoformat()},
-            )
-        return self
-
-    def blackout(self) -> Blackout:
-        return Blackout(self.start, self.end, self.label)
-
-
-class FollowerSeed(_Section):
-    account: Id
-    ratio: PositiveDecimal = Decimal(1)
-    max_qty: int | None = Field(default=None, ge=1, le=100_000)
-    symbol_map: dict[str, str] = Field(default_factory=dict)
-    # S8.1: the key is ``copy`` (``copy_mode`` here: pydantic models have a ``copy`` method).
-    copy_mode: CopyMode = Field(default=CopyMode.FILLS, alias="copy")
-
-    @field_validator("symbol_map")
-    @classmethod
-    def _roots(cls, value: dict[str, str]) -> dict[str, str]:
-        return check_symbol_map(value)
-
-    @model_validator(mode="after")
-    def _price_scale(self) -> FollowerSeed:
-        problem = price_scale_problem(
-            self.copy_mode,
-            self.symbol_map.items(),
-            lambda root: BUILTIN_CONTRACTS[root].tick_size,
-        )
-        if problem is not None:
-            raise PydanticCustomError("price_scale", "{problem}", {"problem": problem})
-        return self
-
-    def membership(self) -> Membership:
-        """The follower's terms as the engine keeps them."""
-        return Membership(
-            self.account,
-            self.ratio,
-            self.max_qty,
-            tuple(sorted(self.symbol_map.items())),
-            copy=self.copy_mode,
-        )
-
-
-class GroupSeed(_Section):
-    id: Id
-    leader: Id
-    followers: list[FollowerSeed] = Field(default_factory=list)
-
-
-class Config(_Section):
+class Config(Section):
     data_dir: str = "data"
     api: ApiConfig = ApiConfig()
     log: LogConfig = LogConfig()
@@ -521,16 +393,7 @@ class Config(_Section):
     @field_validator("profiles")
     @classmethod
     def _profiles(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for name, keys in value.items():
-            if not is_id(name):
-                raise PydanticCustomError(
-                    RISK_VALUE,
-                    "{message}",
-                    {"message": f"expected a profile name of {ID_FORM}", "key": (name,)},
-                )
-            out[name] = risk_keys(keys, f'profile "{name}"', (name,))
-        return out
+        return check_profiles(value)
 
     @property
     def profile_keys(self) -> dict[str, dict[str, RiskValue]]:
@@ -566,60 +429,14 @@ class Config(_Section):
                     f'demo.{key}: needs broker.kind = "paper" or "{TRADOVATE_SIM}" (it is'
                     f' "{self.broker.kind}"); set it to false or ""'
                 )
-        connections = [c.id for c in self.connections]
-        accounts: set[str] = set()
-        for i, c in enumerate(self.connections):
-            if connections.index(c.id) != i:
-                problems.append(f"connections[{i}].id: {c.id!r} is used twice")
-            if c.broker is not None and c.broker != self.broker.kind:
-                problems.append(
-                    f"connections[{i}].broker: expected {self.broker.kind!r} (the configured"
-                    f" broker.kind), got {c.broker!r}"
-                )
-        for i, a in enumerate(self.accounts):
-            if a.connection not in connections:
-                problems.append(
-                    f"accounts[{i}].connection: expected the id of a [[connections]] entry,"
-                    f" got {a.connection!r}"
-                )
-            if a.id in accounts:
-                problems.append(f"accounts[{i}].id: {a.id!r} is used twice")
-            accounts.add(a.id)
-            if a.profile is not None and a.profile not in self.profiles:
-                defined = ", ".join(self.profiles) or "none is defined"
-                problems.append(
-                    f'accounts[{i}].profile: account "{a.id}": expected the name of a'
-                    f" [profiles.NAME] table, got {a.profile!r} (profiles: {defined})"
-                )
-        seen: dict[str, int] = {}
-        for i, b in enumerate(self.blackout):
-            key = b.blackout().key()
-            if key in seen:
-                problems.append(
-                    f"blackout[{i}]: the same interval and label as blackout[{seen[key]}]"
-                )
-            seen.setdefault(key, i)
-        in_group: set[str] = set()
-        groups: set[str] = set()
-        for i, g in enumerate(self.groups):
-            if g.id in groups:
-                problems.append(f"groups[{i}].id: {g.id!r} is used twice")
-            groups.add(g.id)
-            members = [("leader", g.leader)] + [
-                (f"followers[{j}].account", f.account) for j, f in enumerate(g.followers)
-            ]
-            for key, account in members:
-                if account not in accounts:
-                    problems.append(
-                        f"groups[{i}].{key}: expected the id of an [[accounts]] entry,"
-                        f" got {account!r}"
-                    )
-                elif account in in_group:
-                    problems.append(
-                        f"groups[{i}].{key}: account {account!r} is already in a group;"
-                        " an account belongs to at most one group"
-                    )
-                in_group.add(account)
+        problems += setup_problems(
+            self.connections,
+            self.accounts,
+            self.groups,
+            self.profiles,
+            self.blackout,
+            self.broker.kind,
+        )
         return problems
 
     # -- what the defaults come to ----------------------------------------------------------------
@@ -649,19 +466,6 @@ class Config(_Section):
     @property
     def data_path(self) -> Path:
         return self.path(self.data_dir)
-
-
-def check_symbol_map(value: Mapping[str, str]) -> dict[str, str]:
-    """Roots on both sides must be in the contract table (``ES = "MES"``)."""
-    for source, target in value.items():
-        for root in (source, target):
-            if root not in BUILTIN_CONTRACTS:
-                raise PydanticCustomError(
-                    "root",
-                    "unknown instrument root '{root}'; expected one of: {roots}",
-                    {"root": root, "roots": ", ".join(sorted(BUILTIN_CONTRACTS))},
-                )
-    return dict(value)
 
 
 # --- loading --------------------------------------------------------------------------------
