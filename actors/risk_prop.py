@@ -366,7 +366,10 @@ class PropRules(RiskParts):
         self._blackout_edges()
 
     def blackout_shown(self) -> tuple[Blackout | None, bool]:
-        """The interval running (the one ending last), else the next to start."""
+        """The interval running (the one ending last), else the next to start; none for an
+        account whose blackout is ``off`` (it is not concerned)."""
+        if self.rules.blackout is BlackoutMode.OFF:
+            return None, False
         now = self.ctx.now()
         running = active_blackout(self.blackouts, now)
         if running is not None:
