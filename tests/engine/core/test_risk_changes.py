@@ -264,6 +264,7 @@ def test_deleting_an_account_keeps_the_profile_it_used(rig: Rig) -> None:
 def test_s9_5_blackouts_are_added_and_removed_and_every_risk_actor_gets_them_all(
     rig: Rig, told: Told
 ) -> None:
+    rig.engine.set_risk("F1", {"blackout": "block"})  # shown to an account it concerns
     rig.engine.add_blackout(CPI)
     rig.engine.add_blackout(NFP)
     assert rig.engine.blackouts() == [NFP, CPI]  # by start
