@@ -617,16 +617,21 @@ def test_j3_an_event_frame_with_bad_values(damage: Callable[[list[Any]], None]) 
     _replay(frames)
 
 
+def _setup_rows(frames: list[Any], table: str) -> list[Any]:
+    """The rows of ``table`` in the setup frame (its header first), found by name."""
+    return next(rows for name, rows in frames[0][3]["M"][3][1]["M"] if name == table)
+
+
 def _setup_bad_state(frames: list[Any]) -> None:
-    frames[0][3]["M"][3][1]["M"][0][1][1][2] = "bogus"  # the first connection's state
+    _setup_rows(frames, "connections")[1][2] = "bogus"  # the first connection's state
 
 
 def _setup_bad_balance(frames: list[Any]) -> None:
-    frames[0][3]["M"][3][1]["M"][1][1][1][2] = "fifty"  # the first account's balance
+    _setup_rows(frames, "accounts")[1][2] = "fifty"  # the first account's balance
 
 
 def _setup_unknown_broker(frames: list[Any]) -> None:
-    frames[0][3]["M"][3][1]["M"][0][1][1][1] = "nope"  # the first connection's broker
+    _setup_rows(frames, "connections")[1][1] = "nope"  # the first connection's broker
 
 
 @pytest.mark.parametrize(
