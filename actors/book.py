@@ -14,6 +14,7 @@ from decimal import Decimal
 from actors.messages.risk import AccountChanged, Holding
 from brokers.base import AccountSnapshot, Fill
 from brokers.instruments import ContractTable
+from engine.domain.max_contracts import worst_case
 from engine.domain.order_ids import OrderKind, kind_of
 from engine.domain.positions import ZERO, Position
 from engine.domain.risk_profile import RiskRules
@@ -260,9 +261,7 @@ class Book:
         projection = self.projection()
         others: list[tuple[str, int]] = []
         for other in sorted((projection.keys() | resting.keys()) - {symbol}):
-            p = projection.get(other, 0)
-            buys, sells = resting.get(other, (0, 0))
-            worst = p + buys if abs(p + buys) >= abs(p - sells) else p - sells
+            worst = worst_case(projection.get(other, 0), resting.get(other, (0, 0)))
             if worst:
                 others.append((other, worst))
         return resting.get(symbol, (0, 0)), tuple(others)

@@ -29,6 +29,7 @@ from engine.domain.max_contracts import (
     refusal_text,
     root_of,
     weight,
+    worst_case,
 )
 from engine.domain.resets import CHICAGO, next_reset
 from engine.domain.risk_profile import RiskRules, number_text
@@ -111,9 +112,7 @@ class PropRules(RiskParts):
         for symbol, qty in self._sent.items():
             projection[symbol] = projection.get(symbol, 0) + qty
         for symbol in projection.keys() | self.book.resting.keys():
-            p = projection.get(symbol, 0)
-            buys, sells = self.book.resting.get(symbol, (0, 0))
-            worst = p + buys if abs(p + buys) >= abs(p - sells) else p - sells
+            worst = worst_case(projection.get(symbol, 0), self.book.resting.get(symbol, (0, 0)))
             if worst:
                 out[symbol] = worst
         return out

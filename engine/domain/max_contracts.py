@@ -68,6 +68,14 @@ def _fewest_covering(excess: Decimal, unit: Decimal) -> int:
     return n
 
 
+def worst_case(projected: int, resting: tuple[int, int]) -> int:
+    """A symbol's position were every resting order on one side filled, the side that takes
+    it furthest from flat (``resting``: buy qty, sell qty)."""
+    buys, sells = resting
+    high, low = projected + buys, projected - sells
+    return high if abs(high) >= abs(low) else low
+
+
 def clip_opening(
     symbol: str,
     projected: int,

@@ -15,6 +15,7 @@ from engine.domain.max_contracts import (
     refusal_text,
     root_of,
     weight,
+    worst_case,
 )
 
 D = Decimal
@@ -193,3 +194,10 @@ def test_s9_2_excess_reduction_with_a_weight_override() -> None:
 )
 def test_s9_2_refusal_text_writes_n_as_in_the_profile(cap: str, text: str) -> None:
     assert refusal_text(D(cap)) == f"Order exceeds the account's max contracts ({text})."
+
+
+def test_s9_2_a_symbols_worst_case_is_the_side_that_takes_it_furthest_from_flat() -> None:
+    assert worst_case(1, (2, 0)) == 3  # long, resting buys add to it
+    assert worst_case(1, (0, 3)) == -2  # resting sells would take it short 2
+    assert worst_case(1, (2, 4)) == 3  # |3| >= |-3|: the side that adds wins a tie
+    assert worst_case(0, (0, 0)) == 0
