@@ -374,7 +374,7 @@ class AccountActor(Confirmation, OrderEvents):
         if coid in working:
             return
         working[coid] = Working(symbol, qty, coid, None, kind, cause, attempt)
-        if self.mirrors.by_leader:
+        if self.mirrors.tracking:
             self.mirrors.position_changed(symbol)  # S8.3: P moved by this order
         resting, others = (0, 0), None
         if self.book.rules.max_contracts is not None:  # S9.2
@@ -460,9 +460,9 @@ class AccountActor(Confirmation, OrderEvents):
                 self._drop_offers(self.role.group, "this account no longer follows it")
             self.role = role
             if role.group is not None and not role.leader and self.synced:
-                # S8.3: its exits at the broker are held to its position now, whether or
-                # not its leader is known (the rest waits for the leader, S8.6).
-                self.mirrors.hold_found_exits()
+                # S8.3: the mirrors it finds at the broker are held to its position now,
+                # whether or not its leader is known (their restoring waits for it, S8.6).
+                self.mirrors.hold_found()
             return
         if isinstance(message, SetRules):
             self.book.rules = message.rules  # S9.1: charged on fills from now on

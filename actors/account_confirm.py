@@ -49,7 +49,7 @@ class Confirmation(AccountParts):
         self.book.confirm(snapshot, kept)
         self.mirrors.learn(snapshot)
         if self.role.group is not None and not self.role.leader:
-            self.mirrors.hold_found_exits()  # S8.3: whether or not the leader is known
+            self.mirrors.hold_found()  # S8.3: whether or not the leader is known
         self.synced = True
         self.confirmed = True
         reconcile = synced.reconcile or self.returned

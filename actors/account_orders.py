@@ -93,7 +93,7 @@ class OrderEvents(AccountParts):
                 self.mirrors.flat_leftovers(symbol)
         if kind is OrderKind.MIRROR:
             self.mirrors.mirror_fill(fill)
-        if self.mirrors.by_leader:
+        if self.mirrors.tracking:
             self.mirrors.position_changed(symbol)  # S8.3: closing mirrors within the position
         if self.unknowns.unpriced:
             self.unknowns.warn_unpriced(self.book.position)

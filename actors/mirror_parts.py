@@ -1,14 +1,15 @@
 """The values a follower's mirrors are made of (S8) and what the parts of
 :class:`~actors.mirrors.Mirrors` share: placing, modifying and cancelling are
 ``actors/mirrors.py``; the fills (S8.4) ``actors/mirror_fills.py``; keeping them within the
-position (S8.3, S2.10) ``actors/mirror_positions.py``; starting to copy again (S8.6, S8.7)
+position (S8.3, S2.10) ``actors/mirror_positions.py``, and those found at the broker and not
+known yet ``actors/mirror_found.py``; starting to copy again (S8.6, S8.7)
 ``actors/mirror_restore.py``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -21,6 +22,7 @@ from actors.messages.account import (
     MirrorTerms,
 )
 from brokers.base import WorkingOrder
+from engine.domain.copying import Role
 from engine.domain.mirroring import LeaderOrder
 from engine.host.base import ActorContext
 
@@ -31,6 +33,7 @@ class MirrorHost(Protocol):
     ctx: ActorContext
     id: str
     connection: str
+    role: Role
     book: Book
     flattening: bool
     max_copy_age: timedelta
@@ -120,6 +123,15 @@ class MirrorParts(ABC):
 
     @abstractmethod
     def position_changed(self, symbol: str, *, placing: bool = False) -> None: ...
+
+    @abstractmethod
+    def _closable(self, symbol: str) -> int: ...
+
+    @abstractmethod
+    def _pairs(self, symbol: str, wanted: Callable[[Mirror], bool]) -> list[list[Mirror]]: ...
+
+    @abstractmethod
+    def hold_found(self, symbol: str | None = None) -> None: ...
 
     @abstractmethod
     def grace_ended(self, message: MirrorGraceEnded) -> None: ...

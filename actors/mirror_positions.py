@@ -7,10 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from actors import addresses
-from actors.messages.connection import CancelWorking, ModifyOrder
 from actors.mirror_parts import Mirror, MirrorParts
-from brokers.base import ModifyRequest, WorkingOrder
 from engine.domain.mirroring import sign
 
 
@@ -24,6 +21,8 @@ class MirrorPositions(MirrorParts):
             activated, mirror.active = not mirror.active, True
             if activated:  # a closing leg, sized to the entry's fill: within the position too
                 self.position_changed(mirror.symbol)
+        elif client_order_id in self.listed:  # one found at the broker, not known here
+            self.hold_found(self.listed[client_order_id].symbol)
 
     def gate_clipped(self, client_order_id: str, qty: int) -> None:
         leader = self.by_order.get(client_order_id)
@@ -58,6 +57,7 @@ class MirrorPositions(MirrorParts):
                 continue
             room -= self._hold_to(members, room, "the position shrank")
         self.clip_opening(symbol)
+        self.hold_found(symbol)
 
     def _closable(self, symbol: str) -> int:
         """What closing mirrors may close: the filled position and S2.2's P, the smaller, and
@@ -67,73 +67,6 @@ class MirrorPositions(MirrorParts):
         if filled and sign(filled) == sign(projected):
             return sign(filled) * min(abs(filled), abs(projected))
         return 0
-
-    def hold_found_exits(self) -> None:
-        """S8.3, S2.10 for the bracket legs at the broker not yet known here as mirrors (an
-        earlier life or membership left them; which leader order each mirrors is learned only
-        when the follower starts copying again, S8.7, which waits for a confirmed leader):
-        whatever the leader does, each is an exit of the follower's own position, so those the
-        position does not hold — it is flat, or they lie on its side — are cancelled, and those
-        beyond it reduced, beside the closing mirrors known (a bracket's legs counted once)."""
-        book = self.host.book
-        found: dict[str, dict[str, list[WorkingOrder]]] = {}
-        for coid, listed in self.listed.items():
-            order = book.working.get(coid)
-            if (
-                listed.parent is None
-                or coid in self.by_order
-                or coid in self.dropped
-                or order is None
-                or order.broker_order_id is None
-                or not order.active
-                or not order.qty
-            ):
-                continue
-            found.setdefault(order.symbol, {}).setdefault(listed.parent, []).append(listed)
-        for symbol, brackets in sorted(found.items()):
-            position = self._closable(symbol)
-            room = abs(position) - sum(
-                max(abs(m.remaining) for m in pair)
-                for pair in self._pairs(symbol, lambda m: not m.opening)
-                if sign(pair[0].remaining) == -sign(position)
-            )
-            for _, legs in sorted(brackets.items()):
-                size = max(abs(book.working[leg.client_order_id or ""].qty) for leg in legs)
-                keep = 0
-                if position and all(sign(leg.qty) == -sign(position) for leg in legs):
-                    keep = max(0, min(size, room))
-                room -= keep
-                for leg in legs:
-                    self._hold_found(leg, keep, position)
-
-    def _hold_found(self, leg: WorkingOrder, keep: int, position: int) -> None:
-        coid = leg.client_order_id or ""
-        order = self.host.book.working[coid]
-        broker_id = order.broker_order_id or ""
-        connection = addresses.connection(self.host.connection)
-        held = f"{position:+d} {order.symbol}"
-        if keep == 0:
-            self.dropped.add(coid)
-            self.host.ctx.tell(connection, CancelWorking(self.host.id, order.symbol, (broker_id,)))
-            self._skip(
-                f"mirror {coid} cancelled: a bracket leg found at the broker, an exit the "
-                f"position ({held}) does not hold (S8.3, S2.10)"
-            )
-        elif abs(order.qty) > keep:
-            order.qty = sign(order.qty) * keep
-            request = ModifyRequest(
-                self.host.id,
-                broker_id,
-                coid,
-                qty=leg.filled + keep,
-                price=order.price,
-                stop=order.stop,
-            )
-            self.host.ctx.tell(connection, ModifyOrder(request))
-            self._skip(
-                f"mirror {coid} reduced to {keep}: a bracket leg found at the broker, an exit "
-                f"of the position ({held}) (S8.3)"
-            )
 
     def clip_opening(self, symbol: str) -> None:
         """S8.3, judged again as the position changes (a fill, or an order of the engine on its

@@ -59,6 +59,7 @@ class MirrorRestoring(MirrorParts):
             mirrored = prefixes.get(coid.rpartition("-")[0] + "-")
             if mirrored is None:
                 if order.broker_order_id is not None:
+                    self.dropped.add(coid)
                     host.ctx.tell(
                         addresses.connection(host.connection),
                         CancelWorking(host.id, order.symbol, (order.broker_order_id,)),

@@ -30,6 +30,7 @@ from actors.messages.account import (
 from actors.messages.connection import CancelWorking, ModifyOrder
 from actors.messages.risk import GateOrder, OrderIntent
 from actors.mirror_fills import MirrorFills
+from actors.mirror_found import MirrorFound
 from actors.mirror_parts import Mirror, MirrorHost
 from actors.mirror_positions import MirrorPositions
 from actors.mirror_restore import MirrorRestoring
@@ -47,7 +48,7 @@ from engine.domain.order_ids import OrderKind, mirror_order_id, mirror_prefix
 from engine.domain.working import WorkingLine
 
 
-class Mirrors(MirrorFills, MirrorPositions, MirrorRestoring):
+class Mirrors(MirrorFills, MirrorPositions, MirrorFound, MirrorRestoring):
     def __init__(self, host: MirrorHost, grace: timedelta) -> None:
         self.host = host
         self.grace = grace
@@ -106,6 +107,7 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorRestoring):
             # mirrors it has are held to the new ones (S8.3), never made larger by them.
             for symbol in sorted({m.symbol for m in self.by_leader.values()}):
                 self.position_changed(symbol, placing=True)
+        self.hold_found()  # those not known yet, with the terms now known
         placed: set[str] = set()
         for order in offer.orders:
             if order.order_id in placed:
