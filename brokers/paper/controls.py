@@ -10,6 +10,7 @@ import urllib.parse
 
 from brokers.base import (
     AuthorizationError,
+    Fill,
     FillCorrected,
     SessionLost,
     TokenExpired,
@@ -81,6 +82,12 @@ class HarnessControls(PaperParts):
         """The ids of ``account``'s fills that :meth:`correct_fill` can withdraw, oldest first."""
         with self._lock:
             return tuple(i for i, fill in self._fills.items() if fill.account == account)
+
+    def fills(self, account: str) -> tuple[Fill, ...]:
+        """``account``'s fills this process reported and keeps, oldest first: what a check of
+        the account's figures counts (the commissions charged per contract, S9.1)."""
+        with self._lock:
+            return tuple(fill for fill in self._fills.values() if fill.account == account)
 
     def drop(self, connection: str, reason: str = "network outage") -> None:
         """An outage: ``SessionLost``, then nothing is delivered until the session is reopened."""

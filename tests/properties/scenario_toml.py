@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from engine.domain.copying import CopyMode
+from engine.domain.sessions import Blackout
 from engine.replay.scenario import (
     DEFAULT_BALANCE,
     AddFollowerStep,
@@ -191,6 +192,8 @@ def step_value(step: Step) -> str:
             return _inline(_priced(items, price=value.price, stop=value.stop))
         case CancelStep(account=account, order=order):
             return _inline([("account", account), ("order", str(order))])
+        case Blackout(start=start, end=end, label=label):
+            return _inline([("start", start), ("end", end), ("label", label)])
         case Expectation():
             return _inline(_expectation(value).items())
         case _:
@@ -250,6 +253,14 @@ def scenario_toml(
             lines.append("followers = [")
             lines += [f"  {_inline(_follower(f).items())}," for f in group.followers]
             lines.append("]")
+    for blackout in scenario.blackouts:
+        lines += [
+            "",
+            "[[blackout]]",
+            f"start = {_value(blackout.start)}",
+            f"end = {_value(blackout.end)}",
+            f"label = {_string(blackout.label)}",
+        ]
     for step in steps:
         lines += ["", "[[step]]", f"{step.action} = {step_value(step)}"]
     return "\n".join(lines) + "\n"

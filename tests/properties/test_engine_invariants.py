@@ -2,9 +2,10 @@
 
 Each example sets up a small random topology — one leader and one to three followers in one
 group, connections shared or separate, ratios from {0.5, 1, 1.5, 2}, optional ``max_qty``, an
-optional ``ES → MES`` map for one follower, optional risk limits, sometimes a spare account;
-about half the followers copy orders (S8.1), and the leader then places limit, stop and
-stop-limit orders, brackets and OCO pairs, modifies and cancels them —
+optional ``ES → MES`` map for one follower, optional risk limits and prop-firm keys (S9: max
+contracts, a blackout mode, a session close, commissions), sometimes a spare account; about half
+the followers copy orders (S8.1), and the leader then places limit, stop and stop-limit orders,
+brackets and OCO pairs, modifies and cancels them, while blackouts come and go around the clock —
 in the replay harness (paper broker, virtual clock from 2026-01-05 09:00 Chicago, deterministic
 runtime, so a failure shrinks and reproduces exactly). Each rule is one or a few scenario steps;
 after every step :class:`~tests.properties.engine_model.EngineChecker` checks the invariants
@@ -38,7 +39,9 @@ from hypothesis.stateful import (
 
 from brokers.base import LegRole, OrderType, WorkingOrder
 from engine.domain.copying import CopyMode
+from engine.domain.resets import CHICAGO
 from engine.domain.risk_profile import RiskValue
+from engine.domain.sessions import Blackout
 from engine.replay.scenario import (
     DEFAULT_START,
     AccountSpec,
@@ -87,6 +90,28 @@ LIMIT_VALUES = {
     "weekly_loss_limit": (Decimal(1500), Decimal(4000)),
     "weekly_profit_target": (Decimal(3000), Decimal(6000)),
 }
+# S9's keys, with values small enough to bite: a cap of 1 to 2.5 contracts (an MES weighs 0.1,
+# S9.2), a session close the advances below cross on the first day (the clock starts Monday
+# 09:00 Chicago, S9.4), a blackout mode (S9.5), commissions (S9.1). In set_risk each can also be
+# turned off.
+PROP_VALUES: dict[str, tuple[RiskValue, ...]] = {
+    "max_contracts": (Decimal(1), Decimal(2), Decimal("2.5")),
+    "blackout": ("block", "flatten"),
+    "flatten_at": ("09:20", "12:00", "15:10"),
+    "commission": (Decimal("0.5"), Decimal("2.1")),
+    "commissions": ({"ES": Decimal("2.1"), "MES": Decimal("0.6")},),
+}
+PROP_OFF: dict[str, RiskValue] = {
+    "max_contracts": Decimal(0),
+    "blackout": "off",
+    "flatten_at": "off",
+    "commission": Decimal(0),
+    "commissions": {},
+}
+# A blackout step's interval around the clock: begun already, beginning now, or soon (an
+# advance crosses its start), and short or long (an advance crosses its end).
+BLACKOUT_STARTS = tuple(timedelta(seconds=s) for s in (-600, -60, 0, 1, 5, 90, 20 * 60))
+BLACKOUT_LENGTHS = tuple(timedelta(seconds=s) for s in (2, 30, 15 * 60, 3600))
 # From a second to across the 17:00 reset (and, a few in a row, the Sunday weekly one).
 ORDER_TYPES = (OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT)
 ADVANCES = tuple(
@@ -99,10 +124,14 @@ ADVANCES = tuple(
 
 @st.composite
 def risk_limits(draw: st.DrawFn) -> dict[str, RiskValue]:
-    if draw(st.integers(0, 2)):  # two in three accounts have no limits
-        return {}
-    names = draw(st.lists(st.sampled_from(sorted(LIMIT_VALUES)), min_size=1, max_size=2))
-    return {n: draw(st.sampled_from(LIMIT_VALUES[n])) for n in sorted(set(names))}
+    limits: dict[str, RiskValue] = {}
+    if not draw(st.integers(0, 2)):  # two in three accounts have no S5 limits
+        names = draw(st.lists(st.sampled_from(sorted(LIMIT_VALUES)), min_size=1, max_size=2))
+        limits.update({n: draw(st.sampled_from(LIMIT_VALUES[n])) for n in names})
+    if not draw(st.integers(0, 2)):  # and two in three no S9 keys
+        names = draw(st.lists(st.sampled_from(sorted(PROP_VALUES)), min_size=1, max_size=2))
+        limits.update({n: draw(st.sampled_from(PROP_VALUES[n])) for n in names})
+    return dict(sorted(limits.items()))
 
 
 @st.composite
@@ -169,6 +198,8 @@ class EngineInvariants(RuleBasedStateMachine):
         self.price = START_PRICE
         self.failure: BaseException | None = None
         self.orders = 0  # the leader's orders placed so far (their ids in the file)
+        self.blackouts = 0  # blackout intervals added so far (their labels)
+        self.ocos = 0  # the leader's OCO pairs placed so far
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -255,12 +286,20 @@ class EngineInvariants(RuleBasedStateMachine):
 
     # -- trades ----------------------------------------------------------------------------------
 
+    def leader_fills(self, draw: st.DrawFn, qty: int) -> tuple[int, ...]:
+        """``qty`` in one fill or in parts; in one while known bug E12 is open and the leader
+        has max contracts (fills in parts overlap their reductions)."""
+        fills = _fills(draw, qty)
+        if "E12" in self.c.tolerated and self.c.prop.keys[LEADER].cap is not None:
+            return (qty,)
+        return fills
+
     @precondition(lambda self: self.group_alive())
     @rule(data=st.data())
     def leader_trade(self, data: st.DataObject) -> None:
         qty = data.draw(st.integers(1, 4), label="qty")
         side = data.draw(st.sampled_from(("buy", "sell")), label="side")
-        fills = _fills(data.draw, qty)
+        fills = self.leader_fills(data.draw, qty)
         self.step("trade", TradeStep(LEADER, ES, side, qty, fills))
 
     @precondition(lambda self: self.group_alive())
@@ -272,7 +311,7 @@ class EngineInvariants(RuleBasedStateMachine):
         if qty == 0:
             return
         side = "sell" if held > 0 else "buy"
-        self.step("trade", TradeStep(LEADER, ES, side, qty, _fills(data.draw, qty)))
+        self.step("trade", TradeStep(LEADER, ES, side, qty, self.leader_fills(data.draw, qty)))
 
     @rule(data=st.data())
     def follower_trade(self, data: st.DataObject) -> None:
@@ -334,7 +373,15 @@ class EngineInvariants(RuleBasedStateMachine):
         )
         self.step("order", step)
 
-    @precondition(lambda self: self.group_alive())
+    def oco_clear_of_known_bugs(self) -> bool:
+        """Known bug E13: the max-contracts gate leaves resting OCO pairs out. While it is open,
+        no OCO pair in an example where an account has max contracts (nor max contracts set
+        in one with an OCO pair, in ``set_risk``)."""
+        if "E13" not in self.c.tolerated:
+            return True
+        return all(keys.cap is None for keys in self.c.prop.keys.values())
+
+    @precondition(lambda self: self.group_alive() and self.oco_clear_of_known_bugs())
     @rule(data=st.data())
     def leader_oco(self, data: st.DataObject) -> None:
         """A standalone OCO pair, mostly protecting the leader's position."""
@@ -346,6 +393,7 @@ class EngineInvariants(RuleBasedStateMachine):
         stop = max(self.price + sign * data.draw(st.integers(1, 24), label="stop") * TICK, TICK)
         target = max(self.price - sign * data.draw(st.integers(1, 24)) * TICK, TICK)
         self.orders += 1
+        self.ocos += 1
         self.step("oco", OcoStep(LEADER, f"o{self.orders}", ES, side, qty, stop, target))
 
     def leader_working(self) -> list[tuple[OrderRef, WorkingOrder]]:
@@ -479,17 +527,27 @@ class EngineInvariants(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.live_accounts()))
     @rule(data=st.data())
     def set_risk(self, data: st.DataObject) -> None:
+        """S5.2's limits or S9's keys, each at a value or off."""
         account = data.draw(st.sampled_from(self.live_accounts()), label="account")
+        values: dict[str, tuple[RiskValue, ...]] = (
+            {n: (Decimal(0), *v) for n, v in LIMIT_VALUES.items()}
+            if data.draw(st.booleans(), label="S5")
+            else {n: (PROP_OFF[n], *v) for n, v in PROP_VALUES.items()}
+        )
+        if self.ocos and "E13" in self.c.tolerated:
+            values.pop("max_contracts", None)  # known bug E13 (``oco_clear_of_known_bugs``)
         names = data.draw(
-            st.lists(st.sampled_from(sorted(LIMIT_VALUES)), min_size=1, max_size=2, unique=True)
+            st.lists(st.sampled_from(sorted(values)), min_size=1, max_size=2, unique=True)
         )
-        limits = tuple(
-            sorted(
-                (name, data.draw(st.sampled_from((Decimal(0), *LIMIT_VALUES[name]))))
-                for name in names
-            )
-        )
+        limits = tuple(sorted((n, data.draw(st.sampled_from(values[n]))) for n in names))
         self.step("set_risk", SetRiskStep(account, limits))
+
+    @rule(start=st.sampled_from(BLACKOUT_STARTS), length=st.sampled_from(BLACKOUT_LENGTHS))
+    def blackout(self, start: timedelta, length: timedelta) -> None:
+        """An engine-wide blackout interval around the clock (S9.5)."""
+        self.blackouts += 1
+        begins = self.c.harness.clock.now().astimezone(CHICAGO) + start
+        self.step("blackout", Blackout(begins, begins + length, f"NEWS{self.blackouts}"))
 
     @rule(delta=st.sampled_from(ADVANCES))
     def advance(self, delta: timedelta) -> None:
@@ -574,7 +632,16 @@ def test_a_failing_sequence_is_written_as_a_scenario_file_that_parses_back(
         connections=(ConnectionSpec("lead"), ConnectionSpec("f1")),
         accounts=(
             AccountSpec("LEAD", "lead", risk={"daily_loss_limit": Decimal(500)}),
-            AccountSpec("F1", "f1"),
+            AccountSpec(
+                "F1",
+                "f1",
+                risk={
+                    "blackout": "flatten",
+                    "commissions": {"ES": Decimal("2.1"), "MES": Decimal("0.6")},
+                    "flatten_at": "15:10",
+                    "max_contracts": Decimal("2.5"),
+                },
+            ),
             AccountSpec("F2", "lead"),
         ),
         groups=(
@@ -588,6 +655,9 @@ def test_a_failing_sequence_is_written_as_a_scenario_file_that_parses_back(
             ),
         ),
         steps=(),
+        blackouts=(
+            Blackout(DEFAULT_START + timedelta(days=1), DEFAULT_START + timedelta(days=2), "FOMC"),
+        ),
     )
     with quiet_logs():
         checker = EngineChecker(scenario, tmp_path)
@@ -599,6 +669,8 @@ def test_a_failing_sequence_is_written_as_a_scenario_file_that_parses_back(
                 ("price", PriceStep(ES, Decimal("4990.25"))),
                 ("advance", timedelta(hours=9)),
                 ("set_risk", SetRiskStep("F1", (("daily_loss_limit", Decimal(0)),))),
+                ("set_risk", SetRiskStep("F2", (("blackout", "block"), ("flatten_at", "off")))),
+                ("blackout", Blackout(DEFAULT_START, DEFAULT_START + timedelta(hours=1), "CPI")),
                 ("reject_next", RejectNextStep("f1", 2)),
                 ("fail_snapshot", FailSnapshotStep("f1", 2)),
                 ("crash", CrashStep("group", GROUP)),
@@ -616,6 +688,7 @@ def test_a_failing_sequence_is_written_as_a_scenario_file_that_parses_back(
     assert parsed.connections == scenario.connections
     assert parsed.accounts == scenario.accounts
     assert parsed.groups == scenario.groups
+    assert parsed.blackouts == scenario.blackouts
     assert parsed.steps == tuple(checker.steps)
     path = write_regression(text, "example", tmp_path / "regressions")
     assert path.read_text(encoding="utf-8") == text
@@ -773,6 +846,30 @@ def test_regression(path: Path, tmp_path: Path) -> None:
 
 # Open engine bugs the machine finds are pinned by their shrunk sequence as a strict xfail until
 # fixed (in ``known/``); then the sequence moves into the library and into FIXED.
+KNOWN = Path(__file__).resolve().parent / "known"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E12 (KNOWN_BUGS)")
+def test_known_bug_e12_a_manual_trade_filled_in_parts_is_not_reduced_to_max_contracts(
+    tmp_path: Path,
+) -> None:
+    """S9.2: a manual trade above max contracts is reduced by the fewest contracts that bring
+    the account to N, however the broker fills it."""
+    replay_with_checks(
+        KNOWN / "e12_a_manual_trade_filled_in_parts_is_not_reduced_to_max_contracts.toml",
+        tmp_path,
+    )
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E13 (KNOWN_BUGS)")
+def test_known_bug_e13_a_resting_oco_pair_leaves_room_beyond_max_contracts(
+    tmp_path: Path,
+) -> None:
+    """S9.2, S8.3: every working opening order counts against max contracts, an OCO pair's
+    too (once: one of the two fills)."""
+    replay_with_checks(
+        KNOWN / "e13_a_resting_oco_pair_leaves_room_beyond_max_contracts.toml", tmp_path
+    )
 
 
 STOP_LEFT_WORKING = """
