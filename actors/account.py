@@ -83,6 +83,7 @@ from engine.domain.connections import ConnectionState
 from engine.domain.copy_rule import closing_part, copy_quantity, target
 from engine.domain.copying import Role
 from engine.domain.ledger import UnresolvedOrder
+from engine.domain.max_contracts import excess_reduction
 from engine.domain.mirroring import within_target
 from engine.domain.order_ids import OrderKind, client_order_id
 from engine.domain.state import AccountState
@@ -467,10 +468,15 @@ class AccountActor(Confirmation, OrderEvents):
         if isinstance(message, SetRules):
             self.book.rules = message.rules  # S9.1: charged on fills from now on
             return
-        # S9.2: a reduction is closing only, and passes the gate like every order.
-        projected = self.book.projected(message.symbol)
-        if message.qty and abs(projected + message.qty) < abs(projected):
-            self._request(OrderKind.REDUCE, message.cause, message.symbol, message.qty, attempt=1)
+        # S9.2: sized here, on P with every reduction asked before it, so the reductions of a
+        # trade filled in parts never overlap; closing only, through the gate like any order.
+        cap = self.book.rules.max_contracts
+        if cap is None:
+            return
+        weights = self.book.rules.contract_weights
+        qty = excess_reduction(message.symbol, self.book.projection(), cap, weights)
+        if qty:
+            self._request(OrderKind.REDUCE, message.cause, message.symbol, qty, attempt=1)
 
     # -- S6.2: the user's sync -------------------------------------------------------------------
 

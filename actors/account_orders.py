@@ -122,6 +122,7 @@ class OrderEvents(AccountParts):
         order.order_type = event.order_type.value
         order.price, order.stop, order.active = event.price, event.stop, event.active
         order.role = None if event.role is None else event.role.value
+        order.parent, order.oco = event.parent, event.oco
         if event.order_type is OrderType.LIQUIDATE:
             self._tell_risk()
         elif event.order_type.working and event.client_order_id and order.kind is not None:

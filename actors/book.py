@@ -45,6 +45,9 @@ class Working:
     stop: Decimal | None = None
     role: str | None = None
     active: bool = True
+    # Its links at the broker (broker order ids): a bracket leg's entry, an OCO sibling.
+    parent: str | None = None
+    oco: str | None = None
 
 
 class Book:
@@ -170,6 +173,8 @@ class Book:
                 stop=order.stop,
                 role=None if order.role is None else order.role.value,
                 active=order.active,
+                parent=order.parent,
+                oco=order.oco,
             )
         self.working = working
 
@@ -269,19 +274,25 @@ class Book:
     def resting(self, but: str | None = None) -> dict[str, tuple[int, int]]:
         """S9.2: the working orders S2.2's P does not count (resting mirrors, the trader's own)
         that could still open, by symbol: (buy qty, sell qty), all but the order ``but``. A
-        bracket's exit legs close."""
+        bracket's exit legs close; of an OCO pair on one side only one can fill, so the pair
+        counts as its larger order."""
         out: dict[str, tuple[int, int]] = {}
+        by_broker = {w.broker_order_id: w for w in self.working.values() if w.broker_order_id}
         for key, order in self.working.items():
-            if order.kind not in (None, OrderKind.MIRROR) or order.role is not None:
+            if order.kind not in (None, OrderKind.MIRROR) or order.parent is not None:
                 continue
-            if but is not None and key == but:
+            if (but is not None and key == but) or not order.qty or not order.active:
                 continue
-            if not order.qty or not order.active:
-                continue
+            qty = order.qty
+            sibling = by_broker.get(order.oco) if order.oco else None
+            if sibling is not None and (sibling.qty > 0) == (qty > 0):
+                if (sibling.broker_order_id or "") < (order.broker_order_id or ""):
+                    continue  # the pair was counted at its first order
+                qty = max(qty, sibling.qty, key=abs)
             buys, sells = out.get(order.symbol, (0, 0))
-            if order.qty > 0:
-                buys += order.qty
+            if qty > 0:
+                buys += qty
             else:
-                sells -= order.qty
+                sells -= qty
             out[order.symbol] = (buys, sells)
         return out

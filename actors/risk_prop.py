@@ -139,8 +139,7 @@ class PropRules(RiskParts):
         if not grew:
             return
         symbol = grew[0]
-        qty = excess_reduction(symbol, after, cap, weights)
-        if not qty:
+        if not excess_reduction(symbol, after, cap, weights):
             return
         self.prop = replace(self.prop, reductions=self.prop.reductions + 1)
         self._persist()  # its cause id is durable before the order is asked for
@@ -148,11 +147,12 @@ class PropRules(RiskParts):
             Level.WARNING,
             Kind.MAX_CONTRACTS_EXCEEDED,
             f"{number_text(now_used)} contracts held, above max contracts "
-            f"{number_text(cap)}: reducing {symbol} {qty:+d}",
+            f"{number_text(cap)}: reducing {symbol} by the fewest contracts within it",
             account=self.account,
         )
         cause = f"max_contracts:{self.account}:{self.prop.reductions}"
-        self.ctx.tell(addresses.account(self.account), ReduceExcess(symbol, qty, cause))
+        # The account sizes it, on its book with the reductions asked before this one.
+        self.ctx.tell(addresses.account(self.account), ReduceExcess(symbol, cause))
 
     # -- S9.5: blackouts in the gate --------------------------------------------------------------
 

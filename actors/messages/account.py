@@ -232,11 +232,11 @@ class SetRules:
 
 @dataclass(frozen=True, slots=True)
 class ReduceExcess:
-    """From the risk actor (S9.2): a fill took the account above ``max_contracts``; send
-    ``qty`` (closing only) in ``symbol``."""
+    """From the risk actor (S9.2): a fill took the account above ``max_contracts``; reduce
+    ``symbol`` by the fewest contracts that bring the account within it, sized on the book as
+    it is when this arrives (the reductions asked for earlier fills already in it)."""
 
     symbol: str
-    qty: int
     cause: str
 
 
