@@ -111,11 +111,9 @@ DISTURBING_KINDS = frozenset(
 # Engine bugs this checker found, and the marks it can put on an account one of them touched
 # so that a long run can look past it while it is open (``tolerate_known_bugs``: the account is
 # left out of the invariant the bug breaks, only while the mark is on it). All are fixed now
-# (their regressions in test_engine_invariants pass; E9 was the check's, not the engine's) but
-# E12 and E13, each pinned by a strict-xfail regression; while they are open the machine steers
-# around them (``leader_fills``: one fill for a leader with max contracts; ``leader_oco`` and
-# ``set_risk``: no OCO pair in an example with max contracts) and the checks look past nothing.
-# Put a bug's key in OPEN_KNOWN_BUGS, with a strict-xfail regression, to steer around it.
+# (their regressions in test_engine_invariants pass; E9 was the check's, not the engine's), so
+# the checks look past nothing. Put a bug's key in OPEN_KNOWN_BUGS, with a strict-xfail
+# regression, to steer around it.
 KNOWN_BUGS = {
     "E2/E4": "a copy resting at the broker outlives a lock: a manual lock of an account with no "
     "position but a working copy goes LOCKED at once without cancelling it (E4), and a flatten "
@@ -143,7 +141,7 @@ KNOWN_BUGS = {
     "(taken for a bracket's exits): a follower copying orders gets a second opening OCO pair "
     "mirrored where its max_contracts has room for one (S9.2, S8.3)",
 }
-OPEN_KNOWN_BUGS: frozenset[str] = frozenset({"E12", "E13"})
+OPEN_KNOWN_BUGS: frozenset[str] = frozenset()
 # The open bugs the machine steers around (its rules avoid them) rather than looks past.
 STEERED_BUGS = frozenset({"E2/E4", "E5", "E6", "E7"})
 

@@ -287,12 +287,8 @@ class EngineInvariants(RuleBasedStateMachine):
     # -- trades ----------------------------------------------------------------------------------
 
     def leader_fills(self, draw: st.DrawFn, qty: int) -> tuple[int, ...]:
-        """``qty`` in one fill or in parts; in one while known bug E12 is open and the leader
-        has max contracts (fills in parts overlap their reductions)."""
-        fills = _fills(draw, qty)
-        if "E12" in self.c.tolerated and self.c.prop.keys[LEADER].cap is not None:
-            return (qty,)
-        return fills
+        """``qty`` in one fill or in parts."""
+        return _fills(draw, qty)
 
     @precondition(lambda self: self.group_alive())
     @rule(data=st.data())
@@ -373,15 +369,7 @@ class EngineInvariants(RuleBasedStateMachine):
         )
         self.step("order", step)
 
-    def oco_clear_of_known_bugs(self) -> bool:
-        """Known bug E13: the max-contracts gate leaves resting OCO pairs out. While it is open,
-        no OCO pair in an example where an account has max contracts (nor max contracts set
-        in one with an OCO pair, in ``set_risk``)."""
-        if "E13" not in self.c.tolerated:
-            return True
-        return all(keys.cap is None for keys in self.c.prop.keys.values())
-
-    @precondition(lambda self: self.group_alive() and self.oco_clear_of_known_bugs())
+    @precondition(lambda self: self.group_alive())
     @rule(data=st.data())
     def leader_oco(self, data: st.DataObject) -> None:
         """A standalone OCO pair, mostly protecting the leader's position."""
@@ -534,8 +522,6 @@ class EngineInvariants(RuleBasedStateMachine):
             if data.draw(st.booleans(), label="S5")
             else {n: (PROP_OFF[n], *v) for n, v in PROP_VALUES.items()}
         )
-        if self.ocos and "E13" in self.c.tolerated:
-            values.pop("max_contracts", None)  # known bug E13 (``oco_clear_of_known_bugs``)
         names = data.draw(
             st.lists(st.sampled_from(sorted(values)), min_size=1, max_size=2, unique=True)
         )
@@ -707,6 +693,14 @@ def test_a_failing_sequence_is_written_as_a_scenario_file_that_parses_back(
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios"
 
 FIXED = {
+    # Found when S9 joined the machine: the reductions of a manual trade the broker filled in
+    # parts overlapped (E12), and a resting OCO pair was left out of max contracts (E13).
+    "reductions_of_a_trade_filled_in_parts": (
+        "s9_2_a_manual_trade_filled_in_parts_is_reduced_to_max_contracts"
+    ),
+    "resting_oco_pair_counts_against_max_contracts": (
+        "s9_2_a_resting_oco_pair_counts_once_against_max_contracts"
+    ),
     "risk_actor_blind_after_restart": (
         "s7_2_restart_while_down_keeps_the_risk_actor_guarding_the_book"
     ),
@@ -847,29 +841,6 @@ def test_regression(path: Path, tmp_path: Path) -> None:
 # Open engine bugs the machine finds are pinned by their shrunk sequence as a strict xfail until
 # fixed (in ``known/``); then the sequence moves into the library and into FIXED.
 KNOWN = Path(__file__).resolve().parent / "known"
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E12 (KNOWN_BUGS)")
-def test_known_bug_e12_a_manual_trade_filled_in_parts_is_not_reduced_to_max_contracts(
-    tmp_path: Path,
-) -> None:
-    """S9.2: a manual trade above max contracts is reduced by the fewest contracts that bring
-    the account to N, however the broker fills it."""
-    replay_with_checks(
-        KNOWN / "e12_a_manual_trade_filled_in_parts_is_not_reduced_to_max_contracts.toml",
-        tmp_path,
-    )
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E13 (KNOWN_BUGS)")
-def test_known_bug_e13_a_resting_oco_pair_leaves_room_beyond_max_contracts(
-    tmp_path: Path,
-) -> None:
-    """S9.2, S8.3: every working opening order counts against max contracts, an OCO pair's
-    too (once: one of the two fills)."""
-    replay_with_checks(
-        KNOWN / "e13_a_resting_oco_pair_leaves_room_beyond_max_contracts.toml", tmp_path
-    )
 
 
 STOP_LEFT_WORKING = """
