@@ -588,6 +588,9 @@ def save_regression(checker: EngineChecker, failure: BaseException) -> Path:
     return write_regression(named, f"invariants_{digest}")
 
 
+# A failing example is shrunk for up to five minutes (Hypothesis' own limit) before it is
+# reported: the suite's 300 s would cut the report off and leave only a flaky-data error.
+@pytest.mark.timeout(900)
 def test_engine_invariants() -> None:
     machine, _ = seeded(EngineInvariants, "engine invariants")
     EngineInvariants.examples = EngineInvariants.steps = 0
