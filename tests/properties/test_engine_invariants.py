@@ -846,6 +846,18 @@ def test_regression(path: Path, tmp_path: Path) -> None:
 KNOWN = Path(__file__).resolve().parent / "known"
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E14 (KNOWN_BUGS)")
+def test_known_bug_e14_a_flatten_locks_the_account_beside_orders_placed_while_it_ran(
+    tmp_path: Path,
+) -> None:
+    """S5.3 step 1, S5.5, S5.7: an account goes LOCKED only once flat, with nothing working
+    that could open exposure — orders its owner placed while the flatten ran included."""
+    replay_with_checks(
+        KNOWN / "e14_a_flatten_locks_the_account_beside_orders_placed_while_it_ran.toml",
+        tmp_path,
+    )
+
+
 STOP_LEFT_WORKING = """
 name = "a flatten cancels the account's working orders"
 
