@@ -683,6 +683,11 @@ class RiskActor(PropRules):
         )
         if run.purpose is Purpose.LOCK and self.status is RiskStatus.LIQUIDATE_ONLY:
             self._transition(RiskEvent.FLAT_LOCKED if self.lock_reason else RiskEvent.FLAT_CLEARED)
+            if self.status is RiskStatus.LOCKED:
+                # S5.3 step 1 for what came while it ran: an order placed at the broker after
+                # its first cancel (while a rejected liquidation backed off, say) must not
+                # outlive it on a LOCKED account.
+                self._cancel_working()
 
     def _account_changed(self, changed: AccountChanged) -> None:
         self.book = changed

@@ -111,10 +111,9 @@ DISTURBING_KINDS = frozenset(
 # Engine bugs this checker found, and the marks it can put on an account one of them touched
 # so that a long run can look past it while it is open (``tolerate_known_bugs``: the account is
 # left out of the invariant the bug breaks, only while the mark is on it). All are fixed now
-# (their regressions in test_engine_invariants pass; E9 was the check's, not the engine's) but
-# E14, pinned by a strict-xfail regression; nothing is tolerated, so a random seed may meet it
-# again (CI's derandomized run does not). Put a bug's key in OPEN_KNOWN_BUGS, with a
-# strict-xfail regression, to steer around it.
+# (their regressions in test_engine_invariants pass; E9 was the check's, not the engine's), so
+# the checks look past nothing. Put a bug's key in OPEN_KNOWN_BUGS, with a strict-xfail
+# regression, to steer around it.
 KNOWN_BUGS = {
     "E2/E4": "a copy resting at the broker outlives a lock: a manual lock of an account with no "
     "position but a working copy goes LOCKED at once without cancelling it (E4), and a flatten "
