@@ -292,7 +292,7 @@ class PropFirmChecks:
             else:
                 self.closed.pop(account, None)
         self._check_session_locks(after, now, where)
-        self._check_held(step, before, after, rows, where)
+        self._check_held(step, before, after, rows, fills, where)
         self._check_commissions(step, before, after, fills, where)
 
     def _windows(self, now: datetime) -> dict[str, list[tuple[datetime, datetime]]]:
@@ -466,9 +466,18 @@ class PropFirmChecks:
                 )
 
     def _check_held(
-        self, step: Step, before: Observed, after: Observed, rows: Sequence[LedgerRow], where: str
+        self,
+        step: Step,
+        before: Observed,
+        after: Observed,
+        rows: Sequence[LedgerRow],
+        fills: Mapping[str, Sequence[Any]],
+        where: str,
     ) -> None:
-        """S9.2 at the broker: Σ |qty| × weight ≤ N, but for the excuses (:class:`Excuse`)."""
+        """S9.2 at the broker: Σ |qty| × weight ≤ N, but for the excuses (:class:`Excuse`).
+        A fill of a mirror the account kept when it stopped following (its group deleted with
+        its leader, or its membership removed: deletion cancels nothing, S4.5, S8.8) is its
+        own, as far as the engine goes: a manual fill."""
         track = self.checker.track
         value = step.value
         for account in sorted(after.accounts):
@@ -487,7 +496,10 @@ class PropFirmChecks:
             if traded and self._reduces_at_once(step, before, after, rows, account):
                 assert isinstance(value, TradeStep)
                 self._check_reduced(before, value, cap, positions, where)
-            if manual or account in track.unseen_trades:
+            left = account not in before.members and any(
+                kind_of(f.client_order_id) is OrderKind.MIRROR for f in fills.get(account, [])
+            )
+            if manual or left or account in track.unseen_trades:
                 kept = self.excused.get(account)
                 self.excused[account] = Excuse(
                     "manual", step.index, kept.orders if kept is not None else frozenset()

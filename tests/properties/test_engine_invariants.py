@@ -97,7 +97,7 @@ LIMIT_VALUES = {
 PROP_VALUES: dict[str, tuple[RiskValue, ...]] = {
     "max_contracts": (Decimal(1), Decimal(2), Decimal("2.5")),
     "blackout": ("block", "flatten"),
-    "flatten_at": ("09:20", "12:00", "15:10"),
+    "flatten_at": ("09:01", "09:20", "12:00", "15:10"),
     "commission": (Decimal("0.5"), Decimal("2.1")),
     "commissions": ({"ES": Decimal("2.1"), "MES": Decimal("0.6")},),
 }
@@ -128,7 +128,7 @@ def risk_limits(draw: st.DrawFn) -> dict[str, RiskValue]:
     if not draw(st.integers(0, 2)):  # two in three accounts have no S5 limits
         names = draw(st.lists(st.sampled_from(sorted(LIMIT_VALUES)), min_size=1, max_size=2))
         limits.update({n: draw(st.sampled_from(LIMIT_VALUES[n])) for n in names})
-    if not draw(st.integers(0, 2)):  # and two in three no S9 keys
+    if draw(st.booleans()):  # and half of them no S9 keys
         names = draw(st.lists(st.sampled_from(sorted(PROP_VALUES)), min_size=1, max_size=2))
         limits.update({n: draw(st.sampled_from(PROP_VALUES[n])) for n in names})
     return dict(sorted(limits.items()))
