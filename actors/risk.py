@@ -682,8 +682,9 @@ class RiskActor(PropRules):
             Level.INFO, Kind.FLATTEN, "flatten complete: account flat", account=self.account
         )
         if run.purpose is Purpose.LOCK and self.status is RiskStatus.LIQUIDATE_ONLY:
-            self._transition(RiskEvent.FLAT_LOCKED if self.lock_reason else RiskEvent.FLAT_CLEARED)
-            if self.status is RiskStatus.LOCKED:
+            locked = bool(self.lock_reason)  # FLAT_LOCKED: LIQUIDATE_ONLY → LOCKED
+            self._transition(RiskEvent.FLAT_LOCKED if locked else RiskEvent.FLAT_CLEARED)
+            if locked:
                 # S5.3 step 1 for what came while it ran: an order placed at the broker after
                 # its first cancel (while a rejected liquidation backed off, say) must not
                 # outlive it on a LOCKED account.
