@@ -851,6 +851,28 @@ def test_regression(path: Path, tmp_path: Path) -> None:
 KNOWN = Path(__file__).resolve().parent / "known"
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E15 (KNOWN_BUGS)")
+def test_known_bug_e15_a_leader_modification_grows_a_mirror_beyond_max_contracts(
+    tmp_path: Path,
+) -> None:
+    """S8.5, S8.3, S9.2: a modification rescales a mirror within max contracts too."""
+    replay_with_checks(
+        KNOWN / "e15_a_leader_modification_grows_a_mirror_beyond_max_contracts.toml", tmp_path
+    )
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E16 (KNOWN_BUGS)")
+def test_known_bug_e16_the_part_of_a_mirror_max_contracts_cut_goes_out_later_at_market(
+    tmp_path: Path,
+) -> None:
+    """S9.2, S8.4, S2.2: what max contracts cut of a mirror is not owed; the follower holds
+    t(L) once the leader has closed."""
+    replay_with_checks(
+        KNOWN / "e16_the_part_of_a_mirror_max_contracts_cut_goes_out_later_at_market.toml",
+        tmp_path,
+    )
+
+
 STOP_LEFT_WORKING = """
 name = "a flatten cancels the account's working orders"
 
