@@ -6,9 +6,11 @@ The invariants:
 
 * max contracts held — an account with ``max_contracts`` N holds ``Σ |qty| × weight ≤ N`` at the
   broker (weight 1, 0.1 for a micro), except after a manual fill until it is within N again
-  (S9.2's reduction), and after N was set until it is within N with none of the engine's orders
-  of before still working (lowering N reduces nothing). A manual fill the engine saw live, on
-  an account it could reduce, is reduced within its step: within N, or the fill's symbol flat;
+  (S9.2's reduction; a fill of a mirror the account kept when it stopped following is its own),
+  and after N was set until it is within N with none of the engine's orders of before still
+  working (lowering N reduces nothing). A manual trade the engine saw live, on an account it
+  could reduce, is reduced within its step by the fewest contracts in its symbol that bring the
+  account to N or below, however the broker filled it;
 * max contracts at send — no engine order opened or added exposure while the position (S2.2's
   ``P``), the engine's other working opening orders in its symbol on its side and every other
   symbol's worst case would exceed N with it; nor any while the account was above N (S9.2,
@@ -32,196 +34,37 @@ which came first, so an order opens only if it opens in both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from brokers.base import WorkingOrder
-from brokers.instruments import SymbolError, split_symbol
+from brokers.base import Fill
 from engine.domain.order_ids import OrderKind, kind_of
 from engine.domain.resets import CHICAGO
-from engine.domain.risk_profile import RiskValue
 from engine.domain.risk_status import REASON_RANK, LockReason, RiskStatus
 from engine.domain.sessions import Blackout
 from engine.replay.scenario import CrashStep, Expectation, SetRiskStep, Step, TradeStep
+from tests.properties.prop_firm_book import (
+    Book,
+    Keys,
+    resting_mirrors,
+    session_closes,
+    sign,
+    used,
+    weight,
+)
 from tests.properties.violation import InvariantViolation
 
 if TYPE_CHECKING:
     from tests.properties.engine_model import EngineChecker, LedgerRow, Observed
 
-# S9.2: a micro weighs 0.1, any other contract 1 (the machine sets no contract_weights).
-MICRO_ROOTS = frozenset({"MES", "MNQ", "M2K", "MYM", "MCL", "MGC"})
-RESET_AT = time(17, 0)  # S5.8: the daily reset, Chicago time
-FRIDAY = 4
 UNSENT = frozenset({"rejected", "not_sent"})  # ledger statuses of orders that never rested
-
-
-def weight(symbol: str) -> Decimal:
-    try:
-        root = split_symbol(symbol).root
-    except SymbolError:
-        root = symbol
-    return Decimal("0.1") if root in MICRO_ROOTS else Decimal(1)
-
-
-def used(positions: Mapping[str, int]) -> Decimal:
-    """S9.2's ``Σ |position| × weight``."""
-    return sum((abs(q) * weight(s) for s, q in positions.items()), Decimal(0))
-
-
-def _sign(value: int) -> int:
-    return (value > 0) - (value < 0)
-
-
-def _closing_part(position: int, qty: int) -> int:
-    """The part of ``qty`` that moves ``position`` toward zero, never through it."""
-    if position == 0 or _sign(qty) != -_sign(position):
-        return 0
-    return _sign(qty) * min(abs(qty), abs(position))
 
 
 def _ct(instant: datetime) -> str:
     return instant.astimezone(CHICAGO).strftime("%a %H:%M:%S CT")
-
-
-# --- an account's keys, as the checker follows them ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class Keys:
-    """One account's S9 keys in force (its scenario ``risk`` table and every ``set_risk`` since;
-    the harness has no profiles), read as SEMANTICS says: ``0`` and ``"off"`` turn a key off."""
-
-    values: Mapping[str, RiskValue] = field(default_factory=dict)
-
-    def with_(self, changes: Iterable[tuple[str, RiskValue]]) -> Keys:
-        return Keys({**self.values, **dict(changes)})
-
-    @property
-    def cap(self) -> Decimal | None:
-        value = self.values.get("max_contracts")
-        return value if isinstance(value, Decimal) and value > 0 else None
-
-    @property
-    def blackout(self) -> str:
-        value = self.values.get("blackout", "off")
-        return value if isinstance(value, str) else "off"
-
-    @property
-    def flatten_at(self) -> time | None:
-        value = self.values.get("flatten_at")
-        if not isinstance(value, str) or value == "off":
-            return None
-        hours, minutes = value.split(":")
-        return time(int(hours), int(minutes))
-
-    def commission(self, symbol: str) -> Decimal:
-        """S9.1: the root's own value in ``commissions`` wins over ``commission``."""
-        table = self.values.get("commissions")
-        if isinstance(table, Mapping):
-            root = split_symbol(symbol).root
-            if root in table:
-                return Decimal(table[root])
-        value = self.values.get("commission")
-        return value if isinstance(value, Decimal) else Decimal(0)
-
-
-def session_closes(after: datetime, until: datetime, at: time) -> list[tuple[datetime, datetime]]:
-    """S9.4: each session close in ``(after, until]`` — ``at`` Chicago time on a Monday to
-    Friday — with the daily reset that clears its lock (17:00 the same day, S5.8)."""
-    found: list[tuple[datetime, datetime]] = []
-    day: date = after.astimezone(CHICAGO).date()
-    while True:
-        close = datetime.combine(day, at, tzinfo=CHICAGO)
-        if close > until:
-            return found
-        if day.weekday() <= FRIDAY and close > after:
-            found.append((close, datetime.combine(day, RESET_AT, tzinfo=CHICAGO)))
-        day += timedelta(days=1)
-
-
-# --- an account's book as an order sent in the step found it ------------------------------------
-
-
-@dataclass
-class Book:
-    """S2.2's ``P`` by symbol (the position with the engine's market orders on their way; a
-    liquidation takes it to zero) and the engine's resting orders that could still open (its
-    mirrors, not a bracket's exits; an OCO pair once, as the larger) as (buys, sells)."""
-
-    p: dict[str, int]
-    resting: dict[str, list[int]]
-
-    def opening(self, symbol: str, qty: int) -> int:
-        return qty - _closing_part(self.p.get(symbol, 0), qty)
-
-    def worst(self, symbol: str) -> int:
-        """The largest ``|position|`` the symbol reaches were its resting orders of one side all
-        filled."""
-        p = self.p.get(symbol, 0)
-        buys, sells = self.resting.get(symbol, [0, 0])
-        return max(abs(p + buys), abs(p - sells))
-
-    def beyond(self, symbol: str, qty: int, cap: Decimal) -> Decimal | None:
-        """The weighted exposure the order would reach were every resting order on its side
-        filled with it (every other symbol at its worst), when above ``cap`` (or when the
-        account is above it already); ``None`` within."""
-        opening = self.opening(symbol, qty)
-        if not opening:
-            return None
-        others = sum(
-            (self.worst(s) * weight(s) for s in self.p.keys() | self.resting.keys() if s != symbol),
-            Decimal(0),
-        )
-        unit = weight(symbol)
-        p = self.p.get(symbol, 0)
-        if others + abs(p) * unit > cap:
-            return others + abs(p) * unit
-        buys, sells = self.resting.get(symbol, [0, 0])
-        held = abs(p + _closing_part(p, qty)) + (buys if qty > 0 else sells)
-        reach = others + (held + abs(opening)) * unit
-        return reach if reach > cap else None
-
-    def send(self, symbol: str, qty: int, *, liquidation: bool, resting: bool) -> None:
-        if liquidation:
-            self.p[symbol] = 0
-        elif resting:
-            sides = self.resting.setdefault(symbol, [0, 0])
-            sides[0 if qty > 0 else 1] += abs(qty)
-        else:
-            self.p[symbol] = self.p.get(symbol, 0) + qty
-
-
-def resting_mirrors(
-    orders: Iterable[WorkingOrder], only: set[str] | None = None
-) -> dict[str, list[int]]:
-    """The engine's active mirrors that are not a bracket's exits (``only``: of these client
-    order ids), as (buys, sells) by symbol; the two orders of an OCO pair count once."""
-    mine = [
-        o
-        for o in orders
-        if kind_of(o.client_order_id) is OrderKind.MIRROR
-        and o.parent is None
-        and o.active
-        and o.qty
-        and (only is None or o.client_order_id in only)
-    ]
-    by_id = {o.broker_order_id: o for o in mine}
-    out: dict[str, list[int]] = {}
-    seen: set[str] = set()
-    for order in mine:
-        if order.broker_order_id in seen:
-            continue
-        size = order.qty
-        sibling = by_id.get(order.oco or "")
-        if sibling is not None and _sign(sibling.qty) == _sign(size):
-            seen.add(sibling.broker_order_id)
-            size = _sign(size) * max(abs(size), abs(sibling.qty))
-        sides = out.setdefault(order.symbol, [0, 0])
-        sides[0 if size > 0 else 1] += abs(size)
-    return out
 
 
 @dataclass
@@ -308,9 +151,9 @@ class PropFirmChecks:
                 out[account] = found
         return out
 
-    def _new_fills(self, after: Observed) -> dict[str, list[Any]]:
+    def _new_fills(self, after: Observed) -> dict[str, list[Fill]]:
         broker = self.checker.harness.broker
-        out: dict[str, list[Any]] = {}
+        out: dict[str, list[Fill]] = {}
         for account, seen in self.seen_fills.items():
             new = [f for f in broker.fills(account) if f.fill_id not in seen]
             seen.update(f.fill_id for f in new)
@@ -326,15 +169,15 @@ class PropFirmChecks:
         after: Observed,
         account: str,
         cancelled: set[str],
-        fills: Sequence[Any],
+        fills: Sequence[Fill],
     ) -> tuple[Book, Book]:
         """The account's book before the step (the owner's trade of the step first), and the
         same as if every fill and cancel of its resting orders during the step came first."""
         held = dict(before.broker_positions.get(account, {}))
         value = step.value
         if isinstance(value, TradeStep) and value.account == account:
-            sign = 1 if value.side == "buy" else -1
-            held[value.symbol] = held.get(value.symbol, 0) + sign * value.qty
+            side = 1 if value.side == "buy" else -1
+            held[value.symbol] = held.get(value.symbol, 0) + side * value.qty
         rested = {w.client_order_id for w in before.mirrors.get(account, [])}
         moved = dict(held)
         for fill in fills:  # its owner's working orders' and its resting mirrors'
@@ -357,7 +200,7 @@ class PropFirmChecks:
         rows: Sequence[LedgerRow],
         legs: set[str],
         cancelled: Callable[[str], set[str]],
-        fills: Mapping[str, Sequence[Any]],
+        fills: Mapping[str, Sequence[Fill]],
         windows: Sequence[tuple[datetime, datetime]],
         where: str,
     ) -> None:
@@ -377,7 +220,7 @@ class PropFirmChecks:
                 and previous.kind == "mirror"
                 and previous.rowid + 1 == row.rowid
                 and previous.cause == row.cause
-                and _sign(previous.qty) == _sign(row.qty)
+                and sign(previous.qty) == sign(row.qty)
             )  # an OCO pair's second order: one of the two fills, judged with the first
             previous = row
             if row.client_order_id in legs or sibling or row.status == "not_sent":
@@ -471,7 +314,7 @@ class PropFirmChecks:
         before: Observed,
         after: Observed,
         rows: Sequence[LedgerRow],
-        fills: Mapping[str, Sequence[Any]],
+        fills: Mapping[str, Sequence[Fill]],
         where: str,
     ) -> None:
         """S9.2 at the broker: Σ |qty| × weight ≤ N, but for the excuses (:class:`Excuse`).
@@ -526,15 +369,15 @@ class PropFirmChecks:
         the symbol holds) — whether the broker filled the trade at once or in parts."""
         account, symbol = trade.account, trade.symbol
         traded = dict(before.broker_positions.get(account, {}))
-        sign = 1 if trade.side == "buy" else -1
-        traded[symbol] = traded.get(symbol, 0) + sign * trade.qty
+        side = 1 if trade.side == "buy" else -1
+        traded[symbol] = traded.get(symbol, 0) + side * trade.qty
         expected = {s: q for s, q in traded.items() if q}
         excess = used(expected) - cap
         if excess > 0:
             unit = weight(symbol)
             fewest = int((excess / unit).to_integral_value(rounding=ROUND_CEILING))
             held = expected[symbol]
-            left = _sign(held) * (abs(held) - min(fewest, abs(held)))
+            left = sign(held) * (abs(held) - min(fewest, abs(held)))
             expected = {s: q for s, q in {**expected, symbol: left}.items() if q}
         if dict(positions) != expected:
             raise InvariantViolation(
@@ -573,7 +416,7 @@ class PropFirmChecks:
         step: Step,
         before: Observed,
         after: Observed,
-        fills: Mapping[str, Sequence[Any]],
+        fills: Mapping[str, Sequence[Fill]],
         where: str,
     ) -> None:
         """S9.1: each fill of ``q`` contracts costs ``q × commission``, over the steps the engine
