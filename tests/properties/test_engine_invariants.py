@@ -873,6 +873,17 @@ def test_known_bug_e16_the_part_of_a_mirror_max_contracts_cut_goes_out_later_at_
     )
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E17 (KNOWN_BUGS)")
+def test_known_bug_e17_oco_pairs_against_a_position_each_close_it_beyond_max_qty(
+    tmp_path: Path,
+) -> None:
+    """S8.3: closing mirrors add up to no more than the position, an OCO pair once; the rest
+    opens, within max_qty."""
+    replay_with_checks(
+        KNOWN / "e17_oco_pairs_against_a_position_each_close_it_beyond_max_qty.toml", tmp_path
+    )
+
+
 STOP_LEFT_WORKING = """
 name = "a flatten cancels the account's working orders"
 
