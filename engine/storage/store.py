@@ -31,7 +31,7 @@ from engine.storage.durability import DRILL, Durability, NotDurable, describe, d
 
 log = structlog.get_logger("engine.storage.store")
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 APPLICATION_ID = 0x4D494D4B  # "MIMK": refuses to open a foreign SQLite file as a store
 
 MIGRATIONS: dict[int, str] = {
@@ -130,6 +130,26 @@ MIGRATIONS: dict[int, str] = {
     CREATE TABLE blackouts (
         key TEXT PRIMARY KEY, start TEXT NOT NULL, end TEXT NOT NULL, label TEXT NOT NULL
     );
+    """,
+    # S10: every fill an account's book took, as the engine received it (``qty`` signed, buy
+    # positive; ``price`` a plain decimal; ``client_order_id`` the engine's order it filled,
+    # NULL for the owner's own trades and a leader's fills), read by the reports and the
+    # export (S10.5); the follower's open drift episodes (S10.1, a JSON object, "" for none),
+    # so a restart neither forgets an episode nor opens it twice; and the time indexes an
+    # export of a date range reads in order.
+    8: """
+    CREATE TABLE fills (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, account TEXT NOT NULL,
+        connection TEXT NOT NULL, symbol TEXT NOT NULL, qty INTEGER NOT NULL,
+        price TEXT NOT NULL, fill_id TEXT NOT NULL, client_order_id TEXT,
+        commission TEXT NOT NULL DEFAULT '0'
+    );
+    CREATE INDEX fills_by_time ON fills(time);
+    CREATE INDEX fills_by_account ON fills(account, time);
+    CREATE INDEX fills_by_order ON fills(client_order_id) WHERE client_order_id IS NOT NULL;
+    CREATE INDEX orders_by_created ON orders(created_at);
+    CREATE INDEX activity_by_time ON activity(time);
+    ALTER TABLE account_state ADD COLUMN drift TEXT NOT NULL DEFAULT '';
     """,
 }
 

@@ -25,6 +25,7 @@ TABLES = {
     "profiles",
     "profile_keys",
     "blackouts",
+    "fills",
     "groups",
     "memberships",
     "orders",
@@ -200,7 +201,7 @@ def test_a_store_of_schema_6_upgrades_to_the_s9_rules(tmp_path: Path) -> None:
     conn.close()
     store = Store(path)
     try:
-        assert store.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 7
+        assert store.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 8
         rows = setup_rows.load(store)
         f1 = rows.accounts["F1"]
         assert (f1.limits, f1.profile) == ({"daily_loss_limit": Decimal(1000)}, None)
