@@ -15,6 +15,7 @@ from actors.messages.risk import (
 from engine.domain.copying import Role
 from engine.domain.positions import ZERO
 from engine.domain.risk_profile import RiskRules
+from engine.domain.watching import WatchSettings
 from engine.domain.working import WorkingLine
 
 
@@ -25,6 +26,7 @@ class AccountSettings:
     balance: Decimal
     max_copy_age: timedelta = timedelta(seconds=10)
     mirror_grace: timedelta = timedelta(seconds=2)  # S8.4
+    watch: WatchSettings = field(default_factory=WatchSettings)  # S10.1, S10.3
     rules: RiskRules = field(default_factory=RiskRules)  # its commissions (S9.1)
 
 

@@ -32,6 +32,10 @@ The example below is the whole schema; ``docs/operations.md`` explains each key:
     threads = 4
     max_copy_age_seconds = 10
     mirror_grace_seconds = 2 # how long a follower's mirror may fill after its leader (S8.4)
+    drift_grace_seconds = 5  # how long a follower may differ from its leader (S10.1)
+    drift_check_seconds = 10 # how often every follower's drift is checked (S10.1)
+    copy_fill_timeout_seconds = 5    # an order unanswered this long is a missed copy (S10.3)
+    stale_prices_after_seconds = 30  # an open position without prices this long (S10.3)
     settle_seconds = 1.5     # how long a stop waits for answers to orders already sent
     durability_timeout_seconds = 60
 
@@ -120,6 +124,7 @@ from engine.app.config_setup import (
 from engine.domain.risk_profile import RiskValue
 from engine.domain.sessions import Blackout
 from engine.domain.setup import ID_FORM, ID_PATTERN
+from engine.domain.watching import WatchSettings
 
 DEFAULT_PORT = 8765
 # A key naming a secret is refused wherever it is (``token``, ``client_secret``, ``password``),
@@ -184,6 +189,20 @@ class EngineTuning(Section):
     # S8.4: how long what a leader fill leaves owed is left to the follower's mirror still
     # working for it, before the mirror is cancelled and the rest sent at market.
     mirror_grace_seconds: float = Field(default=2.0, ge=0, le=300)
+    # S10.1 and S10.3: how closely every follower is watched.
+    drift_grace_seconds: float = Field(default=5.0, ge=0, le=3600)
+    drift_check_seconds: float = Field(default=10.0, gt=0, le=3600)
+    copy_fill_timeout_seconds: float = Field(default=5.0, gt=0, le=3600)
+    stale_prices_after_seconds: float = Field(default=30.0, gt=0, le=86400)
+
+    def watch(self) -> WatchSettings:
+        return WatchSettings(
+            timedelta(seconds=self.drift_grace_seconds),
+            timedelta(seconds=self.drift_check_seconds),
+            timedelta(seconds=self.copy_fill_timeout_seconds),
+            timedelta(seconds=self.stale_prices_after_seconds),
+        )
+
     # How long a stop waits for answers to the orders already sent; the rest are recorded as
     # unknown, for the next start to ask the broker about (S2.6).
     settle_seconds: float = Field(default=1.5, ge=0, le=300)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -65,6 +65,7 @@ from engine.domain.ledger import UnresolvedOrder
 from engine.domain.risk_profile import RiskRules, RiskValue
 from engine.domain.risk_status import LockReason, RiskStatus
 from engine.domain.sessions import Blackout
+from engine.domain.watching import WatchSettings
 from engine.host import Runtime, Services, make_runtime
 from engine.host.address import Address
 from engine.host.base import ActorContext, Behaviour, Factory
@@ -105,6 +106,8 @@ class EngineSettings:
     runtime: str = "deterministic"
     max_copy_age: timedelta = timedelta(seconds=10)
     mirror_grace: timedelta = timedelta(seconds=2)  # S8.4: how long a mirror may fill late
+    # S10.1, S10.3: drift, missed copies, blind prices
+    watch: WatchSettings = field(default_factory=WatchSettings)
     # Threads runtime: connections are dealt to this many threads (0: one thread each). With
     # one interpreter lock, more threads add hand-offs, not parallelism (decision 0001).
     threads: int = 4
@@ -422,6 +425,7 @@ class Engine:
             a.balance,
             self.settings.max_copy_age,
             self.settings.mirror_grace,
+            watch=self.settings.watch,
             rules=RiskRules.of(current.effective(account)),
         )
         state = ConnectionState(current.connections[a.connection].state)

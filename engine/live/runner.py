@@ -209,6 +209,7 @@ class LiveRun:
                     threads=tuning.threads,
                     max_copy_age=timedelta(seconds=tuning.max_copy_age_seconds),
                     mirror_grace=timedelta(seconds=tuning.mirror_grace_seconds),
+                    watch=tuning.watch(),
                     activity_retention=_days(self.config.records.activity_retention_days),
                     ledger_retention=_days(self.config.records.ledger_retention_days),
                 ),

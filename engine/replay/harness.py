@@ -131,6 +131,7 @@ class Harness:
                 runtime=self.runtime,
                 max_copy_age=self.scenario.settings.max_copy_age,
                 mirror_grace=self.scenario.settings.mirror_grace,
+                watch=self.scenario.settings.watch(),
             ),
             journal=Journal(self.journal_path, self.clock) if self.journal_path else None,
         )

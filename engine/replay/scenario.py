@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from brokers.instruments import Contract, ContractTable
 from engine.domain.risk_profile import RiskValue
 from engine.domain.sessions import Blackout
+from engine.domain.watching import WatchSettings
 from engine.replay.scenario_fields import (
     Invalid,
     Problems,
@@ -111,7 +112,14 @@ TOP_KEYS = (
     "settings",
     "step",
 )
-SETTINGS_KEYS = ("max_copy_age", "mirror_grace")
+SETTINGS_KEYS = (
+    "max_copy_age",
+    "mirror_grace",
+    "drift_grace",
+    "drift_check",
+    "copy_fill_timeout",
+    "stale_prices_after",
+)
 _TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
@@ -166,6 +174,15 @@ class ScenarioSettings:
 
     max_copy_age: timedelta = timedelta(seconds=10)  # S2.9
     mirror_grace: timedelta = timedelta(seconds=2)  # S8.4
+    drift_grace: timedelta = timedelta(seconds=5)  # S10.1
+    drift_check: timedelta = timedelta(seconds=10)  # S10.1
+    copy_fill_timeout: timedelta = timedelta(seconds=5)  # S10.3
+    stale_prices_after: timedelta = timedelta(seconds=30)  # S10.3
+
+    def watch(self) -> WatchSettings:
+        return WatchSettings(
+            self.drift_grace, self.drift_check, self.copy_fill_timeout, self.stale_prices_after
+        )
 
 
 @dataclass(frozen=True)

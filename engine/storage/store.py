@@ -135,8 +135,9 @@ MIGRATIONS: dict[int, str] = {
     # positive; ``price`` a plain decimal; ``client_order_id`` the engine's order it filled,
     # NULL for the owner's own trades and a leader's fills), read by the reports and the
     # export (S10.5); the follower's open drift episodes (S10.1, a JSON object, "" for none),
-    # so a restart neither forgets an episode nor opens it twice; and the time indexes an
-    # export of a date range reads in order.
+    # so a restart neither forgets an episode nor opens it twice; each group's ``on_drift``
+    # (S10.2: "alert" or "reduce"; groups from before alert); and the time indexes an export
+    # of a date range reads in order.
     8: """
     CREATE TABLE fills (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, account TEXT NOT NULL,
@@ -150,6 +151,7 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX orders_by_created ON orders(created_at);
     CREATE INDEX activity_by_time ON activity(time);
     ALTER TABLE account_state ADD COLUMN drift TEXT NOT NULL DEFAULT '';
+    ALTER TABLE groups ADD COLUMN on_drift TEXT NOT NULL DEFAULT 'alert';
     """,
 }
 
