@@ -55,6 +55,9 @@ class AccountView:
     # Each order working at the broker, with the leader order a mirror mirrors (S8).
     orders: tuple[WorkingLine, ...] = ()
     commissions: Decimal = ZERO  # S9.1: every commission charged to the account
+    # S10.1: the follower's open drift episodes, symbol -> follower position - expected; a
+    # drift still inside its grace is not shown.
+    drift: Mapping[str, int] = field(default_factory=dict)
 
     def priced(self, last: Prices) -> AccountView:
         """This view with its unrealized P&L at the prices ``last`` gives (the market's now), as

@@ -35,6 +35,9 @@ class Kind(StrEnum):
     BLACKOUT = "blackout"  # S9.5
     CONSISTENCY = "consistency"  # S9.6
     MAX_CONTRACTS_EXCEEDED = "max_contracts_exceeded"  # S9.2
+    DRIFT = "drift"  # S10.1
+    DRIFT_CLEARED = "drift_cleared"  # S10.1
+    MISSED_COPY = "missed_copy"  # S10.3
 
 
 @dataclass(frozen=True, slots=True)
