@@ -48,6 +48,7 @@ class OrderEvents(AccountParts):
         symbol = fill.symbol
         order = self.book.working.get(fill.client_order_id or fill.broker_order_id)
         cause = "" if order is None else order.cause  # the leader fill a copy copies
+        charged = self.book.commissions
         before = self.book.apply(fill)
         after = before + fill.qty
         kind = kind_of(fill.client_order_id)
@@ -71,6 +72,7 @@ class OrderEvents(AccountParts):
                 # On an unknown position "before" and "after" mean nothing (S3.5): fanned
                 # out once the snapshot says where the leader stood.
                 self.unfanned.append((fill.fill_id, symbol, fill.qty, fill.time, fill.price))
+        self.ctx.storage.fill(fill, self.book.commissions - charged)  # S10.5, after the fan-out
         self._persist()
         self._tell_risk()  # the risk actor sees the new book before the liquidation's outcome
         if kind is OrderKind.LIQUIDATE and fill.order_done:

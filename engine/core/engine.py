@@ -75,7 +75,7 @@ from engine.storage.durability import Health
 from engine.storage.fanouts import decided_copies, pending_fills
 from engine.storage.journal import JOURNAL_VERSION, Journal
 from engine.storage.queries import Queries
-from engine.storage.records import DecidedCopies, Records
+from engine.storage.records import DecidedCopies, RecordedFills, Records
 from engine.storage.recovery import advance_counters
 from engine.storage.store import SCHEMA_VERSION, Store
 
@@ -117,6 +117,9 @@ class EngineSettings:
 
 
 PRUNE_EVERY = timedelta(hours=1)  # engine time between two prunings of the records
+# How far back a start looks for the fills already written: a broker reports a fill again
+# within its trading day or the next, a weekend between them (S10.5).
+RECENT_FILLS = timedelta(days=4)
 
 
 class Engine:
@@ -279,6 +282,10 @@ class Engine:
         self.records.decided = DecidedCopies(
             self.clock, decided_copies(logged.settled, self.records.intents, statuses)
         )
+        # The fills written in the last days: one the broker reports again after this start
+        # is not written twice (S10.5).
+        recent = self.records.recent_fills(self.clock.now() - RECENT_FILLS)
+        self.records.recorded_fills = RecordedFills(self.clock, recent)
         if not reconcile:
             return  # a first start: nothing was sent before
         self._unresolved = self.records.unresolved_orders()
@@ -331,6 +338,7 @@ class Engine:
         for table, keep in (
             ("activity", self.settings.activity_retention),
             ("orders", self.settings.ledger_retention),
+            ("fills", self.settings.ledger_retention),  # with the orders they filled
         ):
             if keep:
                 removed = self.records.prune(table, now - keep)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
+from brokers.base import Fill
 from engine.domain.activity import Kind, Level
 from engine.domain.connections import ConnectionState
 from engine.domain.copying import LeaderFill
@@ -45,6 +47,14 @@ class Storage(Protocol):
         ...
 
     def order_status(self, client_order_id: str, status: str, reason: str = "") -> None: ...
+
+    # -- fills (S10.5) -------------------------------------------------------------------------
+
+    def fill(self, fill: Fill, commission: Decimal) -> None:
+        """A fill the account's book took (``commission``: what S9.1 charged for it), queued
+        for the store like an activity entry: the reports and the export read it. A fill
+        reported again — after a restart, say — is written once."""
+        ...
 
     # -- fan-outs (S2.9) -----------------------------------------------------------------------
 

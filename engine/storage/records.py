@@ -14,12 +14,15 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from brokers.base import Fill
 from brokers.clock import Clock
 from engine.domain.activity import ActivityEntry, Kind, Level
 from engine.domain.connections import ConnectionState
 from engine.domain.copying import LeaderFill
+from engine.domain.decimals import plain
 from engine.domain.ledger import NOT_SENT, LedgerRow, UnresolvedOrder, sent_unlogged
 from engine.domain.order_ids import attempt_of, kind_of
 from engine.domain.resets import next_reset
@@ -47,6 +50,10 @@ _INSERT_HELD = (
     "INSERT INTO orders (client_order_id, account, connection, symbol, qty,"
     " order_type, kind, cause, status, reason, created_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_FILL = (
+    "INSERT INTO fills (time, account, connection, symbol, qty, price, fill_id,"
+    " client_order_id, commission) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 HELD_REASON = "held back: the engine could not make its intent durable"
 UNLOGGED_REASON = "sent without a durable intent (a liquidation; the engine's disk failed)"
@@ -87,6 +94,13 @@ class DecidedCopies:
         return iter(self._current | self._previous)
 
 
+class RecordedFills(DecidedCopies):
+    """The (account, fill id) of every fill written to the fills table, for the trading day it
+    came in and the next: a fill a broker reports again — after a restart, within a session —
+    comes within that time, and is written once (S10.5). Filled in at a start with the fills
+    the store holds of the last days (:meth:`Records.recent_fills`)."""
+
+
 def _intent(r: LedgerRow) -> tuple[Any, ...]:
     return (r.client_order_id, r.account, r.connection, r.symbol, r.qty, r.order_type, r.kind,
             r.cause)  # fmt: skip
@@ -110,6 +124,8 @@ class Records:
         # start) or in it: an offer seen twice — a fan-out completed after a restart, say —
         # is decided once (S2.6).
         self.decided = DecidedCopies(clock)
+        # (account, fill id) of the fills written, so one reported again is written once.
+        self.recorded_fills = RecordedFills(clock)
         self.listeners: list[Listener] = []
 
     def _notify(self, topic: str, payload: Any) -> None:
@@ -138,6 +154,34 @@ class Records:
             self._notify(
                 "activity", ActivityEntry(now, level, kind, message, account, connection, fill)
             )
+
+    # -- fills (S10.5) -----------------------------------------------------------------------
+
+    def fill(self, fill: Fill, commission: Decimal) -> None:
+        """A fill an account's book took, queued for the store's writer (no wait), once: a
+        fill reported again is not written again. Its time is when the engine took it — the
+        reports measure copy latency from it."""
+        key = (fill.account, fill.fill_id)
+        if key in self.recorded_fills:
+            return
+        self.recorded_fills.add(key)
+        self.store.append(
+            _INSERT_FILL,
+            (self.clock.now().isoformat(), fill.account, fill.connection, fill.symbol,
+             fill.qty, plain(fill.price), fill.fill_id, fill.client_order_id,
+             plain(commission)),
+        )  # fmt: skip
+        if self.listeners:
+            self._notify("fill", fill)
+
+    def recent_fills(self, since: datetime) -> list[tuple[str, str]]:
+        """(account, fill id) of every fill written at ``since`` or after, by the time index:
+        what a start fills :attr:`recorded_fills` with."""
+        self.store.flush()
+        rows = self.store.query(
+            "SELECT account, fill_id FROM fills WHERE time >= ?", (since.isoformat(),)
+        )
+        return [(str(account), str(fill_id)) for account, fill_id in rows]
 
     # -- order ledger (S2.6) -----------------------------------------------------------------
 
@@ -361,12 +405,12 @@ class Records:
         return self.intents.size(), self.fanouts.size(), self.statuses.size()
 
     def prune(self, table: str, before: datetime) -> int:
-        """Delete the rows of ``activity`` or ``orders`` made before ``before`` (an order only
-        once it is done: not ``sent``, ``unknown`` or ``working``), oldest first, a chunk per
-        store transaction so other writes go in between. Returns how many went."""
-        if table == "activity":
-            scan = "SELECT seq, time FROM activity WHERE seq > ? ORDER BY seq LIMIT ?"
-            delete = "DELETE FROM activity WHERE seq > ? AND seq <= ?"
+        """Delete the rows of ``activity``, ``orders`` or ``fills`` made before ``before`` (an
+        order only once it is done: not ``sent``, ``unknown`` or ``working``), oldest first, a
+        chunk per store transaction so other writes go in between. Returns how many went."""
+        if table in ("activity", "fills"):
+            scan = f"SELECT seq, time FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?"
+            delete = f"DELETE FROM {table} WHERE seq > ? AND seq <= ?"
         elif table == "orders":
             scan = "SELECT rowid, created_at FROM orders WHERE rowid > ? ORDER BY rowid LIMIT ?"
             delete = (
