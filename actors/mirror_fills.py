@@ -16,7 +16,7 @@ from brokers.base import (
 )
 from engine.domain.activity import Kind, Level
 from engine.domain.copy_rule import copy_quantity, reconciliation_quantity, target
-from engine.domain.mirroring import sign
+from engine.domain.mirroring import sign, toward_target
 
 
 class MirrorFills(MirrorParts):
@@ -25,6 +25,7 @@ class MirrorFills(MirrorParts):
     def leader_fill(self, offer: CopyOffer) -> bool:
         """A leader fill of one of its orders. ``False``: no mirror of that order, copied at
         once as in fills mode by the caller."""
+        self.leader_now[offer.leader_symbol] = offer.after
         mirror = None if offer.order_id is None else self.by_leader.get(offer.order_id)
         if mirror is None or (not mirror.working and not mirror.unmatched):
             return False
@@ -79,8 +80,28 @@ class MirrorFills(MirrorParts):
         owed, mirror.owed = mirror.owed, 0
         since, mirror.owed_since = mirror.owed_since, None
         mirror.market_after_cancel = False
-        if owed and since is not None:
-            self.host.send_owed(mirror.owed_cause, mirror.symbol, owed, since)
+        if not owed or since is None:
+            return
+        held = self._held_to_target(mirror, owed)
+        if held != owed:
+            self._skip(
+                f"{owed - held:+d} {mirror.symbol} still owed by mirror "
+                f"{mirror.client_order_id} not sent at market: it would take the account past "
+                "the leader's target now (the leader traded since, or max contracts cut it)"
+            )
+        if held:
+            self.host.send_owed(mirror.owed_cause, mirror.symbol, held, since)
+
+    def _held_to_target(self, mirror: Mirror, owed: int) -> int:
+        """S8.4 and S2.2: what is owed goes toward ``t(L)`` at the leader's position now, never
+        past it (``toward_target``)."""
+        terms = self.terms
+        if terms is None:
+            return owed
+        leader_symbol = mirror.leader.symbol
+        leader = self.leader_now.get(leader_symbol, terms.leader_positions.get(leader_symbol, 0))
+        goal = target(leader, terms.ratio, terms.max_qty)
+        return toward_target(owed, self.host.book.projected(mirror.symbol), goal)
 
     def mirror_fill(self, fill: Fill) -> None:
         """A fill of a mirror at the follower's broker: it is the copy (S8.4)."""

@@ -91,6 +91,7 @@ class MirrorParts(ABC):
     by_order: dict[str, str]  # mirror client order id -> leader order id
     versions: dict[str, int]  # mirror id prefix -> highest version the broker knows
     terms: MirrorTerms | None
+    leader_now: dict[str, int]  # the leader's position after its last fill offered
     decided: set[str]
     # The mirrors the broker listed in its last snapshot, by client order id: how each is
     # linked there (a bracket leg, an OCO pair), for mirrors found after a restart (S8.9).

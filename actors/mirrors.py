@@ -56,6 +56,9 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorFound, MirrorRestoring):
         self.by_order: dict[str, str] = {}  # mirror client order id -> leader order id
         self.versions: dict[str, int] = {}  # mirror id prefix -> highest version the broker knows
         self.terms: MirrorTerms | None = None
+        # The leader's position after the last of its fills offered here, by its symbol: what
+        # a share still owed is held to (S8.4, ``MirrorFills._held_to_target``).
+        self.leader_now: dict[str, int] = {}
         # Leader orders whose mirror was decided (placed, or skipped) once they worked: a later
         # change of one without a mirror places none (S8.5 changes mirrors; S8.6 a follower
         # that joined gets no opening mirror of an order it was not given).

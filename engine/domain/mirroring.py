@@ -83,6 +83,24 @@ def within_target(qty: int, position: int, goal: int) -> int:
     return side * min(abs(qty), max(0, side * (goal - position)))
 
 
+def toward_target(qty: int, position: int, goal: int) -> int:
+    """The part of an order ``qty`` at ``position`` that moves it toward ``goal`` without
+    passing it: nothing when the position is at ``goal`` already or beyond it on ``qty``'s
+    side.
+
+    A share a mirror still owes of a leader fill (S8.4) goes out at market when its grace
+    ends; the leader may have traded since (closed, say), and the follower holds ``t(L)``
+    now, not at the fill (S2.2): what would take it past the leader's target now is not
+    owed any more. A part the max-contracts gate cut (S9.2) is never owed either: were the
+    leader still there, the gate would cut it again; were it gone, it would open the follower
+    against a flat leader."""
+    if qty > 0:
+        return min(qty, max(0, goal - position))
+    if qty < 0:
+        return -min(-qty, max(0, position - goal))
+    return 0
+
+
 @dataclass(frozen=True, slots=True)
 class Resting:
     """A mirror already resting for the follower in the symbol: its signed remaining quantity,

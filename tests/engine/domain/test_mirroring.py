@@ -16,6 +16,7 @@ from engine.domain.mirroring import (
     Resting,
     mirror_quantity,
     size_mirror,
+    toward_target,
     within_target,
 )
 
@@ -136,3 +137,25 @@ def test_s2_9_s8_4_a_completion_is_held_to_the_target(
     """A follower copying orders completing a leader fill after a restart may already hold it
     through its mirror (S8.4): the completion (S2.9) takes it to the target at most."""
     assert within_target(qty, position, goal) == expected
+
+
+@pytest.mark.parametrize(
+    ("qty", "position", "goal", "expected"),
+    [
+        (2, 0, 2, 2),  # the leader still there: all of it
+        (2, 1, 2, 1),  # part of it filled already: the rest
+        (1, 0, 0, 0),  # the leader closed since: nothing (E16)
+        (1, 1, 2, 1),
+        (1, 2, 2, 0),  # at the goal already
+        (1, 3, 2, 0),  # past it already: never further
+        (-2, 0, -1, -1),  # short alike, cut at the goal
+        (-1, 0, 1, 0),  # away from the goal: nothing
+        (0, 0, 3, 0),
+    ],
+)
+def test_s8_4_a_share_still_owed_goes_toward_the_target_now_never_past_it(
+    qty: int, position: int, goal: int, expected: int
+) -> None:
+    """S8.4 and S2.2: what a mirror still owes when its grace ends goes out at market only as
+    far as ``t(L)`` at the leader's position now; a part max contracts cut is not owed."""
+    assert toward_target(qty, position, goal) == expected
