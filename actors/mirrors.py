@@ -43,6 +43,7 @@ from brokers.base import (
 )
 from brokers.instruments import map_symbol
 from engine.domain.activity import Kind, Level
+from engine.domain.max_contracts import clip_opening, exposure_weight
 from engine.domain.mirroring import LeaderOrder, Resting, mirror_quantity, sign, size_mirror
 from engine.domain.order_ids import OrderKind, mirror_order_id, mirror_prefix
 from engine.domain.working import WorkingLine
@@ -335,6 +336,8 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorFound, MirrorRestoring):
                 resting = self._resting(mirror.symbol, skip=mirror)
                 size = size_mirror(left, position, resting, self.terms.max_qty)
                 left = size.closing if not mirror.opening else size.qty
+                if mirror.opening:
+                    left = self._within_max_contracts(mirror, left)
             total = mirror.filled + left
             if sign(total) != sign(mirror.qty) or abs(total) < abs(mirror.filled):
                 total = mirror.filled
@@ -344,6 +347,34 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorFound, MirrorRestoring):
             self._cancel(mirror)
             return
         self._modify(mirror, total, f"the leader modified order {order.order_id}")
+
+    def _within_max_contracts(self, mirror: Mirror, left: int) -> int:
+        """S9.2: what an opening mirror grown by a modification may have working, as the gate
+        would let a new order rest beside the account's other orders and symbols (a
+        modification does not pass the gate; an OCO pair is judged once, not against its own
+        sibling) — never less than it has working now."""
+        book = self.host.book
+        cap = book.rules.max_contracts
+        if cap is None:
+            return left
+        resting, exposure = book.exposure(mirror.symbol, mirror.client_order_id)
+        buys, sells = resting
+        for m in self.by_leader.values():
+            if m is not mirror and mirror.pair is not None and m.pair == mirror.pair:
+                if m.working and m.remaining > 0:
+                    buys = max(0, buys - m.remaining)
+                elif m.working and m.remaining < 0:
+                    sells = max(0, sells + m.remaining)
+        fit = clip_opening(
+            mirror.symbol,
+            book.projected(mirror.symbol),
+            left,
+            (buys, sells),
+            exposure_weight(exposure, book.rules.contract_weights),
+            cap,
+            book.rules.contract_weights,
+        )
+        return fit if abs(fit) >= abs(mirror.remaining) else mirror.remaining
 
     def _modify(self, mirror: Mirror, total: int, why: str) -> None:
         host = self.host

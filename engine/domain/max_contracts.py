@@ -9,7 +9,7 @@ account above N anyway is reduced in its symbol by the fewest contracts that bri
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from brokers.instruments import SymbolError, split_symbol
@@ -45,6 +45,14 @@ def in_use(exposure: Mapping[str, int], weights: Mapping[str, Decimal]) -> Decim
         if qty:
             total += abs(qty) * weight(root_of(symbol), weights)
     return total
+
+
+def exposure_weight(exposure: Iterable[tuple[str, int]], weights: Mapping[str, Decimal]) -> Decimal:
+    """The weighted contracts of ``exposure`` (symbol, signed worst case) pairs: what every
+    other symbol holds of the cap beside the one an order is judged in."""
+    return sum(
+        (abs(qty) * weight(root_of(symbol), weights) for symbol, qty in exposure), Decimal(0)
+    )
 
 
 def _most_within(budget: Decimal, unit: Decimal) -> int:

@@ -112,8 +112,8 @@ DISTURBING_KINDS = frozenset(
 # so that a long run can look past it while it is open (``tolerate_known_bugs``: the account is
 # left out of the invariant the bug breaks, only while the mark is on it). All are fixed now
 # (their regressions in test_engine_invariants pass; E9 was the check's, not the engine's) but
-# E15 and E17, each pinned by a strict-xfail regression; nothing is tolerated, so a random seed
-# may meet them again (CI's derandomized run does not). Put a bug's key in
+# E17, pinned by a strict-xfail regression; nothing is tolerated, so a random seed may meet it
+# again (CI's derandomized run does not). Put a bug's key in
 # OPEN_KNOWN_BUGS, with a strict-xfail regression, to steer around it.
 KNOWN_BUGS = {
     "E2/E4": "a copy resting at the broker outlives a lock: a manual lock of an account with no "
@@ -144,8 +144,8 @@ KNOWN_BUGS = {
     "E14": "a flatten cancels working orders at its first step only: orders the owner places "
     "while it runs (its liquidation rejected and backing off) are still working when it ends "
     "and the account goes LOCKED beside them (S5.3 step 1, S5.5, S5.7)",
-    "E15": "a leader's modification raises a follower's opening mirror beyond max_contracts: "
-    "only max_qty bounds the rescaled quantity (S8.5, S8.3, S9.2)",
+    "E15": "(fixed) a leader's modification raises a follower's opening mirror beyond "
+    "max_contracts: only max_qty bounds the rescaled quantity (S8.5, S8.3, S9.2)",
     "E16": "(fixed) the part of a mirror the max-contracts gate cut is taken for a share the "
     "mirror still owes and goes out at market when the grace ends, after the leader's closing "
     "fill was copied: it opens the follower against a flat leader (S9.2, S8.4, S2.2)",

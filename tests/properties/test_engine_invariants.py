@@ -696,8 +696,12 @@ def test_a_failing_sequence_is_written_as_a_scenario_file_that_parses_back(
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios"
 
 FIXED = {
-    # Found when S9 joined the machine: the part of a mirror max contracts cut was taken for a
-    # share still owed, and went out at market after the leader had closed (E16).
+    # Found when S9 joined the machine: a leader's modification grew an opening mirror past
+    # max contracts (E15), and the part of a mirror max contracts cut was taken for a share
+    # still owed and went out at market after the leader had closed (E16).
+    "modification_within_max_contracts": (
+        "s9_2_a_leader_modification_grows_a_mirror_within_max_contracts_only"
+    ),
     "owed_share_held_to_the_leaders_target": (
         "s8_4_a_share_still_owed_is_held_to_the_leaders_target_now"
     ),
@@ -854,16 +858,6 @@ def test_regression(path: Path, tmp_path: Path) -> None:
 # Open engine bugs the machine finds are pinned by their shrunk sequence as a strict xfail until
 # fixed (in ``known/``); then the sequence moves into the library and into FIXED.
 KNOWN = Path(__file__).resolve().parent / "known"
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E15 (KNOWN_BUGS)")
-def test_known_bug_e15_a_leader_modification_grows_a_mirror_beyond_max_contracts(
-    tmp_path: Path,
-) -> None:
-    """S8.5, S8.3, S9.2: a modification rescales a mirror within max contracts too."""
-    replay_with_checks(
-        KNOWN / "e15_a_leader_modification_grows_a_mirror_beyond_max_contracts.toml", tmp_path
-    )
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E17 (KNOWN_BUGS)")

@@ -11,6 +11,7 @@ from engine.domain.max_contracts import (
     MICRO_ROOTS,
     clip_opening,
     excess_reduction,
+    exposure_weight,
     in_use,
     refusal_text,
     root_of,
@@ -201,3 +202,11 @@ def test_s9_2_a_symbols_worst_case_is_the_side_that_takes_it_furthest_from_flat(
     assert worst_case(1, (0, 3)) == -2  # resting sells would take it short 2
     assert worst_case(1, (2, 4)) == 3  # |3| >= |-3|: the side that adds wins a tie
     assert worst_case(0, (0, 0)) == 0
+
+
+def test_s9_2_the_other_symbols_weigh_by_their_roots() -> None:
+    """What every other symbol holds of the cap: micros at 0.1 by default, a profile's weights
+    where it sets them, a short worst case counted by its size."""
+    assert exposure_weight((("ESZ6", 2), ("MESZ6", -3)), NONE) == D("2.3")
+    assert exposure_weight((("NQZ6", -1),), {"NQ": D(2)}) == D(2)
+    assert exposure_weight((), NONE) == 0
