@@ -109,6 +109,10 @@ class ContractTable:
             self._point_values[symbol] = value
         return value
 
+    def tick_size(self, symbol: str) -> Decimal:
+        """The tick size of ``symbol``'s contract (:class:`SymbolError` for an unknown root)."""
+        return self.contract(split_symbol(symbol).root).tick_size
+
 
 def map_symbol(symbol: str, symbol_map: Mapping[str, str]) -> str:
     """S2.3: map the instrument root and keep the contract month (``ESZ6 → MESZ6``)."""
