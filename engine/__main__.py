@@ -2,7 +2,8 @@
 engine through its API (``status``, ``connections``, ``accounts``, ``groups``, ``limits``,
 ``flatten``, ``lock``, ``unlock``, ``activity``, the risk ``profiles``, an account's ``profile``,
 the ``blackouts``, the ``paper`` desk, ``setup diff|apply`` a configuration file, the
-``cockpit``'s address), or ``backup`` and ``restore`` a data directory."""
+``cockpit``'s address), ``backup`` and ``restore`` a data directory, or send the ``alerts``
+targets a test message."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import signal
 import sys
 
 from engine.app.logs import configure_logging
+from engine.cli import alerts as alerts_cli
 from engine.cli import backup as backup_cli
 from engine.cli import cockpit as cockpit_cli
 from engine.cli import commands as cli
@@ -37,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync_cli.add_commands(commands)
     setup_cli.add_commands(commands)
     cockpit_cli.add_commands(commands)
+    alerts_cli.add_commands(commands)
     return parser
 
 
@@ -77,6 +80,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return setup_cli.main(args)
     if args.command == cockpit_cli.COMMAND:
         return cockpit_cli.main(args)
+    if args.command == alerts_cli.COMMAND:
+        return alerts_cli.main(args)
     return cli.main(args)
 
 

@@ -48,6 +48,10 @@ The example below is the whole schema; ``docs/operations.md`` explains each key:
     activity_retention_days = 0
     ledger_retention_days = 0   # answered orders only
 
+    [alerts]                 # S10.4: apprise URLs, never in this file (0600 file or env)
+    urls_file = "alerts.urls"
+    min_level = "warning"    # kinds = [...], rate = 6, connection_down_seconds = 60
+
     [broker]
     kind = "paper"           # paper | tradovate | tradovate-sim (or: run --tradovate-sim)
 
@@ -102,6 +106,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from engine.app.alerts_config import AlertsConfig
 from engine.app.config_errors import (
     SECRET_INPUT,
     format_errors,
@@ -398,6 +403,7 @@ class Config(Section):
     engine: EngineTuning = EngineTuning()
     journal: JournalConfig = JournalConfig()
     records: RecordsConfig = RecordsConfig()
+    alerts: AlertsConfig = AlertsConfig()
     broker: BrokerConfig = PaperBrokerConfig()
     demo: DemoConfig = DemoConfig()
     connections: list[ConnectionSeed] = Field(default_factory=list)
@@ -573,6 +579,7 @@ __all__ = [
     "ID_PATTERN",
     "TRADOVATE_SIM",
     "AccountSeed",
+    "AlertsConfig",
     "ApiConfig",
     "BlackoutSeed",
     "BrokerConfig",

@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from brokers.base import BrokerEvent, Fill
+from engine.app.alert_metrics import AlertMetrics
 from engine.domain.activity import ActivityEntry, Kind
 from engine.domain.ledger import NOT_SENT, LedgerRow
 
@@ -102,6 +103,7 @@ class EngineMetrics:
             ["method", "status"],
             registry=r,
         )
+        self.alerts = AlertMetrics(r)  # S10.4's deliveries, per target
 
     # -- feeds -------------------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ from brokers.paper import PaperBroker, PaperBrokerError
 from engine.api import ApiContext, EventHub, build_app
 from engine.api.auth import TokenError, load_or_create_token
 from engine.app import demo
+from engine.app.alert_targets import AlertsError, load_targets
 from engine.app.authorizations import OAuthStates
 from engine.app.config import (
     TRADOVATE_SIM,
@@ -70,6 +71,7 @@ from engine.app.setup_diff import compare, setup_of_config, setup_of_topology
 from engine.app.tradovate_setup import BrokerSetupError, local_tradovate, tradovate_broker
 from engine.core.engine import Engine, EngineSettings
 from engine.core.topology import Topology
+from engine.live.alerts import AlertRouter
 from engine.live.reporter import ObservedBroker, Reporter
 from engine.live.run_options import Options, add_arguments, version
 from engine.storage.datadir import (
@@ -147,6 +149,7 @@ class LiveRun:
         )
         self.metrics = EngineMetrics(self.clock.monotonic_ns)
         self.hub = EventHub()
+        self.alerts: AlertRouter | None = None  # S10.4, when [alerts] names targets
         self.api: ApiServer | None = None
         # A real broker's trio side (its sockets and timers), run for as long as the engine.
         self.broker_running: AbstractAsyncContextManager[Any] | None = None
@@ -183,6 +186,7 @@ class LiveRun:
         except TokenError as error:
             raise RunError(str(error)) from None
         tls = self._tls()
+        self.alerts = self._alerts()
         self.api = ApiServer(self._listen(), tls)
         broker = self._broker()
         path = options.data_dir / STORE_FILE
@@ -240,6 +244,8 @@ class LiveRun:
         self.reporter.learn(topology)
         for listener in (self.reporter.record, self.metrics.record, self.hub.record):
             engine.records.listeners.append(listener)
+        if self.alerts is not None:
+            engine.records.listeners.append(self.alerts.record)
         self.metrics.watch(engine)
         try:
             engine.start(reconcile=not fresh)
@@ -274,6 +280,18 @@ class LiveRun:
                 host=options.host,
             )
         return tls
+
+    def _alerts(self) -> AlertRouter | None:
+        """The alert targets of ``[alerts]``, read now: a file open to others, a variable
+        unset or a URL apprise does not take refuses the start (the trader counts on them)."""
+        alerts = self.config.alerts
+        if not alerts.enabled:
+            return None
+        try:
+            targets = load_targets(alerts, self.config.path)
+        except AlertsError as error:
+            raise RunError(str(error)) from None
+        return AlertRouter(alerts, targets, self.metrics.alerts, self.clock)
 
     def _listen(self) -> socket.socket:
         options = self.options
@@ -418,6 +436,8 @@ class LiveRun:
                 nursery.start_soon(self._fire_timers)
                 nursery.start_soon(self._maintain)
                 nursery.start_soon(self._watch_durability)
+                if self.alerts is not None:
+                    nursery.start_soon(self.alerts.run)
                 served = trio.Event()
 
                 async def serve_api() -> None:
