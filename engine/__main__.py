@@ -2,8 +2,8 @@
 engine through its API (``status``, ``connections``, ``accounts``, ``groups``, ``limits``,
 ``flatten``, ``lock``, ``unlock``, ``activity``, the risk ``profiles``, an account's ``profile``,
 the ``blackouts``, the ``paper`` desk, ``setup diff|apply`` a configuration file, the
-``cockpit``'s address), ``backup`` and ``restore`` a data directory, or send the ``alerts``
-targets a test message."""
+``cockpit``'s address), ``backup`` and ``restore`` a data directory, ``export`` its records of
+a range of trading days, or send the ``alerts`` targets a test message."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from engine.cli import alerts as alerts_cli
 from engine.cli import backup as backup_cli
 from engine.cli import cockpit as cockpit_cli
 from engine.cli import commands as cli
+from engine.cli import export as export_cli
 from engine.cli import paper as paper_cli
 from engine.cli import profiles as profiles_cli
 from engine.cli import setup as setup_cli
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_arguments(run)
     cli.add_commands(commands)
     backup_cli.add_commands(commands)
+    export_cli.add_commands(commands)
     paper_cli.add_commands(commands)
     profiles_cli.add_commands(commands)
     sync_cli.add_commands(commands)
@@ -70,6 +72,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return live.main(args)
     if args.command in backup_cli.COMMANDS:
         return backup_cli.main(args)
+    if args.command == export_cli.COMMAND:
+        return export_cli.main(args)
     if args.command == paper_cli.COMMAND:
         return paper_cli.main(args)
     if args.command in profiles_cli.COMMANDS:
