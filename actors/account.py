@@ -63,8 +63,10 @@ from actors.messages.risk import (
     ResetApplied,
 )
 from actors.mirrors import Mirrors
+from actors.missed_copies import MissedCopies, MissedCopiesDue
 from actors.recent import RecentIds
 from actors.resolution import Unresolved
+from actors.stale_prices import PricesDue, StalePrices
 from actors.unknowns import Unknowns
 from brokers.base import (
     Fill,
@@ -88,6 +90,7 @@ from engine.domain.mirroring import within_target
 from engine.domain.order_ids import OrderKind, client_order_id
 from engine.domain.state import AccountState
 from engine.host.base import ActorContext
+from engine.host.market import PriceBack
 
 log = structlog.get_logger("actors.account")
 
@@ -134,6 +137,17 @@ class AccountActor(Confirmation, OrderEvents):
         self.unfanned: list[HeldFill] = []
         self.corrected_fills = RecentIds()  # fills the broker withdrew (never counted)
         self.unknowns = Unknowns(self.id, ctx.storage)
+        # S10.3: market orders the broker leaves unanswered, and held symbols without prices.
+        watch = settings.watch
+        self.missed = MissedCopies(ctx, self.id, self.book, watch.copy_fill_timeout, unresolved)
+        self.prices = StalePrices(
+            ctx,
+            self.id,
+            self.connection,
+            self.book,
+            watch.stale_prices_after,
+            connected=connection_state is ConnectionState.CONNECTED,
+        )
         self.risk = addresses.risk(self.id)
         if state is not None:
             # The risk actor guards the remembered book at once, even before (or without) the
@@ -186,6 +200,9 @@ class AccountActor(Confirmation, OrderEvents):
                 | FillCorrected()
                 | PricesUnavailable()
                 | PricesRestored()
+                | PriceBack()
+                | PricesDue()
+                | MissedCopiesDue()
             ):
                 self._unknowns(message)
             case StateChanged():
@@ -233,6 +250,8 @@ class AccountActor(Confirmation, OrderEvents):
             flattening=self.flattening or book.liquidating(),
             orders=self.mirrors.lines() if book.working else (),
             commissions=book.commissions,
+            missed_copies=self.missed.unanswered(),
+            stale_prices=self.prices.blind(),
         )
 
     def figures(self) -> AccountChanged:
@@ -375,6 +394,7 @@ class AccountActor(Confirmation, OrderEvents):
         if coid in working:
             return
         working[coid] = Working(symbol, qty, coid, None, kind, cause, attempt)
+        self.missed.sent(coid, kind)  # S10.3
         if self.mirrors.tracking:
             self.mirrors.position_changed(symbol)  # S8.3: P moved by this order
         resting, others = (0, 0), None

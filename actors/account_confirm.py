@@ -27,7 +27,9 @@ from actors.messages.group import (
     MemberSynced,
     MirrorsWanted,
 )
+from actors.missed_copies import MissedCopiesDue
 from actors.resolution import unanswered
+from actors.stale_prices import PricesDue
 from brokers.base import (
     AccountSnapshot,
     FillCorrected,
@@ -38,6 +40,7 @@ from engine.domain.activity import Kind, Level
 from engine.domain.connections import ConnectionState
 from engine.domain.copying import LeaderFill, Role
 from engine.domain.order_ids import OrderKind
+from engine.host.market import PriceBack
 
 
 class Confirmation(AccountParts):
@@ -56,6 +59,7 @@ class Confirmation(AccountParts):
         self.returned = False
         if self.unresolved.orders:
             self.unresolved.resolve(self.id, snapshot, self.ctx.storage)
+        self.missed.confirmed()  # S10.3: what the start found still working is judged
         self._persist()
         self._tell_risk()
         unfanned = self.unfanned
@@ -103,7 +107,7 @@ class Confirmation(AccountParts):
         if deferred is not None:
             self._reconcile(deferred)
         self._decide_waiting()
-        self.unknowns.warn_unpriced(self.book.position)
+        self.prices.confirmed()
 
     def _decide_waiting(self) -> None:
         """The copy offers, retries and mirror work that waited for the confirmed positions
@@ -175,6 +179,7 @@ class Confirmation(AccountParts):
         self.pending_mirrors = []  # ... and restores the mirrors (S8.6, S8.7)
         connected = state is ConnectionState.CONNECTED
         self.returned = connected
+        self.prices.connection_changed(connected)  # S10.3
         if self.unfanned:
             ids = ", ".join(fill_id for fill_id, *_ in self.unfanned)
             self.unfanned = []
@@ -203,7 +208,8 @@ class Confirmation(AccountParts):
 
     def _unknowns(self, message: object) -> None:
         """What the broker could not confirm: a snapshot's answer, a leader's, a fill it
-        withdrew, a symbol it gives no prices for."""
+        withdrew, a symbol it gives no prices for; and the S10.3 watches' timers and the
+        market's word that a symbol's prices are back."""
         match message:
             case SnapshotUnknown():
                 self._snapshot_unknown(message)
@@ -220,9 +226,13 @@ class Confirmation(AccountParts):
             case FillCorrected():
                 self._fill_corrected(message)
             case PricesUnavailable(symbol=symbol, reason=reason):
-                self.unknowns.prices_unavailable(symbol, reason, self.book.position)
-            case PricesRestored(symbol=symbol):
-                self.unknowns.prices_restored(symbol)
+                self.prices.unavailable(symbol, reason)  # S10.3
+            case PricesRestored(symbol=symbol) | PriceBack(symbol=symbol):
+                self.prices.back(symbol)
+            case PricesDue():
+                self.prices.due(message)
+            case MissedCopiesDue():
+                self.missed.due(message)
 
     def _drop_offers(self, group: str | None, why: str) -> None:
         """Copy offers of ``group`` still waiting for this account's snapshot are not decided:

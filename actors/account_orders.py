@@ -97,8 +97,7 @@ class OrderEvents(AccountParts):
             self.mirrors.mirror_fill(fill)
         if self.mirrors.tracking:
             self.mirrors.position_changed(symbol)  # S8.3: closing mirrors within the position
-        if self.unknowns.unpriced:
-            self.unknowns.warn_unpriced(self.book.position)
+        self.prices.changed(symbol)  # S10.3
 
     def _cancel_leftovers(self, symbol: str) -> None:
         leftovers = self.book.leftovers(symbol)

@@ -24,8 +24,10 @@ from actors.messages.account import (
     RetryCopy,
 )
 from actors.mirrors import Mirrors
+from actors.missed_copies import MissedCopies
 from actors.recent import RecentIds
 from actors.resolution import Unresolved
+from actors.stale_prices import StalePrices
 from actors.unknowns import Unknowns
 from engine.domain.connections import ConnectionState
 from engine.domain.copying import Role
@@ -51,6 +53,8 @@ class AccountParts(ABC):
     unfanned: list[HeldFill]
     unresolved: Unresolved
     unknowns: Unknowns
+    missed: MissedCopies  # S10.3
+    prices: StalePrices  # S10.3
     seen_fills: RecentIds
     corrected_fills: RecentIds
     leader_orders: LeaderOrders

@@ -58,6 +58,10 @@ class AccountView:
     # S10.1: the follower's open drift episodes, symbol -> follower position - expected; a
     # drift still inside its grace is not shown.
     drift: Mapping[str, int] = field(default_factory=dict)
+    # S10.3: the orders judged missed copies that are still unanswered (client order ids),
+    # and the symbols held while their prices are out.
+    missed_copies: tuple[str, ...] = ()
+    stale_prices: tuple[str, ...] = ()
 
     def priced(self, last: Prices) -> AccountView:
         """This view with its unrealized P&L at the prices ``last`` gives (the market's now), as

@@ -371,7 +371,7 @@ class Engine:
 
         def sink(event: BrokerEvent) -> None:
             if isinstance(event, Quote):
-                if market.on_quote(event.symbol, event.last) and journal is not None:
+                if market.on_quote(event.symbol, event.last, event.time) and journal is not None:
                     journal.record("quote", [event.symbol, event.last])
                 return  # prices are coalesced, never a message per tick (decision 0003)
             if journal is not None:

@@ -4,6 +4,7 @@ unknown at a start."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from engine.domain.order_ids import OrderKind, label
 
@@ -36,9 +37,13 @@ class LedgerRow:
 @dataclass(frozen=True, slots=True)
 class UnresolvedOrder:
     """An order the engine sent and never heard back about (ledger status ``sent`` or
-    ``unknown`` at a start): its outcome is asked of the broker, never guessed (S2.6)."""
+    ``unknown`` at a start): its outcome is asked of the broker, never guessed (S2.6).
+    ``sent_at``: when its intent was written; ``missed``: a ``missed_copy`` entry named it
+    already (S10.3: an order still unanswered after the start is judged once)."""
 
     client_order_id: str
     kind: OrderKind
     cause: str
     attempt: int
+    sent_at: datetime | None = None
+    missed: bool = False

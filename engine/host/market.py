@@ -7,6 +7,10 @@ looked. The first tick after a look sends the connection one nudge; a connection
 gets one message however many ticks arrived, and still sees the extremes — so coalescing never
 hides a spike that crossed a limit (S5.2). The connection compares the range with precomputed
 breach prices of its accounts: a comparison, not a loop over P&L.
+
+It also keeps the instant of each contract's last price, so an account holding a contract can
+tell when its prices stopped (S10.3), and tells an account that waits for a contract's prices
+to come back when they do: a dict store per tick, no timer and no message.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from engine.host.address import Address
@@ -22,6 +27,14 @@ from engine.host.address import Address
 @dataclass(frozen=True, slots=True)
 class TicksPending:
     """Told to a watching connection: prices moved since it last took its ranges."""
+
+
+@dataclass(frozen=True, slots=True)
+class PriceBack:
+    """Told to an account that waits for ``symbol``'s prices (:meth:`Market.await_price`): a
+    price came."""
+
+    symbol: str
 
 
 PriceRange = tuple[Decimal, Decimal]
@@ -35,12 +48,33 @@ class Market:
         self._watchers: dict[str, dict[str, Address]] = {}  # symbol -> connection -> address
         self._ranges: dict[str, dict[str, list[Decimal]]] = {}  # connection -> symbol -> [lo, hi]
         self._pending: set[str] = set()
+        self._priced_at: dict[str, datetime] = {}  # symbol -> the instant of its last price
+        self._awaited: dict[str, set[Address]] = {}  # symbol -> accounts awaiting a price
 
     def last(self, symbol: str) -> Decimal | None:
         return self._last.get(symbol)
 
-    def on_quote(self, symbol: str, price: Decimal) -> bool:
-        """Take a tick; ``False`` when it repeats the last price (nothing to do)."""
+    def priced_at(self, symbol: str) -> datetime | None:
+        """When ``symbol`` last had a price (a repeated one included), if ever."""
+        return self._priced_at.get(symbol)
+
+    def await_price(self, symbol: str, address: Address, since: datetime) -> bool:
+        """Tell ``address`` :class:`PriceBack` at ``symbol``'s next price; ``False`` (and
+        nothing told) when one came after ``since`` already."""
+        with self._lock:
+            at = self._priced_at.get(symbol)
+            if at is not None and at > since:
+                return False
+            self._awaited.setdefault(symbol, set()).add(address)
+            return True
+
+    def on_quote(self, symbol: str, price: Decimal, at: datetime | None = None) -> bool:
+        """Take a tick (``at``: when it came); ``False`` when it repeats the last price
+        (nothing to do but note that a price came)."""
+        if at is not None:
+            self._priced_at[symbol] = at  # before an awaiting account is looked for
+        if self._awaited:
+            self._price_back(symbol)
         nudges: list[Address] = []
         with self._lock:
             if self._last.get(symbol) == price:
@@ -62,6 +96,12 @@ class Market:
         for address in nudges:
             self._tell(address, TicksPending())
         return True
+
+    def _price_back(self, symbol: str) -> None:
+        with self._lock:
+            waiting = self._awaited.pop(symbol, ())
+        for address in waiting:
+            self._tell(address, PriceBack(symbol))
 
     def take(self, connection: str) -> dict[str, PriceRange]:
         """The price ranges seen since the last take, and clear them."""

@@ -253,20 +253,35 @@ class Records:
         older rows — all of them answered — are never read at a start."""
         rows = sorted(
             self._lookup(
-                "SELECT rowid, client_order_id, account, cause FROM orders"
+                "SELECT rowid, client_order_id, account, cause, created_at FROM orders"
                 " WHERE status IN ('sent', 'unknown') AND client_order_id IN ({})",
                 self._intent_ids(),
             ),
             key=lambda row: int(row[0]),
         )
+        missed = self._missed_named({str(row[2]) for row in rows})
         found: dict[str, list[UnresolvedOrder]] = {}
-        for _, coid, account, cause in rows:
+        for _, coid, account, cause, created in rows:
             kind = kind_of(coid)
             if kind is None:
                 continue
-            order = UnresolvedOrder(coid, kind, cause, attempt_of(coid))
+            named = any(coid in message for message in missed.get(account, ()))
+            sent_at = datetime.fromisoformat(created)
+            order = UnresolvedOrder(coid, kind, cause, attempt_of(coid), sent_at, named)
             found.setdefault(account, []).append(order)
         return {account: tuple(orders) for account, orders in found.items()}
+
+    def _missed_named(self, accounts: Iterable[str]) -> dict[str, list[str]]:
+        """The ``missed_copy`` entries of ``accounts``, by account: an order one of them names
+        was judged before the stop, and is not judged again (S10.3)."""
+        rows = self._lookup(
+            "SELECT account, message FROM activity WHERE kind = 'missed_copy' AND account IN ({})",
+            accounts,
+        )
+        named: dict[str, list[str]] = {}
+        for account, message in rows:
+            named.setdefault(str(account), []).append(str(message))
+        return named
 
     def ledger_statuses(self, client_order_ids: Iterable[str] | None = None) -> dict[str, str]:
         """The ledger's status of each of ``client_order_ids`` it has (default: the orders
