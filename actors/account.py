@@ -26,6 +26,7 @@ from actors.account_confirm import Confirmation
 from actors.account_orders import OrderEvents
 from actors.account_view import AccountSettings, AccountView
 from actors.book import Book, Working
+from actors.drift import Drift
 from actors.failure import InjectedFailure, fail
 from actors.late_copies import HeldFill
 from actors.leader_orders import LeaderOrders
@@ -33,6 +34,8 @@ from actors.messages.account import (
     ApplyReset,
     AwaitingLeader,
     CopyOffer,
+    DriftDue,
+    DriftWatch,
     FlattenActive,
     GateDecision,
     LeaderUnconfirmed,
@@ -162,6 +165,8 @@ class AccountActor(Confirmation, OrderEvents):
         self.mirrors = Mirrors(self, settings.mirror_grace)
         # Mirror work that waits for the broker's confirmed positions (S3.5).
         self.pending_mirrors: list[MirrorOffer | MirrorRestore | MirrorGraceEnded] = []
+        # S10.1: its drift from where its leader puts it, checked after every message.
+        self.drift = Drift(self, settings.watch, state.drift if state is not None else {})
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -219,8 +224,12 @@ class AccountActor(Confirmation, OrderEvents):
                 self._tell_group_positions()
             case SetRole() | SetRules() | ReduceExcess():
                 self._set(message)
+            case DriftWatch() | DriftDue():
+                self.drift.receive(message)
             case _:
                 log.warning("unknown message", account=self.id, message=repr(message))
+        if not self.role.leader:
+            self.drift.after(message)
 
     # -- figures -------------------------------------------------------------------------------
 
@@ -252,6 +261,7 @@ class AccountActor(Confirmation, OrderEvents):
             commissions=book.commissions,
             missed_copies=self.missed.unanswered(),
             stale_prices=self.prices.blind(),
+            drift=self.drift.shown,
         )
 
     def figures(self) -> AccountChanged:
@@ -261,7 +271,10 @@ class AccountActor(Confirmation, OrderEvents):
         self.ctx.tell(self.risk, self.figures())
 
     def _persist(self) -> None:
-        self.ctx.storage.save_account(self.id, self.book.state())
+        self.ctx.storage.save_account(self.id, self.book.state(self.drift.shown))
+
+    def save(self) -> None:
+        self._persist()
 
     def _tell_group_positions(self) -> None:
         # Only positions a snapshot confirmed since the connection last became connected: a
@@ -377,6 +390,9 @@ class AccountActor(Confirmation, OrderEvents):
     def send_reconcile(self, cause: str, symbol: str, qty: int) -> None:
         self._request(OrderKind.RECONCILE, cause, symbol, qty, attempt=1)
 
+    def send_drift(self, cause: str, symbol: str, qty: int) -> None:
+        self._request(OrderKind.DRIFT, cause, symbol, qty, attempt=1)  # S10.2
+
     def _mirror(self, message: MirrorOffer | MirrorRestore | MirrorGraceEnded) -> None:
         """S8 on confirmed positions only (S3.5): while they are unknown the mirror work waits
         for the snapshot; a paused follower mirrors nothing (its return restores its closing
@@ -442,7 +458,7 @@ class AccountActor(Confirmation, OrderEvents):
         qty = closing_part(current, retry.qty)
         if qty == 0:
             return
-        self._request(OrderKind.COPY, retry.cause, retry.symbol, qty, retry.attempt)
+        self._request(retry.kind, retry.cause, retry.symbol, qty, retry.attempt)
 
     # -- S3: reconciliation --------------------------------------------------------------------
 

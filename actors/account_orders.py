@@ -177,7 +177,7 @@ class OrderEvents(AccountParts):
         if order is None:
             return
         closing = closing_part(self.book.projected(order.symbol), order.qty)
-        retry = kind is OrderKind.COPY and closing != 0
+        retry = kind in _RETRIED and closing != 0
         self.ctx.storage.activity(
             Level.ERROR if retry else Level.WARNING,
             Kind.REJECTION,
@@ -190,7 +190,9 @@ class OrderEvents(AccountParts):
             self.ctx.schedule(
                 backoff(order.attempt),
                 self.ctx.address,
-                RetryCopy(order.cause, order.symbol, closing, order.attempt + 1),
+                RetryCopy(
+                    order.cause, order.symbol, closing, order.attempt + 1, kind or OrderKind.COPY
+                ),
             )
 
     def _done(self, event: OrderDone) -> None:
@@ -231,6 +233,10 @@ class OrderEvents(AccountParts):
             )
 
 
+# S2.8: a rejected closing copy is retried; a drift reduction (always closing) the same way
+# (S10.2).
+_RETRIED = frozenset({OrderKind.COPY, OrderKind.DRIFT})
+
 _FILL_KINDS = {
     OrderKind.COPY: Kind.COPY,
     OrderKind.RECONCILE: Kind.RECONCILIATION,
@@ -238,4 +244,5 @@ _FILL_KINDS = {
     OrderKind.SYNC: Kind.RECONCILIATION,
     OrderKind.MIRROR: Kind.COPY,
     OrderKind.REDUCE: Kind.RECONCILIATION,  # S9.2's warning is the risk actor's
+    OrderKind.DRIFT: Kind.RECONCILIATION,  # S10.2
 }

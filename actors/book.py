@@ -218,14 +218,16 @@ class Book:
 
     # -- what others are told ------------------------------------------------------------------
 
-    def state(self) -> AccountState:
-        """What is durable of the book (S7.2)."""
+    def state(self, drift: Mapping[str, int] | None = None) -> AccountState:
+        """What is durable of the book (S7.2), with the follower's open drift episodes
+        (S10.1), which the account's drift watch keeps."""
         return AccountState(
             self.balance,
             self.realized_daily,
             self.realized_weekly,
             {s: (p.qty, p.reference) for s, p in self.positions.items() if p.qty},
             self.commissions,
+            {} if drift is None else drift,
         )
 
     def holdings(self) -> dict[str, Holding]:

@@ -8,6 +8,10 @@ outage is reconciled toward ``L_now`` (S3.1); when the leader returns, every fol
 connected confirmed it (S3.5): a follower whose own answer comes first waits, and is reconciled
 once, when the leader's is in; while the leader's answer is unknown, the followers waiting on
 it are told why.
+
+Each follower watches its own drift (S10.1, ``actors/drift.py``); the group tells it what only
+the group knows (``DriftWatch``): its terms, whether its membership is enabled, ``on_drift``
+and the leader's confirmed positions, whenever one of them changes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from actors.failure import InjectedFailure, fail
 from actors.messages.account import (
     AwaitingLeader,
     CopyOffer,
+    DriftWatch,
     LeaderUnconfirmed,
     MirrorOffer,
     MirrorRestore,
@@ -40,6 +45,7 @@ from actors.messages.group import (
     MemberSynced,
     MirrorsWanted,
     RemoveMember,
+    SetOnDrift,
     SetTerms,
     SyncMember,
 )
@@ -47,7 +53,9 @@ from brokers.instruments import map_symbol
 from engine.domain.activity import Kind, Level
 from engine.domain.connections import ConnectionState
 from engine.domain.copying import CopyMode, LeaderFill, Membership, PendingFill
+from engine.domain.drift import DriftTerms
 from engine.domain.mirroring import LeaderOrder
+from engine.domain.watching import OnDrift
 from engine.host.base import ActorContext
 
 log = structlog.get_logger("actors.group")
@@ -62,6 +70,7 @@ class GroupView:
     # Whether its broker confirmed ``leader_positions`` since its connection last became
     # connected (S3.5): a sync's target is computed only from confirmed ones (S6.2).
     leader_confirmed: bool = False
+    on_drift: OnDrift = OnDrift.ALERT  # S10.2
 
 
 class CopyGroupActor:
@@ -73,6 +82,7 @@ class CopyGroupActor:
         leader_connection: str,
         members: list[Membership],
         pending: tuple[PendingFill, ...] = (),
+        on_drift: OnDrift = OnDrift.ALERT,
     ) -> None:
         self.ctx = ctx
         self.id = group_id
@@ -97,6 +107,7 @@ class CopyGroupActor:
         self.leader_orders: dict[str, LeaderOrder] = {}
         self.orders_before: dict[str, LeaderOrder] | None = None
         self.orders_known = False
+        self.on_drift = on_drift  # S10.2
 
     def receive(self, message: object) -> None:
         match message:
@@ -127,6 +138,7 @@ class CopyGroupActor:
                     self._restore_mirrors(account, "membership enabled again")
             case AddMember(membership=membership):
                 self.members[membership.account] = membership
+                self._drift_watch(membership.account)
                 self._restore_mirrors(membership.account, "joined the group")
             case SetTerms(membership=terms):
                 current = self.members.get(terms.account)
@@ -134,6 +146,11 @@ class CopyGroupActor:
                     self.members[terms.account] = replace(
                         terms, disable_reason=current.disable_reason
                     )
+                    self._drift_watch(terms.account)
+            case SetOnDrift(on_drift=on_drift):
+                self.on_drift = on_drift
+                for account in self.members:
+                    self._drift_watch(account)
             case RemoveMember(account=account):
                 self.members.pop(account, None)
                 self.reconciled.pop(account, None)
@@ -148,6 +165,7 @@ class CopyGroupActor:
             tuple(self.members.values()),
             dict(self.leader_positions),
             self.leader_confirmed,
+            self.on_drift,
         )
 
     # -- S2.1: fan-out ---------------------------------------------------------------------------
@@ -227,6 +245,7 @@ class CopyGroupActor:
         account = synced.account
         if account not in self.members:
             return
+        self._drift_watch(account)  # a follower rebuilt learns what it watches its drift by
         if synced.reconciled:
             # It has just run, on this answer, the reconciliation it had been sent: one
             # record for this return (S3.3).
@@ -251,6 +270,8 @@ class CopyGroupActor:
         self.reconcile_all = False
         waiting, self.waiting = self.waiting, {}
         before, self.orders_before = self.orders_before, None
+        for account in self.members:
+            self._drift_watch(account)
         if before is not None and not everyone and not synced.start:
             self._offer_changes(before)
         if everyone:
@@ -272,6 +293,7 @@ class CopyGroupActor:
         self.reconcile_all = reconcile_all
         for account in self.members:
             self.ctx.tell(addresses.account(account), LeaderUnconfirmed(self.id))
+            self._drift_watch(account)
 
     def _leader_unknown(self, unknown: LeaderUnknown) -> None:
         """S3.5: the leader's snapshot failed; every follower waiting to be reconciled toward
@@ -399,3 +421,22 @@ class CopyGroupActor:
             return
         self.members[account] = replace(member, disable_reason=reason)
         self.ctx.storage.set_disable_reason(self.id, account, reason)
+        self._drift_watch(account)
+
+    # -- S10.1: what a follower watches its drift by -----------------------------------------------
+
+    def _drift_watch(self, account: str) -> None:
+        member = self.members.get(account)
+        if member is None:
+            return
+        self.ctx.tell(
+            addresses.account(account),
+            DriftWatch(
+                group=self.id,
+                leader=self.leader,
+                terms=DriftTerms(member.ratio, member.max_qty, member.symbol_map),
+                enabled=not member.disable_reason,
+                on_drift=self.on_drift,
+                leader_positions=dict(self.leader_positions) if self.leader_confirmed else None,
+            ),
+        )

@@ -11,8 +11,11 @@ from decimal import Decimal
 
 from engine.domain.connections import ConnectionState
 from engine.domain.copying import Role
+from engine.domain.drift import DriftTerms
 from engine.domain.mirroring import LeaderOrder
+from engine.domain.order_ids import OrderKind
 from engine.domain.risk_profile import RiskRules
+from engine.domain.watching import OnDrift
 
 # --- from the ConnectionActor ------------------------------------------------------------------
 
@@ -173,6 +176,21 @@ class SyncOrder:
     expect: Mapping[str, int] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DriftWatch:
+    """S10.1: what the follower's drift watch needs of its group: its terms, whether the
+    membership is enabled, the group's ``on_drift``, and the leader's positions while its
+    broker confirmed them (``None`` while they are unknown, S3.5). Sent when any of them
+    changes; between these the follower keeps the leader's positions from each copy offer."""
+
+    group: str
+    leader: str
+    terms: DriftTerms
+    enabled: bool
+    on_drift: OnDrift
+    leader_positions: Mapping[str, int] | None
+
+
 # --- from the RiskActor and the reset schedule -------------------------------------------------
 
 
@@ -205,12 +223,21 @@ class ApplyReset:
 
 @dataclass(frozen=True, slots=True)
 class RetryCopy:
-    """S2.8: re-send a rejected closing copy (same cause, next attempt)."""
+    """S2.8: re-send a rejected closing copy (same cause, next attempt); a rejected drift
+    reduction is retried the same way, as its own kind (S10.2)."""
 
     cause: str
     symbol: str
     qty: int
     attempt: int
+    kind: OrderKind = OrderKind.COPY
+
+
+@dataclass(frozen=True, slots=True)
+class DriftDue:
+    """S10.1: the drift watch's one timer — a drift's grace ends, or the periodic check."""
+
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)

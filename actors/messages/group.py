@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from engine.domain.copying import LeaderFill, Membership
 from engine.domain.mirroring import LeaderOrder
+from engine.domain.watching import OnDrift
 
 # --- from the accounts of the group ----------------------------------------------------------
 
@@ -109,6 +110,13 @@ class SetTerms:
 @dataclass(frozen=True, slots=True)
 class RemoveMember:
     account: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetOnDrift:
+    """The group's ``on_drift`` changed (S10.2): from the next drift episode on."""
+
+    on_drift: OnDrift
 
 
 # --- from the engine (the user's sync command, S6.2) -------------------------------------------

@@ -470,7 +470,9 @@ class Engine:
         g = current.groups[group]
         leader_connection = current.accounts[g.leader].connection
         pending = () if self.started else tuple(self._pending.get(group, ()))
-        return CopyGroupActor(ctx, g.id, g.leader, leader_connection, list(g.members), pending)
+        return CopyGroupActor(
+            ctx, g.id, g.leader, leader_connection, list(g.members), pending, g.on_drift
+        )
 
     def _spawn(self, address: Address, placement: str) -> None:
         self.runtime.spawn(address, self.factory(address), placement)

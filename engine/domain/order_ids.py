@@ -2,7 +2,8 @@
 
 The same cause, account, contract and attempt always give the same id, so an order re-sent
 after a crash is recognisable by the broker and by the ledger; nothing is ever placed twice.
-The id names its kind in its first letter (C copy, R reconciliation, L liquidation, S sync),
+The id names its kind in its first letter (C copy, R reconciliation, L liquidation, S sync,
+M mirror, X max-contracts reduction, D drift reduction),
 which is how an account tells the risk actor's liquidations from copies without a lookup.
 """
 
@@ -19,6 +20,7 @@ class OrderKind(StrEnum):
     SYNC = "S"  # the user's sync command (S6.2)
     MIRROR = "M"  # a mirror of a leader's working order (S8)
     REDUCE = "X"  # brings the account back within its max contracts (S9.2)
+    DRIFT = "D"  # brings a drifting follower toward its expected position (S10.2)
 
 
 _LABELS = {
@@ -28,6 +30,7 @@ _LABELS = {
     OrderKind.SYNC: "sync",
     OrderKind.MIRROR: "mirror",
     OrderKind.REDUCE: "reduction",
+    OrderKind.DRIFT: "drift reduction",
 }
 
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from engine.domain.copying import Membership
 from engine.domain.risk_profile import RiskValue
+from engine.domain.watching import OnDrift
 
 # The form of every id the user gives: connections, accounts, groups, profiles.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -50,6 +51,7 @@ class GroupConfig:
     id: str
     leader: str
     members: list[Membership] = field(default_factory=list)
+    on_drift: OnDrift = OnDrift.ALERT  # S10.2
 
 
 __all__ = ["ID_FORM", "ID_PATTERN", "AccountConfig", "ConnectionConfig", "GroupConfig", "is_id"]

@@ -16,6 +16,7 @@ class AccountState:
     realized_weekly: Decimal
     positions: Mapping[str, tuple[int, Decimal]] = field(default_factory=dict)  # qty, reference
     commissions: Decimal = Decimal(0)  # S9.1: every commission charged to the account
+    drift: Mapping[str, int] = field(default_factory=dict)  # S10.1: open episodes, symbol -> qty
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
+
+
+class OnDrift(StrEnum):
+    """What a group does when one of its followers drifts (S10.2): ``alert`` writes the
+    ``drift`` entry (and alerts), nothing more; ``reduce`` also brings the follower toward its
+    expected position flatten-only, once per episode."""
+
+    ALERT = "alert"
+    REDUCE = "reduce"
+
+
+ON_DRIFT_CHOICES = tuple(m.value for m in OnDrift)
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,10 @@ def _account(
         symbol = expect.symbol or ""
         actual = view.positions.get(symbol, 0)
         return f"position[{symbol}]", actual, actual == expected
+    if key == "drift":  # S10.1: the open episode's drift, 0 inside the grace or when none
+        symbol = expect.symbol or ""
+        drifting = view.drift.get(symbol, 0)
+        return f"drift[{symbol}]", drifting, drifting == expected
     if key == "flat":
         flat = not view.positions
         return key, flat, flat == expected

@@ -144,7 +144,8 @@ class Harness:
         ]
         accounts = [AccountConfig(a.id, a.connection, a.balance, dict(a.risk)) for a in s.accounts]
         groups = [
-            GroupConfig(g.id, g.leader, [_membership(f) for f in g.followers]) for g in s.groups
+            GroupConfig(g.id, g.leader, [_membership(f) for f in g.followers], g.on_drift)
+            for g in s.groups
         ]
         self.engine.seed(connections, accounts, groups, blackouts=s.blackouts)
         for c in s.connections:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from brokers.instruments import Contract, ContractTable
 from engine.domain.risk_profile import RiskValue
 from engine.domain.sessions import Blackout
-from engine.domain.watching import WatchSettings
+from engine.domain.watching import ON_DRIFT_CHOICES, OnDrift, WatchSettings
 from engine.replay.scenario_fields import (
     Invalid,
     Problems,
@@ -166,6 +166,7 @@ class GroupSpec:
     id: str
     leader: str
     followers: tuple[FollowerSpec, ...] = ()
+    on_drift: OnDrift = OnDrift.ALERT  # S10.2
 
 
 @dataclass(frozen=True)
@@ -402,7 +403,7 @@ def _account(tbl: dict[str, Any], where: Where, *, connections: frozenset[str]) 
 
 
 def _group(tbl: dict[str, Any], where: Where, *, declared: Declared) -> GroupSpec:
-    check_keys(tbl, where, ("id", "leader", "followers"), ("id", "leader"))
+    check_keys(tbl, where, ("id", "leader", "followers", "on_drift"), ("id", "leader"))
     problems = Problems()
     ident = problems.check(as_id, tbl["id"], where.key("id"))
     leader = problems.check(
@@ -415,8 +416,16 @@ def _group(tbl: dict[str, Any], where: Where, *, declared: Declared) -> GroupSpe
         problems.check(parse_follower, entry, followers_where.item(number), declared)
         for number, entry in enumerate(entries or [], start=1)
     ]
+    on_drift = problems.check(
+        as_choice, tbl.get("on_drift", "alert"), where.key("on_drift"), ON_DRIFT_CHOICES
+    )
     problems.raise_any()
-    return GroupSpec(ident or "", leader or "", tuple(f for f in followers if f is not None))
+    return GroupSpec(
+        ident or "",
+        leader or "",
+        tuple(f for f in followers if f is not None),
+        OnDrift(on_drift or "alert"),
+    )
 
 
 def _one_group_each(groups: tuple[GroupSpec, ...]) -> None:

@@ -76,6 +76,7 @@ SUBJECT_KEYS: Mapping[str, tuple[str, ...]] = {
         "count",
         "exists",
         "working",
+        "drift",
     ),
     "connection": ("state", "exists"),
     "group": ("exists", "followers"),
@@ -141,7 +142,7 @@ class Expectation:
     subject: str  # account | connection | group
     id: str
     checks: tuple[tuple[str, object], ...]  # in file order, without the modifiers
-    symbol: str | None = None  # with ``position`` or ``working``
+    symbol: str | None = None  # with ``position``, ``working`` or ``drift``
     level: str | None = None  # with ``activity``
     count: int | None = None  # with ``activity``: exactly that many entries match
 
@@ -370,7 +371,7 @@ def _check(key: str, raw: object, where: Where, declared: Declared) -> object:
         return _followers(raw, where, declared)
     if key == "working":
         return parse_working(raw, where)
-    return as_int(raw, where)  # position: net quantity, may be 0 or negative
+    return as_int(raw, where)  # position, drift: net quantity, may be 0 or negative
 
 
 def _expect(raw: object, where: Where, declared: Declared) -> Expectation:
@@ -400,9 +401,9 @@ def _expect(raw: object, where: Where, declared: Declared) -> Expectation:
         if checked is not None:
             values[key] = checked
     problems.raise_any()
-    by_symbol = [key for key in ("position", "working") if key in values]
+    by_symbol = [key for key in ("position", "working", "drift") if key in values]
     if "symbol" in values and not by_symbol:
-        raise Invalid(where.key("symbol"), "needs position or working with it")
+        raise Invalid(where.key("symbol"), "needs position, working or drift with it")
     if by_symbol and "symbol" not in values:
         raise Invalid(where.key(by_symbol[0]), "needs symbol with it")
     for modifier in ("level", "count"):

@@ -1,9 +1,9 @@
 """The durable state each actor is rebuilt from after a restart (S7.2).
 
-Account figures, positions and commissions charged, the risk actor's status, lock reason,
-high-water mark, switched-off triggers, flatten in flight and S9 state
-(``engine.domain.state``), a connection's state and a membership's disable reason. Actors write
-their state through the storage door (``engine.storage.records.Records``), which calls these
+Account figures, positions, commissions charged and open drift episodes (S10.1), the risk
+actor's status, lock reason, high-water mark, switched-off triggers, flatten in flight and S9
+state (``engine.domain.state``), a connection's state and a membership's disable reason. Actors
+write their state through the storage door (``engine.storage.records.Records``), which calls these
 functions as it changes (queued to the store's single writer, in order); a restarted actor —
 after a crash of its own or of the whole engine — is built from what they read back here, never
 from memory. Positions are then trusted from the broker over the store once the session is back
@@ -32,14 +32,16 @@ def save_account(store: Store, account: str, state: AccountState) -> None:
         str(state.realized_daily),
         str(state.realized_weekly),
         str(state.commissions),
+        json.dumps(dict(state.drift)) if state.drift else "",
     )
 
     def write(conn: sqlite3.Connection) -> None:
         conn.execute(
             "INSERT INTO account_state (account, balance, realized_daily, realized_weekly,"
-            " commissions) VALUES (?, ?, ?, ?, ?) ON CONFLICT(account) DO UPDATE SET"
+            " commissions, drift) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(account) DO UPDATE SET"
             " balance = excluded.balance, realized_daily = excluded.realized_daily,"
-            " realized_weekly = excluded.realized_weekly, commissions = excluded.commissions",
+            " realized_weekly = excluded.realized_weekly, commissions = excluded.commissions,"
+            " drift = excluded.drift",
             row,
         )
         conn.execute("DELETE FROM positions WHERE account = ?", (account,))
@@ -66,6 +68,7 @@ def load_account(store: Store, account: str) -> AccountState | None:
         Decimal(row["realized_weekly"]),
         positions,
         Decimal(row["commissions"]),
+        {str(s): int(q) for s, q in json.loads(row["drift"]).items()} if row["drift"] else {},
     )
 
 

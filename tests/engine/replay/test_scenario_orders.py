@@ -415,7 +415,7 @@ def test_working_needs_its_symbol_and_symbol_its_check() -> None:
         "step 1: expect.working: needs symbol with it"
     )
     assert only_error(steps('expect = { account = "LEAD", symbol = "ESZ6", flat = true }')) == (
-        "step 1: expect.symbol: needs position or working with it"
+        "step 1: expect.symbol: needs position, working or drift with it"
     )
     found = errors(steps('expect = { connection = "lead", symbol = "ESZ6", working = [] }'))
     assert [e.split(" (it has")[0] for e in found] == [
