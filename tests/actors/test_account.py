@@ -1,6 +1,6 @@
 """AccountActor through the real engine: fills, P&L and ticks (S5.1), the follower side of
-copying (S2.2–S2.5, S2.8–S2.10), positions that are unknown (S3.5), fills the broker withdraws,
-and prices it does not give (S10.3)."""
+copying (S2.2–S2.5, S2.8–S2.10), positions that are unknown (S3.5) and fills the broker
+withdraws. Prices it does not give (S10.3) are ``test_stale_prices.py``."""
 
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ from brokers.base import (
     FillCorrected,
     OrderAccepted,
     OrderDone,
-    PricesRestored,
-    PricesUnavailable,
 )
 from engine.core.topology import GroupConfig
 from engine.domain.copy_rule import target
@@ -691,48 +689,3 @@ def test_a_fill_withdrawn_while_its_connection_is_down_is_settled_by_the_return(
     rig.idle()
     assert rig.position("F1") == 2  # what the broker says; t(2) = 2
     assert len(rig.reconciliations("F1")) == 1
-
-
-# --- S10.3: prices the broker does not give -------------------------------------------------------
-
-
-def test_s10_3_no_prices_for_a_held_symbol_is_one_stale_prices_warning_per_outage(
-    make_engine: MakeEngine, tmp_path: Path
-) -> None:
-    rig = make_engine(
-        tmp_path,
-        connections=("c", "other"),
-        accounts=(("HOLDS", "c"), ("FLAT", "c"), ("ELSEWHERE", "other")),
-        groups=(),
-    )
-    rig.trade("HOLDS", 1)
-    rig.trade("ELSEWHERE", 1)
-    inbox = rig.engine.inbox("c")
-
-    def stale(account: str) -> list[tuple[str, str]]:
-        return [(r["level"], r["message"]) for r in rig.activity(account, "stale_prices")]
-
-    inbox.push(PricesUnavailable("c", ES, "subscription refused"))
-    inbox.push(PricesUnavailable("c", ES, "subscription refused"))  # the same outage
-    rig.idle()
-    assert stale("HOLDS") == [
-        (
-            "warning",
-            f"no prices for {ES} (subscription refused): the risk guard cannot see this "
-            "account's P&L there",
-        )
-    ]
-    assert stale("FLAT") == []
-    assert stale("ELSEWHERE") == []  # another login's prices
-    rig.trade("FLAT", -1)  # opens while the prices are still unavailable: its entry then
-    rig.trade("FLAT", 1)
-    rig.trade("FLAT", -1)
-    assert [level for level, _ in stale("FLAT")] == ["warning"]
-    inbox.push(PricesRestored("c", ES))
-    rig.idle()
-    assert [level for level, _ in stale("HOLDS")] == ["warning", "info"]
-    assert "prices for ESZ6 are back" in stale("FLAT")[-1][1]
-    inbox.push(PricesUnavailable("c", ES, "feed lost"))  # a new outage
-    rig.idle()
-    assert [level for level, _ in stale("HOLDS")] == ["warning", "info", "warning"]
-    assert "(feed lost)" in stale("HOLDS")[-1][1]
