@@ -12,12 +12,14 @@ in that symbol only), and on the watch's one timer.
 ``drift = P − expected`` in each symbol the leader holds or has traded since this follower
 joined, mapped (S2.3), ``expected = t(L)`` (``engine.domain.drift``). ``P`` is the confirmed
 position with the engine's orders in flight counted as done: an order of the engine's (copy,
-reconciliation, sync, reduction) counts while it is younger than ``copy_fill_timeout`` — past
-it S10.3 calls it missed, and what it has not filled is drift (a copy the broker holds unfilled
-drifts). For a follower copying orders (S8), the share a mirror still owes of a leader fill
-counts as done too: within ``mirror_grace`` it is filled by the mirror or sent at market, so it
-is the engine's in flight like a copy; a mirror resting for a leader order that has not filled
-counts as nothing, as in S2.2's P.
+reconciliation, sync, max-contracts reduction) counts while it is younger than
+``copy_fill_timeout`` — past it S10.3 calls it missed, and what it has not filled is drift (a
+copy the broker holds unfilled drifts). A drift reduction counts once it fills: it is what
+ends its episode, which stays open (and is not reduced again) while it works. For a follower
+copying orders (S8), the share a mirror still owes of a leader fill counts as done too: within
+``mirror_grace`` it is filled by the mirror or sent at market, so it is the engine's in flight
+like a copy; a mirror resting for a leader order that has not filled counts as nothing, as in
+S2.2's P.
 
 Watched only while the membership is enabled, the follower's connection is ``connected``, its
 positions and its leader's are confirmed (S3.5) and no flatten of it is in flight. A drift
@@ -49,8 +51,10 @@ from engine.domain.order_ids import OrderKind
 from engine.domain.watching import OnDrift, WatchSettings
 from engine.host.base import ActorContext
 
-# Orders S2.2's P does not count: a liquidation (a flatten is not watched) and resting mirrors.
-_NOT_IN_FLIGHT = frozenset({OrderKind.LIQUIDATE, OrderKind.MIRROR})
+# Orders the drift's P does not count until they fill: a liquidation (a flatten is not watched),
+# resting mirrors (as in S2.2's P), and a drift reduction — the episode's remedy, which ends it
+# when it fills, not when it is sent.
+_NOT_IN_FLIGHT = frozenset({OrderKind.LIQUIDATE, OrderKind.MIRROR, OrderKind.DRIFT})
 
 
 class DriftHost(Protocol):

@@ -22,6 +22,7 @@ from engine.domain.copying import CopyMode, Membership
 from engine.domain.risk_profile import RiskValue, RiskValueError
 from engine.domain.sessions import Blackout
 from engine.domain.setup import AccountConfig, ConnectionConfig, GroupConfig
+from engine.domain.watching import OnDrift
 from engine.storage.durable import delete_account_state
 from engine.storage.store import SCHEMA_VERSION, Store, StoreError, stored_schema
 
@@ -105,7 +106,9 @@ def _rows(query: Callable[[str], list[sqlite3.Row]]) -> SetupRows:
         rows.accounts[row["account"]].limits[row["name"]] = _value(where, row["name"], row["value"])
     rows.blackouts.extend(sorted(_blackout(row) for row in query("SELECT * FROM blackouts")))
     for row in query("SELECT * FROM groups ORDER BY rowid"):
-        rows.groups[row["id"]] = GroupConfig(row["id"], row["leader"])
+        rows.groups[row["id"]] = GroupConfig(
+            row["id"], row["leader"], on_drift=_on_drift(row["id"], row["on_drift"])
+        )
     for row in query("SELECT * FROM memberships ORDER BY group_id, position"):
         rows.groups[row["group_id"]].members.append(
             Membership(
@@ -118,6 +121,16 @@ def _rows(query: Callable[[str], list[sqlite3.Row]]) -> SetupRows:
             )
         )
     return rows
+
+
+def _on_drift(group: str, text: str) -> OnDrift:
+    try:
+        return OnDrift(text)
+    except ValueError:
+        raise UnreadableRow(
+            f"the store's group {group!r}: on_drift is {text!r}, not one of "
+            f"{', '.join(repr(m.value) for m in OnDrift)}"
+        ) from None
 
 
 def _value(where: str, name: str, text: str) -> RiskValue:
@@ -210,7 +223,10 @@ def delete_blackout(conn: sqlite3.Connection, key: str) -> None:
 
 
 def insert_group(conn: sqlite3.Connection, g: GroupConfig) -> None:
-    conn.execute("INSERT INTO groups (id, leader) VALUES (?, ?)", (g.id, g.leader))
+    conn.execute(
+        "INSERT INTO groups (id, leader, on_drift) VALUES (?, ?, ?)",
+        (g.id, g.leader, g.on_drift.value),
+    )
     for member in g.members:
         insert_membership(conn, g.id, member)
 
@@ -244,6 +260,11 @@ def update_terms(conn: sqlite3.Connection, group: str, m: Membership) -> None:
         " WHERE group_id = ? AND account = ?",
         (str(m.ratio), m.max_qty, symbol_map_json(m.symbol_map), m.copy.value, group, m.account),
     )
+
+
+def update_on_drift(conn: sqlite3.Connection, group: str, on_drift: OnDrift) -> None:
+    """S10.2: what the group does when a follower drifts."""
+    conn.execute("UPDATE groups SET on_drift = ? WHERE id = ?", (on_drift.value, group))
 
 
 def delete_membership(conn: sqlite3.Connection, group: str, account: str) -> None:
