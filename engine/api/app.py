@@ -34,6 +34,7 @@ from engine.api.routes import (
     paper,
     profiles,
     records,
+    reports,
     sync,
     system,
 )
@@ -49,6 +50,7 @@ OPERATIONS: list[Operation] = [
     *blackouts.OPERATIONS,
     *groups.OPERATIONS,
     *records.OPERATIONS,
+    *reports.OPERATIONS,
     *system.OPERATIONS,
     *paper.OPERATIONS,
     *sync.OPERATIONS,

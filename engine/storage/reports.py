@@ -39,6 +39,14 @@ class Reports:
     def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
         return self._store.query(sql, params)
 
+    def known(self, account: str) -> bool:
+        """Whether the store has any order, fill or activity entry of ``account`` (a deleted
+        account's records stay)."""
+        return any(
+            self._query(f"SELECT 1 FROM {table} WHERE account = ? LIMIT 1", [account])
+            for table in ("orders", "fills", "activity")
+        )
+
     def day(
         self,
         day: date,

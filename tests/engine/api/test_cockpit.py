@@ -17,7 +17,7 @@ from engine.api.app import OPERATIONS, STATIC
 from engine.domain.risk_profile import RISK_KEYS, SHAPES, TABLE_SHAPES
 from tests.engine.api.conftest import ApiRig
 
-SCRIPTS = ("cockpit.js", "cockpit-rules.js")
+SCRIPTS = ("cockpit.js", "cockpit-rules.js", "cockpit-reports.js")
 SCRIPT = "\n".join((STATIC / name).read_text(encoding="utf-8") for name in SCRIPTS)
 RULES = (STATIC / "cockpit-rules.js").read_text(encoding="utf-8")
 PAGE = (STATIC / "index.html").read_text(encoding="utf-8")
@@ -216,3 +216,41 @@ async def test_the_page_and_its_files_are_served(api: ApiRig) -> None:
     assert css.status_code == 200
     assert page.headers["x-frame-options"] == "DENY"
     assert (await api.http.get("/static/nothing.js")).status_code == 404
+
+
+REPORTS_CHECK = """
+const r = require(process.argv[1]);
+console.log(JSON.stringify({
+  ms: [r.msText(null), r.msText(0.4), r.msText(0.04), r.msText(35.2), r.msText(1200)],
+  latency: [r.latencyText({ count: 0 }),
+            r.latencyText({ count: 2, p50_ms: 0.5, p95_ms: 40, max_ms: 1500 })],
+  ticks: [r.ticksText("1.25"), r.ticksText("-0.50"), r.ticksText("0.00"), r.ticksText(null)],
+  standing: [r.dayStanding({ missed_copies: 0, drift_episodes: 0, rejections: 0 }),
+             r.dayStanding({ missed_copies: 1, drift_episodes: 0, rejections: 0 })],
+}));
+"""
+
+
+def test_the_reports_view_calls_the_reports_route() -> None:
+    """S10.5: the page reads each follower's day, the current one or the day chosen."""
+    assert {("GET", "/api/reports"), ("GET", "/api/reports?day=${enc(day)}")} <= _calls()
+    assert 'id="report"' in PAGE and 'id="report-day"' in PAGE
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_the_reports_show_the_apis_figures() -> None:
+    """S10.5: latencies in ms (seconds past one), ticks signed, a day with a missed copy, a
+    drift episode or a rejection marked amber."""
+    result = subprocess.run(
+        ["node", "-e", REPORTS_CHECK, str(STATIC / "cockpit-reports.js")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["ms"] == ["–", "0.4 ms", "0 ms", "35 ms", "1.20 s"]
+    assert out["latency"] == ["–", "0.5 ms / 40 ms / 1.50 s"]
+    assert out["ticks"] == ["+1.25", "-0.50", "0.00", "–"]
+    assert out["standing"] == ["ok", "near"]
