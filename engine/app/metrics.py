@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from brokers.base import BrokerEvent, Fill
 from engine.app.alert_metrics import AlertMetrics
+from engine.app.copy_metrics import CopyMetrics, tick_sizes
 from engine.domain.activity import ActivityEntry, Kind
 from engine.domain.ledger import NOT_SENT, LedgerRow
 
@@ -103,6 +104,8 @@ class EngineMetrics:
             ["method", "status"],
             registry=r,
         )
+        # S10.5: copy latency and slippage, from the records' fills and orders.
+        self.copies = CopyMetrics(r, monotonic_ns, self._fills.get)
         self.alerts = AlertMetrics(r)  # S10.4's deliveries, per target
 
     # -- feeds -------------------------------------------------------------------------------
@@ -122,6 +125,9 @@ class EngineMetrics:
         try:
             if topic == "order" and isinstance(payload, LedgerRow):
                 self._order(payload)
+                self.copies.order(payload)
+            elif topic == "fill" and isinstance(payload, Fill):
+                self.copies.fill(payload)
             elif topic == "order_status" and isinstance(payload, tuple):
                 self._status(str(payload[0]), str(payload[1]))
             elif topic == "activity" and isinstance(payload, ActivityEntry):
@@ -162,6 +168,7 @@ class EngineMetrics:
     def watch(self, engine: Engine) -> None:
         """Read the engine's gauges at each scrape."""
         self.registry.register(_EngineCollector(engine, self))
+        self.copies.tick = tick_sizes(engine.contracts)
 
     def render(self) -> bytes:
         """The text exposition; reads actors, so call it off the trio thread."""
