@@ -221,6 +221,14 @@ class AccountOut(Response):
     orders: list[WorkingOrderOut] = Field(
         description="the account's working orders, each mirror with the leader order it mirrors"
     )
+    missed_copies: list[str] = Field(
+        description="S10.3: client order ids of market orders the engine sent that are still"
+        " unfilled, unrejected and uncancelled past copy_fill_timeout"
+    )
+    stale_prices: list[str] = Field(
+        description="S10.3: the symbols held while they have no prices (the risk guard cannot"
+        " see the account's P&L there)"
+    )
     threshold: str | None = Field(
         description="S9.3: the account max loss's threshold; null without max_loss"
     )

@@ -105,6 +105,8 @@ def account_out(
         membership=membership,
         copying=_copying(view.connection_state, risk.status.value, membership),
         orders=[working_order_out(line) for line in view.orders],
+        missed_copies=list(view.missed_copies),
+        stale_prices=list(view.stale_prices),
         **rules_fields(view, risk),
     )
 

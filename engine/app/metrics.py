@@ -95,6 +95,12 @@ class EngineMetrics:
             ["kind", "level"],
             registry=r,
         )
+        self.missed_copies = Counter(
+            "mimik_missed_copies",
+            "Market orders the engine sent left unanswered past copy_fill_timeout (S10.3)",
+            ["account"],
+            registry=r,
+        )
         self.leader_fills = Counter(
             "mimik_broker_fills", "Fills the broker reported, engine orders or not", registry=r
         )
@@ -162,6 +168,8 @@ class EngineMetrics:
             self.rejections.labels(rejection_reason(entry.message)).inc()
         elif entry.kind is Kind.BREACH:
             self.breaches.labels(breach_reason(entry.message)).inc()
+        elif entry.kind is Kind.MISSED_COPY:
+            self.missed_copies.labels(entry.account or "").inc()
 
     # -- scrape ------------------------------------------------------------------------------
 
@@ -231,6 +239,16 @@ class _EngineCollector(Collector):
         )
         durable.add_metric([], 1.0 if engine.health().ok else 0.0)
         yield durable
+        blind = GaugeMetricFamily(
+            "mimik_positions_without_prices",
+            "Positions held in symbols that have no prices now (S10.3 stale_prices), per account",
+            labels=["account"],
+        )
+        for account in sorted(engine.topology_snapshot().accounts):
+            view = engine.account_view(account)
+            if view is not None:
+                blind.add_metric([account], float(len(view.stale_prices)))
+        yield blind
 
 
 __all__ = ["EngineMetrics", "breach_reason", "rejection_reason"]

@@ -306,3 +306,23 @@ async def test_a_deletion_lists_the_working_orders_that_stay_at_the_broker(api: 
     assert done["working_orders"] == [line]
     api.idle()
     assert [o.broker_order_id for o in api.rig.broker.working_orders("F1")] == [stop_id]
+
+
+async def test_s10_3_an_account_shows_its_missed_copies_and_its_symbols_without_prices(
+    api: ApiRig,
+) -> None:
+    rig = api.rig
+    rig.broker.hold("f1")
+    rig.trade("LEAD", 1)
+    rig.advance(5)  # F1's copy unanswered past copy_fill_timeout
+    f1 = await api.get("/api/accounts/F1")
+    (coid,) = [r["client_order_id"] for r in rig.orders("F1", "copy")]
+    assert f1["missed_copies"] == [coid]
+    assert f1["stale_prices"] == []  # nothing held yet
+    rig.advance(25)  # 30 s without a price of ES
+    f2 = await api.get("/api/accounts/F2")
+    assert (f2["missed_copies"], f2["stale_prices"]) == ([], [ES])
+    rig.broker.release("f1")
+    rig.price(ES, Decimal(5001))
+    f1 = await api.get("/api/accounts/F1")
+    assert (f1["missed_copies"], f1["stale_prices"]) == ([], [])

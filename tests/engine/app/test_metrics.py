@@ -115,3 +115,22 @@ def test_a_listener_never_raises() -> None:
     metrics.record("order_status", ("x",))  # malformed: ignored
     metrics.record("activity", object())
     metrics.broker_event(object())  # type: ignore[arg-type]
+
+
+def test_s10_3_missed_copies_by_account_and_positions_without_prices(
+    tmp_path: Path, make_engine: MakeEngine
+) -> None:
+    rig = make_engine(tmp_path, "threads")
+    metrics = _observed(rig)
+    rig.broker.hold("f1")
+    rig.trade("LEAD", 1)
+    rig.advance(5)
+    assert _value(metrics, "mimik_missed_copies_total", account="F1") == 1
+    assert _value(metrics, "mimik_missed_copies_total", account="F2") == 0
+    assert _value(metrics, "mimik_positions_without_prices", account="F2") == 0
+    rig.advance(25)  # 30 s without a price: LEAD and F2 hold ES, F1's copy is still held
+    assert _value(metrics, "mimik_positions_without_prices", account="F2") == 1
+    assert _value(metrics, "mimik_positions_without_prices", account="LEAD") == 1
+    assert _value(metrics, "mimik_positions_without_prices", account="F1") == 0
+    rig.price(ES, Decimal(5001))
+    assert _value(metrics, "mimik_positions_without_prices", account="F2") == 0
