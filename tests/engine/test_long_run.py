@@ -36,6 +36,7 @@ def _sizes(run: AgingDemo) -> dict[str, int]:
     """What grew with the engine's age: lengths of structures, sizes of files (bytes)."""
     engine, broker = run.engine, run.broker
     sizes: dict[str, int] = {"decided copies": len(engine.records.decided)}
+    sizes["recorded fill ids"] = len(engine.records.recorded_fills)  # S10.5
     for account in engine.topology.accounts:
         sizes[f"{account} fill ids"] = engine.runtime.inspect(
             ("account", account), lambda a: len(a.seen_fills)
