@@ -29,6 +29,7 @@ from engine.api.schema_base import Id, Request, Response
 from engine.app.config import check_symbol_map
 from engine.domain.copying import CopyMode
 from engine.domain.risk_rules import LIMIT_NAMES
+from engine.domain.watching import OnDrift
 
 Ratio = Annotated[
     Decimal,
@@ -49,6 +50,11 @@ assert set(LimitName.__args__) == set(LIMIT_NAMES)  # type: ignore[attr-defined]
 COPY_DESCRIPTION = (
     "fills: each leader fill becomes a market order (S2); orders: the leader's working orders"
     " and brackets are mirrored at the follower's broker (S8)"
+)
+ON_DRIFT_DESCRIPTION = (
+    "S10.2, when a follower drifts from where its leader puts it: alert writes the drift entry"
+    " and alerts; reduce also brings the follower toward that position flatten-only, once per"
+    " episode"
 )
 
 
@@ -105,6 +111,13 @@ class NewGroup(Request):
     id: Id
     leader: Id
     followers: list[NewFollower] = Field(default_factory=list, max_length=500)
+    on_drift: OnDrift = Field(default=OnDrift.ALERT, description=ON_DRIFT_DESCRIPTION)
+
+
+class GroupChange(Request):
+    """Only the fields given change."""
+
+    on_drift: OnDrift | None = Field(default=None, description=ON_DRIFT_DESCRIPTION)
 
 
 # --- responses ----------------------------------------------------------------------------------
@@ -207,6 +220,10 @@ class AccountOut(Response):
     lock_reason: str
     flattening: bool
     supervisor_hold: bool
+    drift: dict[str, int] = Field(
+        description="S10.1: a follower's open drift episodes, symbol -> its position minus the"
+        " position its leader puts it at; a drift still inside drift_grace is not shown"
+    )
     profile: str | None = Field(description="the named profile it uses (S9.7)")
     limits: dict[str, RiskJson] = Field(description="the account's own risk keys")
     effective: dict[str, RiskJson] = Field(
@@ -270,6 +287,7 @@ class GroupOut(Response):
     leader: str
     followers: list[FollowerOut]
     leader_positions: dict[str, int]
+    on_drift: OnDrift = Field(description=ON_DRIFT_DESCRIPTION)
 
 
 class ConnectionDeletion(Response):

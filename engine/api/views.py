@@ -97,6 +97,7 @@ def account_out(
         lock_reason=risk.lock_reason.value,
         flattening=risk.flattening,
         supervisor_hold=risk.supervisor_hold,
+        drift=dict(view.drift),
         profile=config.profile,
         limits=values_json(config.limits),
         effective=values_json(effective),
@@ -235,6 +236,7 @@ def group_out(engine: Engine, group: str) -> schemas.GroupOut:
         leader=config.leader,
         followers=[follower_out(m) for m in members],
         leader_positions=dict(view.leader_positions) if view is not None else {},
+        on_drift=config.on_drift,
     )
 
 

@@ -85,6 +85,7 @@ The example below is the whole schema; ``docs/operations.md`` explains each key:
     followers = [            # copy = "fills" (the default) or "orders" (S8.1)
         { account = "F1", ratio = "1", max_qty = 4, symbol_map = { ES = "MES" }, copy = "orders" },
     ]
+    on_drift = "alert"       # or "reduce": a drifting follower is reduced flatten-only (S10.2)
 """
 
 from __future__ import annotations

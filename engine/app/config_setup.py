@@ -32,6 +32,7 @@ from engine.domain.price_scale import price_scale_problem
 from engine.domain.risk_profile import RiskValueError
 from engine.domain.sessions import Blackout
 from engine.domain.setup import ID_FORM, ID_PATTERN, is_id
+from engine.domain.watching import OnDrift
 
 
 class Section(BaseModel):
@@ -165,6 +166,7 @@ class GroupSeed(Section):
     id: Id
     leader: Id
     followers: list[FollowerSeed] = Field(default_factory=list)
+    on_drift: OnDrift = OnDrift.ALERT  # S10.2: "alert" or "reduce"
 
 
 def check_profiles(value: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -29,6 +29,7 @@ def seed_from_config(engine: Engine, config: Config) -> None:
             g.id,
             g.leader,
             [f.membership() for f in g.followers],
+            g.on_drift,
         )
         for g in config.groups
     ]

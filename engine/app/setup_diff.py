@@ -47,6 +47,7 @@ from engine.app.setup_steps import (
     SetAccountProfile,
     SetFollower,
     SetLimits,
+    SetOnDrift,
     SetProfile,
     Setup,
     Step,
@@ -90,6 +91,7 @@ def setup_of_config(config: Config) -> Setup | None:
                     )
                     for f in g.followers
                 ),
+                g.on_drift,
             )
             for g in config.groups
         },
@@ -114,6 +116,7 @@ def setup_of_topology(topology: Topology | SetupRows) -> Setup:
                     Follower(m.account, m.ratio, m.max_qty, tuple(sorted(m.symbol_map)), m.copy)
                     for m in g.members
                 ),
+                g.on_drift,
             )
             for g in topology.groups.values()
         },
@@ -215,6 +218,13 @@ def compare(file: Setup, store: Setup) -> Plan:
             )
             steps += [DeleteGroup(gid), AddGroup(group)]  # a group's leader is its identity
             continue
+        if kept_group.on_drift is not group.on_drift:
+            differences.append(
+                Difference.of(
+                    f"groups[{gid}].on_drift", group.on_drift.value, kept_group.on_drift.value
+                )
+            )
+            steps.append(SetOnDrift(gid, group.on_drift))
         differences += _followers(group, kept_group, gone_accounts, steps)
 
     steps.sort(key=lambda s: ORDER.index(type(s)))
@@ -376,6 +386,7 @@ __all__ = [
     "SetAccountProfile",
     "SetFollower",
     "SetLimits",
+    "SetOnDrift",
     "SetProfile",
     "Setup",
     "Step",

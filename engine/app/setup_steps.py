@@ -21,6 +21,7 @@ from engine.domain.decimals import plain
 from engine.domain.risk_profile import OFF, SHAPES, RiskValue, Shape, shown
 from engine.domain.sessions import Blackout, BlackoutMode
 from engine.domain.threshold import MaxLossMode
+from engine.domain.watching import OnDrift
 
 ZERO = Decimal(0)
 REDACTED = "[redacted]"
@@ -53,6 +54,7 @@ class Group:
     id: str
     leader: str
     followers: tuple[Follower, ...] = ()
+    on_drift: OnDrift = OnDrift.ALERT  # S10.2
 
     def follower(self, account: str) -> Follower | None:
         return next((f for f in self.followers if f.account == account), None)
@@ -229,6 +231,18 @@ class AddFollower:
 
 
 @dataclass(frozen=True)
+class SetOnDrift:
+    """S10.2: what the group does when a follower drifts."""
+
+    group: str
+    on_drift: OnDrift
+    deletes = False
+
+    def describe(self) -> str:
+        return f"group {self.group}: on_drift {self.on_drift}"
+
+
+@dataclass(frozen=True)
 class SetFollower:
     group: str
     follower: Follower
@@ -320,6 +334,7 @@ Step = (
     | AddGroup
     | AddFollower
     | SetFollower
+    | SetOnDrift
     | SetAccountProfile
     | SetLimits
     | AddBlackout
@@ -339,6 +354,7 @@ ORDER: tuple[type, ...] = (
     AddGroup,
     AddFollower,
     SetFollower,
+    SetOnDrift,
     SetAccountProfile,
     SetLimits,
     AddBlackout,
@@ -385,7 +401,7 @@ def terms(follower: Follower) -> str:
 
 def group_text(group: Group) -> str:
     followers = "; ".join(f"{f.account} ({terms(f)})" for f in group.followers) or "none"
-    return f"leader {group.leader}, followers {followers}"
+    return f"leader {group.leader}, followers {followers}, on_drift {group.on_drift}"
 
 
 __all__ = [
@@ -410,6 +426,7 @@ __all__ = [
     "SetAccountProfile",
     "SetFollower",
     "SetLimits",
+    "SetOnDrift",
     "SetProfile",
     "Setup",
     "Step",

@@ -42,6 +42,7 @@ from engine.cli.tables import (
     activity_table,
     connections_table,
     describe_deletion,
+    drift_table,
     groups_table,
     positions_text,
     table,
@@ -191,6 +192,9 @@ def cmd_status(client: Client, args: argparse.Namespace, out: TextIO) -> Any:
     limits_table(accounts, out)
     out.write("\n")
     rules_table(accounts, out)
+    if any(a.get("drift") for a in accounts):
+        out.write("\n")
+        drift_table(accounts, out)
     return None
 
 
@@ -254,6 +258,8 @@ def _shown(key: str, value: Any) -> Any:
         return keys_text(value)
     if key == "blackout":
         return blackout_text(value) if value else None
+    if key == "drift":
+        return positions_text(value) if value else "none"
     return value
 
 
@@ -274,7 +280,14 @@ def cmd_groups(client: Client, args: argparse.Namespace, out: TextIO) -> Any:
             "leader": args.leader,
             "followers": [_terms(args, a) for a in args.follower or []],
         }
+        if args.on_drift is not None:
+            body["on_drift"] = args.on_drift
         return _done(client.call("POST", "/api/groups", body), args, out, f"group {ident} created")
+    if action == "set":
+        if args.on_drift is None:
+            raise CliError("groups set needs --on-drift alert|reduce", EXIT_USAGE)
+        changed = client.call("PATCH", base, {"on_drift": args.on_drift})
+        return _done(changed, args, out, f"group {ident}: on_drift {args.on_drift}")
     if action == "delete":
         return _delete(client, args, out, f"group {ident}", base)
     account = _need(args, "account")
@@ -492,7 +505,15 @@ def _add_group_commands(commands: Any) -> None:
     p.add_argument(
         "action",
         nargs="?",
-        choices=("list", "create", "delete", "add-follower", "set-follower", "remove-follower"),
+        choices=(
+            "list",
+            "create",
+            "set",
+            "delete",
+            "add-follower",
+            "set-follower",
+            "remove-follower",
+        ),
     )
     p.add_argument("id", nargs="?", help="the group")
     p.add_argument("account", nargs="?", help="the follower")
@@ -511,6 +532,12 @@ def _add_group_commands(commands: Any) -> None:
         choices=("fills", "orders"),
         help="copy the leader's fills as market orders (the default for a new follower) or"
         " mirror its working orders and brackets (S8)",
+    )
+    p.add_argument(
+        "--on-drift",
+        choices=("alert", "reduce"),
+        help="create, set: when a follower drifts from its leader, alert only (the default) or"
+        " also reduce it toward its expected position, flatten-only (S10.2)",
     )
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--yes", action="store_true")

@@ -51,6 +51,7 @@ from engine.app.setup_diff import (
     SetAccountProfile,
     SetFollower,
     SetLimits,
+    SetOnDrift,
     SetProfile,
     Setup,
     Step,
@@ -67,6 +68,7 @@ from engine.domain.copying import CopyMode
 from engine.domain.decimals import plain
 from engine.domain.risk_profile import RiskValue, RiskValueError
 from engine.domain.sessions import Blackout
+from engine.domain.watching import OnDrift
 from engine.storage.datadir import STORE_FILE, read_url
 from engine.storage.setup_rows import read_setup
 from engine.storage.store import StoreError
@@ -148,6 +150,7 @@ def setup_of_api(client: Client) -> Setup:
                     )
                     for f in g["followers"]
                 ),
+                OnDrift(g.get("on_drift", OnDrift.ALERT.value)),
             )
             for g in groups
         },
@@ -301,8 +304,16 @@ def apply_step(client: Client, step: Step) -> None:
         client.call("POST", "/api/connections", body)
     elif isinstance(step, AddGroup):
         followers = [_follower_body(f) for f in step.group.followers]
-        body = {"id": step.group.id, "leader": step.group.leader, "followers": followers}
+        body = {
+            "id": step.group.id,
+            "leader": step.group.leader,
+            "followers": followers,
+            "on_drift": step.group.on_drift.value,
+        }
         client.call("POST", "/api/groups", body)
+    elif isinstance(step, SetOnDrift):
+        body = {"on_drift": step.on_drift.value}
+        client.call("PATCH", _path("api", "groups", step.group), body)
     elif isinstance(step, AddFollower):
         path = _path("api", "groups", step.group, "followers")
         client.call("POST", path, _follower_body(step.follower))

@@ -80,13 +80,26 @@ def accounts_table(accounts: list[dict[str, Any]], out: TextIO) -> None:
 def groups_table(groups: list[dict[str, Any]], out: TextIO) -> None:
     rows = []
     for g in groups:
-        rows.append((g["id"], g["leader"], "leader", "", "", "", "", ""))
+        rows.append((g["id"], g["leader"], "leader", "", "", "", "", "", g["on_drift"]))
         for f in g["followers"]:
             terms = ", ".join(f"{a}→{b}" for a, b in f["symbol_map"].items())
             rows.append((g["id"], f["account"], "follower", f["ratio"], f["max_qty"], terms,
-                         f["copy"], f["disable_reason"]))  # fmt: skip
-    table(rows, ("GROUP", "ACCOUNT", "ROLE", "RATIO", "MAX QTY", "SYMBOL MAP", "COPY", "DISABLED"),
-          out)  # fmt: skip
+                         f["copy"], f["disable_reason"], ""))  # fmt: skip
+    table(rows, ("GROUP", "ACCOUNT", "ROLE", "RATIO", "MAX QTY", "SYMBOL MAP", "COPY", "DISABLED",
+                 "ON DRIFT"), out)  # fmt: skip
+
+
+def drift_table(accounts: list[dict[str, Any]], out: TextIO) -> bool:
+    """S10.1: each follower's open drift, one row per symbol (follower position − expected);
+    nothing (``False``) while no follower drifts."""
+    rows = [
+        (a["id"], symbol, f"{qty:+d}")
+        for a in accounts
+        for symbol, qty in sorted(a.get("drift", {}).items())
+    ]
+    if rows:
+        table(rows, ("DRIFTING", "SYMBOL", "DRIFT"), out)
+    return bool(rows)
 
 
 # Wide enough for any level and kind, and for most account ids: the lines ``activity --follow``

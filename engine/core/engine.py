@@ -65,7 +65,7 @@ from engine.domain.ledger import UnresolvedOrder
 from engine.domain.risk_profile import RiskRules, RiskValue
 from engine.domain.risk_status import LockReason, RiskStatus
 from engine.domain.sessions import Blackout
-from engine.domain.watching import WatchSettings
+from engine.domain.watching import OnDrift, WatchSettings
 from engine.host import Runtime, Services, make_runtime
 from engine.host.address import Address
 from engine.host.base import ActorContext, Behaviour, Factory
@@ -696,10 +696,23 @@ class Engine:
         self._record("delete_account", account)
         return setup_changes.delete_account(self._setup(), account)
 
-    def add_group(self, group: str, leader: str, members: Iterable[Membership] = ()) -> None:
+    def add_group(
+        self,
+        group: str,
+        leader: str,
+        members: Iterable[Membership] = (),
+        on_drift: OnDrift = OnDrift.ALERT,
+    ) -> None:
         members = list(members)
-        self._record("add_group", group, leader, members)
-        setup_changes.add_group(self._setup(), group, leader, members)
+        on_drift = OnDrift(on_drift)  # a journal's replay gives it as its text
+        self._record("add_group", group, leader, members, on_drift)
+        setup_changes.add_group(self._setup(), group, leader, members, on_drift)
+
+    def set_on_drift(self, group: str, on_drift: OnDrift) -> GroupConfig:
+        """S10.2: what the group does when one of its followers drifts."""
+        on_drift = OnDrift(on_drift)  # a journal's replay gives it as its text
+        self._record("set_on_drift", group, on_drift)
+        return setup_changes.set_on_drift(self._setup(), group, on_drift)
 
     def delete_group(self, group: str) -> GroupConfig:
         self._record("delete_group", group)

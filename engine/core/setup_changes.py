@@ -20,7 +20,7 @@ from actors import addresses, schedule
 from actors.group import GroupView
 from actors.messages.account import SendPositions, SetRole
 from actors.messages.connection import DetachAccount, StartSession
-from actors.messages.group import RemoveMember, SetTerms
+from actors.messages.group import RemoveMember, SetOnDrift, SetTerms
 from actors.messages.risk import SetMembership
 from actors.messages.schedule import Track
 from brokers.instruments import ContractTable
@@ -37,6 +37,7 @@ from engine.core.tree import ActorTree
 from engine.domain.activity import Kind, Level
 from engine.domain.copying import CopyMode, Membership, Role
 from engine.domain.price_scale import price_scale_problem
+from engine.domain.watching import OnDrift
 from engine.storage import setup_rows
 from engine.storage.records import Records
 from engine.storage.store import Store
@@ -239,11 +240,17 @@ def delete_account(setup: Setup, account: str) -> AccountDeletion:
 # --- groups -------------------------------------------------------------------------------------
 
 
-def add_group(setup: Setup, group: str, leader: str, members: Sequence[Membership]) -> None:
+def add_group(
+    setup: Setup,
+    group: str,
+    leader: str,
+    members: Sequence[Membership],
+    on_drift: OnDrift = OnDrift.ALERT,
+) -> None:
     """A new copy group: its actor learns the leader's positions from the leader's account."""
     _require_running(setup)
     members = [m if not m.disable_reason else _enabled(m) for m in members]
-    config = GroupConfig(group, leader, list(members))
+    config = GroupConfig(group, leader, list(members), on_drift)
     topology = setup.topology
     topology.check_new_group(config)
     for member in members:
@@ -265,9 +272,28 @@ def add_group(setup: Setup, group: str, leader: str, members: Sequence[Membershi
         Level.INFO,
         Kind.STATE_CHANGE,
         f"group {group} created: {leader} → "
-        f"{', '.join(m.account for m in members) or 'no followers'}",
+        f"{', '.join(m.account for m in members) or 'no followers'}, on_drift {on_drift}",
         account=leader,
     )
+
+
+def set_on_drift(setup: Setup, group: str, on_drift: OnDrift) -> GroupConfig:
+    """S10.2: what the group does when a follower drifts, from its next drift episode on; an
+    episode open now is not reduced for it (once per episode, at its opening)."""
+    _require_running(setup)
+    config = setup.topology.require_group(group)
+    if config.on_drift is on_drift:
+        return config
+    setup.store.write(lambda conn: setup_rows.update_on_drift(conn, group, on_drift), wait=True)
+    config.on_drift = on_drift
+    setup.tree.tell(addresses.group(group), SetOnDrift(on_drift))
+    setup.records.activity(
+        Level.INFO,
+        Kind.STATE_CHANGE,
+        f"group {group}: on_drift {on_drift}",
+        account=config.leader,
+    )
+    return config
 
 
 def _enabled(member: Membership) -> Membership:
@@ -329,5 +355,6 @@ __all__ = [
     "delete_connection",
     "delete_group",
     "initial_state",
+    "set_on_drift",
     "update_follower",
 ]

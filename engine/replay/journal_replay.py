@@ -71,6 +71,7 @@ COMMANDS = frozenset(
         "add_group",
         "delete_group",
         "update_follower",
+        "set_on_drift",
         "unset_risk",
         "set_profile",
         "unset_profile_keys",

@@ -18,6 +18,7 @@ from typing import Any
 from brokers import base
 from engine.domain.copying import CopyMode, Membership
 from engine.domain.sessions import Blackout
+from engine.domain.watching import OnDrift
 
 REDACTED = "[redacted]"
 SECRET_FIELDS = frozenset({"token"})
@@ -55,6 +56,7 @@ ENUMS: dict[str, type[enum.Enum]] = {
     "TimeInForce": base.TimeInForce,
     "LegRole": base.LegRole,
     "CopyMode": CopyMode,
+    "OnDrift": OnDrift,
 }
 
 

@@ -41,8 +41,18 @@ async def get_group(request: Request, ctx: ApiContext) -> Response:
 async def create_group(request: Request, ctx: ApiContext) -> Response:
     new = await body(request, schemas.NewGroup, ctx.max_body_bytes)
     members = [_membership(f) for f in new.followers]
-    await ctx.command(ctx.engine.add_group, new.id, new.leader, members)
+    await ctx.command(ctx.engine.add_group, new.id, new.leader, members, new.on_drift)
     return json_of(ctx.view(views.group_out, ctx.engine, new.id), 201)
+
+
+async def change_group(request: Request, ctx: ApiContext) -> Response:
+    """S10.2: the group's on_drift, from its next drift episode on."""
+    group = _id(request)
+    change = await body(request, schemas.GroupChange, ctx.max_body_bytes)
+    ctx.engine.group(group)  # 404 before the command
+    if change.on_drift is not None:
+        await ctx.command(ctx.engine.set_on_drift, group, change.on_drift)
+    return json_of(ctx.view(views.group_out, ctx.engine, group))
 
 
 async def delete_group(request: Request, ctx: ApiContext) -> Response:
@@ -141,6 +151,17 @@ OPERATIONS = [
     Operation(
         "GET", _PATH, get_group, "One copy group", TAG,
         response=schemas.GroupOut, errors=(404,),
+    ),
+    Operation(
+        "PATCH",
+        _PATH,
+        change_group,
+        "Change a group's on_drift (S10.2)",
+        TAG,
+        body=schemas.GroupChange,
+        response=schemas.GroupOut,
+        errors=(404, 422),
+        command=True,
     ),
     Operation(
         "DELETE",

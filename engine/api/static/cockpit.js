@@ -235,6 +235,19 @@ function orderText(o) {
   return [`${o.qty > 0 ? "buy" : "sell"} ${Math.abs(o.qty)} ${o.symbol} ${kind}`, ...notes].join(" · ");
 }
 
+// S10.1: a follower's open drift episodes, "ESZ6 -2" (its position minus where its leader puts
+// it); a drift inside drift_grace is not in the API's view, so not shown.
+function driftText(drift) {
+  return Object.entries(drift || {}).map(([symbol, qty]) => `${symbol} ${signed(qty)}`).join(", ");
+}
+
+function copyingCell(account) {
+  const drift = driftText(account.drift);
+  if (!drift) return el("td", { class: "copying", text: account.copying });
+  return el("td", { class: "copying" }, account.copying, " ",
+    el("span", { class: "drift", title: "drifts from where its leader puts it (S10.1): its position minus the expected one", text: `drift ${drift}` }));
+}
+
 function ordersCell(account) {
   const orders = account.orders || [];
   if (!orders.length) return el("td", { class: "orders muted", text: "—" });
@@ -271,7 +284,8 @@ function renderAccounts(accounts) {
   const rows = accounts.map((a) => {
     const locked = a.risk_status !== "OK" || a.lock_reason;
     const follower = a.membership && a.membership.role === "follower";
-    return el("tr", { dataAccount: a.id, dataStanding: worstStanding(a.limit_distances || []) },
+    const drifting = Object.keys(a.drift || {}).length > 0;
+    return el("tr", { dataAccount: a.id, dataStanding: worstStanding(a.limit_distances || []), dataDrift: drifting ? "true" : "false" },
       el("td", { text: a.id }),
       el("td", { text: a.connection }),
       el("td", { class: "pos" + (Object.keys(a.positions).length ? "" : " flat"), dataPosition: positionsText(a.positions), text: positionsText(a.positions) }),
@@ -283,7 +297,7 @@ function renderAccounts(accounts) {
       rulesCell(a),
       el("td", {}, el("span", { class: "badge risk", dataState: a.risk_status, text: a.risk_status })),
       el("td", { class: "lock-reason", text: a.lock_reason || "—" }),
-      el("td", { class: "copying", text: a.copying }),
+      copyingCell(a),
       el("td", { class: "actions" },
         el("button", { class: "danger", dataAction: "flatten-account", text: "Flatten", onclick: () => flattenAccount(a.id) }),
         " ",
@@ -306,7 +320,9 @@ function renderGroups(groups) {
     el("div", { class: "group-head" },
       el("span", { class: "title", text: `${g.id}` }),
       el("span", { class: "muted", text: `leader ${g.leader} · ${positionsText(g.leader_positions)}` }),
+      el("span", { class: "on-drift muted", dataOnDrift: g.on_drift, title: ON_DRIFT_WORDS[g.on_drift] || "", text: `on drift: ${g.on_drift}` }),
       el("div", { class: "spacer" }),
+      el("button", { dataAction: "edit-group", text: "On drift", onclick: () => editGroup(g) }),
       el("button", { dataAction: "add-follower", text: "Add follower", onclick: () => addFollower(g.id) }),
       el("button", { class: "danger", dataAction: "flatten-group", dataGroup: g.id, text: "Flatten Group", onclick: () => flattenGroup(g) }),
       el("button", { class: "danger", dataAction: "delete-group", text: "Delete group", onclick: () => confirmDelete("group", g.id, `/api/groups/${enc(g.id)}`) }),
@@ -464,6 +480,20 @@ async function editFollower(group, follower) {
   if (values.copy) body.copy = values.copy.toLowerCase();
   if (values.max_qty) body.max_qty = Number(values.max_qty); else body.clear_max_qty = true;
   await command("PATCH", `/api/groups/${enc(group)}/followers/${enc(follower.account)}`, body, "terms saved");
+}
+
+// S10.2: what a group does when one of its followers drifts.
+const ON_DRIFT_WORDS = {
+  alert: "a drifting follower gets a drift entry and an alert, nothing more",
+  reduce: "a drifting follower is also brought toward its expected position, flatten-only, once per episode",
+};
+
+async function editGroup(group) {
+  const values = await editDialog(`Group ${group.id}`, [
+    { name: "on_drift", label: "When a follower drifts", value: group.on_drift, options: Object.entries(ON_DRIFT_WORDS).map(([value, words]) => [value, `${value}: ${words}`]) },
+  ]);
+  if (!values || values.on_drift === group.on_drift) return;
+  await command("PATCH", `/api/groups/${enc(group.id)}`, { on_drift: values.on_drift }, `group ${group.id}: on_drift ${values.on_drift}`);
 }
 
 async function removeFollower(group, account) {
@@ -694,7 +724,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#add-group").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = new FormData(event.target);
-    const done = await command("POST", "/api/groups", { id: form.get("id"), leader: form.get("leader"), followers: [] }, `group ${form.get("id")} created`);
+    const done = await command("POST", "/api/groups", { id: form.get("id"), leader: form.get("leader"), followers: [], on_drift: form.get("on_drift") || "alert" }, `group ${form.get("id")} created`);
     if (done) event.target.reset();
   });
   const token = tokenFromUrl() || localStorage.getItem(TOKEN_KEY);

@@ -10,7 +10,7 @@ import pytest
 
 from brokers.base import OrderType
 from tests.conftest import ES
-from tests.engine.api.conftest import ApiRig
+from tests.engine.api.conftest import ApiRig, short_follower
 
 pytestmark = pytest.mark.trio
 
@@ -42,6 +42,18 @@ async def test_account_shows_positions_figures_and_copying(api: ApiRig) -> None:
     listed = await api.get("/api/accounts?connection=f2")
     assert [a["id"] for a in listed] == ["F2"]
     await api.get("/api/accounts/NOPE", status=404)
+
+
+async def test_a_drifting_follower_shows_its_drift(api: ApiRig) -> None:
+    """S10.1: inside drift_grace (5 s) the drift is not shown; once the episode opens the
+    account shows {symbol: follower position - expected}."""
+    short_follower(api)  # F1 flat, its leader long 2
+    api.rig.advance(4)
+    assert (await api.get("/api/accounts/F1"))["drift"] == {}
+    api.rig.advance(1)
+    api.idle()
+    assert (await api.get("/api/accounts/F1"))["drift"] == {ES: -2}
+    assert (await api.get("/api/accounts/F2"))["drift"] == {}
 
 
 async def test_limits_get_and_set(api: ApiRig) -> None:

@@ -30,6 +30,7 @@ async def test_list_and_get(api: ApiRig) -> None:
                  "disable_reason": "", "copy": "fills"},
             ],
             "leader_positions": {},
+            "on_drift": "alert",
         }
     ]  # fmt: skip
     await api.get("/api/groups/nope", status=404)
@@ -189,3 +190,21 @@ async def test_orders_mode_refuses_a_map_between_price_scales(api: ApiRig) -> No
     body["symbol_map"] = {"NQ": "MNQ"}
     group = await api.post("/api/groups/g1/followers", body, status=201)
     assert group["followers"][-1]["copy"] == "orders"
+
+
+async def test_on_drift_at_creation_and_changed(api: ApiRig) -> None:
+    """S10.2: a group's on_drift is given when it is made, changed by PATCH, and kept in the
+    store; any other value is refused with the field named."""
+    await _free_accounts(api)
+    body = {"id": "g2", "leader": "LEAD", "followers": [{"account": "F1"}], "on_drift": "reduce"}
+    created = await api.post("/api/groups", body, status=201)
+    assert created["on_drift"] == "reduce"
+    changed = await api.call("PATCH", "/api/groups/g2", {"on_drift": "alert"}, status=200)
+    assert changed["on_drift"] == "alert"
+    api.idle()
+    assert [r["on_drift"] for r in api.rig.rows("SELECT on_drift FROM groups")] == ["alert"]
+    problem = await api.call("PATCH", "/api/groups/g2", {"on_drift": "close"}, status=422)
+    assert problem["field"] == "on_drift"
+    await api.call("PATCH", "/api/groups/nope", {"on_drift": "alert"}, status=404)
+    bad = {"id": "g3", "leader": "F2", "on_drift": "sometimes"}
+    assert (await api.post("/api/groups", bad, status=422))["field"] == "on_drift"

@@ -189,6 +189,9 @@ def test_seeds_an_empty_store(tmp_path: Path) -> None:
          "[[groups]]\nid = 'g'\nleader = 'A'\nfollowers = [{ account = 'B', copy = 'all' }]",
          "groups[0].followers[0].copy: expected 'fills' or 'orders' (got 'all')"),
         ("[[connections]]\nid = 'c'\n[[accounts]]\nid = 'A'\nconnection = 'c'\n"
+         "[[groups]]\nid = 'g'\nleader = 'A'\non_drift = 'close'",
+         "groups[0].on_drift: expected 'alert' or 'reduce' (got 'close')"),
+        ("[[connections]]\nid = 'c'\n[[accounts]]\nid = 'A'\nconnection = 'c'\n"
          "[[groups]]\nid = 'g'\nleader = 'A'\nfollowers = [{ account = 'B', "
          "copy = 'orders', symbol_map = { ES = 'CL' } }]",
          "groups[0].followers[0]: copy = \"orders\" copies prices unchanged, so symbol_map "

@@ -29,6 +29,7 @@ from engine.app.setup_diff import (
     SetAccountProfile,
     SetFollower,
     SetLimits,
+    SetOnDrift,
     SetProfile,
     Setup,
     compare,
@@ -40,6 +41,7 @@ from engine.core.topology import Topology
 from engine.domain.copying import CopyMode, Membership
 from engine.domain.sessions import Blackout
 from engine.domain.setup import AccountConfig, ConnectionConfig, GroupConfig
+from engine.domain.watching import OnDrift
 from engine.storage.setup_rows import read_setup
 from engine.storage.store import Store
 from tests.conftest import START
@@ -97,6 +99,20 @@ def test_the_same_setup_has_no_difference() -> None:
     plan = compare(file, store)
     assert plan.differences == ()
     assert plan.steps == ()
+
+
+def test_s10_2_a_groups_on_drift_is_one_difference_and_sets_it() -> None:
+    group = {"id": "main", "leader": "LEAD", "followers": [{"account": "F1"}]}
+    store = store_setup(
+        ["prop"], STORE_ACCOUNTS, {"main": ("LEAD", [Membership("F1", Decimal(1))])}
+    )
+    accounts = [{"id": "LEAD", "connection": "prop"}, LEAD_F1[1] | {"limits": {}}]
+    same = compare(file_setup(PROP, accounts, [group]), store)
+    assert [d.key for d in same.differences] == ["accounts[F1].limits.daily_loss_limit"]
+    plan = compare(file_setup(PROP, accounts, [group | {"on_drift": "reduce"}]), store)
+    assert Difference("groups[main].on_drift", "reduce", "alert") in plan.differences
+    assert SetOnDrift("main", OnDrift.REDUCE) in plan.steps
+    assert SetOnDrift("main", OnDrift.REDUCE).describe() == "group main: on_drift reduce"
 
 
 def test_a_lowered_limit_is_one_difference_and_sets_it() -> None:
@@ -285,7 +301,8 @@ def test_a_new_group_is_created_with_its_followers() -> None:
     assert [(d.key, d.file, d.store) for d in plan.differences] == [
         (
             "groups[main]",
-            "leader LEAD, followers F1 (ratio 1, max_qty none, symbol_map none, copy fills)",
+            "leader LEAD, followers F1 (ratio 1, max_qty none, symbol_map none, copy fills),"
+            " on_drift alert",
             "(absent)",
         )
     ]

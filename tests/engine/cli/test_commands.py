@@ -100,6 +100,25 @@ def test_groups_and_followers(engine: EngineProcess) -> None:
     assert run_cli(engine, "groups", "delete", "cli-group", "--yes")[0] == 0
 
 
+def test_s10_2_a_groups_on_drift(engine: EngineProcess) -> None:
+    run_cli(engine, "connections", "add", "dconn", "--account", "D-LEAD", "--account", "D-F1")
+    code, _ = run_cli(engine, "groups", "create", "drift-group", "--leader", "D-LEAD",
+                      "--follower", "D-F1", "--on-drift", "reduce")  # fmt: skip
+    assert code == 0
+    code, text = run_cli(engine, "groups")
+    leader = next(line for line in text.splitlines() if line.startswith("drift-group  D-LEAD"))
+    assert leader.split()[-1] == "reduce"
+    assert "ON DRIFT" in text
+    code, text = run_cli(engine, "groups", "set", "drift-group", "--on-drift", "alert")
+    assert (code, text.strip()) == (0, "group drift-group: on_drift alert")
+    group = next(g for g in run_json(engine, "groups") if g["id"] == "drift-group")
+    assert group["on_drift"] == "alert"
+    assert run_cli(engine, "groups", "set", "drift-group")[0] == 2  # nothing to set
+    code, text = run_cli(engine, "accounts", "show", "D-F1")
+    assert "drift              none" in text
+    assert run_cli(engine, "groups", "delete", "drift-group", "--yes")[0] == 0
+
+
 def test_a_follower_copying_orders(
     engine: EngineProcess, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -153,6 +153,28 @@ def test_a_follower_copy_mode_edited_in_the_file_is_listed_and_applied(tmp_path:
         assert stop_engine(engine) == 0
 
 
+def test_s10_2_a_groups_on_drift_edited_in_the_file_is_listed_and_applied(tmp_path: Path) -> None:
+    """on_drift is the group's: diffed against the store file and applied through the API."""
+    data, config = seeded(tmp_path)
+    config.write_text(SETUP + 'on_drift = "reduce"\n')
+    row = ["groups[main].on_drift", "reduce", "alert"]
+    stopped = setup_cli(data, "diff", str(config))
+    assert stopped.returncode == 1, stopped.stderr
+    assert row in [line.split() for line in stopped.stdout.splitlines()]
+    engine = start(data, config)
+    try:
+        applied = setup_cli(data, "apply", str(config), "--yes")
+        assert applied.returncode == 0, applied.stderr
+        assert "group main: on_drift reduce" in applied.stdout
+        groups = httpx.get(
+            f"{engine.url}/api/groups", headers={"Authorization": f"Bearer {engine.token}"}
+        ).json()
+        assert [g["on_drift"] for g in groups] == ["reduce"]
+        assert setup_cli(data, "diff", str(config)).returncode == 0
+    finally:
+        assert stop_engine(engine) == 0
+
+
 def test_a_deletion_is_shown_and_asked_before_it_is_applied(tmp_path: Path) -> None:
     data, config = seeded(tmp_path)
     without_f2 = SETUP.replace('[[accounts]]\nid = "F2"\nconnection = "prop"\n', "").replace(

@@ -18,7 +18,7 @@ from engine.api import build_app
 from engine.cli.commands import Client
 from engine.cli.commands import main as cli_main
 from tests.conftest import ES, MakeEngine
-from tests.engine.api.conftest import TOKEN, ApiRig, make_context
+from tests.engine.api.conftest import TOKEN, ApiRig, make_context, short_follower
 from tests.engine.cli.test_sync import TrioBridge
 
 pytestmark = pytest.mark.trio
@@ -60,3 +60,19 @@ async def test_a_delete_confirmation_lists_the_working_orders_that_stay(api: Api
     assert placed.entry in [o.broker_order_id for o in broker.working_orders("F2")]
     code, text = await cli(api, "connections", "delete", "f2", "--dry-run")
     assert "  F2: buy 2" in text
+
+
+async def test_s10_1_status_lists_the_followers_that_drift(api: ApiRig) -> None:
+    """A follower's open drift episode is a row of its own under the accounts; none while no
+    follower drifts (a drift inside drift_grace included)."""
+    short_follower(api)  # F1 flat, its leader long 2
+    code, text = await cli(api, "status")
+    assert code == 0
+    assert "DRIFTING" not in text
+    api.rig.advance(5)
+    api.idle()
+    code, text = await cli(api, "status")
+    assert code == 0
+    lines = text.splitlines()
+    assert any(line.split() == ["DRIFTING", "SYMBOL", "DRIFT"] for line in lines)
+    assert any(line.split() == ["F1", ES, "-2"] for line in lines)

@@ -119,9 +119,14 @@ def test_settings_are_read() -> None:
             '("90s", "45m", "2h", "3d"), not "0s"',
         ),
         (
-            'drift_grace = "5s"',
-            "[settings]: drift_grace: unknown key 'drift_grace' "
-            "(expected one of: max_copy_age, mirror_grace)",
+            'drift_grace = "soon"',
+            "[settings]: drift_grace: must be a positive whole number followed by s, m, h or d "
+            '("90s", "45m", "2h", "3d"), not "soon"',
+        ),
+        (
+            'drift = "5s"',
+            "[settings]: drift: unknown key 'drift' (expected one of: max_copy_age, "
+            "mirror_grace, drift_grace, drift_check, copy_fill_timeout, stale_prices_after)",
         ),
     ],
 )
