@@ -249,6 +249,22 @@ class _EngineCollector(Collector):
             if view is not None:
                 blind.add_metric([account], float(len(view.stale_prices)))
         yield blind
+        yield self._drift(engine)
+
+    @staticmethod
+    def _drift(engine: Engine) -> GaugeMetricFamily:
+        drift = GaugeMetricFamily(
+            "mimik_follower_drift",
+            "A follower's open drift episode (S10.1): its position minus where its leader puts"
+            " it, per account and symbol; no sample while none is open",
+            labels=["account", "symbol"],
+        )
+        for account in sorted(engine.topology_snapshot().accounts):
+            view = engine.account_view(account)
+            if view is not None:
+                for symbol, qty in sorted(view.drift.items()):
+                    drift.add_metric([account, symbol], float(qty))
+        return drift
 
 
 __all__ = ["EngineMetrics", "breach_reason", "rejection_reason"]

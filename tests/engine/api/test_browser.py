@@ -369,3 +369,64 @@ async def _edit(page: Page, *, opened: bool = False, **values: str) -> None:
         for name, value in values.items()
     )
     await page.evaluate(f"{fill}; document.querySelector('#edit-ok').click()")
+
+
+@pytest.mark.trio
+async def test_s10_1_a_follower_that_drifts_turns_amber_with_its_drift(tmp_path: Path) -> None:
+    """A trade at a follower's own broker (the paper desk) leaves it 1 short of where its leader
+    puts it: once drift_grace has passed its row turns amber and says its drift; the group's
+    on_drift is shown and changed in the Cockpit; back in line, the row is plain again."""
+    assert CHROMIUM is not None
+    config = tmp_path / "desk.toml"
+    config.write_text(DESK_CONFIG + "\n[engine]\ndrift_grace_seconds = 1\n", encoding="utf-8")
+    engine = start_engine(tmp_path / "data", "--config", str(config))
+    f1 = _row("DEMO-F1")
+    try:
+        async with browser(CHROMIUM, tmp_path / "profile") as ws:
+            page = await open_page(ws, f"{engine.url}/#token={engine.token}")
+            await page.wait_for(
+                f"!document.querySelector('#paper').hidden && {ROWS}.length === 4"
+                " && document.querySelector('#paper-trade select[name=account]').options.length",
+                20,
+                "the desk panel on a paper-broker engine",
+            )
+            await _desk(page, "paper-price", symbol="ESZ6", last="5000")
+            await _desk(page, "paper-trade", account="DEMO-LEAD", side="buy", qty="1",
+                        symbol="ESZ6")  # fmt: skip
+            await page.wait_for(f"{f1}.querySelector('.pos').textContent === '+1 ESZ6'", 10,
+                                "the copy on F1")  # fmt: skip
+            assert await page.evaluate(f"{f1}.dataset.drift") == "false"
+            await _desk(page, "paper-trade", account="DEMO-F1", side="sell", qty="1",
+                        symbol="ESZ6")  # fmt: skip
+            drift = await page.wait_for(
+                f"{f1}.dataset.drift === 'true' && {f1}.querySelector('.drift').textContent",
+                15,
+                "F1's row amber with its drift",
+            )
+            assert drift == "drift ESZ6 -1"
+            colour = await page.evaluate(f"getComputedStyle({f1}.querySelector('.drift')).color")
+            assert colour == "rgb(210, 153, 34)"  # --warn
+            shown = await page.evaluate(
+                "document.querySelector('.group[data-group=\"demo\"] .on-drift').textContent"
+            )
+            assert shown == "on drift: alert"
+            await page.evaluate(
+                'document.querySelector(\'.group[data-group="demo"]'
+                " button[data-action=edit-group]').click()"
+            )
+            await page.wait_for("document.querySelector('#edit').open", 5, "the group's dialog")
+            await page.evaluate(
+                "document.querySelector('#edit-fields select[name=on_drift]').value = 'reduce';"
+                " document.querySelector('#edit-ok').click()"
+            )
+            await page.wait_for(
+                "document.querySelector('.group[data-group=\"demo\"] .on-drift')"
+                ".textContent === 'on drift: reduce'",
+                10,
+                "on_drift changed",
+            )
+            await _desk(page, "paper-trade", account="DEMO-F1", side="buy", qty="1",
+                        symbol="ESZ6")  # fmt: skip
+            await page.wait_for(f"{f1}.dataset.drift === 'false'", 10, "F1's row plain again")
+    finally:
+        assert stop_engine(engine) == 0

@@ -134,3 +134,23 @@ def test_s10_3_missed_copies_by_account_and_positions_without_prices(
     assert _value(metrics, "mimik_positions_without_prices", account="F1") == 0
     rig.price(ES, Decimal(5001))
     assert _value(metrics, "mimik_positions_without_prices", account="F2") == 0
+
+
+def test_s10_1_a_drift_gauge_per_follower_and_symbol(
+    tmp_path: Path, make_engine: MakeEngine
+) -> None:
+    """The open drift episode of a follower, signed; no sample inside drift_grace or once it
+    is cleared."""
+    rig = make_engine(tmp_path, "threads")
+    metrics = _observed(rig)
+    rig.price(ES, Decimal(5000))
+    rig.trade("LEAD", 1)
+    rig.trade("F1", 2)  # its owner buys 2 more at its broker
+    rig.advance(4)
+    assert ("mimik_follower_drift", (("account", "F1"), ("symbol", ES))) not in _samples(metrics)
+    rig.advance(1)
+    rig.idle()
+    assert _value(metrics, "mimik_follower_drift", account="F1", symbol=ES) == 2
+    assert ("mimik_follower_drift", (("account", "F2"), ("symbol", ES))) not in _samples(metrics)
+    rig.trade("F1", -2)
+    assert ("mimik_follower_drift", (("account", "F1"), ("symbol", ES))) not in _samples(metrics)
