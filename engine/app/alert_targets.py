@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 _PIECES = re.compile(r"[/:@?&=#,;+\s]+")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,31})://")
+SECRET_PIECE = 8  # a part this long with a digit or a capital is masked in every log line
+_SECRETISH = re.compile(r"[0-9A-Z]")
+_HOSTISH = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3}){3}|[a-z0-9-]+(?:\.[a-z0-9-]+)+)$")
 MIN_PIECE = 3  # pieces shorter than this are left in a reason ("to", "ok"); the secret is longer
 _load_lock = threading.Lock()
 _apprise: Any = None
@@ -135,21 +138,16 @@ def _pieces(url: str) -> tuple[str, ...]:
 
 
 def _register(url: str) -> None:
-    """The URL's secret-looking parts into the log's redaction: the user, the password, the
-    path, the query's values and a host without a dot (a Telegram bot token, a Discord webhook
-    id); a host name or address is left readable."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        values = [parts.username or "", parts.password or "", parts.path, *parts.path.split("/")]
-        values += [v for _, v in parse_qsl(parts.query)]
-    except ValueError:
-        values, host = [url], ""
-    if host and "." not in host and host != "localhost":
-        values.append(host)
-    for value in values:
-        SECRETS.add(value)  # ignores short ones
+    """The URL and its parts that look like a secret into the log's redaction, wherever a log
+    line might quote them: the password, and every part of eight characters or more with a
+    digit or a capital in it (tokens, webhook ids, chat ids, keys). Words (``webhook``,
+    ``alerts``) and host names are left readable: masking them would blank ordinary lines."""
     SECRETS.add(url)
+    with contextlib.suppress(ValueError):
+        SECRETS.add(urlsplit(url).password or "")
+    for piece in _pieces(url):
+        if len(piece) >= SECRET_PIECE and _SECRETISH.search(piece) and not _HOSTISH.match(piece):
+            SECRETS.add(piece)
 
 
 def split_urls(text: str) -> list[str]:
