@@ -219,7 +219,7 @@ def make_engine() -> Iterator[MakeEngine]:
         conns = [_connection(c) for c in connections]
         accs = [_account(a) for a in accounts]
         # fresh copies: the engine keeps (and mutates) what it is given
-        grps = [GroupConfig(g.id, g.leader, list(g.members)) for g in groups]
+        grps = [GroupConfig(g.id, g.leader, list(g.members), g.on_drift) for g in groups]
         engine.seed(conns, accs, grps, profiles=profiles)
         for c in conns:
             broker.add_accounts(c.id, tuple(a.id for a in accs if a.connection == c.id))
