@@ -65,7 +65,7 @@ class Reports:
         orders = self._orders(start, end, account)
         fills = self._fills_of([str(o["client_order_id"]) for o in orders])
         leaders = self._leader_fills(
-            {_leader(str(o["cause"])) for o in orders if o["kind"] == "copy"} - {None},
+            {name for o in orders if o["kind"] == "copy" and (name := _leader(str(o["cause"])))},
             start - LEADER_LOOKBACK,
             end,
         )
@@ -137,11 +137,11 @@ class Reports:
         return out
 
     def _leader_fills(
-        self, leaders: set[str | None], since: datetime, until: datetime
+        self, leaders: set[str], since: datetime, until: datetime
     ) -> dict[str, tuple[datetime, Decimal]]:
         """By cause (``LEADER:fill id``): when each leader fill came and its price."""
         out: dict[str, tuple[datetime, Decimal]] = {}
-        for leader in sorted(name for name in leaders if name):
+        for leader in sorted(leaders):
             rows = self._query(
                 "SELECT fill_id, time, price FROM fills"
                 " WHERE account = ? AND time >= ? AND time < ? ORDER BY seq",
