@@ -1,6 +1,7 @@
 """A JSON webhook on loopback for the alert tests: what apprise's ``json://`` target posts, kept
 in order. A path holding ``fail`` is answered 500; a path holding ``hang`` is held open until
-:meth:`Receiver.release` (or 60 s), as a target that hangs."""
+:meth:`Receiver.release` (or 60 s), as a target that hangs. And the builders the alert tests
+share: targets read from a variable as the engine reads them, a router on them, an entry."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+import trio
+
+from brokers.clock import VirtualClock
+from engine.app.alert_targets import Target, load_targets
+from engine.app.alerts_config import AlertsConfig
+from engine.app.metrics import EngineMetrics
+from engine.domain.activity import ActivityEntry, Kind, Level
+from engine.live.alerts import AlertRouter
+from tests.conftest import START
 
 HANG_LIMIT = 60.0
 
@@ -107,3 +119,28 @@ def receiving() -> Iterator[Receiver]:
         receiver.release()
         receiver.server.shutdown()
         receiver.server.server_close()
+
+
+def make_targets(*urls: str, **keys: Any) -> tuple[AlertsConfig, list[Target]]:
+    """``[alerts]`` with ``keys``, its URLs from a variable holding ``urls``."""
+    config = AlertsConfig(urls_env="ALERT_URLS", **keys)
+    return config, load_targets(config, Path, {"ALERT_URLS": "\n".join(urls)})
+
+
+def make_router(*urls: str, **keys: Any) -> tuple[AlertRouter, EngineMetrics]:
+    config, found = make_targets(*urls, **keys)
+    metrics = EngineMetrics(lambda: 0)
+    return AlertRouter(config, found, metrics.alerts, VirtualClock(START)), metrics
+
+
+async def until(receiver: Receiver, what: str, check: Callable[[], Any]) -> Any:
+    """Inside trio: wait for the receiver off the loop's thread."""
+    return await trio.to_thread.run_sync(receiver.wait_for, what, check)
+
+
+def entry(kind: Kind, level: Level, message: str, account: str = "F1") -> ActivityEntry:
+    return ActivityEntry(START, level, kind, message, account=account)
+
+
+def titles(posts: list[Post]) -> list[str]:
+    return [p.title for p in posts]
