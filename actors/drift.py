@@ -27,7 +27,7 @@ lasting ``drift_grace`` opens an episode exactly then (a timer), with one ``drif
 while open it is shown in the account's view and kept in the store (a restart neither writes
 it again nor forgets to clear it); back at 0 it ends with one ``drift_cleared`` entry. While a
 drift is pending or open the check also runs every ``drift_check``; otherwise no timer runs
-(docs/decisions/0023-drift-checks-on-events.md). With ``on_drift = "reduce"`` an episode's
+(docs/decisions/0025-drift-checks-on-events.md). With ``on_drift = "reduce"`` an episode's
 opening sends, once, the flatten-only order toward ``expected`` (S3.2), with its S3.3 record
 written also when nothing is sent.
 """
