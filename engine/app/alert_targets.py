@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from engine.app.alerts_config import AlertsConfig
@@ -33,15 +33,13 @@ from engine.app.logs import REDACTED, SECRETS
 from engine.domain.activity import Level
 from engine.domain.alerting import Alert
 
-if TYPE_CHECKING:
-    import apprise
-
 _PIECES = re.compile(r"[/:@?&=#,;+\s]+")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,31})://")
 SECRET_PIECE = 8  # a part this long with a digit or a capital is masked in every log line
 _SECRETISH = re.compile(r"[0-9A-Z]")
 _HOSTISH = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3}){3}|[a-z0-9-]+(?:\.[a-z0-9-]+)+)$")
 MIN_PIECE = 3  # pieces shorter than this are left in a reason ("to", "ok"); the secret is longer
+APPRISE_LOGGER = "apprise"
 _load_lock = threading.Lock()
 _apprise: Any = None
 
@@ -62,9 +60,10 @@ def _module() -> Any:
                 # Imported here, not at the top: an engine without alerts never loads it.
                 apprise = importlib.import_module("apprise")
                 apprise.Apprise.instantiate("json://localhost")  # loads every plugin now
-            own = logging.getLogger("apprise")
+            own = logging.getLogger(APPRISE_LOGGER)
             own.propagate = False
             own.addHandler(logging.NullHandler())  # not Python's last resort either (stderr)
+            own.setLevel(logging.WARNING)  # what _Said needs, whatever the engine's level
             _apprise = apprise
     return _apprise
 
@@ -76,7 +75,6 @@ class Target:
     name: str  # scheme#position, 1-based: json#1
     _url: str = field(repr=False)
     _pieces: tuple[str, ...] = field(repr=False, default=())
-    _sender: apprise.Apprise | None = field(repr=False, default=None)
 
     @property
     def scheme(self) -> str:
@@ -93,37 +91,53 @@ class Target:
 
     def send(self, title: str, body: str, level: Level) -> str | None:
         """Send one message (blocking, for a worker thread): None when the target took it, else
-        why not, without the URL. Never raises."""
+        why not, without the URL. Never raises.
+
+        The service's own sender is called here, in this thread: ``Apprise.notify`` hands the
+        request to apprise's thread pool, whose threads the interpreter joins at its exit, so
+        a hung request there would hold the engine's stop until it timed out."""
         try:
             module = _module()
-            if self._sender is None:
-                sender = module.Apprise()
-                if not sender.add(self._url):
-                    return "apprise cannot use this URL"
-                self._sender = sender
+            service = module.Apprise.instantiate(self._url)  # fresh: no state between messages
+            if service is None:
+                return "apprise cannot use this URL"
             kind = {
                 Level.INFO: module.NotifyType.INFO,
                 Level.WARNING: module.NotifyType.WARNING,
                 Level.ERROR: module.NotifyType.FAILURE,
             }[level]
-            result = self._sender.notify(
-                body=body, title=title, notify_type=kind, log_level=logging.WARNING
-            )
-            if bool(result):
+            with _Said() as said:
+                sent = service.notify(body=body, title=title, notify_type=kind)
+            if sent:
                 return None
-            return self.scrub(_reason(result))
+            return self.scrub(said.reason())
         except Exception as error:  # a broken plugin must not stop the queue
             return self.scrub(f"{type(error).__name__}: {error}")
 
 
-def _reason(result: Any) -> str:
-    """apprise's warnings for a failed send, in one line."""
-    lines: list[str] = []
-    for service in result:
-        for attempt in service:
-            lines.extend(str(entry.message) for entry in attempt)
-    text = " ".join(dict.fromkeys(line.strip() for line in lines if line.strip()))
-    return text or f"not delivered ({getattr(result.status, 'name', result.status)})"
+class _Said(logging.Handler):
+    """What apprise logs at warning and above in this thread while it sends: why it failed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            with contextlib.suppress(Exception):
+                self.lines.append(record.getMessage().strip())
+
+    def __enter__(self) -> _Said:
+        logging.getLogger(APPRISE_LOGGER).addHandler(self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        logging.getLogger(APPRISE_LOGGER).removeHandler(self)
+
+    def reason(self) -> str:
+        text = " ".join(dict.fromkeys(line for line in self.lines if line))
+        return text or "not delivered (apprise gave no reason)"
 
 
 def _pieces(url: str) -> tuple[str, ...]:

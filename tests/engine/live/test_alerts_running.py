@@ -107,6 +107,17 @@ def test_a_hanging_target_delays_no_copy(tmp_path: Path, receiver: Receiver) -> 
         assert stop_engine(engine) == 0
 
 
+def test_a_hanging_target_does_not_hold_the_stop(tmp_path: Path, receiver: Receiver) -> None:
+    """SIGINT while an alert's request hangs: the engine stops as usual, exit 0 (a send left
+    in a thread the interpreter waits for at its exit would hold it until killed)."""
+    engine = _start(tmp_path, receiver.url(f"hang/{TOKEN}", rto="60"))
+    with _client(engine) as http:
+        assert http.post("/api/accounts/DEMO-F2/lock").status_code == 202
+    receiver.wait_for("the hung request", lambda: receiver.hanging == 1)
+    assert stop_engine(engine) == 0
+    assert receiver.hanging == 1  # it was still open when the engine had gone
+
+
 def test_a_follower_made_to_drift_is_exactly_one_alert(tmp_path: Path, receiver: Receiver) -> None:
     """The leader buys 1 ES (so ES is watched, S10.1) and DEMO-F1 copies it; then a trade by
     hand at DEMO-F1's paper broker leaves it +2 against an expected +1: past drift_grace the
