@@ -274,6 +274,8 @@ class Drift:
         """The next instant a check can find something new without a message: a pending
         drift's grace ends, an order in flight reaches ``copy_fill_timeout``, and — while a
         drift is pending or open — the periodic ``drift_check``."""
+        if not (self.pending or self.shown or self.sent):
+            return
         due: list[datetime] = [since + self.settings.drift_grace for since in self.pending.values()]
         if self.pending or self.shown:
             due.append(now + self.settings.drift_check)

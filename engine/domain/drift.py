@@ -35,6 +35,8 @@ def mapped(leader_symbols: Iterable[str], terms: DriftTerms) -> set[str]:
 def expected(leader: Mapping[str, int], symbol: str, terms: DriftTerms) -> int:
     """``t(L)`` in the follower's ``symbol`` for the leader's positions ``leader`` (S2.2,
     S2.3): the sum over the leader symbols that map to it."""
+    if not terms.symbol_map:  # the common case, on the copy path: the leader's own symbol
+        return target(leader.get(symbol, 0), terms.ratio, terms.max_qty)
     symbol_map = dict(terms.symbol_map)
     total = 0
     for leader_symbol, qty in leader.items():
