@@ -39,6 +39,9 @@ _PURPOSES = {
     OrderKind.RECONCILE: "toward the leader's position ({cause})",
     OrderKind.SYNC: "for the user's command {cause}",
     OrderKind.REDUCE: "back within the account's contract limit ({cause})",
+    # Its cause, ``drift:SYMBOL:SINCE``, is given without the word: a missed reduction is not
+    # an episode.
+    OrderKind.DRIFT: "toward the position expected of it ({cause})",
 }
 
 
@@ -146,6 +149,8 @@ class MissedCopies:
         if kind is None:
             return
         cause = order.cause or carried or ""
+        if kind is OrderKind.DRIFT:
+            cause = cause.removeprefix("drift:")
         purpose = _PURPOSES.get(kind)
         why = purpose.format(cause=cause) if purpose is not None else f"{label(kind)} ({cause})"
         when = sent.astimezone(CHICAGO).strftime("%H:%M:%S")
