@@ -231,14 +231,14 @@ def test_s10_5_no_store_and_a_bad_format_exit_2(
 
 # -- bounded memory --------------------------------------------------------------------------------
 
-BIG_DAYS = 20
-BIG_A_DAY = 3400  # rows of each table a trading day: 20 days x 3 tables, ~200k rows
+BIG_DAYS = 10
+BIG_A_DAY = 3400  # rows of each table a trading day: 10 days x 3 tables, ~100k rows
 MEMORY_BUDGET = 8 * 1024 * 1024  # bytes Python may hold at its peak during an export
 
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
-    """~200k records in a real store, written in bulk through its writer (the engine's own
+    """~100k records in a real store, written in bulk through its writer (the engine's own
     writes would take minutes for this many)."""
     data_dir = tmp_path_factory.mktemp("big")
     store = Store(data_dir / STORE_FILE)
@@ -290,6 +290,6 @@ def test_s10_5_an_export_streams_in_bounded_memory(big: Exported, tmp_path: Path
     large = peak_of_export(big, FIRST + timedelta(days=BIG_DAYS + 4), large_out)
     with large_out.open(newline="") as f:
         rows = sum(1 for _ in f) - 1
-    assert rows == 3 * BIG_A_DAY * BIG_DAYS  # ~200k records ...
+    assert rows == 3 * BIG_A_DAY * BIG_DAYS  # ~100k records ...
     assert large < MEMORY_BUDGET  # ... in the memory of a few batches,
     assert large < 2 * small + 512 * 1024  # ... about what one day takes

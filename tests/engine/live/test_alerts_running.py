@@ -32,7 +32,7 @@ urls_env = "MIMIK_ALERT_URLS"
 
 [engine]
 drift_grace_seconds = 0.5
-drift_check_seconds = 1
+drift_check_seconds = 0.5
 
 [demo]
 leader = ""
@@ -131,7 +131,7 @@ def test_a_follower_made_to_drift_is_exactly_one_alert(tmp_path: Path, receiver:
             _until("the copy", lambda: _position(http, "DEMO-F1", "ESZ6") == 1)
             _trade(http, "DEMO-F1", "buy")
             receiver.wait_for("the drift alert", lambda: receiver.posts)
-            time.sleep(3)  # three more drift checks of the open episode
+            time.sleep(1.6)  # three more drift checks of the open episode
             assert http.post("/api/accounts/DEMO-F2/lock").status_code == 202
             receiver.wait_for("the mark", lambda: len(receiver.posts) >= 2)
             titles = [p.title for p in receiver.posts]
