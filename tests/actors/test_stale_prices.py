@@ -208,3 +208,30 @@ def test_s10_3_no_prices_for_a_held_symbol_is_one_stale_prices_warning_per_outag
     rig.idle()
     assert [level for level, _ in stale("HOLDS")] == ["warning", "info", "warning"]
     assert "(feed lost)" in stale("HOLDS")[-1][1]
+
+
+def test_s10_3_a_position_opened_and_closed_at_every_fill_arms_no_timer_each_time(
+    make_engine: MakeEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fan-out's hot path: a follower that goes long and flat at every fill keeps the one
+    timer it armed (it checks again when it fires), and is still warned when prices stop."""
+    rig = solo(make_engine, tmp_path)
+    rig.trade("SOLO", 1)  # arms the one timer
+    timers = rig.engine.services.timers
+    armed: list[datetime] = []
+    schedule: Callable[[datetime, Address, object], None] = timers.schedule
+
+    def looking(when: datetime, to: Address, message: object) -> None:
+        if isinstance(message, PricesDue):
+            armed.append(when)
+        schedule(when, to, message)
+
+    monkeypatch.setattr(timers, "schedule", looking)
+    for _ in range(10):
+        rig.advance(1)
+        rig.broker.set_price(ES, 5000)
+        rig.trade("SOLO", -1)
+        rig.trade("SOLO", 1)
+    assert armed == []
+    rig.advance(60)
+    assert len(stale(rig, "SOLO")) == 1
