@@ -143,8 +143,8 @@ def known_account(conn: sqlite3.Connection, account: str) -> bool:
     for sql in (
         "SELECT 1 FROM accounts WHERE id = ?",
         "SELECT 1 FROM orders WHERE account = ? LIMIT 1",
-        "SELECT 1 FROM fills WHERE account = ? LIMIT 1",
         "SELECT 1 FROM activity WHERE account = ? LIMIT 1",
+        "SELECT 1 FROM fills WHERE account = ? LIMIT 1",  # no index by account: last
     ):
         if conn.execute(sql, (account,)).fetchone() is not None:
             return True

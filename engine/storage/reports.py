@@ -44,7 +44,9 @@ class Reports:
         account's records stay)."""
         return any(
             self._query(f"SELECT 1 FROM {table} WHERE account = ? LIMIT 1", [account])
-            for table in ("orders", "fills", "activity")
+            # fills last: they are read by time, an account's by scanning (an account with
+            # fills has orders or entries almost always)
+            for table in ("orders", "activity", "fills")
         )
 
     def day(
