@@ -119,6 +119,7 @@ STOP_TIMEOUT = 30.0  # seconds the whole stop may take before the process just e
 DURABILITY_POLL = 0.25  # seconds between looks at whether the disk takes writes again
 # seconds the HTTP server gets, after the orders in flight settled, to finish open requests
 API_STOP_TIMEOUT = 0.25
+DRAIN_WAIT = 0.05  # seconds a look at the actors' queues may wait while orders settle
 IDLE_AT_STOP = 0.25  # seconds the actors get to finish what they have queued, then it is dropped
 EXIT_GRACE = 0.5  # seconds the loop gets to finish once everything is closed (_exit_unless_done)
 
@@ -559,7 +560,10 @@ class LiveRun:
         still unanswered are recorded as ``unknown`` when the actors stop (``close``)."""
         seconds = self.config.engine.settle_seconds
         with trio.move_on_after(seconds):
-            while self.metrics.in_flight > 0:
+            # Settled when nothing is in flight at the broker and the actors have nothing
+            # queued: a leader fill still in a mailbox when the last answer came sends copies
+            # after it, and they get the same time to come back.
+            while self.metrics.in_flight > 0 or not await trio.to_thread.run_sync(self._drained):
                 await trio.sleep(0.02)
         if self.metrics.in_flight:
             log.warning(
@@ -568,6 +572,16 @@ class LiveRun:
                 orders=self.metrics.in_flight,
                 waited_s=seconds,
             )
+
+    def _drained(self) -> bool:
+        """Whether the actors have handled everything told to them (waits a moment for it)."""
+        if self.engine is None:
+            return True
+        try:
+            self.engine.runtime.wait_idle(timeout=DRAIN_WAIT)
+        except TimeoutError:
+            return False
+        return self.metrics.in_flight == 0
 
     async def _signal_commands(self) -> None:
         """``--signal-commands``: SIGUSR1 flattens the demo group, SIGUSR2 locks the demo's
