@@ -41,6 +41,7 @@ from typing import Protocol
 from actors.book import Book
 from actors.messages.account import CopyOffer, DriftDue, DriftWatch
 from actors.mirrors import Mirrors
+from actors.missed_copies import MissedCopies
 from brokers.base import Fill
 from engine.domain.activity import Kind, Level
 from engine.domain.connections import ConnectionState
@@ -67,6 +68,7 @@ class DriftHost(Protocol):
     role: Role
     book: Book
     mirrors: Mirrors
+    missed: MissedCopies
     synced: bool
     flattening: bool
 
@@ -89,7 +91,6 @@ class Drift:
         # The open episodes, symbol -> drift: what the view shows, replaced (never changed in
         # place) at each change, and what the store keeps.
         self.shown: Mapping[str, int] = dict(episodes)
-        self.sent: dict[str, datetime] = {}  # engine order -> when first seen in flight
         self.armed: datetime | None = None  # the one timer's instant
 
     # -- what the account tells it ---------------------------------------------------------------
@@ -157,9 +158,6 @@ class Drift:
         now = self.host.ctx.now()
         if symbol is None:
             symbols = self.symbols | set(self.shown) | set(self.pending)
-            working = self.host.book.working
-            if len(self.sent) > len(working):
-                self.sent = {k: v for k, v in self.sent.items() if k in working}
         elif symbol in self.symbols or symbol in self.shown or symbol in self.pending:
             symbols = {symbol}
         else:
@@ -186,15 +184,15 @@ class Drift:
             self._open(symbol, drift, goal, now, watch)
 
     def position(self, symbol: str, now: datetime) -> int:
-        """``P`` of the drift: the confirmed position, the engine's orders in flight (younger
-        than ``copy_fill_timeout``) and a mirror's owed shares counted as done."""
+        """``P`` of the drift: the confirmed position, the engine's orders in flight (those
+        S10.3 has not judged missed) and a mirror's owed shares counted as done."""
         book = self.host.book
         total = book.position(symbol)
-        timeout = self.settings.copy_fill_timeout
+        missed = self.host.missed
         for key, order in book.working.items():
             if order.symbol != symbol or order.kind is None or order.kind in _NOT_IN_FLIGHT:
                 continue
-            if now - self.sent.setdefault(key, now) < timeout:
+            if not missed.judged(key):
                 total += order.qty
         mirrors = self.host.mirrors
         if mirrors.by_leader:
@@ -272,22 +270,13 @@ class Drift:
 
     def _arm(self, now: datetime) -> None:
         """The next instant a check can find something new without a message: a pending
-        drift's grace ends, an order in flight reaches ``copy_fill_timeout``, and — while a
-        drift is pending or open — the periodic ``drift_check``."""
-        if not (self.pending or self.shown or self.sent):
+        drift's grace ends, and — while a drift is pending or open — the periodic
+        ``drift_check``. An order reaching ``copy_fill_timeout`` is the missed-copies timer's
+        message, and every message the account handles is followed by a check."""
+        if not (self.pending or self.shown):
             return
-        due: list[datetime] = [since + self.settings.drift_grace for since in self.pending.values()]
-        if self.pending or self.shown:
-            due.append(now + self.settings.drift_check)
-        if self.sent:
-            timeout = self.settings.copy_fill_timeout
-            working = self.host.book.working
-            due.extend(
-                t + timeout for k, t in self.sent.items() if k in working and t + timeout > now
-            )
-        if not due:
-            return
-        at = min(due)
+        due = [since + self.settings.drift_grace for since in self.pending.values()]
+        at = min([*due, now + self.settings.drift_check])
         if self.armed is not None and self.armed <= at:
             return
         self.armed = at

@@ -128,6 +128,11 @@ class MissedCopies:
 
     # -- what the account shows ----------------------------------------------------------------
 
+    def judged(self, client_order_id: str) -> bool:
+        """Whether the order was judged missed: no longer in flight, what it has not filled is
+        drift (S10.1)."""
+        return client_order_id in self.missed
+
     def unanswered(self) -> tuple[str, ...]:
         """The orders judged missed that are still unanswered."""
         if not self.missed:
