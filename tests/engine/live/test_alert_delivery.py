@@ -7,7 +7,6 @@ take real minutes); nothing asserts a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -27,17 +26,10 @@ from tests.engine.live.alert_receiver import (
     entry,
     make_router,
     make_targets,
-    receiving,
     until,
 )
 
 TOKEN = "s3cretWebhookToken42"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as r:
-        yield r
 
 
 @pytest.mark.trio

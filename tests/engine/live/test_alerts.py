@@ -9,7 +9,6 @@ Waits are for what the receiver got, never a timed assertion.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,18 +21,11 @@ from tests.engine.live.alert_receiver import (
     Receiver,
     entry,
     make_router,
-    receiving,
     titles,
     until,
 )
 
 TOKEN = "s3cretWebhookToken42"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as r:
-        yield r
 
 
 @pytest.mark.trio

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.engine.engine_process import (
     EngineProcess,
@@ -23,7 +22,7 @@ from tests.engine.engine_process import (
     start_engine,
     stop_engine,
 )
-from tests.engine.live.alert_receiver import Receiver, receiving
+from tests.engine.live.alert_receiver import Receiver
 
 TOKEN = "webh00kTokenOfTheTrader"
 SETUP = """
@@ -37,12 +36,6 @@ drift_check_seconds = 0.5
 [demo]
 leader = ""
 """
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as r:
-        yield r
 
 
 def _start(tmp_path: Path, url: str) -> EngineProcess:
