@@ -31,6 +31,21 @@ def stale(rig: Rig, account: str) -> list[tuple[str, str]]:
     return [(r["level"], r["message"]) for r in rig.activity(account, "stale_prices")]
 
 
+def prices_timers(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
+    """The instants of every stale-prices timer armed from now on, filled in as they are."""
+    timers = rig.engine.services.timers
+    armed: list[datetime] = []
+    schedule: Callable[[datetime, Address, object], None] = timers.schedule
+
+    def looking(when: datetime, to: Address, message: object) -> None:
+        if isinstance(message, PricesDue):
+            armed.append(when)
+        schedule(when, to, message)
+
+    monkeypatch.setattr(timers, "schedule", looking)
+    return armed
+
+
 def blind(rig: Rig, account: str) -> tuple[str, ...]:
     view = rig.engine.account_view(account)
     assert view is not None
@@ -125,16 +140,7 @@ def test_s10_3_ticks_arm_no_timer(
 ) -> None:
     rig = solo(make_engine, tmp_path)
     rig.trade("SOLO", 1)  # arms the one timer
-    timers = rig.engine.services.timers
-    armed: list[datetime] = []
-    schedule: Callable[[datetime, Address, object], None] = timers.schedule
-
-    def looking(when: datetime, to: Address, message: object) -> None:
-        if isinstance(message, PricesDue):
-            armed.append(when)
-        schedule(when, to, message)
-
-    monkeypatch.setattr(timers, "schedule", looking)
+    armed = prices_timers(rig, monkeypatch)
     start = rig.clock.now()
     rig.advance(10)
     for tick in range(100):
@@ -217,16 +223,7 @@ def test_s10_3_a_position_opened_and_closed_at_every_fill_arms_no_timer_each_tim
     timer it armed (it checks again when it fires), and is still warned when prices stop."""
     rig = solo(make_engine, tmp_path)
     rig.trade("SOLO", 1)  # arms the one timer
-    timers = rig.engine.services.timers
-    armed: list[datetime] = []
-    schedule: Callable[[datetime, Address, object], None] = timers.schedule
-
-    def looking(when: datetime, to: Address, message: object) -> None:
-        if isinstance(message, PricesDue):
-            armed.append(when)
-        schedule(when, to, message)
-
-    monkeypatch.setattr(timers, "schedule", looking)
+    armed = prices_timers(rig, monkeypatch)
     for _ in range(10):
         rig.advance(1)
         rig.broker.set_price(ES, 5000)
