@@ -132,6 +132,10 @@ class Book:
     def __init__(self) -> None:
         self._positions: dict[str, dict[str, Position]] = {}
         self._working: dict[str, PaperOrder] = {}
+        # The working legs of each bracket entry, in the same (acceptance) order: every fill
+        # asks for its order's legs, and a scan of every working order per fill would cost
+        # in proportion to the book.
+        self._legs: dict[str, dict[str, PaperOrder]] = {}
 
     # --- positions --------------------------------------------------------------------------------
 
@@ -171,13 +175,22 @@ class Book:
     # --- working orders ---------------------------------------------------------------------------
 
     def add_working(self, order: PaperOrder) -> None:
+        """Add ``order`` (its ``parent`` set already: it never changes once working)."""
         self._working[order.broker_order_id] = order
+        if order.parent is not None:
+            self._legs.setdefault(order.parent, {})[order.broker_order_id] = order
 
     def get_working(self, broker_order_id: str) -> PaperOrder | None:
         return self._working.get(broker_order_id)
 
     def remove_working(self, broker_order_id: str) -> PaperOrder | None:
-        return self._working.pop(broker_order_id, None)
+        order = self._working.pop(broker_order_id, None)
+        if order is not None and order.parent is not None:
+            legs = self._legs[order.parent]
+            del legs[broker_order_id]
+            if not legs:
+                del self._legs[order.parent]
+        return order
 
     def all_working(self) -> list[PaperOrder]:
         """Every working order, in the order they were accepted."""
@@ -185,7 +198,8 @@ class Book:
 
     def legs_of(self, entry: str) -> list[PaperOrder]:
         """The working legs of the bracket whose entry is ``entry``."""
-        return [order for order in self._working.values() if order.parent == entry]
+        legs = self._legs.get(entry)
+        return [] if legs is None else list(legs.values())
 
     def working_of(self, account: str, symbol: str | None = None) -> list[PaperOrder]:
         return [
