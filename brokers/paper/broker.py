@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -158,6 +156,36 @@ class _Venue:
         self._broker._emit_updated(order)
 
 
+class _Change:
+    """The context of one request at the broker (:meth:`PaperBroker._change`): the lock held,
+    and when the outermost request ends the state saved (if it ``changes``) and the queued
+    events delivered. Its state is the broker's, so the broker keeps one of each kind and
+    enters it for every request; a class rather than a ``contextmanager`` generator, which
+    costs a generator per order on the fill path."""
+
+    __slots__ = ("_broker", "_changes")
+
+    def __init__(self, broker: PaperBroker, *, changes: bool) -> None:
+        self._broker = broker
+        self._changes = changes
+
+    def __enter__(self) -> None:
+        broker = self._broker
+        broker._lock.acquire()
+        broker._depth += 1
+        if self._changes:
+            broker._unsaved = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        broker = self._broker
+        try:
+            broker._depth -= 1
+            if broker._depth == 0:
+                broker._deliver()
+        finally:
+            broker._lock.release()
+
+
 class PaperBroker(OwnerDesk, HarnessControls, Broker):
     """The embedded default broker and the scenario broker."""
 
@@ -201,6 +229,8 @@ class PaperBroker(OwnerDesk, HarnessControls, Broker):
         self._state_file = state_file
         self._pending: deque[tuple[PaperSession, BrokerEvent]] = deque()
         self._depth = 0
+        self._changing = _Change(self, changes=True)
+        self._reading = _Change(self, changes=False)
         self._unsaved = False
         self._draining = False
         if state_file is not None:
@@ -438,20 +468,10 @@ class PaperBroker(OwnerDesk, HarnessControls, Broker):
 
     # --- changes, events and the state file -------------------------------------------------------
 
-    @contextmanager
-    def _change(self, *, changes: bool = True) -> Iterator[None]:
+    def _change(self, *, changes: bool = True) -> _Change:
         """Hold the lock for one request; with a state file, when the outermost one ends, save
         the state (if ``changes``) and only then deliver the events it queued."""
-        with self._lock:
-            self._depth += 1
-            if changes:
-                self._unsaved = True
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._deliver()
+        return self._changing if changes else self._reading
 
     def _tell_session(self, connection: str, event: BrokerEvent) -> None:
         session = self._sessions.get(connection)
