@@ -64,6 +64,7 @@ from brokers.base import (
     OrderAccepted,
     OrderDone,
     OrderRejected,
+    OrderRequest,
     OrderUpdated,
     PricesRestored,
     PricesUnavailable,
@@ -537,24 +538,26 @@ class ConnectionActor:
             self._place(tuple(batch))
             return
         durable = self.ctx.storage.orders_sending([row for p in batch for row in _rows(p, self.id)])
-        for sent, placement in enumerate(batch):
-            if self.ctx.stopping:
-                # The stop began while the intents were written: what is left is not sent, and
-                # recorded so in the ledger (never asked about at the next start).
-                unsent = batch[sent:]
-                log.warning("stopping: orders not sent", connection=self.id, orders=len(unsent))
-                for left in unsent:
-                    self.ctx.storage.order_status(left.request.client_order_id, NOT_SENT, STOPPING)
-                self._place(tuple(unsent))  # each told to its account as not sent
-                return
+        if self.ctx.stopping:
+            # The stop began while the intents were written: none is sent, and each is
+            # recorded so in the ledger (never asked about at the next start).
+            log.warning("stopping: orders not sent", connection=self.id, orders=len(batch))
+            for left in batch:
+                self.ctx.storage.order_status(left.request.client_order_id, NOT_SENT, STOPPING)
+            self._place(tuple(batch))  # each told to its account as not sent
+            return
+        sending: list[OrderRequest] = []
+        for placement in batch:
             request = placement.request
             if durable or sent_unlogged(placement.kind):
-                self.session.place_order(request)
+                sending.append(request)
             else:
                 self.ctx.tell(
                     addresses.account(request.account),
                     OrderNotSent(request.client_order_id, request.symbol, HELD_BACK),
                 )
+        if sending:
+            self.session.place_orders(sending)  # the login's batch in one call to the broker
 
 
 def _rows(placement: Placement, connection: str) -> list[LedgerRow]:

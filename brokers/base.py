@@ -20,7 +20,7 @@ to fill cancels the other (``placeOCO``). The broker reports each order as it is
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -393,6 +393,13 @@ class BrokerSession(ABC):
         """Send an order (a bracket or an OCO pair with its legs, in one request);
         ``OrderAccepted`` (one per order placed) or ``OrderRejected`` (one per client order id
         of the request), then ``Fill``/``OrderUpdated``/``OrderDone`` events follow."""
+
+    def place_orders(self, orders: Sequence[OrderRequest]) -> None:
+        """Send a login's batch of orders in one call, in their order: the events of each are
+        those of :meth:`place_order`. An adapter that can hand a batch over at once (one
+        wake-up of its I/O loop, one lock) overrides this; the default places them in turn."""
+        for order in orders:
+            self.place_order(order)
 
     @abstractmethod
     def modify_order(self, request: ModifyRequest) -> None:

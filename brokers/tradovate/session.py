@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -205,6 +205,16 @@ class TradovateSession(BrokerSession):
 
     def place_order(self, order: OrderRequest) -> None:
         self._submit(_Place(order))
+
+    def place_orders(self, orders: Sequence[OrderRequest]) -> None:
+        """A login's batch: queued together, and the trio loop woken once for all of them."""
+        if not orders:
+            return
+        activity, inbox = self.broker.activity, self._inbox
+        for order in orders:
+            activity.begin()
+            inbox.append(_Place(order))
+        self.broker.call_soon(self._poke)
 
     def modify_order(self, request: ModifyRequest) -> None:
         self._submit(_Modify(request))

@@ -68,6 +68,7 @@ class DeterministicRuntime(Runtime):
             return False
         to, message = self._queue.popleft()
         self._deliver(to, message)
+        self._run_deferred()
         self._publish()
         return True
 
@@ -89,9 +90,15 @@ class DeterministicRuntime(Runtime):
             return
         self._draining = True
         try:
-            while self._queue:
-                to, message = self._queue.popleft()
-                self._deliver(to, message)
+            while True:
+                while self._queue:
+                    to, message = self._queue.popleft()
+                    self._deliver(to, message)
+                if not self._deferred:
+                    break
+                # Deferred work runs once the queue is empty, as each thread of the threads
+                # runtime runs it: a fan-out's orders leave as one batch per login.
+                self._run_deferred()
         finally:
             self._draining = False
             self._publish()
@@ -111,7 +118,6 @@ class DeterministicRuntime(Runtime):
             actor.receive(message)
         except Exception as error:
             self._failed(to, error)
-        self._run_deferred()
 
     def _run_deferred(self) -> None:
         while self._deferred:
