@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 MONTH_CODES = "FGHJKMNQUVXZ"
 
@@ -64,7 +65,17 @@ class Symbol:
 
 def split_symbol(text: str) -> Symbol:
     """Split ``ESZ6`` into root, month and year digit, without consulting any table."""
-    if not isinstance(text, str) or len(text) < 3:
+    if not isinstance(text, str):
+        raise SymbolError(f"{text!r} is not a futures symbol (ROOT + month letter + year digit)")
+    return _split(text)
+
+
+# Every order, fill and tick parses its symbol, and a book trades a handful of them: the
+# answer for a text never changes (a Symbol is immutable), so the recent ones are kept. A text
+# that does not parse raises each time (errors are not cached).
+@lru_cache(maxsize=1024)
+def _split(text: str) -> Symbol:
+    if len(text) < 3:
         raise SymbolError(f"{text!r} is not a futures symbol (ROOT + month letter + year digit)")
     root, month, year = text[:-2], text[-2], text[-1]
     if not year.isdigit() or month not in MONTH_CODES or not root.isalnum() or not root.isupper():

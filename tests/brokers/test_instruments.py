@@ -51,13 +51,15 @@ def test_symbols_split_into_root_month_and_year(text: str, parts: tuple[str, str
     ],
 )
 def test_bad_symbols_are_refused(text: str) -> None:
-    with pytest.raises(SymbolError, match="not a futures symbol"):
-        split_symbol(text)
+    for _ in range(2):  # every time: parsed symbols are remembered, refusals are not
+        with pytest.raises(SymbolError, match="not a futures symbol"):
+            split_symbol(text)
 
 
-def test_a_non_string_is_refused() -> None:
-    with pytest.raises(SymbolError):
-        split_symbol(123)  # type: ignore[arg-type]
+@pytest.mark.parametrize("value", [123, ["ESZ6"]])
+def test_a_non_string_is_refused(value: object) -> None:
+    with pytest.raises(SymbolError):  # an unhashable one too, though parses are remembered
+        split_symbol(value)  # type: ignore[arg-type]
 
 
 def test_the_table_knows_builtin_roots_and_refuses_unknown_ones() -> None:
