@@ -334,7 +334,7 @@ class PaperBroker(OwnerDesk, HarnessControls, Broker):
             raise PaperBrokerError(f"place_order needs an OrderRequest, got {request!r}")
         client_order_id = check_id(request.client_order_id, "client_order_id")
         ids = request.client_order_ids()
-        for leg_id in ids:
+        for leg_id in ids[1:]:  # its own id (the first) is checked above
             check_id(leg_id, f"order {client_order_id}: client_order_id")
         account, symbol = request.account, request.symbol
         self._check_session_account(session, account)
@@ -355,13 +355,12 @@ class PaperBroker(OwnerDesk, HarnessControls, Broker):
             self._ledger.new_day(self._clock.now().date())
             if reason is None and problem is not None:
                 reason = invalid(problem)
-            if reason is None and any(self._ledger.was_accepted(coid) for coid in ids):
+            duplicates = self._ledger.accepted_among(ids) if reason is None else []
+            if duplicates:
                 reason = REJECT_DUPLICATE
                 now = self._clock.now().isoformat()
                 self._duplicates.extend(
-                    DuplicateRejection(coid, account, connection, now)
-                    for coid in ids
-                    if self._ledger.was_accepted(coid)
+                    DuplicateRejection(coid, account, connection, now) for coid in duplicates
                 )
             if (
                 reason is None

@@ -28,8 +28,9 @@ class OrderLedger:
         """The client order ids accepted, in order."""
         return tuple(self._accepted)
 
-    def was_accepted(self, client_order_id: str) -> bool:
-        return client_order_id in self._accepted
+    def accepted_among(self, client_order_ids: tuple[str, ...]) -> list[str]:
+        """Those of ``client_order_ids`` accepted already, in their order."""
+        return [coid for coid in client_order_ids if coid in self._accepted]
 
     def is_known(self, client_order_id: str) -> bool:
         """Whether the broker has a report of ``client_order_id`` (accepted or rejected)."""

@@ -105,9 +105,10 @@ def request_problem(request: OrderRequest) -> str | None:
     problem = check_terms(request.order_type, request.price, request.stop)
     if problem is not None:
         return problem
-    ids = request.client_order_ids()
-    if len(set(ids)) != len(ids):
-        return "a client order id is used twice in one request"
+    if request.bracket or request.oco is not None:  # one id alone cannot be used twice
+        ids = request.client_order_ids()
+        if len(set(ids)) != len(ids):
+            return "a client order id is used twice in one request"
     if request.bracket and request.oco is not None:
         return "an order is a bracket's entry or one of an OCO pair, not both"
     if request.order_type is OrderType.LIQUIDATE and (request.bracket or request.oco):
