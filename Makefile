@@ -47,6 +47,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.tradovate
 	$(BIN)/python -m bench.aged
 	$(BIN)/python -m bench.load
+	$(BIN)/python -m bench.replay
+	$(BIN)/python -m bench.goals
 
 # The property suite's long profile: many more examples, the seed and the example counts printed;
 # then thirty days of the demo at its rate on the virtual clock (tests/engine/test_long_run.py,

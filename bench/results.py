@@ -32,12 +32,14 @@ def write_table(data: dict[str, Any]) -> None:
         lines += [
             "### Fan-out: leader fill in → last follower order accepted by the broker",
             "",
-            "| followers | logins | fills | p50 ms | p99 ms | floor p50 ms | floor p99 ms |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
+            "| followers | logins | fills | p50 ms | p99 ms | floor p50 ms | floor p99 ms "
+            "| p50 / floor | p99 / floor |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         lines += [
             f"| {r['followers']} | {r.get('logins', '')} | {r.get('fills', '')} | {r['p50_ms']} "
-            f"| {r['p99_ms']} | {r['floor_p50_ms']} | {r.get('floor_p99_ms', '')} |"
+            f"| {r['p99_ms']} | {r['floor_p50_ms']} | {r.get('floor_p99_ms', '')} "
+            f"| {r.get('ratio_p50', '')} | {r.get('ratio_p99', '')} |"
             for r in fanout
         ]
         lines.append("")
@@ -51,13 +53,13 @@ def write_table(data: dict[str, Any]) -> None:
             f"peak memory {risk['peak_memory_mb']} MB.",
             "",
             "| target ticks/s | sent ticks/s | drained after stream ms | kept up | breaches "
-            "| breach→liquidation p50 ms | p99 ms |",
-            "|---:|---:|---:|:---:|---:|---:|---:|",
+            "| breach→liquidation p50 ms | p99 ms | p99 / p50 |",
+            "|---:|---:|---:|:---:|---:|---:|---:|---:|",
         ]
         lines += [
             f"| {r['rate']} | {r['achieved_ticks_per_s']} | {r['drain_ms']} | "
             f"{'yes' if r['kept_up'] else 'no'} | {r['breaches']} | {r['breach_p50_ms']} "
-            f"| {r['breach_p99_ms']} |"
+            f"| {r['breach_p99_ms']} | {r.get('ratio_p99_p50', '')} |"
             for r in risk["rates"]
         ]
         lines.append("")
@@ -91,6 +93,7 @@ def write_table(data: dict[str, Any]) -> None:
         ]
         lines.append("")
     lines += _aged_table(data.get("aged")) + _load_table(data.get("load"))
+    lines += _replay_table(data.get("replay"))
     lines.append(f"Machine: {data.get('machine', '')}")
     lines += ["", END]
     text = README.read_text() if README.exists() else "# Benchmarks\n\n" + BEGIN + "\n" + END + "\n"
@@ -160,5 +163,20 @@ def _load_table(load: dict[str, Any] | None) -> list[str]:
             f"{stop['of_them_at_the_broker']})"
             for stop in stops
         ),
+        "",
+    ]
+
+
+def _replay_table(replay: dict[str, Any] | None) -> list[str]:
+    if not replay:
+        return []
+    return [
+        "### Replay throughput: the scenario harness on the deterministic runtime "
+        "(bench/replay.py)",
+        "",
+        "| followers | leader fills | copies | seconds (median) | runs | copies/s |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {replay['followers']} | {replay['fills']} | {replay['copies']} | {replay['seconds']} "
+        f"| {replay['runs']} | **{replay['copies_per_s']}** |",
         "",
     ]

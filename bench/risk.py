@@ -136,6 +136,12 @@ def run_rate(
         "breaches": len(latencies),
         "breach_p50_ms": round(statistics.median(latencies), 3) if latencies else None,
         "breach_p99_ms": round(_percentile(latencies, 0.99), 3) if latencies else None,
+        # The goal: the tail within 3 times the median, whatever the machine's speed.
+        "ratio_p99_p50": (
+            round(_percentile(latencies, 0.99) / statistics.median(latencies), 1)
+            if latencies
+            else None
+        ),
     }
 
 
