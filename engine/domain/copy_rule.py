@@ -9,14 +9,20 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+_ONE = Decimal(1)
+
 
 def _sign(value: int) -> int:
     return (value > 0) - (value < 0)
 
 
 def target(leader: int, ratio: Decimal, max_qty: int | None) -> int:
-    """The follower's target position for a leader net position (S2.2)."""
-    magnitude = int((ratio * abs(leader)).to_integral_value(rounding=ROUND_HALF_UP))
+    """The follower's target position for a leader net position (S2.2). At ratio 1 (most
+    memberships) ``|L|`` is its own rounding: no decimal arithmetic on the copy path."""
+    if ratio == _ONE:
+        magnitude = abs(leader)
+    else:
+        magnitude = int((ratio * abs(leader)).to_integral_value(rounding=ROUND_HALF_UP))
     if max_qty is not None:
         magnitude = min(magnitude, max_qty)
     return _sign(leader) * magnitude

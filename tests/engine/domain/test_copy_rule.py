@@ -79,6 +79,20 @@ def test_s2_2_target_without_max_qty_has_no_cap() -> None:
     assert target(-1000, D("2.5"), None) == -2500
 
 
+@given(
+    leader=st.integers(-10_000, 10_000),
+    ratio=st.sampled_from(["1", "1.0", "1.000"]),
+    max_qty=st.none() | st.integers(0, 50),
+)
+def test_s2_2_target_at_ratio_one_is_the_rule_without_decimal_arithmetic(
+    leader: int, ratio: str, max_qty: int | None
+) -> None:
+    # S2.2's t(L) at ratio 1, however the ratio is written: sign(L) · min(|L|, max_qty).
+    magnitude = abs(leader) if max_qty is None else min(abs(leader), max_qty)
+    sign = (leader > 0) - (leader < 0)
+    assert target(leader, D(ratio), max_qty) == sign * magnitude
+
+
 # --- split_point: Lc ------------------------------------------------------------------------------
 
 
