@@ -241,7 +241,7 @@ class AccountActor(Confirmation, OrderEvents):
         """Published after every message the actor handles (a copy's too): nothing here is
         computed that the book does not hold ready while no order works."""
         book = self.book
-        positions = {s: p.qty for s, p in sorted(book.positions.items()) if p.qty}
+        positions = book.shown()
         return AccountView(
             id=self.id,
             connection=self.connection,

@@ -3,6 +3,11 @@ position (S2.2's P), fills applied to both, and realized and unrealized P&L (S5.
 
 A plain class the AccountActor owns; it tells nobody and writes nothing. Prices come from the
 caller, as a function of the symbol (the market's last price, else the last fill's).
+
+What is read of the positions after every message (the account's view, the risk actor's
+figures) is made once per change of them: only the book changes its positions (a fill, the
+broker's snapshot, a reset's mark), and each of those starts a new generation. The working
+orders are changed by the account's parts too, so nothing made of them is kept.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ Exposure = tuple[tuple[str, int], ...]  # symbol, worst-case signed quantity
 # Orders S2.2's P does not count: a liquidation (it takes the position to zero) and the resting
 # mirrors (S8.3).
 _RESTING = frozenset({OrderKind.LIQUIDATE, OrderKind.MIRROR})
+_LIQUIDATE = OrderKind.LIQUIDATE
 
 
 @dataclass(slots=True)
@@ -73,6 +79,23 @@ class Book:
             self.realized_weekly = state.realized_weekly
             self.positions = {s: Position(q, r) for s, (q, r) in state.positions.items() if q}
             self.commissions = state.commissions
+        # What is shown of the positions, made once per generation of them and shared by every
+        # view and message until they change (never changed in place): the open quantities in
+        # symbol order, and the holdings (S5.1). ``None``: to be made again.
+        self._shown: dict[str, int] | None = None
+        self._holdings: dict[str, Holding] = {}
+
+    def _made(self) -> dict[str, int]:
+        shown = self._shown
+        if shown is None:
+            point_value, last_fill = self.contracts.point_value, self.last_fill
+            self._holdings = {
+                s: Holding(p.qty, p.reference, point_value(s), last_fill.get(s))
+                for s, p in self.positions.items()
+                if p.qty
+            }
+            shown = self._shown = {s: h.qty for s, h in sorted(self._holdings.items())}
+        return shown
 
     # -- positions ---------------------------------------------------------------------------
 
@@ -83,6 +106,11 @@ class Book:
     def held(self) -> dict[str, int]:
         """Every open position's quantity, by symbol."""
         return {s: p.qty for s, p in self.positions.items() if p.qty}
+
+    def shown(self) -> Mapping[str, int]:
+        """Every open position's quantity, in symbol order: what the account's view shows
+        (shared until the positions change; not to be changed)."""
+        return self._made()
 
     def projected(self, symbol: str) -> int:
         """P of S2.2: the position once the engine's working orders in ``symbol`` have filled.
@@ -132,6 +160,7 @@ class Book:
         fills; returns the position in its symbol before it."""
         symbol = fill.symbol
         before = self.position(symbol)
+        self._shown = None
         pos = self.positions.setdefault(symbol, Position())
         realized = pos.apply(fill.qty, fill.price, self.contracts.point_value(symbol))
         if self.rules.charges:  # S9.1: per contract per side, at the fill
@@ -154,6 +183,7 @@ class Book:
     def confirm(self, snapshot: AccountSnapshot, unanswered: Mapping[str, Working]) -> None:
         """The broker's word replaces the book: its positions, and its working orders beside
         ``unanswered`` (orders sent that it has not answered yet)."""
+        self._shown = None
         self.positions = {
             symbol: Position(info.qty, info.avg_price)
             for symbol, info in snapshot.positions.items()
@@ -181,7 +211,8 @@ class Book:
     # -- working orders ------------------------------------------------------------------------
 
     def liquidating(self) -> bool:
-        return any(w.kind is OrderKind.LIQUIDATE for w in self.working.values())
+        working = self.working
+        return bool(working) and any(w.kind is _LIQUIDATE for w in working.values())
 
     def leftovers(self, symbol: str) -> tuple[str, ...]:
         """Orders in ``symbol`` the engine did not send (a trader's stop, a target), by broker
@@ -203,6 +234,7 @@ class Book:
     def reset(self, kind: str, last_price: Prices) -> None:
         """Mark open positions to the last price (futures settle daily), roll realized into
         the balance, and zero the period's figures."""
+        self._shown = None
         for symbol, pos in self.positions.items():
             last = last_price(symbol)
             if last is None or not pos.qty:
@@ -230,17 +262,15 @@ class Book:
             {} if drift is None else drift,
         )
 
-    def holdings(self) -> dict[str, Holding]:
-        """Every open position with what pricing it takes (S5.1)."""
-        point_value = self.contracts.point_value
-        return {
-            s: Holding(p.qty, p.reference, point_value(s), self.last_fill.get(s))
-            for s, p in self.positions.items()
-            if p.qty
-        }
+    def holdings(self) -> Mapping[str, Holding]:
+        """Every open position with what pricing it takes (S5.1), in the positions' order
+        (shared until the positions change; not to be changed)."""
+        self._made()
+        return self._holdings
 
     def figures(self, *, confirmed: bool) -> AccountChanged:
         """Everything the risk actor's S5.1 figures need."""
+        working = self.working  # none (between copies, mostly): P is what is held
         return AccountChanged(
             positions=self.holdings(),
             realized_daily=self.realized_daily,
@@ -248,13 +278,13 @@ class Book:
             balance=self.balance,
             liquidations={
                 w.symbol: w.client_order_id
-                for w in self.working.values()
-                if w.kind is OrderKind.LIQUIDATE and w.client_order_id
+                for w in working.values()
+                if w.kind is _LIQUIDATE and w.client_order_id
             },
             confirmed=confirmed,
-            working=sum(1 for w in self.working.values() if w.kind is not OrderKind.LIQUIDATE),
-            projection=self.projection(),
-            resting=self.resting(),
+            working=sum(1 for w in working.values() if w.kind is not _LIQUIDATE) if working else 0,
+            projection=self.projection() if working else self.held(),
+            resting=self.resting() if working else {},
             commissions=self.commissions,
         )
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from actors.book import Book, Working
+from actors.messages.risk import Holding
 from brokers.base import AccountSnapshot, Fill, OrderType, PositionInfo, WorkingOrder
 from brokers.instruments import ContractTable
 from engine.domain.order_ids import OrderKind
@@ -123,3 +124,35 @@ def test_state_and_figures_are_what_is_stored_and_told_to_the_risk_actor() -> No
     assert figures.liquidations == {ES: "L1"}
     assert figures.working == 1
     assert not figures.confirmed
+
+
+def test_what_is_shown_of_the_positions_is_made_again_after_each_change_of_them() -> None:
+    """The view's positions and the S5.1 holdings are made once per change of the positions
+    (a fill, the broker's snapshot, a reset's mark) and are the book's own at every moment."""
+    b = book()
+    assert b.shown() == {} and b.holdings() == {}
+    b.apply(fill(2, "5000", symbol=NQ))
+    b.apply(fill(1, "5010"))
+    assert list(b.shown().items()) == [(ES, 1), (NQ, 2)]  # in symbol order
+    assert b.holdings()[ES] == Holding(1, D(5010), D(50), D(5010))
+    assert b.holdings() is b.holdings()  # nothing changed: the same, not made again
+    b.apply(fill(1, "5020", fill_id="y"))
+    assert b.shown() == {ES: 2, NQ: 2}
+    assert b.holdings()[ES] == Holding(2, D(5015), D(50), D(5020))
+    b.reset("daily", lambda symbol: D(5030))
+    assert b.holdings()[ES].reference == D(5030)  # marked
+    b.apply(fill(-2, "5030", fill_id="z"))
+    assert b.shown() == {NQ: 2} and set(b.holdings()) == {NQ}
+    b.confirm(AccountSnapshot({ES: PositionInfo(-1, D("4990"))}, ()), {})
+    assert b.shown() == {ES: -1}
+    assert b.holdings() == {ES: Holding(-1, D(4990), D(50), D(5030))}
+
+
+def test_figures_without_working_orders_hold_p_as_the_positions() -> None:
+    b = book()
+    b.apply(fill(2, "5000"))
+    b.apply(fill(-1, "5000", symbol=NQ))
+    figures = b.figures(confirmed=True)
+    assert figures.projection == {ES: 2, NQ: -1} == b.projection()
+    assert (figures.liquidations, figures.working, figures.resting) == ({}, 0, {})
+    assert figures.positions == b.holdings()
