@@ -92,6 +92,9 @@ class Drift:
         # place) at each change, and what the store keeps.
         self.shown: Mapping[str, int] = dict(episodes)
         self.armed: datetime | None = None  # the one timer's instant
+        # ``expected`` by follower symbol for the leader's positions and the terms as they
+        # stand: made again once either changes, not at each check.
+        self.goals: dict[str, int] = {}
 
     # -- what the account tells it ---------------------------------------------------------------
 
@@ -104,6 +107,7 @@ class Drift:
                 self.leader = {s: q for s, q in message.leader_positions.items() if q}
                 self.traded |= set(self.leader)
             self.symbols = mapped(self.traded, message.terms)
+            self.goals = {}
             return  # the check after every message follows
         if message.at == self.armed:
             self.armed = None
@@ -118,6 +122,7 @@ class Drift:
                     self.leader[message.leader_symbol] = message.after
                 else:
                     self.leader.pop(message.leader_symbol, None)
+                self.goals = {}
                 if message.leader_symbol not in self.traded:
                     self.traded.add(message.leader_symbol)
                     self.symbols.add(message.symbol)
@@ -155,20 +160,35 @@ class Drift:
             return
         watch = self.watch
         assert watch is not None
-        now = self.host.ctx.now()
         if symbol is None:
-            symbols = self.symbols | set(self.shown) | set(self.pending)
+            symbols = sorted(self.symbols | set(self.shown) | set(self.pending))
         elif symbol in self.symbols or symbol in self.shown or symbol in self.pending:
-            symbols = {symbol}
+            symbols = [symbol]
         else:
-            symbols = set()
-        for each in sorted(symbols):
-            self._check_symbol(each, now, watch)
-        self._arm(now)
+            symbols = []
+        now: datetime | None = None  # read once, when a drift or its timer needs it
+        for each in symbols:
+            goal = self._goal(each, watch)
+            drift = self.position(each) - goal
+            if drift == 0 and each not in self.pending and each not in self.shown:
+                continue  # in line as it was: nothing to do, the common case
+            if now is None:
+                now = self.host.ctx.now()
+            self._check_symbol(each, drift, goal, now, watch)
+        if self.pending or self.shown:
+            self._arm(self.host.ctx.now() if now is None else now)
 
-    def _check_symbol(self, symbol: str, now: datetime, watch: DriftWatch) -> None:
-        goal = expected(self.leader, symbol, watch.terms)
-        drift = self.position(symbol, now) - goal
+    def _goal(self, symbol: str, watch: DriftWatch) -> int:
+        """``expected`` in ``symbol``, made once per change of the leader's positions or of
+        the terms."""
+        goal = self.goals.get(symbol)
+        if goal is None:
+            goal = self.goals[symbol] = expected(self.leader, symbol, watch.terms)
+        return goal
+
+    def _check_symbol(
+        self, symbol: str, drift: int, goal: int, now: datetime, watch: DriftWatch
+    ) -> None:
         if drift == 0:
             self.pending.pop(symbol, None)
             if symbol in self.shown:
@@ -183,7 +203,7 @@ class Drift:
             del self.pending[symbol]
             self._open(symbol, drift, goal, now, watch)
 
-    def position(self, symbol: str, now: datetime) -> int:
+    def position(self, symbol: str) -> int:
         """``P`` of the drift: the confirmed position, the engine's orders in flight (those
         S10.3 has not judged missed) and a mirror's owed shares counted as done."""
         book = self.host.book

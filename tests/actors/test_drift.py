@@ -249,3 +249,21 @@ def test_s10_1_checks_take_no_time_of_a_quiet_replay(
     rig.advance(timedelta(days=3).total_seconds())
     assert drift_timers(rig) == []
     assert drift(rig) == {}
+
+
+def test_s10_1_new_terms_move_the_expected_position_at_once(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    """The expected position is the membership's terms as they stand: a ratio changed while
+    the follower is in line is a drift from then (what it holds was right under the old)."""
+    rig = follower(make_engine, tmp_path)
+    rig.trade("LEAD", 2)
+    rig.advance(60)
+    assert rig.position("F1") == 2
+    assert drift(rig) == {}
+    rig.engine.update_follower("g1", member("F1", ratio=2))
+    rig.idle()  # the group has told F1 its new terms
+    rig.advance(5)
+    assert rig.position("F1") == 2  # new terms trade nothing by themselves
+    assert drift(rig) == {ES: -2}
+    assert "expected +4" in rig.messages("F1", "drift")[0]
