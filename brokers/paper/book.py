@@ -132,9 +132,11 @@ class Book:
     def __init__(self) -> None:
         self._positions: dict[str, dict[str, Position]] = {}
         self._working: dict[str, PaperOrder] = {}
-        # The working legs of each bracket entry, in the same (acceptance) order: every fill
-        # asks for its order's legs, and a scan of every working order per fill would cost
-        # in proportion to the book.
+        # The working orders of each account, and the working legs of each bracket entry, in
+        # the same (acceptance) order: every fill asks for its order's legs and every cancel
+        # for its account's orders, and a scan of the whole book for each would make a
+        # fan-out cost the square of its size.
+        self._of_account: dict[str, dict[str, PaperOrder]] = {}
         self._legs: dict[str, dict[str, PaperOrder]] = {}
 
     # --- positions --------------------------------------------------------------------------------
@@ -175,21 +177,21 @@ class Book:
     # --- working orders ---------------------------------------------------------------------------
 
     def add_working(self, order: PaperOrder) -> None:
-        """Add ``order`` (its ``parent`` set already: it never changes once working)."""
+        """Add ``order`` (its account and ``parent`` set already: they never change)."""
         self._working[order.broker_order_id] = order
+        _index(self._of_account, order.account, order)
         if order.parent is not None:
-            self._legs.setdefault(order.parent, {})[order.broker_order_id] = order
+            _index(self._legs, order.parent, order)
 
     def get_working(self, broker_order_id: str) -> PaperOrder | None:
         return self._working.get(broker_order_id)
 
     def remove_working(self, broker_order_id: str) -> PaperOrder | None:
         order = self._working.pop(broker_order_id, None)
-        if order is not None and order.parent is not None:
-            legs = self._legs[order.parent]
-            del legs[broker_order_id]
-            if not legs:
-                del self._legs[order.parent]
+        if order is not None:
+            _unindex(self._of_account, order.account, broker_order_id)
+            if order.parent is not None:
+                _unindex(self._legs, order.parent, broker_order_id)
         return order
 
     def all_working(self) -> list[PaperOrder]:
@@ -202,8 +204,16 @@ class Book:
         return [] if legs is None else list(legs.values())
 
     def working_of(self, account: str, symbol: str | None = None) -> list[PaperOrder]:
-        return [
-            order
-            for order in self._working.values()
-            if order.account == account and (symbol is None or order.symbol == symbol)
-        ]
+        orders = self._of_account.get(account, {}).values()
+        return [order for order in orders if symbol is None or order.symbol == symbol]
+
+
+def _index(index: dict[str, dict[str, PaperOrder]], key: str, order: PaperOrder) -> None:
+    index.setdefault(key, {})[order.broker_order_id] = order
+
+
+def _unindex(index: dict[str, dict[str, PaperOrder]], key: str, broker_order_id: str) -> None:
+    orders = index[key]
+    del orders[broker_order_id]
+    if not orders:
+        del index[key]

@@ -632,11 +632,13 @@ class PaperBroker(OwnerDesk, HarnessControls, Broker):
             )
             for spec in (main, *others)
         ]
+        first, placed_with = orders[0], orders[1:]
         if oco:
-            link_oco(orders[0], orders[1])
+            link_oco(first, placed_with[0])
         else:
-            link_bracket(orders[0], orders[1:])
-        for index, order in enumerate(orders):
+            link_bracket(first, placed_with)
+        legs = tuple([order.broker_order_id for order in placed_with])  # named by the first
+        for order in orders:
             if order.order_type.working:
                 self._book.add_working(order)
             if order.client_order_id is not None:
@@ -644,8 +646,7 @@ class PaperBroker(OwnerDesk, HarnessControls, Broker):
                 self._ledger.report(
                     order.client_order_id, account, order.broker_order_id, OrderStatus.WORKING
                 )
-            legs = tuple(o.broker_order_id for o in orders[1:]) if index == 0 else ()
-            self._emit_accepted(order, legs)
+            self._emit_accepted(order, legs if order is first else ())
         return orders
 
     def _fill_engine_order(self, order: PaperOrder) -> None:

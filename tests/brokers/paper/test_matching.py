@@ -324,6 +324,33 @@ def test_s8_10_cancelling_everything_of_a_symbol_reports_each_order_once(
     assert len(broker.working_orders("A2")) == 1
 
 
+def test_s8_10_each_account_lists_its_working_orders_in_acceptance_order_as_others_come_and_go(
+    broker: PaperBroker, session: PaperSession
+) -> None:
+    """Two accounts' orders interleaved, some filled, some held and released: each account
+    lists its own in the order accepted, a cancel takes only its own, and a bracket's legs
+    follow their entry whatever left the book before them."""
+    broker.set_price(ES, d(5000))
+    session.place_order(limit("a", 1, 4990))
+    session.place_order(limit("b", 1, 4990, account="A2"))
+    session.place_order(limit("c", 1, 4980))
+    broker.hold("c1")
+    session.place_order(limit("d", 1, 4970))
+    session.place_order(limit("e", 1, 4970, account="A2"))
+    broker.set_price(ES, d(4990))  # a and b fill; d and e are held
+    broker.release("c1")
+
+    def listed(account: str) -> list[str | None]:
+        return [o.client_order_id for o in broker.working_orders(account)]
+
+    assert (listed("A1"), listed("A2")) == (["c", "d"], ["e"])
+    session.cancel_working("A1", ES)
+    assert (listed("A1"), listed("A2")) == ([], ["e"])
+    session.place_order(bracket("f", 1, None, 4900, 5100))
+    assert (listed("A1"), listed("A2")) == (["f.s", "f.t"], ["e"])
+    assert [o.active for o in broker.working_orders("A1")] == [True, True]
+
+
 # --- standalone OCO pairs -------------------------------------------------------------------------
 
 
