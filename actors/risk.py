@@ -54,6 +54,7 @@ from engine.domain.risk_rules import (
     DESCRIPTIONS,
     LIMIT_NAMES,
     ZERO,
+    Figures,
     Trigger,
     breach_prices,
     breached,
@@ -149,6 +150,8 @@ class RiskActor(PropRules):
         self.off: set[Trigger] = set()  # switched off by a manual unlock until their reset
         self.lock_triggers: set[Trigger] = set()  # what caused the current lock
         self.bands: Mapping[str, tuple[Decimal | None, Decimal | None]] = {}
+        # What the bands were last made of (``_publish_bands``), and the bands that stand.
+        self._banded: tuple[object, object, object, tuple[object, ...]] | None = None
         self.passed = 0  # orders passed by the gate since the account's last book
         # What the gate let through of the orders it refused (0) or clipped, by client order
         # id (the newest CUT_KEPT): an order sized while one of them was in flight at its full
@@ -334,7 +337,7 @@ class RiskActor(PropRules):
             self.group,
             dict(self.values),
             self.high_water,
-            tuple(sorted(t.value for t in self.off)),
+            tuple(sorted(t.value for t in self.off)) if self.off else (),
             self.supervisor_hold,
             threshold=level,
             start_balance=self.prop.start_balance if self.rules.max_loss else None,
@@ -366,24 +369,56 @@ class RiskActor(PropRules):
             fired.append(Trigger.MAX_LOSS)  # S9.3
         if fired:
             self._breach(fired, fig.daily_low, fig.weekly_low)
+        at_last = None if ranges else fig  # priced at the last prices: what the bands start from
         if self.rules.consistency_pct is not None:
-            self._check_consistency(figures(self.book, self._last).daily_low)
-        self._publish_bands()
+            today = at_last if at_last is not None else figures(self.book, self._last)
+            self._check_consistency(today.daily_low)
+        self._publish_bands(at_last)
 
-    def _publish_bands(self) -> None:
-        level = None if Trigger.MAX_LOSS in self.off else self.threshold()
+    def _publish_bands(self, fig: Figures | None = None) -> None:
+        """The breach prices (S5.2 on ticks) told to the connection when they change. Made
+        again only when what they are made of changed since they were made: the holdings (the
+        same object while the book's positions have not changed) and their prices, the
+        figures, the high-water mark, the limits, the triggers off, S9.3's threshold."""
+        threshold = self.threshold()
+        level = None if Trigger.MAX_LOSS in self.off else threshold
+        ceiling = self._peak_ceiling(threshold)
+        book, off = self.book, frozenset(self.off)
+        positions = book.positions
+        prices = tuple(self._last(s) for s in positions) if positions else ()
+        inputs = (
+            prices,
+            book.realized_daily,
+            book.realized_weekly,
+            book.balance,
+            self.high_water,
+            off,
+            level,
+            ceiling,
+        )
+        made = self._banded
+        if (
+            made is not None
+            and made[0] is positions
+            and made[1] is self.limits
+            and made[2] is self.bands
+            and made[3] == inputs
+        ):
+            return  # the same bands again: nothing to tell
         bands = breach_prices(
-            self.book,
+            book,
             self._last,
             self.high_water,
             self.limits,
-            frozenset(self.off),
+            off,
             floor=level,
-            ceiling=self._peak_ceiling(self.threshold()),
+            ceiling=ceiling,
+            fig=fig,
         )
         if bands != self.bands:
             self.bands = bands
             self.ctx.tell(self.connection, SetBands(self.account, bands))
+        self._banded = (positions, self.limits, self.bands, inputs)
 
     def _breach(self, fired: list[Trigger], daily: Decimal, weekly: Decimal) -> None:
         """S5.3, in its order of effect; a breach in any status only escalates the reason."""

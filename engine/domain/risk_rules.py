@@ -100,6 +100,7 @@ class Figures:
 
 
 PriceOf = Callable[[str], Decimal | None]
+_NAMES = {t: t.value for t in Trigger}  # each limit's name, read once
 
 
 def figures(
@@ -110,15 +111,26 @@ def figures(
     for symbol, holding in book.positions.items():
         span = ranges.get(symbol) if ranges else None
         last = price(symbol)
-        prices = span if span is not None else (last, last) if last is not None else None
-        if prices is None:
+        if span is None:  # at one price: its worst and best are the same
+            if last is not None:
+                value = (last - holding.reference) * holding.qty * holding.point_value
+                low += value
+                high += value
             continue
-        values = [(p - holding.reference) * holding.qty * holding.point_value for p in prices]
-        if last is not None and span is not None:
+        values = [(p - holding.reference) * holding.qty * holding.point_value for p in span]
+        if last is not None:
             values.append((last - holding.reference) * holding.qty * holding.point_value)
         low += min(values)
         high += max(values)
     return Figures(low, high, book.realized_daily, book.realized_weekly, book.balance)
+
+
+def _armed(
+    limits: Mapping[str, Decimal], off: frozenset[Trigger], trigger: Trigger
+) -> Decimal | None:
+    """A limit that fires: set, not 0, and not switched off by a manual unlock (``off``)."""
+    value = limits.get(_NAMES[trigger])
+    return value if value and trigger not in off else None
 
 
 def breached(
@@ -127,20 +139,19 @@ def breached(
     """The S5.2 triggers that fire, in table order. A limit unset, 0, or switched off by a
     manual unlock (``off``) never fires."""
     fired: list[Trigger] = []
-
-    def armed(trigger: Trigger) -> Decimal | None:
-        value = limits.get(trigger.value)
-        return value if value and trigger not in off else None
-
-    if (d := armed(Trigger.DAILY_LOSS)) is not None and fig.daily_low <= -d:
+    if not limits:  # none set: none fires
+        return fired
+    if (d := _armed(limits, off, Trigger.DAILY_LOSS)) is not None and fig.daily_low <= -d:
         fired.append(Trigger.DAILY_LOSS)
-    if (p := armed(Trigger.DAILY_PROFIT)) is not None and fig.daily_high >= p:
+    if (p := _armed(limits, off, Trigger.DAILY_PROFIT)) is not None and fig.daily_high >= p:
         fired.append(Trigger.DAILY_PROFIT)
-    if (t := armed(Trigger.TRAILING)) is not None and high_water - fig.equity_low >= t:
+    if (t := _armed(limits, off, Trigger.TRAILING)) is not None and (
+        high_water - fig.equity_low >= t
+    ):
         fired.append(Trigger.TRAILING)
-    if (w := armed(Trigger.WEEKLY_LOSS)) is not None and fig.weekly_low <= -w:
+    if (w := _armed(limits, off, Trigger.WEEKLY_LOSS)) is not None and fig.weekly_low <= -w:
         fired.append(Trigger.WEEKLY_LOSS)
-    if (q := armed(Trigger.WEEKLY_PROFIT)) is not None and fig.weekly_high >= q:
+    if (q := _armed(limits, off, Trigger.WEEKLY_PROFIT)) is not None and fig.weekly_high >= q:
         fired.append(Trigger.WEEKLY_PROFIT)
     return fired
 
@@ -154,6 +165,7 @@ def breach_prices(
     *,
     floor: Decimal | None = None,
     ceiling: Decimal | None = None,
+    fig: Figures | None = None,
 ) -> dict[str, tuple[Decimal | None, Decimal | None]]:
     """For each held contract, the prices at or beyond which the triggers must be evaluated
     again: ``(low, high)``, ``None`` for no bound.
@@ -164,29 +176,28 @@ def breach_prices(
     of its own, and moves the trailing drawdown), so an account at its high-water re-evaluates
     on every new high. ``floor``: an equity at or below which the account breaches (S9.3's
     threshold); ``ceiling``: an equity at which a figure moves (an intraday threshold's
-    peak)."""
+    peak). ``fig``: the book's :func:`figures` at the last prices, when the caller has them."""
     held = {s: h for s, h in book.positions.items() if h.qty}
-    priced = {s: h for s, h in held.items() if price(s) is not None}
+    if not held:
+        return {}
+    last_of = {s: price(s) for s in held}
     # A contract held without a price yet: its first tick, whatever it is, must be evaluated.
     bands: dict[str, tuple[Decimal | None, Decimal | None]] = {
-        s: (ANY_PRICE, None) for s in held if s not in priced
+        s: (ANY_PRICE, None) for s, last in last_of.items() if last is None
     }
-    if not priced:
+    if len(bands) == len(held):
         return bands
-    fig = figures(book, price)
+    if fig is None:
+        fig = figures(book, price)
     adverse: list[Decimal] = []  # money that may be lost before a limit
     favourable: list[Decimal] = []  # money that may be gained before a limit or a new high
-
-    def armed(trigger: Trigger) -> Decimal | None:
-        value = limits.get(trigger.value)
-        return value if value and trigger not in off else None
-
-    if (d := armed(Trigger.DAILY_LOSS)) is not None:
-        adverse.append(fig.daily_low + d)
-    if (w := armed(Trigger.WEEKLY_LOSS)) is not None:
-        adverse.append(fig.weekly_low + w)
-    if (t := armed(Trigger.TRAILING)) is not None:
-        adverse.append(t - (high_water - fig.equity_low))
+    if limits:
+        if (d := _armed(limits, off, Trigger.DAILY_LOSS)) is not None:
+            adverse.append(fig.daily_low + d)
+        if (w := _armed(limits, off, Trigger.WEEKLY_LOSS)) is not None:
+            adverse.append(fig.weekly_low + w)
+        if (t := _armed(limits, off, Trigger.TRAILING)) is not None:
+            adverse.append(t - (high_water - fig.equity_low))
     if floor is not None:
         adverse.append(fig.equity_low - floor)
     # The high-water mark is a figure of every account (S5.1), limits or not: a new high must
@@ -194,14 +205,16 @@ def breach_prices(
     favourable.append(high_water - fig.equity_high)
     if ceiling is not None:
         favourable.append(ceiling - fig.equity_high)
-    if (p := armed(Trigger.DAILY_PROFIT)) is not None:
-        favourable.append(p - fig.daily_high)
-    if (q := armed(Trigger.WEEKLY_PROFIT)) is not None:
-        favourable.append(q - fig.weekly_high)
+    if limits:
+        if (p := _armed(limits, off, Trigger.DAILY_PROFIT)) is not None:
+            favourable.append(p - fig.daily_high)
+        if (q := _armed(limits, off, Trigger.WEEKLY_PROFIT)) is not None:
+            favourable.append(q - fig.weekly_high)
     share = len(held)
-    for symbol, holding in priced.items():
-        last = price(symbol)
-        assert last is not None
+    for symbol, holding in held.items():
+        last = last_of[symbol]
+        if last is None:
+            continue
         per_point = abs(holding.qty) * holding.point_value
         down = min(adverse) / share / per_point if adverse else None
         up = min(favourable) / share / per_point if favourable else None

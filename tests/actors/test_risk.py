@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from actors import addresses
+from actors.messages.account import SendBook
 from engine.core.topology import AccountConfig, GroupConfig
 from engine.domain.gate import LIQUIDATE_ONLY_TEXT, LOCKED_TEXT
 from engine.domain.risk_status import LockReason, RiskStatus
@@ -478,6 +480,42 @@ def test_s5_3_ok_breach_flattens_and_locks_with_the_daily_reason(
     assert disable_reason(rig, "F1")  # step 3
     assert rig.status("F2") is RiskStatus.OK  # F2 has no limits
     assert rig.status("LEAD") is RiskStatus.OK
+
+
+def test_s5_2_a_lower_limit_on_the_same_position_moves_the_breach_prices_at_once(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    """The breach prices are made again when the limits change, whatever else stands still:
+    F1's position, its price and its figures are as they were, and the next tick past the new
+    limit breaches."""
+    rig = breach_rig(make_engine, tmp_path, runtime, daily_loss_limit=1000)
+    rig.price(ES, 4985)  # −750: within 1000
+    assert rig.status("F1") is RiskStatus.OK
+    rig.engine.set_risk("F1", {"daily_loss_limit": D(2000)})
+    rig.idle()
+    rig.engine.set_risk("F1", {"daily_loss_limit": D(800)})
+    rig.idle()
+    assert rig.status("F1") is RiskStatus.OK  # −750: within 800 still
+    rig.price(ES, 4984)  # −800
+    assert rig.status("F1") is RiskStatus.LOCKED
+    assert reason(rig, "F1") is LockReason.DAILY
+
+
+def test_s5_2_the_same_book_at_a_new_price_gets_breach_prices_made_at_that_price(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    """F1's book told again unchanged (its positions, figures and limits as they were) after a
+    tick that crossed no breach price: the breach prices are made at the prices now, not kept
+    from the last ones. The room left before the limit is shared by the two contracts held, so
+    ES's move changes NQ's."""
+    rig = breach_rig(make_engine, tmp_path, runtime, daily_loss_limit=1000)
+    rig.price(NQ, 20000)
+    rig.trade("LEAD", 1, NQ)
+    assert rig.position("F1", NQ) == 1
+    rig.price(ES, 4995)  # −250 of ES: within its breach prices, nothing is evaluated
+    rig.tell(addresses.account("F1"), SendBook())
+    bands = rig.engine.runtime.inspect(addresses.risk("F1"), lambda risk: dict(risk.bands))
+    assert bands[NQ][0] == D("19981.25")  # (1000 − 250) / 2 = 375 $ of NQ's 20 $ a point
 
 
 def test_s5_2_a_spike_that_comes_back_still_breaches(
