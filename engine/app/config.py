@@ -29,7 +29,7 @@ The example below is the whole schema; ``docs/operations.md`` explains each key:
     keep = 5                 # rotated files kept: engine.log.1 (newest) ... engine.log.5
 
     [engine]
-    threads = 4
+    threads = 1
     max_copy_age_seconds = 10
     mirror_grace_seconds = 2 # how long a follower's mirror may fill after its leader (S8.4)
     drift_grace_seconds = 5  # how long a follower may differ from its leader (S10.1)
@@ -190,7 +190,7 @@ class LogConfig(Section):
 
 
 class EngineTuning(Section):
-    threads: int = Field(default=4, ge=0, le=64)
+    threads: int = Field(default=1, ge=0, le=64)
     max_copy_age_seconds: float = Field(default=10.0, gt=0, le=3600)
     # S8.4: how long what a leader fill leaves owed is left to the follower's mirror still
     # working for it, before the mirror is cancelled and the rest sent at market.

@@ -9,12 +9,13 @@ engine is idle.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import structlog
 
@@ -80,6 +81,21 @@ from engine.storage.recovery import advance_counters
 from engine.storage.store import SCHEMA_VERSION, Store
 
 log = structlog.get_logger("engine")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _one_batch(command: Callable[Concatenate[Engine, P], R]) -> Callable[Concatenate[Engine, P], R]:
+    """A command's tells reach the actors as one batch (``Runtime.batch``): every actor it
+    tells has its message queued before any consequence of the first runs (decision 0005)."""
+
+    @functools.wraps(command)
+    def run(engine: Engine, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with engine.runtime.batch():
+            return command(engine, *args, **kwargs)
+
+    return run
+
 
 ORDER_EVENTS = (Fill, OrderAccepted, OrderRejected, OrderDone)
 # What a journal's setup frame carries: everything an engine is built from.
@@ -109,8 +125,9 @@ class EngineSettings:
     # S10.1, S10.3: drift, missed copies, blind prices
     watch: WatchSettings = field(default_factory=WatchSettings)
     # Threads runtime: connections are dealt to this many threads (0: one thread each). With
-    # one interpreter lock, more threads add hand-offs, not parallelism (decision 0001).
-    threads: int = 4
+    # one interpreter lock, more threads add hand-offs, not parallelism: one thread places a
+    # fan-out before it turns to the fills that come back (decision 0001).
+    threads: int = 1
     # How long activity entries and answered orders are kept in the store (0: for ever).
     activity_retention: timedelta | None = None
     ledger_retention: timedelta | None = None
@@ -511,16 +528,19 @@ class Engine:
 
     # -- commands: connections ------------------------------------------------------------------
 
+    @_one_batch
     def take_offline(self, connection: str) -> None:
         self._record("take_offline", connection)
         self.topology.require_connection(connection)
         self.runtime.tell(addresses.connection(connection), TakeOffline())
 
+    @_one_batch
     def reconnect(self, connection: str) -> None:
         self._record("reconnect", connection)
         self.topology.require_connection(connection)
         self.runtime.tell(addresses.connection(connection), Reconnect())
 
+    @_one_batch
     def delete_connection(self, connection: str) -> topo.DeletionPlan:
         """S4: immediate, cascading, no order sent, records kept."""
         self._record("delete_connection", connection)
@@ -528,6 +548,7 @@ class Engine:
 
     # -- commands: groups ------------------------------------------------------------------------
 
+    @_one_batch
     def add_follower(self, group: str, member: Membership) -> None:
         self._record("add_follower", group, member)
         self.topology.check_add_follower(group, member)
@@ -541,6 +562,7 @@ class Engine:
         self.runtime.tell(addresses.account(member.account), SetRole(Role(group, False)))
         self.runtime.tell(addresses.risk(member.account), SetMembership(group))
 
+    @_one_batch
     def remove_follower(self, group: str, account: str) -> None:
         self._record("remove_follower", group, account)
         config = self.topology.require_group(group)
@@ -554,11 +576,13 @@ class Engine:
 
     # -- commands: risk and flatten --------------------------------------------------------------
 
+    @_one_batch
     def lock(self, account: str) -> None:
         self._record("lock", account)
         self.topology.require_account(account)
         self.runtime.tell(addresses.risk(account), Lock())
 
+    @_one_batch
     def unlock(self, account: str) -> None:
         self._record("unlock", account)
         self.topology.require_account(account)
@@ -566,56 +590,67 @@ class Engine:
 
     # -- commands: risk keys, profiles and blackouts (engine/core/risk_changes.py) ---------------
 
+    @_one_batch
     def set_risk(self, account: str, values: Mapping[str, RiskValue]) -> None:
         """The account's own keys given are set (S5.2, S9); ``0`` turns a number off."""
         self._record("set_risk", account, dict(values))
         risk_changes.set_risk(self._setup(), account, values)
 
+    @_one_batch
     def unset_risk(self, account: str, names: Iterable[str]) -> tuple[str, ...]:
         """The account's own keys named are removed: its profile's value, or none, applies."""
         names = [names] if isinstance(names, str) else list(names)
         self._record("unset_risk", account, names)
         return risk_changes.unset_risk(self._setup(), account, names)
 
+    @_one_batch
     def set_profile(self, name: str, values: Mapping[str, RiskValue]) -> None:
         """Makes the named profile (S9.7) or changes its keys given."""
         self._record("set_profile", name, dict(values))
         risk_changes.set_profile(self._setup(), name, values)
 
+    @_one_batch
     def unset_profile_keys(self, name: str, names: Iterable[str]) -> tuple[str, ...]:
         names = [names] if isinstance(names, str) else list(names)
         self._record("unset_profile_keys", name, names)
         return risk_changes.unset_profile_keys(self._setup(), name, names)
 
+    @_one_batch
     def delete_profile(self, name: str) -> None:
         """Refused while an account uses it."""
         self._record("delete_profile", name)
         risk_changes.delete_profile(self._setup(), name)
 
+    @_one_batch
     def set_account_profile(self, account: str, name: str | None) -> None:
         self._record("set_account_profile", account, name)
         risk_changes.set_account_profile(self._setup(), account, name)
 
+    @_one_batch
     def add_blackout(self, blackout: Blackout) -> None:
         """An engine-wide blackout interval (S9.5)."""
         self._record("add_blackout", blackout)
         risk_changes.add_blackout(self._setup(), blackout)
 
+    @_one_batch
     def remove_blackout(self, key: str) -> Blackout:
         """The blackout whose ``Blackout.key()`` is ``key``."""
         self._record("remove_blackout", key)
         return risk_changes.remove_blackout(self._setup(), key)
 
+    @_one_batch
     def flatten_account(self, account: str) -> None:
         self._record("flatten_account", account)
         self.topology.require_account(account)
         self._flatten([account])
 
+    @_one_batch
     def flatten_group(self, group: str) -> None:
         self._record("flatten_group", group)
         config = self.topology.require_group(group)
         self._flatten([config.leader, *(m.account for m in config.members)])
 
+    @_one_batch
     def flatten_all(self) -> None:
         self._record("flatten_all")
         self._flatten(list(self.topology.accounts))
@@ -628,6 +663,7 @@ class Engine:
 
     # -- commands: sync (S6.2), shown first by engine/core/sync_preview.py -----------------------
 
+    @_one_batch
     def sync(self, account: str, expect: Mapping[str, int] | None = None) -> None:
         """Bring a follower to its leader's target; ``expect``: the orders the user was shown
         (the follower sends nothing if its plan differs by then)."""
@@ -636,6 +672,7 @@ class Engine:
         cause = f"sync:{self.records.next_number('sync_command')}"
         self.runtime.tell(addresses.group(group), SyncMember(account, cause, expect))
 
+    @_one_batch
     def sync_group(self, group: str, expect: Mapping[str, Mapping[str, int]] | None = None) -> None:
         """Every follower of the group; ``expect`` by follower (one missing from it was not
         shown, and is expected to send nothing)."""
@@ -686,16 +723,19 @@ class Engine:
         if session is not None:
             session.close()
 
+    @_one_batch
     def add_connection(self, connection: str, broker: str, accounts: Mapping[str, Decimal]) -> None:
         """A new login with its accounts (id → starting balance); limits come by ``set_risk``."""
         self._record("add_connection", connection, broker, dict(accounts))
         setup_changes.add_connection(self._setup(), connection, broker, accounts)
 
+    @_one_batch
     def delete_account(self, account: str) -> topo.AccountDeletion:
         """S4.2: immediate, cascading, no order sent, records kept."""
         self._record("delete_account", account)
         return setup_changes.delete_account(self._setup(), account)
 
+    @_one_batch
     def add_group(
         self,
         group: str,
@@ -708,16 +748,19 @@ class Engine:
         self._record("add_group", group, leader, members, on_drift)
         setup_changes.add_group(self._setup(), group, leader, members, on_drift)
 
+    @_one_batch
     def set_on_drift(self, group: str, on_drift: OnDrift) -> GroupConfig:
         """S10.2: what the group does when one of its followers drifts."""
         on_drift = OnDrift(on_drift)  # a journal's replay gives it as its text
         self._record("set_on_drift", group, on_drift)
         return setup_changes.set_on_drift(self._setup(), group, on_drift)
 
+    @_one_batch
     def delete_group(self, group: str) -> GroupConfig:
         self._record("delete_group", group)
         return setup_changes.delete_group(self._setup(), group)
 
+    @_one_batch
     def update_follower(self, group: str, member: Membership) -> Membership:
         """New ratio, max_qty, symbol_map and copy mode for a follower, from its next copy on."""
         self._record("update_follower", group, member)
@@ -725,6 +768,7 @@ class Engine:
 
     # -- failure injection (the crash scenario step) ----------------------------------------------
 
+    @_one_batch
     def inject_failure(self, kind: str, ident: str) -> None:
         """Make the actor raise inside a message handler; the supervisor restarts it."""
         self._record("inject_failure", kind, ident)

@@ -13,6 +13,7 @@ import itertools
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -150,6 +151,12 @@ class Runtime(ABC):
 
     @abstractmethod
     def defer(self, callback: Callable[[], None]) -> None: ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Tells made from outside the actors inside this context reach them together, when it
+        ends: a command that tells several actors is queued whole before any of its
+        consequences runs (decision 0005). The deterministic runtime queues every tell anyway."""
+        return nullcontext()
 
     @abstractmethod
     def inspect(self, address: Address, reader: Callable[[Any], Any]) -> Any:

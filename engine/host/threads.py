@@ -20,7 +20,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pykka
@@ -204,11 +205,36 @@ class ThreadsRuntime(Runtime):
             self._depth[key] = self._depth.get(key, 0) + 1
         current: _Host | None = getattr(_local, "host", None)
         if current is None:
-            self._send(key, [(to, message)])
+            collecting: dict[str, list[tuple[Address, object]]] | None = getattr(
+                _local, "outside", None
+            )
+            if collecting is None:
+                self._send(key, [(to, message)])
+            else:
+                collecting.setdefault(key, []).append((to, message))
         elif current.key == key:
             current.queue.append((to, message))
         else:
             current.outbox.setdefault(key, []).append((to, message))
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Outside tells made in the context are sent when it ends, one batch per thread: a
+        command's messages to actors of one thread are all queued before the first of them is
+        handled (a group's flatten reaches every follower before the leader's liquidation can
+        fill and fan out)."""
+        inside = getattr(_local, "host", None) is not None
+        if inside or getattr(_local, "outside", None) is not None:
+            yield  # an actor's tells batch already; a batch within a batch is the outer one
+            return
+        _local.outside = {}
+        try:
+            yield
+        finally:
+            collected: dict[str, list[tuple[Address, object]]] = _local.outside
+            _local.outside = None
+            for key, batch in collected.items():
+                self._send(key, batch)
 
     def _send(self, key: str, batch: list[tuple[Address, object]]) -> None:
         ref = self._hosts.get(key)

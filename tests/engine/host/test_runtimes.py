@@ -340,3 +340,21 @@ def test_deterministic_mailbox_depth_is_its_one_queue(services: Services) -> Non
     rt = DeterministicRuntime(services)
     rt.spawn(A, probe(Log()), "p1")
     assert rt.mailbox_depths() == {"main": 0}
+
+
+def test_a_batch_of_outside_tells_is_queued_whole_before_any_consequence(
+    runtime: Runtime,
+) -> None:
+    """Decision 0005: a command that tells several actors (a group's flatten tells every
+    member's risk) has all of them queued before the first message's consequences run — on
+    the threads runtime too, where actors of one thread would otherwise start on the first
+    tell while the command is still telling the others."""
+    log = Log()
+    runtime.spawn(A, probe(log), "p")
+    runtime.spawn(B, probe(log), "p")  # one thread: A's consequence and B's command share it
+    with runtime.batch():
+        runtime.tell(A, ("send", B, 1))
+        time.sleep(0.05)  # time enough for A to have handled its message, had it been sent
+        runtime.tell(B, "command")
+    runtime.wait_idle()
+    assert log.of(B) == [("v1", "command"), ("v1", ("seq", A, 0))]
