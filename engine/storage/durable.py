@@ -21,11 +21,21 @@ from typing import Any
 
 from engine.domain.connections import ConnectionState
 from engine.domain.state import AccountState, FlattenRecord, PropState, RiskState
-from engine.storage.store import Store
+from engine.storage.store import Store, writes
+
+_UPSERT_ACCOUNT = (
+    "INSERT INTO account_state (account, balance, realized_daily, realized_weekly, commissions,"
+    " drift) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(account) DO UPDATE SET"
+    " balance = excluded.balance, realized_daily = excluded.realized_daily,"
+    " realized_weekly = excluded.realized_weekly, commissions = excluded.commissions,"
+    " drift = excluded.drift"
+)
 
 
 def save_account(store: Store, account: str, state: AccountState) -> None:
-    positions = [(account, s, q, str(r)) for s, (q, r) in state.positions.items() if q]
+    """Queued for the writer after every change of the book: plain data and a module-level
+    writer, so a burst's backlog is light (``Store.apply``)."""
+    positions = tuple((account, s, q, str(r)) for s, (q, r) in state.positions.items() if q)
     row = (
         account,
         str(state.balance),
@@ -34,23 +44,19 @@ def save_account(store: Store, account: str, state: AccountState) -> None:
         str(state.commissions),
         json.dumps(dict(state.drift)) if state.drift else "",
     )
+    store.apply(_write_account, (row, positions))
 
-    def write(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT INTO account_state (account, balance, realized_daily, realized_weekly,"
-            " commissions, drift) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(account) DO UPDATE SET"
-            " balance = excluded.balance, realized_daily = excluded.realized_daily,"
-            " realized_weekly = excluded.realized_weekly, commissions = excluded.commissions,"
-            " drift = excluded.drift",
-            row,
-        )
-        conn.execute("DELETE FROM positions WHERE account = ?", (account,))
-        conn.executemany(
-            "INSERT INTO positions (account, symbol, qty, reference) VALUES (?, ?, ?, ?)",
-            positions,
-        )
 
-    store.write(write)
+@writes("account_state", "positions")
+def _write_account(
+    conn: sqlite3.Connection, argument: tuple[tuple[Any, ...], tuple[tuple[Any, ...], ...]]
+) -> None:
+    row, positions = argument
+    conn.execute(_UPSERT_ACCOUNT, row)
+    conn.execute("DELETE FROM positions WHERE account = ?", (row[0],))
+    conn.executemany(
+        "INSERT INTO positions (account, symbol, qty, reference) VALUES (?, ?, ?, ?)", positions
+    )
 
 
 def load_account(store: Store, account: str) -> AccountState | None:
@@ -88,15 +94,17 @@ def save_risk(store: Store, account: str, state: RiskState, *, wait: bool = Fals
         json.dumps(encode_prop(state.prop)),
     )
 
-    def write(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO risk_state (account, status, lock_reason, high_water,"
-            " triggers_off, lock_triggers, flatten, flattens, supervisor_hold, version, prop)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            row,
-        )
+    if not wait:
+        store.append(_REPLACE_RISK, row)  # a row like any record: batched with its neighbours
+        return
+    store.write(lambda conn: conn.execute(_REPLACE_RISK, row), wait=True)
 
-    store.write(write, wait=wait)
+
+_REPLACE_RISK = (
+    "INSERT OR REPLACE INTO risk_state (account, status, lock_reason, high_water, triggers_off,"
+    " lock_triggers, flatten, flattens, supervisor_hold, version, prop)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def load_risk(store: Store, account: str) -> RiskState | None:

@@ -16,7 +16,14 @@ from engine.domain.copying import CopyMode, Membership
 from engine.domain.sessions import Blackout
 from engine.domain.state import PropState
 from engine.storage import durable, setup_rows
-from engine.storage.store import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Store, StoreError
+from engine.storage.store import (
+    APPLICATION_ID,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Store,
+    StoreError,
+    writes,
+)
 
 TABLES = {
     "connections",
@@ -482,3 +489,39 @@ def test_close_waits_for_a_read_in_progress_and_a_read_after_it_reopens(tmp_path
     go.set()
     thread.join(10)
     assert results == [200000, 1]
+
+
+_INSERT_COUNTER = "INSERT INTO counters (name, value) VALUES (?, ?)"
+
+
+@writes("counters")
+def _double(conn: sqlite3.Connection, argument: str) -> None:
+    conn.execute("UPDATE counters SET value = value * 2 WHERE name = ?", (argument,))
+
+
+def test_rows_queued_together_are_written_as_if_one_by_one_in_their_order(store: Store) -> None:
+    """The writer writes a statement's rows with one ``executemany``, grouping rows across
+    others; a row never moves past another statement on its own table, so the outcome is the
+    queue's order's: an update after its insert, a bulk update between two inserts."""
+    gate, entered = threading.Event(), threading.Event()
+
+    def blocker(conn: sqlite3.Connection) -> None:
+        entered.set()
+        assert gate.wait(10)
+
+    store.write(blocker)
+    assert entered.wait(10)
+    # Queued behind the blocker: one batch.
+    store.append(_INSERT_COUNTER, ("a", 1))
+    store.append("UPDATE counters SET value = ? WHERE name = ?", (10, "a"))
+    store.append(_INSERT_COUNTER, ("b", 2))
+    store.apply(_double, "b")
+    store.append("INSERT INTO markers (name, value) VALUES (?, ?)", ("m", "1"))
+    store.append("UPDATE counters SET value = value + 100", ())
+    store.append(_INSERT_COUNTER, ("c", 3))
+    store.apply(_double, "c")
+    store.append("INSERT INTO markers (name, value) VALUES (?, ?)", ("n", "2"))
+    gate.set()
+    store.flush()
+    assert _counters(store) == {"a": 110, "b": 104, "c": 6}
+    assert {r["name"] for r in store.query("SELECT name FROM markers")} == {"m", "n"}
