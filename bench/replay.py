@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.results import update_results
+from engine.app.collector import tune_collector
 from engine.app.logs import configure_logging
 from engine.replay.harness import Harness
 from engine.replay.scenario import Scenario, parse_scenario
@@ -77,6 +78,7 @@ def measure(scenario: Scenario, followers: int, fills: int) -> float:
 
 
 def run(followers: int, fills: int, runs: int) -> dict[str, Any]:
+    tune_collector()  # as ``python -m engine replay`` runs
     scenario = parse_scenario(scenario_text(followers, fills), "bench/replay.py")
     copies = followers * fills
     seconds = [measure(scenario, followers, fills) for _ in range(runs)]

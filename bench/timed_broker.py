@@ -10,6 +10,7 @@ from brokers.base import Broker, BrokerSession, EventSink, ModifyRequest, OrderR
 from brokers.clock import Clock
 from brokers.instruments import ContractTable
 from brokers.paper import PaperBroker
+from engine.app.collector import tune_collector
 from engine.core.engine import Engine, EngineSettings
 from engine.storage.store import Store
 
@@ -74,7 +75,9 @@ class Countdown:
 
 
 def live_engine(store: Store, clock: Clock, broker: Broker, contracts: ContractTable) -> Engine:
-    """An engine as ``make run`` builds it (threads runtime) on the given broker."""
+    """An engine as ``make run`` builds it (threads runtime, the collector's policy of an
+    engine process) on the given broker."""
+    tune_collector()
     return Engine(
         store=store,
         clock=clock,

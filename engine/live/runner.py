@@ -55,6 +55,7 @@ from engine.api.auth import TokenError, load_or_create_token
 from engine.app import demo
 from engine.app.alert_targets import AlertsError, load_targets
 from engine.app.authorizations import OAuthStates
+from engine.app.collector import tune_collector
 from engine.app.config import (
     TRADOVATE_SIM,
     ConfigError,
@@ -254,6 +255,7 @@ class LiveRun:
             # A damaged fan-out, status or intent log: nothing was sent, nothing is overwritten.
             raise RunError(str(error)) from None
         self.started = True
+        tune_collector()  # the actor tree is built: out of the collector's reach (decision 0028)
         if self.paper is not None and self.config.demo_market:
             demo.publish(demo.PaperVenue(self.paper), self.market.quotes())
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.app.collector import tune_collector
 from engine.replay.harness import ScenarioResult, check_supported, run_scenario
 from engine.replay.journal_replay import JournalError, replay_journal
 from engine.replay.scenario import Scenario, ScenarioError, collect_paths, load_scenario
@@ -46,6 +47,7 @@ def report_entry(result: ScenarioResult) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
+    tune_collector()  # a replay allocates as the engine does (decision 0028)
     if args.journal:
         return _replay_journal(Path(args.journal), args.json)
     if not args.paths:
