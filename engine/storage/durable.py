@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.domain.connections import ConnectionState
 from engine.domain.state import AccountState, FlattenRecord, PropState, RiskState
-from engine.storage.store import Store, writes
+from engine.storage.store import Store, rows_at_once, writes
 
 _UPSERT_ACCOUNT = (
     "INSERT INTO account_state (account, balance, realized_daily, realized_weekly, commissions,"
@@ -30,6 +30,10 @@ _UPSERT_ACCOUNT = (
     " realized_weekly = excluded.realized_weekly, commissions = excluded.commissions,"
     " drift = excluded.drift"
 )
+
+
+_ONE_ACCOUNT = "(?, ?, ?, ?, ?, ?)"
+_INSERT_POSITION = "INSERT INTO positions (account, symbol, qty, reference) VALUES (?, ?, ?, ?)"
 
 
 def save_account(store: Store, account: str, state: AccountState) -> None:
@@ -47,16 +51,35 @@ def save_account(store: Store, account: str, state: AccountState) -> None:
     store.apply(_write_account, (row, positions))
 
 
-@writes("account_state", "positions")
-def _write_account(
-    conn: sqlite3.Connection, argument: tuple[tuple[Any, ...], tuple[tuple[Any, ...], ...]]
-) -> None:
+AccountWrite = tuple[tuple[Any, ...], tuple[tuple[Any, ...], ...]]
+
+
+def _write_accounts(conn: sqlite3.Connection, arguments: list[AccountWrite]) -> None:
+    """Many accounts' states at once, each account's last one: three statements in all, what
+    writing them one after the other leaves."""
+    latest = {row[0]: (row, positions) for row, positions in arguments}
+    rows = [row for row, _ in latest.values()]
+    held = [p for _, positions in latest.values() for p in positions]
+    step = rows_at_once(len(_ONE_ACCOUNT.split(",")))
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        conn.execute(
+            _UPSERT_ACCOUNT.replace(_ONE_ACCOUNT, ", ".join([_ONE_ACCOUNT] * len(chunk))),
+            [value for row in chunk for value in row],
+        )
+        conn.execute(
+            f"DELETE FROM positions WHERE account IN ({', '.join('?' * len(chunk))})",
+            [row[0] for row in chunk],
+        )
+    conn.executemany(_INSERT_POSITION, held)
+
+
+@writes("account_state", "positions", many=_write_accounts)
+def _write_account(conn: sqlite3.Connection, argument: AccountWrite) -> None:
     row, positions = argument
     conn.execute(_UPSERT_ACCOUNT, row)
     conn.execute("DELETE FROM positions WHERE account = ?", (row[0],))
-    conn.executemany(
-        "INSERT INTO positions (account, symbol, qty, reference) VALUES (?, ?, ?, ?)", positions
-    )
+    conn.executemany(_INSERT_POSITION, positions)
 
 
 def load_account(store: Store, account: str) -> AccountState | None:

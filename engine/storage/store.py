@@ -181,12 +181,52 @@ def _tables_of(first: object) -> tuple[str, ...] | None:
     return tuple(tables) if tables is not None else None
 
 
-def writes(*tables: str) -> Callable[[Any], Any]:
+_VALUES = re.compile(r"(\s*INSERT\b.*\bVALUES\s*)(\(\s*\?(?:\s*,\s*\?)*\s*\))\s*", re.I | re.S)
+ROWS_AT_ONCE = 1000  # rows per multi-row statement at most
+VARIABLES_AT_ONCE = 30_000  # under SQLite's limit of parameters in one statement (32,766)
+
+
+@functools.cache
+def _values(sql: str) -> tuple[str, str] | None:
+    """An ``INSERT … VALUES (?, …)`` as its head and its one row of placeholders."""
+    found = _VALUES.fullmatch(sql)
+    return None if found is None else (found.group(1), found.group(2))
+
+
+def rows_at_once(width: int) -> int:
+    """How many rows of ``width`` parameters one statement may carry."""
+    return max(1, min(ROWS_AT_ONCE, VARIABLES_AT_ONCE // max(1, width)))
+
+
+def _write_many(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Rows of one statement. An ``INSERT … VALUES (?, …)`` goes in statements of up to 1,000
+    rows: SQLite then steps once per statement, and the writer lets the interpreter lock go
+    and waits to take it back once per statement instead of once per row — under load each
+    wait is up to a switch interval, and the waits, not the writing, set the writer's pace
+    (measured at 1,000 followers: 5,000 rows took 0.5–1.5 s of wall time for 60 ms of its
+    own). Rows are inserted in their order, as one at a time would; anything else is one
+    ``executemany``."""
+    parts = _values(sql)
+    if parts is None or not rows:
+        conn.executemany(sql, rows)
+        return
+    head, one = parts
+    step = rows_at_once(len(rows[0]))
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        conn.execute(head + ", ".join([one] * len(chunk)), [v for row in chunk for v in row])
+
+
+def writes(
+    *tables: str, many: Callable[[sqlite3.Connection, list[Any]], None] | None = None
+) -> Callable[[Any], Any]:
     """Names the tables an applied writer (``Store.apply``) writes, so its writes may be
-    grouped with the others' rows on other tables."""
+    grouped with the others' rows on other tables; ``many`` writes a group of its arguments at
+    once, with the outcome of writing them one after the other."""
 
     def named(fn: Any) -> Any:
         fn.tables = tables
+        fn.many = many
         return fn
 
     return named
@@ -487,12 +527,19 @@ class Store:
             if isinstance(first, str):
                 self._execute_rows(conn, first, arguments)
             else:
+                many = getattr(first, "many", None)
+                if (
+                    many is not None
+                    and len(arguments) > 1
+                    and self._execute(conn, None, _applied(many, arguments))
+                ):
+                    continue  # else one at a time: one bad write cannot lose the others
                 for argument in arguments:
                     self._execute(conn, None, _applied(first, argument), report=True)
 
     def _execute_rows(self, conn: sqlite3.Connection, sql: str, rows: list[Any]) -> None:
-        """Consecutive rows of one statement: one ``executemany``."""
-        if len(rows) > 1 and self._execute(conn, None, lambda c: c.executemany(sql, rows)):
+        """Consecutive rows of one statement, written together (``_write_many``)."""
+        if len(rows) > 1 and self._execute(conn, None, lambda c: _write_many(c, sql, rows)):
             return
         for params in rows:  # one at a time, so one bad row cannot lose its neighbours
             self._execute(conn, None, _single(sql, params), report=True)
