@@ -5,8 +5,8 @@ before either existed read as none yet."""
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import fields
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +28,8 @@ PROP = PropState(
     days=(("2026-11-23", Decimal("-120.5")), ("2026-11-24", Decimal(800))),
     consistency_warned="2026-11-24",
 )
+
+HoldWriter = Callable[[Store], AbstractContextManager[None]]  # the hold_writer fixture
 
 
 @pytest.fixture
@@ -131,28 +133,22 @@ def test_deleting_an_accounts_state_removes_its_s9_rows_too(store: Store) -> Non
     assert durable.load_risk(store, "F1") is None
 
 
-def test_account_states_queued_together_are_written_at_once_as_one_by_one(store: Store) -> None:
+def test_account_states_queued_together_are_written_at_once_as_one_by_one(
+    store: Store, hold_writer: HoldWriter
+) -> None:
     """A burst's account states reach the writer together and are written in three
     statements; what is stored is each account's last state, as if written one at a time —
     positions a later state no longer holds are gone."""
-    gate, entered = threading.Event(), threading.Event()
-
-    def blocker(conn: sqlite3.Connection) -> None:
-        entered.set()
-        assert gate.wait(10)
-
-    store.write(blocker)
-    assert entered.wait(10)
     first = AccountState(Decimal(1000), Decimal(0), Decimal(0), {"ESZ6": (1, Decimal(5000))})
     last = AccountState(Decimal(990), Decimal(-10), Decimal(-10), {"NQZ6": (-2, Decimal(21000))})
     other = AccountState(Decimal(500), Decimal(0), Decimal(0), {"ESZ6": (3, Decimal(5001))})
     accounts = {f"F{n}": AccountState(Decimal(n), Decimal(0), Decimal(0)) for n in range(100)}
-    durable.save_account(store, "A", first)
-    durable.save_account(store, "B", other)
-    for account, state in accounts.items():
-        durable.save_account(store, account, state)
-    durable.save_account(store, "A", last)
-    gate.set()
+    with hold_writer(store):
+        durable.save_account(store, "A", first)
+        durable.save_account(store, "B", other)
+        for account, state in accounts.items():
+            durable.save_account(store, account, state)
+        durable.save_account(store, "A", last)
     store.flush()
     assert durable.load_account(store, "A") == last
     assert durable.load_account(store, "B") == other

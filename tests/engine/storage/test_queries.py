@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +17,8 @@ from engine.storage.records import Records
 from engine.storage.store import Store
 
 START = datetime(2025, 3, 3, 14, 0, tzinfo=UTC)
+
+HoldWriter = Callable[[Store], AbstractContextManager[None]]  # the hold_writer fixture
 
 
 @pytest.fixture
@@ -116,28 +117,20 @@ def test_orders_and_reconciliations(rig: tuple[Records, Queries, VirtualClock]) 
 
 
 def test_order_statuses_queued_together_land_as_one_by_one(
-    rig: tuple[Records, Queries, VirtualClock],
+    rig: tuple[Records, Queries, VirtualClock], hold_writer: HoldWriter
 ) -> None:
     """A burst's order statuses reach the writer together and are written a few statements at
     a time; each order ends with its last status, and an order inserted after an update of the
     others is not touched by it."""
     records, queries, _ = rig
-    gate, entered = threading.Event(), threading.Event()
-
-    def blocker(conn: sqlite3.Connection) -> None:
-        entered.set()
-        assert gate.wait(10)
-
-    records.store.write(blocker)
-    assert entered.wait(10)
-    records.orders_sending([_order(n, f"F{n}") for n in range(100)])
-    for n in range(100):
-        records.order_status(f"o{n}", "partially_filled")
-    for n in range(0, 100, 2):
-        records.order_status(f"o{n}", "filled")
-    records.orders_sending([_order(100, "F100")])
-    records.order_status("o1", "rejected", "late")
-    gate.set()
+    with hold_writer(records.store):
+        records.orders_sending([_order(n, f"F{n}") for n in range(100)])
+        for n in range(100):
+            records.order_status(f"o{n}", "partially_filled")
+        for n in range(0, 100, 2):
+            records.order_status(f"o{n}", "filled")
+        records.orders_sending([_order(100, "F100")])
+        records.order_status("o1", "rejected", "late")
     orders = queries.orders(Window(limit=500)).items
     statuses = {o.client_order_id: (o.status, o.reason) for o in orders}
     assert statuses["o0"] == ("filled", "") and statuses["o98"] == ("filled", "")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -44,6 +45,8 @@ CT = timezone(timedelta(hours=-6))
 CPI = Blackout(
     datetime(2026, 11, 25, 7, 29, tzinfo=CT), datetime(2026, 11, 25, 7, 45, tzinfo=CT), "CPI"
 )
+
+HoldWriter = Callable[[Store], AbstractContextManager[None]]  # the hold_writer fixture
 
 
 @pytest.fixture
@@ -499,29 +502,22 @@ def _double(conn: sqlite3.Connection, argument: str) -> None:
     conn.execute("UPDATE counters SET value = value * 2 WHERE name = ?", (argument,))
 
 
-def test_rows_queued_together_are_written_as_if_one_by_one_in_their_order(store: Store) -> None:
+def test_rows_queued_together_are_written_as_if_one_by_one_in_their_order(
+    store: Store, hold_writer: HoldWriter
+) -> None:
     """The writer writes a statement's rows with one ``executemany``, grouping rows across
     others; a row never moves past another statement on its own table, so the outcome is the
     queue's order's: an update after its insert, a bulk update between two inserts."""
-    gate, entered = threading.Event(), threading.Event()
-
-    def blocker(conn: sqlite3.Connection) -> None:
-        entered.set()
-        assert gate.wait(10)
-
-    store.write(blocker)
-    assert entered.wait(10)
-    # Queued behind the blocker: one batch.
-    store.append(_INSERT_COUNTER, ("a", 1))
-    store.append("UPDATE counters SET value = ? WHERE name = ?", (10, "a"))
-    store.append(_INSERT_COUNTER, ("b", 2))
-    store.apply(_double, "b")
-    store.append("INSERT INTO markers (name, value) VALUES (?, ?)", ("m", "1"))
-    store.append("UPDATE counters SET value = value + 100", ())
-    store.append(_INSERT_COUNTER, ("c", 3))
-    store.apply(_double, "c")
-    store.append("INSERT INTO markers (name, value) VALUES (?, ?)", ("n", "2"))
-    gate.set()
+    with hold_writer(store):  # one batch
+        store.append(_INSERT_COUNTER, ("a", 1))
+        store.append("UPDATE counters SET value = ? WHERE name = ?", (10, "a"))
+        store.append(_INSERT_COUNTER, ("b", 2))
+        store.apply(_double, "b")
+        store.append("INSERT INTO markers (name, value) VALUES (?, ?)", ("m", "1"))
+        store.append("UPDATE counters SET value = value + 100", ())
+        store.append(_INSERT_COUNTER, ("c", 3))
+        store.apply(_double, "c")
+        store.append("INSERT INTO markers (name, value) VALUES (?, ?)", ("n", "2"))
     store.flush()
     assert _counters(store) == {"a": 110, "b": 104, "c": 6}
     assert {r["name"] for r in store.query("SELECT name FROM markers")} == {"m", "n"}
