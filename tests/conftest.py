@@ -258,3 +258,26 @@ def busy_port() -> Iterator[int]:
         holder.bind(("127.0.0.1", 0))
         holder.listen(1)
         yield holder.getsockname()[1]
+
+
+# The longest tests are handed out first, longest first: the suite runs on both cores
+# (pytest-xdist), and a long test collected last would run alone at the end while the other
+# core waits.
+LONG_FIRST = (
+    "tests/properties/test_tradovate_safety.py",
+    "tests/properties/",
+    "tests/docs/",
+    "tests/engine/live/test_kill9.py",
+    "tests/engine/test_long_run.py",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+    for rank, prefix in enumerate(LONG_FIRST):
+        if item.nodeid.startswith(prefix):
+            return rank
+    return len(LONG_FIRST)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_rank)  # stable: the collection order within each rank
