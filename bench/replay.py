@@ -55,7 +55,7 @@ def scenario_text(followers: int, fills: int) -> str:
     return "\n\n".join(lines) + "\n"
 
 
-def measure(scenario: Scenario, followers: int, fills: int) -> float:
+def measure(scenario: Scenario, fills: int) -> float:
     """Seconds from the first step to the last, the engine built and seeded before."""
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         harness = Harness(scenario, "deterministic", Path(tmp))
@@ -81,7 +81,7 @@ def run(followers: int, fills: int, runs: int) -> dict[str, Any]:
     tune_collector()  # as ``python -m engine replay`` runs
     scenario = parse_scenario(scenario_text(followers, fills), "bench/replay.py")
     copies = followers * fills
-    seconds = [measure(scenario, followers, fills) for _ in range(runs)]
+    seconds = [measure(scenario, fills) for _ in range(runs)]
     best = statistics.median(seconds)
     return {
         "followers": followers,

@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.domain.connections import ConnectionState
 from engine.domain.state import AccountState, FlattenRecord, PropState, RiskState
-from engine.storage.store import Store, rows_at_once, writes
+from engine.storage.store import Store, rows_at_once, write_many, writes
 
 _UPSERT_ACCOUNT = (
     "INSERT INTO account_state (account, balance, realized_daily, realized_weekly, commissions,"
@@ -31,8 +31,6 @@ _UPSERT_ACCOUNT = (
     " drift = excluded.drift"
 )
 
-
-_ONE_ACCOUNT = "(?, ?, ?, ?, ?, ?)"
 _INSERT_POSITION = "INSERT INTO positions (account, symbol, qty, reference) VALUES (?, ?, ?, ?)"
 
 
@@ -55,23 +53,17 @@ AccountWrite = tuple[tuple[Any, ...], tuple[tuple[Any, ...], ...]]
 
 
 def _write_accounts(conn: sqlite3.Connection, arguments: list[AccountWrite]) -> None:
-    """Many accounts' states at once, each account's last one: three statements in all, what
+    """Many accounts' states at once, each account's last one: a few statements in all, what
     writing them one after the other leaves."""
     latest = {row[0]: (row, positions) for row, positions in arguments}
     rows = [row for row, _ in latest.values()]
-    held = [p for _, positions in latest.values() for p in positions]
-    step = rows_at_once(len(_ONE_ACCOUNT.split(",")))
+    write_many(conn, _UPSERT_ACCOUNT, rows)
+    step = rows_at_once(1)
     for start in range(0, len(rows), step):
-        chunk = rows[start : start + step]
-        conn.execute(
-            _UPSERT_ACCOUNT.replace(_ONE_ACCOUNT, ", ".join([_ONE_ACCOUNT] * len(chunk))),
-            [value for row in chunk for value in row],
-        )
-        conn.execute(
-            f"DELETE FROM positions WHERE account IN ({', '.join('?' * len(chunk))})",
-            [row[0] for row in chunk],
-        )
-    conn.executemany(_INSERT_POSITION, held)
+        accounts = [row[0] for row in rows[start : start + step]]
+        placeholders = ", ".join("?" * len(accounts))
+        conn.execute(f"DELETE FROM positions WHERE account IN ({placeholders})", accounts)
+    write_many(conn, _INSERT_POSITION, [p for _, positions in latest.values() for p in positions])
 
 
 @writes("account_state", "positions", many=_write_accounts)

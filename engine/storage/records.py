@@ -54,7 +54,7 @@ _UPDATE_ORDERS = (
 
 def _update_orders(conn: sqlite3.Connection, updates: list[tuple[str, str, str, str]]) -> None:
     """Many orders' statuses in a few statements (one step each, where an ``UPDATE`` a row
-    steps once per order, ``_write_many``): each order's last status, what updating them one
+    steps once per order, ``write_many``): each order's last status, what updating them one
     after the other leaves."""
     last = list({update[3]: update for update in updates}.values())
     step = rows_at_once(4)

@@ -181,16 +181,20 @@ def _tables_of(first: object) -> tuple[str, ...] | None:
     return tuple(tables) if tables is not None else None
 
 
-_VALUES = re.compile(r"(\s*INSERT\b.*\bVALUES\s*)(\(\s*\?(?:\s*,\s*\?)*\s*\))\s*", re.I | re.S)
+_VALUES = re.compile(
+    r"(\s*INSERT\b.*\bVALUES\s*)(\(\s*\?(?:\s*,\s*\?)*\s*\))(\s*(?:ON\s+CONFLICT\b.*)?)",
+    re.I | re.S,
+)
 ROWS_AT_ONCE = 1000  # rows per multi-row statement at most
 VARIABLES_AT_ONCE = 30_000  # under SQLite's limit of parameters in one statement (32,766)
 
 
 @functools.cache
-def _values(sql: str) -> tuple[str, str] | None:
-    """An ``INSERT … VALUES (?, …)`` as its head and its one row of placeholders."""
+def _values(sql: str) -> tuple[str, str, str] | None:
+    """An ``INSERT … VALUES (?, …) [ON CONFLICT …]`` as its head, its one row of
+    placeholders and its upsert clause (``""`` for none)."""
     found = _VALUES.fullmatch(sql)
-    return None if found is None else (found.group(1), found.group(2))
+    return None if found is None else (found.group(1), found.group(2), found.group(3))
 
 
 def rows_at_once(width: int) -> int:
@@ -198,8 +202,9 @@ def rows_at_once(width: int) -> int:
     return max(1, min(ROWS_AT_ONCE, VARIABLES_AT_ONCE // max(1, width)))
 
 
-def _write_many(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Rows of one statement. An ``INSERT … VALUES (?, …)`` goes in statements of up to 1,000
+def write_many(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Rows of one statement. An ``INSERT … VALUES (?, …)`` (an upsert too) goes in statements
+    of up to 1,000
     rows: SQLite then steps once per statement, and the writer lets the interpreter lock go
     and waits to take it back once per statement instead of once per row — under load each
     wait is up to a switch interval, and the waits, not the writing, set the writer's pace
@@ -210,11 +215,12 @@ def _write_many(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]
     if parts is None or not rows:
         conn.executemany(sql, rows)
         return
-    head, one = parts
+    head, one, tail = parts
     step = rows_at_once(len(rows[0]))
     for start in range(0, len(rows), step):
         chunk = rows[start : start + step]
-        conn.execute(head + ", ".join([one] * len(chunk)), [v for row in chunk for v in row])
+        statement = head + ", ".join([one] * len(chunk)) + tail
+        conn.execute(statement, [v for row in chunk for v in row])
 
 
 def writes(
@@ -495,11 +501,12 @@ class Store:
         conn.execute("COMMIT")
 
     def _write_run(self, conn: sqlite3.Connection, run: list[Row | Applied]) -> None:
-        """The rows and applied writes queued between two functions, each statement's rows in
-        one ``executemany``: a row joins the earlier rows of its statement unless another
-        statement on its table came in between, so every table sees its statements in the
-        order they were queued (a copy's status update after its intent's insert). The tables
-        differ, the transaction is one: the outcome is the queue's order's."""
+        """The rows and applied writes queued between two functions, each statement's rows
+        written together (``write_many``) and each writer's arguments at once: a row joins
+        the earlier rows of its statement unless another statement on its table came in
+        between, so every table sees its statements in the order they were queued (a copy's
+        status update after its intent's insert). The tables differ, the transaction is one:
+        the outcome is the queue's order's."""
         groups: list[tuple[str | Callable[[sqlite3.Connection, Any], None], list[Any]]] = []
         open_group: dict[object, int] = {}  # statement or writer -> its group open for more
         last_on: dict[str, int] = {}  # table -> the last group writing it
@@ -538,8 +545,8 @@ class Store:
                     self._execute(conn, None, _applied(first, argument), report=True)
 
     def _execute_rows(self, conn: sqlite3.Connection, sql: str, rows: list[Any]) -> None:
-        """Consecutive rows of one statement, written together (``_write_many``)."""
-        if len(rows) > 1 and self._execute(conn, None, lambda c: _write_many(c, sql, rows)):
+        """Consecutive rows of one statement, written together (``write_many``)."""
+        if len(rows) > 1 and self._execute(conn, None, lambda c: write_many(c, sql, rows)):
             return
         for params in rows:  # one at a time, so one bad row cannot lose its neighbours
             self._execute(conn, None, _single(sql, params), report=True)
