@@ -292,9 +292,8 @@ class Drift:
         """The next instant a check can find something new without a message: a pending
         drift's grace ends, and — while a drift is pending or open — the periodic
         ``drift_check``. An order reaching ``copy_fill_timeout`` is the missed-copies timer's
-        message, and every message the account handles is followed by a check."""
-        if not (self.pending or self.shown):
-            return
+        message, and every message the account handles is followed by a check. Called only
+        while a drift is pending or open."""
         due = [since + self.settings.drift_grace for since in self.pending.values()]
         at = min([*due, now + self.settings.drift_check])
         if self.armed is not None and self.armed <= at:

@@ -356,25 +356,17 @@ def test_write_with_wait_returns_the_result_and_raises_the_error(store: Store) -
         store.write(boom, wait=True)
 
 
-def test_a_failing_write_job_does_not_lose_the_other_jobs_in_its_batch(store: Store) -> None:
-    gate = threading.Event()
-    entered = threading.Event()
-
-    def blocker(conn: sqlite3.Connection) -> None:
-        entered.set()
-        assert gate.wait(10)
-
+def test_a_failing_write_job_does_not_lose_the_other_jobs_in_its_batch(
+    store: Store, hold_writer: HoldWriter
+) -> None:
     def failing(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO counters (name, value) VALUES ('failed-half', 1)")
         raise RuntimeError("this job fails after writing")
 
-    store.write(blocker)
-    assert entered.wait(10)
-    # The writer is busy: these three are queued together and committed as one batch.
-    store.write(_insert_counter("before", 1))  # type: ignore[arg-type]
-    store.write(failing)
-    store.write(_insert_counter("after", 2))  # type: ignore[arg-type]
-    gate.set()
+    with hold_writer(store):  # these three are queued together and committed as one batch
+        store.write(_insert_counter("before", 1))  # type: ignore[arg-type]
+        store.write(failing)
+        store.write(_insert_counter("after", 2))  # type: ignore[arg-type]
     store.flush()
     assert _counters(store) == {"before": 1, "after": 2}  # the failed job's own row rolled back
 
@@ -398,23 +390,14 @@ def test_queries_see_committed_writes_from_another_thread(store: Store) -> None:
 
 
 def test_appended_rows_are_written_and_a_bad_row_does_not_lose_its_neighbours(
-    store: Store,
+    store: Store, hold_writer: HoldWriter
 ) -> None:
-    gate = threading.Event()
-    entered = threading.Event()
-
-    def blocker(conn: sqlite3.Connection) -> None:
-        entered.set()
-        assert gate.wait(10)
-
     sql = "INSERT INTO counters (name, value) VALUES (?, ?)"
-    store.write(blocker)
-    assert entered.wait(10)
-    store.append(sql, ("a", 1))
-    store.append(sql, ("b", 2))
-    store.append(sql, ("a", 3))  # duplicate key: this row alone fails
-    store.append(sql, ("c", 4))
-    gate.set()
+    with hold_writer(store):
+        store.append(sql, ("a", 1))
+        store.append(sql, ("b", 2))
+        store.append(sql, ("a", 3))  # duplicate key: this row alone fails
+        store.append(sql, ("c", 4))
     store.flush()
     assert _counters(store) == {"a": 1, "b": 2, "c": 4}
 
