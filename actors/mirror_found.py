@@ -63,7 +63,11 @@ class MirrorFound(MirrorParts):
         for members in groups:
             side = sign(members[0].qty)
             size = max(abs(book.working[m.client_order_id or ""].qty) for m in members)
-            exit_ = members[0].parent is not None or (projected and side == -sign(projected))
+            # Against the position for more than it, it was placed through it (S8.3's split):
+            # held as an opening one, the whole of it counted as opening.
+            exit_ = members[0].parent is not None or (
+                projected and side == -sign(projected) and size <= abs(projected)
+            )
             if exit_:
                 keep = max(0, min(size, closing_room)) if closable and side == against else 0
                 closing_room -= keep

@@ -23,7 +23,7 @@ from actors.messages.account import (
 )
 from brokers.base import WorkingOrder
 from engine.domain.copying import Role
-from engine.domain.mirroring import LeaderOrder
+from engine.domain.mirroring import LeaderOrder, Resting
 from engine.host.base import ActorContext
 
 
@@ -58,6 +58,8 @@ class Mirror:
     filled: int = 0  # signed quantity filled
     opening: bool = False  # placed as an opening order (an entry mirror, S2.10)
     pair: str | None = None  # the OCO pair it belongs to (sized once, S8.3)
+    # Placed through the position (S8.3's split): the part of ``qty`` placed as closing it.
+    closing: int = 0
     # A bracket leg at the broker: an exit of its entry's fill, sized by that fill (not by
     # S8.3's rescaling) and never an opening order. A leader's leg mirrored on its own (its
     # entry was not mirrored here) is an order like any other.
@@ -79,6 +81,13 @@ class Mirror:
     @property
     def remaining(self) -> int:
         return self.qty - self.filled if self.working else 0
+
+    @property
+    def resting(self) -> Resting:
+        """What S8.3 judges of it beside the others: a mirror split through the position
+        closes with what is left of its closing part (its fills go into the position first)."""
+        closing = max(0, self.closing - abs(self.filled)) if self.opening else None
+        return Resting(self.remaining, self.opening, self.pair, closing)
 
 
 class MirrorParts(ABC):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from actors.mirror_parts import Mirror, MirrorParts
-from engine.domain.mirroring import sign
+from engine.domain.mirroring import closing_parts, sign
 
 
 class MirrorPositions(MirrorParts):
@@ -72,7 +72,8 @@ class MirrorPositions(MirrorParts):
         """S8.3, judged again as the position changes (a fill, or an order of the engine on its
         way): the mirrors that would add to it — opening ones, and closing ones the position
         has crossed to their side — were they all filled, never take ``|position|`` beyond
-        ``max_qty`` (an OCO pair counted once): reduced, or cancelled when no room is left."""
+        ``max_qty`` (an OCO pair counted once): reduced, or cancelled when no room is left.
+        What of a mirror split through the position still closes it is not counted."""
         terms = self.terms
         if terms is None or terms.max_qty is None:
             return
@@ -81,11 +82,13 @@ class MirrorPositions(MirrorParts):
         def adds(m: Mirror) -> bool:
             return m.opening or (position != 0 and sign(m.remaining) == sign(position))
 
+        pairs = self._pairs(symbol, adds)
+        parts = closing_parts(position, [members[0].resting for members in pairs])
         used = {1: 0, -1: 0}
-        for members in self._pairs(symbol, adds):
+        for members, closes in zip(pairs, parts, strict=True):
             side = sign(members[0].remaining)
-            room = max(0, terms.max_qty - max(0, side * position) - used[side])
-            used[side] += self._hold_to(members, room, "the position grew")
+            room = max(0, terms.max_qty - max(0, side * position) - used[side]) + closes
+            used[side] += max(0, self._hold_to(members, room, "the position grew") - closes)
 
     def _pairs(self, symbol: str, wanted: Callable[[Mirror], bool]) -> list[list[Mirror]]:
         """The working, active mirrors in ``symbol`` that ``wanted`` picks, an OCO pair (or a

@@ -106,7 +106,8 @@ class MirrorRestoring(MirrorParts):
         """A mirror found at the broker that this actor did not place (S8.9), judged as the
         broker links it: a bracket's leg is an exit of its entry's fill, never an opening
         order; any other mirror opens when it adds to the position (S2.2's P) or the follower
-        is flat, and closes when it lies against it."""
+        is flat, closes when it lies against it, and does both when it lies against it for
+        more than the position (it was placed through it, S8.3's split)."""
         coid = order.client_order_id or ""
         listed = self.listed.get(coid)
         leg = (listed.parent is not None) if listed is not None else leader.parent is not None
@@ -119,6 +120,10 @@ class MirrorRestoring(MirrorParts):
                 None if leader.oco is None else min(leader.order_id, leader.oco)
             )
         position = self.host.book.projected(order.symbol)
+        # Against the position and beyond it, it was placed through it (S8.3's split): it
+        # closes what the other mirrors leave of the position and opens the rest.
+        through = bool(position) and sign(order.qty) != sign(position)
+        through = through and abs(order.qty) > abs(position)
         return Mirror(
             leader,
             group,
@@ -126,8 +131,9 @@ class MirrorRestoring(MirrorParts):
             int(coid.rpartition("-")[2] or 1),
             coid,
             qty=order.qty,
-            opening=not leg and (not position or sign(order.qty) == sign(position)),
+            opening=not leg and (not position or sign(order.qty) == sign(position) or through),
             pair=pair,
+            closing=abs(position) if through and not leg else 0,
             active=order.active,
             leg=leg,
         )

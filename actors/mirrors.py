@@ -155,7 +155,7 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorFound, MirrorRestoring):
         """The mirrors resting in ``symbol``, but ``skip`` and its OCO sibling (a mirror judged
         again is judged beside the others, not beside itself)."""
         return [
-            Resting(m.remaining, m.opening, m.pair)
+            m.resting
             for m in self.by_leader.values()
             if m.symbol == symbol
             and m.working
@@ -243,7 +243,9 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorFound, MirrorRestoring):
             oco=oco,
             role=order.role if oco is not None else None,
         )
-        self._track(order, terms.group, symbol, version, coid, qty, opening, pair)
+        self._track(
+            order, terms.group, symbol, version, coid, qty, opening, pair, closing=size.closing
+        )
         for leg in legs:
             leg_coid = mirror_order_id(leg.order_id, host.id, version)
             if leg.parent == order.order_id:  # a bracket leg: it works once the entry fills
@@ -260,7 +262,17 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorFound, MirrorRestoring):
                 )
                 self.by_leader[leg.order_id].active = False
             else:
-                self._track(leg, terms.group, symbol, version, leg_coid, qty, opening, pair)
+                self._track(
+                    leg,
+                    terms.group,
+                    symbol,
+                    version,
+                    leg_coid,
+                    qty,
+                    opening,
+                    pair,
+                    closing=size.closing,
+                )
         host.book.working[coid] = Working(
             symbol, qty, coid, None, OrderKind.MIRROR, order.order_id, 1
         )
@@ -307,12 +319,22 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorFound, MirrorRestoring):
         pair: str | None,
         *,
         leg: bool = False,
+        closing: int = 0,
     ) -> None:
         old = self.by_leader.get(order.order_id)
         if old is not None:
             self.by_order.pop(old.client_order_id, None)
         self.by_leader[order.order_id] = Mirror(
-            order, group, symbol, version, coid, qty=qty, opening=opening, pair=pair, leg=leg
+            order,
+            group,
+            symbol,
+            version,
+            coid,
+            qty=qty,
+            opening=opening,
+            pair=pair,
+            leg=leg,
+            closing=abs(closing),
         )
         self.by_order[coid] = order.order_id
 
@@ -337,6 +359,7 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorFound, MirrorRestoring):
                 size = size_mirror(left, position, resting, self.terms.max_qty)
                 left = size.closing if not mirror.opening else size.qty
                 if mirror.opening:
+                    mirror.closing = abs(mirror.filled + size.closing)
                     left = self._within_max_contracts(mirror, left)
             total = mirror.filled + left
             if sign(total) != sign(mirror.qty) or abs(total) < abs(mirror.filled):

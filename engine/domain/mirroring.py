@@ -7,7 +7,7 @@ position; a preview or a test judges a mirror alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -104,11 +104,22 @@ def toward_target(qty: int, position: int, goal: int) -> int:
 @dataclass(frozen=True, slots=True)
 class Resting:
     """A mirror already resting for the follower in the symbol: its signed remaining quantity,
-    whether it was placed as an opening one, and its OCO pair (counted once)."""
+    whether it was placed as an opening one, its OCO pair (counted once), and — for one placed
+    through the position (S8.3's split) — the part of it placed as closing (``closing``, None
+    for a mirror wholly closing or wholly opening)."""
 
     qty: int
     opening: bool
     pair: str | None = None
+    closing: int | None = None
+
+    @property
+    def closes_up_to(self) -> int:
+        """How much of it may close a position against it: all of a closing mirror, the
+        closing part of one split through the position, none of an entry."""
+        if self.closing is None:
+            return 0 if self.opening else abs(self.qty)
+        return min(self.closing, abs(self.qty))
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,17 +136,49 @@ class MirrorSize:
         return self.closing + self.opening
 
 
-def _exposure(resting: Iterable[Resting], *, opening: bool, direction: int) -> int:
-    """The resting mirrors' unsigned quantity in ``direction``, an OCO pair counted once."""
+def closing_parts(position: int, resting: Sequence[Resting]) -> list[int]:
+    """The part of each resting mirror that closes ``position`` (unsigned, 0 for one on the
+    position's side): the position goes to the closing mirrors first, then to the closing
+    parts of mirrors split through it, in their order; an OCO pair takes its share once (both
+    orders are given it, as either may fill). What a mirror does not close, it opens."""
+    parts = [0] * len(resting)
+    if not position:
+        return parts
+    against = -sign(position)
+    left = abs(position)
+    taken: dict[str, int] = {}
+    order = sorted(
+        (i for i, r in enumerate(resting) if sign(r.qty) == against),
+        key=lambda i: resting[i].opening,
+    )
+    for i in order:
+        r = resting[i]
+        if r.pair is not None and r.pair in taken:
+            parts[i] = min(taken[r.pair], abs(r.qty))
+            continue
+        share = min(r.closes_up_to, left)
+        left -= share
+        parts[i] = share
+        if r.pair is not None:
+            taken[r.pair] = share
+    return parts
+
+
+def _exposure(
+    resting: Sequence[Resting], parts: Sequence[int], *, opening: bool, direction: int
+) -> int:
+    """The resting mirrors' unsigned quantity in ``direction`` that closes the position (their
+    ``parts``) or that opens (the rest), an OCO pair counted once."""
     pairs: dict[str, int] = {}
     total = 0
-    for order in resting:
-        if order.opening != opening or sign(order.qty) != direction:
+    for order, part in zip(resting, parts, strict=True):
+        if sign(order.qty) != direction:
             continue
+        size = abs(order.qty) - part if opening else part
         if order.pair is None:
-            total += abs(order.qty)
+            total += size
         else:
-            pairs[order.pair] = max(pairs.get(order.pair, 0), abs(order.qty))
+            pairs[order.pair] = max(pairs.get(order.pair, 0), size)
     return total + sum(pairs.values())
 
 
@@ -145,21 +188,24 @@ def size_mirror(
     """S8.3: split a mirror of ``qty`` at the follower's ``position`` (S2.2's P: its market
     orders in flight counted, resting mirrors not) into its closing and opening parts.
 
-    Closing mirrors never add up to more than the position; an opening mirror is clipped so
-    that, were it and every other opening mirror of the symbol filled, ``|position|`` would not
-    exceed ``max_qty``."""
+    Closing mirrors never add up to more than the position: the closing part is what the
+    other mirrors against it leave (``closing_parts``). A mirror that would alone take the
+    follower through zero has an opening part, the rest, clipped so that, were it and every
+    other opening part of the symbol filled, ``|position|`` would not exceed ``max_qty``; one
+    that would not (a stop-loss or take-profit larger than what is left of the position) is
+    its closing part only (decision 0029)."""
     resting = tuple(resting)
+    parts = closing_parts(position, resting)
     direction = sign(qty)
     closing = 0
     if position and sign(position) != direction:
-        room = abs(position) - _exposure(resting, opening=False, direction=direction)
+        room = abs(position) - _exposure(resting, parts, opening=False, direction=direction)
         closing = direction * max(0, min(abs(qty), room))
     opening = qty - closing
+    if opening and position and sign(position) != direction and abs(qty) <= abs(position):
+        opening = 0  # against the position and not through it: an exit, held to what is left
     if opening and max_qty is not None:
-        after_closing = position + closing if abs(closing) == abs(position) else position
-        held = max(0, direction * after_closing)
-        room = max_qty - held - _exposure(resting, opening=True, direction=direction)
+        held = max(0, direction * position)
+        room = max_qty - held - _exposure(resting, parts, opening=True, direction=direction)
         opening = direction * max(0, min(abs(opening), room))
-    if opening and position and sign(position) != direction and abs(closing) < abs(position):
-        opening = 0  # it could only open once the position is closed, which it does not reach
     return MirrorSize(closing, opening)

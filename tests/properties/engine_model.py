@@ -111,9 +111,8 @@ DISTURBING_KINDS = frozenset(
 # Engine bugs this checker found, and the marks it can put on an account one of them touched
 # so that a long run can look past it while it is open (``tolerate_known_bugs``: the account is
 # left out of the invariant the bug breaks, only while the mark is on it). All are fixed now
-# (their regressions in test_engine_invariants pass; E9 was the check's, not the engine's) but
-# E17, pinned by a strict-xfail regression; nothing is tolerated, so a random seed may meet it
-# again (CI's derandomized run does not). Put a bug's key in
+# (their regressions in test_engine_invariants pass; E9 was the check's, not the engine's);
+# nothing is tolerated, so a random seed that meets one again fails. Put a bug's key in
 # OPEN_KNOWN_BUGS, with a strict-xfail regression, to steer around it.
 KNOWN_BUGS = {
     "E2/E4": "a copy resting at the broker outlives a lock: a manual lock of an account with no "
@@ -149,9 +148,9 @@ KNOWN_BUGS = {
     "E16": "(fixed) the part of a mirror the max-contracts gate cut is taken for a share the "
     "mirror still owes and goes out at market when the grace ends, after the leader's closing "
     "fill was copied: it opens the follower against a flat leader (S9.2, S8.4, S2.2)",
-    "E17": "OCO pairs mirrored against a follower's position each take the whole position for "
-    "their closing part: were one order of each filled, the follower would go beyond max_qty "
-    "(S8.3)",
+    "E17": "(fixed) OCO pairs mirrored against a follower's position each take the whole "
+    "position for their closing part: were one order of each filled, the follower would go "
+    "beyond max_qty (S8.3)",
 }
 OPEN_KNOWN_BUGS: frozenset[str] = frozenset()
 # The open bugs the machine steers around (its rules avoid them) rather than looks past.

@@ -808,6 +808,9 @@ FIXED = {
     "mirrors_at_restarts_beyond_max_qty": (
         "s8_9_mirrors_found_and_placed_at_restarts_stay_within_the_position"
     ),
+    # Known bug E17: OCO pairs through the position each took the whole of it for their
+    # closing part, so the worst case of one order of each filled went beyond max_qty.
+    "oco_pairs_through_the_position": "s8_3_oco_pairs_through_the_position_close_it_once",
     # A leader's leg mirrored on its own was taken for a bracket's exit once found at a restart.
     "leg_mirrored_alone_taken_for_an_exit": (
         "s8_9_a_leader_leg_mirrored_alone_and_found_at_a_restart_is_an_opening_order"
@@ -856,19 +859,8 @@ def test_regression(path: Path, tmp_path: Path) -> None:
 
 
 # Open engine bugs the machine finds are pinned by their shrunk sequence as a strict xfail until
-# fixed (in ``known/``); then the sequence moves into the library and into FIXED.
-KNOWN = Path(__file__).resolve().parent / "known"
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E17 (KNOWN_BUGS)")
-def test_known_bug_e17_oco_pairs_against_a_position_each_close_it_beyond_max_qty(
-    tmp_path: Path,
-) -> None:
-    """S8.3: closing mirrors add up to no more than the position, an OCO pair once; the rest
-    opens, within max_qty."""
-    replay_with_checks(
-        KNOWN / "e17_oco_pairs_against_a_position_each_close_it_beyond_max_qty.toml", tmp_path
-    )
+# fixed (the sequence in ``tests/properties/known/``, replayed with ``replay_with_checks``); then
+# the sequence moves into the library and into FIXED. None is open.
 
 
 STOP_LEFT_WORKING = """

@@ -68,9 +68,37 @@ def test_s8_3_mirror_quantity_is_the_rounded_ratio_capped_by_max_qty(
         (-3, 1, [], None, MirrorSize(-1, -2)),
         (-3, 1, [], 1, MirrorSize(-1, -1)),
         (4, -2, [], 1, MirrorSize(2, 1)),
-        # It could open only once the position is closed, which its closing part does not reach.
+        # Against the position and not through it: an exit, held to what is left of it.
         (-2, 2, [Resting(-1, opening=False)], None, MirrorSize(-1, 0)),
-        (-2, 1, [Resting(-1, opening=False)], None, MirrorSize(0, 0)),
+        (-1, 1, [Resting(-1, opening=False)], 3, MirrorSize(0, 0)),
+        # Through it alone: opens once the others have closed the position (decision 0029).
+        (-2, 1, [Resting(-1, opening=False)], None, MirrorSize(0, -2)),
+        (-2, 1, [Resting(-1, opening=False)], 1, MirrorSize(0, -1)),
+        # A mirror split through the position closes with its closing part: the next one
+        # has none to close, and its opening part is clipped beside the first one's (E17).
+        (
+            -2,
+            1,
+            [Resting(-2, True, "o1", closing=1), Resting(-2, True, "o1", closing=1)],
+            3,
+            MirrorSize(0, -2),
+        ),
+        (
+            -1,
+            1,
+            [
+                Resting(-2, True, "o1", closing=1),
+                Resting(-2, True, "o1", closing=1),
+                Resting(-2, True, "o2", closing=0),
+                Resting(-2, True, "o2", closing=0),
+            ],
+            3,
+            MirrorSize(0, 0),
+        ),
+        # Its fills went into the position first: what is left of it opens only.
+        (-2, 1, [Resting(-1, True, closing=0)], 3, MirrorSize(-1, -1)),
+        # An entry resting against the position (placed when flat) closes nothing of it.
+        (-2, 2, [Resting(-1, opening=True)], None, MirrorSize(-2, 0)),
     ],
 )
 def test_s8_3_size_mirror_splits_closing_and_opening_parts(
@@ -87,10 +115,12 @@ def test_s8_3_closing_mirrors_never_exceed_the_position() -> None:
         resting: list[Resting] = []
         for _ in range(8):
             size = size_mirror(-2, position, resting, None)
-            assert size.opening == 0 or size.closing == -position
-            if size.closing:
-                resting.append(Resting(size.closing, opening=False))
-        assert sum(-r.qty for r in resting) == position
+            closed = sum(-r.closes_up_to for r in resting) + size.closing
+            # An opening part only once the position is closed whole, and only through it.
+            assert size.opening == 0 or (closed == -position and position < 2)
+            if size.qty:
+                resting.append(Resting(size.qty, size.opening != 0, closing=-size.closing))
+        assert sum(r.closes_up_to for r in resting) == position
 
 
 def _order(qty: int, filled: int = 0, working: bool = True) -> LeaderOrder:
