@@ -11,6 +11,9 @@ After each batch — its queue empty, its deferred work done, its messages to ot
 a thread publishes the view of every actor that handled a message in it (``engine/host/views.py``),
 before the batch counts as done: once ``wait_idle`` returns, every view is current.
 
+Within a thread an urgent message (a tick that may breach, a liquidation) goes ahead of the queue,
+never ahead of an earlier message to its own actor (``engine/host/urgency.py``, decision 0030).
+
 ``shutdown`` drops what is still queued instead of handling it, and waits a bounded time for the
 threads (daemon threads: one stuck in a broker call does not keep the process alive).
 """
@@ -29,6 +32,7 @@ import structlog
 
 from engine.host.address import Address
 from engine.host.base import ActorContext, Behaviour, Factory, Runtime, Services
+from engine.host.urgency import Urgent
 
 log = structlog.get_logger("engine.host")
 _local = threading.local()
@@ -44,22 +48,73 @@ class _Inspect:
 
 
 class _Host:
-    """The behaviours of one placement and their shared FIFO, driven by one pykka thread."""
+    """The behaviours of one placement and their FIFO, driven by one pykka thread.
+
+    Messages are handled in the order they came (``queue``), but an urgent one
+    (``engine/host/urgency.py``) goes first, with every earlier message to its actor taken out
+    of the queue ahead of it (``urgent``): no message ever overtakes another to the same
+    actor. Messages from other threads land in ``incoming``, taken when the queue is empty —
+    or at once, between two messages, when one of them is urgent (``hurried``): a tick at a
+    breach price never waits for the thread to run out of work, and the rest keeps the order it
+    had."""
 
     def __init__(self, runtime: ThreadsRuntime, key: str) -> None:
         self.runtime = runtime
         self.key = key
         self.actors: dict[Address, Behaviour] = {}
         self.queue: deque[tuple[Address, object]] = deque()
+        self.urgent: deque[tuple[Address, object]] = deque()
+        # Batches told from other threads (deque appends and pops are atomic).
+        self.incoming: deque[list[tuple[Address, object]]] = deque()
+        self.hurried = False
         self.outbox: dict[str, list[tuple[Address, object]]] = {}
         self.deferred: list[Callable[[], None]] = []
+
+    def put(self, to: Address, message: object) -> None:
+        if isinstance(message, Urgent) and message.urgent:
+            self._hurry(to, message)
+        else:
+            self.queue.append((to, message))
+
+    def _hurry(self, to: Address, message: object) -> None:
+        """``message`` goes ahead of the queue, after every earlier message to ``to`` (rare:
+        a breach, its tick, its liquidation — a pass over the queue is cheap beside them)."""
+        queue = self.queue
+        if any(item[0] == to for item in queue):
+            self.urgent.extend(item for item in queue if item[0] == to)
+            self.queue = deque(item for item in queue if item[0] != to)
+        self.urgent.append((to, message))
+
+    def _take_incoming(self) -> None:
+        incoming, put = self.incoming, self.put
+        while incoming:
+            for to, message in incoming.popleft():
+                put(to, message)
 
     def drain(self) -> None:
         runtime = self.runtime
         handled = 0
         touched: dict[Address, Behaviour] = {}
-        while self.queue:
-            to, message = self.queue.popleft()
+        while True:
+            if self.hurried:
+                self.hurried = False  # before taking: one set meanwhile is seen next time
+                self._take_incoming()
+            urgent = self.urgent
+            if urgent:
+                to, message = urgent.popleft()
+                ended = not urgent
+            elif self.queue:
+                to, message = self.queue.popleft()
+                ended = False
+            else:
+                # The queue is empty: what was handled is published and done, as at the end
+                # of a batch, before the next batch from outside is taken.
+                self._publish(touched, handled)
+                handled, touched = 0, {}
+                if not self.incoming:
+                    break
+                self._take_incoming()
+                continue
             handled += 1
             if runtime.halted:
                 runtime.dropped += 1
@@ -73,16 +128,24 @@ class _Host:
                     actor.receive(message)
                 except Exception as error:
                     runtime._failed(to, error)
-            if not self.queue:
+            if ended and self.urgent:
+                ended = False  # the urgent run goes on with what this message made urgent
+            if ended or not (self.queue or self.urgent):
+                # Deferred work (a login's orders in one batch) runs when the queue is empty,
+                # and when an urgent run ends: a liquidation never waits for the rest.
                 self._run_deferred()
             if self.outbox:
                 # Cross-placement messages leave as soon as the message that caused them is
                 # handled (one batch per destination), so a leader's fan-out never waits for
                 # the rest of its own thread's queue.
                 self._flush_outbox()
+
+    def _publish(self, touched: dict[Address, Behaviour], handled: int) -> None:
+        """The views of the actors that handled messages, then those messages count as done:
+        once ``wait_idle`` returns, every view is current."""
         if touched:
-            runtime.views.publish(touched.items())
-        runtime._done(handled, self.key)
+            self.runtime.views.publish(touched.items())
+        self.runtime._done(handled, self.key)
 
     def _run_deferred(self) -> None:
         if self.runtime.halted:
@@ -99,6 +162,9 @@ class _Host:
         outbox, self.outbox = self.outbox, {}
         for key, batch in outbox.items():
             self.runtime._send(key, batch)
+
+
+_WAKE = object()  # told to a host's pykka thread after a batch lands in its ``incoming``
 
 
 class _HostActor(pykka.ThreadingActor):
@@ -118,8 +184,7 @@ class _HostActor(pykka.ThreadingActor):
         if isinstance(message, _Inspect):
             actor = host.actors.get(message.address)
             return None if actor is None else message.reader(actor)
-        host.queue.extend(message)
-        host.drain()
+        host.drain()  # a wake-up: what it announced may be taken already
         return None
 
     def on_failure(
@@ -213,7 +278,7 @@ class ThreadsRuntime(Runtime):
             else:
                 collecting.setdefault(key, []).append((to, message))
         elif current.key == key:
-            current.queue.append((to, message))
+            current.put(to, message)
         else:
             current.outbox.setdefault(key, []).append((to, message))
 
@@ -237,15 +302,21 @@ class ThreadsRuntime(Runtime):
                 self._send(key, batch)
 
     def _send(self, key: str, batch: list[tuple[Address, object]]) -> None:
-        ref = self._hosts.get(key)
-        if ref is None:
+        ref, host = self._hosts.get(key), self._host_objs.get(key)
+        if ref is None or host is None:
             self._done(len(batch), key)
             return
+        host.incoming.append(batch)
+        if any(isinstance(m, Urgent) and m.urgent for _, m in batch):
+            host.hurried = True
         try:
-            ref.tell(batch)
+            ref.tell(_WAKE)
         except pykka.ActorDeadError:
-            self.dead_letters += len(batch)
-            self._done(len(batch), key)
+            if host.incoming:  # not taken: the thread is gone
+                lost = sum(len(b) for b in host.incoming)
+                host.incoming.clear()
+                self.dead_letters += lost
+                self._done(lost, key)
 
     def _done(self, count: int, key: str) -> None:
         if not count:
