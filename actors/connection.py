@@ -182,7 +182,9 @@ class ConnectionActor:
         self._outgoing: list[Placement] = []
         self._closed = False
         # symbol -> account -> (low, high): prices at which the account's risk re-evaluates
-        self.bands: dict[str, dict[str, tuple[Decimal | None, Decimal | None]]] = {}
+        # By symbol and account: the band's low and high, and the side of the position (0:
+        # unknown, either side may breach; None: breaching already, no alarm).
+        self.bands: dict[str, dict[str, tuple[Decimal | None, Decimal | None, int | None]]] = {}
 
     def view(self) -> ConnectionView:
         return ConnectionView(self.state.value, bool(self.offline))
@@ -485,29 +487,51 @@ class ConnectionActor:
         for symbol in list(self.bands):
             if symbol not in message.bands:
                 self._unband(symbol, message.account)
-        for symbol, band in message.bands.items():
+        for symbol, (low, high) in message.bands.items():
             watched = symbol in self.bands
-            self.bands.setdefault(symbol, {})[message.account] = band
+            side = message.sides.get(symbol, 0)
+            self.bands.setdefault(symbol, {})[message.account] = (low, high, side)
+            self._alarm(symbol)
             if not watched:
                 self.ctx.market.watch(self.id, self.ctx.address, symbol, on=True)
+
+    def _alarm(self, symbol: str) -> None:
+        """The market's alarm for ``symbol``: the first price, either way, at which one of the
+        accounts may breach — beyond its band on the side its position loses, or on either
+        side where that is not known (decision 0030)."""
+        low: Decimal | None = None
+        high: Decimal | None = None
+        for band_low, band_high, side in self.bands.get(symbol, {}).values():
+            if side is None:
+                continue
+            if side >= 0 and band_low is not None and (low is None or band_low > low):
+                low = band_low
+            if side <= 0 and band_high is not None and (high is None or band_high < high):
+                high = band_high
+        self.ctx.market.alarm(self.id, symbol, low, high)
 
     def _unband(self, symbol: str, account: str) -> None:
         accounts = self.bands.get(symbol)
         if accounts is None:
             return
         accounts.pop(account, None)
+        self._alarm(symbol)
         if not accounts:
             del self.bands[symbol]
             self.ctx.market.watch(self.id, self.ctx.address, symbol, on=False)
 
     def _ticks(self) -> None:
         for symbol, (low_seen, high_seen) in self.ctx.market.take(self.id).items():
-            for account, (low, high) in self.bands.get(symbol, {}).items():
-                if (low is not None and low_seen <= low) or (
-                    high is not None and high_seen >= high
-                ):
+            for account, (low, high, side) in self.bands.get(symbol, {}).items():
+                below = low is not None and low_seen <= low
+                above = high is not None and high_seen >= high
+                if below or above:
+                    # Beyond the band on the side that loses, a breach may be due: evaluated
+                    # before the new highs waiting on this thread (decision 0030).
+                    urgent = side is not None and ((below and side >= 0) or (above and side <= 0))
                     self.ctx.tell(
-                        addresses.risk(account), Evaluate({symbol: (low_seen, high_seen)})
+                        addresses.risk(account),
+                        Evaluate({symbol: (low_seen, high_seen)}, urgent=urgent),
                     )
 
     # -- orders ----------------------------------------------------------------------------------

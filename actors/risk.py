@@ -386,6 +386,10 @@ class RiskActor(PropRules):
         book, off = self.book, frozenset(self.off)
         positions = book.positions
         prices = tuple(self._last(s) for s in positions) if positions else ()
+        # Whether a price beyond the band on the losing side may breach: not once the account
+        # is breaching already (its flatten on the way, or it is no longer OK) — it is
+        # evaluated again, but not ahead of everyone else (decision 0030).
+        alarm = self.status is RiskStatus.OK and self.flatten is None
         inputs = (
             prices,
             book.realized_daily,
@@ -395,6 +399,7 @@ class RiskActor(PropRules):
             off,
             level,
             ceiling,
+            alarm,
         )
         made = self._banded
         if (
@@ -415,9 +420,15 @@ class RiskActor(PropRules):
             ceiling=ceiling,
             fig=fig,
         )
-        if bands != self.bands:
+        told = made[3][-1] if made is not None else None
+        if bands != self.bands or alarm != told:
             self.bands = bands
-            self.ctx.tell(self.connection, SetBands(self.account, bands))
+            sides = {
+                s: (1 if positions[s].qty > 0 else -1) if alarm else None
+                for s in bands
+                if s in positions
+            }
+            self.ctx.tell(self.connection, SetBands(self.account, bands, sides))
         self._banded = (positions, self.limits, self.bands, inputs)
 
     def _breach(self, fired: list[Trigger], daily: Decimal, weekly: Decimal) -> None:
@@ -695,9 +706,9 @@ class RiskActor(PropRules):
     def _send(self, step: Step) -> None:
         """Carry out a step already persisted (:meth:`_persist`)."""
         if step.cancel:
-            self.ctx.tell(self.connection, CancelWorking(self.account))
+            self.ctx.tell(self.connection, CancelWorking(self.account, urgent=True))
         if step.orders:
-            self.ctx.tell(self.connection, PlaceOrders(step.orders))
+            self.ctx.tell(self.connection, PlaceOrders(step.orders, urgent=True))
             return
         if self._is_flat():
             self._flat()

@@ -5,10 +5,11 @@ prices to watch, snapshot requests and their timers. Broker events come as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from brokers.base import ModifyRequest, OrderRequest
+from engine.host.urgency import Urgent
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,15 +22,21 @@ class Placement:
 
 
 @dataclass(frozen=True, slots=True)
-class PlaceOrders:
+class PlaceOrders(Urgent):
+    """``urgent``: a flatten's liquidations (decision 0030)."""
+
     orders: tuple[Placement, ...]
+    urgent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class CancelWorking:
+class CancelWorking(Urgent):
+    """``urgent``: a flatten's cancel of every working order (decision 0030)."""
+
     account: str
     symbol: str | None = None
     broker_order_ids: tuple[str, ...] = ()
+    urgent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +59,14 @@ class StartSession:
 
 @dataclass(frozen=True, slots=True)
 class SetBands:
-    """From a risk actor: the prices at which ``account`` must be evaluated again (S5.2)."""
+    """From a risk actor: the prices at which ``account`` must be evaluated again (S5.2), and
+    the side of each position held (+1 long, -1 short): a price beyond the band on the side
+    that loses may breach, and is evaluated first (decision 0030). ``None``: no alarm (the
+    account is breaching already); a symbol left out: either side may breach."""
 
     account: str
     bands: Mapping[str, tuple[Decimal | None, Decimal | None]]
+    sides: Mapping[str, int | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

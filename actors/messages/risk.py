@@ -14,6 +14,7 @@ from brokers.base import OrderRequest
 from engine.domain.order_ids import OrderKind
 from engine.domain.risk_profile import RiskValue
 from engine.domain.sessions import Blackout
+from engine.host.urgency import Urgent
 
 # --- from the AccountActor -----------------------------------------------------------------------
 
@@ -97,11 +98,13 @@ class LiquidationOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class Evaluate:
+class Evaluate(Urgent):
     """Prices crossed one of the account's precomputed breach prices: evaluate the triggers
-    against the extremes seen since the last look (S5.2)."""
+    against the extremes seen since the last look (S5.2). ``urgent`` when a price crossed on
+    the side that loses (a breach may be due), not only on the side of a new high."""
 
     ranges: Mapping[str, tuple[Decimal, Decimal]]
+    urgent: bool = False
 
 
 # --- from the engine, the supervisor and its own timers -----------------------------------------

@@ -22,11 +22,15 @@ from datetime import datetime
 from decimal import Decimal
 
 from engine.host.address import Address
+from engine.host.urgency import Urgent
 
 
 @dataclass(frozen=True, slots=True)
-class TicksPending:
-    """Told to a watching connection: prices moved since it last took its ranges."""
+class TicksPending(Urgent):
+    """Told to a watching connection: prices moved since it last took its ranges. ``urgent``
+    when a price reached the connection's alarm: an account of it may breach (decision 0030)."""
+
+    urgent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,9 @@ class PriceBack:
 
     symbol: str
 
+
+_PENDING = TicksPending()
+_URGENT = TicksPending(urgent=True)
 
 PriceRange = tuple[Decimal, Decimal]
 
@@ -48,6 +55,10 @@ class Market:
         self._watchers: dict[str, dict[str, Address]] = {}  # symbol -> connection -> address
         self._ranges: dict[str, dict[str, list[Decimal]]] = {}  # connection -> symbol -> [lo, hi]
         self._pending: set[str] = set()
+        self._hurried: set[str] = set()  # connections told an urgent TicksPending since a take
+        # connection -> symbol -> (low, high): a price at or beyond may breach one of its
+        # accounts (``alarm``).
+        self._alarms: dict[str, dict[str, tuple[Decimal | None, Decimal | None]]] = {}
         self._priced_at: dict[str, datetime] = {}  # symbol -> the instant of its last price
         self._awaited: dict[str, set[Address]] = {}  # symbol -> accounts awaiting a price
 
@@ -75,7 +86,7 @@ class Market:
             self._priced_at[symbol] = at  # before an awaiting account is looked for
         if self._awaited:
             self._price_back(symbol)
-        nudges: list[Address] = []
+        nudges: list[tuple[Address, TicksPending]] = []
         with self._lock:
             if self._last.get(symbol) == price:
                 # The same price again (or the same quote from another session of the broker)
@@ -90,12 +101,42 @@ class Market:
                 else:
                     seen[0] = min(seen[0], price)
                     seen[1] = max(seen[1], price)
-                if connection not in self._pending:
+                if connection not in self._hurried and self._alarmed(connection, symbol, price):
+                    # Once per take: the ranges it takes then hold this price.
+                    self._hurried.add(connection)
                     self._pending.add(connection)
-                    nudges.append(address)
-        for address in nudges:
-            self._tell(address, TicksPending())
+                    nudges.append((address, _URGENT))
+                elif connection not in self._pending:
+                    self._pending.add(connection)
+                    nudges.append((address, _PENDING))
+        for address, nudge in nudges:
+            self._tell(address, nudge)
         return True
+
+    def _alarmed(self, connection: str, symbol: str, price: Decimal) -> bool:
+        alarm = self._alarms.get(connection, {}).get(symbol)
+        if alarm is None:
+            return False
+        low, high = alarm
+        return (low is not None and price <= low) or (high is not None and price >= high)
+
+    def alarm_of(self, connection: str, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+        """``connection``'s alarm in ``symbol``: ``(None, None)`` when it has none."""
+        with self._lock:
+            return self._alarms.get(connection, {}).get(symbol, (None, None))
+
+    def alarm(
+        self, connection: str, symbol: str, low: Decimal | None, high: Decimal | None
+    ) -> None:
+        """Prices at or beyond which one of ``connection``'s accounts may breach in
+        ``symbol``: the first such tick since its last take is told to it urgently
+        (decision 0030). ``None`` on both sides: no alarm."""
+        with self._lock:
+            alarms = self._alarms.setdefault(connection, {})
+            if low is None and high is None:
+                alarms.pop(symbol, None)
+            else:
+                alarms[symbol] = (low, high)
 
     def _price_back(self, symbol: str) -> None:
         with self._lock:
@@ -107,6 +148,7 @@ class Market:
         """The price ranges seen since the last take, and clear them."""
         with self._lock:
             self._pending.discard(connection)
+            self._hurried.discard(connection)
             ranges = self._ranges.pop(connection, {})
         return {symbol: (lo, hi) for symbol, (lo, hi) in ranges.items()}
 

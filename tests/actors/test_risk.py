@@ -462,6 +462,25 @@ def breach_rig(make_engine: MakeEngine, tmp_path: Path, runtime: str, **limits: 
     return rig
 
 
+def test_s5_2_the_losing_side_of_a_band_is_the_connections_alarm_until_a_breach(
+    make_engine: MakeEngine, tmp_path: Path, runtime: str
+) -> None:
+    """Decision 0030: F1 is long, so a price at its low breach price may breach and is told
+    ahead of other work (the market's alarm for its connection); its high, a new high, is not.
+    Once F1 breaches and its flatten is on the way, it is no alarm any more: it is evaluated
+    again, but not ahead of everyone else."""
+    rig = breach_rig(make_engine, tmp_path, runtime, daily_loss_limit=1000)
+    low, high = rig.engine.market.alarm_of("f1", ES)
+    assert (low, high) == (D(4980), None)  # 1,000 $ of one ES contract below 5000
+    rig.broker.hold("f1")  # the flatten's liquidation waits at the broker
+    rig.price(ES, 4979)
+    assert rig.status("F1") is RiskStatus.LIQUIDATE_ONLY
+    assert rig.engine.market.alarm_of("f1", ES) == (None, None)
+    rig.broker.release("f1")
+    rig.idle()
+    assert rig.status("F1") is RiskStatus.LOCKED
+
+
 def test_s5_3_ok_breach_flattens_and_locks_with_the_daily_reason(
     make_engine: MakeEngine, tmp_path: Path, runtime: str
 ) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from engine.host.address import Address
-from engine.host.market import Market, PriceBack
+from engine.host.market import Market, PriceBack, TicksPending
 
 T0 = datetime(2026, 1, 6, 15, 0, tzinfo=UTC)
 A: Address = ("account", "A")
@@ -52,3 +52,42 @@ def test_s10_3_a_price_after_the_instant_read_means_no_wait() -> None:
     assert not m.await_price("ESZ6", A, T0)
     m.on_quote("ESZ6", Decimal(5002), T0 + timedelta(seconds=32))
     assert told == []
+
+
+CONN: Address = ("connection", "c1")
+
+
+def test_ticks_are_coalesced_until_the_connection_takes_them() -> None:
+    """Decision 0003: one TicksPending per look, however many prices came."""
+    m, told = market()
+    m.watch("c1", CONN, "ESZ6", on=True)
+    for price in (5000, 5001, 4999):
+        m.on_quote("ESZ6", Decimal(price), T0)
+    assert told == [(CONN, TicksPending())]
+    assert m.take("c1") == {"ESZ6": (Decimal(4999), Decimal(5001))}
+
+
+def test_a_price_at_the_alarm_is_told_urgently_once_per_take() -> None:
+    """Decision 0030: a price at or beyond the connection's alarm (where one of its accounts
+    may breach) is told urgently, even while a plain TicksPending waits — once until the
+    connection takes the ranges, which then hold that price."""
+    m, told = market()
+    m.watch("c1", CONN, "ESZ6", on=True)
+    m.alarm("c1", "ESZ6", Decimal(4990), Decimal(5020))
+    m.on_quote("ESZ6", Decimal(5000), T0)
+    m.on_quote("ESZ6", Decimal(4990), T0)  # at the low alarm
+    m.on_quote("ESZ6", Decimal(4989), T0)
+    assert told == [(CONN, TicksPending()), (CONN, TicksPending(urgent=True))]
+    assert told[1][1].urgent
+    assert m.take("c1") == {"ESZ6": (Decimal(4989), Decimal(5000))}
+    m.on_quote("ESZ6", Decimal(5020), T0)  # the high alarm: urgent again after the take
+    assert told[2:] == [(CONN, TicksPending(urgent=True))]
+
+
+def test_an_alarm_cleared_tells_plainly_again() -> None:
+    m, told = market()
+    m.watch("c1", CONN, "ESZ6", on=True)
+    m.alarm("c1", "ESZ6", Decimal(4990), None)
+    m.alarm("c1", "ESZ6", None, None)
+    m.on_quote("ESZ6", Decimal(4980), T0)
+    assert told == [(CONN, TicksPending())]
