@@ -181,9 +181,9 @@ class ConnectionActor:
         self._wanted: _Wanted | None = None
         self._outgoing: list[Placement] = []
         self._closed = False
-        # symbol -> account -> (low, high): prices at which the account's risk re-evaluates
-        # By symbol and account: the band's low and high, and the side of the position (0:
-        # unknown, either side may breach; None: breaching already, no alarm).
+        # symbol -> account -> (low, high, side): prices at which the account's risk
+        # re-evaluates, and the side of its position (0: unknown, either side may breach;
+        # None: breaching already, no alarm).
         self.bands: dict[str, dict[str, tuple[Decimal | None, Decimal | None, int | None]]] = {}
 
     def view(self) -> ConnectionView:

@@ -82,10 +82,14 @@ class MirrorPositions(MirrorParts):
         def adds(m: Mirror) -> bool:
             return m.opening or (position != 0 and sign(m.remaining) == sign(position))
 
-        pairs = self._pairs(symbol, adds)
-        parts = closing_parts(position, [members[0].resting for members in pairs])
+        # The position is shared out among every mirror against it, exits included: what a
+        # mirror split through it still closes is what the exits leave of it.
+        every = self._pairs(symbol, lambda m: True)
+        shares = closing_parts(position, [members[0].resting for members in every])
+        closing = {id(members[0]): share for members, share in zip(every, shares, strict=True)}
         used = {1: 0, -1: 0}
-        for members, closes in zip(pairs, parts, strict=True):
+        for members in self._pairs(symbol, adds):
+            closes = closing.get(id(members[0]), 0)
             side = sign(members[0].remaining)
             room = max(0, terms.max_qty - max(0, side * position) - used[side]) + closes
             used[side] += max(0, self._hold_to(members, room, "the position grew") - closes)

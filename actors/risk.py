@@ -420,8 +420,7 @@ class RiskActor(PropRules):
             ceiling=ceiling,
             fig=fig,
         )
-        told = made[3][-1] if made is not None else None
-        if bands != self.bands or alarm != told:
+        if bands != self.bands or (made is not None and made[3][-1] != alarm):
             self.bands = bands
             sides = {
                 s: (1 if positions[s].qty > 0 else -1) if alarm else None
