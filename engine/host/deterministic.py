@@ -1,8 +1,10 @@
 """One FIFO queue, one thread: every run of the same inputs delivers the same messages in the
 same order. The replay harness uses it by default and the property tests always.
 
-The actors that handled messages publish their views (``engine/host/views.py``) when the queue
-is drained (``wait_idle``) and after each ``step``."""
+The actors that handled messages publish their views (``engine/host/views.py``) when a view is
+read, not after every drain: the thread that delivers is the one that reads, so a view read
+between two steps is the actor's state then, as if published when the queue emptied, and a
+replay that reads only at its ``expect`` steps makes each view once, not once per step."""
 
 from __future__ import annotations
 
@@ -69,7 +71,6 @@ class DeterministicRuntime(Runtime):
         to, message = self._queue.popleft()
         self._deliver(to, message)
         self._run_deferred()
-        self._publish()
         return True
 
     def lose(self) -> tuple[Address, object] | None:
@@ -101,7 +102,14 @@ class DeterministicRuntime(Runtime):
                 self._run_deferred()
         finally:
             self._draining = False
+
+    def view(self, address: Address) -> Any:
+        """The actor's view now: those of the actors that handled messages since the last read
+        are made first (not while a drain runs: a handler reading a view gets the last one
+        published)."""
+        if self._touched and not self._draining:
             self._publish()
+        return self.views.get(address)
 
     def _publish(self) -> None:
         if self._touched:
