@@ -179,7 +179,8 @@ class AccountActor(Confirmation, OrderEvents):
             case Fill():
                 self._fill(message)
             case OrderAccepted():
-                self._accepted(message)
+                if not self._accepted(message):
+                    return  # its own copy, now at the broker: nothing the drift reads moved
             case OrderRejected():
                 self._rejected(message)
             case OrderDone():

@@ -107,9 +107,12 @@ class OrderEvents(AccountParts):
                 CancelWorking(self.id, symbol, leftovers),
             )
 
-    def _accepted(self, event: OrderAccepted) -> None:
+    def _accepted(self, event: OrderAccepted) -> bool:
+        """Returns whether anything the drift check reads may have changed: not for a market
+        order of its own the engine already counted in flight (a copy now at the broker)."""
         key = event.client_order_id or event.broker_order_id
         order = self.book.working.get(key)
+        known = order is not None
         if order is None:
             order = self.book.working[key] = Working(
                 event.symbol,
@@ -133,6 +136,7 @@ class OrderEvents(AccountParts):
             self.mirrors.accepted(event.client_order_id)
         if self.role.leader and self.role.group is not None:
             self._tell_orders(self.leader_orders.accepted(event))
+        return not (known and event.order_type is OrderType.MARKET)
 
     def _tell_orders(self, orders: tuple[LeaderOrder, ...]) -> None:
         """S8.2: the leader's working orders that changed, to its group — only while its
