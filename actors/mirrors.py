@@ -247,32 +247,23 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorFound, MirrorRestoring):
             order, terms.group, symbol, version, coid, qty, opening, pair, closing=size.closing
         )
         for leg in legs:
-            leg_coid = mirror_order_id(leg.order_id, host.id, version)
-            if leg.parent == order.order_id:  # a bracket leg: it works once the entry fills
-                self._track(
-                    leg,
-                    terms.group,
-                    symbol,
-                    version,
-                    leg_coid,
-                    -qty,
-                    False,
-                    order.order_id,
-                    leg=True,
-                )
+            # A bracket leg works once the entry fills, as an exit of it; an OCO sibling is
+            # sized and judged as its pair.
+            exit_ = leg.parent == order.order_id
+            self._track(
+                leg,
+                terms.group,
+                symbol,
+                version,
+                mirror_order_id(leg.order_id, host.id, version),
+                -qty if exit_ else qty,
+                False if exit_ else opening,
+                order.order_id if exit_ else pair,
+                leg=exit_,
+                closing=0 if exit_ else size.closing,
+            )
+            if exit_:
                 self.by_leader[leg.order_id].active = False
-            else:
-                self._track(
-                    leg,
-                    terms.group,
-                    symbol,
-                    version,
-                    leg_coid,
-                    qty,
-                    opening,
-                    pair,
-                    closing=size.closing,
-                )
         host.book.working[coid] = Working(
             symbol, qty, coid, None, OrderKind.MIRROR, order.order_id, 1
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +75,22 @@ def spawn(rt: ThreadsRuntime, log: list[object], gate: threading.Event, *who: Ad
         rt.spawn(address, lambda ctx: Recorder(ctx, log, gate), f"p{address[1]}")
 
 
+@contextmanager
+def held_thread(runtime: ThreadsRuntime) -> Iterator[list[object]]:
+    """A, B and C on one thread, A inside a handler that waits: what the test tells meanwhile
+    queues behind it; when the block ends, A's handler returns and the thread works through
+    the queue."""
+    log: list[object] = []
+    gate = threading.Event()
+    spawn(runtime, log, gate, A, B, C)
+    runtime.tell(A, "block")
+    time.sleep(0.05)  # A's thread is inside "block"
+    yield log
+    time.sleep(0.05)
+    gate.set()
+    runtime.wait_idle()
+
+
 def test_urgency_is_a_type_and_a_value() -> None:
     assert is_urgent(Alarm("x"))
     assert not is_urgent(Alarm("x", urgent=False))
@@ -85,18 +102,11 @@ def test_an_urgent_message_puts_its_actor_first_after_its_own_earlier_messages(
 ) -> None:
     """A is busy; B has three messages waiting and C one, then C an urgent one: C's two go
     before B's (its plain one first), and B's keep their order."""
-    log: list[object] = []
-    gate = threading.Event()
-    spawn(runtime, log, gate, A, B, C)
-    runtime.tell(A, "block")
-    time.sleep(0.05)  # A's thread is inside "block"
-    for i in range(3):
-        runtime.tell(B, ("b", i))
-    runtime.tell(C, ("c", 0))
-    runtime.tell(C, Alarm("now"))
-    time.sleep(0.05)
-    gate.set()
-    runtime.wait_idle()
+    with held_thread(runtime) as log:
+        for i in range(3):
+            runtime.tell(B, ("b", i))
+        runtime.tell(C, ("c", 0))
+        runtime.tell(C, Alarm("now"))
     assert log == [
         ("A", "block"),
         ("C", ("c", 0)),
@@ -110,18 +120,11 @@ def test_an_urgent_message_puts_its_actor_first_after_its_own_earlier_messages(
 def test_without_urgency_messages_go_in_the_order_they_came(
     runtime: ThreadsRuntime,
 ) -> None:
-    log: list[object] = []
-    gate = threading.Event()
-    spawn(runtime, log, gate, A, B, C)
-    runtime.tell(A, "block")
-    time.sleep(0.05)
-    runtime.tell(B, ("b", 0))
-    runtime.tell(C, ("c", 0))
-    runtime.tell(B, ("b", 1))
-    runtime.tell(C, Alarm("plain", urgent=False))
-    time.sleep(0.05)
-    gate.set()
-    runtime.wait_idle()
+    with held_thread(runtime) as log:
+        runtime.tell(B, ("b", 0))
+        runtime.tell(C, ("c", 0))
+        runtime.tell(B, ("b", 1))
+        runtime.tell(C, Alarm("plain", urgent=False))
     assert log == [
         ("A", "block"),
         ("B", ("b", 0)),
@@ -152,17 +155,10 @@ def test_deferred_work_runs_when_an_urgent_run_ends_not_after_the_backlog(
 ) -> None:
     """A login's orders are deferred to be sent together; a liquidation's must not wait for
     the plain messages queued on the thread."""
-    log: list[object] = []
-    gate = threading.Event()
-    spawn(runtime, log, gate, A, B, C)
-    runtime.tell(A, "block")
-    time.sleep(0.05)
-    for i in range(5):
-        runtime.tell(B, ("b", i))
-    runtime.tell(C, Alarm("defer"))
-    time.sleep(0.05)
-    gate.set()
-    runtime.wait_idle()
+    with held_thread(runtime) as log:
+        for i in range(5):
+            runtime.tell(B, ("b", i))
+        runtime.tell(C, Alarm("defer"))
     assert log.index("deferred") == log.index(("C", Alarm("defer"))) + 1
     assert log.index("deferred") < log.index(("B", ("b", 0)))
 
@@ -200,18 +196,11 @@ def test_a_plain_message_from_another_thread_waits_for_the_queue_to_empty(
 def test_a_second_urgent_message_keeps_the_order_of_its_actors_messages(
     runtime: ThreadsRuntime,
 ) -> None:
-    log: list[object] = []
-    gate = threading.Event()
-    spawn(runtime, log, gate, A, B, C)
-    runtime.tell(A, "block")
-    time.sleep(0.05)
-    runtime.tell(C, Alarm("first"))
-    runtime.tell(B, ("b", 0))
-    runtime.tell(C, ("c", 0))
-    runtime.tell(C, Alarm("second"))
-    time.sleep(0.05)
-    gate.set()
-    runtime.wait_idle()
+    with held_thread(runtime) as log:
+        runtime.tell(C, Alarm("first"))
+        runtime.tell(B, ("b", 0))
+        runtime.tell(C, ("c", 0))
+        runtime.tell(C, Alarm("second"))
     assert log[1:] == [
         ("C", Alarm("first")),
         ("C", ("c", 0)),
