@@ -41,8 +41,7 @@ class VirtualClock(Clock):
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
-        with self._lock:
-            return self._now
+        return self._now  # one reference, read whole; ``set`` keeps its check and write together
 
     def set(self, instant: datetime) -> None:
         with self._lock:

@@ -144,6 +144,10 @@ class Records:
         self._unwritten_settled: list[tuple[str, str]] = []
         self._unwritten_status: dict[str, RiskState] = {}
         self._status_order = threading.Lock()  # one account's frames in the order decided
+        # The last instant stamped on a record and its text: a replay's clock stands still
+        # while a step runs, so its thousands of records share one (one tuple: threads read
+        # it whole).
+        self._stamped: tuple[datetime | None, str] = (None, "")
         durability.before_restore.append(self.write_unwritten)
         # (cause, follower) of every copy decided, durably before this run (filled in at
         # start) or in it: an offer seen twice — a fan-out completed after a restart, say —
@@ -156,6 +160,13 @@ class Records:
     def _notify(self, topic: str, payload: Any) -> None:
         for listener in self.listeners:
             listener(topic, payload)
+
+    def _stamp(self, now: datetime) -> str:
+        """``now`` as the store keeps it."""
+        stamped = self._stamped
+        if stamped[0] is not now:
+            stamped = self._stamped = (now, now.isoformat())
+        return stamped[1]
 
     # -- activity (S7.1) ---------------------------------------------------------------------
 
@@ -173,7 +184,7 @@ class Records:
         now = self.clock.now()
         self.store.append(
             _INSERT_ACTIVITY,
-            (now.isoformat(), level.value, account, connection, kind.value, message, fill),
+            (self._stamp(now), level.value, account, connection, kind.value, message, fill),
         )
         if self.listeners:
             self._notify(
@@ -192,7 +203,7 @@ class Records:
         self.recorded_fills.add(key)
         self.store.append(
             _INSERT_FILL,
-            (self.clock.now().isoformat(), fill.account, fill.connection, fill.symbol,
+            (self._stamp(self.clock.now()), fill.account, fill.connection, fill.symbol,
              fill.qty, plain(fill.price), fill.fill_id, fill.client_order_id,
              plain(commission)),
         )  # fmt: skip
@@ -333,7 +344,7 @@ class Records:
         return rows
 
     def order_status(self, client_order_id: str, status: str, reason: str = "") -> None:
-        now = self.clock.now().isoformat()
+        now = self._stamp(self.clock.now())
         self.store.apply(_update_order, (status, reason, now, client_order_id))
         if self.listeners:
             self._notify("order_status", (client_order_id, status, reason))
