@@ -170,9 +170,11 @@ class PropFirmChecks:
         account: str,
         cancelled: set[str],
         fills: Sequence[Fill],
-    ) -> tuple[Book, Book]:
+    ) -> tuple[Book, Book, dict[str, int]]:
         """The account's book before the step (the owner's trade of the step first), and the
-        same as if every fill and cancel of its resting orders during the step came first."""
+        same as if every fill and cancel of its resting orders during the step came first; and
+        what the mirrors placed during the step filled in it, by client order id (the second
+        book takes those as filled when each mirror is sent)."""
         held = dict(before.broker_positions.get(account, {}))
         value = step.value
         if isinstance(value, TradeStep) and value.account == account:
@@ -180,16 +182,20 @@ class PropFirmChecks:
             held[value.symbol] = held.get(value.symbol, 0) + side * value.qty
         rested = {w.client_order_id for w in before.mirrors.get(account, [])}
         moved = dict(held)
+        placed: dict[str, int] = {}
         for fill in fills:  # its owner's working orders' and its resting mirrors'
             if fill.client_order_id is None or fill.client_order_id in rested:
                 moved[fill.symbol] = moved.get(fill.symbol, 0) + fill.qty
+            elif kind_of(fill.client_order_id) is OrderKind.MIRROR:
+                coid = fill.client_order_id
+                placed[coid] = placed.get(coid, 0) + fill.qty
         first = Book(held, resting_mirrors(before.orders.get(account, [])))
         second = Book(moved, resting_mirrors(after.orders.get(account, []), rested - cancelled))
         for order in before.working.get(account, []):
             for book, counted in ((first, True), (second, order.client_order_id not in cancelled)):
                 if counted:
                     book.send(order.symbol, order.qty, liquidation=order.liquidation, resting=False)
-        return first, second
+        return first, second, placed
 
     def _check_sent(
         self,
@@ -210,7 +216,10 @@ class PropFirmChecks:
         blocked = was.blackout != "off" and now.blackout != "off"
         if cap is None and not blocked and not windows:
             return
-        books = self._books(step, before, after, account, cancelled(account), fills[account])
+        first, second, placed = self._books(
+            step, before, after, account, cancelled(account), fills[account]
+        )
+        books = (first, second)
         previous: LedgerRow | None = None
         for row in rows:
             mirror = row.kind == "mirror"
@@ -232,8 +241,14 @@ class PropFirmChecks:
                     self._judge_opening(row, account, books, opening[0], cap, blocked,
                                         windows, where)  # fmt: skip
             if row.status not in UNSENT:
-                for book in books:
-                    book.send(row.symbol, row.qty, liquidation=liquidation, resting=mirror)
+                first.send(row.symbol, row.qty, liquidation=liquidation, resting=mirror)
+                # A mirror placed and filled within the step: filled, as its fills came first.
+                filled = placed.get(row.client_order_id, 0) if mirror else 0
+                if filled:
+                    second.send(row.symbol, filled, liquidation=False, resting=False)
+                if row.qty != filled:
+                    second.send(row.symbol, row.qty - filled, liquidation=liquidation,
+                                resting=mirror)  # fmt: skip
 
     def _judge_opening(
         self,

@@ -808,6 +808,11 @@ FIXED = {
     "mirrors_at_restarts_beyond_max_qty": (
         "s8_9_mirrors_found_and_placed_at_restarts_stay_within_the_position"
     ),
+    # E18, the check's: a mirror placed and filled within one step was counted as resting, so
+    # the flatten-only settlement after it looked like an opening order beyond max contracts.
+    "mirror_placed_and_filled_in_one_step": (
+        "s8_4_a_mirror_placed_and_filled_in_one_step_is_settled_flatten_only"
+    ),
     # Known bug E17: OCO pairs through the position each took the whole of it for their
     # closing part, so the worst case of one order of each filled went beyond max_qty.
     "oco_pairs_through_the_position": "s8_3_oco_pairs_through_the_position_close_it_once",
