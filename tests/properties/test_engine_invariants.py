@@ -864,8 +864,30 @@ def test_regression(path: Path, tmp_path: Path) -> None:
 
 
 # Open engine bugs the machine finds are pinned by their shrunk sequence as a strict xfail until
-# fixed (the sequence in ``tests/properties/known/``, replayed with ``replay_with_checks``); then
-# the sequence moves into the library and into FIXED. None is open.
+# fixed (in ``known/``); then the sequence moves into the library and into FIXED.
+KNOWN = Path(__file__).resolve().parent / "known"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E19 (KNOWN_BUGS)")
+def test_known_bug_e19_an_opening_copy_judged_beside_a_closing_copy_the_broker_then_rejects(
+    tmp_path: Path,
+) -> None:
+    """S9.2: an engine order that opens is clipped to N, whatever happens to the orders it
+    was sized beside."""
+    replay_with_checks(
+        KNOWN / "e19_an_opening_copy_judged_beside_a_closing_copy_the_broker_then_rejects.toml",
+        tmp_path,
+    )
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug E20 (KNOWN_BUGS)")
+def test_known_bug_e20_mirrors_of_two_leader_oco_pairs_beyond_max_contracts(
+    tmp_path: Path,
+) -> None:
+    """S8.3, S9.2: resting mirrors, were one order of each pair filled, stay within N."""
+    replay_with_checks(
+        KNOWN / "e20_mirrors_of_two_leader_oco_pairs_beyond_max_contracts.toml", tmp_path
+    )
 
 
 STOP_LEFT_WORKING = """
