@@ -387,6 +387,7 @@ class Mirrors(MirrorFills, MirrorPositions, MirrorFound, MirrorRestoring):
             exposure_weight(exposure, book.rules.contract_weights),
             cap,
             book.rules.contract_weights,
+            rests=True,
         )
         return fit if abs(fit) >= abs(mirror.remaining) else mirror.remaining
 

@@ -31,6 +31,7 @@ from engine.domain.max_contracts import (
     weight,
     worst_case,
 )
+from engine.domain.order_ids import OrderKind
 from engine.domain.resets import CHICAGO, next_reset
 from engine.domain.risk_profile import RiskRules, number_text
 from engine.domain.risk_rules import Figures
@@ -102,7 +103,8 @@ class PropRules(RiskParts):
         for other, qty in exposure.items():
             if other != symbol:
                 others += abs(qty) * weight(root_of(other), weights)
-        return clip_opening(symbol, projected, allowed, resting, others, cap, weights)
+        rests = intent.kind is OrderKind.MIRROR  # resting: judged beside the others (E20)
+        return clip_opening(symbol, projected, allowed, resting, others, cap, weights, rests=rests)
 
     def _exposure(self) -> dict[str, int]:
         """Each symbol's worst case: P (with the orders passed since the book) plus the resting
@@ -162,6 +164,10 @@ class PropRules(RiskParts):
             return allowed, "", ""
         opening = allowed - closing_part(projected, allowed)
         if not opening:
+            if intent.kind is OrderKind.MIRROR and self.rules.max_contracts is not None:
+                # A mirror rests: were the account's other resting orders on its side filled
+                # first, it would open — max contracts judges it beside them (E20).
+                return self._capped(intent, projected, allowed)
             return allowed, "", ""
         running = self._blackout_now()
         if running is not None:
@@ -169,6 +175,10 @@ class PropRules(RiskParts):
             if not closing:
                 return 0, blackout_text(running), ""
             return closing, "", f"blackout {running.label}"
+        return self._capped(intent, projected, allowed)
+
+    def _capped(self, intent: OrderIntent, projected: int, allowed: int) -> tuple[int, str, str]:
+        """S9.2's part of the gate: (what may go, a refusal's text, why it was clipped)."""
         cap = self.rules.max_contracts
         cut = self._contracts_cut(intent, projected, allowed)
         if cut == allowed or cap is None:

@@ -92,9 +92,12 @@ def clip_opening(
     others: Decimal,
     cap: Decimal,
     weights: Mapping[str, Decimal],
+    *,
+    rests: bool = False,
 ) -> int:
     """The part of the signed order ``qty`` in ``symbol`` that may go under the cap ``cap``
-    (signed like ``qty``, or 0).
+    (signed like ``qty``, or 0). ``rests``: the order itself rests (a mirror, S8.3), so it is
+    judged as one more resting order on its side (E20).
 
     ``projected`` is the account's position in the symbol with its orders in flight (P of S2.2);
     ``resting`` the (buy, sell) quantities of its other working opening orders in the symbol not
@@ -107,17 +110,20 @@ def clip_opening(
     """
     if qty == 0:
         return 0
-    closing = closing_part(projected, qty)
+    buys, sells = resting
+    same_side = buys if qty > 0 else sells
+    # A resting order (``rests``): were the account's other resting orders on its side filled
+    # first, they close the position before it; its closing part is what they leave of it.
+    before = projected + (same_side if qty > 0 else -same_side) if rests else projected
+    closing = closing_part(before, qty)
     opening = qty - closing
     if opening == 0:
         return closing
     unit = weight(root_of(symbol), weights)
     if others + abs(projected) * unit > cap:
         return closing
-    buys, sells = resting
-    same_side = buys if qty > 0 else sells
     # After the closing part the position is flat or already on the order's side.
-    held = abs(projected + closing) + same_side
+    held = abs(before + closing) if rests else abs(projected + closing) + same_side
     if unit <= 0:  # a root the profile weighs at nothing opens freely within the cap
         fits = abs(opening) if others + held * unit <= cap else 0
     else:

@@ -112,8 +112,8 @@ DISTURBING_KINDS = frozenset(
 # so that a long run can look past it while it is open (``tolerate_known_bugs``: the account is
 # left out of the invariant the bug breaks, only while the mark is on it). All are fixed now
 # (their regressions in test_engine_invariants pass; E9 and E18 were the check's, not the
-# engine's) but E19 and E20, pinned by strict-xfail regressions; nothing is tolerated, so a
-# random seed may meet them (CI's derandomized run does not). Put a bug's key in
+# engine's) but E19, pinned by a strict-xfail regression; nothing is tolerated, so a random
+# seed may meet it (CI's derandomized run does not). Put a bug's key in
 # OPEN_KNOWN_BUGS, with a strict-xfail regression, to steer around it.
 KNOWN_BUGS = {
     "E2/E4": "a copy resting at the broker outlives a lock: a manual lock of an account with no "
@@ -158,8 +158,8 @@ KNOWN_BUGS = {
     "E19": "an opening copy sized beside a closing copy on its way (S2.2's P) passes the "
     "max-contracts gate; the broker rejects the closing one and the account holds N + 1 until "
     "it is reduced (S9.2)",
-    "E20": "the mirrors of two leader OCO pairs, the first clipped by the max-contracts gate, "
-    "would together take a follower beyond max_contracts (S8.3, S9.2)",
+    "E20": "(fixed) the mirrors of two leader OCO pairs, the first clipped by the "
+    "max-contracts gate, would together take a follower beyond max_contracts (S8.3, S9.2)",
 }
 OPEN_KNOWN_BUGS: frozenset[str] = frozenset()
 # The open bugs the machine steers around (its rules avoid them) rather than looks past.

@@ -78,6 +78,34 @@ def test_s9_2_clip_opening_full_size_cap_two(projected: int, qty: int, allowed: 
     assert clip_opening("ESZ6", projected, qty, (0, 0), D(0), D(2), NONE) == allowed
 
 
+@pytest.mark.parametrize(
+    ("projected", "qty", "resting", "allowed"),
+    [
+        # E20: long 1 with a resting sell 2 (1 closing, 1 opening) and N = 1; a resting sell 1
+        # more would close against the position alone, but the sell 2 closes it first
+        (1, -1, (0, 2), 0),
+        # the resting sell 1 closes the long 1 first: the new one opens, within N = 1
+        (1, -1, (0, 1), -1),
+        # nothing resting on its side: as a market order, its closing part goes
+        (1, -2, (0, 0), -2),
+        (2, -2, (2, 0), -2),
+        # adding beside resting orders on its side: as before
+        (1, 1, (1, 0), 0),
+    ],
+)
+def test_s9_2_a_resting_order_is_judged_beside_the_resting_orders_on_its_side(
+    projected: int, qty: int, resting: tuple[int, int], allowed: int
+) -> None:
+    """S8.3 with S9.2 (decision 0029): a mirror rests, so were the other resting orders on its
+    side filled first, they close the position before it; only what they leave is closing."""
+    assert clip_opening("ESZ6", projected, qty, resting, D(0), D(1), NONE, rests=True) == allowed
+
+
+def test_s9_2_a_market_order_still_closes_whatever_rests() -> None:
+    """The closing part of an order that does not rest always goes (S9.2)."""
+    assert clip_opening("ESZ6", 1, -1, (0, 2), D(0), D(1), NONE) == -1
+
+
 def test_s9_2_micros_fill_the_cap_at_a_tenth_each() -> None:
     assert clip_opening("MESZ6", 0, 25, (0, 0), D(0), D(2), NONE) == 20
     assert clip_opening("MESZ6", 0, -20, (0, 0), D(0), D(2), NONE) == -20
