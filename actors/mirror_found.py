@@ -12,7 +12,7 @@ from actors import addresses
 from actors.messages.connection import CancelWorking, ModifyOrder
 from actors.mirror_parts import Mirror, MirrorParts
 from brokers.base import ModifyRequest, WorkingOrder
-from engine.domain.mirroring import sign
+from engine.domain.mirroring import sign, through
 
 
 class MirrorFound(MirrorParts):
@@ -66,7 +66,7 @@ class MirrorFound(MirrorParts):
             # Against the position for more than it, it was placed through it (S8.3's split):
             # held as an opening one, the whole of it counted as opening.
             exit_ = members[0].parent is not None or (
-                projected and side == -sign(projected) and size <= abs(projected)
+                projected and side == -sign(projected) and not through(side * size, projected)
             )
             if exit_:
                 keep = max(0, min(size, closing_room)) if closable and side == against else 0

@@ -15,7 +15,7 @@ from actors.mirror_parts import Mirror, MirrorParts
 from brokers.base import (
     AccountSnapshot,
 )
-from engine.domain.mirroring import LeaderOrder, mirror_quantity, sign
+from engine.domain.mirroring import LeaderOrder, mirror_quantity, sign, through
 from engine.domain.order_ids import OrderKind, mirror_prefix
 
 
@@ -120,10 +120,9 @@ class MirrorRestoring(MirrorParts):
                 None if leader.oco is None else min(leader.order_id, leader.oco)
             )
         position = self.host.book.projected(order.symbol)
-        # Against the position and beyond it, it was placed through it (S8.3's split): it
-        # closes what the other mirrors leave of the position and opens the rest.
-        through = bool(position) and sign(order.qty) != sign(position)
-        through = through and abs(order.qty) > abs(position)
+        # Placed through the position (S8.3's split): it closes what the other mirrors leave
+        # of the position and opens the rest.
+        split = through(order.qty, position)
         return Mirror(
             leader,
             group,
@@ -131,9 +130,9 @@ class MirrorRestoring(MirrorParts):
             int(coid.rpartition("-")[2] or 1),
             coid,
             qty=order.qty,
-            opening=not leg and (not position or sign(order.qty) == sign(position) or through),
+            opening=not leg and (not position or sign(order.qty) == sign(position) or split),
             pair=pair,
-            closing=abs(position) if through and not leg else 0,
+            closing=abs(position) if split and not leg else 0,
             active=order.active,
             leg=leg,
         )

@@ -136,6 +136,12 @@ class MirrorSize:
         return self.closing + self.opening
 
 
+def through(qty: int, position: int) -> bool:
+    """Whether an order of ``qty`` lies against ``position`` for more than it: alone it would
+    take the follower through zero (S8.3's split: a closing part, and an opening one)."""
+    return position != 0 and sign(qty) != sign(position) and abs(qty) > abs(position)
+
+
 def closing_parts(position: int, resting: Sequence[Resting]) -> list[int]:
     """The part of each resting mirror that closes ``position`` (unsigned, 0 for one on the
     position's side): the position goes to the closing mirrors first, then to the closing
@@ -202,7 +208,7 @@ def size_mirror(
         room = abs(position) - _exposure(resting, parts, opening=False, direction=direction)
         closing = direction * max(0, min(abs(qty), room))
     opening = qty - closing
-    if opening and position and sign(position) != direction and abs(qty) <= abs(position):
+    if opening and sign(position) == -direction and not through(qty, position):
         opening = 0  # against the position and not through it: an exit, held to what is left
     if opening and max_qty is not None:
         held = max(0, direction * position)
