@@ -32,7 +32,7 @@ import structlog
 
 from engine.host.address import Address
 from engine.host.base import ActorContext, Behaviour, Factory, Runtime, Services
-from engine.host.urgency import Urgent
+from engine.host.urgency import Urgent, is_urgent
 
 log = structlog.get_logger("engine.host")
 _local = threading.local()
@@ -71,7 +71,7 @@ class _Host:
         self.deferred: list[Callable[[], None]] = []
 
     def put(self, to: Address, message: object) -> None:
-        if isinstance(message, Urgent) and message.urgent:
+        if isinstance(message, Urgent) and message.urgent:  # is_urgent, inline: every message
             self._hurry(to, message)
         else:
             self.queue.append((to, message))
@@ -307,7 +307,7 @@ class ThreadsRuntime(Runtime):
             self._done(len(batch), key)
             return
         host.incoming.append(batch)
-        if any(isinstance(m, Urgent) and m.urgent for _, m in batch):
+        if any(is_urgent(m) for _, m in batch):
             host.hurried = True
         try:
             ref.tell(_WAKE)

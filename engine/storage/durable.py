@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.domain.connections import ConnectionState
 from engine.domain.state import AccountState, FlattenRecord, PropState, RiskState
-from engine.storage.store import Store, rows_at_once, write_many, writes
+from engine.storage.store import Store, in_statements, write_many, writes
 
 _UPSERT_ACCOUNT = (
     "INSERT INTO account_state (account, balance, realized_daily, realized_weekly, commissions,"
@@ -58,9 +58,8 @@ def _write_accounts(conn: sqlite3.Connection, arguments: list[AccountWrite]) -> 
     latest = {row[0]: (row, positions) for row, positions in arguments}
     rows = [row for row, _ in latest.values()]
     write_many(conn, _UPSERT_ACCOUNT, rows)
-    step = rows_at_once(1)
-    for start in range(0, len(rows), step):
-        accounts = [row[0] for row in rows[start : start + step]]
+    for chunk in in_statements(rows, 1):
+        accounts = [row[0] for row in chunk]
         placeholders = ", ".join("?" * len(accounts))
         conn.execute(f"DELETE FROM positions WHERE account IN ({placeholders})", accounts)
     write_many(conn, _INSERT_POSITION, [p for _, positions in latest.values() for p in positions])

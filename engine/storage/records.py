@@ -32,7 +32,7 @@ from engine.storage.durability import NotDurable
 from engine.storage.fanouts import FanOutLog
 from engine.storage.intents import IntentLog
 from engine.storage.status_log import StatusLog
-from engine.storage.store import Store, rows_at_once, writes
+from engine.storage.store import Store, in_statements, writes
 
 Listener = Callable[[str, Any], None]
 
@@ -57,9 +57,7 @@ def _update_orders(conn: sqlite3.Connection, updates: list[tuple[str, str, str, 
     steps once per order, ``write_many``): each order's last status, what updating them one
     after the other leaves."""
     last = list({update[3]: update for update in updates}.values())
-    step = rows_at_once(4)
-    for start in range(0, len(last), step):
-        chunk = last[start : start + step]
+    for chunk in in_statements(last, 4):
         conn.execute(
             _UPDATE_ORDERS.format(", ".join(["(?, ?, ?, ?)"] * len(chunk))),
             [value for update in chunk for value in update],

@@ -23,9 +23,9 @@ import queue
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -186,6 +186,7 @@ _VALUES = re.compile(
     re.I | re.S,
 )
 ROWS_AT_ONCE = 1000  # rows per multi-row statement at most
+T = TypeVar("T")
 VARIABLES_AT_ONCE = 30_000  # under SQLite's limit of parameters in one statement (32,766)
 
 
@@ -202,23 +203,27 @@ def rows_at_once(width: int) -> int:
     return max(1, min(ROWS_AT_ONCE, VARIABLES_AT_ONCE // max(1, width)))
 
 
+def in_statements(rows: Sequence[T], width: int) -> Iterator[Sequence[T]]:
+    """``rows`` of ``width`` parameters each, in order, as many to a statement as it may carry."""
+    step = rows_at_once(width)
+    for start in range(0, len(rows), step):
+        yield rows[start : start + step]
+
+
 def write_many(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
     """Rows of one statement. An ``INSERT … VALUES (?, …)`` (an upsert too) goes in statements
-    of up to 1,000
-    rows: SQLite then steps once per statement, and the writer lets the interpreter lock go
-    and waits to take it back once per statement instead of once per row — under load each
-    wait is up to a switch interval, and the waits, not the writing, set the writer's pace
-    (measured at 1,000 followers: 5,000 rows took 0.5–1.5 s of wall time for 60 ms of its
-    own). Rows are inserted in their order, as one at a time would; anything else is one
-    ``executemany``."""
+    of up to 1,000 rows: SQLite then steps once per statement, and the writer lets the
+    interpreter lock go and waits to take it back once per statement instead of once per row —
+    under load each wait is up to a switch interval, and the waits, not the writing, set the
+    writer's pace (measured at 1,000 followers: 5,000 rows took 0.5–1.5 s of wall time for
+    60 ms of its own). Rows are inserted in their order, as one at a time would; anything else
+    is one ``executemany``."""
     parts = _values(sql)
     if parts is None or not rows:
         conn.executemany(sql, rows)
         return
     head, one, tail = parts
-    step = rows_at_once(len(rows[0]))
-    for start in range(0, len(rows), step):
-        chunk = rows[start : start + step]
+    for chunk in in_statements(rows, len(rows[0])):
         statement = head + ", ".join([one] * len(chunk)) + tail
         conn.execute(statement, [v for row in chunk for v in row])
 
