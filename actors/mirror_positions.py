@@ -86,10 +86,11 @@ class MirrorPositions(MirrorParts):
         # mirror split through it still closes is what the exits leave of it.
         every = self._pairs(symbol, lambda m: True)
         shares = closing_parts(position, [members[0].resting for members in every])
-        closing = {id(members[0]): share for members, share in zip(every, shares, strict=True)}
         used = {1: 0, -1: 0}
-        for members in self._pairs(symbol, adds):
-            closes = closing.get(id(members[0]), 0)
+        for group, closes in zip(every, shares, strict=True):
+            members = [m for m in group if adds(m)]
+            if not members:
+                continue
             side = sign(members[0].remaining)
             room = max(0, terms.max_qty - max(0, side * position) - used[side]) + closes
             used[side] += max(0, self._hold_to(members, room, "the position grew") - closes)
